@@ -1,0 +1,1367 @@
+//! The engine: queues per key, flush decisions, retries, bisect, budget, backpressure, stats.
+//!
+//! Item lifecycle: `Waiting` (no room yet) → `Queued` (in its key's queue; the routing queue
+//! for items whose key `resolveKeys` must find, then `Routing` while that call runs) →
+//! `InFlight` → settled, or back through `RetryWait` (one item, rejoins its queue) or `InUnit`
+//! (a whole batch resent as it was: atomic mode, batch-level retries, bisect halves).
+//! A dedupe `Follower` rides on a queued item's slot and settles with it.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::budget::Budget;
+use super::config::{Config, ConfigError, ErrorMode, WhenFull};
+use super::flush::SeqWindow;
+use super::queue::{Entry, Queue};
+use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
+use super::timers::{Timer, Timers};
+use super::{
+    AddError, Admission, BatchEnd, BatchId, Dispatch, ErrorCode, FlushId, InputError, ItemId,
+    ItemResult, KeyId, Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
+};
+
+const NONE: u32 = u32::MAX;
+
+/// A queued item with a deadline makes its queue dispatch this long before the deadline, so
+/// that it is sent in time rather than at the instant it expires.
+pub const DEADLINE_LEAD_MS: f64 = 1.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Free,
+    Waiting,
+    Queued,
+    Routing,
+    InFlight,
+    RetryWait,
+    InUnit,
+    Follower,
+}
+
+#[derive(Debug)]
+struct Item {
+    gen: u32,
+    state: State,
+    key: KeyId,
+    weight: f64,
+    /// `f64::INFINITY` when none.
+    deadline: f64,
+    seq: u64,
+    order: u64,
+    attempt: u32,
+    sends: u32,
+    /// For a follower: the item whose slot it shares.
+    primary: u32,
+    followers: Vec<u32>,
+    /// The slot's own caller has settled (aborted, expired) but followers still ride on it.
+    caller_settled: bool,
+    dedupe: Option<Box<str>>,
+}
+
+impl Item {
+    fn vacant() -> Self {
+        Item {
+            gen: 0,
+            state: State::Free,
+            key: DEFAULT_KEY,
+            weight: 0.0,
+            deadline: f64::INFINITY,
+            seq: 0,
+            order: 0,
+            attempt: 1,
+            sends: 0,
+            primary: NONE,
+            followers: Vec::new(),
+            caller_settled: false,
+            dedupe: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Key {
+    alive: bool,
+    name: Box<str>,
+    queue: Queue,
+    in_flight: usize,
+    ready_units: VecDeque<u64>,
+    pending_units: usize,
+    retry_waiting: usize,
+    /// Time of the earliest window timer armed for this key (INFINITY: none).
+    window_at: f64,
+    /// Listed in `blocked` (due, but `maxInFlight` is reached).
+    blocked: bool,
+    /// Listed in `due`.
+    scheduled: bool,
+}
+
+impl Key {
+    fn new(name: &str) -> Self {
+        Key {
+            alive: true,
+            name: name.into(),
+            window_at: f64::INFINITY,
+            ..Key::default()
+        }
+    }
+}
+
+type Slot = (u32, u32); // (item index, generation)
+
+#[derive(Debug)]
+struct Batch {
+    key: KeyId,
+    entries: Vec<Slot>,
+    attempt: u32,
+    weight: f64,
+    started: f64,
+    timed_out: bool,
+}
+
+#[derive(Debug)]
+struct Unit {
+    key: KeyId,
+    entries: Vec<Slot>,
+}
+
+/// See the module docs of [`crate::engine`].
+pub struct Engine {
+    cfg: Config,
+    items: Vec<Item>,
+    free_items: Vec<u32>,
+    keys: Vec<Key>,
+    free_keys: Vec<u32>,
+    key_ids: HashMap<Box<str>, KeyId>,
+    batches: HashMap<BatchId, Batch>,
+    next_batch: BatchId,
+    routes: HashMap<RouteId, Vec<Slot>>,
+    next_route: RouteId,
+    units: HashMap<u64, Unit>,
+    next_unit: u64,
+    waiters: VecDeque<Slot>,
+    waiting: usize,
+    timers: Timers,
+    seqs: SeqWindow,
+    flushes: VecDeque<(u64, FlushId)>,
+    next_flush: FlushId,
+    next_order: u64,
+    due: Vec<KeyId>,
+    blocked: VecDeque<KeyId>,
+    out: VecDeque<Output>,
+    tick_requested: bool,
+    closed: bool,
+    budget: Budget,
+    rng: Rng,
+    stats: Stats,
+    /// Callers accepted and not yet settled.
+    live: usize,
+    queued: usize,
+    in_flight_batches: usize,
+    in_flight_items: usize,
+}
+
+impl Engine {
+    /// A validated engine. `seed` drives the jitter PRNG, so a run replays exactly.
+    pub fn new(cfg: Config, seed: u64) -> Result<Engine, ConfigError> {
+        cfg.validate()?;
+        let budget = Budget::new(cfg.retry.budget());
+        let keys = vec![Key::new(""), Key::new("")]; // UNROUTED, DEFAULT_KEY
+        Ok(Engine {
+            cfg,
+            items: Vec::new(),
+            free_items: Vec::new(),
+            keys,
+            free_keys: Vec::new(),
+            key_ids: HashMap::new(),
+            batches: HashMap::new(),
+            next_batch: 1,
+            routes: HashMap::new(),
+            next_route: 1,
+            units: HashMap::new(),
+            next_unit: 1,
+            waiters: VecDeque::new(),
+            waiting: 0,
+            timers: Timers::default(),
+            seqs: SeqWindow::default(),
+            flushes: VecDeque::new(),
+            next_flush: 1,
+            next_order: 0,
+            due: Vec::new(),
+            blocked: VecDeque::new(),
+            out: VecDeque::new(),
+            tick_requested: false,
+            closed: false,
+            budget,
+            rng: Rng::new(seed),
+            stats: Stats::default(),
+            live: 0,
+            queued: 0,
+            in_flight_batches: 0,
+            in_flight_items: 0,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    // ---------------------------------------------------------------- keys
+
+    /// The id of a named key, creating its queue if needed. Stays valid until
+    /// [`Output::KeyReleased`] names it.
+    pub fn intern(&mut self, name: &str) -> KeyId {
+        if let Some(&k) = self.key_ids.get(name) {
+            return k;
+        }
+        let k = match self.free_keys.pop() {
+            Some(k) => {
+                self.keys[k as usize] = Key::new(name);
+                k
+            }
+            None => {
+                self.keys.push(Key::new(name));
+                (self.keys.len() - 1) as KeyId
+            }
+        };
+        self.key_ids.insert(name.into(), k);
+        k
+    }
+
+    /// A key's name; `None` for the default queue, the routing queue and free ids.
+    pub fn key_name(&self, key: KeyId) -> Option<&str> {
+        match self.keys.get(key as usize) {
+            Some(k) if k.alive && key > DEFAULT_KEY => Some(&k.name),
+            _ => None,
+        }
+    }
+
+    fn key_valid(&self, key: KeyId) -> bool {
+        self.keys.get(key as usize).is_some_and(|k| k.alive)
+    }
+
+    fn maybe_release_key(&mut self, k: KeyId) {
+        if k <= DEFAULT_KEY {
+            return;
+        }
+        let key = &self.keys[k as usize];
+        let idle = key.alive
+            && key.queue.is_empty()
+            && key.in_flight == 0
+            && key.ready_units.is_empty()
+            && key.pending_units == 0
+            && key.retry_waiting == 0
+            && !key.blocked
+            && !key.scheduled;
+        if idle {
+            let name = std::mem::take(&mut self.keys[k as usize].name);
+            self.key_ids.remove(&name);
+            self.keys[k as usize] = Key::default();
+            self.free_keys.push(k);
+            self.out.push_back(Output::KeyReleased { key: k });
+        }
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// Accept an item into `key`'s queue (or [`UNROUTED`] for `resolveKeys`). The transport is
+    /// never called from here: due work is dispatched by [`Engine::handle_time`] on the
+    /// [`Output::Tick`] this may emit.
+    pub fn add(
+        &mut self,
+        key: KeyId,
+        weight: f64,
+        deadline: Option<f64>,
+        dedupe: Option<&str>,
+        now: f64,
+    ) -> Result<(ItemId, Admission), AddError> {
+        let r = self.try_add(key, weight, deadline, dedupe, now);
+        if r.is_err() && self.key_valid(key) {
+            self.maybe_release_key(key);
+        }
+        r
+    }
+
+    fn try_add(
+        &mut self,
+        key: KeyId,
+        weight: f64,
+        deadline: Option<f64>,
+        dedupe: Option<&str>,
+        now: f64,
+    ) -> Result<(ItemId, Admission), AddError> {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(AddError::Invalid(InputError::InvalidWeight(weight)));
+        }
+        if let Some(d) = deadline {
+            if d.is_nan() {
+                return Err(AddError::Invalid(InputError::InvalidDeadline(d)));
+            }
+        }
+        if !self.key_valid(key) {
+            return Err(AddError::Invalid(InputError::UnknownKey(key)));
+        }
+        if self.closed {
+            return Err(AddError::Rejected(ErrorCode::Closed));
+        }
+        if matches!(self.cfg.max_batch_weight, Some(cap) if weight > cap) {
+            return Err(AddError::Rejected(ErrorCode::TooLarge));
+        }
+        let deadline = deadline.unwrap_or(f64::INFINITY);
+        if now > deadline {
+            return Err(AddError::Rejected(ErrorCode::Deadline));
+        }
+        // A duplicate of a queued item takes no room: it shares that item's slot.
+        let joins = match dedupe {
+            Some(d) if key != UNROUTED => self.keys[key as usize].queue.dedupe.get(d).copied(),
+            _ => None,
+        };
+        let room = self.queued < self.cfg.queued_cap() && self.waiting == 0;
+        if joins.is_none() && !room && self.cfg.when_full == WhenFull::Reject {
+            return Err(AddError::Rejected(ErrorCode::Full));
+        }
+
+        let idx = self.alloc_item();
+        let seq = self.seqs.push();
+        {
+            let it = &mut self.items[idx as usize];
+            it.key = key;
+            it.weight = weight;
+            it.deadline = deadline;
+            it.seq = seq;
+            it.dedupe = dedupe.map(Into::into);
+        }
+        self.stats.items += 1;
+        self.live += 1;
+        if deadline.is_finite() {
+            let gen = self.items[idx as usize].gen;
+            self.timers
+                .push(next_after(deadline), Timer::Expire { item: idx, gen });
+        }
+        let admission = if let Some(primary) = joins {
+            self.join(idx, primary);
+            Admission::Joined
+        } else if room {
+            self.enqueue(idx, now);
+            Admission::Queued
+        } else {
+            self.items[idx as usize].state = State::Waiting;
+            self.waiting += 1;
+            self.waiters.push_back((idx, self.items[idx as usize].gen));
+            Admission::Waiting
+        };
+        Ok((idx, admission))
+    }
+
+    /// Abort an item (its `AbortSignal` fired): it settles with E_ABORTED now; if it was not
+    /// sent yet it leaves its queue, and if it is in flight its result will be ignored.
+    pub fn cancel(&mut self, item: ItemId, now: f64) -> Result<(), InputError> {
+        if !self.caller_live(item) {
+            return Err(InputError::UnknownItem(item));
+        }
+        self.remove_caller(item, ErrorCode::Aborted, now);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Time has moved to `now`: fire due timers and dispatch every queue that is due.
+    /// Call it on [`Output::Tick`] (at the end of the turn) and at [`Engine::poll_timeout`].
+    pub fn handle_time(&mut self, now: f64) {
+        self.tick_requested = false;
+        while let Some((at, timer)) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.fire(at, timer, now);
+        }
+        self.run_due(now);
+        self.after_input(now);
+    }
+
+    /// Dispatch everything queued now. The returned flush completes ([`Output::Flushed`]) once
+    /// every item accepted so far has settled.
+    pub fn flush(&mut self, now: f64) -> FlushId {
+        let id = self.next_flush;
+        self.next_flush += 1;
+        self.flushes.push_back((self.seqs.next(), id));
+        let upto = self.next_order;
+        for k in 0..self.keys.len() as KeyId {
+            let key = &mut self.keys[k as usize];
+            if key.alive && !key.queue.is_empty() {
+                key.queue.due_before = key.queue.due_before.max(upto);
+                self.schedule_due(k, false);
+            }
+        }
+        self.run_due(now);
+        self.after_input(now);
+        id
+    }
+
+    /// Refuse new adds, dispatch everything queued (and all that is re-queued from now on),
+    /// and complete the returned flush when every accepted item has settled. Idempotent.
+    pub fn close(&mut self, now: f64) -> FlushId {
+        self.closed = true;
+        self.flush(now)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The transport answered `batch` with one entry per item.
+    pub fn complete(
+        &mut self,
+        batch: BatchId,
+        results: &[ItemResult],
+        now: f64,
+    ) -> Result<(), InputError> {
+        let b = self
+            .batches
+            .get(&batch)
+            .ok_or(InputError::UnknownBatch(batch))?;
+        if b.timed_out {
+            return Err(InputError::TimedOut(batch));
+        }
+        if results.len() != b.entries.len() {
+            return Err(InputError::ResultCount {
+                batch,
+                expected: b.entries.len(),
+                got: results.len(),
+            });
+        }
+        let b = self.end_call(batch);
+        let retryable_entry = |r: &ItemResult| {
+            matches!(
+                r,
+                ItemResult::Err {
+                    retryable: true,
+                    ..
+                }
+            )
+        };
+        // A call that returns a retryable item error costs a token, as a failed call does.
+        if results.iter().any(retryable_entry) {
+            self.budget.on_failure();
+        } else {
+            self.budget.on_success();
+        }
+        let first_err = results.iter().position(|r| !matches!(r, ItemResult::Ok));
+        let max_attempts = self.cfg.max_attempts();
+        let (mut ok, mut failed) = (0u32, 0u32);
+        let mut tally = |o: Outcome| if o.is_ok() { ok += 1 } else { failed += 1 };
+
+        match (self.cfg.error_mode, first_err) {
+            (_, None) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if self.in_flight_slot(idx, gen) {
+                        let o = Outcome::Ok { index: i as u32 };
+                        tally(o);
+                        self.settle_slot(idx, o);
+                    }
+                }
+            }
+            (ErrorMode::Partial, Some(_)) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if !self.in_flight_slot(idx, gen) {
+                        continue;
+                    }
+                    let index = i as u32;
+                    let o = match results[i] {
+                        ItemResult::Ok => Outcome::Ok { index },
+                        ItemResult::Err {
+                            retryable: true,
+                            retry_after_ms,
+                        } => {
+                            if self.items[idx as usize].attempt >= max_attempts {
+                                Outcome::ItemError { index }
+                            } else if self.budget.allows_retry() {
+                                self.retry_item(idx, retry_after_ms, now);
+                                continue;
+                            } else {
+                                self.stats.throttled += 1;
+                                Outcome::ItemError { index }
+                            }
+                        }
+                        ItemResult::Err { .. } => Outcome::ItemError { index },
+                    };
+                    tally(o);
+                    self.settle_slot(idx, o);
+                }
+            }
+            (ErrorMode::FailFast, Some(first)) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if self.in_flight_slot(idx, gen) {
+                        let o = match results[i] {
+                            ItemResult::Ok => Outcome::FailFast {
+                                cause: first as u32,
+                            },
+                            ItemResult::Err { .. } => Outcome::ItemError { index: i as u32 },
+                        };
+                        tally(o);
+                        self.settle_slot(idx, o);
+                    }
+                }
+            }
+            (ErrorMode::Atomic, Some(first)) => {
+                let live = self.live_slots(&b.entries);
+                let resend = match results[first] {
+                    ItemResult::Err {
+                        retryable: true,
+                        retry_after_ms,
+                    } if b.attempt < max_attempts => {
+                        if self.budget.allows_retry() {
+                            Some(retry_after_ms)
+                        } else {
+                            self.stats.throttled += live.len() as u64;
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+                match resend {
+                    Some(hint) => self.retry_unit(b.key, live, b.attempt, hint, now),
+                    None => {
+                        for (idx, _) in live {
+                            let o = Outcome::Atomic {
+                                cause: first as u32,
+                            };
+                            tally(o);
+                            self.settle_slot(idx, o);
+                        }
+                    }
+                }
+            }
+        }
+        self.batch_ended(batch, &b, now, ok, failed, false);
+        Ok(())
+    }
+
+    /// The transport threw or rejected, timed out, or returned a result of the wrong shape.
+    pub fn fail(&mut self, batch: BatchId, failure: Failure, now: f64) -> Result<(), InputError> {
+        if !self.batches.contains_key(&batch) {
+            return Err(InputError::UnknownBatch(batch));
+        }
+        let b = self.end_call(batch);
+        self.budget.on_failure();
+        let live = self.live_slots(&b.entries);
+        let attempt = live
+            .iter()
+            .map(|&(i, _)| self.items[i as usize].attempt)
+            .max()
+            .unwrap_or(1);
+        let bisectable =
+            self.cfg.bisect && self.cfg.error_mode == ErrorMode::Partial && live.len() > 1;
+        let mut failed = 0;
+        match failure.class() {
+            Class::Retry if attempt < self.cfg.max_attempts() && self.budget.allows_retry() => {
+                self.retry_unit(b.key, live, attempt, failure.retry_after_ms, now);
+            }
+            Class::Bisect if bisectable => {
+                // Split in halves, recursively: one poison item ends up failing alone.
+                self.stats.bisects += 1;
+                let (left, right) = live.split_at(live.len() / 2);
+                let (l, r) = (
+                    self.new_unit(b.key, left.to_vec()),
+                    self.new_unit(b.key, right.to_vec()),
+                );
+                let key = &mut self.keys[b.key as usize];
+                key.ready_units.push_front(r);
+                key.ready_units.push_front(l);
+                self.schedule_due(b.key, false);
+            }
+            class => {
+                if class == Class::Retry && attempt < self.cfg.max_attempts() {
+                    self.stats.throttled += live.len() as u64;
+                }
+                for (idx, _) in live {
+                    let o = match failure.kind {
+                        FailureKind::Timeout | FailureKind::ResultShape => Outcome::BatchError,
+                        FailureKind::Thrown => Outcome::Transport {
+                            attempts: self.items[idx as usize].sends,
+                        },
+                    };
+                    failed += 1;
+                    self.settle_slot(idx, o);
+                }
+            }
+        }
+        self.batch_ended(batch, &b, now, 0, failed, true);
+        Ok(())
+    }
+
+    /// `resolveKeys` answered: one key per item of the route call ([`UNROUTED`] where it gave
+    /// none, which fails that item with E_ROUTE).
+    pub fn route_done(
+        &mut self,
+        route: RouteId,
+        keys: &[KeyId],
+        now: f64,
+    ) -> Result<(), InputError> {
+        let n = self
+            .routes
+            .get(&route)
+            .ok_or(InputError::UnknownRoute(route))?
+            .len();
+        if keys.len() != n {
+            return Err(InputError::ResultCount {
+                batch: route,
+                expected: n,
+                got: keys.len(),
+            });
+        }
+        let entries = self.routes.remove(&route).unwrap_or_default();
+        for (&(idx, gen), &k) in entries.iter().zip(keys) {
+            if !self.slot_in(idx, gen, State::Routing) {
+                continue;
+            }
+            if k != UNROUTED && self.key_valid(k) {
+                self.queued -= 1; // counted again by enqueue
+                self.items[idx as usize].key = k;
+                self.enqueue(idx, now);
+            } else {
+                self.remove_caller(idx, ErrorCode::Route, now);
+            }
+        }
+        self.run_due(now);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// `resolveKeys` failed: its items fail with E_ROUTE.
+    pub fn route_failed(&mut self, route: RouteId, now: f64) -> Result<(), InputError> {
+        let entries = self
+            .routes
+            .remove(&route)
+            .ok_or(InputError::UnknownRoute(route))?;
+        for (idx, gen) in entries {
+            if self.slot_in(idx, gen, State::Routing) {
+                self.remove_caller(idx, ErrorCode::Route, now);
+            }
+        }
+        self.after_input(now);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Engine::handle_time`] must next be called; `None` while nothing is queued,
+    /// waiting or in flight (so the host arms no timer and may exit).
+    pub fn poll_timeout(&mut self) -> Option<f64> {
+        if self.live == 0 && self.in_flight_batches == 0 {
+            self.timers.clear();
+            return None;
+        }
+        while let Some((at, timer)) = self.timers.peek() {
+            if self.timer_live(at, timer) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            queued: self.queued as u64,
+            in_flight_batches: self.in_flight_batches as u64,
+            in_flight_items: self.in_flight_items as u64,
+            ..self.stats.clone()
+        }
+    }
+
+    /// Callers accepted and not yet settled.
+    pub fn unsettled(&self) -> usize {
+        self.live
+    }
+
+    // ---------------------------------------------------------------- queueing
+
+    fn alloc_item(&mut self) -> u32 {
+        match self.free_items.pop() {
+            Some(i) => i,
+            None => {
+                self.items.push(Item::vacant());
+                (self.items.len() - 1) as u32
+            }
+        }
+    }
+
+    fn free_item(&mut self, idx: u32) {
+        let it = &mut self.items[idx as usize];
+        let gen = it.gen.wrapping_add(1);
+        *it = Item {
+            gen,
+            ..Item::vacant()
+        };
+        self.free_items.push(idx);
+    }
+
+    fn join(&mut self, idx: u32, primary: u32) {
+        let it = &mut self.items[idx as usize];
+        it.state = State::Follower;
+        it.primary = primary;
+        self.items[primary as usize].followers.push(idx);
+    }
+
+    /// Put an item (new, admitted from waiting, or routed) at the back of its key's queue.
+    fn enqueue(&mut self, idx: u32, now: f64) {
+        let (k, gen, weight, deadline) = {
+            let it = &self.items[idx as usize];
+            (it.key, it.gen, it.weight, it.deadline)
+        };
+        if k != UNROUTED {
+            let d = self.items[idx as usize].dedupe.as_deref();
+            if let Some(&p) = d.and_then(|d| self.keys[k as usize].queue.dedupe.get(d)) {
+                self.join(idx, p);
+                return;
+            }
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        let it = &mut self.items[idx as usize];
+        it.order = order;
+        it.state = State::Queued;
+        let q = &mut self.keys[k as usize].queue;
+        q.push_back(
+            Entry {
+                order,
+                item: idx,
+                gen,
+                at: now,
+            },
+            weight,
+        );
+        if k != UNROUTED {
+            if let Some(d) = &it.dedupe {
+                q.dedupe.insert(d.clone(), idx);
+            }
+        }
+        self.queued += 1;
+        self.queue_grew(k, idx, deadline, now);
+    }
+
+    /// A retried item rejoins its key's queue at its original place.
+    fn requeue(&mut self, idx: u32, now: f64) {
+        let it = &mut self.items[idx as usize];
+        it.state = State::Queued;
+        let (k, gen, order, weight, deadline) = (it.key, it.gen, it.order, it.weight, it.deadline);
+        let key = &mut self.keys[k as usize];
+        key.retry_waiting -= 1;
+        key.queue.insert_ordered(
+            Entry {
+                order,
+                item: idx,
+                gen,
+                at: now,
+            },
+            weight,
+        );
+        // Its backoff was its wait: it goes with the next batch of its key.
+        key.queue.due_before = key.queue.due_before.max(order + 1);
+        self.schedule_due(k, false);
+        self.queue_grew(k, idx, deadline, now);
+    }
+
+    fn queue_grew(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) {
+        if deadline.is_finite() {
+            let flush_at = deadline - DEADLINE_LEAD_MS;
+            if flush_at <= now {
+                let order = self.items[idx as usize].order;
+                let q = &mut self.keys[k as usize].queue;
+                q.due_before = q.due_before.max(order + 1);
+                self.schedule_due(k, true);
+                return;
+            }
+            let gen = self.items[idx as usize].gen;
+            self.timers
+                .push(flush_at, Timer::DeadlineFlush { item: idx, gen });
+        }
+        let q = &self.keys[k as usize].queue;
+        let full = q.live >= self.cfg.batch_size()
+            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
+        if full || self.closed || self.cfg.max_wait_ms == 0.0 {
+            self.schedule_due(k, true);
+        } else {
+            self.arm_window(k);
+        }
+    }
+
+    fn schedule_due(&mut self, k: KeyId, tick: bool) {
+        let key = &mut self.keys[k as usize];
+        if !key.scheduled {
+            key.scheduled = true;
+            self.due.push(k);
+        }
+        if tick && !self.tick_requested {
+            self.tick_requested = true;
+            self.out.push_back(Output::Tick);
+        }
+    }
+
+    fn run_due(&mut self, now: f64) {
+        while let Some(k) = self.due.pop() {
+            self.keys[k as usize].scheduled = false;
+            if self.keys[k as usize].alive {
+                self.try_dispatch(k, now);
+            }
+        }
+    }
+
+    fn entry_live(&self, e: &Entry) -> bool {
+        self.items[e.item as usize].gen == e.gen
+    }
+
+    /// Drop dead entries from the front, so the front is a live item.
+    fn purge_front(&mut self, k: KeyId) {
+        while let Some(e) = self.keys[k as usize].queue.entries.front() {
+            if self.entry_live(e) {
+                break;
+            }
+            self.keys[k as usize].queue.entries.pop_front();
+        }
+    }
+
+    /// When the oldest window of this key closes.
+    fn window_deadline(&mut self, k: KeyId) -> f64 {
+        self.purge_front(k);
+        let q = &self.keys[k as usize].queue;
+        let oldest = if q.retried == 0 {
+            q.entries.front().map_or(f64::INFINITY, |e| e.at)
+        } else {
+            q.entries
+                .iter()
+                .filter(|e| self.entry_live(e))
+                .map(|e| e.at)
+                .fold(f64::INFINITY, f64::min)
+        };
+        oldest + self.cfg.max_wait_ms
+    }
+
+    fn arm_window(&mut self, k: KeyId) {
+        if self.keys[k as usize].queue.is_empty() {
+            return;
+        }
+        let at = self.window_deadline(k);
+        let key = &mut self.keys[k as usize];
+        if at < key.window_at {
+            key.window_at = at;
+            self.timers.push(at, Timer::Window(k));
+        }
+    }
+
+    fn queue_due(&mut self, k: KeyId, now: f64) -> bool {
+        if self.keys[k as usize].queue.is_empty() {
+            return false;
+        }
+        let window = self.window_deadline(k);
+        let q = &self.keys[k as usize].queue;
+        self.closed
+            || q.live >= self.cfg.batch_size()
+            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap)
+            || window <= now
+            || q.entries.front().is_some_and(|e| e.order < q.due_before)
+    }
+
+    /// Dispatch what is due on this key while the in-flight caps allow.
+    fn try_dispatch(&mut self, k: KeyId, now: f64) {
+        loop {
+            let has_units = !self.keys[k as usize].ready_units.is_empty();
+            if !has_units && !self.queue_due(k, now) {
+                break;
+            }
+            if k == UNROUTED {
+                self.dispatch_route();
+                continue;
+            }
+            if self.in_flight_batches >= self.cfg.in_flight_cap() {
+                let key = &mut self.keys[k as usize];
+                if !key.blocked {
+                    key.blocked = true;
+                    self.blocked.push_back(k);
+                }
+                break;
+            }
+            if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
+                break; // resumed when one of this key's calls ends
+            }
+            match self.keys[k as usize].ready_units.pop_front() {
+                Some(u) => self.dispatch_unit(u, now),
+                None => {
+                    let entries = self.cut(k, now);
+                    self.dispatch(k, entries, now);
+                }
+            }
+        }
+        self.arm_window(k);
+        self.maybe_release_key(k);
+    }
+
+    /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
+    /// that would push the weight over `maxBatchWeight`.
+    fn cut(&mut self, k: KeyId, now: f64) -> Vec<Slot> {
+        let size = self.cfg.batch_size().min(self.keys[k as usize].queue.live);
+        let cap = self.cfg.max_batch_weight.unwrap_or(f64::INFINITY);
+        let mut entries = Vec::with_capacity(size);
+        let mut weight = 0.0;
+        let key = &mut self.keys[k as usize];
+        while entries.len() < size {
+            let Some(&e) = key.queue.entries.front() else {
+                break;
+            };
+            let it = &mut self.items[e.item as usize];
+            if it.gen != e.gen {
+                key.queue.entries.pop_front();
+                continue;
+            }
+            if !entries.is_empty() && weight + it.weight > cap {
+                break;
+            }
+            key.queue.entries.pop_front();
+            weight += it.weight;
+            let first_send = it.sends == 0;
+            if first_send {
+                self.queued -= 1;
+            }
+            if let Some(d) = &it.dedupe {
+                if key.queue.dedupe.get(d) == Some(&e.item) {
+                    key.queue.dedupe.remove(d);
+                }
+            }
+            it.state = State::InFlight;
+            key.queue.forget(it.weight, !first_send);
+            entries.push((e.item, e.gen));
+        }
+        if key.queue.is_empty() {
+            key.window_at = f64::INFINITY;
+        }
+        self.admit_waiters(now);
+        entries
+    }
+
+    fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, now: f64) {
+        if entries.is_empty() {
+            return;
+        }
+        debug_assert_ne!(
+            k, UNROUTED,
+            "the routing queue dispatches through dispatch_route"
+        );
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
+        let mut ids = Vec::with_capacity(entries.len());
+        for &(idx, _) in &entries {
+            let it = &mut self.items[idx as usize];
+            it.state = State::InFlight;
+            if it.sends > 0 {
+                self.stats.retries += 1;
+            }
+            it.sends += 1;
+            attempt = attempt.max(it.attempt);
+            deadline = deadline.min(it.deadline);
+            weight += it.weight;
+            ids.push(idx);
+        }
+        self.stats.batches += 1;
+        self.in_flight_batches += 1;
+        self.in_flight_items += entries.len();
+        self.keys[k as usize].in_flight += 1;
+        if let Some(t) = self.cfg.timeout_ms {
+            self.timers.push(now + t, Timer::CallTimeout(batch));
+        }
+        self.batches.insert(
+            batch,
+            Batch {
+                key: k,
+                entries,
+                attempt,
+                weight,
+                started: now,
+                timed_out: false,
+            },
+        );
+        self.out.push_back(Output::Dispatch(Dispatch {
+            batch,
+            key: k,
+            items: ids,
+            attempt,
+            deadline: deadline.is_finite().then_some(deadline),
+            weight,
+        }));
+    }
+
+    fn dispatch_unit(&mut self, u: u64, now: f64) {
+        if let Some(unit) = self.units.remove(&u) {
+            let live: Vec<Slot> = unit
+                .entries
+                .into_iter()
+                .filter(|&(i, g)| self.slot_in(i, g, State::InUnit))
+                .collect();
+            self.dispatch(unit.key, live, now);
+        }
+    }
+
+    fn dispatch_route(&mut self) {
+        let size = self.cfg.batch_size();
+        let mut entries = Vec::new();
+        let q = &mut self.keys[UNROUTED as usize].queue;
+        while entries.len() < size {
+            let Some(e) = q.entries.pop_front() else {
+                break;
+            };
+            let it = &mut self.items[e.item as usize];
+            if it.gen != e.gen {
+                continue;
+            }
+            it.state = State::Routing; // still counted in `queued`: not sent yet
+            q.forget(it.weight, false);
+            entries.push((e.item, e.gen));
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let route = self.next_route;
+        self.next_route += 1;
+        let items = entries.iter().map(|&(i, _)| i).collect();
+        self.routes.insert(route, entries);
+        self.out.push_back(Output::Route { route, items });
+    }
+
+    fn admit_waiters(&mut self, now: f64) {
+        while self.queued < self.cfg.queued_cap() {
+            let Some((idx, gen)) = self.waiters.pop_front() else {
+                break;
+            };
+            if !self.slot_in(idx, gen, State::Waiting) {
+                continue;
+            }
+            self.waiting -= 1;
+            self.enqueue(idx, now);
+            self.out.push_back(Output::Admitted { item: idx });
+        }
+    }
+
+    // ---------------------------------------------------------------- outcomes
+
+    fn slot_in(&self, idx: u32, gen: u32, state: State) -> bool {
+        let it = &self.items[idx as usize];
+        it.gen == gen && it.state == state
+    }
+
+    fn in_flight_slot(&self, idx: u32, gen: u32) -> bool {
+        self.slot_in(idx, gen, State::InFlight)
+    }
+
+    fn live_slots(&self, entries: &[Slot]) -> Vec<Slot> {
+        entries
+            .iter()
+            .copied()
+            .filter(|&(i, g)| self.in_flight_slot(i, g))
+            .collect()
+    }
+
+    fn caller_live(&self, idx: u32) -> bool {
+        self.items
+            .get(idx as usize)
+            .is_some_and(|it| it.state != State::Free && !it.caller_settled)
+    }
+
+    fn end_call(&mut self, batch: BatchId) -> Batch {
+        let b = self.batches.remove(&batch).expect("checked by the caller");
+        self.in_flight_batches -= 1;
+        self.in_flight_items -= b.entries.len();
+        self.keys[b.key as usize].in_flight -= 1;
+        b
+    }
+
+    fn batch_ended(
+        &mut self,
+        batch: BatchId,
+        b: &Batch,
+        now: f64,
+        ok: u32,
+        failed: u32,
+        batch_error: bool,
+    ) {
+        self.out.push_back(Output::BatchEnd(BatchEnd {
+            batch,
+            key: b.key,
+            size: b.entries.len() as u32,
+            weight: b.weight,
+            attempt: b.attempt,
+            duration_ms: now - b.started,
+            succeeded: ok,
+            failed,
+            batch_error,
+        }));
+        // Capacity freed: keys that waited for it first, then this call's own key.
+        while self.in_flight_batches < self.cfg.in_flight_cap() {
+            let Some(k) = self.blocked.pop_front() else {
+                break;
+            };
+            self.keys[k as usize].blocked = false;
+            if self.keys[k as usize].alive {
+                self.try_dispatch(k, now);
+            }
+        }
+        if self.keys[b.key as usize].alive {
+            self.try_dispatch(b.key, now);
+        }
+        self.run_due(now);
+        self.after_input(now);
+    }
+
+    fn retry_item(&mut self, idx: u32, retry_after_ms: Option<f64>, now: f64) {
+        let attempt = self.items[idx as usize].attempt;
+        let delay = backoff_delay(&self.cfg.retry, attempt, retry_after_ms, &mut self.rng);
+        let it = &mut self.items[idx as usize];
+        it.attempt += 1;
+        it.state = State::RetryWait;
+        let gen = it.gen;
+        self.keys[it.key as usize].retry_waiting += 1;
+        self.timers
+            .push(now + delay, Timer::ItemRetry { item: idx, gen });
+    }
+
+    fn new_unit(&mut self, key: KeyId, entries: Vec<Slot>) -> u64 {
+        for &(idx, _) in &entries {
+            self.items[idx as usize].state = State::InUnit;
+        }
+        let u = self.next_unit;
+        self.next_unit += 1;
+        self.units.insert(u, Unit { key, entries });
+        u
+    }
+
+    /// Resend these items as one batch after the backoff for `attempt`.
+    fn retry_unit(
+        &mut self,
+        key: KeyId,
+        entries: Vec<Slot>,
+        attempt: u32,
+        hint: Option<f64>,
+        now: f64,
+    ) {
+        if entries.is_empty() {
+            return;
+        }
+        let delay = backoff_delay(&self.cfg.retry, attempt, hint, &mut self.rng);
+        for &(idx, _) in &entries {
+            self.items[idx as usize].attempt += 1;
+        }
+        let u = self.new_unit(key, entries);
+        self.keys[key as usize].pending_units += 1;
+        self.timers.push(now + delay, Timer::Unit(u));
+    }
+
+    fn count_settled(&mut self, idx: u32, outcome: Outcome) {
+        self.live -= 1;
+        self.seqs.settle(self.items[idx as usize].seq);
+        if outcome.is_ok() {
+            self.stats.succeeded += 1;
+        } else {
+            self.stats.failed += 1;
+        }
+    }
+
+    /// A slot's call is over: its followers and (if still waiting) its own caller settle.
+    fn settle_slot(&mut self, idx: u32, outcome: Outcome) {
+        let followers = std::mem::take(&mut self.items[idx as usize].followers);
+        for f in followers {
+            self.count_settled(f, outcome);
+            self.out.push_back(Output::Settle {
+                item: f,
+                outcome,
+                release: true,
+            });
+            self.free_item(f);
+        }
+        if self.items[idx as usize].caller_settled {
+            self.out.push_back(Output::Release { item: idx });
+        } else {
+            self.count_settled(idx, outcome);
+            self.out.push_back(Output::Settle {
+                item: idx,
+                outcome,
+                release: true,
+            });
+        }
+        self.free_item(idx);
+    }
+
+    /// One caller gives up (abort, deadline, route failure). Its slot goes too unless
+    /// followers still ride on it.
+    fn remove_caller(&mut self, idx: u32, code: ErrorCode, now: f64) {
+        let outcome = Outcome::Code(code);
+        self.count_settled(idx, outcome);
+        let it = &mut self.items[idx as usize];
+        if it.state == State::Follower {
+            let p = it.primary;
+            self.out.push_back(Output::Settle {
+                item: idx,
+                outcome,
+                release: true,
+            });
+            self.free_item(idx);
+            let primary = &mut self.items[p as usize];
+            primary.followers.retain(|&f| f != idx);
+            if primary.caller_settled && primary.followers.is_empty() {
+                self.drop_slot(p, now);
+            }
+            return;
+        }
+        if !it.followers.is_empty() {
+            it.caller_settled = true;
+            self.out.push_back(Output::Settle {
+                item: idx,
+                outcome,
+                release: false,
+            });
+            return;
+        }
+        self.out.push_back(Output::Settle {
+            item: idx,
+            outcome,
+            release: true,
+        });
+        self.drop_slot(idx, now);
+    }
+
+    /// Take a slot with no caller left out of wherever it is, and free it.
+    fn drop_slot(&mut self, idx: u32, now: f64) {
+        let it = &self.items[idx as usize];
+        let k = it.key;
+        match it.state {
+            State::Queued => {
+                let q = &mut self.keys[k as usize].queue;
+                q.forget(it.weight, it.sends > 0);
+                if it.sends == 0 {
+                    self.queued -= 1;
+                }
+                if let Some(d) = &it.dedupe {
+                    if q.dedupe.get(d) == Some(&idx) {
+                        q.dedupe.remove(d);
+                    }
+                }
+                if q.is_empty() {
+                    self.keys[k as usize].window_at = f64::INFINITY;
+                }
+            }
+            State::Waiting => self.waiting -= 1,
+            State::Routing => self.queued -= 1,
+            State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
+            State::InFlight | State::InUnit | State::Follower | State::Free => {}
+        }
+        if self.items[idx as usize].caller_settled {
+            self.out.push_back(Output::Release { item: idx });
+        }
+        self.free_item(idx);
+        self.admit_waiters(now);
+        self.run_due(now);
+        if self.key_valid(k) {
+            self.maybe_release_key(k);
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    fn fire(&mut self, at: f64, timer: Timer, now: f64) {
+        match timer {
+            Timer::Window(k) => {
+                let key = &mut self.keys[k as usize];
+                if key.alive && key.window_at == at {
+                    key.window_at = f64::INFINITY;
+                    self.schedule_due(k, false);
+                }
+            }
+            Timer::DeadlineFlush { item, gen } => {
+                if self.slot_in(item, gen, State::Queued) {
+                    let it = &self.items[item as usize];
+                    let (k, order) = (it.key, it.order);
+                    let q = &mut self.keys[k as usize].queue;
+                    q.due_before = q.due_before.max(order + 1);
+                    self.schedule_due(k, false);
+                }
+            }
+            Timer::Expire { item, gen } => {
+                let it = &self.items[item as usize];
+                if it.gen == gen
+                    && it.state != State::Free
+                    && !it.caller_settled
+                    && now > it.deadline
+                {
+                    self.remove_caller(item, ErrorCode::Deadline, now);
+                }
+            }
+            Timer::ItemRetry { item, gen } => {
+                if self.slot_in(item, gen, State::RetryWait) {
+                    self.requeue(item, now);
+                }
+            }
+            Timer::Unit(u) => {
+                if let Some(unit) = self.units.get(&u) {
+                    let k = unit.key;
+                    let key = &mut self.keys[k as usize];
+                    key.pending_units -= 1;
+                    key.ready_units.push_back(u);
+                    self.schedule_due(k, false);
+                }
+            }
+            Timer::CallTimeout(batch) => {
+                if let Some(b) = self.batches.get_mut(&batch) {
+                    if !b.timed_out {
+                        b.timed_out = true;
+                        self.out.push_back(Output::CallTimedOut { batch });
+                    }
+                }
+            }
+        }
+    }
+
+    fn timer_live(&self, at: f64, timer: Timer) -> bool {
+        match timer {
+            Timer::Window(k) => {
+                let key = &self.keys[k as usize];
+                key.alive && key.window_at == at && !key.queue.is_empty()
+            }
+            Timer::DeadlineFlush { item, gen } => self.slot_in(item, gen, State::Queued),
+            Timer::Expire { item, gen } => {
+                let it = &self.items[item as usize];
+                it.gen == gen && it.state != State::Free && !it.caller_settled
+            }
+            Timer::ItemRetry { item, gen } => self.slot_in(item, gen, State::RetryWait),
+            Timer::Unit(u) => self.units.contains_key(&u),
+            Timer::CallTimeout(b) => self.batches.get(&b).is_some_and(|b| !b.timed_out),
+        }
+    }
+
+    /// Bookkeeping after every input: completed flushes, and compaction of stale timers.
+    fn after_input(&mut self, _now: f64) {
+        while let Some(&(upto, id)) = self.flushes.front() {
+            if !self.seqs.all_settled_below(upto) {
+                break;
+            }
+            self.flushes.pop_front();
+            self.out.push_back(Output::Flushed { flush: id });
+        }
+        let bound =
+            64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
+        if self.timers.len() > bound {
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.retain(|at, t| self.timer_live(at, t));
+            self.timers = timers;
+        }
+    }
+}
+
+/// The first time strictly after `t`: an item expires once its deadline has passed.
+fn next_after(t: f64) -> f64 {
+    if t.is_finite() {
+        t.next_up()
+    } else {
+        t
+    }
+}

@@ -1,0 +1,255 @@
+//! The batching engine: a deterministic, sans-IO state machine.
+//!
+//! It knows items only by id, keys by interned id, and time only as the `now` each input
+//! carries. Inputs are method calls (`add`, `cancel`, `complete`, `fail`, `handle_time`,
+//! `flush`, `close`, `route_done`); decisions come out of `poll_output()` and `poll_timeout()`.
+
+mod budget;
+mod config;
+mod flush;
+mod machine;
+mod queue;
+mod retry;
+mod timers;
+
+pub use budget::Budget;
+pub use config::{
+    BudgetConfig, BudgetOption, Config, ConfigError, ConfigErrorKind, ErrorMode, Jitter,
+    RetryConfig, WhenFull,
+};
+pub use machine::Engine;
+pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
+
+use std::fmt;
+
+/// An accepted `add`, as the shell indexes its promise and value (a slot reused after it settles).
+pub type ItemId = u32;
+/// An interned key. [`DEFAULT_KEY`] is the single queue used when no key is given.
+pub type KeyId = u32;
+/// A transport call. Never reused.
+pub type BatchId = u64;
+/// A `resolveKeys` call. Never reused.
+pub type RouteId = u64;
+/// A `flush()` (or `close()`) waiting for its items.
+pub type FlushId = u64;
+
+/// The queue of items whose key `resolveKeys` must find first.
+pub const UNROUTED: KeyId = 0;
+/// The one queue used when `keyOf` is not configured.
+pub const DEFAULT_KEY: KeyId = 1;
+
+/// The `code` of every error the library makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Config,
+    Closed,
+    Full,
+    TooLarge,
+    Aborted,
+    Deadline,
+    Timeout,
+    Transport,
+    ResultShape,
+    FailFast,
+    Atomic,
+    Route,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Config => "E_CONFIG",
+            ErrorCode::Closed => "E_CLOSED",
+            ErrorCode::Full => "E_FULL",
+            ErrorCode::TooLarge => "E_TOO_LARGE",
+            ErrorCode::Aborted => "E_ABORTED",
+            ErrorCode::Deadline => "E_DEADLINE",
+            ErrorCode::Timeout => "E_TIMEOUT",
+            ErrorCode::Transport => "E_TRANSPORT",
+            ErrorCode::ResultShape => "E_RESULT_SHAPE",
+            ErrorCode::FailFast => "E_FAIL_FAST",
+            ErrorCode::Atomic => "E_ATOMIC",
+            ErrorCode::Route => "E_ROUTE",
+        }
+    }
+}
+
+/// How an item settles. Indices point into the results of the batch being completed (or the
+/// error it failed with): the shell resolves them while it drains that call's outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Resolve with results[index].
+    Ok { index: u32 },
+    /// Reject with the transport's own entry results[index].
+    ItemError { index: u32 },
+    /// Reject with E_TRANSPORT, `cause` = the batch-level error, `attempts` = calls made.
+    Transport { attempts: u32 },
+    /// Reject with the batch-level error as it is (E_TIMEOUT, E_RESULT_SHAPE).
+    BatchError,
+    /// Reject with E_FAIL_FAST, `cause` = results[cause].
+    FailFast { cause: u32 },
+    /// Reject with E_ATOMIC, `cause` = results[cause].
+    Atomic { cause: u32 },
+    /// Reject with a library error that carries no payload (E_ABORTED, E_DEADLINE, E_ROUTE…).
+    Code(ErrorCode),
+}
+
+impl Outcome {
+    pub fn is_ok(self) -> bool {
+        matches!(self, Outcome::Ok { .. })
+    }
+}
+
+/// One per-item entry of a transport result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ItemResult {
+    Ok,
+    Err {
+        retryable: bool,
+        retry_after_ms: Option<f64>,
+    },
+}
+
+/// A transport call to make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatch {
+    pub batch: BatchId,
+    pub key: KeyId,
+    pub items: Vec<ItemId>,
+    /// Highest attempt number among the items (1 on a first send).
+    pub attempt: u32,
+    /// Earliest item deadline.
+    pub deadline: Option<f64>,
+    pub weight: f64,
+}
+
+/// A transport call ended (for `onBatchEnd`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchEnd {
+    pub batch: BatchId,
+    pub key: KeyId,
+    pub size: u32,
+    pub weight: f64,
+    pub attempt: u32,
+    pub duration_ms: f64,
+    pub succeeded: u32,
+    pub failed: u32,
+    /// The call failed at batch level (the shell passes its error to the hook).
+    pub batch_error: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Call the transport.
+    Dispatch(Dispatch),
+    /// Call `resolveKeys` with these items, then `route_done`.
+    Route { route: RouteId, items: Vec<ItemId> },
+    /// Settle the caller of `item`. With `release`, the shell may forget the item's value;
+    /// without, a later [`Output::Release`] says so (a dedupe slot still carries followers).
+    Settle {
+        item: ItemId,
+        outcome: Outcome,
+        release: bool,
+    },
+    /// The item's value is no longer needed.
+    Release { item: ItemId },
+    /// Abort the call's signal and report `fail(batch, FailureKind::Timeout)`.
+    CallTimedOut { batch: BatchId },
+    /// A call ended.
+    BatchEnd(BatchEnd),
+    /// An add that waited for room (`whenFull: "wait"`) has been queued.
+    Admitted { item: ItemId },
+    /// The key id is free again; the shell drops its name → id cache entry.
+    KeyReleased { key: KeyId },
+    /// Every item the flush covered has settled.
+    Flushed { flush: FlushId },
+    /// Dispatch due work at the end of the current turn (a microtask), then `handle_time`.
+    Tick,
+}
+
+/// What happened to an accepted `add`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Queued,
+    /// Waiting for room (`whenFull: "wait"`); not counted in `queued`.
+    Waiting,
+    /// Shares the slot of an equal queued item (`dedupeBy`).
+    Joined,
+}
+
+/// Bad input to the engine: a clear error, never a panic; the state is unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InputError {
+    InvalidWeight(f64),
+    InvalidDeadline(f64),
+    UnknownKey(KeyId),
+    UnknownItem(ItemId),
+    UnknownBatch(BatchId),
+    UnknownRoute(RouteId),
+    ResultCount {
+        batch: BatchId,
+        expected: usize,
+        got: usize,
+    },
+    /// The call timed out: its outcome is the timeout, reported with `fail`.
+    TimedOut(BatchId),
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::InvalidWeight(w) => {
+                write!(f, "weight must be a finite number >= 0, got {w}")
+            }
+            InputError::InvalidDeadline(d) => {
+                write!(f, "deadline must be a finite epoch time in ms, got {d}")
+            }
+            InputError::UnknownKey(k) => write!(f, "unknown key id {k}"),
+            InputError::UnknownItem(i) => write!(f, "unknown or settled item {i}"),
+            InputError::UnknownBatch(b) => write!(
+                f,
+                "batch {b} is not in flight (unknown, or its outcome was already given)"
+            ),
+            InputError::UnknownRoute(r) => write!(f, "route call {r} is not pending"),
+            InputError::ResultCount {
+                batch,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "batch {batch} has {expected} items but {got} results were given"
+                )
+            }
+            InputError::TimedOut(b) => write!(f, "batch {b} timed out; its outcome is the timeout"),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Why an `add` was not accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AddError {
+    /// Rejected by policy: E_CLOSED, E_FULL, E_TOO_LARGE, E_DEADLINE.
+    Rejected(ErrorCode),
+    Invalid(InputError),
+}
+
+/// Counters since construction (the contract's `stats()`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub queued: u64,
+    pub in_flight_batches: u64,
+    pub in_flight_items: u64,
+    pub batches: u64,
+    pub items: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub bisects: u64,
+    pub throttled: u64,
+}
+
+#[cfg(test)]
+mod tests;

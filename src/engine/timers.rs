@@ -1,0 +1,98 @@
+//! One timer structure for all keys: a min-heap of (time, event). Entries are never removed
+//! in place; an entry whose subject has moved on is skipped when it reaches the top.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::{BatchId, KeyId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// A key's oldest queued item reaches `maxWaitMs`.
+    Window(KeyId),
+    /// A queued item's deadline is near: its queue must dispatch.
+    DeadlineFlush { item: u32, gen: u32 },
+    /// An item's deadline has passed: E_DEADLINE.
+    Expire { item: u32, gen: u32 },
+    /// A backed-off item rejoins its key's queue.
+    ItemRetry { item: u32, gen: u32 },
+    /// A backed-off batch (atomic or batch-level retry) is ready to resend.
+    Unit(u64),
+    /// A transport call outlived `timeoutMs`.
+    CallTimeout(BatchId),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    at: f64,
+    seq: u64,
+    timer: Timer,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    // Reversed: BinaryHeap is a max-heap, we want the earliest (then oldest) first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.at.total_cmp(&self.at).then(o.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+}
+
+impl Timers {
+    pub fn push(&mut self, at: f64, timer: Timer) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            timer,
+        });
+    }
+    pub fn peek(&self) -> Option<(f64, Timer)> {
+        self.heap.peek().map(|e| (e.at, e.timer))
+    }
+    pub fn pop(&mut self) -> Option<(f64, Timer)> {
+        self.heap.pop().map(|e| (e.at, e.timer))
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+    /// Drop every entry `keep` rejects (used to compact stale entries).
+    pub fn retain(&mut self, mut keep: impl FnMut(f64, Timer) -> bool) {
+        self.heap.retain(|e| keep(e.at, e.timer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_first_then_insertion_order() {
+        let mut t = Timers::default();
+        t.push(5.0, Timer::Window(1));
+        t.push(1.0, Timer::Window(2));
+        t.push(1.0, Timer::Window(3));
+        assert_eq!(t.pop(), Some((1.0, Timer::Window(2))));
+        assert_eq!(t.pop(), Some((1.0, Timer::Window(3))));
+        assert_eq!(t.pop(), Some((5.0, Timer::Window(1))));
+        assert_eq!(t.pop(), None);
+    }
+}

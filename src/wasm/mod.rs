@@ -1,0 +1,1 @@
+//! The wasm-bindgen shell (see STYLE.md): no policy lives here.
