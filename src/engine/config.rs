@@ -1,34 +1,29 @@
-//! Options, their defaults and their ranges. The shell decodes JS options straight into
-//! [`Config`]; [`Config::validate`] is the one place that says what is allowed.
+//! Options, their defaults and their ranges. The shell decodes JS options into [`Config`]
+//! (names and types); [`Config::validate`] is the one place that says which values are allowed.
 
-use serde::Deserialize;
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
     Reject,
     Wait,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorMode {
     Partial,
     FailFast,
     Atomic,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Jitter {
     Full,
     Equal,
     None,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BudgetConfig {
     pub max_tokens: f64,
     pub token_ratio: f64,
@@ -44,15 +39,13 @@ impl Default for BudgetConfig {
 }
 
 /// `budget: false` turns throttling off; an object (or nothing) keeps it on.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BudgetOption {
     Enabled(bool),
     Config(BudgetConfig),
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RetryConfig {
     pub max_attempts: f64,
     pub base_delay_ms: f64,
@@ -89,8 +82,7 @@ impl RetryConfig {
 
 /// Every engine option of the contract. Numbers are `f64` as they arrive from JS, so that a
 /// negative or fractional count is a range error naming the option, not a decode failure.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub max_batch_size: f64,
     pub max_wait_ms: f64,
@@ -123,25 +115,19 @@ impl Default for Config {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConfigErrorKind {
-    /// Wrong type or unknown name (JS `TypeError`).
-    Type,
-    /// Right type, value out of range (JS `RangeError`).
-    Range,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A value out of its range. `rule` says what is allowed (static text, so the wasm shell
+/// needs no number formatting); `value` is what was given.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
-    pub kind: ConfigErrorKind,
     /// Dotted option path, e.g. `retry.maxAttempts`.
-    pub option: String,
-    pub message: String,
+    pub option: &'static str,
+    pub rule: &'static str,
+    pub value: f64,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hyperbatch: option `{}` {}", self.option, self.message)
+        write!(f, "hyperbatch: option `{}` must be {}, got {}", self.option, self.rule, self.value)
     }
 }
 
@@ -150,77 +136,52 @@ impl std::error::Error for ConfigError {}
 /// Largest delay a host timer takes (setTimeout clamps above 2^31−1 ms).
 pub const MAX_DELAY_MS: f64 = 2_147_483_647.0;
 
-fn range(option: &str, message: String) -> ConfigError {
-    ConfigError {
-        kind: ConfigErrorKind::Range,
-        option: option.to_string(),
-        message,
+fn check(ok: bool, option: &'static str, rule: &'static str, value: f64) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError { option, rule, value })
     }
 }
 
-fn int_in(option: &str, v: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v.fract() == 0.0 && v >= lo && v <= hi {
-        Ok(())
-    } else {
-        Err(range(
-            option,
-            format!("must be an integer in {lo}..={hi}, got {v}"),
-        ))
-    }
+fn int_in(v: f64, lo: f64, hi: f64) -> bool {
+    v.is_finite() && v.fract() == 0.0 && v >= lo && v <= hi
 }
 
-fn num_in(option: &str, v: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v >= lo && v <= hi {
-        Ok(())
-    } else {
-        Err(range(
-            option,
-            format!("must be a number in {lo}..={hi}, got {v}"),
-        ))
-    }
-}
-
-fn positive(option: &str, v: f64, hi: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v > 0.0 && v <= hi {
-        Ok(())
-    } else {
-        Err(range(
-            option,
-            format!("must be a number > 0 and <= {hi}, got {v}"),
-        ))
-    }
+fn num_in(v: f64, lo: f64, hi: f64) -> bool {
+    v.is_finite() && v >= lo && v <= hi
 }
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         const U32: f64 = u32::MAX as f64;
-        int_in("maxBatchSize", self.max_batch_size, 1.0, 100_000.0)?;
-        num_in("maxWaitMs", self.max_wait_ms, 0.0, MAX_DELAY_MS)?;
+        const INT: &str = "an integer from 1 to 4294967295";
+        const DELAY: &str = "a number from 0 to 2147483647 (ms)";
+        let v = self.max_batch_size;
+        check(int_in(v, 1.0, 100_000.0), "maxBatchSize", "an integer from 1 to 100000", v)?;
+        check(num_in(self.max_wait_ms, 0.0, MAX_DELAY_MS), "maxWaitMs", DELAY, self.max_wait_ms)?;
         if let Some(w) = self.max_batch_weight {
-            positive("maxBatchWeight", w, f64::MAX)?;
+            check(w.is_finite() && w > 0.0, "maxBatchWeight", "a finite number > 0", w)?;
         }
-        int_in("maxQueued", self.max_queued, 1.0, U32)?;
-        int_in("maxInFlight", self.max_in_flight, 1.0, U32)?;
+        check(int_in(self.max_queued, 1.0, U32), "maxQueued", INT, self.max_queued)?;
+        check(int_in(self.max_in_flight, 1.0, U32), "maxInFlight", INT, self.max_in_flight)?;
         if let Some(n) = self.max_in_flight_per_key {
-            int_in("maxInFlightPerKey", n, 1.0, U32)?;
+            check(int_in(n, 1.0, U32), "maxInFlightPerKey", INT, n)?;
         }
         if let Some(t) = self.timeout_ms {
-            positive("timeoutMs", t, MAX_DELAY_MS)?;
+            check(t > 0.0 && t <= MAX_DELAY_MS, "timeoutMs", "a number > 0 and <= 2147483647 (ms)", t)?;
         }
         let r = &self.retry;
-        int_in("retry.maxAttempts", r.max_attempts, 1.0, 1000.0)?;
-        num_in("retry.baseDelayMs", r.base_delay_ms, 0.0, MAX_DELAY_MS)?;
-        num_in("retry.maxDelayMs", r.max_delay_ms, 0.0, MAX_DELAY_MS)?;
-        num_in("retry.multiplier", r.multiplier, 1.0, 1000.0)?;
-        num_in(
-            "retry.maxRetryAfterMs",
-            r.max_retry_after_ms,
-            0.0,
-            MAX_DELAY_MS,
-        )?;
+        check(int_in(r.max_attempts, 1.0, 1000.0), "retry.maxAttempts", "an integer from 1 to 1000", r.max_attempts)?;
+        check(num_in(r.base_delay_ms, 0.0, MAX_DELAY_MS), "retry.baseDelayMs", DELAY, r.base_delay_ms)?;
+        check(num_in(r.max_delay_ms, 0.0, MAX_DELAY_MS), "retry.maxDelayMs", DELAY, r.max_delay_ms)?;
+        check(num_in(r.multiplier, 1.0, 1000.0), "retry.multiplier", "a number from 1 to 1000", r.multiplier)?;
+        check(num_in(r.max_retry_after_ms, 0.0, MAX_DELAY_MS), "retry.maxRetryAfterMs", DELAY, r.max_retry_after_ms)?;
         if let Some(b) = r.budget() {
-            positive("retry.budget.maxTokens", b.max_tokens, 1e9)?;
-            num_in("retry.budget.tokenRatio", b.token_ratio, 0.0, b.max_tokens)?;
+            let t = b.max_tokens;
+            check(t.is_finite() && t > 0.0, "retry.budget.maxTokens", "a finite number > 0", t)?;
+            let ratio = b.token_ratio;
+            check(num_in(ratio, 0.0, t), "retry.budget.tokenRatio", "a number from 0 to maxTokens", ratio)?;
         }
         Ok(())
     }
@@ -254,38 +215,20 @@ mod tests {
 
     #[test]
     fn range_errors_name_the_option() {
-        let c = Config {
-            max_batch_size: 0.0,
-            ..Config::default()
-        };
+        let c = Config { max_batch_size: 0.0, ..Config::default() };
         let e = c.validate().unwrap_err();
-        assert_eq!(
-            (e.kind, e.option.as_str()),
-            (ConfigErrorKind::Range, "maxBatchSize")
-        );
+        assert_eq!((e.option, e.value), ("maxBatchSize", 0.0));
+        assert_eq!(e.to_string(), "hyperbatch: option `maxBatchSize` must be an integer from 1 to 100000, got 0");
         let mut c = Config::default();
         c.retry.max_attempts = 1.5;
         assert_eq!(c.validate().unwrap_err().option, "retry.maxAttempts");
         let mut c = Config::default();
-        c.retry.budget = BudgetOption::Config(BudgetConfig {
-            max_tokens: -1.0,
-            token_ratio: 0.1,
-        });
+        c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: -1.0, token_ratio: 0.1 });
         assert_eq!(c.validate().unwrap_err().option, "retry.budget.maxTokens");
-        let c = Config {
-            max_wait_ms: f64::NAN,
-            ..Config::default()
-        };
+        let c = Config { max_wait_ms: f64::NAN, ..Config::default() };
         assert_eq!(c.validate().unwrap_err().option, "maxWaitMs");
-        let c = Config {
-            max_batch_size: 100_001.0,
-            ..Config::default()
-        };
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("maxBatchSize"));
+        let c = Config { timeout_ms: Some(0.0), ..Config::default() };
+        assert_eq!(c.validate().unwrap_err().option, "timeoutMs");
     }
 
     #[test]

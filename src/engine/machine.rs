@@ -647,9 +647,20 @@ impl Engine {
         self.out.pop_front()
     }
 
+    /// Whether [`Engine::poll_output`] has something.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// When [`Engine::handle_time`] must next be called; `None` while nothing is queued,
     /// waiting or in flight (so the host arms no timer and may exit).
     pub fn poll_timeout(&mut self) -> Option<f64> {
+        let next = self.next_timeout();
+        self.timers.reported(next);
+        next
+    }
+
+    fn next_timeout(&mut self) -> Option<f64> {
         if self.live == 0 && self.in_flight_batches == 0 {
             self.timers.clear();
             return None;
@@ -661,6 +672,12 @@ impl Engine {
             self.timers.pop();
         }
         None
+    }
+
+    /// The host must call [`Engine::poll_output`] or [`Engine::poll_timeout`]: there is output,
+    /// or the next wake-up moved earlier than the one last polled.
+    pub fn needs_poll(&self) -> bool {
+        !self.out.is_empty() || self.timers.moved_earlier()
     }
 
     pub fn stats(&self) -> Stats {

@@ -14,7 +14,7 @@ mod timers;
 
 pub use budget::Budget;
 pub use config::{
-    BudgetConfig, BudgetOption, Config, ConfigError, ConfigErrorKind, ErrorMode, Jitter,
+    BudgetConfig, BudgetOption, Config, ConfigError, ErrorMode, Jitter,
     RetryConfig, WhenFull,
 };
 pub use machine::Engine;
@@ -40,19 +40,21 @@ pub const DEFAULT_KEY: KeyId = 1;
 
 /// The `code` of every error the library makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum ErrorCode {
-    Config,
-    Closed,
-    Full,
-    TooLarge,
-    Aborted,
-    Deadline,
-    Timeout,
-    Transport,
-    ResultShape,
-    FailFast,
-    Atomic,
-    Route,
+    // The discriminants are the shell's wire codes (pkg-template/core.js `CODES`).
+    Config = 0,
+    Closed = 1,
+    Full = 2,
+    TooLarge = 3,
+    Aborted = 4,
+    Deadline = 5,
+    Timeout = 6,
+    Transport = 7,
+    ResultShape = 8,
+    FailFast = 9,
+    Atomic = 10,
+    Route = 11,
 }
 
 impl ErrorCode {

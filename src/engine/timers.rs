@@ -47,20 +47,36 @@ impl Ord for Entry {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Timers {
     heap: BinaryHeap<Entry>,
     seq: u64,
+    /// The wake-up last reported to the host, and the earliest entry pushed since: when the
+    /// latter is earlier, the host's timer must be re-armed.
+    reported: f64,
+    earliest_new: f64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers { heap: BinaryHeap::new(), seq: 0, reported: f64::INFINITY, earliest_new: f64::INFINITY }
+    }
 }
 
 impl Timers {
     pub fn push(&mut self, at: f64, timer: Timer) {
         self.seq += 1;
-        self.heap.push(Entry {
-            at,
-            seq: self.seq,
-            timer,
-        });
+        self.earliest_new = self.earliest_new.min(at);
+        self.heap.push(Entry { at, seq: self.seq, timer });
+    }
+    /// Record the wake-up the host now knows about.
+    pub fn reported(&mut self, at: Option<f64>) {
+        self.reported = at.unwrap_or(f64::INFINITY);
+        self.earliest_new = f64::INFINITY;
+    }
+    /// A timer earlier than the reported wake-up was pushed since it was reported.
+    pub fn moved_earlier(&self) -> bool {
+        self.earliest_new < self.reported
     }
     pub fn peek(&self) -> Option<(f64, Timer)> {
         self.heap.peek().map(|e| (e.at, e.timer))

@@ -1,0 +1,140 @@
+/** One transport call: the items to send, in arrival order. */
+export interface Batch<I> {
+  /** Unique per call (a retry or bisect half is a new call with a new id). */
+  readonly id: number;
+  /** The queue's key (`keyOf` / `add(item, { key })`), or `undefined` for the single queue. */
+  readonly key: BatchKey | undefined;
+  readonly items: I[];
+  /** Highest attempt number among the items: 1 on a first send. */
+  readonly attempt: number;
+  /** Aborts when the call outlives `timeoutMs`. */
+  readonly signal: AbortSignal;
+  /** Earliest item deadline (epoch ms), if any. */
+  readonly deadline: number | undefined;
+}
+
+export type BatchKey = string | number;
+
+/** One entry per item, in order. An `Error` entry fails that item alone. */
+export type TransportResult<O> = ReadonlyArray<O | Error>;
+
+export type Transport<I, O> = (batch: Batch<I>) => TransportResult<O> | PromiseLike<TransportResult<O>>;
+
+export type Classification = "retry" | "bisect" | "fail";
+
+export interface RetryOptions {
+  /** Sends per item, first included. Default 3. */
+  maxAttempts?: number;
+  /** Default 50. */
+  baseDelayMs?: number;
+  /** Default 5000. */
+  maxDelayMs?: number;
+  /** Default 2. */
+  multiplier?: number;
+  /** Default "full". */
+  jitter?: "full" | "equal" | "none";
+  /** Cap on a `retryAfterMs` / `Retry-After` floor. Default 60000. */
+  maxRetryAfterMs?: number;
+  /** Decide what a batch-level failure means. Default: see the README. */
+  classify?: (err: unknown) => Classification;
+  /** gRPC-style retry throttling; `false` turns it off. Default `{ maxTokens: 100, tokenRatio: 0.1 }`. */
+  budget?: { maxTokens?: number; tokenRatio?: number } | false;
+}
+
+export interface BatchInfo {
+  id: number;
+  key: BatchKey | undefined;
+  size: number;
+  weight: number;
+  attempt: number;
+  /** Set on `onBatchEnd`. */
+  durationMs?: number;
+  succeeded?: number;
+  failed?: number;
+  /** The batch-level error, as a caller would see it. */
+  error?: unknown;
+}
+
+export interface BatcherOptions<I, O> {
+  transport: Transport<I, O>;
+  /** Default 100 (1..=100000). */
+  maxBatchSize?: number;
+  /** Default 10; 0 = at the end of the current tick. */
+  maxWaitMs?: number;
+  maxBatchWeight?: number;
+  weigh?: (item: I) => number;
+  keyOf?: (item: I) => BatchKey | undefined;
+  resolveKeys?: (items: I[]) => ReadonlyArray<BatchKey | undefined> | PromiseLike<ReadonlyArray<BatchKey | undefined>>;
+  dedupeBy?: (item: I) => unknown;
+  /** Default 10000. */
+  maxQueued?: number;
+  /** Default "reject". */
+  whenFull?: "reject" | "wait";
+  /** Default 4. */
+  maxInFlight?: number;
+  maxInFlightPerKey?: number;
+  timeoutMs?: number;
+  /** Default "partial". */
+  errorMode?: "partial" | "fail_fast" | "atomic";
+  retry?: RetryOptions;
+  /** Default true. */
+  bisect?: boolean;
+  onBatchStart?: (info: BatchInfo) => void;
+  onBatchEnd?: (info: BatchInfo) => void;
+}
+
+export interface AddOptions {
+  key?: BatchKey;
+  weight?: number;
+  signal?: AbortSignal;
+  /** Epoch ms, like `Date.now()`. */
+  deadline?: number;
+}
+
+export type Settled<O> = PromiseSettledResult<O>;
+
+export interface Stats {
+  queued: number;
+  inFlightBatches: number;
+  inFlightItems: number;
+  batches: number;
+  items: number;
+  succeeded: number;
+  failed: number;
+  retries: number;
+  bisects: number;
+  throttled: number;
+}
+
+export type ErrorCode =
+  | "E_CONFIG"
+  | "E_CLOSED"
+  | "E_FULL"
+  | "E_TOO_LARGE"
+  | "E_ABORTED"
+  | "E_DEADLINE"
+  | "E_TIMEOUT"
+  | "E_TRANSPORT"
+  | "E_RESULT_SHAPE"
+  | "E_FAIL_FAST"
+  | "E_ATOMIC"
+  | "E_ROUTE";
+
+/** The shape of every error hyperbatch makes. */
+export interface HyperbatchError extends Error {
+  code: ErrorCode;
+  /** On `E_TRANSPORT`: transport calls made for the item. */
+  attempts?: number;
+  /** On `E_CONFIG`: the option at fault. */
+  option?: string;
+}
+
+export declare class Batcher<I = unknown, O = unknown> {
+  constructor(options: BatcherOptions<I, O>);
+  add(item: I, opts?: AddOptions): Promise<O>;
+  addMany(items: I[], opts?: AddOptions): Promise<Settled<O>[]>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  stats(): Stats;
+  [Symbol.asyncDispose](): Promise<void>;
+}

@@ -1,0 +1,9 @@
+// Deno: the wasm is read next to this file (needs read access to the package, e.g. node_modules).
+import * as glue from "./hyperbatch.js";
+import { setBindings } from "./core.js";
+
+const url = new URL("./hyperbatch_bg.wasm", import.meta.url);
+glue.initSync({ module: await Deno.readFile(url) });
+setBindings(glue);
+
+export { Batcher } from "./core.js";
