@@ -185,9 +185,10 @@ class Batch {
 
 function callHook(hook, info) {
   try {
-    hook(info);
+    const r = hook(info);
+    if (r !== null && typeof r === "object" && typeof r.then === "function") r.then(undefined, () => {});
   } catch {
-    // A hook that throws changes no outcome.
+    // A hook that throws (or rejects) changes no outcome.
   }
 }
 
