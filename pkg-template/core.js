@@ -192,6 +192,13 @@ function callHook(hook, info) {
   }
 }
 
+// One executor for every add's promise: no closure per item.
+let capturedResolve, capturedReject;
+function capture(resolve, reject) {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** Everything behind one Batcher. */
 class Runner {
   constructor(options) {
@@ -223,8 +230,16 @@ class Runner {
     this.keyIds = new Map(); // key value → engine key id
     this.keyVals = []; // engine key id → key value
     this.calls = new Map(); // batch id → Batch, while in flight
+    this.jobs = [];
+    this.runningJobs = false;
     this.flushes = new Map(); // flush id → resolve
     this.cur = undefined; // the results / error / route error the outputs being drained refer to
+    this.plain = this.keyOf === undefined && this.weigh === undefined && this.dedupeBy === undefined
+      && this.resolveKeys === undefined;
+    this.clock = 0;
+    this.clearClock = () => {
+      this.clock = 0;
+    };
     this.tickQueued = false;
     this.timer = undefined;
     this.timerAt = NaN;
@@ -253,7 +268,20 @@ class Runner {
     return id;
   }
 
+  /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
+  now() {
+    if (this.clock === 0) {
+      this.clock = Date.now();
+      queueMicrotask(this.clearClock);
+    }
+    return this.clock;
+  }
+
   add(item, opts) {
+    if (opts === undefined && this.plain) {
+      // The common case: one queue, weight 1, no per-add options.
+      return this.track(this.core.add(DEFAULT_KEY, 1, NaN, this.now()), item, undefined, 1);
+    }
     let key, weight, deadline = NaN, signal, dedupe;
     try {
       if (opts !== undefined && opts !== null) {
@@ -291,21 +319,24 @@ class Runner {
       return Promise.reject(err);
     }
     if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal.reason));
-
-    const now = Date.now();
+    const now = this.now();
     const r = dedupe === undefined
       ? this.core.add(key, weight, deadline, now)
       : this.core.add_dedupe(key, weight, deadline, dedupe, now);
+    return this.track(r, item, signal, weight);
+  }
+
+  /** The engine's answer to an add: a promise for the caller, or the rejection. */
+  track(r, item, signal, weight) {
     if (r < 0) {
       this.drain(); // a key made for this add may be released
       return Promise.reject(this.addError(r, weight));
     }
     const id = r >>> 1;
     this.vals[id] = item;
-    const p = new Promise((resolve, reject) => {
-      this.res[id] = resolve;
-      this.rej[id] = reject;
-    });
+    const p = new Promise(capture);
+    this.res[id] = capturedResolve;
+    this.rej[id] = capturedReject;
     if (signal !== undefined) {
       const listener = () => {
         if (this.core.cancel(id, Date.now())) this.drain();
@@ -336,7 +367,9 @@ class Runner {
       return;
     }
     const buf = new Float64Array(this.memory.buffer, this.core.buf_ptr(), n);
-    let jobs; // transport, resolveKeys and hook calls run after the buffer is read: they may re-enter
+    // Transport, resolveKeys and hook calls run after the buffer is read (they may re-enter
+    // the engine), in the order the engine asked for them, across nested drains too.
+    const jobs = this.jobs;
     for (let i = 0; i < n;) {
       switch (buf[i]) {
         case TICK:
@@ -367,7 +400,7 @@ class Runner {
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
             buf[i + 3], Number.isNaN(deadline) ? undefined : deadline);
-          (jobs ??= []).push({ batch, weight: buf[i + 5] });
+          jobs.push({ batch, weight: buf[i + 5] });
           i += 7 + m;
           break;
         }
@@ -376,7 +409,7 @@ class Runner {
           i += 2;
           break;
         case TIMED_OUT:
-          (jobs ??= []).push({ timedOut: buf[i + 1] });
+          jobs.push({ timedOut: buf[i + 1] });
           i += 2;
           break;
         case BATCH_END: {
@@ -387,7 +420,7 @@ class Runner {
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
               failed: buf[i + 8], error: buf[i + 9] === 1 ? this.cur.error : undefined,
             };
-            (jobs ??= []).push({ end: info });
+            jobs.push({ end: info });
           }
           i += 10;
           break;
@@ -396,7 +429,7 @@ class Runner {
           const m = buf[i + 2];
           const ids = new Array(m);
           for (let j = 0; j < m; j++) ids[j] = buf[i + 3 + j];
-          (jobs ??= []).push({ route: buf[i + 1], items: ids.map((id) => this.vals[id]) });
+          jobs.push({ route: buf[i + 1], items: ids.map((id) => this.vals[id]) });
           i += 3 + m;
           break;
         }
@@ -423,12 +456,19 @@ class Runner {
       }
     }
     this.rearm();
-    if (jobs === undefined) return;
-    for (const job of jobs) {
-      if (job.batch !== undefined) this.call(job.batch, job.weight);
-      else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
-      else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
-      else this.route(job.route, job.items);
+    if (this.runningJobs) return; // an outer drain is running jobs: it runs these after its own
+    this.runningJobs = true;
+    try {
+      for (let j = 0; j < jobs.length; j++) {
+        const job = jobs[j];
+        if (job.batch !== undefined) this.call(job.batch, job.weight);
+        else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
+        else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
+        else this.route(job.route, job.items);
+      }
+    } finally {
+      jobs.length = 0;
+      this.runningJobs = false;
     }
   }
 

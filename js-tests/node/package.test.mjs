@@ -1,0 +1,166 @@
+// The package itself — CONTRACT.md "Package": the built pkg/ as Node sees it (exports
+// conditions, types, `hyperbatch/slim` + init(source), `npm pack ./pkg`). The other runtimes
+// named there (Deno, workerd, Vite, plain browser page) are exercised by their own suites.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esm from "hyperbatch";
+
+const PKG = realpathSync(fileURLToPath(new URL("../node_modules/hyperbatch/", import.meta.url)));
+const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+const manifest = JSON.parse(readFileSync(join(PKG, "package.json"), "utf8"));
+
+/** Every file path under the package (no node_modules), relative to it. */
+function listFiles(dir = PKG) {
+  return readdirSync(dir).flatMap((name) => {
+    if (name === "node_modules") return [];
+    const full = join(dir, name);
+    return statSync(full).isDirectory() ? listFiles(full) : [relative(PKG, full)];
+  });
+}
+
+/** All condition names used anywhere under an exports entry. */
+function conditionsOf(entry, acc = new Set()) {
+  if (entry && typeof entry === "object" && !Array.isArray(entry)) {
+    for (const [k, v] of Object.entries(entry)) {
+      if (!k.startsWith(".")) acc.add(k);
+      conditionsOf(v, acc);
+    }
+  }
+  return acc;
+}
+
+/** All target paths under an exports entry. */
+function targetsOf(entry, acc = []) {
+  if (typeof entry === "string") acc.push(entry);
+  else if (Array.isArray(entry)) entry.forEach((e) => targetsOf(e, acc));
+  else if (entry && typeof entry === "object") Object.values(entry).forEach((e) => targetsOf(e, acc));
+  return acc;
+}
+
+const mainExport = () => (typeof manifest.exports === "object" && "." in manifest.exports ? manifest.exports["."] : manifest.exports);
+
+test('package: npm name is "hyperbatch"', () => {
+  assert.equal(manifest.name, "hyperbatch");
+});
+
+test('package: `import { Batcher } from "hyperbatch"` works in Node ESM with no init call', async () => {
+  assert.equal(typeof esm.Batcher, "function");
+  const b = new esm.Batcher({ transport: async (batch) => batch.items.map((x) => x * 10), maxWaitMs: 0 });
+  assert.deepEqual(await Promise.all([b.add(1), b.add(2)]), [10, 20]);
+  await b.close();
+});
+
+test("package: exports uses the node, deno, workerd, browser, import, require and types conditions", () => {
+  assert.equal(typeof manifest.exports, "object", "package.json has an exports map");
+  const conditions = conditionsOf(mainExport());
+  for (const c of ["node", "deno", "workerd", "browser", "import", "require", "types"]) {
+    assert.ok(conditions.has(c), `exports["."] lacks the "${c}" condition (has ${[...conditions]})`);
+  }
+  for (const target of targetsOf(manifest.exports)) {
+    if (target.includes("*")) continue;
+    assert.ok(existsSync(join(PKG, target)), `exports target ${target} is missing`);
+  }
+});
+
+test("package: TypeScript types ship, and declare a Batcher generic in item and result types", () => {
+  const typeTargets = [];
+  (function walk(entry, underTypes) {
+    if (typeof entry === "string") {
+      if (underTypes) typeTargets.push(entry);
+    } else if (entry && typeof entry === "object") {
+      for (const [k, v] of Object.entries(entry)) walk(v, underTypes || k === "types");
+    }
+  })(mainExport(), false);
+  if (manifest.types) typeTargets.push(manifest.types);
+  if (manifest.typings) typeTargets.push(manifest.typings);
+  assert.ok(typeTargets.length > 0, "no types condition / types field");
+  const text = [...new Set(typeTargets)].map((p) => readFileSync(join(PKG, p), "utf8")).join("\n");
+  // Follow one level of re-exports (`export * from "./x"`), which is how entry .d.ts files often look.
+  const more = [...text.matchAll(/from\s+["'](\.[^"']+)["']/g)].map((m) => m[1]);
+  const all = [text];
+  for (const rel of more) {
+    for (const base of typeTargets) {
+      for (const ext of ["", ".d.ts", ".d.mts", ".d.cts"]) {
+        const p = join(dirname(join(PKG, base)), rel.replace(/\.(m|c)?js$/, "") + ext);
+        try {
+          if (statSync(p).isFile()) all.push(readFileSync(p, "utf8"));
+        } catch {}
+      }
+    }
+  }
+  const types = all.join("\n");
+  assert.match(types, /(class|interface)\s+Batcher\s*<[^>]*,[^>]*>/, "Batcher<I, O> with two type parameters");
+  for (const member of ["add", "addMany", "flush", "close", "stats", "asyncDispose", "BatcherOptions", "AddOptions"]) {
+    assert.ok(types.includes(member), `the types do not mention ${member}`);
+  }
+});
+
+test("package: `npm pack ./pkg` gives a tarball holding the wasm, the entries and the types", { timeout: 60_000 }, async () => {
+  const out = await new Promise((resolve, reject) =>
+    execFile("npm", ["pack", "--dry-run", "--json", PKG], { cwd: PKG, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  const [info] = JSON.parse(out);
+  const files = info.files.map((f) => f.path);
+  assert.ok(files.includes("package.json"));
+  assert.ok(files.some((f) => f.endsWith(".wasm")), `no .wasm in the tarball: ${files}`);
+  assert.ok(files.some((f) => f.endsWith(".d.ts") || f.endsWith(".d.mts")), "no type declarations in the tarball");
+  for (const target of targetsOf(manifest.exports)) {
+    if (target.includes("*")) continue;
+    assert.ok(files.includes(target.replace(/^\.\//, "")), `exports target ${target} is not in the tarball`);
+  }
+});
+
+// ----------------------------------------------------------------------------- hyperbatch/slim
+
+function runSlim(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["slim-init.mjs", ...args], { cwd: FIXTURES, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const wasmFile = () => {
+  const wasm = listFiles().filter((f) => f.endsWith(".wasm"));
+  assert.ok(wasm.length >= 1, "the package holds no .wasm file");
+  return join(PKG, wasm.find((f) => f.endsWith("_bg.wasm")) ?? wasm[0]);
+};
+
+for (const kind of ["module", "bytes", "arraybuffer", "response"]) {
+  test(`slim: init(${kind}) then the same Batcher API`, { timeout: 20_000 }, async () => {
+    const r = await runSlim([kind, wasmFile()]);
+    assert.equal(r.code, 0, `child failed: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()), { ok: true, kind, results: [2, 3] });
+  });
+}
+
+test("slim: init(URL) fetches the .wasm over HTTP", { timeout: 20_000 }, async () => {
+  const path = wasmFile();
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "application/wasm" });
+    res.end(readFileSync(path));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/hyperbatch_bg.wasm`;
+    const r = await runSlim(["url", path, url]);
+    assert.equal(r.code, 0, `child failed: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()), { ok: true, kind: "url", results: [2, 3] });
+  } finally {
+    server.closeAllConnections?.();
+    await new Promise((r) => server.close(r));
+  }
+});
