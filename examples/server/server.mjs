@@ -10,6 +10,7 @@
 // Node 20 built-ins only; listens on 127.0.0.1 only. See README.md beside this file.
 
 import http from 'node:http';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -274,6 +275,7 @@ async function openInstance(opts) {
   }
 
   const closing = new AbortController(); // wakes requests sleeping on x-fault-latency-ms
+  setMaxListeners(0, closing.signal); // one listener per request waiting out injected latency
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err) => {
       if (res.headersSent || req.socket.destroyed) return;
