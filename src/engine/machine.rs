@@ -7,6 +7,7 @@
 //! A dedupe `Follower` rides on a queued item's slot and settles with it.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::budget::Budget;
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
@@ -86,6 +87,8 @@ struct Key {
     ready_units: VecDeque<u64>,
     pending_units: usize,
     retry_waiting: usize,
+    /// Adds for this key waiting for room (`whenFull: "wait"`): they hold the key too.
+    waiting: usize,
     /// Time of the earliest window timer armed for this key (INFINITY: none).
     window_at: f64,
     /// Listed in `blocked` (due, but `maxInFlight` is reached).
@@ -104,6 +107,58 @@ impl Key {
         }
     }
 }
+
+impl Key {
+    /// The id is free: reset, but keep the buffers for the next key that gets this id (keys
+    /// come and go with their traffic; reallocating on every reuse is measurable).
+    fn retire(&mut self) {
+        let mut entries = std::mem::take(&mut self.queue.entries);
+        let mut dedupe = std::mem::take(&mut self.queue.dedupe);
+        let mut ready_units = std::mem::take(&mut self.ready_units);
+        entries.clear();
+        dedupe.clear();
+        ready_units.clear();
+        *self = Key {
+            queue: Queue {
+                entries,
+                dedupe,
+                ..Queue::default()
+            },
+            ready_units,
+            ..Key::default()
+        };
+    }
+
+    /// A retired id names a new key.
+    fn revive(&mut self, name: &str) {
+        debug_assert!(!self.alive);
+        self.alive = true;
+        self.name = name.into();
+        self.window_at = f64::INFINITY;
+    }
+}
+
+/// Hasher for the engine's own sequential ids (batches, units, routes): a multiplicative hash
+/// spreads them perfectly and costs far less than SipHash on the per-call path. (Names and
+/// dedupe strings, which come from users, keep the default hasher.)
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 type Slot = (u32, u32); // (item index, generation)
 
@@ -131,11 +186,11 @@ pub struct Engine {
     keys: Vec<Key>,
     free_keys: Vec<u32>,
     key_ids: HashMap<Box<str>, KeyId>,
-    batches: HashMap<BatchId, Batch>,
+    batches: IdMap<Batch>,
     next_batch: BatchId,
-    routes: HashMap<RouteId, Vec<Slot>>,
+    routes: IdMap<Vec<Slot>>,
     next_route: RouteId,
-    units: HashMap<u64, Unit>,
+    units: IdMap<Unit>,
     next_unit: u64,
     waiters: VecDeque<Slot>,
     waiting: usize,
@@ -172,11 +227,11 @@ impl Engine {
             keys,
             free_keys: Vec::new(),
             key_ids: HashMap::new(),
-            batches: HashMap::new(),
+            batches: IdMap::default(),
             next_batch: 1,
-            routes: HashMap::new(),
+            routes: IdMap::default(),
             next_route: 1,
-            units: HashMap::new(),
+            units: IdMap::default(),
             next_unit: 1,
             waiters: VecDeque::new(),
             waiting: 0,
@@ -214,7 +269,7 @@ impl Engine {
         }
         let k = match self.free_keys.pop() {
             Some(k) => {
-                self.keys[k as usize] = Key::new(name);
+                self.keys[k as usize].revive(name);
                 k
             }
             None => {
@@ -249,12 +304,13 @@ impl Engine {
             && key.ready_units.is_empty()
             && key.pending_units == 0
             && key.retry_waiting == 0
+            && key.waiting == 0
             && !key.blocked
             && !key.scheduled;
         if idle {
             let name = std::mem::take(&mut self.keys[k as usize].name);
             self.key_ids.remove(&name);
-            self.keys[k as usize] = Key::default();
+            self.keys[k as usize].retire();
             self.free_keys.push(k);
             self.out.push_back(Output::KeyReleased { key: k });
         }
@@ -345,6 +401,7 @@ impl Engine {
         } else {
             self.items[idx as usize].state = State::Waiting;
             self.waiting += 1;
+            self.keys[key as usize].waiting += 1;
             self.waiters.push_back((idx, self.items[idx as usize].gen));
             Admission::Waiting
         };
@@ -922,6 +979,7 @@ impl Engine {
         let size = self.cfg.batch_size().min(self.keys[k as usize].queue.live);
         let cap = self.cfg.max_batch_weight.unwrap_or(f64::INFINITY);
         let mut entries = Vec::with_capacity(size);
+        let mut expired = Vec::new();
         let mut weight = 0.0;
         let key = &mut self.keys[k as usize];
         while entries.len() < size {
@@ -933,11 +991,17 @@ impl Engine {
                 key.queue.entries.pop_front();
                 continue;
             }
-            if !entries.is_empty() && weight + it.weight > cap {
+            // `now` may show a deadline passed before the host ran its timer: that caller
+            // settles instead of being sent (a slot carrying followers still goes).
+            let passed = !it.caller_settled && now > it.deadline;
+            let send = !passed || !it.followers.is_empty();
+            if send && !entries.is_empty() && weight + it.weight > cap {
                 break;
             }
             key.queue.entries.pop_front();
-            weight += it.weight;
+            if passed {
+                expired.push(e.item);
+            }
             let first_send = it.sends == 0;
             if first_send {
                 self.queued -= 1;
@@ -947,15 +1011,39 @@ impl Engine {
                     key.queue.dedupe.remove(d);
                 }
             }
-            it.state = State::InFlight;
             key.queue.forget(it.weight, !first_send);
-            entries.push((e.item, e.gen));
+            if send {
+                weight += it.weight;
+                it.state = State::InFlight;
+                entries.push((e.item, e.gen));
+            }
         }
         if key.queue.is_empty() {
             key.window_at = f64::INFINITY;
         }
+        for idx in expired {
+            self.expire_unsent(idx);
+        }
         self.admit_waiters(now);
         entries
+    }
+
+    /// A caller whose deadline passed while its slot was being taken for a send settles with
+    /// E_DEADLINE; the slot is freed unless followers still ride on it.
+    fn expire_unsent(&mut self, idx: u32) {
+        let outcome = Outcome::Code(ErrorCode::Deadline);
+        self.count_settled(idx, outcome);
+        let release = self.items[idx as usize].followers.is_empty();
+        self.out.push_back(Output::Settle {
+            item: idx,
+            outcome,
+            release,
+        });
+        if release {
+            self.free_item(idx);
+        } else {
+            self.items[idx as usize].caller_settled = true;
+        }
     }
 
     fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, now: f64) {
@@ -1012,11 +1100,21 @@ impl Engine {
 
     fn dispatch_unit(&mut self, u: u64, now: f64) {
         if let Some(unit) = self.units.remove(&u) {
-            let live: Vec<Slot> = unit
-                .entries
-                .into_iter()
-                .filter(|&(i, g)| self.slot_in(i, g, State::InUnit))
-                .collect();
+            let mut live = Vec::with_capacity(unit.entries.len());
+            for (i, g) in unit.entries {
+                if !self.slot_in(i, g, State::InUnit) {
+                    continue;
+                }
+                let it = &self.items[i as usize];
+                if !it.caller_settled && now > it.deadline {
+                    let send = !it.followers.is_empty();
+                    self.expire_unsent(i);
+                    if !send {
+                        continue;
+                    }
+                }
+                live.push((i, g));
+            }
             self.dispatch(unit.key, live, now);
         }
     }
@@ -1037,6 +1135,11 @@ impl Engine {
             q.forget(it.weight, false);
             entries.push((e.item, e.gen));
         }
+        let key = &mut self.keys[UNROUTED as usize];
+        if key.queue.is_empty() {
+            // As in `cut`: an empty queue has no window, so the next item arms a new one.
+            key.window_at = f64::INFINITY;
+        }
         if entries.is_empty() {
             return;
         }
@@ -1056,6 +1159,8 @@ impl Engine {
                 continue;
             }
             self.waiting -= 1;
+            let k = self.items[idx as usize].key;
+            self.keys[k as usize].waiting -= 1;
             self.enqueue(idx, now);
             self.out.push_back(Output::Admitted { item: idx });
         }
@@ -1267,7 +1372,10 @@ impl Engine {
                     self.keys[k as usize].window_at = f64::INFINITY;
                 }
             }
-            State::Waiting => self.waiting -= 1,
+            State::Waiting => {
+                self.waiting -= 1;
+                self.keys[k as usize].waiting -= 1;
+            }
             State::Routing => self.queued -= 1,
             State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
             State::InFlight | State::InUnit | State::Follower | State::Free => {}

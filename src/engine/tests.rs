@@ -821,3 +821,83 @@ fn no_wakeup_while_idle_even_with_stale_timers() {
     h.ok(&d, 13.0);
     assert_eq!(h.e.poll_timeout(), None);
 }
+
+// Found by tests/engine_props.rs: an add waiting for room holds its key. Releasing the key
+// under it made the waiter enter a dead (or reused) key's queue and never settle.
+#[test]
+fn a_key_with_a_waiting_add_is_not_released() {
+    let mut h = H::new(Config {
+        max_queued: 1.0,
+        when_full: WhenFull::Wait,
+        ..cfg()
+    });
+    let k = h.e.intern("c");
+    let a = h.add(0.0); // takes the only room
+    let (w, adm) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
+    assert_eq!(adm, Admission::Waiting);
+    let (x, _) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
+    h.e.cancel(x, 1.0).unwrap();
+    assert!(
+        !h.drain().contains(&Output::KeyReleased { key: k }),
+        "w still waits for key c"
+    );
+    assert_eq!(h.e.key_name(k), Some("c"));
+    let d = h.time(10.0).remove(0);
+    assert_eq!(d.items, vec![a]);
+    let d = h.time(20.0).remove(0);
+    assert_eq!(
+        (d.key, d.items.clone()),
+        (k, vec![w]),
+        "w admitted and sent"
+    );
+    let out = h.ok(&d, 21.0);
+    assert_eq!(H::settles(&out), vec![(w, Outcome::Ok { index: 0 })]);
+    assert!(out.contains(&Output::KeyReleased { key: k }));
+}
+
+// Found by tests/engine_props.rs: the routing queue kept a stale window time after a route
+// call emptied it, so the next unrouted item armed no timer and waited forever.
+#[test]
+fn routing_queue_rearms_its_window_after_a_route_call() {
+    let mut h = H::new(cfg());
+    h.add_to(UNROUTED, 1.0, None, 0.0);
+    h.e.flush(1.0);
+    assert!(h.drain().iter().any(|o| matches!(o, Output::Route { .. })));
+    assert_eq!(h.e.poll_timeout(), None, "the window timer is stale now");
+    h.add_to(UNROUTED, 1.0, None, 20.0);
+    assert_eq!(h.e.poll_timeout(), Some(30.0));
+    h.e.handle_time(30.0);
+    assert!(h.drain().iter().any(|o| matches!(o, Output::Route { .. })));
+}
+
+// Found by tests/engine_props.rs: an input that arrives after a queued item's deadline but
+// before the host ran its expiry timer must not send that item.
+#[test]
+fn an_item_past_its_deadline_is_not_sent_by_a_late_timer() {
+    let mut h = H::new(Config {
+        max_in_flight: 1.0,
+        max_batch_size: 1.0,
+        ..cfg()
+    });
+    let a = h.add(0.0);
+    let b = h.add_to(DEFAULT_KEY, 1.0, Some(30.0), 0.0);
+    let d = h.time(0.0);
+    assert_eq!(d.len(), 1);
+    // The transport answers at 40; b's expiry timer (just after 30) has not run yet.
+    let out = h.ok(&d[0], 40.0);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Dispatch(_))),
+        "b is past its deadline: never sent"
+    );
+    assert_eq!(
+        H::settles(&out),
+        vec![
+            (a, Outcome::Ok { index: 0 }),
+            (b, Outcome::Code(ErrorCode::Deadline))
+        ]
+    );
+    assert_eq!(h.e.stats().queued, 0);
+    h.e.handle_time(40.0);
+    assert!(H::settles(&h.drain()).is_empty(), "settled once");
+    assert_eq!(h.e.poll_timeout(), None);
+}
