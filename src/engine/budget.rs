@@ -25,9 +25,7 @@ impl Budget {
         }
     }
     pub fn allows_retry(&self) -> bool {
-        self.cfg
-            .as_ref()
-            .is_none_or(|c| self.tokens > c.max_tokens / 2.0)
+        self.cfg.as_ref().is_none_or(|c| self.tokens > c.max_tokens / 2.0)
     }
     pub fn tokens(&self) -> f64 {
         self.tokens
@@ -40,10 +38,7 @@ mod tests {
 
     #[test]
     fn throttles_below_half_and_recovers() {
-        let mut b = Budget::new(Some(BudgetConfig {
-            max_tokens: 10.0,
-            token_ratio: 0.5,
-        }));
+        let mut b = Budget::new(Some(BudgetConfig { max_tokens: 10.0, token_ratio: 0.5 }));
         for _ in 0..4 {
             b.on_failure();
         }

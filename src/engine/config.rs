@@ -31,10 +31,7 @@ pub struct BudgetConfig {
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        BudgetConfig {
-            max_tokens: 100.0,
-            token_ratio: 0.1,
-        }
+        BudgetConfig { max_tokens: 100.0, token_ratio: 0.1 }
     }
 }
 
@@ -196,8 +193,7 @@ impl Config {
         self.max_in_flight as usize
     }
     pub(crate) fn per_key_cap(&self) -> usize {
-        self.max_in_flight_per_key
-            .map_or(usize::MAX, |n| n as usize)
+        self.max_in_flight_per_key.map_or(usize::MAX, |n| n as usize)
     }
     pub(crate) fn max_attempts(&self) -> u32 {
         self.retry.max_attempts as u32

@@ -16,8 +16,8 @@ use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::timers::{Timer, Timers};
 use super::{
-    AddError, Admission, BatchEnd, BatchId, Dispatch, ErrorCode, FlushId, InputError, ItemId,
-    ItemResult, KeyId, Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchEnd, BatchId, Dispatch, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId,
+    Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
 };
 
 const NONE: u32 = u32::MAX;
@@ -99,12 +99,7 @@ struct Key {
 
 impl Key {
     fn new(name: &str) -> Self {
-        Key {
-            alive: true,
-            name: name.into(),
-            window_at: f64::INFINITY,
-            ..Key::default()
-        }
+        Key { alive: true, name: name.into(), window_at: f64::INFINITY, ..Key::default() }
     }
 }
 
@@ -118,15 +113,7 @@ impl Key {
         entries.clear();
         dedupe.clear();
         ready_units.clear();
-        *self = Key {
-            queue: Queue {
-                entries,
-                dedupe,
-                ..Queue::default()
-            },
-            ready_units,
-            ..Key::default()
-        };
+        *self = Key { queue: Queue { entries, dedupe, ..Queue::default() }, ready_units, ..Key::default() };
     }
 
     /// A retired id names a new key.
@@ -389,8 +376,7 @@ impl Engine {
         self.live += 1;
         if deadline.is_finite() {
             let gen = self.items[idx as usize].gen;
-            self.timers
-                .push(next_after(deadline), Timer::Expire { item: idx, gen });
+            self.timers.push(next_after(deadline), Timer::Expire { item: idx, gen });
         }
         let admission = if let Some(primary) = joins {
             self.join(idx, primary);
@@ -465,36 +451,16 @@ impl Engine {
     }
 
     /// The transport answered `batch` with one entry per item.
-    pub fn complete(
-        &mut self,
-        batch: BatchId,
-        results: &[ItemResult],
-        now: f64,
-    ) -> Result<(), InputError> {
-        let b = self
-            .batches
-            .get(&batch)
-            .ok_or(InputError::UnknownBatch(batch))?;
+    pub fn complete(&mut self, batch: BatchId, results: &[ItemResult], now: f64) -> Result<(), InputError> {
+        let b = self.batches.get(&batch).ok_or(InputError::UnknownBatch(batch))?;
         if b.timed_out {
             return Err(InputError::TimedOut(batch));
         }
         if results.len() != b.entries.len() {
-            return Err(InputError::ResultCount {
-                batch,
-                expected: b.entries.len(),
-                got: results.len(),
-            });
+            return Err(InputError::ResultCount { batch, expected: b.entries.len(), got: results.len() });
         }
         let b = self.end_call(batch);
-        let retryable_entry = |r: &ItemResult| {
-            matches!(
-                r,
-                ItemResult::Err {
-                    retryable: true,
-                    ..
-                }
-            )
-        };
+        let retryable_entry = |r: &ItemResult| matches!(r, ItemResult::Err { retryable: true, .. });
         // A call that returns a retryable item error costs a token, as a failed call does.
         if results.iter().any(retryable_entry) {
             self.budget.on_failure();
@@ -524,10 +490,7 @@ impl Engine {
                     let index = i as u32;
                     let o = match results[i] {
                         ItemResult::Ok => Outcome::Ok { index },
-                        ItemResult::Err {
-                            retryable: true,
-                            retry_after_ms,
-                        } => {
+                        ItemResult::Err { retryable: true, retry_after_ms } => {
                             if self.items[idx as usize].attempt >= max_attempts {
                                 Outcome::ItemError { index }
                             } else if self.budget.allows_retry() {
@@ -548,9 +511,7 @@ impl Engine {
                 for (i, &(idx, gen)) in b.entries.iter().enumerate() {
                     if self.in_flight_slot(idx, gen) {
                         let o = match results[i] {
-                            ItemResult::Ok => Outcome::FailFast {
-                                cause: first as u32,
-                            },
+                            ItemResult::Ok => Outcome::FailFast { cause: first as u32 },
                             ItemResult::Err { .. } => Outcome::ItemError { index: i as u32 },
                         };
                         tally(o);
@@ -561,10 +522,7 @@ impl Engine {
             (ErrorMode::Atomic, Some(first)) => {
                 let live = self.live_slots(&b.entries);
                 let resend = match results[first] {
-                    ItemResult::Err {
-                        retryable: true,
-                        retry_after_ms,
-                    } if b.attempt < max_attempts => {
+                    ItemResult::Err { retryable: true, retry_after_ms } if b.attempt < max_attempts => {
                         if self.budget.allows_retry() {
                             Some(retry_after_ms)
                         } else {
@@ -578,9 +536,7 @@ impl Engine {
                     Some(hint) => self.retry_unit(b.key, live, b.attempt, hint, now),
                     None => {
                         for (idx, _) in live {
-                            let o = Outcome::Atomic {
-                                cause: first as u32,
-                            };
+                            let o = Outcome::Atomic { cause: first as u32 };
                             tally(o);
                             self.settle_slot(idx, o);
                         }
@@ -600,13 +556,8 @@ impl Engine {
         let b = self.end_call(batch);
         self.budget.on_failure();
         let live = self.live_slots(&b.entries);
-        let attempt = live
-            .iter()
-            .map(|&(i, _)| self.items[i as usize].attempt)
-            .max()
-            .unwrap_or(1);
-        let bisectable =
-            self.cfg.bisect && self.cfg.error_mode == ErrorMode::Partial && live.len() > 1;
+        let attempt = live.iter().map(|&(i, _)| self.items[i as usize].attempt).max().unwrap_or(1);
+        let bisectable = self.cfg.bisect && self.cfg.error_mode == ErrorMode::Partial && live.len() > 1;
         let mut failed = 0;
         match failure.class() {
             Class::Retry if attempt < self.cfg.max_attempts() && self.budget.allows_retry() => {
@@ -616,10 +567,7 @@ impl Engine {
                 // Split in halves, recursively: one poison item ends up failing alone.
                 self.stats.bisects += 1;
                 let (left, right) = live.split_at(live.len() / 2);
-                let (l, r) = (
-                    self.new_unit(b.key, left.to_vec()),
-                    self.new_unit(b.key, right.to_vec()),
-                );
+                let (l, r) = (self.new_unit(b.key, left.to_vec()), self.new_unit(b.key, right.to_vec()));
                 let key = &mut self.keys[b.key as usize];
                 key.ready_units.push_front(r);
                 key.ready_units.push_front(l);
@@ -632,9 +580,7 @@ impl Engine {
                 for (idx, _) in live {
                     let o = match failure.kind {
                         FailureKind::Timeout | FailureKind::ResultShape => Outcome::BatchError,
-                        FailureKind::Thrown => Outcome::Transport {
-                            attempts: self.items[idx as usize].sends,
-                        },
+                        FailureKind::Thrown => Outcome::Transport { attempts: self.items[idx as usize].sends },
                     };
                     failed += 1;
                     self.settle_slot(idx, o);
@@ -647,23 +593,10 @@ impl Engine {
 
     /// `resolveKeys` answered: one key per item of the route call ([`UNROUTED`] where it gave
     /// none, which fails that item with E_ROUTE).
-    pub fn route_done(
-        &mut self,
-        route: RouteId,
-        keys: &[KeyId],
-        now: f64,
-    ) -> Result<(), InputError> {
-        let n = self
-            .routes
-            .get(&route)
-            .ok_or(InputError::UnknownRoute(route))?
-            .len();
+    pub fn route_done(&mut self, route: RouteId, keys: &[KeyId], now: f64) -> Result<(), InputError> {
+        let n = self.routes.get(&route).ok_or(InputError::UnknownRoute(route))?.len();
         if keys.len() != n {
-            return Err(InputError::ResultCount {
-                batch: route,
-                expected: n,
-                got: keys.len(),
-            });
+            return Err(InputError::ResultCount { batch: route, expected: n, got: keys.len() });
         }
         let entries = self.routes.remove(&route).unwrap_or_default();
         for (&(idx, gen), &k) in entries.iter().zip(keys) {
@@ -685,10 +618,7 @@ impl Engine {
 
     /// `resolveKeys` failed: its items fail with E_ROUTE.
     pub fn route_failed(&mut self, route: RouteId, now: f64) -> Result<(), InputError> {
-        let entries = self
-            .routes
-            .remove(&route)
-            .ok_or(InputError::UnknownRoute(route))?;
+        let entries = self.routes.remove(&route).ok_or(InputError::UnknownRoute(route))?;
         for (idx, gen) in entries {
             if self.slot_in(idx, gen, State::Routing) {
                 self.remove_caller(idx, ErrorCode::Route, now);
@@ -766,10 +696,7 @@ impl Engine {
     fn free_item(&mut self, idx: u32) {
         let it = &mut self.items[idx as usize];
         let gen = it.gen.wrapping_add(1);
-        *it = Item {
-            gen,
-            ..Item::vacant()
-        };
+        *it = Item { gen, ..Item::vacant() };
         self.free_items.push(idx);
     }
 
@@ -799,15 +726,7 @@ impl Engine {
         it.order = order;
         it.state = State::Queued;
         let q = &mut self.keys[k as usize].queue;
-        q.push_back(
-            Entry {
-                order,
-                item: idx,
-                gen,
-                at: now,
-            },
-            weight,
-        );
+        q.push_back(Entry { order, item: idx, gen, at: now }, weight);
         if k != UNROUTED {
             if let Some(d) = &it.dedupe {
                 q.dedupe.insert(d.clone(), idx);
@@ -824,15 +743,7 @@ impl Engine {
         let (k, gen, order, weight, deadline) = (it.key, it.gen, it.order, it.weight, it.deadline);
         let key = &mut self.keys[k as usize];
         key.retry_waiting -= 1;
-        key.queue.insert_ordered(
-            Entry {
-                order,
-                item: idx,
-                gen,
-                at: now,
-            },
-            weight,
-        );
+        key.queue.insert_ordered(Entry { order, item: idx, gen, at: now }, weight);
         // Its backoff was its wait: it goes with the next batch of its key.
         key.queue.due_before = key.queue.due_before.max(order + 1);
         self.schedule_due(k, false);
@@ -850,12 +761,10 @@ impl Engine {
                 return;
             }
             let gen = self.items[idx as usize].gen;
-            self.timers
-                .push(flush_at, Timer::DeadlineFlush { item: idx, gen });
+            self.timers.push(flush_at, Timer::DeadlineFlush { item: idx, gen });
         }
         let q = &self.keys[k as usize].queue;
-        let full = q.live >= self.cfg.batch_size()
-            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
+        let full = q.live >= self.cfg.batch_size() || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
         if full || self.closed || self.cfg.max_wait_ms == 0.0 {
             self.schedule_due(k, true);
         } else {
@@ -905,11 +814,7 @@ impl Engine {
         let oldest = if q.retried == 0 {
             q.entries.front().map_or(f64::INFINITY, |e| e.at)
         } else {
-            q.entries
-                .iter()
-                .filter(|e| self.entry_live(e))
-                .map(|e| e.at)
-                .fold(f64::INFINITY, f64::min)
+            q.entries.iter().filter(|e| self.entry_live(e)).map(|e| e.at).fold(f64::INFINITY, f64::min)
         };
         oldest + self.cfg.max_wait_ms
     }
@@ -1034,11 +939,7 @@ impl Engine {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);
         let release = self.items[idx as usize].followers.is_empty();
-        self.out.push_back(Output::Settle {
-            item: idx,
-            outcome,
-            release,
-        });
+        self.out.push_back(Output::Settle { item: idx, outcome, release });
         if release {
             self.free_item(idx);
         } else {
@@ -1050,10 +951,7 @@ impl Engine {
         if entries.is_empty() {
             return;
         }
-        debug_assert_ne!(
-            k, UNROUTED,
-            "the routing queue dispatches through dispatch_route"
-        );
+        debug_assert_ne!(k, UNROUTED, "the routing queue dispatches through dispatch_route");
         let batch = self.next_batch;
         self.next_batch += 1;
         let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
@@ -1077,17 +975,7 @@ impl Engine {
         if let Some(t) = self.cfg.timeout_ms {
             self.timers.push(now + t, Timer::CallTimeout(batch));
         }
-        self.batches.insert(
-            batch,
-            Batch {
-                key: k,
-                entries,
-                attempt,
-                weight,
-                started: now,
-                timed_out: false,
-            },
-        );
+        self.batches.insert(batch, Batch { key: k, entries, attempt, weight, started: now, timed_out: false });
         self.out.push_back(Output::Dispatch(Dispatch {
             batch,
             key: k,
@@ -1178,17 +1066,11 @@ impl Engine {
     }
 
     fn live_slots(&self, entries: &[Slot]) -> Vec<Slot> {
-        entries
-            .iter()
-            .copied()
-            .filter(|&(i, g)| self.in_flight_slot(i, g))
-            .collect()
+        entries.iter().copied().filter(|&(i, g)| self.in_flight_slot(i, g)).collect()
     }
 
     fn caller_live(&self, idx: u32) -> bool {
-        self.items
-            .get(idx as usize)
-            .is_some_and(|it| it.state != State::Free && !it.caller_settled)
+        self.items.get(idx as usize).is_some_and(|it| it.state != State::Free && !it.caller_settled)
     }
 
     fn end_call(&mut self, batch: BatchId) -> Batch {
@@ -1199,15 +1081,7 @@ impl Engine {
         b
     }
 
-    fn batch_ended(
-        &mut self,
-        batch: BatchId,
-        b: &Batch,
-        now: f64,
-        ok: u32,
-        failed: u32,
-        batch_error: bool,
-    ) {
+    fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
         self.out.push_back(Output::BatchEnd(BatchEnd {
             batch,
             key: b.key,
@@ -1244,8 +1118,7 @@ impl Engine {
         it.state = State::RetryWait;
         let gen = it.gen;
         self.keys[it.key as usize].retry_waiting += 1;
-        self.timers
-            .push(now + delay, Timer::ItemRetry { item: idx, gen });
+        self.timers.push(now + delay, Timer::ItemRetry { item: idx, gen });
     }
 
     fn new_unit(&mut self, key: KeyId, entries: Vec<Slot>) -> u64 {
@@ -1259,14 +1132,7 @@ impl Engine {
     }
 
     /// Resend these items as one batch after the backoff for `attempt`.
-    fn retry_unit(
-        &mut self,
-        key: KeyId,
-        entries: Vec<Slot>,
-        attempt: u32,
-        hint: Option<f64>,
-        now: f64,
-    ) {
+    fn retry_unit(&mut self, key: KeyId, entries: Vec<Slot>, attempt: u32, hint: Option<f64>, now: f64) {
         if entries.is_empty() {
             return;
         }
@@ -1294,22 +1160,14 @@ impl Engine {
         let followers = std::mem::take(&mut self.items[idx as usize].followers);
         for f in followers {
             self.count_settled(f, outcome);
-            self.out.push_back(Output::Settle {
-                item: f,
-                outcome,
-                release: true,
-            });
+            self.out.push_back(Output::Settle { item: f, outcome, release: true });
             self.free_item(f);
         }
         if self.items[idx as usize].caller_settled {
             self.out.push_back(Output::Release { item: idx });
         } else {
             self.count_settled(idx, outcome);
-            self.out.push_back(Output::Settle {
-                item: idx,
-                outcome,
-                release: true,
-            });
+            self.out.push_back(Output::Settle { item: idx, outcome, release: true });
         }
         self.free_item(idx);
     }
@@ -1322,11 +1180,7 @@ impl Engine {
         let it = &mut self.items[idx as usize];
         if it.state == State::Follower {
             let p = it.primary;
-            self.out.push_back(Output::Settle {
-                item: idx,
-                outcome,
-                release: true,
-            });
+            self.out.push_back(Output::Settle { item: idx, outcome, release: true });
             self.free_item(idx);
             let primary = &mut self.items[p as usize];
             primary.followers.retain(|&f| f != idx);
@@ -1337,18 +1191,10 @@ impl Engine {
         }
         if !it.followers.is_empty() {
             it.caller_settled = true;
-            self.out.push_back(Output::Settle {
-                item: idx,
-                outcome,
-                release: false,
-            });
+            self.out.push_back(Output::Settle { item: idx, outcome, release: false });
             return;
         }
-        self.out.push_back(Output::Settle {
-            item: idx,
-            outcome,
-            release: true,
-        });
+        self.out.push_back(Output::Settle { item: idx, outcome, release: true });
         self.drop_slot(idx, now);
     }
 
@@ -1413,11 +1259,7 @@ impl Engine {
             }
             Timer::Expire { item, gen } => {
                 let it = &self.items[item as usize];
-                if it.gen == gen
-                    && it.state != State::Free
-                    && !it.caller_settled
-                    && now > it.deadline
-                {
+                if it.gen == gen && it.state != State::Free && !it.caller_settled && now > it.deadline {
                     self.remove_caller(item, ErrorCode::Deadline, now);
                 }
             }
@@ -1472,8 +1314,7 @@ impl Engine {
             self.flushes.pop_front();
             self.out.push_back(Output::Flushed { flush: id });
         }
-        let bound =
-            64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
+        let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
         if self.timers.len() > bound {
             let mut timers = std::mem::take(&mut self.timers);
             timers.retain(|at, t| self.timer_live(at, t));

@@ -13,10 +13,7 @@ mod retry;
 mod timers;
 
 pub use budget::Budget;
-pub use config::{
-    BudgetConfig, BudgetOption, Config, ConfigError, ErrorMode, Jitter,
-    RetryConfig, WhenFull,
-};
+pub use config::{BudgetConfig, BudgetOption, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull};
 pub use machine::Engine;
 pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 
@@ -106,10 +103,7 @@ impl Outcome {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ItemResult {
     Ok,
-    Err {
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    },
+    Err { retryable: bool, retry_after_ms: Option<f64> },
 }
 
 /// A transport call to make.
@@ -148,11 +142,7 @@ pub enum Output {
     Route { route: RouteId, items: Vec<ItemId> },
     /// Settle the caller of `item`. With `release`, the shell may forget the item's value;
     /// without, a later [`Output::Release`] says so (a dedupe slot still carries followers).
-    Settle {
-        item: ItemId,
-        outcome: Outcome,
-        release: bool,
-    },
+    Settle { item: ItemId, outcome: Outcome, release: bool },
     /// The item's value is no longer needed.
     Release { item: ItemId },
     /// Abort the call's signal and report `fail(batch, FailureKind::Timeout)`.
@@ -208,20 +198,12 @@ impl fmt::Display for InputError {
             }
             InputError::UnknownKey(k) => write!(f, "unknown key id {k}"),
             InputError::UnknownItem(i) => write!(f, "unknown or settled item {i}"),
-            InputError::UnknownBatch(b) => write!(
-                f,
-                "batch {b} is not in flight (unknown, or its outcome was already given)"
-            ),
+            InputError::UnknownBatch(b) => {
+                write!(f, "batch {b} is not in flight (unknown, or its outcome was already given)")
+            }
             InputError::UnknownRoute(r) => write!(f, "route call {r} is not pending"),
-            InputError::ResultCount {
-                batch,
-                expected,
-                got,
-            } => {
-                write!(
-                    f,
-                    "batch {batch} has {expected} items but {got} results were given"
-                )
+            InputError::ResultCount { batch, expected, got } => {
+                write!(f, "batch {batch} has {expected} items but {got} results were given")
             }
             InputError::TimedOut(b) => write!(f, "batch {b} timed out; its outcome is the timeout"),
         }

@@ -38,19 +38,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn thrown() -> Self {
-        Failure {
-            kind: FailureKind::Thrown,
-            retryable: None,
-            status: None,
-            retry_after_ms: None,
-            class: None,
-        }
+        Failure { kind: FailureKind::Thrown, retryable: None, status: None, retry_after_ms: None, class: None }
     }
     pub fn of_kind(kind: FailureKind) -> Self {
-        Failure {
-            kind,
-            ..Failure::thrown()
-        }
+        Failure { kind, ..Failure::thrown() }
     }
 
     /// The contract's default `classify`: caller mistakes bisect, shape errors fail,
@@ -95,24 +86,15 @@ impl Rng {
 
 /// The delay before attempt k+1, after the k-th failure: min(maxDelayMs, base · mult^(k−1)),
 /// jittered; a retry-after hint is a floor, itself clamped to `maxRetryAfterMs`.
-pub fn backoff_delay(
-    cfg: &RetryConfig,
-    failed_attempt: u32,
-    retry_after_ms: Option<f64>,
-    rng: &mut Rng,
-) -> f64 {
-    let exp = cfg
-        .multiplier
-        .powi(failed_attempt.saturating_sub(1).min(1024) as i32);
+pub fn backoff_delay(cfg: &RetryConfig, failed_attempt: u32, retry_after_ms: Option<f64>, rng: &mut Rng) -> f64 {
+    let exp = cfg.multiplier.powi(failed_attempt.saturating_sub(1).min(1024) as i32);
     let capped = (cfg.base_delay_ms * exp).min(cfg.max_delay_ms);
     let jittered = match cfg.jitter {
         Jitter::None => capped,
         Jitter::Full => capped * rng.next_f64(),
         Jitter::Equal => capped / 2.0 + capped / 2.0 * rng.next_f64(),
     };
-    let floor = retry_after_ms
-        .filter(|h| h.is_finite() && *h > 0.0)
-        .map_or(0.0, |h| h.min(cfg.max_retry_after_ms));
+    let floor = retry_after_ms.filter(|h| h.is_finite() && *h > 0.0).map_or(0.0, |h| h.min(cfg.max_retry_after_ms));
     jittered.max(floor)
 }
 
@@ -121,23 +103,15 @@ mod tests {
     use super::*;
 
     fn cfg(jitter: Jitter) -> RetryConfig {
-        RetryConfig {
-            jitter,
-            ..RetryConfig::default()
-        }
+        RetryConfig { jitter, ..RetryConfig::default() }
     }
 
     #[test]
     fn exponential_and_capped() {
         let mut rng = Rng::new(1);
         let c = cfg(Jitter::None);
-        let d: Vec<f64> = (1..=9)
-            .map(|k| backoff_delay(&c, k, None, &mut rng))
-            .collect();
-        assert_eq!(
-            d,
-            vec![50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 5000.0, 5000.0]
-        );
+        let d: Vec<f64> = (1..=9).map(|k| backoff_delay(&c, k, None, &mut rng)).collect();
+        assert_eq!(d, vec![50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 5000.0, 5000.0]);
     }
 
     #[test]
@@ -155,10 +129,7 @@ mod tests {
     #[test]
     fn retry_after_is_a_clamped_floor() {
         let mut rng = Rng::new(1);
-        let c = RetryConfig {
-            max_retry_after_ms: 1000.0,
-            ..cfg(Jitter::None)
-        };
+        let c = RetryConfig { max_retry_after_ms: 1000.0, ..cfg(Jitter::None) };
         assert_eq!(backoff_delay(&c, 1, Some(700.0), &mut rng), 700.0);
         assert_eq!(backoff_delay(&c, 1, Some(90_000.0), &mut rng), 1000.0);
         assert_eq!(backoff_delay(&c, 1, Some(10.0), &mut rng), 50.0);
@@ -177,20 +148,11 @@ mod tests {
             f.status = Some(s);
             assert_eq!(f.class(), Class::Bisect);
         }
-        let f = Failure {
-            retryable: Some(false),
-            ..Failure::thrown()
-        };
+        let f = Failure { retryable: Some(false), ..Failure::thrown() };
         assert_eq!(f.class(), Class::Bisect);
-        assert_eq!(
-            Failure::of_kind(FailureKind::ResultShape).class(),
-            Class::Fail
-        );
+        assert_eq!(Failure::of_kind(FailureKind::ResultShape).class(), Class::Fail);
         assert_eq!(Failure::of_kind(FailureKind::Timeout).class(), Class::Retry);
-        let f = Failure {
-            class: Some(Class::Fail),
-            ..Failure::thrown()
-        };
+        let f = Failure { class: Some(Class::Fail), ..Failure::thrown() };
         assert_eq!(f.class(), Class::Fail);
     }
 

@@ -3,10 +3,7 @@
 use super::*;
 
 fn cfg() -> Config {
-    let mut c = Config {
-        max_wait_ms: 10.0,
-        ..Config::default()
-    };
+    let mut c = Config { max_wait_ms: 10.0, ..Config::default() };
     c.retry.jitter = Jitter::None;
     c.retry.base_delay_ms = 10.0;
     c
@@ -18,18 +15,13 @@ struct H {
 
 impl H {
     fn new(c: Config) -> H {
-        H {
-            e: Engine::new(c, 1).unwrap(),
-        }
+        H { e: Engine::new(c, 1).unwrap() }
     }
     fn add(&mut self, now: f64) -> ItemId {
         self.add_to(DEFAULT_KEY, 1.0, None, now)
     }
     fn add_to(&mut self, key: KeyId, weight: f64, deadline: Option<f64>, now: f64) -> ItemId {
-        self.e
-            .add(key, weight, deadline, None, now)
-            .expect("accepted")
-            .0
+        self.e.add(key, weight, deadline, None, now).expect("accepted").0
     }
     fn drain(&mut self) -> Vec<Output> {
         std::iter::from_fn(|| self.e.poll_output()).collect()
@@ -56,26 +48,18 @@ impl H {
         self.dispatches()
     }
     fn ok(&mut self, d: &Dispatch, now: f64) -> Vec<Output> {
-        self.e
-            .complete(d.batch, &vec![ItemResult::Ok; d.items.len()], now)
-            .unwrap();
+        self.e.complete(d.batch, &vec![ItemResult::Ok; d.items.len()], now).unwrap();
         self.drain()
     }
 }
 
 fn err(retryable: bool) -> ItemResult {
-    ItemResult::Err {
-        retryable,
-        retry_after_ms: None,
-    }
+    ItemResult::Err { retryable, retry_after_ms: None }
 }
 
 #[test]
 fn size_flush_waits_for_the_tick() {
-    let mut h = H::new(Config {
-        max_batch_size: 3.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_batch_size: 3.0, ..cfg() });
     let ids: Vec<_> = (0..4).map(|_| h.add(0.0)).collect();
     let out = h.drain();
     assert_eq!(out, vec![Output::Tick], "no dispatch from inside add");
@@ -95,41 +79,24 @@ fn interval_window_starts_at_first_item() {
     assert!(h.time(109.0).is_empty());
     let d = h.time(110.0);
     assert_eq!(d[0].items, vec![a, b]);
-    assert_eq!(
-        h.e.poll_timeout(),
-        None,
-        "nothing queued: no timer while only in flight w/o timeout"
-    );
+    assert_eq!(h.e.poll_timeout(), None, "nothing queued: no timer while only in flight w/o timeout");
 }
 
 #[test]
 fn tick_mode_sends_everything_at_end_of_turn() {
-    let mut h = H::new(Config {
-        max_wait_ms: 0.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
     for _ in 0..250 {
         h.add(0.0);
     }
     assert_eq!(h.drain(), vec![Output::Tick]);
-    assert_eq!(
-        h.e.poll_timeout(),
-        None,
-        "a tick is a microtask, not a timer"
-    );
+    assert_eq!(h.e.poll_timeout(), None, "a tick is a microtask, not a timer");
     let d = h.time(0.0);
-    assert_eq!(
-        d.iter().map(|d| d.items.len()).collect::<Vec<_>>(),
-        vec![100, 100, 50]
-    );
+    assert_eq!(d.iter().map(|d| d.items.len()).collect::<Vec<_>>(), vec![100, 100, 50]);
 }
 
 #[test]
 fn weight_cap_cuts_before_overflow_and_rejects_too_large() {
-    let mut h = H::new(Config {
-        max_batch_weight: Some(10.0),
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_batch_weight: Some(10.0), ..cfg() });
     let a = h.add_to(DEFAULT_KEY, 4.0, None, 0.0);
     let b = h.add_to(DEFAULT_KEY, 4.0, None, 0.0);
     assert_eq!(h.drain(), vec![], "8 <= 10: not due yet");
@@ -138,18 +105,12 @@ fn weight_cap_cuts_before_overflow_and_rejects_too_large() {
     assert_eq!(d.len(), 1);
     assert_eq!((d[0].items.clone(), d[0].weight), (vec![a, b], 8.0));
     assert_eq!(h.time(10.0)[0].items, vec![c]);
-    assert_eq!(
-        h.e.add(DEFAULT_KEY, 11.0, None, None, 0.0),
-        Err(AddError::Rejected(ErrorCode::TooLarge))
-    );
+    assert_eq!(h.e.add(DEFAULT_KEY, 11.0, None, None, 0.0), Err(AddError::Rejected(ErrorCode::TooLarge)));
 }
 
 #[test]
 fn keys_dispatch_independently() {
-    let mut h = H::new(Config {
-        max_batch_size: 2.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_batch_size: 2.0, ..cfg() });
     let (ka, kb) = (h.e.intern("a"), h.e.intern("b"));
     assert_eq!(h.e.key_name(ka), Some("a"));
     let a1 = h.add_to(ka, 1.0, None, 0.0);
@@ -172,25 +133,12 @@ fn results_map_by_position_and_count() {
     let d = h.time(10.0).remove(0);
     let out = h.ok(&d, 12.0);
     let s = H::settles(&out);
-    assert_eq!(
-        s,
-        ids.iter()
-            .enumerate()
-            .map(|(i, &id)| (id, Outcome::Ok { index: i as u32 }))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(s, ids.iter().enumerate().map(|(i, &id)| (id, Outcome::Ok { index: i as u32 })).collect::<Vec<_>>());
     let st = h.e.stats();
-    assert_eq!(
-        (
-            st.batches,
-            st.items,
-            st.succeeded,
-            st.failed,
-            st.in_flight_batches
-        ),
-        (1, 3, 3, 0, 0)
-    );
-    assert!(out.iter().any(|o| matches!(o, Output::BatchEnd(BatchEnd { size: 3, succeeded: 3, duration_ms, .. }) if *duration_ms == 2.0)));
+    assert_eq!((st.batches, st.items, st.succeeded, st.failed, st.in_flight_batches), (1, 3, 3, 0, 0));
+    assert!(out.iter().any(
+        |o| matches!(o, Output::BatchEnd(BatchEnd { size: 3, succeeded: 3, duration_ms, .. }) if *duration_ms == 2.0)
+    ));
 }
 
 #[test]
@@ -199,23 +147,14 @@ fn retryable_item_error_requeues_that_item_in_order() {
     let a = h.add(0.0);
     let b = h.add(0.0);
     let d = h.time(10.0).remove(0);
-    h.e.complete(d.batch, &[ItemResult::Ok, err(true)], 10.0)
-        .unwrap();
+    h.e.complete(d.batch, &[ItemResult::Ok, err(true)], 10.0).unwrap();
     let s = H::settles(&h.drain());
     assert_eq!(s, vec![(a, Outcome::Ok { index: 0 })]);
     let c = h.add(12.0); // newer item, queued while b backs off
-    assert_eq!(
-        h.e.poll_timeout(),
-        Some(20.0),
-        "baseDelay 10 after attempt 1"
-    );
+    assert_eq!(h.e.poll_timeout(), Some(20.0), "baseDelay 10 after attempt 1");
     let d2 = h.time(22.0);
     assert_eq!(d2.len(), 1);
-    assert_eq!(
-        d2[0].items,
-        vec![b, c],
-        "b keeps its place ahead of newer items"
-    );
+    assert_eq!(d2[0].items, vec![b, c], "b keeps its place ahead of newer items");
     assert_eq!(d2[0].attempt, 2);
     assert_eq!(h.e.stats().retries, 1);
 }
@@ -243,15 +182,7 @@ fn retry_after_hint_is_a_floor() {
     let mut h = H::new(cfg());
     h.add(0.0);
     let d = h.time(10.0).remove(0);
-    h.e.complete(
-        d.batch,
-        &[ItemResult::Err {
-            retryable: true,
-            retry_after_ms: Some(500.0),
-        }],
-        10.0,
-    )
-    .unwrap();
+    h.e.complete(d.batch, &[ItemResult::Err { retryable: true, retry_after_ms: Some(500.0) }], 10.0).unwrap();
     assert_eq!(h.e.poll_timeout(), Some(510.0));
 }
 
@@ -264,15 +195,7 @@ fn batch_level_retry_resends_then_wraps_in_transport_error() {
     for attempt in 1..=3 {
         let d = h.time(now).remove(0);
         assert_eq!((d.items.as_slice(), d.attempt), (&ids[..], attempt));
-        h.e.fail(
-            d.batch,
-            Failure {
-                status: Some(503.0),
-                ..Failure::thrown()
-            },
-            now,
-        )
-        .unwrap();
+        h.e.fail(d.batch, Failure { status: Some(503.0), ..Failure::thrown() }, now).unwrap();
         if let Some(t) = h.e.poll_timeout() {
             delays.push(t - now);
             now = t;
@@ -280,13 +203,7 @@ fn batch_level_retry_resends_then_wraps_in_transport_error() {
     }
     assert_eq!(delays, vec![10.0, 20.0], "base · 2^(k−1)");
     let s = H::settles(&h.drain());
-    assert_eq!(
-        s,
-        vec![
-            (ids[0], Outcome::Transport { attempts: 3 }),
-            (ids[1], Outcome::Transport { attempts: 3 })
-        ]
-    );
+    assert_eq!(s, vec![(ids[0], Outcome::Transport { attempts: 3 }), (ids[1], Outcome::Transport { attempts: 3 })]);
 }
 
 #[test]
@@ -300,26 +217,18 @@ fn timeout_and_shape_errors_reach_callers_as_they_are() {
     assert_eq!(h.e.poll_timeout(), Some(60.0));
     h.e.handle_time(60.0);
     assert_eq!(h.drain(), vec![Output::CallTimedOut { batch: d.batch }]);
-    assert_eq!(
-        h.e.complete(d.batch, &[ItemResult::Ok], 61.0),
-        Err(InputError::TimedOut(d.batch))
-    );
-    h.e.fail(d.batch, Failure::of_kind(FailureKind::Timeout), 60.0)
-        .unwrap();
+    assert_eq!(h.e.complete(d.batch, &[ItemResult::Ok], 61.0), Err(InputError::TimedOut(d.batch)));
+    h.e.fail(d.batch, Failure::of_kind(FailureKind::Timeout), 60.0).unwrap();
     assert_eq!(H::settles(&h.drain()), vec![(a, Outcome::BatchError)]);
     let b = h.add(70.0);
     let d = h.time(80.0).remove(0);
-    h.e.fail(d.batch, Failure::of_kind(FailureKind::ResultShape), 80.0)
-        .unwrap();
+    h.e.fail(d.batch, Failure::of_kind(FailureKind::ResultShape), 80.0).unwrap();
     assert_eq!(H::settles(&h.drain()), vec![(b, Outcome::BatchError)]);
 }
 
 #[test]
 fn bisect_isolates_one_poison_item() {
-    let mut h = H::new(Config {
-        max_batch_size: 8.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_batch_size: 8.0, ..cfg() });
     let ids: Vec<_> = (0..8).map(|_| h.add(0.0)).collect();
     let poison = ids[5];
     let mut pending = h.time(0.0);
@@ -328,18 +237,9 @@ fn bisect_isolates_one_poison_item() {
     while let Some(d) = pending.pop() {
         calls += 1;
         if d.items.contains(&poison) {
-            h.e.fail(
-                d.batch,
-                Failure {
-                    status: Some(400.0),
-                    ..Failure::thrown()
-                },
-                1.0,
-            )
-            .unwrap();
+            h.e.fail(d.batch, Failure { status: Some(400.0), ..Failure::thrown() }, 1.0).unwrap();
         } else {
-            h.e.complete(d.batch, &vec![ItemResult::Ok; d.items.len()], 1.0)
-                .unwrap();
+            h.e.complete(d.batch, &vec![ItemResult::Ok; d.items.len()], 1.0).unwrap();
         }
         let out = h.drain();
         settled.extend(H::settles(&out));
@@ -350,47 +250,28 @@ fn bisect_isolates_one_poison_item() {
     }
     assert_eq!(settled.len(), 8);
     let bad: Vec<_> = settled.iter().filter(|(_, o)| !o.is_ok()).collect();
-    assert_eq!(
-        bad,
-        vec![&(poison, Outcome::Transport { attempts: 4 })],
-        "8 → 4 → 2 → 1: four calls carried it"
-    );
+    assert_eq!(bad, vec![&(poison, Outcome::Transport { attempts: 4 })], "8 → 4 → 2 → 1: four calls carried it");
     assert_eq!(h.e.stats().bisects, 3);
     assert_eq!(calls, 7);
 }
 
 #[test]
 fn bisect_off_fails_the_whole_batch() {
-    let mut h = H::new(Config {
-        bisect: false,
-        ..cfg()
-    });
+    let mut h = H::new(Config { bisect: false, ..cfg() });
     h.add(0.0);
     h.add(0.0);
     let d = h.time(10.0).remove(0);
-    h.e.fail(
-        d.batch,
-        Failure {
-            retryable: Some(false),
-            ..Failure::thrown()
-        },
-        10.0,
-    )
-    .unwrap();
+    h.e.fail(d.batch, Failure { retryable: Some(false), ..Failure::thrown() }, 10.0).unwrap();
     assert_eq!(H::settles(&h.drain()).len(), 2);
     assert_eq!(h.e.stats().bisects, 0);
 }
 
 #[test]
 fn fail_fast_rejects_the_rest_with_the_first_cause() {
-    let mut h = H::new(Config {
-        error_mode: ErrorMode::FailFast,
-        ..cfg()
-    });
+    let mut h = H::new(Config { error_mode: ErrorMode::FailFast, ..cfg() });
     let ids: Vec<_> = (0..3).map(|_| h.add(0.0)).collect();
     let d = h.time(10.0).remove(0);
-    h.e.complete(d.batch, &[ItemResult::Ok, err(true), err(false)], 10.0)
-        .unwrap();
+    h.e.complete(d.batch, &[ItemResult::Ok, err(true), err(false)], 10.0).unwrap();
     assert_eq!(
         H::settles(&h.drain()),
         vec![
@@ -403,51 +284,26 @@ fn fail_fast_rejects_the_rest_with_the_first_cause() {
 
 #[test]
 fn atomic_resends_whole_batch_on_retryable_then_rejects_all() {
-    let mut h = H::new(Config {
-        error_mode: ErrorMode::Atomic,
-        ..cfg()
-    });
+    let mut h = H::new(Config { error_mode: ErrorMode::Atomic, ..cfg() });
     let ids: Vec<_> = (0..3).map(|_| h.add(0.0)).collect();
     let d = h.time(10.0).remove(0);
-    h.e.complete(d.batch, &[ItemResult::Ok, err(true), ItemResult::Ok], 10.0)
-        .unwrap();
+    h.e.complete(d.batch, &[ItemResult::Ok, err(true), ItemResult::Ok], 10.0).unwrap();
     assert!(H::settles(&h.drain()).is_empty());
     let d2 = h.time(20.0).remove(0);
     assert_eq!((d2.items.clone(), d2.attempt), (ids.clone(), 2));
-    h.e.complete(
-        d2.batch,
-        &[ItemResult::Ok, ItemResult::Ok, err(false)],
-        20.0,
-    )
-    .unwrap();
-    assert_eq!(
-        H::settles(&h.drain()),
-        ids.iter()
-            .map(|&i| (i, Outcome::Atomic { cause: 2 }))
-            .collect::<Vec<_>>()
-    );
+    h.e.complete(d2.batch, &[ItemResult::Ok, ItemResult::Ok, err(false)], 20.0).unwrap();
+    assert_eq!(H::settles(&h.drain()), ids.iter().map(|&i| (i, Outcome::Atomic { cause: 2 })).collect::<Vec<_>>());
 }
 
 #[test]
 fn atomic_batch_failure_is_never_bisected() {
-    let mut c = Config {
-        error_mode: ErrorMode::Atomic,
-        ..cfg()
-    };
+    let mut c = Config { error_mode: ErrorMode::Atomic, ..cfg() };
     c.retry.max_attempts = 1.0;
     let mut h = H::new(c);
     h.add(0.0);
     h.add(0.0);
     let d = h.time(10.0).remove(0);
-    h.e.fail(
-        d.batch,
-        Failure {
-            status: Some(400.0),
-            ..Failure::thrown()
-        },
-        10.0,
-    )
-    .unwrap();
+    h.e.fail(d.batch, Failure { status: Some(400.0), ..Failure::thrown() }, 10.0).unwrap();
     assert_eq!(H::settles(&h.drain()).len(), 2);
     assert_eq!(h.e.stats().bisects, 0);
 }
@@ -456,10 +312,7 @@ fn atomic_batch_failure_is_never_bisected() {
 fn budget_stops_retries_and_counts_throttled() {
     let mut c = cfg();
     c.retry.max_attempts = 10.0;
-    c.retry.budget = BudgetOption::Config(BudgetConfig {
-        max_tokens: 4.0,
-        token_ratio: 1.0,
-    });
+    c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: 4.0, token_ratio: 1.0 });
     let mut h = H::new(c);
     let a = h.add(0.0);
     let mut now = 10.0;
@@ -468,8 +321,7 @@ fn budget_stops_retries_and_counts_throttled() {
     loop {
         let out = h.drain();
         settled.extend(H::settles(&out));
-        let Some(Output::Dispatch(d)) = out.into_iter().find(|o| matches!(o, Output::Dispatch(_)))
-        else {
+        let Some(Output::Dispatch(d)) = out.into_iter().find(|o| matches!(o, Output::Dispatch(_))) else {
             break;
         };
         sends += 1;
@@ -489,71 +341,41 @@ fn abort_removes_queued_and_detaches_in_flight() {
     let a = h.add(0.0);
     let b = h.add(0.0);
     h.e.cancel(a, 1.0).unwrap();
-    assert_eq!(
-        H::settles(&h.drain()),
-        vec![(a, Outcome::Code(ErrorCode::Aborted))]
-    );
+    assert_eq!(H::settles(&h.drain()), vec![(a, Outcome::Code(ErrorCode::Aborted))]);
     assert_eq!(h.e.stats().queued, 1);
     let c = h.add(2.0);
     let d = h.time(10.0).remove(0);
     assert_eq!(d.items, vec![b, c]);
     h.e.cancel(c, 11.0).unwrap();
-    assert_eq!(
-        H::settles(&h.drain()),
-        vec![(c, Outcome::Code(ErrorCode::Aborted))]
-    );
+    assert_eq!(H::settles(&h.drain()), vec![(c, Outcome::Code(ErrorCode::Aborted))]);
     let out = h.ok(&d, 12.0);
-    assert_eq!(
-        H::settles(&out),
-        vec![(b, Outcome::Ok { index: 0 })],
-        "the aborted item's result is ignored"
-    );
+    assert_eq!(H::settles(&out), vec![(b, Outcome::Ok { index: 0 })], "the aborted item's result is ignored");
     assert_eq!(h.e.cancel(c, 13.0), Err(InputError::UnknownItem(c)));
     assert_eq!(h.e.stats().failed, 2);
 }
 
 #[test]
 fn deadline_flushes_queue_in_time_and_expires_late_items() {
-    let mut h = H::new(Config {
-        max_wait_ms: 1000.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_wait_ms: 1000.0, ..cfg() });
     let a = h.add_to(DEFAULT_KEY, 1.0, Some(50.0), 0.0);
-    assert_eq!(
-        h.e.poll_timeout(),
-        Some(50.0 - 1.0),
-        "queue dispatches before the deadline"
-    );
+    assert_eq!(h.e.poll_timeout(), Some(50.0 - 1.0), "queue dispatches before the deadline");
     let d = h.time(49.0).remove(0);
     assert_eq!((d.items.clone(), d.deadline), (vec![a], Some(50.0)));
     h.e.handle_time(50.0);
-    assert!(
-        H::settles(&h.drain()).is_empty(),
-        "not passed at exactly the deadline"
-    );
+    assert!(H::settles(&h.drain()).is_empty(), "not passed at exactly the deadline");
     let t = h.e.poll_timeout().unwrap();
     assert!(t > 50.0 && t < 50.001);
     h.e.handle_time(t);
-    assert_eq!(
-        H::settles(&h.drain()),
-        vec![(a, Outcome::Code(ErrorCode::Deadline))]
-    );
+    assert_eq!(H::settles(&h.drain()), vec![(a, Outcome::Code(ErrorCode::Deadline))]);
     let late = h.ok(&d, 60.0);
     assert!(H::settles(&late).is_empty());
     // a queue blocked by maxInFlight: the queued item expires and is never sent
-    assert_eq!(
-        h.e.add(DEFAULT_KEY, 1.0, Some(10.0), None, 20.0),
-        Err(AddError::Rejected(ErrorCode::Deadline))
-    );
+    assert_eq!(h.e.add(DEFAULT_KEY, 1.0, Some(10.0), None, 20.0), Err(AddError::Rejected(ErrorCode::Deadline)));
 }
 
 #[test]
 fn queued_item_past_deadline_is_never_sent() {
-    let mut h = H::new(Config {
-        max_in_flight: 1.0,
-        max_batch_size: 1.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_in_flight: 1.0, max_batch_size: 1.0, ..cfg() });
     let a = h.add(0.0);
     let b = h.add_to(DEFAULT_KEY, 1.0, Some(30.0), 0.0);
     let d = h.time(0.0);
@@ -561,36 +383,20 @@ fn queued_item_past_deadline_is_never_sent() {
     h.e.handle_time(29.0);
     h.e.handle_time(31.0);
     let out = h.drain();
-    assert_eq!(
-        H::settles(&out),
-        vec![(b, Outcome::Code(ErrorCode::Deadline))]
-    );
+    assert_eq!(H::settles(&out), vec![(b, Outcome::Code(ErrorCode::Deadline))]);
     let out = h.ok(&d[0], 40.0);
-    assert!(
-        !out.iter().any(|o| matches!(o, Output::Dispatch(_))),
-        "b was never sent"
-    );
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "b was never sent");
     let _ = a;
 }
 
 #[test]
 fn backpressure_reject_and_wait() {
-    let mut h = H::new(Config {
-        max_queued: 2.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_queued: 2.0, ..cfg() });
     h.add(0.0);
     h.add(0.0);
-    assert_eq!(
-        h.e.add(DEFAULT_KEY, 1.0, None, None, 0.0),
-        Err(AddError::Rejected(ErrorCode::Full))
-    );
+    assert_eq!(h.e.add(DEFAULT_KEY, 1.0, None, None, 0.0), Err(AddError::Rejected(ErrorCode::Full)));
 
-    let mut h = H::new(Config {
-        max_queued: 2.0,
-        when_full: WhenFull::Wait,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_queued: 2.0, when_full: WhenFull::Wait, ..cfg() });
     h.add(0.0);
     h.add(0.0);
     let (c, adm) = h.e.add(DEFAULT_KEY, 1.0, None, None, 0.0).unwrap();
@@ -604,12 +410,7 @@ fn backpressure_reject_and_wait() {
 
 #[test]
 fn in_flight_caps_global_and_per_key() {
-    let mut h = H::new(Config {
-        max_batch_size: 1.0,
-        max_in_flight: 2.0,
-        max_in_flight_per_key: Some(1.0),
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_batch_size: 1.0, max_in_flight: 2.0, max_in_flight_per_key: Some(1.0), ..cfg() });
     let (ka, kb) = (h.e.intern("a"), h.e.intern("b"));
     let a1 = h.add_to(ka, 1.0, None, 0.0);
     let a2 = h.add_to(ka, 1.0, None, 0.0);
@@ -620,21 +421,9 @@ fn in_flight_caps_global_and_per_key() {
     let da = d.iter().find(|d| d.key == ka).unwrap().clone();
     assert_eq!(da.items, vec![a1]);
     let out = h.ok(&da, 1.0);
-    let next: Vec<_> = out
-        .iter()
-        .filter_map(|o| {
-            if let Output::Dispatch(d) = o {
-                Some(d.items.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
-    assert_eq!(
-        next,
-        vec![vec![a2]],
-        "strict per-key order: a2 only after a1"
-    );
+    let next: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect();
+    assert_eq!(next, vec![vec![a2]], "strict per-key order: a2 only after a1");
     let _ = b1;
 }
 
@@ -651,34 +440,16 @@ fn dedupe_shares_one_slot() {
     assert_eq!(
         out,
         vec![
-            Output::Settle {
-                item: c,
-                outcome: Outcome::Code(ErrorCode::Aborted),
-                release: true
-            },
-            Output::Settle {
-                item: a,
-                outcome: Outcome::Code(ErrorCode::Aborted),
-                release: false
-            },
+            Output::Settle { item: c, outcome: Outcome::Code(ErrorCode::Aborted), release: true },
+            Output::Settle { item: a, outcome: Outcome::Code(ErrorCode::Aborted), release: false },
         ]
     );
     let d = h.time(10.0).remove(0);
     assert_eq!(d.items, vec![a], "one slot, carried by a's value");
     let out = h.ok(&d, 11.0);
     assert_eq!(
-        out.iter()
-            .filter(|o| matches!(o, Output::Settle { .. } | Output::Release { .. }))
-            .cloned()
-            .collect::<Vec<_>>(),
-        vec![
-            Output::Settle {
-                item: b,
-                outcome: Outcome::Ok { index: 0 },
-                release: true
-            },
-            Output::Release { item: a }
-        ]
+        out.iter().filter(|o| matches!(o, Output::Settle { .. } | Output::Release { .. })).cloned().collect::<Vec<_>>(),
+        vec![Output::Settle { item: b, outcome: Outcome::Ok { index: 0 }, release: true }, Output::Release { item: a }]
     );
     // after dispatch, the same key opens a new slot
     let (_, adm) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 12.0).unwrap();
@@ -691,61 +462,37 @@ fn unrouted_items_are_classified_in_batches() {
     let ids: Vec<_> = (0..3).map(|_| h.add_to(UNROUTED, 1.0, None, 0.0)).collect();
     h.e.handle_time(10.0);
     let out = h.drain();
-    let Some(Output::Route { route, items }) =
-        out.into_iter().find(|o| matches!(o, Output::Route { .. }))
-    else {
+    let Some(Output::Route { route, items }) = out.into_iter().find(|o| matches!(o, Output::Route { .. })) else {
         panic!("one route call")
     };
     assert_eq!(items, ids);
-    assert_eq!(
-        h.e.route_done(route, &[1], 10.0),
-        Err(InputError::ResultCount {
-            batch: route,
-            expected: 3,
-            got: 1
-        })
-    );
+    assert_eq!(h.e.route_done(route, &[1], 10.0), Err(InputError::ResultCount { batch: route, expected: 3, got: 1 }));
     let k = h.e.intern("east");
     h.e.route_done(route, &[k, UNROUTED, k], 11.0).unwrap();
-    assert_eq!(
-        H::settles(&h.drain()),
-        vec![(ids[1], Outcome::Code(ErrorCode::Route))]
-    );
+    assert_eq!(H::settles(&h.drain()), vec![(ids[1], Outcome::Code(ErrorCode::Route))]);
     let d = h.time(21.0).remove(0);
     assert_eq!((d.key, d.items), (k, vec![ids[0], ids[2]]));
 }
 
 #[test]
 fn flush_and_close_drain_everything() {
-    let mut h = H::new(Config {
-        max_wait_ms: 1000.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_wait_ms: 1000.0, ..cfg() });
     let a = h.add(0.0);
     let f = h.e.flush(1.0);
     let d = h.dispatches().remove(0);
     assert_eq!(d.items, vec![a]);
     let b = h.add(2.0);
     let out = h.ok(&d, 3.0);
-    assert!(
-        out.contains(&Output::Flushed { flush: f }),
-        "b came after the flush"
-    );
+    assert!(out.contains(&Output::Flushed { flush: f }), "b came after the flush");
     let c = h.e.close(4.0);
     let d = h.dispatches().remove(0);
     assert_eq!(d.items, vec![b]);
-    assert_eq!(
-        h.e.add(DEFAULT_KEY, 1.0, None, None, 5.0),
-        Err(AddError::Rejected(ErrorCode::Closed))
-    );
+    assert_eq!(h.e.add(DEFAULT_KEY, 1.0, None, None, 5.0), Err(AddError::Rejected(ErrorCode::Closed)));
     let out = h.ok(&d, 6.0);
     assert!(out.contains(&Output::Flushed { flush: c }));
     assert_eq!((h.e.unsettled(), h.e.poll_timeout()), (0, None));
     let again = h.e.close(7.0);
-    assert!(
-        h.drain().contains(&Output::Flushed { flush: again }),
-        "close is idempotent"
-    );
+    assert!(h.drain().contains(&Output::Flushed { flush: again }), "close is idempotent");
 }
 
 #[test]
@@ -757,31 +504,14 @@ fn bad_input_is_an_error_not_a_panic() {
             Err(AddError::Invalid(InputError::InvalidWeight(_)))
         ));
     }
-    assert!(matches!(
-        h.e.add(DEFAULT_KEY, 1.0, Some(f64::NAN), None, 0.0),
-        Err(AddError::Invalid(_))
-    ));
-    assert_eq!(
-        h.e.add(999, 1.0, None, None, 0.0),
-        Err(AddError::Invalid(InputError::UnknownKey(999)))
-    );
-    assert_eq!(
-        h.e.complete(42, &[], 0.0),
-        Err(InputError::UnknownBatch(42))
-    );
-    assert_eq!(
-        h.e.fail(42, Failure::thrown(), 0.0),
-        Err(InputError::UnknownBatch(42))
-    );
-    assert_eq!(
-        h.e.route_done(7, &[], 0.0),
-        Err(InputError::UnknownRoute(7))
-    );
+    assert!(matches!(h.e.add(DEFAULT_KEY, 1.0, Some(f64::NAN), None, 0.0), Err(AddError::Invalid(_))));
+    assert_eq!(h.e.add(999, 1.0, None, None, 0.0), Err(AddError::Invalid(InputError::UnknownKey(999))));
+    assert_eq!(h.e.complete(42, &[], 0.0), Err(InputError::UnknownBatch(42)));
+    assert_eq!(h.e.fail(42, Failure::thrown(), 0.0), Err(InputError::UnknownBatch(42)));
+    assert_eq!(h.e.route_done(7, &[], 0.0), Err(InputError::UnknownRoute(7)));
     h.add(0.0);
     let d = h.time(10.0).remove(0);
-    let e =
-        h.e.complete(d.batch, &[ItemResult::Ok, ItemResult::Ok], 10.0)
-            .unwrap_err();
+    let e = h.e.complete(d.batch, &[ItemResult::Ok, ItemResult::Ok], 10.0).unwrap_err();
     assert!(e.to_string().contains("1 items but 2 results"));
     h.ok(&d, 10.0);
     assert_eq!(
@@ -794,24 +524,13 @@ fn bad_input_is_an_error_not_a_panic() {
 
 #[test]
 fn config_errors_name_the_option() {
-    let e = Engine::new(
-        Config {
-            max_in_flight: 0.0,
-            ..cfg()
-        },
-        0,
-    )
-    .err()
-    .unwrap();
+    let e = Engine::new(Config { max_in_flight: 0.0, ..cfg() }, 0).err().unwrap();
     assert_eq!(e.option, "maxInFlight");
 }
 
 #[test]
 fn no_wakeup_while_idle_even_with_stale_timers() {
-    let mut h = H::new(Config {
-        timeout_ms: Some(100.0),
-        ..cfg()
-    });
+    let mut h = H::new(Config { timeout_ms: Some(100.0), ..cfg() });
     let a = h.add_to(DEFAULT_KEY, 1.0, Some(10_000.0), 0.0);
     h.e.cancel(a, 1.0).unwrap();
     assert_eq!(h.e.poll_timeout(), None);
@@ -826,30 +545,19 @@ fn no_wakeup_while_idle_even_with_stale_timers() {
 // under it made the waiter enter a dead (or reused) key's queue and never settle.
 #[test]
 fn a_key_with_a_waiting_add_is_not_released() {
-    let mut h = H::new(Config {
-        max_queued: 1.0,
-        when_full: WhenFull::Wait,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_queued: 1.0, when_full: WhenFull::Wait, ..cfg() });
     let k = h.e.intern("c");
     let a = h.add(0.0); // takes the only room
     let (w, adm) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
     assert_eq!(adm, Admission::Waiting);
     let (x, _) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
     h.e.cancel(x, 1.0).unwrap();
-    assert!(
-        !h.drain().contains(&Output::KeyReleased { key: k }),
-        "w still waits for key c"
-    );
+    assert!(!h.drain().contains(&Output::KeyReleased { key: k }), "w still waits for key c");
     assert_eq!(h.e.key_name(k), Some("c"));
     let d = h.time(10.0).remove(0);
     assert_eq!(d.items, vec![a]);
     let d = h.time(20.0).remove(0);
-    assert_eq!(
-        (d.key, d.items.clone()),
-        (k, vec![w]),
-        "w admitted and sent"
-    );
+    assert_eq!((d.key, d.items.clone()), (k, vec![w]), "w admitted and sent");
     let out = h.ok(&d, 21.0);
     assert_eq!(H::settles(&out), vec![(w, Outcome::Ok { index: 0 })]);
     assert!(out.contains(&Output::KeyReleased { key: k }));
@@ -874,28 +582,15 @@ fn routing_queue_rearms_its_window_after_a_route_call() {
 // before the host ran its expiry timer must not send that item.
 #[test]
 fn an_item_past_its_deadline_is_not_sent_by_a_late_timer() {
-    let mut h = H::new(Config {
-        max_in_flight: 1.0,
-        max_batch_size: 1.0,
-        ..cfg()
-    });
+    let mut h = H::new(Config { max_in_flight: 1.0, max_batch_size: 1.0, ..cfg() });
     let a = h.add(0.0);
     let b = h.add_to(DEFAULT_KEY, 1.0, Some(30.0), 0.0);
     let d = h.time(0.0);
     assert_eq!(d.len(), 1);
     // The transport answers at 40; b's expiry timer (just after 30) has not run yet.
     let out = h.ok(&d[0], 40.0);
-    assert!(
-        !out.iter().any(|o| matches!(o, Output::Dispatch(_))),
-        "b is past its deadline: never sent"
-    );
-    assert_eq!(
-        H::settles(&out),
-        vec![
-            (a, Outcome::Ok { index: 0 }),
-            (b, Outcome::Code(ErrorCode::Deadline))
-        ]
-    );
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "b is past its deadline: never sent");
+    assert_eq!(H::settles(&out), vec![(a, Outcome::Ok { index: 0 }), (b, Outcome::Code(ErrorCode::Deadline))]);
     assert_eq!(h.e.stats().queued, 0);
     h.e.handle_time(40.0);
     assert!(H::settles(&h.drain()).is_empty(), "settled once");

@@ -176,7 +176,16 @@ impl Core {
     /// `kind`: 0 thrown, 1 timeout, 2 result shape; `retryable`: 0 unknown, 1 false, 2 true;
     /// `class`: 0 default, 1 retry, 2 bisect, 3 fail.
     #[allow(clippy::too_many_arguments)]
-    pub fn fail(&mut self, batch: f64, kind: u8, retryable: u8, status: f64, retry_after: f64, class: u8, now: f64) -> bool {
+    pub fn fail(
+        &mut self,
+        batch: f64,
+        kind: u8,
+        retryable: u8,
+        status: f64,
+        retry_after: f64,
+        class: u8,
+        now: f64,
+    ) -> bool {
         let failure = Failure {
             kind: match kind {
                 1 => FailureKind::Timeout,
