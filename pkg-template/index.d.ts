@@ -1,3 +1,7 @@
+/// <reference lib="esnext.disposable" />
+// (for `[Symbol.asyncDispose]` below: without it, a program whose `lib` lacks ESNext.Disposable
+// and that checks libraries fails on this file.)
+
 /** One transport call: the items to send, in arrival order. */
 export interface Batch<I> {
   /** Unique per call (a retry or bisect half is a new call with a new id). */

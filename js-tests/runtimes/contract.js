@@ -1,0 +1,565 @@
+// The portable contract checks: one set of checks of shared/CONTRACT.md that every runtime runs
+// (Node ESM and CJS, Deno, Bun, workerd, headless Chromium on a plain page and through Vite).
+//
+// Plain ESM with no imports and no host API beyond what every runtime has (setTimeout,
+// Promise, AbortController, Date). Usage:
+//
+//   import { checks } from "./contract.js";
+//   for (const { name, fn } of checks(Batcher, assert)) test(name, fn);
+//
+// `assert` is `node:assert/strict` where the host has it, or `miniAssert` below (browsers,
+// workerd). Only assert.ok, assert.equal (===), assert.deepEqual (strict, structural) and
+// assert.fail are used. Hosts without a test runner use `runChecks`, which returns plain,
+// JSON-able results.
+
+/** A maxWaitMs that never fires within a check: dispatch then comes from size or flush(). */
+export const LONG = 60_000;
+/** Retry options for quick, exact checks: tiny delays, no jitter. */
+const FAST_RETRY = Object.freeze({ baseDelayMs: 1, maxDelayMs: 5, jitter: "none" });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const echo = (x) => `r:${x !== null && typeof x === "object" ? x.id : x}`;
+
+function deferred() {
+  let resolve, reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Watches a promise without awaiting it; `count` says how many times it settled. */
+function track(promise) {
+  const s = { status: "pending", value: undefined, reason: undefined, count: 0 };
+  promise.then(
+    (value) => Object.assign(s, { status: "fulfilled", value, count: s.count + 1 }),
+    (reason) => Object.assign(s, { status: "rejected", reason, count: s.count + 1 }),
+  );
+  return s;
+}
+const settled = (s) => s.status !== "pending";
+
+/** A transport that records each call and answers `respond(batch, index)` (default: echo). */
+function recorder(respond = (batch) => batch.items.map(echo)) {
+  const calls = [];
+  const transport = async (batch) => {
+    calls.push({
+      id: batch.id, key: batch.key, items: [...batch.items], attempt: batch.attempt,
+      deadline: batch.deadline, signal: batch.signal, at: Date.now(),
+    });
+    return respond(batch, calls.length - 1);
+  };
+  return { calls, transport };
+}
+
+const httpError = (status) => Object.assign(new Error(`HTTP ${status}`), { status });
+
+/**
+ * The contract checks. Returns `[{ name, fn }]`; each `fn` is async, creates its own batchers
+ * and closes them, and throws (through `assert`) on a contract violation.
+ */
+export function checks(Batcher, assert) {
+  async function waitFor(predicate, what, timeoutMs = 5000) {
+    const end = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > end) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await sleep(2);
+    }
+  }
+
+  function assertCode(err, code, where = "") {
+    assert.ok(err instanceof Error, `${where} expected an Error with code ${code}, got ${String(err)}`);
+    assert.equal(typeof err.code, "string", `${where} error.code must be a string`);
+    assert.equal(err.code, code, `${where} ${err.message}`);
+  }
+
+  async function rejectsWith(promise, code, where = "") {
+    assert.equal(typeof promise?.then, "function", "expected a promise");
+    let error, ok = false;
+    try {
+      await promise;
+      ok = true;
+    } catch (e) {
+      error = e;
+    }
+    if (ok) assert.fail(`${where} expected a rejection with ${code}, but it resolved`);
+    assertCode(error, code, where);
+    return error;
+  }
+
+  function throwsConfig(options, names, Ctor) {
+    let error;
+    try {
+      new Batcher(options);
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error !== undefined, `new Batcher(${names}) must throw synchronously`);
+    assertCode(error, "E_CONFIG", names);
+    if (Ctor) assert.ok(error instanceof Ctor, `expected ${Ctor.name}, got ${error.constructor?.name}`);
+    else assert.ok(error instanceof TypeError || error instanceof RangeError, `got ${error.constructor?.name}`);
+    assert.ok(error.message.includes(names), `the message names \`${names}\`: ${error.message}`);
+  }
+
+  /** Runs `body(open)`; every batcher made by `open` is closed afterwards (bounded wait). */
+  const withBatchers = (body) => async () => {
+    const made = [];
+    const open = (options) => {
+      const b = new Batcher(options);
+      made.push(b);
+      return b;
+    };
+    try {
+      await body(open);
+    } finally {
+      // bounded, so that a close() that never resolves cannot hang the run after a failure;
+      // the guard timer is cleared, so no host (Deno's sanitizers, node:test) sees it leak
+      let timer;
+      await Promise.race([
+        Promise.allSettled(made.map((b) => b.close())),
+        new Promise((resolve) => { timer = setTimeout(resolve, 2000); }),
+      ]);
+      clearTimeout(timer);
+    }
+  };
+
+  const list = [];
+  const check = (name, body) => list.push({ name, fn: withBatchers(body) });
+
+  // ---------------------------------------------------------------------------------- flushes
+
+  check("size: a queue dispatches as soon as it holds maxBatchSize items; results map by position", async (open) => {
+    const { calls, transport } = recorder();
+    const b = open({ transport, maxBatchSize: 3, maxWaitMs: LONG });
+    const first = ["a", "b", "c"].map((x) => b.add(x));
+    assert.equal(calls.length, 0, "the transport is never called from inside add()");
+    assert.deepEqual(await Promise.all(first), ["r:a", "r:b", "r:c"]);
+    assert.deepEqual(calls.map((c) => c.items), [["a", "b", "c"]]);
+    const d = track(b.add("d"));
+    await sleep(20);
+    assert.equal(calls.length, 1, "one item under the size cap waits (maxWaitMs is long)");
+    assert.equal(d.status, "pending");
+    await b.flush();
+    assert.equal(d.value, "r:d");
+  });
+
+  check("interval: a lone item is dispatched maxWaitMs after it arrived (timers work)", async (open) => {
+    const { calls, transport } = recorder();
+    const b = open({ transport, maxWaitMs: 30 });
+    const t0 = Date.now();
+    const p = b.add("x");
+    await sleep(5);
+    assert.equal(calls.length, 0, "not before maxWaitMs");
+    assert.equal(await p, "r:x");
+    assert.equal(calls.length, 1);
+    const waited = calls[0].at - t0;
+    assert.ok(waited >= 20 && waited < 2000, `dispatched after ${waited} ms (maxWaitMs 30)`);
+  });
+
+  check("tick: maxWaitMs 0 sends a synchronous loop of adds as one batch at the end of the tick", async (open) => {
+    const { calls, transport } = recorder();
+    const b = open({ transport, maxWaitMs: 0 });
+    const ps = [];
+    for (let i = 0; i < 5; i++) {
+      ps.push(b.add(i));
+      assert.equal(calls.length, 0, "nothing is sent while the loop runs");
+    }
+    await sleep(0);
+    assert.deepEqual(calls.map((c) => c.items), [[0, 1, 2, 3, 4]]);
+    assert.deepEqual(await Promise.all(ps), ["r:0", "r:1", "r:2", "r:3", "r:4"]);
+  });
+
+  check("keys: one queue per keyOf key, batch.key names it, AddOptions.key overrides keyOf", async (open) => {
+    const { calls, transport } = recorder();
+    const b = open({ transport, maxWaitMs: LONG, keyOf: (x) => x.k });
+    const ps = [
+      b.add({ id: "a1", k: "A" }),
+      b.add({ id: "b1", k: "B" }),
+      b.add({ id: "a2", k: "A" }),
+      b.add({ id: "c1", k: "A" }, { key: "C" }),
+    ];
+    await b.flush();
+    assert.deepEqual(await Promise.all(ps), ["r:a1", "r:b1", "r:a2", "r:c1"]);
+    const byKey = Object.fromEntries(calls.map((c) => [c.key, c.items.map((x) => x.id)]));
+    assert.deepEqual(byKey, { A: ["a1", "a2"], B: ["b1"], C: ["c1"] });
+    assert.equal(calls.length, 3);
+  });
+
+  check("item error: an Error entry fails that item alone, reaching its caller as the same object", async (open) => {
+    const bad = new Error("no such user");
+    const { calls, transport } = recorder((batch) => batch.items.map((x) => (x === "bad" ? bad : echo(x))));
+    const b = open({ transport, maxWaitMs: 0 });
+    const ps = ["a", "bad", "c"].map((x) => track(b.add(x)));
+    await b.flush();
+    assert.equal(ps[0].value, "r:a");
+    assert.equal(ps[1].status, "rejected");
+    assert.ok(ps[1].reason === bad, "the transport's own error object");
+    assert.equal(ps[2].value, "r:c");
+    assert.equal(calls.length, 1, "a plain item error is not retried");
+    const s = b.stats();
+    assert.deepEqual([s.succeeded, s.failed], [2, 1]);
+  });
+
+  check("item retry: a retryable item error re-queues that item alone", async (open) => {
+    let failedOnce = false;
+    const { calls, transport } = recorder((batch) =>
+      batch.items.map((x) => {
+        if (x === "x" && !failedOnce) {
+          failedOnce = true;
+          return Object.assign(new Error("busy"), { retryable: true });
+        }
+        return echo(x);
+      }));
+    const b = open({ transport, maxWaitMs: 0, retry: FAST_RETRY });
+    const ps = [b.add("w"), b.add("x")];
+    assert.deepEqual(await Promise.all(ps), ["r:w", "r:x"]);
+    assert.deepEqual(calls.map((c) => [c.items, c.attempt]), [[["w", "x"], 1], [["x"], 2]]);
+    assert.equal(b.stats().retries, 1);
+  });
+
+  check("batch retry: a transport that keeps failing → E_TRANSPORT with cause and attempts", async (open) => {
+    const down = new TypeError("network down");
+    const { calls, transport } = recorder(() => {
+      throw down;
+    });
+    const b = open({ transport, maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 3 } });
+    const err = await rejectsWith(b.add("a"), "E_TRANSPORT");
+    assert.ok(err.cause === down, "cause = the transport's error");
+    assert.equal(err.attempts, 3);
+    assert.deepEqual(calls.map((c) => c.attempt), [1, 2, 3]);
+    const s = b.stats();
+    assert.deepEqual([s.batches, s.retries, s.failed], [3, 2, 1]);
+  });
+
+  check("bisect: a 400 splits the batch until the poison item fails alone", async (open) => {
+    const thrown = [];
+    const { calls, transport } = recorder((batch) => {
+      if (batch.items.includes("p5")) {
+        const e = httpError(400);
+        thrown.push({ items: [...batch.items], e });
+        throw e;
+      }
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxWaitMs: LONG, maxBatchSize: 8, retry: FAST_RETRY });
+    const items = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+    const ps = items.map((x) => track(b.add(x)));
+    await waitFor(() => ps.every(settled), "every item");
+    for (const [i, p] of ps.entries()) {
+      if (items[i] === "p5") continue;
+      assert.equal(p.value, `r:${items[i]}`, `${items[i]} succeeds`);
+    }
+    const poison = ps[5].reason;
+    assertCode(poison, "E_TRANSPORT", "the poison item");
+    const single = thrown.find((t) => t.items.length === 1);
+    assert.ok(single && poison.cause === single.e, "cause = the error of its single-item call");
+    assert.equal(b.stats().bisects, 3, "8 → 4 → 2 → 1");
+    assert.ok(calls.length >= 7);
+  });
+
+  check("E_RESULT_SHAPE: a non-array or wrong-length result fails the batch, without retry", async (open) => {
+    for (const answer of ["not an array", ["one entry"]]) {
+      const { calls, transport } = recorder(() => answer);
+      const b = open({ transport, maxWaitMs: 0, retry: FAST_RETRY });
+      const ps = [b.add("a"), b.add("b")];
+      for (const p of ps) await rejectsWith(p, "E_RESULT_SHAPE", JSON.stringify(answer));
+      assert.equal(calls.length, 1, "E_RESULT_SHAPE is classified \"fail\"");
+    }
+  });
+
+  check("E_TIMEOUT: a call past timeoutMs aborts batch.signal and fails with E_TIMEOUT", async (open) => {
+    const { calls, transport } = recorder((batch) => new Promise((_, reject) => {
+      batch.signal.addEventListener("abort", () => reject(batch.signal.reason));
+    }));
+    const b = open({ transport, maxWaitMs: 0, timeoutMs: 30, retry: { ...FAST_RETRY, maxAttempts: 1 } });
+    const ps = [b.add("a"), b.add("b")];
+    for (const p of ps) await rejectsWith(p, "E_TIMEOUT");
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].signal.aborted, true, "batch.signal is aborted");
+  });
+
+  check("abort: a signal rejects its item with E_ABORTED (AbortError, cause = reason) and unqueues it", async (open) => {
+    const { calls, transport } = recorder();
+    const b = open({ transport, maxWaitMs: LONG });
+    const ac = new AbortController();
+    const p = b.add("gone", { signal: ac.signal });
+    const kept = b.add("kept");
+    const reason = new Error("user navigated away");
+    ac.abort(reason);
+    const err = await rejectsWith(p, "E_ABORTED");
+    assert.equal(err.name, "AbortError");
+    assert.ok(err.cause === reason, "cause = signal.reason");
+    await rejectsWith(b.add("late", { signal: AbortSignal.abort() }), "E_ABORTED", "an already aborted signal");
+    await b.flush();
+    assert.equal(await kept, "r:kept");
+    assert.deepEqual(calls.map((c) => c.items), [["kept"]], "the aborted items are never sent");
+  });
+
+  check("deadline: E_DEADLINE when passed (at add, and in flight); batch.deadline is set", async (open) => {
+    const { calls, transport } = recorder(async (batch) => {
+      await sleep(300);
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxWaitMs: 0 });
+    await rejectsWith(b.add("past", { deadline: Date.now() - 1 }), "E_DEADLINE", "a past deadline");
+    const deadline = Date.now() + 40;
+    const d = track(b.add("d", { deadline }));
+    const o = track(b.add("o"));
+    await waitFor(() => settled(d), "the in-flight deadline", 3000);
+    assertCode(d.reason, "E_DEADLINE");
+    assert.equal(o.status, "pending", "its batchmate is unaffected");
+    await b.flush();
+    assert.equal(o.value, "r:o");
+    assert.deepEqual(calls.map((c) => c.items), [["d", "o"]], "the past-deadline item is never sent");
+    assert.equal(calls[0].deadline, deadline, "batch.deadline = the earliest item deadline");
+    assert.equal(d.count, 1);
+  });
+
+  check("E_FULL: maxQueued rejects the add over the limit", async (open) => {
+    const { transport } = recorder();
+    const b = open({ transport, maxWaitMs: LONG, maxQueued: 2 });
+    const ps = [b.add("a"), b.add("b")];
+    await rejectsWith(b.add("c"), "E_FULL");
+    assert.equal(b.stats().queued, 2);
+    await b.flush();
+    assert.deepEqual(await Promise.all(ps), ["r:a", "r:b"]);
+  });
+
+  check("E_CONFIG: bad options throw synchronously, naming the option (nested too)", async () => {
+    const transport = async (batch) => batch.items;
+    throwsConfig({}, "transport", TypeError);
+    throwsConfig({ transport, maxBatchSise: 10 }, "maxBatchSise");
+    throwsConfig({ transport, maxBatchSize: 0 }, "maxBatchSize", RangeError);
+    throwsConfig({ transport, maxWaitMs: -1 }, "maxWaitMs", RangeError);
+    throwsConfig({ transport, errorMode: "yolo" }, "errorMode");
+    throwsConfig({ transport, retry: { maxAtempts: 3 } }, "maxAtempts");
+    throwsConfig({ transport, retry: { maxAttempts: 0 } }, "maxAttempts", RangeError);
+    throwsConfig({ transport, keyOf: "id" }, "keyOf", TypeError);
+  });
+
+  // ------------------------------------------------------------------------------ error modes
+
+  check("fail_fast: the failing item gets its error, its batchmates E_FAIL_FAST with that cause", async (open) => {
+    const bad = new Error("row 2 invalid");
+    const { calls, transport } = recorder((batch) => batch.items.map((x) => (x === "bad" ? bad : echo(x))));
+    const b = open({ transport, maxWaitMs: 0, errorMode: "fail_fast" });
+    const ps = ["a", "bad", "c"].map((x) => track(b.add(x)));
+    await b.flush();
+    await waitFor(() => ps.every(settled), "every item");
+    assert.ok(ps[1].reason === bad);
+    for (const p of [ps[0], ps[2]]) {
+      assertCode(p.reason, "E_FAIL_FAST");
+      assert.ok(p.reason.cause === bad, "cause = the first failing entry");
+    }
+    assert.equal(calls.length, 1);
+  });
+
+  check("atomic: any item error rejects the whole batch with E_ATOMIC", async (open) => {
+    const bad = new Error("constraint violated");
+    const { calls, transport } = recorder((batch) => batch.items.map((x) => (x === "bad" ? bad : echo(x))));
+    const b = open({ transport, maxWaitMs: 0, errorMode: "atomic" });
+    const ps = ["a", "bad", "c"].map((x) => track(b.add(x)));
+    await b.flush();
+    await waitFor(() => ps.every(settled), "every item");
+    for (const p of ps) {
+      assertCode(p.reason, "E_ATOMIC");
+      assert.ok(p.reason.cause === bad, "cause = the first failing entry");
+    }
+    assert.equal(calls.length, 1);
+  });
+
+  // ------------------------------------------------------------------------------ the methods
+
+  check("flush(), close() and stats(): flush settles what is queued; close drops nothing, then E_CLOSED", async (open) => {
+    const { calls, transport } = recorder();
+    const b = open({ transport, maxWaitMs: LONG });
+    const ps = ["a", "b"].map((x) => track(b.add(x)));
+    let s = b.stats();
+    assert.deepEqual([s.queued, s.items, s.batches], [2, 2, 0]);
+    await b.flush();
+    assert.ok(ps.every(settled), "flush() resolves once its items settled");
+    assert.deepEqual(ps.map((p) => p.value), ["r:a", "r:b"]);
+    const c = track(b.add("c"));
+    await b.close();
+    assert.equal(c.value, "r:c", "close() sends what is queued and waits for it");
+    await rejectsWith(b.add("d"), "E_CLOSED");
+    await b.close(); // idempotent
+    s = b.stats();
+    for (const k of ["queued", "inFlightBatches", "inFlightItems", "batches", "items", "succeeded",
+      "failed", "retries", "bisects", "throttled"]) {
+      assert.equal(typeof s[k], "number", `stats().${k}`);
+    }
+    assert.deepEqual(
+      [s.queued, s.inFlightBatches, s.inFlightItems, s.batches, s.items, s.succeeded, s.failed],
+      [0, 0, 0, 2, 3, 3, 0],
+    );
+    assert.equal(calls.length, 2);
+    if (typeof Symbol.asyncDispose === "symbol") {
+      const b2 = open({ transport, maxWaitMs: LONG });
+      const e = track(b2.add("e"));
+      await b2[Symbol.asyncDispose]();
+      assert.equal(e.value, "r:e", "Symbol.asyncDispose closes");
+    }
+  });
+
+  check("addMany: Promise.allSettled shape, in input order", async (open) => {
+    const bad = new Error("bad");
+    const { calls, transport } = recorder((batch) => batch.items.map((x) => (x === "bad" ? bad : echo(x))));
+    const b = open({ transport, maxWaitMs: 0 });
+    const res = await b.addMany(["a", "bad", "c"]);
+    assert.deepEqual(res.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.equal(res[0].value, "r:a");
+    assert.ok(res[1].reason === bad);
+    assert.equal(res[2].value, "r:c");
+    assert.equal(calls.length, 1);
+  });
+
+  check("hooks: onBatchStart/onBatchEnd once per call with info; throwing hooks change nothing", async (open) => {
+    const starts = [];
+    const ends = [];
+    const bad = new Error("bad");
+    const { calls, transport } = recorder((batch) => batch.items.map((x) => (x === "bad" ? bad : echo(x))));
+    const b = open({
+      transport, maxWaitMs: LONG, keyOf: () => "k",
+      onBatchStart: (i) => starts.push({ ...i }),
+      onBatchEnd: (i) => ends.push({ ...i }),
+    });
+    const ps = ["a", "bad", "c"].map((x) => track(b.add(x)));
+    await b.flush();
+    await waitFor(() => ps.every(settled) && ends.length === 1, "the end hook");
+    assert.equal(starts.length, 1);
+    const st = starts[0];
+    assert.deepEqual([st.id, st.key, st.size, st.weight, st.attempt], [calls[0].id, "k", 3, 3, 1]);
+    const en = ends[0];
+    assert.deepEqual([en.id, en.key, en.size, en.succeeded, en.failed], [calls[0].id, "k", 3, 2, 1]);
+    assert.ok(typeof en.durationMs === "number" && en.durationMs >= 0, `durationMs ${en.durationMs}`);
+
+    const b2 = open({
+      transport, maxWaitMs: 0,
+      onBatchStart: () => { throw new Error("hook bug"); },
+      onBatchEnd: () => Promise.reject(new Error("async hook bug")),
+    });
+    assert.deepEqual(await Promise.all([b2.add("x"), b2.add("y")]), ["r:x", "r:y"]);
+  });
+
+  check("exactly once: a faulty transport (throws, item errors, retryable errors); every item settles once", async (open) => {
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const itemErrors = new Map();
+    const { transport } = recorder((batch) => {
+      const r = rand();
+      if (r < 0.2) throw httpError(503);
+      return batch.items.map((x) => {
+        const q = rand();
+        if (q < 0.1) {
+          const e = new Error(`item ${x}`);
+          itemErrors.set(x, e);
+          return e;
+        }
+        if (q < 0.2) return Object.assign(new Error(`retry ${x}`), { retryable: true });
+        return echo(x);
+      });
+    });
+    const b = open({ transport, maxWaitMs: 1, maxBatchSize: 7, retry: { ...FAST_RETRY, budget: false } });
+    const ps = [];
+    for (let i = 0; i < 120; i++) {
+      ps.push(track(b.add(i)));
+      if (i % 10 === 9) await sleep(1);
+    }
+    await b.close();
+    await sleep(20);
+    for (const [i, p] of ps.entries()) {
+      assert.equal(p.count, 1, `item ${i} settled once`);
+      if (p.status === "fulfilled") assert.equal(p.value, `r:${i}`);
+      else if (itemErrors.get(i) !== p.reason) {
+        assert.ok(p.reason instanceof Error, `item ${i}: ${p.reason}`);
+        assert.ok(p.reason.code === "E_TRANSPORT" || p.reason.message.startsWith("retry ") ||
+          p.reason.message.startsWith("item "), `item ${i}: ${p.reason.message}`);
+      }
+    }
+    const s = b.stats();
+    assert.equal(s.succeeded + s.failed, 120);
+    assert.equal(s.items, 120);
+    assert.equal(s.queued + s.inFlightItems, 0);
+  });
+
+  return list;
+}
+
+/** `fn` bounded by `timeoutMs`, for runners without a per-test timeout (its timer is cleared). */
+export function withTimeout(fn, timeoutMs = 10_000) {
+  return async () => {
+    let timer;
+    try {
+      await Promise.race([
+        fn(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** Runs the checks one by one; returns `[{ name, ok, error?, ms }]` (JSON-able). */
+export async function runChecks(Batcher, assert, { filter, timeoutMs = 10_000 } = {}) {
+  const results = [];
+  for (const { name, fn } of checks(Batcher, assert)) {
+    if (filter && !filter(name)) continue;
+    const t0 = Date.now();
+    try {
+      await withTimeout(fn, timeoutMs)();
+      results.push({ name, ok: true, ms: Date.now() - t0 });
+    } catch (e) {
+      results.push({ name, ok: false, error: e && e.stack ? String(e.stack) : String(e), ms: Date.now() - t0 });
+    }
+  }
+  return results;
+}
+
+class AssertionError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "AssertionError";
+  }
+}
+
+function show(v) {
+  try {
+    return typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function deepEqual(a, b) {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (Array.isArray(a)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  const ka = Object.keys(a), kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
+}
+
+/** The subset of `node:assert/strict` the checks use, for hosts without it. */
+export const miniAssert = {
+  ok(value, message) {
+    if (!value) throw new AssertionError(message || `expected a truthy value, got ${show(value)}`);
+  },
+  equal(actual, expected, message) {
+    if (!Object.is(actual, expected)) {
+      throw new AssertionError(`${message ? message + ": " : ""}expected ${show(expected)}, got ${show(actual)}`);
+    }
+  },
+  deepEqual(actual, expected, message) {
+    if (!deepEqual(actual, expected)) {
+      throw new AssertionError(`${message ? message + ": " : ""}expected ${show(expected)}, got ${show(actual)}`);
+    }
+  },
+  fail(message) {
+    throw new AssertionError(message);
+  },
+};

@@ -1,0 +1,8 @@
+// Deno 2: `import { Batcher } from "hyperbatch"` resolved from node_modules (this folder has a
+// package.json, so Deno uses it; no deno.json), the `deno` condition, under `deno test`.
+import assert from "node:assert/strict";
+import { Batcher } from "hyperbatch";
+import { checks, withTimeout } from "../contract.js";
+
+console.log("runtime: deno", Deno.version.deno, "entry", import.meta.resolve("hyperbatch"));
+for (const { name, fn } of checks(Batcher, assert)) Deno.test(name, withTimeout(fn));

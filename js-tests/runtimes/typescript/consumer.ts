@@ -1,0 +1,11 @@
+// A consumer with a common tsconfig (lib ES2022 + DOM, no ESNext.Disposable; skipLibCheck off):
+// the package's .d.ts files must check cleanly there too, for both entries.
+import { Batcher, type Batch } from "hyperbatch";
+import { Batcher as SlimBatcher, init, type WasmSource } from "hyperbatch/slim";
+
+const b = new Batcher<string, number>({ transport: async (batch: Batch<string>) => batch.items.map((s) => s.length) });
+export const n: Promise<number> = b.add("abc");
+
+const source: WasmSource = new URL("./hyperbatch_bg.wasm", "https://example.invalid/");
+export const ready: Promise<void> = init(source);
+export const slim = new SlimBatcher<{ id: string }, boolean>({ transport: async (batch) => batch.items.map(() => true) });

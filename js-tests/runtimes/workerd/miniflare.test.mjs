@@ -1,0 +1,94 @@
+// workerd through Miniflare's API: each worker module is bundled by esbuild with the `workerd`
+// condition (the .wasm stays a separate CompiledWasm module, as wrangler does it), run in
+// workerd, and asked over HTTP for its results; one node:test test per contract check.
+import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "dist");
+
+async function bundle(entry) {
+  rmSync(join(out, entry), { recursive: true, force: true });
+  await build({
+    entryPoints: [join(here, `${entry}.js`)],
+    outdir: join(out, entry),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    loader: { ".wasm": "copy" },
+    logLevel: "warning",
+  });
+  return join(out, entry, `${entry}.js`);
+}
+
+function start(scriptPath) {
+  return new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-09-01",
+    cf: false, // no fetch of workers.cloudflare.com/cf.json
+  });
+}
+
+async function getJson(mf, path) {
+  const res = await mf.dispatchFetch(`http://localhost${path}`);
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return JSON.parse(text);
+}
+
+// Everything runs first (workerd is always disposed, even after a failure); node:test takes
+// top-level tests only until the first ones have run, so they are registered at the end.
+const { version } = (await import("miniflare/package.json", { with: { type: "json" } })).default;
+let setupError, bundled, results = [], slim = { results: [] }, interval;
+const running = [];
+try {
+  const [main, slimMain] = [await bundle("worker"), await bundle("slim-worker")];
+  bundled = readFileSync(main, "utf8");
+  const mf = start(main);
+  running.push(mf);
+  ({ results } = await getJson(mf, "/checks"));
+  interval = await getJson(mf, "/interval");
+  const mfSlim = start(slimMain);
+  running.push(mfSlim);
+  slim = await getJson(mfSlim, "/");
+} catch (e) {
+  setupError = e;
+} finally {
+  await Promise.allSettled(running.map((mf) => mf.dispose()));
+}
+console.log(`runtime: workerd (Miniflare ${version})`);
+
+test("workerd: the worker was bundled and answered", () => {
+  if (setupError) throw setupError;
+});
+
+test("workerd: the bundle took the package's `workerd` entry (the .wasm imported as a module)", () => {
+  assert.match(bundled ?? "", /index\.workerd\.js/);
+  assert.doesNotMatch(bundled ?? "", /index\.(browser|node|deno)\.js/);
+});
+
+for (const r of results) {
+  test(r.name, () => assert.ok(r.ok, r.error));
+}
+for (const r of slim.results) {
+  test(`slim: ${r.name}`, () => assert.ok(r.ok, r.error));
+}
+
+test("workerd: a batcher made inside a request flushes by its interval timer (no flush())", () => {
+  assert.ok(interval, "no answer from /interval");
+  assert.deepEqual(interval.values, [10, 20, 30, 40, 50]);
+  assert.deepEqual(interval.batches, [[1, 2, 3, 4, 5]]);
+  assert.ok(interval.waitedMs >= 20 && interval.waitedMs < 2000,
+    `the batch left ${interval.waitedMs} ms after the first add (maxWaitMs 25)`);
+});
