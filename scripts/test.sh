@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test: the engine's native tests (unit, scenario, property), lints, the wasm build, and
-# the built package's tests in Node. Installs what it needs first.
+# Every test: the engine's native tests (unit, scenario, property), lints, the wasm build, the
+# built package's tests in Node, and the contract checks in every runtime. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -23,3 +23,6 @@ printf '\n== node --test (contract, server, HTTP integration)\n'
 suites=(js-tests/node js-tests/server)
 [ -d js-tests/integration ] && suites+=(js-tests/integration)
 node --test "${suites[@]}"
+
+printf '\n== every runtime (Node ESM/CJS, Deno, Bun, workerd, Chromium, Vite, TypeScript)\n'
+bash scripts/test-runtimes.sh
