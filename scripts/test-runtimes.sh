@@ -131,10 +131,12 @@ run_suite deno-example    node node --test --test-reporter=tap deno/example.test
 run_suite bun             bun  "$bin/bun" test ./bun/contract.test.js
 run_suite workerd         node node --test --test-reporter=tap workerd/miniflare.test.mjs
 run_suite wrangler        node node --test --test-reporter=tap workerd/wrangler.test.mjs
+run_suite workerd-http    node node --test --test-reporter=tap workerd/integration.test.mjs
 run_suite chromium-plain  node env HYPERBATCH_PAGES=plain node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-slim   node env HYPERBATCH_PAGES=slim node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-vite   node env HYPERBATCH_PAGES=vite node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-example node env HYPERBATCH_PAGES=example node --test --test-reporter=tap browser/chromium.test.mjs
+run_suite chromium-http   node node --test --test-reporter=tap browser/integration.test.mjs
 run_suite typescript      node node --test --test-reporter=tap typescript/tsc.test.mjs
 
 if [ "$install_failed" -ne 0 ]; then
