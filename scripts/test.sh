@@ -24,5 +24,8 @@ suites=(js-tests/node js-tests/server)
 [ -d js-tests/integration ] && suites+=(js-tests/integration)
 node --test "${suites[@]}"
 
+printf '\n== the wasm shell'"'"'s own tests (wasm-bindgen-test in Node and headless Chromium)\n'
+bash scripts/test-wasm.sh
+
 printf '\n== every runtime (Node ESM/CJS, Deno, Bun, workerd, Chromium, Vite, TypeScript)\n'
 bash scripts/test-runtimes.sh

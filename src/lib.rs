@@ -13,5 +13,6 @@
 
 pub mod engine;
 
+// Public so tests/wasm_shell.rs (wasm-bindgen-test) can reach `Core`; JS sees only the exports.
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;

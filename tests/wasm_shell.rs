@@ -1,0 +1,337 @@
+//! The wasm shell's own behaviour, tested through the public `Core` API in a real wasm runtime:
+//! `wasm-pack test --node` and `wasm-pack test --headless --chrome` (scripts/test-wasm.sh).
+//! Option decoding, the "option\trule" error string, the add return code, the output buffer
+//! encoding (read back through `linear_memory`, as core.js does) and the stats vector.
+//! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
+#![cfg(target_arch = "wasm32")]
+
+use hyperbatch::wasm::{linear_memory, Core};
+use js_sys::{Float64Array, WebAssembly};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const NO: f64 = f64::NAN;
+/// `Core::new`'s params vector length (`PARAMS` in core.js).
+const N_PARAMS: usize = 19;
+const DEFAULT_KEY: u32 = 1;
+const E_ABORTED: f64 = 4.0;
+
+/// A decoded output record (tags as in src/wasm/mod.rs and core.js).
+#[derive(Debug, PartialEq)]
+enum Rec {
+    Tick,
+    Dispatch { batch: f64, key: f64, attempt: f64, deadline: f64, weight: f64, items: Vec<f64> },
+    Route { route: f64, items: Vec<f64> },
+    Settle { item: f64, kind: f64, arg: f64, release: f64 },
+    Other { tag: f64, fields: Vec<f64> },
+}
+
+fn params(set: &[(usize, f64)]) -> Vec<f64> {
+    let mut p = vec![NO; N_PARAMS];
+    for &(i, v) in set {
+        p[i] = v;
+    }
+    p
+}
+
+fn core(set: &[(usize, f64)]) -> Core {
+    Core::new(&params(set), 1.0).unwrap_or_else(|e| panic!("constructor threw {e:?}"))
+}
+
+fn new_err(set: &[(usize, f64)]) -> String {
+    match Core::new(&params(set), 1.0) {
+        Ok(_) => panic!("constructor accepted {set:?}"),
+        Err(e) => e.as_string().expect("the constructor throws a string"),
+    }
+}
+
+/// `drain()`, then the buffer read the way core.js reads it: a Float64Array view on the
+/// module's memory at `buf_ptr`.
+fn drain(c: &mut Core) -> Vec<f64> {
+    let len = c.drain();
+    let memory: WebAssembly::Memory = linear_memory().dyn_into().expect("linear_memory is a WebAssembly.Memory");
+    let view = Float64Array::new_with_byte_offset_and_length(&memory.buffer(), c.buf_ptr() as u32, len as u32);
+    let v = view.to_vec();
+    assert_eq!(v.len(), len);
+    v
+}
+
+fn decode(b: &[f64]) -> Vec<Rec> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let tag = b[i];
+        let (rec, len) = match tag as u32 {
+            0 => (Rec::Tick, 1),
+            1 => {
+                let n = b[i + 6] as usize;
+                let r = Rec::Dispatch {
+                    batch: b[i + 1],
+                    key: b[i + 2],
+                    attempt: b[i + 3],
+                    deadline: b[i + 4],
+                    weight: b[i + 5],
+                    items: b[i + 7..i + 7 + n].to_vec(),
+                };
+                (r, 7 + n)
+            }
+            2 => {
+                let n = b[i + 2] as usize;
+                (Rec::Route { route: b[i + 1], items: b[i + 3..i + 3 + n].to_vec() }, 3 + n)
+            }
+            3 => (Rec::Settle { item: b[i + 1], kind: b[i + 2], arg: b[i + 3], release: b[i + 4] }, 5),
+            6 => (Rec::Other { tag, fields: b[i + 1..i + 10].to_vec() }, 10),
+            4 | 5 | 7 | 8 | 9 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
+            t => panic!("unknown tag {t} at {i} in {b:?}"),
+        };
+        out.push(rec);
+        i += len;
+    }
+    assert_eq!(i, b.len(), "records end exactly at the buffer's end");
+    out
+}
+
+fn dispatches(recs: &[Rec]) -> Vec<&Rec> {
+    recs.iter().filter(|r| matches!(r, Rec::Dispatch { .. })).collect()
+}
+
+fn settles(recs: &[Rec]) -> Vec<(f64, f64, f64)> {
+    recs.iter()
+        .filter_map(|r| match *r {
+            Rec::Settle { item, kind, arg, .. } => Some((item, kind, arg)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `add` on the default key; returns (id, must_drain flag).
+fn add(c: &mut Core, weight: f64, deadline: f64, now: f64) -> (f64, i32) {
+    let r = c.add(DEFAULT_KEY, weight, deadline, now);
+    assert!(r >= 0, "add rejected: {r}");
+    (f64::from(r >> 1), r & 1)
+}
+
+fn stats(c: &Core) -> Vec<f64> {
+    c.stats().to_vec()
+}
+
+#[wasm_bindgen_test]
+fn default_params_construct_an_idle_core() {
+    let mut c = core(&[]);
+    assert!(c.next_wake().is_nan(), "idle: no wake-up");
+    assert_eq!(c.drain(), 0);
+    assert_eq!(drain(&mut c), Vec::<f64>::new());
+    assert_eq!(stats(&c), vec![0.0; 10]);
+}
+
+#[wasm_bindgen_test]
+fn short_params_mean_defaults() {
+    // Missing trailing entries read as "not given", like NaN.
+    let mut c = Core::new(&[], 7.0).expect("empty params are all defaults");
+    assert!(c.next_wake().is_nan());
+}
+
+#[wasm_bindgen_test]
+fn out_of_range_option_throws_option_tab_rule() {
+    let e = new_err(&[(0, 0.0)]);
+    assert!(e.starts_with("maxBatchSize\t"), "{e:?}");
+    let (option, rule) = e.split_once('\t').unwrap();
+    assert_eq!(option, "maxBatchSize");
+    assert!(!rule.is_empty() && !rule.contains('\t'), "{e:?}");
+
+    assert!(new_err(&[(0, 1.5)]).starts_with("maxBatchSize\t"), "not an integer");
+    assert!(new_err(&[(2, -1.0)]).starts_with("maxBatchWeight\t"));
+    assert!(new_err(&[(7, 0.0)]).starts_with("timeoutMs\t"));
+}
+
+#[wasm_bindgen_test]
+fn add_returns_id_shifted_with_the_must_drain_flag() {
+    // maxWaitMs 0: tick mode, the first add asks for a tick.
+    let mut c = core(&[(1, 0.0)]);
+    let r1 = c.add(DEFAULT_KEY, 1.0, NO, 0.0);
+    assert!(r1 >= 0);
+    assert_eq!(r1 & 1, 1, "output pending: the tick");
+    assert_eq!(decode(&drain(&mut c)), vec![Rec::Tick]);
+    let r2 = c.add(DEFAULT_KEY, 1.0, NO, 0.0);
+    assert_eq!(r2 & 1, 0, "tick already requested, nothing to drain");
+    assert_eq!(c.drain(), 0);
+    assert_ne!(r1 >> 1, r2 >> 1, "distinct ids");
+    assert_eq!(stats(&c)[0], 2.0, "two queued");
+}
+
+#[wasm_bindgen_test]
+fn add_rejections_are_negative_codes() {
+    let mut c = core(&[(2, 10.0)]);
+    assert_eq!(c.add(DEFAULT_KEY, -1.0, NO, 0.0), -10, "invalid weight");
+    assert_eq!(c.add(DEFAULT_KEY, f64::INFINITY, NO, 0.0), -10, "invalid weight");
+    assert_eq!(c.add(DEFAULT_KEY, 11.0, NO, 0.0), -3, "E_TOO_LARGE");
+    c.close(0.0);
+    assert_eq!(c.add(DEFAULT_KEY, 1.0, NO, 0.0), -1, "E_CLOSED");
+}
+
+#[wasm_bindgen_test]
+fn dispatch_record_layout() {
+    // maxBatchSize 2, maxWaitMs 10.
+    let mut c = core(&[(0, 2.0), (1, 10.0)]);
+    let (a, _) = add(&mut c, 1.5, NO, 0.0);
+    let (b, flag) = add(&mut c, 2.0, 500.0, 0.0);
+    assert_eq!(flag, 1, "the batch is full: a tick is pending");
+    let buf = drain(&mut c);
+    assert_eq!(buf, vec![0.0], "only a tick: no dispatch from inside add");
+
+    c.handle_time(1.0);
+    let buf = drain(&mut c);
+    // [1, batch, key, attempt, deadline, weight, n, ids...]
+    assert_eq!(buf[..4], [1.0, 1.0, f64::from(DEFAULT_KEY), 1.0]);
+    assert_eq!(buf[4], 500.0, "the batch deadline is its earliest item deadline");
+    assert_eq!(buf[5..9], [3.5, 2.0, a, b]);
+    assert_eq!(buf.len(), 9, "one dispatch, nothing else: {buf:?}");
+    assert_eq!(stats(&c)[..3], [0.0, 1.0, 2.0], "[queued, inFlightBatches, inFlightItems]");
+}
+
+#[wasm_bindgen_test]
+fn dispatch_without_deadline_encodes_nan() {
+    let mut c = core(&[(0, 1.0)]);
+    let (a, _) = add(&mut c, 1.0, NO, 0.0);
+    c.handle_time(0.0);
+    let recs = decode(&drain(&mut c));
+    let d = dispatches(&recs);
+    assert_eq!(d.len(), 1, "{recs:?}");
+    match d[0] {
+        Rec::Dispatch { deadline, items, attempt, .. } => {
+            assert!(deadline.is_nan());
+            assert_eq!((items.clone(), *attempt), (vec![a], 1.0));
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[wasm_bindgen_test]
+fn complete_ok_settles_every_item_by_position() {
+    let mut c = core(&[(0, 3.0)]);
+    let ids: Vec<f64> = (0..3).map(|_| add(&mut c, 1.0, NO, 0.0).0).collect();
+    c.handle_time(0.0);
+    let recs = decode(&drain(&mut c));
+    let batch = match dispatches(&recs)[..] {
+        [Rec::Dispatch { batch, items, .. }] => {
+            assert_eq!(items, &ids);
+            *batch
+        }
+        _ => panic!("{recs:?}"),
+    };
+
+    assert!(c.complete_ok(batch, 3, 5.0));
+    let recs = decode(&drain(&mut c));
+    // [3, item, kind 0 (ok), arg = index, release]
+    assert_eq!(settles(&recs), vec![(ids[0], 0.0, 0.0), (ids[1], 0.0, 1.0), (ids[2], 0.0, 2.0)], "{recs:?}");
+    for r in &recs {
+        if let Rec::Settle { release, .. } = r {
+            assert!(*release == 0.0 || *release == 1.0);
+        }
+    }
+    assert!(!c.complete_ok(batch, 3, 6.0), "a late answer: the batch is no longer in flight");
+    let s = stats(&c);
+    assert_eq!(s.len(), 10);
+    // [queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, ...]
+    assert_eq!(s[..7], [0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 0.0]);
+    assert!(c.next_wake().is_nan(), "idle again");
+}
+
+#[wasm_bindgen_test]
+fn complete_with_codes_settles_item_errors() {
+    let mut c = core(&[(0, 2.0), (10, 1.0)]);
+    let (a, _) = add(&mut c, 1.0, NO, 0.0);
+    let (b, _) = add(&mut c, 1.0, NO, 0.0);
+    c.handle_time(0.0);
+    let recs = decode(&drain(&mut c));
+    let batch = match dispatches(&recs)[..] {
+        [Rec::Dispatch { batch, .. }] => *batch,
+        _ => panic!("{recs:?}"),
+    };
+    assert!(c.complete(batch, &[0, 1], &[NO, NO], 1.0));
+    let recs = decode(&drain(&mut c));
+    assert_eq!(settles(&recs), vec![(a, 0.0, 0.0), (b, 1.0, 1.0)], "ok at 0, item error at 1: {recs:?}");
+}
+
+#[wasm_bindgen_test]
+fn cancel_settles_with_e_aborted() {
+    let mut c = core(&[]);
+    let (a, _) = add(&mut c, 1.0, NO, 0.0);
+    let (b, _) = add(&mut c, 1.0, NO, 0.0);
+    drain(&mut c);
+    assert!(c.cancel(a as u32, 1.0));
+    let recs = decode(&drain(&mut c));
+    // [3, item, kind 6 (code), arg = E_ABORTED, release]
+    assert_eq!(settles(&recs), vec![(a, 6.0, E_ABORTED)], "{recs:?}");
+    assert!(!c.cancel(a as u32, 2.0), "already settled");
+    assert_eq!(stats(&c)[0], 1.0, "b still queued");
+
+    c.handle_time(10.0);
+    let recs = decode(&drain(&mut c));
+    match dispatches(&recs)[..] {
+        [Rec::Dispatch { items, .. }] => assert_eq!(items, &vec![b]),
+        _ => panic!("{recs:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+fn next_wake_follows_the_window() {
+    // maxWaitMs 10 (default): the window starts at the first item.
+    let mut c = core(&[]);
+    assert!(c.next_wake().is_nan());
+    add(&mut c, 1.0, NO, 100.0);
+    assert_eq!(c.next_wake(), 110.0);
+    add(&mut c, 1.0, NO, 105.0);
+    assert_eq!(c.next_wake(), 110.0);
+    c.handle_time(109.0);
+    assert!(dispatches(&decode(&drain(&mut c))).is_empty(), "not due yet");
+    c.handle_time(110.0);
+    let recs = decode(&drain(&mut c));
+    let batch = match dispatches(&recs)[..] {
+        [Rec::Dispatch { batch, items, .. }] => {
+            assert_eq!(items.len(), 2);
+            *batch
+        }
+        _ => panic!("{recs:?}"),
+    };
+    assert!(c.next_wake().is_nan(), "only in flight, no timeout: no timer");
+    assert!(c.complete_ok(batch, 2, 120.0));
+    drain(&mut c);
+    assert!(c.next_wake().is_nan());
+}
+
+#[wasm_bindgen_test]
+fn flush_dispatches_now_and_buffer_is_reused() {
+    let mut c = core(&[]);
+    let (a, _) = add(&mut c, 1.0, NO, 0.0);
+    drain(&mut c);
+    c.flush(0.0);
+    c.handle_time(0.0);
+    let first = decode(&drain(&mut c));
+    match dispatches(&first)[..] {
+        [Rec::Dispatch { items, .. }] => assert_eq!(items, &vec![a]),
+        _ => panic!("{first:?}"),
+    }
+    // The buffer is cleared on each drain: nothing left over from the last one.
+    assert_eq!(c.drain(), 0);
+}
+
+#[wasm_bindgen_test]
+fn intern_gives_stable_key_ids() {
+    let mut c = core(&[(0, 1.0)]);
+    let k = c.intern("users");
+    assert_eq!(c.intern("users"), k);
+    assert_ne!(k, DEFAULT_KEY);
+    assert_ne!(c.intern("orders"), k);
+    let r = c.add(k, 1.0, NO, 0.0);
+    assert!(r >= 0);
+    c.handle_time(0.0);
+    let recs = decode(&drain(&mut c));
+    match dispatches(&recs)[..] {
+        [Rec::Dispatch { key, items, .. }] => {
+            assert_eq!(*key, f64::from(k));
+            assert_eq!(items, &vec![f64::from(r >> 1)]);
+        }
+        _ => panic!("{recs:?}"),
+    }
+}
