@@ -4,20 +4,12 @@
 // Seeded: set HYPERBATCH_SOAK_SEED to replay (the seed of a failing run is in its message).
 import assert from "node:assert/strict";
 import { test, Batcher, httpError, macrotask, sleep } from "./_helpers.mjs";
+import { createRandom } from "../../examples/server/faults.mjs";
 
 const BASE_SEED = Number(process.env.HYPERBATCH_SOAK_SEED ?? 0x5eed);
 
-/** mulberry32: a tiny seedable PRNG, uniform in [0, 1). */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32, the same seedable PRNG the example server uses for its faults.
+const mulberry32 = createRandom;
 
 /**
  * Runs one soak scenario and checks every invariant. `options` are Batcher options (transport
