@@ -7,7 +7,10 @@ import { ulid } from "../../examples/node/transports.mjs";
 export const KEY = "it:units";
 
 /** The batch server on 127.0.0.1, port 0, with one limit key roomy enough for the scenario. */
-export const startBatchServer = () => startServer({ limits: { [KEY]: { capacity: 1000, windowMs: 60_000 } } });
+// Rate windows align to multiples of windowMs: one far longer than a run, so usage never resets
+// mid-test (a 60 s window made the audit flaky when a run crossed a minute boundary).
+export const startBatchServer = () =>
+  startServer({ limits: { [KEY]: { capacity: 1000, windowMs: 2 ** 31 } } });
 
 const reserve = (lease_id = ulid(), key = KEY) => ({ lease_id, job_id: `job-${lease_id.slice(-4)}`, requirements: [{ key, amount: 1 }] });
 
