@@ -44,6 +44,18 @@ const core = readFileSync(join(pkg, "core.js"), "utf8");
 const exportLine = /^export \{ ([\w, ]+) \};$/m;
 if (!exportLine.test(core)) throw new Error("pkg-template/core.js must end with one `export { … };` line");
 writeFileSync(join(pkg, "core.cjs"), `"use strict";\n${core.replace(exportLine, "module.exports = { $1 };")}`);
+// dataloader.js imports Batcher and exports the class: its CommonJS twin is the `require` entry,
+// which gets Batcher from index.cjs (that loads the wasm) and is the class itself, like
+// require("dataloader").
+const dataloader = readFileSync(join(pkg, "dataloader.js"), "utf8");
+const dlImport = /^import \{ Batcher \} from "\.\/core\.js";$/m;
+const dlExport = /^export \{ DataLoader, DataLoader as default \};$/m;
+if (!dlImport.test(dataloader) || !dlExport.test(dataloader)) {
+  throw new Error("pkg-template/dataloader.js must import Batcher from ./core.js and end with its export line");
+}
+writeFileSync(join(pkg, "dataloader.cjs"), `"use strict";\n${dataloader
+  .replace(dlImport, 'const { Batcher } = require("./index.cjs");')
+  .replace(dlExport, "module.exports = DataLoader;\nDataLoader.default = DataLoader;\nDataLoader.DataLoader = DataLoader;")}`);
 cpSync(join(root, "README.md"), join(pkg, "README.md"));
 
 // Shipped JS is minified (the readable source is pkg-template/); entry files stay as written.

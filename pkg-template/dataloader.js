@@ -1,0 +1,350 @@
+// hyperbatch/dataloader — DataLoader 2.2 (graphql/dataloader, MIT) on the hyperbatch engine.
+//
+// The public behaviour is DataLoader's, line for line: which loads share a batch (the first load
+// of a batch schedules its dispatch with batchScheduleFn; cache hits don't count towards
+// maxBatchSize), the promise cache, the error messages. What happens once a batch is due is the
+// engine's: each batch's keys are added to a Batcher and flushed at once, so the engine makes the
+// call to batchLoadFn (the transport), maps results by position, and, when asked for with the
+// extra options, limits concurrency, times calls out, retries and bisects.
+//
+// With `maxWaitMs` the engine's window replaces DataLoader's schedule: loads go straight to the
+// Batcher and it decides when a batch is due.
+//
+// This module only needs `Batcher`; each runtime entry (dataloader.node.js, …) loads the wasm.
+import { Batcher } from "./core.js";
+
+const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
+const UNLIMITED = 4294967295; // the engine's largest maxQueued / maxInFlight
+const EXTRAS = ["maxWaitMs", "retry", "timeoutMs", "maxInFlight", "bisect", "onBatchStart", "onBatchEnd"];
+const CONTRACT = "DataLoader must be constructed with a function which accepts Array<key> and returns Promise<Array<value>>";
+
+// DataLoader's enqueuePostPromiseJob: after the current promise jobs (Node: process.nextTick
+// from a resolved promise), else the next macrotask. Chosen once, when the module loads.
+let resolvedPromise;
+const enqueuePostPromiseJob =
+  typeof process === "object" && process !== null && typeof process.nextTick === "function"
+    ? function (fn) {
+      if (!resolvedPromise) resolvedPromise = Promise.resolve();
+      resolvedPromise.then(() => {
+        process.nextTick(fn);
+      });
+    }
+    : typeof setImmediate === "function"
+      ? function (fn) {
+        setImmediate(fn);
+      }
+      : function (fn) {
+        setTimeout(fn);
+      };
+
+function isArrayLike(x) {
+  return typeof x === "object" && x !== null && typeof x.length === "number"
+    && (x.length === 0 || (x.length > 0 && Object.prototype.hasOwnProperty.call(x, x.length - 1)));
+}
+
+/** What the engine counts as an item error (core.js `isError`). */
+function engineSeesError(v) {
+  return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+}
+
+function noop() {}
+
+/**
+ * One entry per key that makes the engine settle every load of the batch with `error`, as
+ * DataLoader's failedDispatch does: an Error is an item error (the same object reaches every
+ * caller); anything else rides in a rejected promise that the caller's promise adopts.
+ */
+function failEvery(n, error) {
+  let entry = error;
+  if (!engineSeesError(error)) {
+    entry = Promise.reject(error);
+    entry.catch(noop);
+  }
+  return new Array(n).fill(entry);
+}
+
+/** DataLoader resolves `instanceof Error` entries as rejections and nothing else. */
+function toEntries(values) {
+  const entries = Array.isArray(values) ? values : Array.from(values);
+  for (let i = 0; i < entries.length; i++) {
+    const v = entries[i];
+    // An Error from another realm is a value to DataLoader but an item error to the engine.
+    if (typeof v === "object" && v !== null && !(v instanceof Error) && engineSeesError(v)) {
+      if (entries === values) return toEntries(Array.from(values));
+      entries[i] = Promise.resolve(v);
+    }
+  }
+  return entries;
+}
+
+function resolveCacheHits(batch) {
+  const hits = batch.cacheHits;
+  if (hits === undefined) return;
+  batch.cacheHits = undefined;
+  for (let i = 0; i < hits.length; i += 2) hits[i](hits[i + 1]);
+}
+
+function getValidMaxBatchSize(options) {
+  if (options && options.batch === false) return 1;
+  const maxBatchSize = options && options.maxBatchSize;
+  if (maxBatchSize === undefined) return Infinity;
+  if (typeof maxBatchSize !== "number" || maxBatchSize < 1) {
+    throw new TypeError(`maxBatchSize must be a positive number: ${maxBatchSize}`);
+  }
+  return maxBatchSize;
+}
+
+function getValidBatchScheduleFn(options) {
+  const batchScheduleFn = options && options.batchScheduleFn;
+  if (batchScheduleFn === undefined) return enqueuePostPromiseJob;
+  if (typeof batchScheduleFn !== "function") {
+    throw new TypeError(`batchScheduleFn must be a function: ${batchScheduleFn}`);
+  }
+  return batchScheduleFn;
+}
+
+function getValidCacheKeyFn(options) {
+  const cacheKeyFn = options && options.cacheKeyFn;
+  if (cacheKeyFn === undefined) return (key) => key;
+  if (typeof cacheKeyFn !== "function") throw new TypeError(`cacheKeyFn must be a function: ${cacheKeyFn}`);
+  return cacheKeyFn;
+}
+
+function getValidCacheMap(options) {
+  if (options && options.cache === false) return null;
+  const cacheMap = options && options.cacheMap;
+  if (cacheMap === undefined) return new Map();
+  if (cacheMap !== null) {
+    const missing = ["get", "set", "delete", "clear"].filter((fn) => typeof cacheMap[fn] !== "function");
+    if (missing.length !== 0) throw new TypeError("Custom cacheMap missing methods: " + missing.join(", "));
+  }
+  return cacheMap;
+}
+
+/** The extra options given: their names and values as the Batcher takes them. */
+function extrasOf(options) {
+  const given = {};
+  if (options) for (const name of EXTRAS) if (options[name] !== undefined) given[name] = options[name];
+  if (given.maxWaitMs !== undefined && options.batchScheduleFn !== undefined) {
+    throw Object.assign(new TypeError("hyperbatch/dataloader: give either `maxWaitMs` or `batchScheduleFn`, not both"),
+      { code: "E_CONFIG" });
+  }
+  return given;
+}
+
+/** The Batcher's options: DataLoader never retries, bisects or limits concurrency unless asked. */
+function batcherOptions(extras, maxBatchSize, transport) {
+  const windowed = extras.maxWaitMs !== undefined;
+  return {
+    transport,
+    maxBatchSize: windowed ? Math.min(ENGINE_MAX_BATCH, Math.ceil(maxBatchSize)) : ENGINE_MAX_BATCH,
+    maxWaitMs: 0, // without `maxWaitMs` every batch is flushed as soon as its keys are added
+    maxQueued: UNLIMITED,
+    maxInFlight: UNLIMITED,
+    retry: { maxAttempts: 1, budget: false },
+    bisect: false,
+    ...extras,
+  };
+}
+
+class DataLoader {
+  #batchLoadFn;
+  #maxBatchSize;
+  #batchScheduleFn;
+  #cacheKeyFn;
+  #cacheMap;
+  #batch = null; // the batch loads join until it dispatches or fills (DataLoader's `_batch`)
+  #batcher;
+  #options; // the Batcher's options until it is made (on first dispatch when no extra is given)
+  #windowed; // `maxWaitMs` given: the engine's window decides when a batch goes
+  #engineFailures; // retry / timeoutMs / bisect given: a rejected batch is the engine's to handle
+
+  constructor(batchLoadFn, options) {
+    if (typeof batchLoadFn !== "function") {
+      throw new TypeError(`${CONTRACT}, but got: ${batchLoadFn}.`);
+    }
+    this.#batchLoadFn = batchLoadFn;
+    this.#maxBatchSize = getValidMaxBatchSize(options);
+    this.#batchScheduleFn = getValidBatchScheduleFn(options);
+    this.#cacheKeyFn = getValidCacheKeyFn(options);
+    this.#cacheMap = getValidCacheMap(options);
+    this.name = options && options.name ? options.name : null;
+    const extras = extrasOf(options);
+    const engine = batcherOptions(extras, this.#maxBatchSize, (batch) => this.#transport(batch.items));
+    this.#windowed = extras.maxWaitMs !== undefined;
+    this.#engineFailures = extras.retry !== undefined || extras.timeoutMs !== undefined || extras.bisect === true;
+    // A loader without extras makes its engine when it first dispatches: per-request loaders
+    // that never load cost nothing. With extras, the Batcher checks them now.
+    if (Object.keys(extras).length !== 0) this.#batcher = new Batcher(engine);
+    else this.#options = engine;
+  }
+
+  load(key) {
+    if (key === null || key === undefined) {
+      throw new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
+    }
+    const cacheMap = this.#cacheMap;
+    if (this.#windowed) {
+      let cacheKey;
+      if (cacheMap) {
+        cacheKey = this.#cacheKeyFn(key);
+        const cached = cacheMap.get(cacheKey);
+        if (cached) return cached.then();
+      }
+      const promise = this.#send(key);
+      if (cacheMap) cacheMap.set(cacheKey, promise);
+      return promise;
+    }
+
+    const batch = this.#currentBatch();
+    let cacheKey;
+    if (cacheMap) {
+      cacheKey = this.#cacheKeyFn(key);
+      const cached = cacheMap.get(cacheKey);
+      if (cached) {
+        // Resolved with its batch, as DataLoader does.
+        const hits = batch.cacheHits || (batch.cacheHits = []);
+        return new Promise((resolve) => {
+          hits.push(resolve, cached);
+        });
+      }
+    }
+    batch.keys.push(key);
+    const promise = new Promise((resolve) => {
+      batch.resolves.push(resolve);
+    });
+    if (cacheMap) cacheMap.set(cacheKey, promise);
+    return promise;
+  }
+
+  loadMany(keys) {
+    if (!isArrayLike(keys)) {
+      throw new TypeError(`The loader.loadMany() function must be called with Array<key> but got: ${keys}.`);
+    }
+    const loads = [];
+    for (let i = 0; i < keys.length; i++) loads.push(this.load(keys[i]).catch((error) => error));
+    return Promise.all(loads);
+  }
+
+  clear(key) {
+    const cacheMap = this.#cacheMap;
+    if (cacheMap) cacheMap.delete(this.#cacheKeyFn(key));
+    return this;
+  }
+
+  clearAll() {
+    const cacheMap = this.#cacheMap;
+    if (cacheMap) cacheMap.clear();
+    return this;
+  }
+
+  prime(key, value) {
+    const cacheMap = this.#cacheMap;
+    if (cacheMap) {
+      const cacheKey = this.#cacheKeyFn(key);
+      if (cacheMap.get(cacheKey) === undefined) {
+        let promise;
+        if (value instanceof Error) {
+          promise = Promise.reject(value);
+          // Priming an error is intentional: only a load of it may be an unhandled rejection.
+          promise.catch(noop);
+        } else {
+          promise = Promise.resolve(value);
+        }
+        cacheMap.set(cacheKey, promise);
+      }
+    }
+    return this;
+  }
+
+  /** The engine's counters (`Batcher.stats()`). */
+  stats() {
+    return this.#engine().stats();
+  }
+
+  #engine() {
+    if (this.#batcher === undefined) {
+      this.#batcher = new Batcher(this.#options);
+      this.#options = undefined;
+    }
+    return this.#batcher;
+  }
+
+  /** DataLoader's getCurrentBatch: the open batch, or a new one whose dispatch is scheduled. */
+  #currentBatch() {
+    const open = this.#batch;
+    if (open !== null && !open.hasDispatched && open.keys.length < this.#maxBatchSize) return open;
+    const batch = { hasDispatched: false, keys: [], resolves: [], cacheHits: undefined };
+    this.#batch = batch;
+    this.#batchScheduleFn(() => {
+      this.#dispatch(batch);
+    });
+    return batch;
+  }
+
+  /** Hand the batch's keys to the engine and flush: it calls batchLoadFn now, synchronously. */
+  #dispatch(batch) {
+    batch.hasDispatched = true;
+    const { keys, resolves } = batch;
+    if (keys.length === 0) {
+      resolveCacheHits(batch);
+      return;
+    }
+    for (let i = 0; i < keys.length; i++) resolves[i](this.#send(keys[i]));
+    const flushed = this.#batcher.flush();
+    if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
+  }
+
+  #send(key) {
+    const added = this.#engine().add(key);
+    if (!this.#engineFailures) return added;
+    return added.then(undefined, (error) => {
+      // A batch that failed after the engine's retries: forget its keys as DataLoader does, and
+      // give the caller what batchLoadFn rejected with, not the engine's wrapper.
+      if (error !== null && typeof error === "object") {
+        if (error.code === "E_TRANSPORT" || error.code === "E_TIMEOUT") this.clear(key);
+        if (error.code === "E_TRANSPORT" && "cause" in error) throw error.cause;
+      }
+      throw error;
+    });
+  }
+
+  /** The Batcher's transport: DataLoader's dispatchBatch checks around one batchLoadFn call. */
+  #transport(keys) {
+    let batchPromise;
+    try {
+      batchPromise = this.#batchLoadFn(keys);
+    } catch (e) {
+      return this.#failed(keys,
+        new TypeError(`${CONTRACT}, but the function errored synchronously: ${String(e)}.`));
+    }
+    if (!batchPromise || typeof batchPromise.then !== "function") {
+      return this.#failed(keys, new TypeError(`${CONTRACT}, but the function did not return a Promise: ${String(batchPromise)}.`));
+    }
+    return Promise.resolve(batchPromise).then(
+      (values) => {
+        if (!isArrayLike(values)) {
+          return this.#failed(keys,
+            new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array: ${String(values)}.`));
+        }
+        if (values.length !== keys.length) {
+          return this.#failed(keys, new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array `
+            + `of the same length as the Array of keys.\n\nKeys:\n${String(keys)}\n\nValues:\n${String(values)}`));
+        }
+        return toEntries(values);
+      },
+      (error) => {
+        if (this.#engineFailures) throw error; // retried, timed out or bisected by the engine
+        return this.#failed(keys, error);
+      },
+    );
+  }
+
+  /** DataLoader's failedDispatch: the batch's keys leave the cache and every load rejects. */
+  #failed(keys, error) {
+    for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
+    return failEvery(keys.length, error);
+  }
+}
+
+export { DataLoader, DataLoader as default };
