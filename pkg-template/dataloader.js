@@ -7,8 +7,13 @@
 // call to batchLoadFn (the transport), maps results by position, and, when asked for with the
 // extra options, limits concurrency, times calls out, retries and bisects.
 //
-// With `maxWaitMs` the engine's window replaces DataLoader's schedule: loads go straight to the
-// Batcher and it decides when a batch is due.
+// Loaders without extra options share one Batcher: a per-request loader (created, used a few
+// times, dropped) then costs no engine of its own, so memory stays flat however many are made.
+// That Batcher never holds a loader: each flush pushes its loader on #dispatching, and the
+// transport call that flush makes takes it off (calls are made in flush order, one per
+// ENGINE_MAX_BATCH keys: no retry, bisect or in-flight limit without extras).
+// A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
+// DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
 // This module only needs `Batcher`; each runtime entry (dataloader.node.js, …) loads the wasm.
 import { Batcher } from "./core.js";
@@ -61,20 +66,6 @@ function failEvery(n, error) {
     entry.catch(noop);
   }
   return new Array(n).fill(entry);
-}
-
-/** DataLoader resolves `instanceof Error` entries as rejections and nothing else. */
-function toEntries(values) {
-  const entries = Array.isArray(values) ? values : Array.from(values);
-  for (let i = 0; i < entries.length; i++) {
-    const v = entries[i];
-    // An Error from another realm is a value to DataLoader but an item error to the engine.
-    if (typeof v === "object" && v !== null && !(v instanceof Error) && engineSeesError(v)) {
-      if (entries === values) return toEntries(Array.from(values));
-      entries[i] = Promise.resolve(v);
-    }
-  }
-  return entries;
 }
 
 function resolveCacheHits(batch) {
@@ -154,8 +145,8 @@ class DataLoader {
   #cacheKeyFn;
   #cacheMap;
   #batch = null; // the batch loads join until it dispatches or fills (DataLoader's `_batch`)
-  #batcher;
-  #options; // the Batcher's options until it is made (on first dispatch when no extra is given)
+  #batcher; // its own Batcher, when extras are given; else #shared
+  #counts; // stats() of a loader on #shared, counted here
   #windowed; // `maxWaitMs` given: the engine's window decides when a batch goes
   #engineFailures; // retry / timeoutMs / bisect given: a rejected batch is the engine's to handle
 
@@ -170,13 +161,24 @@ class DataLoader {
     this.#cacheMap = getValidCacheMap(options);
     this.name = options && options.name ? options.name : null;
     const extras = extrasOf(options);
-    const engine = batcherOptions(extras, this.#maxBatchSize, (batch) => this.#transport(batch.items));
     this.#windowed = extras.maxWaitMs !== undefined;
     this.#engineFailures = extras.retry !== undefined || extras.timeoutMs !== undefined || extras.bisect === true;
-    // A loader without extras makes its engine when it first dispatches: per-request loaders
-    // that never load cost nothing. With extras, the Batcher checks them now.
-    if (Object.keys(extras).length !== 0) this.#batcher = new Batcher(engine);
-    else this.#options = engine;
+    if (Object.keys(extras).length !== 0) {
+      this.#batcher = new Batcher(batcherOptions(extras, this.#maxBatchSize, (batch) => this.#transport(batch.items)));
+    } else {
+      this.#counts = { queued: 0, inFlightBatches: 0, inFlightItems: 0, batches: 0, items: 0, succeeded: 0, failed: 0,
+        retries: 0, bisects: 0, throttled: 0 };
+    }
+  }
+
+  static #shared; // the Batcher of every loader without extras, made on first use
+  static #dispatching = []; // loaders whose flush made (or is about to make) a call on #shared
+
+  static #sharedBatcher() {
+    // A call on #shared belongs to the loader whose flush made it.
+    DataLoader.#shared ??= new Batcher(batcherOptions({}, Infinity,
+      (batch) => DataLoader.#dispatching.shift().#transport(batch.items)));
+    return DataLoader.#shared;
   }
 
   load(key) {
@@ -210,6 +212,7 @@ class DataLoader {
       }
     }
     batch.keys.push(key);
+    if (this.#counts !== undefined) this.#counts.queued++;
     const promise = new Promise((resolve) => {
       batch.resolves.push(resolve);
     });
@@ -257,17 +260,9 @@ class DataLoader {
     return this;
   }
 
-  /** The engine's counters (`Batcher.stats()`). */
+  /** The engine's counters, as `Batcher.stats()`. */
   stats() {
-    return this.#engine().stats();
-  }
-
-  #engine() {
-    if (this.#batcher === undefined) {
-      this.#batcher = new Batcher(this.#options);
-      this.#options = undefined;
-    }
-    return this.#batcher;
+    return this.#batcher !== undefined ? this.#batcher.stats() : { ...this.#counts };
   }
 
   /** DataLoader's getCurrentBatch: the open batch, or a new one whose dispatch is scheduled. */
@@ -290,13 +285,22 @@ class DataLoader {
       resolveCacheHits(batch);
       return;
     }
-    for (let i = 0; i < keys.length; i++) resolves[i](this.#send(keys[i]));
-    const flushed = this.#batcher.flush();
+    let engine = this.#batcher;
+    if (engine === undefined) {
+      engine = DataLoader.#sharedBatcher();
+      this.#counts.queued -= keys.length;
+      for (let n = 0; n < keys.length; n += ENGINE_MAX_BATCH) DataLoader.#dispatching.push(this);
+      for (let i = 0; i < keys.length; i++) resolves[i](engine.add(keys[i]));
+    } else {
+      for (let i = 0; i < keys.length; i++) resolves[i](this.#send(keys[i]));
+    }
+    const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
 
+  /** A load in a loader with its own Batcher (`maxWaitMs`, or retries to unwrap). */
   #send(key) {
-    const added = this.#engine().add(key);
+    const added = this.#batcher.add(key);
     if (!this.#engineFailures) return added;
     return added.then(undefined, (error) => {
       // A batch that failed after the engine's retries: forget its keys as DataLoader does, and
@@ -309,8 +313,26 @@ class DataLoader {
     });
   }
 
-  /** The Batcher's transport: DataLoader's dispatchBatch checks around one batchLoadFn call. */
+  /** The Batcher's transport: one batchLoadFn call, counted for stats() on #shared. */
   #transport(keys) {
+    const counts = this.#counts;
+    if (counts === undefined) return this.#call(keys);
+    const n = keys.length;
+    counts.batches++;
+    counts.items += n;
+    const entries = this.#call(keys);
+    if (Array.isArray(entries)) return entries; // failed synchronously: #failed counted it
+    counts.inFlightBatches++;
+    counts.inFlightItems += n;
+    return entries.then((settled) => {
+      counts.inFlightBatches--;
+      counts.inFlightItems -= n;
+      return settled;
+    });
+  }
+
+  /** DataLoader's dispatchBatch checks around one batchLoadFn call. */
+  #call(keys) {
     let batchPromise;
     try {
       batchPromise = this.#batchLoadFn(keys);
@@ -331,7 +353,7 @@ class DataLoader {
           return this.#failed(keys, new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array `
             + `of the same length as the Array of keys.\n\nKeys:\n${String(keys)}\n\nValues:\n${String(values)}`));
         }
-        return toEntries(values);
+        return this.#entries(values);
       },
       (error) => {
         if (this.#engineFailures) throw error; // retried, timed out or bisected by the engine
@@ -340,9 +362,31 @@ class DataLoader {
     );
   }
 
+  /** The engine rejects Error entries; DataLoader rejects exactly the `instanceof Error` ones. */
+  #entries(values) {
+    const entries = Array.isArray(values) ? values : Array.from(values);
+    let failed = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const v = entries[i];
+      if (typeof v !== "object" || v === null) continue;
+      if (v instanceof Error) failed++;
+      else if (engineSeesError(v)) {
+        // An Error from another realm: a value to DataLoader, an item error to the engine.
+        if (entries === values) return this.#entries(Array.from(values));
+        entries[i] = Promise.resolve(v);
+      }
+    }
+    if (this.#counts !== undefined) {
+      this.#counts.failed += failed;
+      this.#counts.succeeded += entries.length - failed;
+    }
+    return entries;
+  }
+
   /** DataLoader's failedDispatch: the batch's keys leave the cache and every load rejects. */
   #failed(keys, error) {
     for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
+    if (this.#counts !== undefined) this.#counts.failed += keys.length;
     return failEvery(keys.length, error);
   }
 }
