@@ -1,0 +1,106 @@
+// Differential test: random programs run against DataLoader 2.2.3 (npm) and hyperbatch/dataloader
+// must make the same batchLoadFn calls and settle every load the same way ("a program that
+// swaps `dataloader` for `hyperbatch/dataloader` behaves the same").
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import Hyper from "hyperbatch/dataloader";
+
+const Upstream = createRequire(import.meta.url)("dataloader");
+const SCENARIOS = Number(process.env.PARITY_SCENARIOS ?? 300);
+
+function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const macrotask = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A random program: loader options and a list of operations, the same for both runs. */
+function program(seed) {
+  const rand = mulberry32(seed);
+  const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+  const options = {};
+  const size = pick([undefined, undefined, 1, 2, 3]);
+  if (size !== undefined) options.maxBatchSize = size;
+  if (rand() < 0.1) options.batch = false;
+  if (rand() < 0.2) options.cache = false;
+  if (rand() < 0.2) options.cacheKeyFn = "mod4";
+  if (rand() < 0.2) options.batchScheduleFn = "immediate";
+  const ops = [];
+  for (let i = 0; i < 25; i++) {
+    const r = rand();
+    const key = Math.floor(rand() * 10);
+    if (r < 0.45) ops.push(["load", key]);
+    else if (r < 0.55) ops.push(["loadMany", [key, Math.floor(rand() * 10), key]]);
+    else if (r < 0.62) ops.push(["prime", key, rand() < 0.3 ? "error" : `primed${key}`]);
+    else if (r < 0.68) ops.push(["clear", key]);
+    else if (r < 0.70) ops.push(["clearAll"]);
+    else ops.push(["wait", pick(["microtask", "promises", "macrotask"])]);
+  }
+  return { options, ops };
+}
+
+/** batchLoadFn's answer depends on the keys and the call number only. */
+function backend(calls) {
+  return (keys) => {
+    calls.push([...keys]);
+    const n = calls.length;
+    if (keys.includes(7)) return Promise.reject(new Error(`batch ${n} has 7`));
+    if (keys.includes(9) && n % 2 === 0) return Promise.resolve(keys.slice(1)); // wrong length
+    if (keys.includes(6) && n % 3 === 0) return Promise.reject(`plain rejection ${n}`); // eslint-disable-line prefer-promise-reject-errors
+    const values = keys.map((k) => (k === 5 ? new Error(`item ${k} in ${n}`) : `v${k}@${n}`));
+    let p = Promise.resolve(values);
+    for (let i = 0; i < n % 3; i++) p = p.then(macrotask).then(() => values);
+    return p;
+  };
+}
+
+function describeOutcome(s) {
+  if (s.status === "fulfilled") {
+    const v = s.value;
+    return Array.isArray(v) ? v.map((x) => (x instanceof Error ? `E:${x.message}` : x)) : v;
+  }
+  return `rejected:${s.reason instanceof Error ? s.reason.message : String(s.reason)}`;
+}
+
+async function run(DataLoader, { options, ops }) {
+  const calls = [];
+  const opts = { ...options };
+  if (opts.cacheKeyFn === "mod4") opts.cacheKeyFn = (k) => k % 4;
+  if (opts.batchScheduleFn === "immediate") opts.batchScheduleFn = (fn) => setImmediate(fn);
+  const loader = new DataLoader(backend(calls), opts);
+  const loads = [];
+  const track = (promise) => {
+    promise.catch(() => {}); // settled below; rejected loads are part of the comparison
+    loads.push(promise);
+  };
+  for (const [op, a, b] of ops) {
+    switch (op) {
+      case "load": track(loader.load(a)); break;
+      case "loadMany": track(loader.loadMany(a)); break;
+      case "prime": loader.prime(a, b === "error" ? new Error(`primed error ${a}`) : b); break;
+      case "clear": loader.clear(a); break;
+      case "clearAll": loader.clearAll(); break;
+      case "wait":
+        if (a === "microtask") await null;
+        else if (a === "promises") await Promise.resolve().then(() => Promise.resolve()).then(() => null);
+        else await macrotask();
+    }
+  }
+  const settled = await Promise.allSettled(loads);
+  return { calls, outcomes: settled.map(describeOutcome) };
+}
+
+test(`${SCENARIOS} random programs: same batchLoadFn calls and outcomes as DataLoader 2.2.3`, async () => {
+  for (let seed = 1; seed <= SCENARIOS; seed++) {
+    const p = program(seed);
+    const expected = await run(Upstream, p);
+    const actual = await run(Hyper, p);
+    assert.deepEqual(actual, expected, `seed ${seed}: ${JSON.stringify(p)}`);
+  }
+});

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# hyperbatch/dataloader against the built package (pkg/, made by `node scripts/build.mjs`):
+#  1. DataLoader 2.2.3's own suite (upstream/), in Jest as upstream runs it, twice: through
+#     `require` (dataloader.cjs) and through `import` (dataloader.node.js);
+#  2. this directory's node:test files: extras, parity with DataLoader, memory, the GraphQL example.
+# Prints the test counts; exits non-zero on any failure.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+[ -f "$root/pkg/package.json" ] || { echo "run.sh: build pkg/ first (node scripts/build.mjs)" >&2; exit 1; }
+
+install() { # npm install in $1 unless its lockfile's packages are already there
+  if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    (cd "$1" && npm install --no-audit --no-fund --loglevel=error >&2)
+  fi
+}
+install "$here"
+install "$root/examples/graphql"
+
+cd "$here"
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+status=0
+NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings" \
+  node node_modules/jest/bin/jest.js --ci --json --outputFile="$report" 2>&1 | grep -Ev '^\s*$' || true
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const by = {};
+  for (const file of r.testResults) {
+    const kind = file.name.includes("/upstream/cjs/") ? "require (CJS)" : "import (ESM)";
+    by[kind] ??= { passed: 0, failed: 0 };
+    for (const t of file.assertionResults) by[kind][t.status === "passed" ? "passed" : "failed"]++;
+    if (file.status !== "passed" && file.assertionResults.length === 0) by[kind].failed++;
+  }
+  for (const [kind, c] of Object.entries(by)) console.log(`DataLoader 2.2.3 suite via ${kind}: ${c.passed} passed, ${c.failed} failed`);
+  process.exit(r.success && r.numTotalTests > 0 ? 0 : 1);
+' "$report" || status=1
+
+node --test --test-reporter=spec ./*.test.mjs || status=1
+exit "$status"
