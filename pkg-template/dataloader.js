@@ -54,6 +54,12 @@ function engineSeesError(v) {
 
 function noop() {}
 
+// One executor for every load's promise: no closure per load.
+let captured;
+function capture(resolve) {
+  captured = resolve;
+}
+
 /**
  * One entry per key that makes the engine settle every load of the batch with `error`, as
  * DataLoader's failedDispatch does: an Error is an item error (the same object reaches every
@@ -206,16 +212,15 @@ class DataLoader {
       if (cached) {
         // Resolved with its batch, as DataLoader does.
         const hits = batch.cacheHits || (batch.cacheHits = []);
-        return new Promise((resolve) => {
-          hits.push(resolve, cached);
-        });
+        const hit = new Promise(capture);
+        hits.push(captured, cached);
+        return hit;
       }
     }
     batch.keys.push(key);
     if (this.#counts !== undefined) this.#counts.queued++;
-    const promise = new Promise((resolve) => {
-      batch.resolves.push(resolve);
-    });
+    const promise = new Promise(capture);
+    batch.resolves.push(captured);
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }
