@@ -326,6 +326,21 @@ class Runner {
     return this.track(r, item, signal, weight);
   }
 
+  /** hyperbatch/dataloader's add: the outcome goes to its load's own resolve/reject (no promise). */
+  addSettling(item, resolve, reject) {
+    const r = this.core.add(DEFAULT_KEY, 1, NaN, this.now());
+    if (r < 0) {
+      this.drain();
+      reject(this.addError(r, 1));
+      return;
+    }
+    const id = r >>> 1;
+    this.vals[id] = item;
+    this.res[id] = resolve;
+    this.rej[id] = reject;
+    if (r & 1) this.drain();
+  }
+
   /** The engine's answer to an add: a promise for the caller, or the rejection. */
   track(r, item, signal, weight) {
     if (r < 0) {
@@ -628,6 +643,11 @@ class Runner {
   }
 }
 
+/** Internal, for hyperbatch/dataloader: `batcher.add(item)` settling `resolve`/`reject` instead
+ * of a new promise (a load already has its promise). Only for a Batcher without keyOf, weigh,
+ * dedupeBy or resolveKeys. */
+let addSettling;
+
 /**
  * Batches `add(item)` calls into `transport(batch)` calls. See the package README and
  * CONTRACT.md for every option.
@@ -655,6 +675,9 @@ class Batcher {
   stats() {
     return this.#runner.stats();
   }
+  static {
+    addSettling = (batcher, item, resolve, reject) => batcher.#runner.addSettling(item, resolve, reject);
+  }
 }
 
 if (typeof Symbol.asyncDispose === "symbol") {
@@ -663,4 +686,4 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
-export { Batcher, setBindings };
+export { Batcher, addSettling, setBindings };

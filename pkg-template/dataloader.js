@@ -16,7 +16,7 @@
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
 // This module only needs `Batcher`; each runtime entry (dataloader.node.js, …) loads the wasm.
-import { Batcher } from "./core.js";
+import { Batcher, addSettling } from "./core.js";
 
 const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
 const UNLIMITED = 4294967295; // the engine's largest maxQueued / maxInFlight
@@ -55,9 +55,10 @@ function engineSeesError(v) {
 function noop() {}
 
 // One executor for every load's promise: no closure per load.
-let captured;
-function capture(resolve) {
+let captured, capturedReject;
+function capture(resolve, reject) {
   captured = resolve;
+  capturedReject = reject;
 }
 
 /**
@@ -220,7 +221,7 @@ class DataLoader {
     batch.keys.push(key);
     if (this.#counts !== undefined) this.#counts.queued++;
     const promise = new Promise(capture);
-    batch.resolves.push(captured);
+    batch.settles.push(captured, capturedReject);
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }
@@ -274,7 +275,7 @@ class DataLoader {
   #currentBatch() {
     const open = this.#batch;
     if (open !== null && !open.hasDispatched && open.keys.length < this.#maxBatchSize) return open;
-    const batch = { hasDispatched: false, keys: [], resolves: [], cacheHits: undefined };
+    const batch = { hasDispatched: false, keys: [], settles: [], cacheHits: undefined };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
       this.#dispatch(batch);
@@ -285,7 +286,7 @@ class DataLoader {
   /** Hand the batch's keys to the engine and flush: it calls batchLoadFn now, synchronously. */
   #dispatch(batch) {
     batch.hasDispatched = true;
-    const { keys, resolves } = batch;
+    const { keys, settles } = batch;
     if (keys.length === 0) {
       resolveCacheHits(batch);
       return;
@@ -295,9 +296,9 @@ class DataLoader {
       engine = DataLoader.#sharedBatcher();
       this.#counts.queued -= keys.length;
       for (let n = 0; n < keys.length; n += ENGINE_MAX_BATCH) DataLoader.#dispatching.push(this);
-      for (let i = 0; i < keys.length; i++) resolves[i](engine.add(keys[i]));
+      for (let i = 0; i < keys.length; i++) addSettling(engine, keys[i], settles[2 * i], settles[2 * i + 1]);
     } else {
-      for (let i = 0; i < keys.length; i++) resolves[i](this.#send(keys[i]));
+      for (let i = 0; i < keys.length; i++) settles[2 * i](this.#send(keys[i]));
     }
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
