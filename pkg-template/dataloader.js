@@ -15,7 +15,8 @@
 // A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
-// This module only needs `Batcher`; each runtime entry (dataloader.node.js, …) loads the wasm.
+// This module needs only core.js (`Batcher`, and its internal `addSettling`); each runtime entry
+// (dataloader.node.js, …) loads the wasm first.
 import { Batcher, addSettling } from "./core.js";
 
 const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
@@ -55,9 +56,9 @@ function engineSeesError(v) {
 function noop() {}
 
 // One executor for every load's promise: no closure per load.
-let captured, capturedReject;
+let capturedResolve, capturedReject;
 function capture(resolve, reject) {
-  captured = resolve;
+  capturedResolve = resolve;
   capturedReject = reject;
 }
 
@@ -214,14 +215,14 @@ class DataLoader {
         // Resolved with its batch, as DataLoader does.
         const hits = batch.cacheHits || (batch.cacheHits = []);
         const hit = new Promise(capture);
-        hits.push(captured, cached);
+        hits.push(capturedResolve, cached);
         return hit;
       }
     }
     batch.keys.push(key);
     if (this.#counts !== undefined) this.#counts.queued++;
     const promise = new Promise(capture);
-    batch.settles.push(captured, capturedReject);
+    batch.settles.push(capturedResolve, capturedReject);
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }

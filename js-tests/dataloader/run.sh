@@ -23,18 +23,7 @@ trap 'rm -f "$report"' EXIT
 status=0
 NODE_OPTIONS="${NODE_OPTIONS:-} --experimental-vm-modules --no-warnings" \
   node node_modules/jest/bin/jest.js --ci --json --outputFile="$report" 2>&1 | grep -Ev '^\s*$' || true
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const by = {};
-  for (const file of r.testResults) {
-    const kind = file.name.includes("/upstream/cjs/") ? "require (CJS)" : "import (ESM)";
-    by[kind] ??= { passed: 0, failed: 0 };
-    for (const t of file.assertionResults) by[kind][t.status === "passed" ? "passed" : "failed"]++;
-    if (file.status !== "passed" && file.assertionResults.length === 0) by[kind].failed++;
-  }
-  for (const [kind, c] of Object.entries(by)) console.log(`DataLoader 2.2.3 suite via ${kind}: ${c.passed} passed, ${c.failed} failed`);
-  process.exit(r.success && r.numTotalTests > 0 ? 0 : 1);
-' "$report" || status=1
+node report.mjs "$report" || status=1
 
 node --test --test-reporter=spec ./*.test.mjs || status=1
 exit "$status"
