@@ -320,26 +320,13 @@ class DataLoader {
     });
   }
 
-  /** The Batcher's transport: one batchLoadFn call, counted for stats() on #shared. */
+  /** The Batcher's transport: DataLoader's dispatchBatch checks around one batchLoadFn call. */
   #transport(keys) {
-    const counts = this.#counts;
-    if (counts === undefined) return this.#call(keys);
-    const n = keys.length;
-    counts.batches++;
-    counts.items += n;
-    const entries = this.#call(keys);
-    if (Array.isArray(entries)) return entries; // failed synchronously: #failed counted it
-    counts.inFlightBatches++;
-    counts.inFlightItems += n;
-    return entries.then((settled) => {
-      counts.inFlightBatches--;
-      counts.inFlightItems -= n;
-      return settled;
-    });
-  }
-
-  /** DataLoader's dispatchBatch checks around one batchLoadFn call. */
-  #call(keys) {
+    const counts = this.#counts; // a loader on #shared counts its own stats()
+    if (counts !== undefined) {
+      counts.batches++;
+      counts.items += keys.length;
+    }
     let batchPromise;
     try {
       batchPromise = this.#batchLoadFn(keys);
@@ -350,8 +337,10 @@ class DataLoader {
     if (!batchPromise || typeof batchPromise.then !== "function") {
       return this.#failed(keys, new TypeError(`${CONTRACT}, but the function did not return a Promise: ${String(batchPromise)}.`));
     }
+    this.#inFlight(keys.length, 1);
     return Promise.resolve(batchPromise).then(
       (values) => {
+        this.#inFlight(keys.length, -1);
         if (!isArrayLike(values)) {
           return this.#failed(keys,
             new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array: ${String(values)}.`));
@@ -363,10 +352,18 @@ class DataLoader {
         return this.#entries(values);
       },
       (error) => {
+        this.#inFlight(keys.length, -1);
         if (this.#engineFailures) throw error; // retried, timed out or bisected by the engine
         return this.#failed(keys, error);
       },
     );
+  }
+
+  #inFlight(items, sign) {
+    const counts = this.#counts;
+    if (counts === undefined) return;
+    counts.inFlightBatches += sign;
+    counts.inFlightItems += sign * items;
   }
 
   /** The engine rejects Error entries; DataLoader rejects exactly the `instanceof Error` ones. */

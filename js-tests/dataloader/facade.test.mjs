@@ -72,6 +72,21 @@ test("stats() counts the loader's own calls and loads, not other loaders'", asyn
   assert.equal(b.stats().items, 4);
 });
 
+test("stats() of a loader without extras: queued until dispatched, then in flight", async () => {
+  let release;
+  const l = new DataLoader((keys) => new Promise((resolve) => {
+    release = () => resolve(keys);
+  }));
+  const loads = l.loadMany([1, 2]);
+  const now = () => { const s = l.stats(); return [s.queued, s.inFlightBatches, s.inFlightItems]; };
+  assert.deepEqual(now(), [2, 0, 0]);
+  await macrotask();
+  assert.deepEqual(now(), [0, 1, 2]);
+  release();
+  assert.deepEqual(await loads, [1, 2]);
+  assert.deepEqual(now(), [0, 0, 0]);
+});
+
 test("a batch over the engine's 100,000-key ceiling is sent in calls of at most 100,000 keys", async () => {
   const { calls, loader } = recording((keys) => keys);
   const keys = Array.from({ length: 100001 }, (_, i) => i);
