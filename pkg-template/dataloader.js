@@ -199,7 +199,11 @@ class DataLoader {
       if (cacheMap) {
         cacheKey = this.#cacheKeyFn(key);
         const cached = cacheMap.get(cacheKey);
-        if (cached) return cached.then();
+        if (cached) {
+          const hit = new Promise(capture);
+          capturedResolve(cached);
+          return hit;
+        }
       }
       const promise = this.#send(key);
       if (cacheMap) cacheMap.set(cacheKey, promise);
@@ -287,6 +291,7 @@ class DataLoader {
   /** Hand the batch's keys to the engine and flush: it calls batchLoadFn now, synchronously. */
   #dispatch(batch) {
     batch.hasDispatched = true;
+    if (this.#batch === batch) this.#batch = null; // a long-lived loader keeps no settled batch
     const { keys, settles } = batch;
     if (keys.length === 0) {
       resolveCacheHits(batch);
