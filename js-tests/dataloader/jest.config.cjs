@@ -13,5 +13,12 @@ module.exports = {
   projects: [
     { ...common, displayName: "upstream-cjs", testMatch: ["<rootDir>/upstream/cjs/*.test.cjs"] },
     { ...common, displayName: "upstream-esm", testMatch: ["<rootDir>/upstream/esm/*.test.mjs"] },
+    // Loaders given extras own a Batcher and hand rejections to it: still DataLoader's behaviour.
+    {
+      ...common,
+      displayName: "upstream-own-batcher",
+      testMatch: ["<rootDir>/upstream/cjs/*.test.cjs"],
+      moduleNameMapper: { "^\\.\\.$": "<rootDir>/fixtures/with-extras.cjs" },
+    },
   ],
 };
