@@ -8,7 +8,6 @@
 //
 // Usage in a page module:
 //
-//   import { Batcher } from "hyperbatch";
 //   import { watchPageHide, analyticsBatcher } from "./flush-on-hide.js";
 //   let events;
 //   const page = watchPageHide(() => events.flush());

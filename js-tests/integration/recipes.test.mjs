@@ -5,9 +5,10 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { before, test } from "node:test";
+import { startUpstream } from "../../examples/cloudflare-worker/upstream.mjs";
 import { startCluster, startServer } from "../../examples/server/server.mjs";
 
 const dir = fileURLToPath(new URL("../../examples/recipes/", import.meta.url));
@@ -161,3 +162,27 @@ for (const script of ["reserve-complete.mjs", "atomic-batch-write.mjs", "claims-
     assert.match(r.stdout, /^ok: /m);
   });
 }
+
+test("recipe (d): the Worker in docs/recipes.md answers at once and sends the events in batches of 25 via ctx.waitUntil", T, async (t) => {
+  // The code block of section (d), run as written, with a stand-in for the Workers runtime's ctx.
+  const doc = readFileSync(new URL("../../docs/recipes.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("## (d)"), doc.indexOf("## (e)"));
+  const code = /```js\n([\s\S]*?)```/.exec(section)[1];
+  const file = `${dir}.docs-worker-${process.pid}.mjs`;
+  writeFileSync(file, `import { Batcher } from "hyperbatch";\n${code}`);
+  t.after(() => rmSync(file, { force: true }));
+  const worker = (await import(file)).default;
+  const upstream = await startUpstream(0);
+  t.after(() => upstream.close());
+
+  const pending = [];
+  const events = Array.from({ length: 30 }, (_, i) => ({ type: "click", n: i }));
+  const request = new Request("http://worker.test/events", { method: "POST", body: JSON.stringify(events) });
+  const res = await worker.fetch(request, { UPSTREAM: upstream.url }, { waitUntil: (p) => pending.push(p) });
+  assert.equal(res.status, 202);
+  assert.deepEqual(await res.json(), { queued: 30 });
+  assert.equal(pending.length, 1);
+  await Promise.all(pending);
+  assert.deepEqual(upstream.log.events.map((batch) => batch.length), [25, 5]);
+  assert.deepEqual(upstream.log.events.flat(), events);
+});
