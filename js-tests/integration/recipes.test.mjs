@@ -186,3 +186,27 @@ test("recipe (d): the Worker in docs/recipes.md answers at once and sends the ev
   assert.deepEqual(upstream.log.events.map((batch) => batch.length), [25, 5]);
   assert.deepEqual(upstream.log.events.flat(), events);
 });
+
+test("docs: every relative link in README.md, docs/ and examples/recipes/ points at a file and heading that exist", () => {
+  const root = new URL("../../", import.meta.url);
+  // GitHub's heading anchors: lower case, punctuation dropped (but - and _), spaces → -.
+  const slug = (heading) => heading.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+  const anchorsOf = (text) => new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1].trim())));
+  const pages = ["README.md", "docs/reference.md", "docs/glossary.md", "docs/recipes.md", "examples/recipes/README.md"];
+  const broken = [];
+  for (const page of pages) {
+    const url = new URL(page, root);
+    const text = readFileSync(url, "utf8").replace(/```[\s\S]*?```/g, "");
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue; // absolute URLs
+      const [path, anchor] = target.split("#");
+      const file = path === "" ? url : new URL(path, url);
+      if (!existsSync(file)) {
+        broken.push(`${page}: ${target} (no such file)`);
+      } else if (anchor && !anchorsOf(readFileSync(file, "utf8")).has(anchor)) {
+        broken.push(`${page}: ${target} (no such heading)`);
+      }
+    }
+  }
+  assert.deepEqual(broken, []);
+});
