@@ -24,8 +24,9 @@ export function reserveCompleteBatcher(baseUrl) {
     keyOf: (request) => ("actuals" in request ? "complete" : "reserve"),
     maxBatchSize: 100,
     maxWaitMs: 5,
-    // Denied reservations wait for the next window (the hint), so allow a few rounds.
-    retry: { maxAttempts: 6, maxRetryAfterMs: 2_000 },
+    // Denied reservations wait for the next window (the hint), so allow a few rounds. No jitter:
+    // the server's hint is the schedule, and the items it denied together come back together.
+    retry: { maxAttempts: 6, maxRetryAfterMs: 2_000, jitter: "none" },
     transport: async (batch) => {
       const res = await fetch(`${baseUrl}/v1/${batch.key}/batch`, {
         method: "POST",
