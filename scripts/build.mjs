@@ -45,6 +45,7 @@ const exportLine = /^export \{ ([\w, ]+) \};$/m;
 if (!exportLine.test(core)) throw new Error("pkg-template/core.js must end with one `export { … };` line");
 writeFileSync(join(pkg, "core.cjs"), `"use strict";\n${core.replace(exportLine, "module.exports = { $1 };")}`);
 cpSync(join(root, "README.md"), join(pkg, "README.md"));
+cpSync(join(root, "docs"), join(pkg, "docs"), { recursive: true }); // the README links into docs/
 
 // Shipped JS is minified (the readable source is pkg-template/); entry files stay as written.
 for (const f of profile.minify.files) {
