@@ -282,7 +282,9 @@ async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRa
   }
   log("\nerrors by code (what the callers got):");
   if (errors.size === 0) log("  (none)");
-  for (const [key, { n, sample }] of errors) log(`  ${String(n).padStart(5)}  ${key.padEnd(42)} ${truncate(sample, 100)}`);
+  for (const [key, { n, sample }] of errors) {
+    log(`  ${String(n).padStart(5)}  ${key.padEnd(42)} ${truncate(sample, 100)}`);
+  }
   const faults = {};
   for (const s of [main, ...cluster.instances]) {
     for (const [k, v] of Object.entries(s.state.counters.faults)) faults[k] = (faults[k] ?? 0) + v;
@@ -419,7 +421,8 @@ function check({ calls, main, cluster, router, writeBatches }) {
       for (const k of Object.keys(ledger)) ledger[k] += sum[k];
       for (const id of sum.duplicateIds) {
         const { deliveries, acked, duplicates } = l.get(id);
-        note("duplicated", `${path} ${truncate(id, 40)}: delivered ${deliveries}×, acked ${acked}×, ${duplicates} without cause`);
+        const what = `delivered ${deliveries}×, acked ${acked}×, ${duplicates} without cause`;
+        note("duplicated", `${path} ${truncate(id, 40)}: ${what}`);
       }
     }
   }
@@ -438,10 +441,10 @@ function check({ calls, main, cluster, router, writeBatches }) {
     if (n !== 0 && n !== ops.length) torn++;
   }
 
-  const label = { [PATHS.reserve]: "reserve", [PATHS.complete]: "complete", [PATHS.claims]: "claims", [PATHS.writes]: "writes" };
-  for (const path of Object.values(PATHS)) {
+  for (const [name, path] of Object.entries(PATHS)) {
     const p = per[path] ?? { acked: 0, lost: 0, mismatched: 0 };
-    lines.push(`${(label[path] + ":").padEnd(10)}${p.acked} acknowledged: ${p.lost} lost, ${p.mismatched} with a value the server did not give`);
+    const bad = `${p.lost} lost, ${p.mismatched} with a value the server did not give`;
+    lines.push(`${`${name}:`.padEnd(10)}${p.acked} acknowledged: ${bad}`);
   }
   lines.push(
     `state:    ${UNITS} charged ${charged} for ${reservations.size} leases (double charges: ${doubleCharged}` +
@@ -452,7 +455,9 @@ function check({ calls, main, cluster, router, writeBatches }) {
     `ledgers:  ${ledger.deliveries} deliveries of ${ledger.ids} ids; ${ledger.redeliveries} legitimate resends ` +
       `(after a refusal or a lost answer; ${ledger.answerLost} answers lost), ${ledger.duplicates} duplicates`,
   );
-  for (const kind of ["lost", "mismatched", "duplicated"]) for (const e of examples[kind]) lines.push(`  ${kind}: ${e}`);
+  for (const kind of ["lost", "mismatched", "duplicated"]) {
+    for (const e of examples[kind]) lines.push(`  ${kind}: ${e}`);
+  }
 
   const sum = (k) => Object.values(per).reduce((n, p) => n + p[k], 0);
   return {

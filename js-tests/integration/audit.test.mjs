@@ -21,7 +21,7 @@ async function audited(wrapTransport) {
   return { exitCode, audit, output, verdict, report };
 }
 
-test("a correct client passes: resends after faults are legitimate, nothing lost, doubled or mismatched", T, async (t) => {
+test("a correct client passes: its resends are legitimate; nothing lost, doubled, mismatched", T, async (t) => {
   const { exitCode, audit, output, verdict, report } = await audited(undefined);
   for (const line of report.split("\n")) t.diagnostic(line);
   assert.equal(exitCode, 0, output);
@@ -87,7 +87,7 @@ test("a client that drops half the items and answers them with a neighbour's res
   assert.match(verdict, /^FAILED: lost [1-9]\d*/m);
 });
 
-test("a client that fails every call without sending it: nothing lost or doubled, but below the floor", T, async (t) => {
+test("a client that fails every call without sending it: nothing lost or doubled, below the floor", T, async (t) => {
   const failsAll = () => async () => {
     throw Object.assign(new Error("broken client: not sent"), { retryable: false });
   };

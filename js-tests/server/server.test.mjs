@@ -645,7 +645,10 @@ test('ledger: a resend after a denial (retry_after_ms) or an item error is a red
   assert.equal(denied.json.results[0].allowed, false);
   clock.now += 1000;
   assert.equal((await call(url, '/v1/reserve/batch', { requests: [reserveItem(2)] })).json.results[0].allowed, true);
-  assert.deepEqual(ledgerOf(server, '/v1/reserve/batch', ulid(2)), counts({ deliveries: 2, redeliveries: 1, applied: 2 }));
+  assert.deepEqual(
+    ledgerOf(server, '/v1/reserve/batch', ulid(2)),
+    counts({ deliveries: 2, redeliveries: 1, applied: 2 }),
+  );
 });
 
 test('ledger: a delivery after an acknowledged success is a duplicate, though the state stays right', async (t) => {
@@ -673,7 +676,8 @@ test('ledger: the same id twice in one request, or in two concurrent requests, i
   // Both arrive while neither is answered (latency): the second had no failure to react to.
   const slow = { 'x-fault-latency-ms': '50' };
   const body = { requests: [reserveItem(2)] };
-  await Promise.all([call(server.url, '/v1/reserve/batch', body, slow), call(server.url, '/v1/reserve/batch', body, slow)]);
+  const send = () => call(server.url, '/v1/reserve/batch', body, slow);
+  await Promise.all([send(), send()]);
   assert.deepEqual(
     ledgerOf(server, '/v1/reserve/batch', ulid(2)),
     counts({ deliveries: 2, duplicates: 1, applied: 2, acked: 2 }),
