@@ -317,7 +317,7 @@ export class ClaimRouter {
 
 const BISECT_STATUS = new Set([400, 413, 422]);
 
-/** A claim result → `{ok: true}`, or a non-retryable ItemError with the server's error. */
+/** A claim result → `{ok: true, id, domain}`, or a non-retryable ItemError with the server's error. */
 export function claimOutcome(result, claim) {
   if (result?.ok === true) return result;
   const error = typeof result?.error === "string" && result.error !== "" ? result.error : "claim_failed";
