@@ -57,6 +57,7 @@ writeFileSync(join(pkg, "dataloader.cjs"), `"use strict";\n${dataloader
   .replace(dlImport, 'const { Batcher } = require("./index.cjs");\nconst { addSettling } = require("./core.cjs");')
   .replace(dlExport, "module.exports = DataLoader;\nDataLoader.default = DataLoader;\nDataLoader.DataLoader = DataLoader;")}`);
 cpSync(join(root, "README.md"), join(pkg, "README.md"));
+cpSync(join(root, "docs"), join(pkg, "docs"), { recursive: true }); // the README links into docs/
 
 // Shipped JS is minified (the readable source is pkg-template/); entry files stay as written.
 for (const f of profile.minify.files) {

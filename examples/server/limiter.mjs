@@ -69,7 +69,8 @@ export class Limiter {
       window.used += amount;
       taken.push({ key, amount, window_start: window.start });
     }
-    const result = { allowed: true, retry_after_ms: 0, reserved_at_unix_ms: now, error: '' };
+    // lease_id: the answer names its item, so a client handing it to the wrong caller shows.
+    const result = { allowed: true, retry_after_ms: 0, reserved_at_unix_ms: now, error: '', lease_id: lease };
     const { job_id, requirements } = req;
     this.reservations.set(lease, { lease_id: lease, job_id, requirements, taken, result });
     return result;
@@ -95,7 +96,7 @@ export class Limiter {
       if (delta > 0) window.used += delta;
       else if (window.start === taken?.window_start) window.used = Math.max(0, window.used + delta);
     }
-    const result = { ok: true, error: '' };
+    const result = { ok: true, error: '', lease_id: lease };
     const { job_id, actuals } = req;
     this.completions.set(lease, { lease_id: lease, job_id, actuals, result });
     return result;

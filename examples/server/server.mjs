@@ -6,6 +6,7 @@
 //   POST /v1/batch-write                          BatchWriteItem: <= 25 puts/deletes, all-or-nothing
 //   POST /v1/claims, /v1/route; GET /v1/topology  ADR-018: claims routed to instances by domain
 //   GET  /v1/state                                what was committed, and counters (never faulted)
+//   GET  /v1/audit                                deliveries per item id: resends and duplicates
 //
 // Node 20 built-ins only; listens on 127.0.0.1 only. See README.md beside this file.
 
@@ -15,8 +16,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkFaults, createRandom, FAULT_HEADERS, faultsFor, NO_FAULTS } from './faults.mjs';
+import { Ledger } from './ledger.mjs';
 import { Limiter } from './limiter.mjs';
-import { checkOperations, MAX_WRITE_OPS, TableStore } from './table.mjs';
+import { checkOperations, MAX_WRITE_OPS, resultOf, TableStore, writeIdOf } from './table.mjs';
 
 const HOST = '127.0.0.1';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -28,6 +30,8 @@ const OPTION_NAMES = ['port', 'maxBatch', 'limits', 'now', 'seed', 'faults', 'do
 class BadRequest extends Error {}
 
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+const leaseIdOf = (r) => (typeof r?.lease_id === 'string' ? r.lease_id.toUpperCase() : undefined);
+const claimIdOf = (c) => (typeof c?.id === 'string' && c.id !== '' ? c.id : undefined);
 
 /** One instance; it owns every domain (ADR-018: a single instance accepts any domain mix). */
 export async function startServer(opts = {}) {
@@ -96,6 +100,7 @@ async function openInstance(opts) {
   const tables = new TableStore();
   const claims = new Map(); // id → { id, domain, text }: the claims this instance accepted
   const counters = { requests: {}, items: {}, faults: {} };
+  const ledgers = {}; // path → Ledger: every delivery of every item id (ledger.mjs)
   const bump = (group, name, by = 1) => void (group[name] = (group[name] ?? 0) + by);
   let url;
 
@@ -107,7 +112,9 @@ async function openInstance(opts) {
     counters,
     domains: [], // this instance's; set with the topology
     topology: [],
+    ledgers,
     usage: (key) => limiter.usage(key),
+    audit: () => Object.fromEntries(Object.entries(ledgers).map(([path, l]) => [path, l.summary()])),
     snapshot: () => ({
       url,
       domains: state.domains,
@@ -118,6 +125,8 @@ async function openInstance(opts) {
       completions: [...limiter.completions.values()],
       tables: tables.toJSON(),
       claims: [...claims.values()],
+      audit: state.audit(),
+      deliveries: Object.fromEntries(Object.entries(ledgers).map(([path, l]) => [path, l.toJSON()])),
     }),
   };
 
@@ -137,7 +146,8 @@ async function openInstance(opts) {
     const owner = ownerOf(claim.domain);
     if (owner?.url !== url) return { ok: false, error: 'wrong_instance', ...(owner && { owner: owner.url }) };
     if (!claims.has(claim.id)) claims.set(claim.id, { id: claim.id, domain: claim.domain, text: claim.text });
-    return { ok: true };
+    const stored = claims.get(claim.id);
+    return { ok: true, id: stored.id, domain: stored.domain }; // names its claim, as first accepted
   }
 
   // Classifies claims in request order: a known `domain` is kept, otherwise domainOf(text).
@@ -152,13 +162,15 @@ async function openInstance(opts) {
   }
 
   // A batch endpoint names the array holding its items (checked for length 1..max before `run`)
-  // and how to read an item's id, which x-fault-poison matches.
+  // and how to read an item's id, which x-fault-poison matches. A state-changing one also has a
+  // `ledger`: the item's id there, and which entries of `results` are successes.
   const endpoints = {
     '/v1/reserve/batch': {
       method: 'POST',
       field: 'requests',
       max: maxBatch,
       idOf: (r) => r?.lease_id,
+      ledger: { idOf: leaseIdOf, okOf: (r) => r?.allowed === true },
       run: (requests) => ({ results: requests.map((r) => limiter.reserve(r)) }),
     },
     '/v1/complete/batch': {
@@ -166,6 +178,7 @@ async function openInstance(opts) {
       field: 'requests',
       max: maxBatch,
       idOf: (r) => r?.lease_id,
+      ledger: { idOf: leaseIdOf, okOf: (r) => r?.ok === true },
       run: (requests) => ({ results: requests.map((r) => limiter.complete(r)) }),
     },
     '/v1/batch-write': {
@@ -173,10 +186,11 @@ async function openInstance(opts) {
       field: 'operations',
       max: MAX_WRITE_OPS,
       idOf: (op) => op?.put?.item?.key ?? op?.delete?.sort_key,
+      ledger: { idOf: writeIdOf, okOf: () => true }, // a 200 means every operation committed
       run: (operations) => {
         const problem = checkOperations(operations);
         if (problem) throw new BadRequest(problem); // nothing committed
-        return { succeeded: tables.commit(operations) };
+        return { succeeded: tables.commit(operations), results: operations.map(resultOf) };
       },
     },
     '/v1/claims': {
@@ -184,13 +198,31 @@ async function openInstance(opts) {
       field: 'claims',
       max: maxBatch,
       idOf: (c) => c?.id,
+      ledger: { idOf: claimIdOf, okOf: (r) => r?.ok === true },
       run: (list) => ({ results: list.map(submitClaim) }),
     },
     '/v1/route': { method: 'POST', field: 'claims', max: maxBatch, idOf: (c) => c?.id, run: route },
     '/v1/topology': { method: 'GET', run: () => ({ instances: state.topology }) },
     // Inspection must stay reliable under chaos, so faults never apply here.
     '/v1/state': { method: 'GET', faultFree: true, run: () => state.snapshot() },
+    '/v1/audit': { method: 'GET', faultFree: true, run: () => state.audit() },
   };
+  for (const [path, e] of Object.entries(endpoints)) if (e.ledger) ledgers[path] = new Ledger();
+
+  // Enters every item id of a request in its endpoint's ledger; `settle` ends those deliveries
+  // with the request's fate, which handle() sets as it goes.
+  function arrive(endpoint, path, body) {
+    const list = endpoint.ledger && Array.isArray(body?.[endpoint.field]) ? body[endpoint.field] : [];
+    const recs = [];
+    for (const [i, item] of list.entries()) {
+      const id = endpoint.ledger.idOf(item);
+      if (id !== undefined) recs.push([i, ledgers[path].arrive(id)]);
+    }
+    return { ledger: ledgers[path], recs, outcome: 'refused', results: undefined, okOf: endpoint.ledger?.okOf };
+  }
+  function settle({ ledger, recs, outcome, results, okOf }) {
+    for (const [i, rec] of recs) ledger.settle(rec, outcome, okOf(results?.[i]), results?.[i]);
+  }
 
   // The order of checks: latency, drop, 503, 429 (a proxy would answer those without reading
   // JSON), then malformed JSON, 413, poison, batch shape, and drop-after once the work is done.
@@ -206,7 +238,25 @@ async function openInstance(opts) {
     if (raw === null) {
       return send(res, 413, { error: `body is over ${MAX_BODY_BYTES} bytes` }, { connection: 'close' });
     }
+    // Parsed now so the ledger sees the ids of requests the faults below refuse; a malformed body
+    // is still answered after them (a proxy answering 503 or 429 would not have read it).
+    let body, malformed;
+    if (req.method === 'POST') {
+      try {
+        body = JSON.parse(raw);
+      } catch (err) {
+        malformed = err;
+      }
+    }
+    const delivery = arrive(endpoint, path, body);
+    try {
+      await respond(req, res, { endpoint, path, body, malformed, delivery });
+    } finally {
+      settle(delivery);
+    }
+  }
 
+  async function respond(req, res, { endpoint, path, body, malformed, delivery }) {
     let faults;
     try {
       faults = endpoint.faultFree ? NO_FAULTS : faultsFor(defaultFaults, req.headers);
@@ -233,14 +283,7 @@ async function openInstance(opts) {
       return send(res, 429, body, { 'retry-after': String(Math.ceil(ms / 1000)) });
     }
 
-    let body;
-    if (req.method === 'POST') {
-      try {
-        body = JSON.parse(raw);
-      } catch (err) {
-        return send(res, 400, { error: `malformed JSON body: ${err.message}` });
-      }
-    }
+    if (malformed) return send(res, 400, { error: `malformed JSON body: ${malformed.message}` });
     const items = endpoint.field && Array.isArray(body?.[endpoint.field]) ? body[endpoint.field] : [];
     if (items.length > faults.above413) {
       bump(counters.faults, '413');
@@ -265,7 +308,12 @@ async function openInstance(opts) {
       if (err instanceof BadRequest) return send(res, 400, { error: err.message });
       throw err;
     }
-    if (chance(faults.dropAfterRate)) return drop(req, 'drop_after');
+    delivery.results = out?.results;
+    if (chance(faults.dropAfterRate)) {
+      delivery.outcome = 'answer_lost';
+      return drop(req, 'drop_after');
+    }
+    delivery.outcome = req.socket.destroyed ? 'answer_lost' : 'answered'; // the client may have gone
     send(res, 200, out);
   }
 

@@ -63,3 +63,25 @@ export class TableStore {
     return Object.fromEntries([...this.#tables.keys()].map((name) => [name, this.items(name)]));
   }
 }
+
+/**
+ * The answer for one committed operation, derived from it: the row's keys, and for a put an etag
+ * (FNV-1a of the item's JSON), so a client handing one operation's answer to another caller shows.
+ */
+export function resultOf(op) {
+  if (op.delete) {
+    const { table, partition_key, sort_key } = op.delete;
+    return { table, category: partition_key, key: sort_key, deleted: true };
+  }
+  const { table, item } = op.put;
+  return { table, category: item.category, key: item.key, etag: fnv1a(JSON.stringify(item)) };
+}
+
+/** A write's id in the delivery ledger: the operation itself (a resend is the same operation). */
+export const writeIdOf = (op) => (isObject(op) ? JSON.stringify(op) : undefined);
+
+function fnv1a(text) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}

@@ -71,6 +71,7 @@ test("a partially failed reserve batch resolves the good items, rejects the bad 
     assert.equal(out[i].status, "fulfilled");
     assert.equal(out[i].value.allowed, true);
     assert.equal(typeof out[i].value.reserved_at_unix_ms, "number");
+    assert.equal(out[i].value.lease_id, good[i / 2].lease_id, "each caller gets its own item's answer");
   }
   const [bad1, bad2] = [out[1].reason, out[3].reason];
   assert.ok(bad1 instanceof ItemError, "the transport's item error reaches the caller as is");
@@ -91,7 +92,7 @@ test("a partially failed reserve batch resolves the good items, rejects the bad 
   await b.flush(); // two items in a queue of five: flush() sends them now
   const done = await pending;
   assert.equal(requests(s, "/v1/complete/batch"), 1);
-  assert.deepEqual(done[0], { status: "fulfilled", value: { ok: true, error: "" } });
+  assert.deepEqual(done[0], { status: "fulfilled", value: { ok: true, error: "", lease_id: good[0].lease_id } });
   assert.equal(done[1].reason.code, "unknown_lease");
   assert.match(done[1].reason.message, new RegExp(`complete ${stranger}: unknown_lease`));
   assert.ok(s.state.completions.has(good[0].lease_id));
@@ -242,9 +243,12 @@ test("atomic batch-write commits all or nothing", T, async (t) => {
   });
   const put = (key, table = "notes") => ({ put: { table, item: { category: "c", key, body: `v-${key}` } } });
 
-  // A valid batch: every item gets the server's answer and every operation is stored.
+  // A valid batch: every item gets the server's answer for its operation, and all are stored.
   const ok = await Promise.all(["a", "b", "c", "d", "e"].map((k) => b.add(put(k))));
-  assert.deepEqual(ok, Array(5).fill({ succeeded: 5 }));
+  assert.deepEqual(
+    ok.map(({ table, category, key }) => [table, category, key]),
+    ["a", "b", "c", "d", "e"].map((k) => ["notes", "c", k]),
+  );
   assert.deepEqual(
     s.state.tables.items("notes").map((i) => i.key),
     ["a", "b", "c", "d", "e"],
@@ -345,7 +349,7 @@ test("a claim sent to the wrong instance fails alone with wrong_instance and its
     b.add({ id: "mine", domain: home.domains[0], text: "x" }, { key: home.url }),
     b.add({ id: "theirs", domain: other.domains[0], text: "y" }, { key: home.url }),
   ]);
-  assert.deepEqual(out[0], { status: "fulfilled", value: { ok: true } });
+  assert.deepEqual(out[0], { status: "fulfilled", value: { ok: true, id: "mine", domain: home.domains[0] } });
   assert.equal(out[1].reason.code, "wrong_instance");
   assert.match(out[1].reason.message, new RegExp(`claim theirs: wrong_instance \\(owner ${other.url}\\)`));
   assert.ok(cluster.instances[0].state.claims.has("mine"));
@@ -368,7 +372,7 @@ test("when /v1/route keeps failing, only the claims that needed it fail, with E_
     b.add({ id: "lost-1", text: "prove this math lemma" }),
     b.add({ id: "lost-2", text: "no domain at all" }),
   ]);
-  assert.deepEqual(out[0], { status: "fulfilled", value: { ok: true } });
+  assert.deepEqual(out[0], { status: "fulfilled", value: { ok: true, id: "known", domain: "science" } });
   for (const o of out.slice(1)) {
     assert.equal(o.reason.code, "E_ROUTE");
     assert.ok(o.reason.cause instanceof HttpError);
@@ -425,7 +429,11 @@ test("a dropped connection is retried without double writes", T, async (t) => {
     onBatchEnd,
   });
   const ops = ["x", "y", "z"].map((key) => ({ put: { table: "t", item: { category: "p", key } } }));
-  assert.deepEqual(await Promise.all(ops.map((op) => writes.add(op))), Array(3).fill({ succeeded: 3 }));
+  const written = await Promise.all(ops.map((op) => writes.add(op)));
+  assert.deepEqual(
+    written.map((r) => r.key),
+    ["x", "y", "z"],
+  );
   assert.equal(s.state.tables.items("t").length, 3);
 
   const router = new ClaimRouter(cluster.topology);

@@ -89,6 +89,7 @@ test('reserve: results in request order, per-item validation, HTTP 200', async (
     retry_after_ms: 0,
     reserved_at_unix_ms: 10_000,
     error: '',
+    lease_id: ulid(1),
   });
   for (const r of json.results.slice(1, 1 + bad.length)) {
     assert.deepEqual(r, {
@@ -212,11 +213,11 @@ test('complete: settles a reservation, idempotent, unknown lease, validation', a
   });
   assert.equal(status, 200);
   assert.deepEqual(json.results, [
-    { ok: true, error: '' },
+    { ok: true, error: '', lease_id: ulid(1) },
     { ok: false, error: 'unknown_lease' },
     { ok: false, error: 'invalid_request' },
     { ok: false, error: 'invalid_request' },
-    { ok: true, error: '' },
+    { ok: true, error: '', lease_id: ulid(1) },
   ]);
   assert.equal(server.state.usage(TPM), 740, 'the 260 unused tokens went back');
   assert.equal(server.state.completions.size, 1);
@@ -227,7 +228,7 @@ test('complete: settles a reservation, idempotent, unknown lease, validation', a
   assert.deepEqual(unknownKey.json.results, [{ ok: false, error: 'unknown_limit_key' }]);
 });
 
-test('batch-write: puts and deletes commit; succeeded counts them', async (t) => {
+test('batch-write: puts and deletes commit; succeeded counts them; one result per operation', async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const put = (key, content, table = 'memories') => ({
@@ -236,7 +237,20 @@ test('batch-write: puts and deletes commit; succeeded counts them', async (t) =>
   let res = await call(server.url, '/v1/batch-write', {
     operations: [put('a', 1), put('b', 2), put('old-item', 3), put('x', 4, 'other')],
   });
-  assert.deepEqual([res.status, res.json], [200, { succeeded: 4 }]);
+  assert.deepEqual([res.status, res.json.succeeded], [200, 4]);
+  // Each result names its row; a put's etag is derived from the item, so equal items match.
+  assert.deepEqual(
+    res.json.results.map(({ table, category, key }) => [table, category, key]),
+    [
+      ['memories', 'notes', 'a'],
+      ['memories', 'notes', 'b'],
+      ['memories', 'notes', 'old-item'],
+      ['other', 'notes', 'x'],
+    ],
+  );
+  const etags = res.json.results.map((r) => r.etag);
+  assert.ok(etags.every((e) => /^[0-9a-f]{8}$/.test(e)), etags.join());
+  assert.equal(new Set(etags).size, 4);
   res = await call(server.url, '/v1/batch-write', {
     operations: [
       put('a', 'new'),
@@ -244,7 +258,12 @@ test('batch-write: puts and deletes commit; succeeded counts them', async (t) =>
       { delete: { table: 'memories', partition_key: 'notes', sort_key: 'never-was' } },
     ],
   });
-  assert.deepEqual(res.json, { succeeded: 3 });
+  assert.equal(res.json.succeeded, 3);
+  assert.notEqual(res.json.results[0].etag, etags[0], 'a different item, a different etag');
+  assert.deepEqual(res.json.results.slice(1), [
+    { table: 'memories', category: 'notes', key: 'old-item', deleted: true },
+    { table: 'memories', category: 'notes', key: 'never-was', deleted: true },
+  ]);
   const { tables } = server.state;
   assert.deepEqual(
     tables.items('memories').map((i) => [i.key, i.content]),
@@ -312,16 +331,16 @@ test('claims: owned domains are accepted, others get wrong_instance; idempotent 
   const { status, json } = await call(first.url, '/v1/claims', { claims });
   assert.equal(status, 200);
   assert.deepEqual(json.results, [
-    { ok: true },
+    { ok: true, id: 'c1', domain: 'a' },
     { ok: false, error: 'wrong_instance', owner: second.url },
     { ok: false, error: 'wrong_instance' },
     { ok: false, error: 'invalid_request' },
-    { ok: true },
+    { ok: true, id: 'c4', domain: 'a' },
   ]);
   const replay = await call(first.url, '/v1/claims', {
     claims: [{ id: 'c1', domain: 'a', text: 'changed' }],
   });
-  assert.deepEqual(replay.json.results, [{ ok: true }]);
+  assert.deepEqual(replay.json.results, [{ ok: true, id: 'c1', domain: 'a' }]);
   assert.deepEqual(
     [...first.state.claims.values()],
     [
@@ -342,7 +361,10 @@ test('claims: a single instance accepts every domain', async (t) => {
       { id: '2', domain: 'anything', text: 'y' },
     ],
   });
-  assert.deepEqual(json.results, [{ ok: true }, { ok: true }]);
+  assert.deepEqual(json.results, [
+    { ok: true, id: '1', domain: 'code' },
+    { ok: true, id: '2', domain: 'anything' },
+  ]);
 });
 
 test('route: domains and owner URLs in request order, by a deterministic rule', async (t) => {
@@ -368,7 +390,7 @@ test('route: domains and owner URLs in request order, by a deterministic rule', 
   const routed = await call(json.urls[2], '/v1/claims', {
     claims: [{ id: 'r', domain: json.domains[2], text: claims[2].text }],
   });
-  assert.deepEqual(routed.json.results, [{ ok: true }]);
+  assert.deepEqual(routed.json.results, [{ ok: true, id: 'r', domain: json.domains[2] }]);
 
   assert.equal(domainOf('same text'), domainOf('same text'));
   const bad = await call(cluster.urls[0], '/v1/route', { claims: [{ text: 'ok' }, { id: 'x' }] });
@@ -572,6 +594,123 @@ test('state and counters: requests and items per endpoint, GET /v1/state', async
   assert.deepEqual(json.tables, { t: [{ category: 'c', key: 'k' }] });
   assert.equal(json.usage[RPM], 2);
   assert.deepEqual(json.topology, [{ url: server.url, domains: DEFAULT_DOMAINS }]);
+});
+
+// ---- the delivery ledger: every arrival of an item id, legitimate resends vs duplicates --------
+
+const ledgerOf = (server, path, id) => {
+  const { open, result, ...counts } = server.state.ledgers[path].get(id);
+  return counts;
+};
+const counts = (over) => ({
+  deliveries: 1, redeliveries: 0, duplicates: 0, refused: 0, applied: 1, answerLost: 0, acked: 1, ...over,
+});
+
+test('ledger: a resend after a fault before the work is a redelivery, not a duplicate', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const body = { requests: [reserveItem(1)] };
+  for (const header of ['x-fault-503-rate', 'x-fault-429-rate', 'x-fault-drop-rate']) {
+    await call(server.url, '/v1/reserve/batch', body, { [header]: '1' }).catch(() => {});
+  }
+  await call(server.url, '/v1/reserve/batch', body, { 'x-fault-413-above': '0' });
+  await call(server.url, '/v1/reserve/batch', body, { 'x-fault-poison': ulid(1) });
+  const ok = await call(server.url, '/v1/reserve/batch', body);
+  assert.equal(ok.json.results[0].allowed, true);
+  assert.deepEqual(
+    ledgerOf(server, '/v1/reserve/batch', ulid(1)),
+    counts({ deliveries: 6, redeliveries: 5, refused: 5 }),
+  );
+  // What the server answered is kept per id, to check a client's value against.
+  assert.deepEqual(server.state.ledgers['/v1/reserve/batch'].get(ulid(1)).result, ok.json.results[0]);
+});
+
+test('ledger: a resend after a lost answer is a redelivery; the replay is applied, not acked twice', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const body = { requests: [reserveItem(1)] };
+  await assert.rejects(call(server.url, '/v1/reserve/batch', body, { 'x-fault-drop-after-rate': '1' }));
+  await call(server.url, '/v1/reserve/batch', body);
+  assert.deepEqual(
+    ledgerOf(server, '/v1/reserve/batch', ulid(1)),
+    counts({ deliveries: 2, redeliveries: 1, applied: 2, answerLost: 1 }),
+  );
+  assert.equal(server.state.usage(RPM), 1);
+});
+
+test('ledger: a resend after a denial (retry_after_ms) or an item error is a redelivery', async (t) => {
+  const { url, server, clock } = await limiterServer(t);
+  await call(url, '/v1/reserve/batch', { requests: [reserveItem(1, 3)] });
+  const denied = await call(url, '/v1/reserve/batch', { requests: [reserveItem(2)] });
+  assert.equal(denied.json.results[0].allowed, false);
+  clock.now += 1000;
+  assert.equal((await call(url, '/v1/reserve/batch', { requests: [reserveItem(2)] })).json.results[0].allowed, true);
+  assert.deepEqual(
+    ledgerOf(server, '/v1/reserve/batch', ulid(2)),
+    counts({ deliveries: 2, redeliveries: 1, applied: 2 }),
+  );
+});
+
+test('ledger: a delivery after an acknowledged success is a duplicate, though the state stays right', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const body = { requests: [reserveItem(1)] };
+  const first = await call(server.url, '/v1/reserve/batch', body);
+  const again = await call(server.url, '/v1/reserve/batch', body);
+  assert.deepEqual(again.json, first.json, 'idempotent: the same answer');
+  assert.equal(server.state.usage(RPM), 1, 'idempotent: charged once');
+  assert.deepEqual(
+    ledgerOf(server, '/v1/reserve/batch', ulid(1)),
+    counts({ deliveries: 2, duplicates: 1, applied: 2, acked: 2 }),
+  );
+  // A failed 503 after the ack does not make it legitimate: still a duplicate.
+  await call(server.url, '/v1/reserve/batch', body, { 'x-fault-503-rate': '1' });
+  assert.equal(ledgerOf(server, '/v1/reserve/batch', ulid(1)).duplicates, 2);
+});
+
+test('ledger: the same id twice in one request, or in two concurrent requests, is a duplicate', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  await call(server.url, '/v1/reserve/batch', { requests: [reserveItem(1), reserveItem(1)] });
+  assert.equal(ledgerOf(server, '/v1/reserve/batch', ulid(1)).duplicates, 1);
+  // Both arrive while neither is answered (latency): the second had no failure to react to.
+  const slow = { 'x-fault-latency-ms': '50' };
+  const body = { requests: [reserveItem(2)] };
+  const send = () => call(server.url, '/v1/reserve/batch', body, slow);
+  await Promise.all([send(), send()]);
+  assert.deepEqual(
+    ledgerOf(server, '/v1/reserve/batch', ulid(2)),
+    counts({ deliveries: 2, duplicates: 1, applied: 2, acked: 2 }),
+  );
+});
+
+test('ledger: every state-changing endpoint; GET /v1/audit sums it and names duplicated ids', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const put = { put: { table: 't', item: { category: 'c', key: 'k', v: 1 } } };
+  const other = { put: { table: 't', item: { category: 'c', key: 'k', v: 2 } } }; // same row, new write
+  const w1 = await call(server.url, '/v1/batch-write', { operations: [put] });
+  await call(server.url, '/v1/batch-write', { operations: [other] });
+  await call(server.url, '/v1/batch-write', { operations: [put] });
+  await call(server.url, '/v1/reserve/batch', { requests: [reserveItem(1)] });
+  await call(server.url, '/v1/complete/batch', { requests: [completeItem(1)] });
+  await call(server.url, '/v1/complete/batch', { requests: [completeItem(1)] });
+  await call(server.url, '/v1/claims', { claims: [{ id: 'c', domain: 'code', text: 'x' }] });
+  await call(server.url, '/v1/route', { claims: [{ id: 'c', text: 'x' }] }); // routing writes nothing
+  const ledger = server.state.ledgers['/v1/batch-write'];
+  assert.deepEqual(ledger.get(JSON.stringify(put)).result, w1.json.results[0]);
+  const { json } = await call(server.url, '/v1/audit');
+  const sums = (over) => ({ ids: 1, duplicateIds: [], ...counts(over) });
+  assert.deepEqual(json, {
+    '/v1/reserve/batch': sums(),
+    '/v1/complete/batch': sums({ deliveries: 2, duplicates: 1, applied: 2, acked: 2, duplicateIds: [ulid(1)] }),
+    '/v1/batch-write': {
+      ...sums({ ids: 2, deliveries: 3, duplicates: 1, applied: 3, acked: 3 }),
+      duplicateIds: [JSON.stringify(put)],
+    },
+    '/v1/claims': sums(),
+  });
+  assert.deepEqual((await call(server.url, '/v1/state')).json.audit, json);
 });
 
 test('close() ends requests still waiting on latency and is idempotent', async (t) => {
