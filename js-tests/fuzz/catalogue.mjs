@@ -121,7 +121,7 @@ export const DEDUPE = [
   { name: "a fresh Symbol", tags: ["dedupe-identity"], make: () => Symbol("d") },
   { name: "a fresh {x: 1}", tags: ["dedupe-identity"], make: () => ({ x: 1 }) },
   { name: "a fresh []", tags: ["dedupe-identity"], make: () => [] },
-  { name: "a BigInt", tags: ["dedupe-identity"], make: () => 10n },
+  { name: "a BigInt", tags: ["dedupe-bigint"], make: () => 10n },
 ];
 
 /** Weights (`weigh(item)` or `opts.weight`): fine, too large for the cap, or invalid. */

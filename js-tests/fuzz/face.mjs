@@ -473,7 +473,9 @@ class World {
     const seq = ++this.seq;
     // Items queued now (accepted, not yet sent) must have settled when it resolves.
     const strict = this.cfg.whenFull !== "wait" && this.cfg.resolveKeys === undefined;
-    const queued = strict ? this.records.filter((r) => r.accepted === 1 && r.state === "pending" && !this.firstSent.has(r.item)) : [];
+    // (A dedupe follower is never sent itself: its slot may be in flight, so it is left out.)
+    const queued = strict ? this.records.filter((r) => r.accepted === 1 && r.state === "pending"
+      && !this.firstSent.has(r.item) && !(this.cfg.dedupe && r.item.d !== undefined)) : [];
     let p;
     try {
       p = this.b.flush();

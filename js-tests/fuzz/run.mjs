@@ -110,7 +110,7 @@ const harness = {
     const ctx = als.getStore();
     if (ctx.maxLive > 1) w.violate("one host timer", `${ctx.maxLive} host timers were live at once`);
     if (ctx.live.size > 0) w.violate("no idle timer", `${ctx.live.size} host timer(s) still armed after close() resolved`);
-    for (const [what, e] of ctx.errors) w.violate("no escaping exceptions", `${what}: ${show(e)}${e instanceof Error ? `\n    at ${String(e.stack).split("\n").slice(1, 4).map((l) => l.trim()).join(" / ")}` : ""}`);
+    for (const [what, e] of ctx.errors) w.violate("no escaping exceptions", `${what}: ${show(e)}${e instanceof Error ? `\n    at ${String(e.stack).split("\n").slice(1, 4).map((l) => l.trim().replace(/^at /, "")).join(" / ")}` : ""}`);
     ctx.errors.length = 0;
   },
 };
