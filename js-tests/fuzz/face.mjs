@@ -709,6 +709,14 @@ class World {
     }
   }
 
+  /** A rejection not known to be a refusal or an outcome (addMany's entries): any legal one. */
+  checkAnyReason(reason, what) {
+    if (this.sentinels.has(reason) || this.itemErrors.has(reason)) return;
+    if (!isErrorSafe(reason) || !CODE_SET.has(peek(reason, "code")) || this.thrown.has(reason)) {
+      this.violate("error codes", `${what} rejected with ${show(reason)}`);
+    }
+  }
+
   /** An accepted item's outcome. */
   checkOutcome(rec) {
     const item = rec.item, info = rec.info;
@@ -878,6 +886,8 @@ export async function runCase(Batcher, c, harness) {
           if (x.status === "fulfilled") {
             fulfilled += 1;
             w.checkOutcome({ state: "fulfilled", value: x.value, item: r.items[i], info: w.itemInfo.get(r.items[i]) });
+          } else {
+            w.checkAnyReason(x.reason, `addMany item ${r.items[i].id}`);
           }
         });
       }

@@ -180,8 +180,8 @@ const prop = fc.asyncProperty(arbitrary, property);
 const runs = args.runs !== undefined ? Number(args.runs) : 1_000_000_000;
 
 console.log(`fuzz: seed ${seed}, ${args.path ? `path ${args.path}, ` : ""}${seconds} s${args.runs ? `, at most ${runs} runs` : ""}${exclude.size ? `, without ${[...exclude].join(",")}` : ""}`);
-const started = Date.now();
 const leakOk = args["no-leak-check"] || args.path !== undefined ? true : await leakProbe();
+const started = Date.now();
 
 // Search without shrinking under the time budget, then shrink the failure under its own budget.
 let details = await fc.check(prop, {
@@ -207,6 +207,6 @@ if (details.failed) {
   console.log(`\nreplay: node js-tests/fuzz/run.mjs --seed ${details.seed} --path ${details.counterexamplePath}${exclude.size ? ` --exclude ${[...exclude].join(",")}` : ""}`);
 }
 if (escaped.length > 0) console.log(`fuzz: ${escaped.length} process-level error(s) outside any case, first: ${show(escaped[0][1])}`);
-const minutes = (Date.now() - started) / 60000;
+const minutes = (Date.now() - started) / 60000; // search and shrinking, not the leak probe
 console.log(`fuzz: ${searched - (details.failed ? 1 : 0)} passed, ${details.failed ? 1 : 0} failed (${searched} cases in ${(minutes * 60).toFixed(1)} s, ${(searched / minutes).toFixed(0)} per minute; seed ${seed}${leakOk ? "" : "; leak probe FAILED"})`);
 realTimers.setTimeout(() => process.exit(details.failed || !leakOk || escaped.length > 0 ? 1 : 0), 0);
