@@ -16,6 +16,10 @@ const REFUSAL_CODES = new Set(["E_CONFIG", "E_CLOSED", "E_FULL", "E_TOO_LARGE", 
 
 export const CLOSE_BOUND_MS = 2000;
 
+/** What the run has exercised (outcomes by code, stats totals), printed by the runner. */
+export const coverage = new Map();
+const tally = (what, n = 1) => coverage.set(what, (coverage.get(what) ?? 0) + n);
+
 export class FaceViolation extends Error {
   constructor(invariant, detail) {
     super(`${invariant}: ${detail}`);
@@ -681,6 +685,7 @@ class World {
   checkRefusal(rec, reason) {
     if (this.sentinels.has(reason)) return;
     const code = peek(reason, "code");
+    tally(`refused ${code}`);
     if (!isErrorSafe(reason) || !CODE_SET.has(code)) {
       this.violate("error codes", `an add was refused with ${show(reason)}, not a library error with a code`);
       return;
@@ -720,6 +725,7 @@ class World {
   /** An accepted item's outcome. */
   checkOutcome(rec) {
     const item = rec.item, info = rec.info;
+    tally(rec.state === "fulfilled" ? "fulfilled" : this.itemErrors.has(rec.reason) ? "item error" : `${peek(rec.reason, "code")}`);
     if (rec.state === "fulfilled") {
       const owner = this.entryOwner.get(rec.value);
       if (owner === undefined) {
@@ -860,6 +866,7 @@ export async function runCase(Batcher, c, harness) {
   }
   const s = b.stats();
   harness.endCase(w);
+  for (const k of ["batches", "retries", "bisects", "throttled"]) tally(`stats.${k}`, s[k]);
 
   if (closed !== "timeout") {
     if (s.queued !== 0 || s.inFlightBatches !== 0 || s.inFlightItems !== 0) {

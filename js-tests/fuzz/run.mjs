@@ -9,7 +9,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
 // Imported before the timers are patched: the fuzzer's own waiting is not counted.
-import { caseArbitrary, catalogueTags, runCase, show, FaceViolation, realTimers } from "./face.mjs";
+import { caseArbitrary, catalogueTags, coverage, runCase, show, FaceViolation, realTimers } from "./face.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -206,6 +206,7 @@ if (details.failed) {
   console.log(`\nbroken: ${details.errorInstance?.message ?? details.errorInstance}`);
   console.log(`\nreplay: node js-tests/fuzz/run.mjs --seed ${details.seed} --path ${details.counterexamplePath}${exclude.size ? ` --exclude ${[...exclude].join(",")}` : ""}`);
 }
+console.log(`fuzz: exercised ${[...coverage].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ")}`);
 if (escaped.length > 0) console.log(`fuzz: ${escaped.length} process-level error(s) outside any case, first: ${show(escaped[0][1])}`);
 const minutes = (Date.now() - started) / 60000; // search and shrinking, not the leak probe
 console.log(`fuzz: ${searched - (details.failed ? 1 : 0)} passed, ${details.failed ? 1 : 0} failed (${searched} cases in ${(minutes * 60).toFixed(1)} s, ${(searched / minutes).toFixed(0)} per minute; seed ${seed}${leakOk ? "" : "; leak probe FAILED"})`);
