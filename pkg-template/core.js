@@ -142,8 +142,8 @@ function readOptions(obj, prefix, table, params, given) {
       if (spec === BUDGET && typeof v === "boolean") {
         if (!v) params[BUDGET_OFF] = 0;
       } else if (!isPlainObject(v)) {
-        const what = v !== null && typeof v === "object" && !Array.isArray(v) ? "an instance of a class" : describe(v);
-        throw configError(path, `must be a plain object${spec === BUDGET ? " or false" : ""}, got ${what}`);
+        const made = v !== null && typeof v === "object" && !Array.isArray(v) && read(Object.getPrototypeOf(v).constructor, "name");
+        throw configError(path, `must be a plain object${spec === BUDGET ? " or false" : ""}, got ${made ? `a ${made}` : describe(v)}`);
       } else {
         readOptions(v, path + ".", spec, params, given);
       }
@@ -457,6 +457,7 @@ class Runner {
     const p = new Promise(capture);
     this.res[id] = capturedResolve;
     this.rej[id] = capturedReject;
+    capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
     this.live++;
     if (signal !== undefined) this.listen(id, signal);
     if (r & 1) this.drain();
@@ -514,7 +515,7 @@ class Runner {
     const jobs = this.jobs, cur = this.cur;
     this.reading = true;
     try {
-      this.read(buf, n, jobs, cur);
+      this.readOutputs(buf, n, jobs, cur);
     } finally {
       this.reading = false;
     }
@@ -563,7 +564,7 @@ class Runner {
   }
 
   /** Decode one output buffer: settle callers, collect jobs. No user code runs here but getters. */
-  read(buf, n, jobs, cur) {
+  readOutputs(buf, n, jobs, cur) {
     for (let i = 0; i < n;) {
       switch (buf[i]) {
         case TICK:
