@@ -191,9 +191,14 @@ function rangeError(problem, given) {
   return configError(option, `must be ${rule}, got ${show(given[option])}`, RangeError);
 }
 
+// Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
+// JSON-escaped (injective) under their own prefix, so "\uD800" and "\uDC00" stay distinct.
+const wellFormed = typeof "".isWellFormed === "function" ? (s) => s.isWellFormed() : (s) => !/[\uD800-\uDFFF]/.test(s);
+const stringName = (s) => (wellFormed(s) ? "s" + s : "u" + JSON.stringify(s));
+
 /** A stable engine key name for a key value (strings and numbers are distinct keys). */
 function keyName(k) {
-  if (typeof k === "string") return "s" + k;
+  if (typeof k === "string") return stringName(k);
   if (typeof k === "number" && !Number.isNaN(k)) return "n" + k;
   return undefined;
 }
@@ -424,7 +429,7 @@ class Runner {
    */
   dedupeToken(d) {
     switch (typeof d) {
-      case "string": return "s" + d;
+      case "string": return stringName(d);
       case "number": return "n" + d;
       case "bigint": return "b" + d;
       case "boolean": return d ? "t" : "f";

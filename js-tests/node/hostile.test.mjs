@@ -341,6 +341,9 @@ const DISTINCT = [
   ["true and \"true\"", true, "true"],
   ["null and \"null\"", null, "null"],
   ["an object and \"[object Object]\"", {}, "[object Object]"],
+  // UTF-8 turns every lone surrogate into U+FFFD: these must not meet in the engine.
+  ["two lone surrogates", "\uD800", "\uDC00"],
+  ["a lone surrogate and U+FFFD", "\uD800", "\uFFFD"],
 ];
 
 for (const [what, a, b] of DISTINCT) {
@@ -387,6 +390,16 @@ test("dedupe: an object key is released when its slot settles (a later window sh
   await b.flush();
   assert.deepEqual(await Promise.all(second), ["r:3", "r:4"]);
   assert.deepEqual(calls.map((c) => c.items.map(label)), [[1], [3, 4]]);
+});
+
+test("keys: strings with lone surrogates are distinct keys, each with its own batch.key", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { maxWaitMs: 0, keyOf: (x) => x.k, transport });
+  const keys = ["\uD800", "\uDC00", "\uFFFD", "\uD800\uDC00"];
+  const results = await Promise.all(keys.map((k, i) => b.add({ id: i, k })));
+  assert.deepEqual(results, keys.map((_, i) => echo({ id: i })));
+  assert.deepEqual(calls.map((c) => [c.key, c.items.map(label)]).sort((x, y) => x[1][0] - y[1][0]),
+    keys.map((k, i) => [k, [i]]));
 });
 
 // ---------------------------------------------------------------------------- E_CONFIG: names
