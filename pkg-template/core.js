@@ -224,7 +224,11 @@ function retryAfterMs(err) {
 class Batch {
   #controller;
   #reason;
+  #id; // the engine's batch id and item count, kept where a transport that rewrites its batch cannot reach
+  #size;
   constructor(id, key, items, attempt, deadline) {
+    this.#id = id;
+    this.#size = items.length;
     this.id = id;
     this.key = key;
     this.items = items;
@@ -237,6 +241,12 @@ class Batch {
       if (this.#reason !== undefined) this.#controller.abort(this.#reason);
     }
     return this.#controller.signal;
+  }
+  static idOf(batch) {
+    return batch.#id;
+  }
+  static sizeOf(batch) {
+    return batch.#size;
   }
   static abort(batch, reason) {
     batch.#reason = reason;
@@ -732,7 +742,7 @@ class Runner {
   }
 
   call(batch, weight) {
-    this.calls.set(batch.id, batch);
+    this.calls.set(Batch.idOf(batch), batch);
     if (this.onBatchStart !== undefined) {
       callHook(this.onBatchStart, { id: batch.id, key: batch.key, size: batch.items.length, weight, attempt: batch.attempt });
     }
@@ -751,13 +761,14 @@ class Runner {
   }
 
   result(batch, v) {
-    if (this.calls.get(batch.id) !== batch) return; // timed out already: a late answer is ignored
+    const id = Batch.idOf(batch);
+    if (this.calls.get(id) !== batch) return; // timed out already: a late answer is ignored
     if (this.reading) {
       // A getter we called while reading outputs answered a call: answer it after the read.
       queueMicrotask(() => this.result(batch, v));
       return;
     }
-    const n = batch.items.length;
+    const n = Batch.sizeOf(batch);
     let codes, after, shapeError;
     try {
       if (!Array.isArray(v) || v.length !== n) {
@@ -784,21 +795,22 @@ class Runner {
       this.failure(batch, shapeError, 2);
       return;
     }
-    this.calls.delete(batch.id);
+    this.calls.delete(id);
     this.cur = { results: v, error: undefined };
-    if (codes === undefined) this.core.complete_ok(batch.id, n, Date.now());
-    else this.core.complete(batch.id, codes, after, Date.now());
+    if (codes === undefined) this.core.complete_ok(id, n, Date.now());
+    else this.core.complete(id, codes, after, Date.now());
     this.drain();
   }
 
   /** kind: 0 thrown/rejected, 1 timeout, 2 result shape. */
   failure(batch, err, kind) {
-    if (this.calls.get(batch.id) !== batch) return;
+    const id = Batch.idOf(batch);
+    if (this.calls.get(id) !== batch) return;
     if (this.reading) {
       queueMicrotask(() => this.failure(batch, err, kind));
       return;
     }
-    this.calls.delete(batch.id);
+    this.calls.delete(id);
     // Every read of the error is guarded: a getter or Proxy trap that throws reads as absent.
     let retryable = 0, status = NaN, after = NaN;
     if (err !== null && typeof err === "object") {
@@ -817,7 +829,7 @@ class Runner {
       }
     }
     this.cur = { results: undefined, error: err, message: errorText(err) };
-    this.core.fail(batch.id, kind, retryable, status, after, cls, Date.now());
+    this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
   }
 

@@ -179,6 +179,28 @@ test("hostile: thenables from the transport whose then throws, or calls back twi
   }
 });
 
+test("hostile: a transport that rewrites batch.id or empties batch.items still gets its answer mapped", async (t) => {
+  const b = open(t, {
+    maxWaitMs: 0,
+    transport: (batch) => {
+      const n = batch.items.length;
+      batch.id = 12345;
+      batch.items.length = 0;
+      return Array.from({ length: n }, (_, i) => `r${i}`);
+    },
+  });
+  assert.deepEqual(await Promise.all([b.add("a"), b.add("b")]), ["r0", "r1"]);
+  const hung = open(t, {
+    maxWaitMs: 0, timeoutMs: 20, retry: { maxAttempts: 1 },
+    transport: (batch) => {
+      batch.id = "x";
+      batch.items = [];
+      return new Promise(() => {});
+    },
+  });
+  await rejectsWith(hung.add(1), "E_TIMEOUT");
+});
+
 test("hostile: classify returning prototype names, objects or throwing falls back to the default rule", async (t) => {
   for (const answer of ["toString", "constructor", "__proto__", Object.create(null), trapProxy({}), boom("classify")]) {
     const classify = typeof answer === "function" ? answer : () => answer;
