@@ -842,6 +842,7 @@ class Runner {
   }
 
   route(routeId, items) {
+    const n = items.length; // before resolveKeys can change the array
     let p;
     try {
       p = Promise.resolve(this.resolveKeys(items));
@@ -851,7 +852,7 @@ class Runner {
     p.then((keys) => {
       let ids;
       try {
-        ids = this.routeKeys(keys, items.length);
+        ids = this.routeKeys(keys, n);
       } catch (err) {
         this.routeFailed(routeId, err);
         return;

@@ -270,6 +270,10 @@ test("hostile: resolveKeys that throws hostile values, returns hostile thenables
     (items) => trapProxy(items.map(() => "k")),
     () => revoked(),
     (items) => items.map(() => Object.create(null)),
+    (items) => {
+      items.push("extra"); // then answers for the array it grew
+      return items.map(() => "k");
+    },
   ];
   for (const resolveKeys of answers) {
     const b = open(t, { maxWaitMs: 0, keyOf: () => undefined, resolveKeys, transport: (batch) => batch.items.map(echo) });
