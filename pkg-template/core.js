@@ -61,12 +61,52 @@ function abortError(reason) {
 }
 
 function describe(v) {
-  if (Array.isArray(v)) return `an array of ${v.length}`;
+  try {
+    if (Array.isArray(v)) return `an array of ${v.length}`;
+  } catch {
+    // a revoked Proxy, or a Proxy array whose length getter throws
+  }
   return v === null ? "null" : typeof v;
 }
 
+/** `String(v)`, or what `v` is when even that throws (null-prototype objects, Proxies). */
+function show(v) {
+  try {
+    return String(v);
+  } catch {
+    return describe(v);
+  }
+}
+
+// Reads of user values (thrown errors, result entries) go through these: a getter or Proxy trap
+// that throws reads as `undefined`, so that nothing a user value does escapes the library.
+function read(obj, name) {
+  try {
+    return obj[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/** An error's text for our messages: its `message`, else `String(err)`, whatever it is. */
+function errorText(err) {
+  const m = err !== null && (typeof err === "object" || typeof err === "function") ? read(err, "message") : undefined;
+  return typeof m === "string" && m !== "" ? m : show(err);
+}
+
 function isError(v) {
-  return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+  try {
+    return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+  } catch {
+    return false; // a Proxy whose traps throw: not recognisably an Error, so a value
+  }
+}
+
+/** A nested option object: `{…}` or `Object.create(null)`, from any realm; not an array, Map, class instance. */
+function isPlainObject(v) {
+  if (v === null || typeof v !== "object") return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 function editDistance(a, b) {
@@ -81,25 +121,31 @@ function editDistance(a, b) {
   return prev[b.length];
 }
 
-/** Check names and types against `table`, writing numbers into `params`. */
-function readOptions(obj, prefix, table, params) {
+/**
+ * Check names and types against `table`, writing numbers into `params` and each value read into
+ * `given` (path → value): every option is read once, so a getter cannot change it after the check.
+ */
+function readOptions(obj, prefix, table, params, given) {
   for (const name of Object.keys(obj)) {
-    if (name === "__proto__") continue; // an own "__proto__" key (JSON.parse) is ignored, never assigned
-    const path = prefix + name, spec = table[name], v = obj[name];
+    // Own names only: "constructor", "toString" or an own "__proto__" (JSON.parse) are unknown.
+    const path = prefix + name, spec = Object.hasOwn(table, name) ? table[name] : undefined;
     if (spec === undefined) {
       const near = Object.keys(table).find((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2);
       throw configError(path, `is not an option${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}`);
     }
+    const v = obj[name];
+    given[path] = v;
     if (v === undefined) continue;
     if (spec === FN) {
       if (typeof v !== "function") throw configError(path, `must be a function, got ${describe(v)}`);
     } else if (!Array.isArray(spec)) {
       if (spec === BUDGET && typeof v === "boolean") {
         if (!v) params[BUDGET_OFF] = 0;
-      } else if (v === null || typeof v !== "object") {
-        throw configError(path, `must be an object${spec === BUDGET ? " or false" : ""}, got ${describe(v)}`);
+      } else if (!isPlainObject(v)) {
+        const made = v !== null && typeof v === "object" && !Array.isArray(v) && read(Object.getPrototypeOf(v).constructor, "name");
+        throw configError(path, `must be a plain object${spec === BUDGET ? " or false" : ""}, got ${made ? `a ${made}` : describe(v)}`);
       } else {
-        readOptions(v, path + ".", spec, params);
+        readOptions(v, path + ".", spec, params, given);
       }
     } else {
       const [i, kind] = spec;
@@ -122,48 +168,67 @@ function readOptions(obj, prefix, table, params) {
   }
 }
 
-/** The engine's numeric options, after every name and type is checked. */
+/** The engine's numeric options and every option value read (`given`), after names and types are checked. */
 function engineParams(options) {
   if (options === null || typeof options !== "object") {
     throw configError("options", "must be an object with a `transport` function");
   }
-  const params = new Float64Array(PARAM_COUNT).fill(NaN);
-  readOptions(options, "", OPTIONS, params);
-  if (typeof options.transport !== "function") throw configError("transport", "is required and must be a function");
-  return params;
+  const params = new Float64Array(PARAM_COUNT).fill(NaN), given = Object.create(null);
+  try {
+    readOptions(options, "", OPTIONS, params, given);
+  } catch (err) {
+    if (err !== null && typeof err === "object" && read(err, "code") === "E_CONFIG") throw err;
+    // A Proxy or getter that throws while we read the options.
+    throw hbError("E_CONFIG", `hyperbatch: option \`options\` could not be read: ${errorText(err)}`, err, TypeError);
+  }
+  if (typeof given.transport !== "function") throw configError("transport", "is required and must be a function");
+  return { params, given };
 }
 
 /** The engine refused a value ("option\trule"): a RangeError naming the option and the value. */
-function rangeError(problem, options) {
+function rangeError(problem, given) {
   const [option, rule] = problem.split("\t");
-  const value = option.split(".").reduce((o, k) => (o == null ? undefined : o[k]), options);
-  return configError(option, `must be ${rule}, got ${String(value)}`, RangeError);
+  return configError(option, `must be ${rule}, got ${show(given[option])}`, RangeError);
 }
+
+// Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
+// JSON-escaped (injective) under their own prefix, so "\uD800" and "\uDC00" stay distinct.
+const wellFormed = typeof "".isWellFormed === "function" ? (s) => s.isWellFormed() : (s) => !/[\uD800-\uDFFF]/.test(s);
+const stringName = (s) => (wellFormed(s) ? "s" + s : "u" + JSON.stringify(s));
 
 /** A stable engine key name for a key value (strings and numbers are distinct keys). */
 function keyName(k) {
-  if (typeof k === "string") return "s" + k;
+  if (typeof k === "string") return stringName(k);
   if (typeof k === "number" && !Number.isNaN(k)) return "n" + k;
   return undefined;
 }
 
+/** The error's retry-after hint in ms, NaN for none (or when reading it throws). */
 function retryAfterMs(err) {
-  if (typeof err.retryAfterMs === "number") return err.retryAfterMs;
-  const headers = err.response && err.response.headers;
-  if (!headers) return NaN;
-  const h = typeof headers.get === "function" ? headers.get("retry-after") : headers["retry-after"];
-  if (h === null || h === undefined) return NaN;
-  const s = Number(h);
-  if (!Number.isNaN(s)) return s * 1000;
-  const at = Date.parse(h);
-  return Number.isNaN(at) ? NaN : Math.max(0, at - Date.now());
+  try {
+    if (typeof err.retryAfterMs === "number") return err.retryAfterMs;
+    const headers = err.response && err.response.headers;
+    if (!headers) return NaN;
+    const h = typeof headers.get === "function" ? headers.get("retry-after") : headers["retry-after"];
+    if (h === null || h === undefined) return NaN;
+    const s = Number(h);
+    if (!Number.isNaN(s)) return s * 1000;
+    const at = Date.parse(h);
+    return Number.isNaN(at) ? NaN : Math.max(0, at - Date.now());
+  } catch {
+    return NaN;
+  }
 }
 
 /** The transport's `batch`. `signal` is made on first use: most transports never read it. */
 class Batch {
   #controller;
   #reason;
+  #id; // the engine's batch id and item count, kept where a transport that rewrites its batch cannot reach
+  #size;
   constructor(id, key, items, attempt, deadline) {
+    this.#id = id;
+    this.#size = items.length;
     this.id = id;
     this.key = key;
     this.items = items;
@@ -177,10 +242,29 @@ class Batch {
     }
     return this.#controller.signal;
   }
+  static idOf(batch) {
+    return batch.#id;
+  }
+  static sizeOf(batch) {
+    return batch.#size;
+  }
   static abort(batch, reason) {
     batch.#reason = reason;
     if (batch.#controller !== undefined) batch.#controller.abort(reason);
   }
+}
+
+/** Result entry `i`, or an E_RESULT_SHAPE error when reading it throws (a getter, a Proxy). */
+function entry(results, i) {
+  try {
+    return results[i];
+  } catch (err) {
+    return entryError(i, err);
+  }
+}
+
+function entryError(i, err) {
+  return hbError("E_RESULT_SHAPE", `hyperbatch: reading result entry ${i} threw: ${errorText(err)}`, err);
 }
 
 function callHook(hook, info) {
@@ -205,22 +289,22 @@ class Runner {
     if (bindings === undefined) {
       throw hbError("E_CONFIG", "hyperbatch: the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
-    const params = engineParams(options);
+    const { params, given } = engineParams(options);
     try {
       this.core = new bindings.Core(params, Math.floor(Math.random() * 2 ** 52));
     } catch (e) {
-      throw typeof e === "string" ? rangeError(e, options) : e;
+      throw typeof e === "string" ? rangeError(e, given) : e;
     }
     this.memory = bindings.memory;
-    this.transport = options.transport;
-    this.keyOf = options.keyOf;
-    this.weigh = options.weigh;
-    this.resolveKeys = options.resolveKeys;
-    this.dedupeBy = options.dedupeBy;
-    this.onBatchStart = options.onBatchStart;
-    this.onBatchEnd = options.onBatchEnd;
-    this.classify = options.retry ? options.retry.classify : undefined;
-    this.timeoutMs = options.timeoutMs;
+    this.transport = given.transport;
+    this.keyOf = given.keyOf;
+    this.weigh = given.weigh;
+    this.resolveKeys = given.resolveKeys;
+    this.dedupeBy = given.dedupeBy;
+    this.onBatchStart = given.onBatchStart;
+    this.onBatchEnd = given.onBatchEnd;
+    this.classify = given["retry.classify"];
+    this.timeoutMs = given.timeoutMs;
     // Per item id: resolve, reject, value, AbortSignal.
     this.res = [];
     this.rej = [];
@@ -234,6 +318,16 @@ class Runner {
     this.runningJobs = false;
     this.flushes = new Map(); // flush id → resolve
     this.cur = undefined; // the results / error / route error the outputs being drained refer to
+    this.reasons = []; // per item id: its signal's reason, read when the abort event fired
+    this.live = 0; // callers not settled yet
+    this.reading = false; // drain() is reading the output buffer
+    this.closing = false; // close() was called: free the engine once nothing is left
+    this.lastStats = undefined; // the counters when the engine was freed
+    // dedupeBy values that are objects, functions or symbols → { value, token, refs }; a token
+    // lives while an unsettled item holds it (refs), so the Map never outgrows the live items.
+    this.dedupeIds = new Map();
+    this.dedupeHeld = []; // per item id: the entry it holds
+    this.dedupeSeq = 0;
     this.plain = this.keyOf === undefined && this.weigh === undefined && this.dedupeBy === undefined
       && this.resolveKeys === undefined;
     this.clock = 0;
@@ -245,12 +339,14 @@ class Runner {
     this.timerAt = NaN;
     this.onTick = () => {
       this.tickQueued = false;
+      if (this.core === undefined) return;
       this.core.handle_time(Date.now());
       this.drain();
     };
     this.onTimer = () => {
       this.timer = undefined;
       this.timerAt = NaN;
+      if (this.core === undefined) return;
       this.core.handle_time(Date.now());
       this.drain();
     };
@@ -282,6 +378,7 @@ class Runner {
       // The common case: one queue, weight 1, no per-add options.
       return this.track(this.core.add(DEFAULT_KEY, 1, NaN, this.now()), item, undefined, 1);
     }
+    if (this.core === undefined) return Promise.reject(this.addError(-1)); // closed and freed
     let key, weight, deadline = NaN, signal, dedupe;
     try {
       if (opts !== undefined && opts !== null) {
@@ -298,6 +395,7 @@ class Runner {
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
         }
+        if (signal !== undefined && signal.aborted) return Promise.reject(abortError(read(signal, "reason")));
       }
       if (key === undefined && this.keyOf !== undefined) key = this.keyOf(item);
       if (key === undefined) {
@@ -309,25 +407,36 @@ class Runner {
       }
       if (weight === undefined) weight = this.weigh !== undefined ? this.weigh(item) : 1;
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
-        throw configError("weight", `must be a finite number >= 0, got ${String(weight)}`, RangeError);
+        throw configError("weight", `must be a finite number >= 0, got ${show(weight)}`, RangeError);
       }
       if (this.dedupeBy !== undefined) {
         const d = this.dedupeBy(item);
-        if (d !== undefined) dedupe = keyName(d) ?? "j" + JSON.stringify(d);
+        if (d !== undefined) dedupe = this.dedupeToken(d);
       }
     } catch (err) {
       return Promise.reject(err);
     }
-    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal.reason));
     const now = this.now();
-    const r = dedupe === undefined
-      ? this.core.add(key, weight, deadline, now)
-      : this.core.add_dedupe(key, weight, deadline, dedupe, now);
+    if (dedupe === undefined) return this.track(this.core.add(key, weight, deadline, now), item, signal, weight);
+    if (typeof dedupe === "string") {
+      return this.track(this.core.add_dedupe(key, weight, deadline, dedupe, now), item, signal, weight);
+    }
+    const r = this.core.add_dedupe(key, weight, deadline, dedupe.token, now);
+    if (r >= 0) {
+      dedupe.refs++;
+      this.dedupeHeld[r >>> 1] = dedupe;
+    } else if (dedupe.refs === 0) {
+      this.dedupeIds.delete(dedupe.value);
+    }
     return this.track(r, item, signal, weight);
   }
 
   /** hyperbatch/dataloader's add: the outcome goes to its load's own resolve/reject (no promise). */
   addSettling(item, resolve, reject) {
+    if (this.core === undefined) {
+      reject(this.addError(-1)); // closed and freed
+      return;
+    }
     const r = this.core.add(DEFAULT_KEY, 1, NaN, this.now());
     if (r < 0) {
       this.drain();
@@ -338,7 +447,38 @@ class Runner {
     this.vals[id] = item;
     this.res[id] = resolve;
     this.rej[id] = reject;
+    this.live++;
     if (r & 1) this.drain();
+  }
+
+  /**
+   * The engine's dedupe key for a `dedupeBy` value: equal keys exactly when the values are equal
+   * by SameValueZero. Primitives get a string per value (each type its own prefix, so "1" ≠ 1 ≠
+   * 1n; -0 and 0 both print "0", NaN prints "NaN"); objects, functions and symbols get the entry
+   * holding their token (see `dedupeIds`).
+   */
+  dedupeToken(d) {
+    switch (typeof d) {
+      case "string": return stringName(d);
+      case "number": return "n" + d;
+      case "bigint": return "b" + d;
+      case "boolean": return d ? "t" : "f";
+    }
+    if (d === null) return "z";
+    let entry = this.dedupeIds.get(d);
+    if (entry === undefined) {
+      entry = { value: d, token: "o" + this.dedupeSeq++, refs: 0 };
+      this.dedupeIds.set(d, entry);
+    }
+    return entry;
+  }
+
+  /** An item with an identity dedupe key settled: drop its hold on the token. */
+  releaseDedupe(id) {
+    const entry = this.dedupeHeld[id];
+    if (entry === undefined) return;
+    this.dedupeHeld[id] = undefined;
+    if (--entry.refs === 0) this.dedupeIds.delete(entry.value);
   }
 
   /** The engine's answer to an add: a promise for the caller, or the rejection. */
@@ -352,16 +492,31 @@ class Runner {
     const p = new Promise(capture);
     this.res[id] = capturedResolve;
     this.rej[id] = capturedReject;
-    if (signal !== undefined) {
-      const listener = () => {
-        if (this.core.cancel(id, Date.now())) this.drain();
-      };
-      this.signals[id] = signal;
-      this.listeners[id] = listener;
-      signal.addEventListener("abort", listener, { once: true });
-    }
+    capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
+    this.live++;
+    if (signal !== undefined) this.listen(id, signal);
     if (r & 1) this.drain();
     return p;
+  }
+
+  /** Abort the item when `signal` fires. A signal that cannot be listened to aborts it now. */
+  listen(id, signal) {
+    const listener = () => {
+      if (this.core === undefined) return;
+      this.reasons[id] = read(signal, "reason");
+      if (this.core.cancel(id, Date.now())) this.drain();
+      else this.reasons[id] = undefined;
+    };
+    this.signals[id] = signal;
+    this.listeners[id] = listener;
+    try {
+      signal.addEventListener("abort", listener, { once: true });
+    } catch (err) {
+      this.signals[id] = this.listeners[id] = undefined;
+      this.reasons[id] = err;
+      this.core.cancel(id, Date.now());
+      this.drain();
+    }
   }
 
   addError(r, weight) {
@@ -376,23 +531,80 @@ class Runner {
 
   /** Read every pending engine output, settle callers, then run the calls it asked for. */
   drain() {
-    const n = this.core.drain();
-    if (n === 0) {
-      this.rearm();
+    const core = this.core;
+    if (core === undefined) return;
+    if (this.reading) {
+      // User code we called while reading (a getter) re-entered: read the rest in a microtask.
+      this.queueTick();
       return;
     }
-    const buf = new Float64Array(this.memory.buffer, this.core.buf_ptr(), n);
+    const n = core.drain();
+    if (n === 0) {
+      this.rearm();
+      if (this.closing && !this.runningJobs) this.maybeFree();
+      return;
+    }
+    const buf = new Float64Array(this.memory.buffer, core.buf_ptr(), n);
     // Transport, resolveKeys and hook calls run after the buffer is read (they may re-enter
     // the engine), in the order the engine asked for them, across nested drains too.
-    const jobs = this.jobs;
+    const jobs = this.jobs, cur = this.cur;
+    this.reading = true;
+    try {
+      this.readOutputs(buf, n, jobs, cur);
+    } finally {
+      this.reading = false;
+    }
+    this.rearm();
+    if (this.runningJobs) return; // an outer drain is running jobs: it runs these after its own
+    this.runningJobs = true;
+    try {
+      for (let j = 0; j < jobs.length; j++) {
+        const job = jobs[j];
+        try {
+          this.run(job);
+        } catch (err) {
+          this.jobFailed(job, err);
+        }
+      }
+    } finally {
+      jobs.length = 0;
+      this.runningJobs = false;
+    }
+    if (this.closing) this.maybeFree();
+  }
+
+  queueTick() {
+    if (!this.tickQueued) {
+      this.tickQueued = true;
+      queueMicrotask(this.onTick);
+    }
+  }
+
+  /** One job asked for by the engine: a transport call, a timeout, a hook or a route. */
+  run(job) {
+    if (job.batch !== undefined) this.call(job.batch, job.weight);
+    else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
+    else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
+    else this.route(job.route, job.items);
+  }
+
+  /** A job threw (it should not: user code is guarded): fail its call or route, never the others. */
+  jobFailed(job, err) {
+    try {
+      if (job.batch !== undefined) this.failure(job.batch, err, 0);
+      else if (job.items !== undefined) this.routeFailed(job.route, err);
+    } catch {
+      // nothing left to settle through
+    }
+  }
+
+  /** Decode one output buffer: settle callers, collect jobs. No user code runs here but getters. */
+  readOutputs(buf, n, jobs, cur) {
     for (let i = 0; i < n;) {
       switch (buf[i]) {
         case TICK:
           i += 1;
-          if (!this.tickQueued) {
-            this.tickQueued = true;
-            queueMicrotask(this.onTick);
-          }
+          this.queueTick();
           break;
         case SETTLE: {
           const id = buf[i + 1], kind = buf[i + 2], arg = buf[i + 3];
@@ -400,12 +612,26 @@ class Runner {
           i += 5;
           const resolve = this.res[id], reject = this.rej[id], signal = this.signals[id];
           this.res[id] = this.rej[id] = undefined;
+          this.live--;
+          if (this.dedupeBy !== undefined) this.releaseDedupe(id);
           if (signal !== undefined) {
-            signal.removeEventListener("abort", this.listeners[id]);
+            const listener = this.listeners[id];
             this.signals[id] = this.listeners[id] = undefined;
+            try {
+              signal.removeEventListener("abort", listener);
+            } catch {
+              // a signal-like object whose removeEventListener throws: the listener checks the engine anyway
+            }
           }
-          if (kind === 0) resolve(this.cur.results[arg]);
-          else reject(this.outcomeError(kind, arg, signal));
+          if (kind === 0) {
+            try {
+              resolve(cur.results[arg]);
+            } catch (err) {
+              reject(entryError(arg, err));
+            }
+          } else {
+            reject(this.outcomeError(kind, arg, cur, id));
+          }
           break;
         }
         case DISPATCH: {
@@ -433,7 +659,7 @@ class Runner {
             const info = {
               id: buf[i + 1], key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], size: buf[i + 3],
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
-              failed: buf[i + 8], error: buf[i + 9] === 1 ? this.cur.error : undefined,
+              failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.error : undefined,
             };
             jobs.push({ end: info });
           }
@@ -470,44 +696,33 @@ class Runner {
           throw new Error(`hyperbatch: corrupt engine output (tag ${buf[i]})`);
       }
     }
-    this.rearm();
-    if (this.runningJobs) return; // an outer drain is running jobs: it runs these after its own
-    this.runningJobs = true;
-    try {
-      for (let j = 0; j < jobs.length; j++) {
-        const job = jobs[j];
-        if (job.batch !== undefined) this.call(job.batch, job.weight);
-        else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
-        else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
-        else this.route(job.route, job.items);
-      }
-    } finally {
-      jobs.length = 0;
-      this.runningJobs = false;
-    }
   }
 
-  outcomeError(kind, arg, signal) {
-    const cur = this.cur;
+  /** The error a caller gets; `cur` holds what the outputs refer to, with messages made already. */
+  outcomeError(kind, arg, cur, id) {
     switch (kind) {
-      case 1: return cur.results[arg];
+      case 1: return entry(cur.results, arg);
       case 2: {
         const err = hbError("E_TRANSPORT",
-          `hyperbatch: transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.error && cur.error.message || String(cur.error)}`,
+          `hyperbatch: transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.message ?? errorText(cur.error)}`,
           cur.error);
         err.attempts = arg;
         return err;
       }
       case 3: return cur.error;
-      case 4: return hbError("E_FAIL_FAST", "hyperbatch: another item of the batch failed (fail_fast)", cur.results[arg]);
-      case 5: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", cur.results[arg]);
+      case 4: return hbError("E_FAIL_FAST", "hyperbatch: another item of the batch failed (fail_fast)", entry(cur.results, arg));
+      case 5: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", entry(cur.results, arg));
       default: {
         const code = CODES[arg];
-        if (code === "E_ABORTED") return abortError(signal && signal.reason);
+        if (code === "E_ABORTED") {
+          const reason = this.reasons[id];
+          this.reasons[id] = undefined;
+          return abortError(reason);
+        }
         if (code === "E_DEADLINE") return hbError(code, "hyperbatch: the item's deadline passed");
         if (code === "E_ROUTE") {
-          return cur && cur.routeError !== undefined
-            ? hbError(code, `hyperbatch: resolveKeys failed: ${cur.routeError && cur.routeError.message || String(cur.routeError)}`, cur.routeError)
+          return cur !== undefined && cur.routeFailed === true
+            ? hbError(code, `hyperbatch: resolveKeys failed: ${cur.message}`, cur.routeError)
             : hbError(code, "hyperbatch: resolveKeys returned no key for this item");
         }
         return hbError(code, `hyperbatch: ${code}`);
@@ -515,8 +730,27 @@ class Runner {
     }
   }
 
+  /** After close(): once nothing is pending, free the engine's wasm memory; later calls use none. */
+  maybeFree() {
+    if (this.live !== 0 || this.calls.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
+    const core = this.core;
+    this.lastStats = core.stats();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.core = undefined;
+    this.plain = false; // add() takes the path that checks for a freed engine
+    for (const resolve of this.flushes.values()) resolve(); // nothing is left for them to wait for
+    this.flushes.clear();
+    this.vals = this.res = this.rej = this.signals = this.listeners = this.reasons = this.dedupeHeld = [];
+    this.keyIds.clear();
+    this.keyVals = [];
+    this.dedupeIds.clear();
+    core.free();
+  }
+
   /** Arm the one host timer at the engine's next wake-up (none when idle). */
   rearm() {
+    if (this.core === undefined) return;
     const at = this.core.next_wake();
     if (at === this.timerAt || (Number.isNaN(at) && Number.isNaN(this.timerAt))) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -528,7 +762,7 @@ class Runner {
   }
 
   call(batch, weight) {
-    this.calls.set(batch.id, batch);
+    this.calls.set(Batch.idOf(batch), batch);
     if (this.onBatchStart !== undefined) {
       callHook(this.onBatchStart, { id: batch.id, key: batch.key, size: batch.items.length, weight, attempt: batch.attempt });
     }
@@ -547,49 +781,75 @@ class Runner {
   }
 
   result(batch, v) {
-    if (this.calls.get(batch.id) !== batch) return; // timed out already: a late answer is ignored
-    const n = batch.items.length;
-    if (!Array.isArray(v) || v.length !== n) {
-      const err = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got ${describe(v)}`);
-      this.failure(batch, err, 2);
+    const id = Batch.idOf(batch);
+    if (this.calls.get(id) !== batch) return; // timed out already: a late answer is ignored
+    if (this.reading) {
+      // A getter we called while reading outputs answered a call: answer it after the read.
+      queueMicrotask(() => this.result(batch, v));
       return;
     }
-    let codes, after;
-    for (let i = 0; i < n; i++) {
-      const x = v[i];
-      if (x !== null && typeof x === "object" && isError(x)) {
-        if (codes === undefined) {
-          codes = new Uint8Array(n);
-          after = new Float64Array(n).fill(NaN);
+    const n = Batch.sizeOf(batch);
+    let codes, after, shapeError;
+    try {
+      if (!Array.isArray(v) || v.length !== n) {
+        shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got ${describe(v)}`);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const x = v[i];
+          if (x !== null && typeof x === "object" && isError(x)) {
+            if (codes === undefined) {
+              codes = new Uint8Array(n);
+              after = new Float64Array(n).fill(NaN);
+            }
+            codes[i] = read(x, "retryable") === true ? 2 : 1;
+            const ms = read(x, "retryAfterMs");
+            if (typeof ms === "number") after[i] = ms;
+          }
         }
-        codes[i] = x.retryable === true ? 2 : 1;
-        if (typeof x.retryAfterMs === "number") after[i] = x.retryAfterMs;
       }
+    } catch (err) {
+      // A Proxy or an index getter that throws: the result cannot be read.
+      shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: reading the transport's result threw: ${errorText(err)}`, err);
     }
-    this.calls.delete(batch.id);
+    if (shapeError !== undefined) {
+      this.failure(batch, shapeError, 2);
+      return;
+    }
+    this.calls.delete(id);
     this.cur = { results: v, error: undefined };
-    if (codes === undefined) this.core.complete_ok(batch.id, n, Date.now());
-    else this.core.complete(batch.id, codes, after, Date.now());
+    if (codes === undefined) this.core.complete_ok(id, n, Date.now());
+    else this.core.complete(id, codes, after, Date.now());
     this.drain();
   }
 
   /** kind: 0 thrown/rejected, 1 timeout, 2 result shape. */
   failure(batch, err, kind) {
-    if (this.calls.get(batch.id) !== batch) return;
-    this.calls.delete(batch.id);
-    const facts = err !== null && typeof err === "object" ? err : {};
-    const retryable = facts.retryable === true ? 2 : facts.retryable === false ? 1 : 0;
-    const status = typeof facts.status === "number" ? facts.status : NaN;
+    const id = Batch.idOf(batch);
+    if (this.calls.get(id) !== batch) return;
+    if (this.reading) {
+      queueMicrotask(() => this.failure(batch, err, kind));
+      return;
+    }
+    this.calls.delete(id);
+    // Every read of the error is guarded: a getter or Proxy trap that throws reads as absent.
+    let retryable = 0, status = NaN, after = NaN;
+    if (err !== null && typeof err === "object") {
+      const r = read(err, "retryable"), s = read(err, "status");
+      retryable = r === true ? 2 : r === false ? 1 : 0;
+      if (typeof s === "number") status = s;
+      after = retryAfterMs(err);
+    }
     let cls = 0;
     if (this.classify !== undefined) {
       try {
-        cls = CLASSES[this.classify(err)] ?? 0;
+        const c = this.classify(err);
+        if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
       } catch {
         cls = 0; // a classify that throws falls back to the default rule
       }
     }
-    this.cur = { results: undefined, error: err };
-    this.core.fail(batch.id, kind, retryable, status, retryAfterMs(facts), cls, Date.now());
+    this.cur = { results: undefined, error: err, message: errorText(err) };
+    this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
   }
 
@@ -602,6 +862,7 @@ class Runner {
   }
 
   route(routeId, items) {
+    const n = items.length; // before resolveKeys can change the array
     let p;
     try {
       p = Promise.resolve(this.resolveKeys(items));
@@ -609,25 +870,43 @@ class Runner {
       p = Promise.reject(err);
     }
     p.then((keys) => {
-      if (!Array.isArray(keys) || keys.length !== items.length) {
-        throw hbError("E_ROUTE", `hyperbatch: resolveKeys must return an array of ${items.length} keys, got ${describe(keys)}`);
+      let ids;
+      try {
+        ids = this.routeKeys(keys, n);
+      } catch (err) {
+        this.routeFailed(routeId, err);
+        return;
       }
-      const ids = new Uint32Array(keys.length);
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i];
-        ids[i] = k === undefined || k === null ? UNROUTED : Math.max(UNROUTED, this.internKey(k));
-      }
-      this.cur = { routeError: undefined };
+      if (this.core === undefined) return;
+      this.cur = { results: undefined, error: undefined };
       this.core.route_done(routeId, ids, Date.now());
       this.drain();
-    }).catch((err) => {
-      this.cur = { routeError: err };
-      this.core.route_failed(routeId, Date.now());
-      this.drain();
-    });
+    }, (err) => this.routeFailed(routeId, err));
+  }
+
+  /** Engine key ids for resolveKeys' answer; throws (E_ROUTE, or what a Proxy throws) when it is unusable. */
+  routeKeys(keys, n) {
+    if (!Array.isArray(keys) || keys.length !== n) {
+      throw hbError("E_ROUTE", `hyperbatch: resolveKeys must return an array of ${n} keys, got ${describe(keys)}`);
+    }
+    const ids = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      const k = keys[i];
+      ids[i] = k === undefined || k === null ? UNROUTED : Math.max(UNROUTED, this.internKey(k));
+    }
+    return ids;
+  }
+
+  routeFailed(routeId, err) {
+    if (this.core === undefined) return;
+    this.cur = { results: undefined, error: undefined, routeFailed: true, routeError: err, message: errorText(err) };
+    this.core.route_failed(routeId, Date.now());
+    this.drain();
   }
 
   flush(closing) {
+    if (closing) this.closing = true;
+    if (this.core === undefined) return Promise.resolve();
     const id = closing ? this.core.close(Date.now()) : this.core.flush(Date.now());
     const p = new Promise((resolve) => this.flushes.set(id, resolve));
     this.drain();
@@ -635,7 +914,7 @@ class Runner {
   }
 
   stats() {
-    const s = this.core.stats();
+    const s = this.core === undefined ? this.lastStats : this.core.stats();
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],
       succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9],
@@ -661,8 +940,14 @@ class Batcher {
     return this.#runner.add(item, opts);
   }
   addMany(items, opts) {
-    if (!Array.isArray(items)) return Promise.reject(configError("addMany items", "must be an array"));
-    return Promise.allSettled(items.map((item) => this.#runner.add(item, opts)));
+    let list;
+    try {
+      if (!Array.isArray(items)) return Promise.reject(configError("addMany items", "must be an array"));
+      list = Array.prototype.slice.call(items); // read whole first: a Proxy that throws midway adds nothing
+    } catch (err) {
+      return Promise.reject(configError("addMany items", `could not be read: ${errorText(err)}`));
+    }
+    return Promise.allSettled(list.map((item) => this.#runner.add(item, opts)));
   }
   /** Dispatch everything queued now; resolves when those items have settled. */
   flush() {

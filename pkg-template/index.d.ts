@@ -69,6 +69,7 @@ export interface BatcherOptions<I, O> {
   weigh?: (item: I) => number;
   keyOf?: (item: I) => BatchKey | undefined;
   resolveKeys?: (items: I[]) => ReadonlyArray<BatchKey | undefined> | PromiseLike<ReadonlyArray<BatchKey | undefined>>;
+  /** Items whose dedupe values are equal by SameValueZero (objects, functions, symbols by identity) share one slot. */
   dedupeBy?: (item: I) => unknown;
   /** Default 10000. */
   maxQueued?: number;

@@ -178,6 +178,10 @@ impl Config {
             let t = b.max_tokens;
             check(t.is_finite() && t > 0.0, "retry.budget.maxTokens", "a finite number > 0", t)?;
             let ratio = b.token_ratio;
+            // Both ≥ 0 but ratio > maxTokens: blame the one set off its default (maxTokens: 0.05 alone is the culprit).
+            if ratio == BudgetConfig::default().token_ratio {
+                check(ratio <= t, "retry.budget.maxTokens", "a number >= tokenRatio (default 0.1)", t)?;
+            }
             check(num_in(ratio, 0.0, t), "retry.budget.tokenRatio", "a number from 0 to maxTokens", ratio)?;
         }
         Ok(())
@@ -221,6 +225,8 @@ mod tests {
         let mut c = Config::default();
         c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: -1.0, token_ratio: 0.1 });
         assert_eq!(c.validate().unwrap_err().option, "retry.budget.maxTokens");
+        c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: 0.05, token_ratio: 0.1 });
+        assert_eq!(c.validate().unwrap_err().option, "retry.budget.maxTokens", "the default ratio is not the culprit");
         let c = Config { max_wait_ms: f64::NAN, ..Config::default() };
         assert_eq!(c.validate().unwrap_err().option, "maxWaitMs");
         let c = Config { timeout_ms: Some(0.0), ..Config::default() };

@@ -94,7 +94,8 @@ impl Core {
     #[wasm_bindgen(constructor)]
     pub fn new(params: &[f64], seed: f64) -> Result<Core, JsValue> {
         match Engine::new(decode_config(params), seed as u64) {
-            Ok(engine) => Ok(Core { engine, buf: Vec::with_capacity(1024) }),
+            // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
+            Ok(engine) => Ok(Core { engine, buf: Vec::new() }),
             Err(e) => {
                 let mut msg = String::from(e.option);
                 msg.push('\t');
