@@ -263,6 +263,12 @@ function entry(results, i) {
   }
 }
 
+/** The error entry `i` failed its item with: the transport's own, or ours for an unreadable value. */
+function failedEntry(cur, i) {
+  const substitute = cur.substitutes === undefined ? undefined : cur.substitutes.get(i);
+  return substitute !== undefined ? substitute : entry(cur.results, i);
+}
+
 function entryError(i, err) {
   return hbError("E_RESULT_SHAPE", `hyperbatch: reading result entry ${i} threw: ${errorText(err)}`, err);
 }
@@ -701,7 +707,7 @@ class Runner {
   /** The error a caller gets; `cur` holds what the outputs refer to, with messages made already. */
   outcomeError(kind, arg, cur, id) {
     switch (kind) {
-      case 1: return entry(cur.results, arg);
+      case 1: return failedEntry(cur, arg);
       case 2: {
         const err = hbError("E_TRANSPORT",
           `hyperbatch: transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.message ?? errorText(cur.error)}`,
@@ -710,8 +716,8 @@ class Runner {
         return err;
       }
       case 3: return cur.error;
-      case 4: return hbError("E_FAIL_FAST", "hyperbatch: another item of the batch failed (fail_fast)", entry(cur.results, arg));
-      case 5: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", entry(cur.results, arg));
+      case 4: return hbError("E_FAIL_FAST", "hyperbatch: another item of the batch failed (fail_fast)", failedEntry(cur, arg));
+      case 5: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", failedEntry(cur, arg));
       default: {
         const code = CODES[arg];
         if (code === "E_ABORTED") {
@@ -789,22 +795,37 @@ class Runner {
       return;
     }
     const n = Batch.sizeOf(batch);
-    let codes, after, shapeError;
+    let codes, after, shapeError, substitutes;
     try {
       if (!Array.isArray(v) || v.length !== n) {
         shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got ${describe(v)}`);
       } else {
         for (let i = 0; i < n; i++) {
           const x = v[i];
-          if (x !== null && typeof x === "object" && isError(x)) {
-            if (codes === undefined) {
-              codes = new Uint8Array(n);
-              after = new Float64Array(n).fill(NaN);
+          if (x === null || (typeof x !== "object" && typeof x !== "function")) continue;
+          let unreadable;
+          if (!isError(x)) {
+            // Resolving a caller with x reads x.then: a value whose `then` throws cannot be handed
+            // over (the caller would get that throw, uncoded), so it fails its item instead.
+            try {
+              void x.then;
+              continue;
+            } catch (err) {
+              unreadable = entryError(i, err);
             }
-            codes[i] = read(x, "retryable") === true ? 2 : 1;
-            const ms = read(x, "retryAfterMs");
-            if (typeof ms === "number") after[i] = ms;
           }
+          if (codes === undefined) {
+            codes = new Uint8Array(n);
+            after = new Float64Array(n).fill(NaN);
+          }
+          if (unreadable !== undefined) {
+            (substitutes ??= new Map()).set(i, unreadable);
+            codes[i] = 1;
+            continue;
+          }
+          codes[i] = read(x, "retryable") === true ? 2 : 1;
+          const ms = read(x, "retryAfterMs");
+          if (typeof ms === "number") after[i] = ms;
         }
       }
     } catch (err) {
@@ -816,7 +837,7 @@ class Runner {
       return;
     }
     this.calls.delete(id);
-    this.cur = { results: v, error: undefined };
+    this.cur = { results: v, error: undefined, substitutes };
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
     else this.core.complete(id, codes, after, Date.now());
     this.drain();

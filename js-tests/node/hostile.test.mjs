@@ -117,8 +117,8 @@ test("hostile: a hostile thrown value with classify and bisect still settles eve
 const HOSTILE_ENTRIES = [
   ["an Error whose retryable getter throws", () => throwingGetter("retryable"), "rejected"],
   ["an Error whose retryAfterMs getter throws", () => throwingGetter("retryAfterMs", Object.assign(new Error("r"), { retryable: true })), "rejected"],
-  // Resolving a promise with these reads their `then`, which throws: the caller gets that
-  // rejection (the language's rule, the same as `await entry`), once.
+  // Resolving a promise with these would read their `then`, which throws: such an entry fails
+  // its item with E_RESULT_SHAPE (cause: the throw) and counts as failed, never as a success.
   ["a Proxy of an Error whose traps throw", () => trapProxy(), "rejected"],
   ["a revoked Proxy", () => revoked(), "rejected"],
   ["a null-prototype object", () => Object.create(null), "fulfilled"],
@@ -137,9 +137,12 @@ for (const [what, make, expected] of HOSTILE_ENTRIES) {
     assert.deepEqual([s[0].value, s[2].value], [echo(0), echo(2)]);
     if (expected !== undefined) assert.equal(s[1].status, expected);
     const outcome = s[1].status === "fulfilled" ? s[1].value : s[1].reason;
-    if (what.includes("Proxy")) assert.ok(outcome instanceof Error, "the error reading `then` threw");
-    else assert.ok(outcome === entry, "the caller gets the entry itself");
-    assertStats(b, { inFlightBatches: 0, queued: 0 });
+    if (what.includes("Proxy")) {
+      assert.equal(outcome.code, "E_RESULT_SHAPE", "an entry whose `then` cannot be read fails its item, coded");
+      assert.ok(outcome.cause instanceof Error, "cause: what reading the entry threw");
+    } else assert.ok(outcome === entry, "the caller gets the entry itself");
+    const failed = s.filter((x) => x.status === "rejected").length;
+    assertStats(b, { inFlightBatches: 0, queued: 0, succeeded: 3 - failed, failed });
   });
 }
 
