@@ -224,10 +224,12 @@ function retryAfterMs(err) {
 class Batch {
   #controller;
   #reason;
-  #id; // the engine's batch id and item count, kept where a transport that rewrites its batch cannot reach
+  #id; // the engine's batch id, items and their count, kept where a transport that rewrites its batch cannot reach
+  #items;
   #size;
   constructor(id, key, items, attempt, deadline) {
     this.#id = id;
+    this.#items = items;
     this.#size = items.length;
     this.id = id;
     this.key = key;
@@ -247,6 +249,9 @@ class Batch {
   }
   static sizeOf(batch) {
     return batch.#size;
+  }
+  static itemsOf(batch) {
+    return batch.#items;
   }
   static abort(batch, reason) {
     batch.#reason = reason;
@@ -666,6 +671,7 @@ class Runner {
               id: buf[i + 1], key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], size: buf[i + 3],
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
               failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.error : undefined,
+              items: cur.items, results: cur.results,
             };
             jobs.push({ end: info });
           }
@@ -770,7 +776,10 @@ class Runner {
   call(batch, weight) {
     this.calls.set(Batch.idOf(batch), batch);
     if (this.onBatchStart !== undefined) {
-      callHook(this.onBatchStart, { id: batch.id, key: batch.key, size: batch.items.length, weight, attempt: batch.attempt });
+      callHook(this.onBatchStart, {
+        id: Batch.idOf(batch), key: batch.key, size: Batch.sizeOf(batch), weight, attempt: batch.attempt,
+        items: Batch.itemsOf(batch),
+      });
     }
     let r;
     try {
@@ -837,7 +846,7 @@ class Runner {
       return;
     }
     this.calls.delete(id);
-    this.cur = { results: v, error: undefined, substitutes };
+    this.cur = { results: v, error: undefined, substitutes, items: Batch.itemsOf(batch) };
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
     else this.core.complete(id, codes, after, Date.now());
     this.drain();
@@ -869,7 +878,7 @@ class Runner {
         cls = 0; // a classify that throws falls back to the default rule
       }
     }
-    this.cur = { results: undefined, error: err, message: errorText(err) };
+    this.cur = { results: undefined, error: err, message: errorText(err), items: Batch.itemsOf(batch) };
     this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
   }

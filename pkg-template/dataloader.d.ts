@@ -1,5 +1,5 @@
 // hyperbatch/dataloader: DataLoader 2.2's API (its index.d.ts, MIT) plus hyperbatch's extras.
-import type { BatchInfo, RetryOptions, Stats } from "./index.js";
+import type { BatchEndInfo, BatchInfo, RetryOptions, Stats } from "./index.js";
 
 declare class DataLoader<K, V, C = K> {
   constructor(batchLoadFn: DataLoader.BatchLoadFn<K, V>, options?: DataLoader.Options<K, V, C>);
@@ -64,8 +64,8 @@ declare namespace DataLoader {
     maxInFlight?: number;
     /** Split failing batches to isolate a poison key (default `false`). */
     bisect?: boolean;
-    onBatchStart?: (info: BatchInfo) => void;
-    onBatchEnd?: (info: BatchInfo) => void;
+    onBatchStart?: (info: BatchInfo<K>) => void;
+    onBatchEnd?: (info: BatchEndInfo<K, V>) => void;
   };
 }
 

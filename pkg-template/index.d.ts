@@ -45,17 +45,25 @@ export interface RetryOptions {
   budget?: { maxTokens?: number; tokenRatio?: number } | false;
 }
 
-export interface BatchInfo {
+/** What `onBatchStart` gets: one transport call, once. */
+export interface BatchInfo<I = unknown> {
   id: number;
   key: BatchKey | undefined;
   size: number;
   weight: number;
   attempt: number;
-  /** Set on `onBatchEnd`. */
-  durationMs?: number;
-  succeeded?: number;
-  failed?: number;
-  /** The batch-level error, as a caller would see it. */
+  /** The call's items, in order: the array handed to the transport (the same objects, no copy). */
+  items: readonly I[];
+}
+
+/** What `onBatchEnd` gets: the call's start info and how it ended. */
+export interface BatchEndInfo<I = unknown, O = unknown> extends BatchInfo<I> {
+  durationMs: number;
+  succeeded: number;
+  failed: number;
+  /** The array the transport returned (the same object), or `undefined` when the call failed at batch level. */
+  results: TransportResult<O> | undefined;
+  /** The batch-level error, as a caller would see it (`E_TIMEOUT`, `E_RESULT_SHAPE`, or the transport's own). */
   error?: unknown;
 }
 
@@ -84,8 +92,8 @@ export interface BatcherOptions<I, O> {
   retry?: RetryOptions;
   /** Default true. */
   bisect?: boolean;
-  onBatchStart?: (info: BatchInfo) => void;
-  onBatchEnd?: (info: BatchInfo) => void;
+  onBatchStart?: (info: BatchInfo<I>) => void;
+  onBatchEnd?: (info: BatchEndInfo<I, O>) => void;
 }
 
 export interface AddOptions {

@@ -3,7 +3,7 @@
 // answer. `tsc --noEmit` checks it; the `@ts-expect-error` lines are misuses the types must
 // reject (if the types stopped being generic, those lines would no longer be errors and tsc
 // would fail on the unused directives).
-import { Batcher, type Batch, type BatchInfo, type HyperbatchError, type Settled, type Stats } from "hyperbatch";
+import { Batcher, type Batch, type BatchEndInfo, type BatchInfo, type HyperbatchError, type Settled, type Stats } from "hyperbatch";
 
 export interface User {
   id: number;
@@ -21,8 +21,18 @@ export const users = new Batcher<number, User>({
     // one entry per item, in order; an Error fails that item alone
     return ids.map((id): User | Error => (id < 0 ? new Error(`no user ${id}`) : { id, name: `user ${id}` }));
   },
-  onBatchEnd: (info: BatchInfo) => {
+  // Hooks carry the batch: info.items are the call's items (I), info.results the transport's answer (O | Error).
+  onBatchStart: (info: BatchInfo<number>) => {
+    const ids: readonly number[] = info.items;
+    // @ts-expect-error: a Batcher<number, User> hook's items are numbers, not strings
+    const names: readonly string[] = info.items;
+    console.debug(`batch ${info.id}: ${ids.length} ids`, names);
+  },
+  onBatchEnd: (info: BatchEndInfo<number, User>) => {
     if (info.error !== undefined) console.warn(`batch ${info.id} failed`, info.error);
+    const failed = info.items.filter((_, i) => info.results?.[i] instanceof Error);
+    const found: (User | Error)[] = info.results ? [...info.results] : [];
+    console.debug(`batch ${info.id}: failed ids ${failed.join(",")}`, found.length);
   },
 });
 
