@@ -24,6 +24,7 @@ before(async () => {
     write: await import(`${dir}atomic-batch-write.mjs`),
     claims: await import(`${dir}claims-fan-out.mjs`),
     hide: await import(`${dir}flush-on-hide.js`),
+    metrics: await import(`${dir}batch-metrics.mjs`),
   };
 });
 
@@ -209,4 +210,17 @@ test("docs: every relative link in README.md, docs/ and examples/recipes/ points
     }
   }
   assert.deepEqual(broken, []);
+});
+
+test("recipe (f): metrics built only from the hooks count every call, size bucket and failed item by code", T, async () => {
+  const { snapshot, fulfilled, stats } = await recipes.metrics.run({ log: () => {} });
+  assert.equal(snapshot.calls, stats.batches, "one onBatchEnd per transport call");
+  assert.equal(Object.values(snapshot.sizes).reduce((a, b) => a + b, 0), stats.batches, "one size bucket per call");
+  assert.equal(snapshot.succeeded, fulfilled, "successes read from info.results match the callers'");
+  assert.equal(snapshot.failures.INVALID, 5, "items 7, 17, 27, 37, 47 fail alone, counted by their code");
+  assert.equal(fulfilled, 45);
+  assert.ok(snapshot.failures.HTTP_503 > 0, "every 4th call fails at batch level: its items count under its code");
+  assert.equal(snapshot.items, snapshot.succeeded + snapshot.failures.INVALID + snapshot.failures.HTTP_503);
+  const script = spawnSync(process.execPath, ["batch-metrics.mjs"], { cwd: dir, encoding: "utf8" });
+  assert.equal(script.status, 0, script.stdout + script.stderr);
 });
