@@ -755,6 +755,14 @@ impl Driver {
         if self.callers.is_empty() && self.flights.is_empty() {
             ensure!(self, t.is_none(), "idle engine asks for a wake-up at {t:?}");
         }
+        // Every live caller's deadline and every call's timeout (unless it fired) has its wake-up.
+        let soonest = self.callers.values().map(|c| c.deadline.next_up()).fold(f64::INFINITY, f64::min);
+        let timeout = self.cfg.timeout_ms.unwrap_or(f64::INFINITY);
+        let running = self.flights.iter().filter(|(b, _)| !self.timed_out.contains(b));
+        let soonest = running.map(|(_, f)| f.started + timeout).fold(soonest, f64::min);
+        if soonest.is_finite() {
+            ensure!(self, t.is_some_and(|t| t <= soonest), "next wake-up {t:?}, but a deadline is at {soonest}");
+        }
         // No stall: with callers left and no call, resolveKeys call or Tick pending, a timer is armed.
         let routing = self
             .routes
