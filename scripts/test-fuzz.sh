@@ -32,9 +32,18 @@ regressions=()
 if [ -d fuzz/regressions ]; then
   mapfile -t regressions < <(find fuzz/regressions -type f ! -name '*.md' | sort)
 fi
-if [ "${#regressions[@]}" -gt 0 ]; then
-  step "replay ${#regressions[@]} regression inputs"
-  "${fuzz[@]}" "${regressions[@]}"
+failing=()
+for input in "${regressions[@]}"; do
+  step "replay regression $input"
+  "${fuzz[@]}" "$input" || failing+=("$input")
+done
+if [ "${#failing[@]}" -gt 0 ]; then
+  echo "test-fuzz.sh: ${#failing[@]} regression input(s) fail (fuzz/README.md says what each found):" >&2
+  for input in "${failing[@]}"; do
+    echo "  input:  $input" >&2
+    echo "  replay: $replay_hint $input" >&2
+  done
+  exit 1
 fi
 
 seconds="${FUZZ_SECONDS:-60}"

@@ -802,6 +802,8 @@ impl Driver {
         // close() leaves nothing unsettled, held, armed, queued or in flight.
         ensure!(self, self.e.unsettled() == 0 && self.callers.is_empty() && self.held.is_empty(), "left after close");
         ensure!(self, self.e.poll_timeout().is_none(), "timer armed after close");
+        // Every key id was handed back (KeyReleased), so the shell's name → id cache is empty too.
+        ensure!(self, self.names.is_empty(), "keys never released: {:?}", self.names);
         let st = self.e.stats();
         ensure!(
             self,
