@@ -122,6 +122,8 @@ struct Driver {
     succeeded: u64,
     failed: u64,
     dispatches: u64,
+    /// The wake-up the host armed (the last `poll_timeout()`).
+    armed: Option<f64>,
 }
 
 impl Driver {
@@ -153,6 +155,7 @@ impl Driver {
             succeeded: 0,
             failed: 0,
             dispatches: 0,
+            armed: None,
         }
     }
 
@@ -266,6 +269,7 @@ impl Driver {
         };
         self.ctx = Ctx::Add;
         let r = self.e.add(key, weight, deadline, dedupe, self.now);
+        let (needs_poll, armed) = (self.e.needs_poll(), self.armed);
         self.drain();
         match r {
             Ok((id, admission)) => {
@@ -315,6 +319,14 @@ impl Driver {
             ensure!(self, self.e.stats() == before, "a refused add changed the stats");
         }
         self.check();
+        // The shell skips draining and re-arming after an accepted add when needs_poll() is false:
+        // then its armed timer must not be later than the engine's next wake-up.
+        if r.is_ok() && !needs_poll {
+            // A wake-up at +inf (a deadline of f64::MAX) is no wake-up.
+            let next = self.armed.filter(|t| t.is_finite());
+            let in_time = next.is_none_or(|t| armed.is_some_and(|a| a <= t));
+            ensure!(self, in_time, "needs_poll() false, but the wake-up moved from {armed:?} to {next:?}");
+        }
     }
 
     fn cancel(&mut self, item: ItemId) {
@@ -750,6 +762,7 @@ impl Driver {
             panic!("step {} ({}): flush {f} is done but not reported", self.step, self.what);
         }
         let t = self.e.poll_timeout();
+        self.armed = t;
         ensure!(self, t.is_none_or(|t| !t.is_nan()), "poll_timeout is NaN");
         // No wake-up while nothing is queued, waiting or in flight.
         if self.callers.is_empty() && self.flights.is_empty() {
