@@ -17,6 +17,9 @@ echo "shellcheck: clean"
 printf '\n== cargo test (engine: unit, scenario and property tests)\n'
 cargo test --release
 
+printf '\n== cargo fuzz (the engine, coverage-guided: regressions, then %s s from the committed seeds)\n' "${FUZZ_SECONDS:-60}"
+bash scripts/test-fuzz.sh
+
 printf '\n== cargo clippy\n'
 cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -- -D warnings
