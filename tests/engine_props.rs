@@ -39,8 +39,8 @@ const OPS: std::ops::Range<usize> = 1..1200;
 
 static STEPS: AtomicU64 = AtomicU64::new(0);
 /// How often the interesting paths ran (printed with the step count).
-static SEEN: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
-const SEEN_NAMES: [&str; 12] = [
+static SEEN: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
+const SEEN_NAMES: [&str; 13] = [
     "dispatches",
     "resends",
     "joins",
@@ -53,6 +53,7 @@ const SEEN_NAMES: [&str; 12] = [
     "keys released",
     "flushes done",
     "max slots",
+    "abandoned",
 ];
 const JOINS: usize = 2;
 const ADMITTED: usize = 3;
@@ -62,6 +63,7 @@ const EXPIRED: usize = 8;
 const KEYS_RELEASED: usize = 9;
 const FLUSHES: usize = 10;
 const MAX_SLOTS: usize = 11;
+const ABANDONED: usize = 12;
 
 type R<T = ()> = Result<T, TestCaseError>;
 
@@ -277,6 +279,7 @@ struct Flight {
     weight: f64,
     started: f64,
     timed_out: bool,
+    abandoned: bool,
 }
 
 enum Resp {
@@ -328,7 +331,7 @@ struct H {
     /// Outputs of the last engine call.
     log: Vec<Output>,
     /// Coverage counters, see [`SEEN_NAMES`].
-    seen: [u64; 12],
+    seen: [u64; 13],
 }
 
 /// The Settle and Release outputs of a call, leaving out E_DEADLINE settles (checked in
@@ -381,7 +384,7 @@ impl H {
             throttled: 0,
             steps: 0,
             log: Vec::new(),
-            seen: [0; 12],
+            seen: [0; 13],
         }
     }
 
@@ -461,12 +464,16 @@ impl H {
         self.log.clear();
         while let Some(o) = self.e.poll_output() {
             self.log.push(o.clone());
+            if std::env::var_os("HB_TRACE").is_some() {
+                eprintln!("  {:.3} {o:?}", self.now);
+            }
             match o {
                 Output::Dispatch(d) => self.on_dispatch(d)?,
                 Output::Route { route, items } => self.on_route(route, items)?,
                 Output::Settle { item, outcome, release } => self.on_settle(item, outcome, release)?,
                 Output::Release { item } => self.on_release(item)?,
                 Output::CallTimedOut { batch } => self.on_timed_out(batch)?,
+                Output::Abandoned { batch } => self.on_abandoned(batch)?,
                 Output::BatchEnd(_) => {}
                 Output::Admitted { item } => self.on_admitted(item)?,
                 Output::KeyReleased { key } => self.on_key_released(key)?,
@@ -633,7 +640,15 @@ impl H {
         self.batches += 1;
         self.flights.insert(
             d.batch,
-            Flight { key: d.key, entries, attempt: d.attempt, weight: d.weight, started: self.now, timed_out: false },
+            Flight {
+                key: d.key,
+                entries,
+                attempt: d.attempt,
+                weight: d.weight,
+                started: self.now,
+                timed_out: false,
+                abandoned: false,
+            },
         );
         // Invariant: in-flight calls never exceed maxInFlight, nor maxInFlightPerKey per key.
         ensure!(
@@ -742,6 +757,20 @@ impl H {
         Ok(())
     }
 
+    fn on_abandoned(&mut self, batch: BatchId) -> R {
+        let Some(f) = self.flights.get(&batch) else {
+            return Err(TestCaseError::fail(format!("Abandoned for a call not in flight: {batch}")));
+        };
+        // Invariant: a call is abandoned once, when no slot of it is wanted any more (every
+        // caller aborted or expired, no follower riding), and not after it timed out.
+        ensure!(!f.abandoned && !f.timed_out, "call {batch} abandoned twice, or after its timeout");
+        let wanted = f.entries.iter().filter(|&&(id, uid)| self.slot_live(id, uid)).count();
+        ensure!(wanted == 0, "call {batch} abandoned while {wanted} of its slots are wanted");
+        self.flights.get_mut(&batch).unwrap().abandoned = true;
+        self.seen[ABANDONED] += 1;
+        Ok(())
+    }
+
     // -------------------------------------------------------------------------- checks
 
     /// Invariants that hold between any two engine calls.
@@ -794,6 +823,11 @@ impl H {
                 let ok = self.slots.get(&p).is_some_and(|p| p.key == s.key && p.followers.contains(&id));
                 ensure!(ok, "follower {id} of a missing primary {p}");
             }
+        }
+        // Invariant: every call nobody waits for any more has been reported abandoned.
+        for (b, f) in &self.flights {
+            let wanted = f.entries.iter().any(|&(id, uid)| self.slot_live(id, uid));
+            ensure!(wanted || f.abandoned || f.timed_out, "call {b} is wanted by nobody but not abandoned");
         }
         // Every flush whose items have all settled has been reported.
         if let Some((f, _)) = self.flushes.iter().find(|(_, set)| set.is_empty()) {
@@ -1170,7 +1204,7 @@ impl H {
             Resp::Complete(r) => r.iter().any(|r| matches!(r, ItemResult::Err { retryable: true, .. })),
             Resp::Fail(_) => true,
         };
-        if let Some(bc) = &budget {
+        if let (Some(bc), false) = (&budget, f.abandoned) {
             self.tokens =
                 if charged { (self.tokens - 1.0).max(0.0) } else { (self.tokens + bc.token_ratio).min(bc.max_tokens) };
         }
@@ -1558,6 +1592,9 @@ fn scenario(cfg: Config, seed: u64, ops: &[Op], close_at: Option<usize>) -> R {
     let mut h = H::new(cfg, seed);
     let r = (|| {
         for (i, op) in ops.iter().enumerate() {
+            if std::env::var_os("HB_TRACE").is_some() {
+                eprintln!("op {i}: {op:?}");
+            }
             let r = if close_at == Some(i) { h.flush(true) } else { h.run(op) };
             r.map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
         }

@@ -6,10 +6,16 @@
 //! (a whole batch resent as it was: atomic mode, batch-level retries, bisect halves).
 //! A dedupe `Follower` rides on a queued item's slot and settles with it.
 
-use std::collections::{HashMap, VecDeque};
+mod abandon;
+mod deadline;
+mod due;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::budget::Budget;
+use super::call_time::{CallTime, RetiredCallTimes};
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::flush::SeqWindow;
 use super::queue::{Entry, Queue};
@@ -21,10 +27,6 @@ use super::{
 };
 
 const NONE: u32 = u32::MAX;
-
-/// A queued item with a deadline makes its queue dispatch this long before the deadline, so
-/// that it is sent in time rather than at the instant it expires.
-pub const DEADLINE_LEAD_MS: f64 = 1.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -50,6 +52,8 @@ struct Item {
     order: u64,
     attempt: u32,
     sends: u32,
+    /// The call it is in, while `InFlight`.
+    batch: BatchId,
     /// For a follower: the item whose slot it shares.
     primary: u32,
     followers: Vec<u32>,
@@ -70,6 +74,7 @@ impl Item {
             order: 0,
             attempt: 1,
             sends: 0,
+            batch: 0,
             primary: NONE,
             followers: Vec::new(),
             caller_settled: false,
@@ -93,8 +98,10 @@ struct Key {
     window_at: f64,
     /// Listed in `blocked` (due, but `maxInFlight` is reached).
     blocked: bool,
-    /// Listed in `due`.
+    /// Listed in `due` (or being served by `run_due`).
     scheduled: bool,
+    /// How long its transport calls take: the lead of deadline-aware dispatch.
+    call_time: CallTime,
 }
 
 impl Key {
@@ -157,6 +164,10 @@ struct Batch {
     weight: f64,
     started: f64,
     timed_out: bool,
+    /// Slots whose outcome someone still waits for.
+    wanted: usize,
+    /// `wanted` fell to 0 (see `abandon.rs`).
+    abandoned: bool,
 }
 
 #[derive(Debug)]
@@ -187,7 +198,10 @@ pub struct Engine {
     next_flush: FlushId,
     next_order: u64,
     due: Vec<KeyId>,
+    /// Due keys by the arrival order of their oldest item (`run_due`'s buffer).
+    ready: BinaryHeap<Reverse<(u64, KeyId)>>,
     blocked: VecDeque<KeyId>,
+    retired_call_times: RetiredCallTimes,
     out: VecDeque<Output>,
     tick_requested: bool,
     closed: bool,
@@ -228,7 +242,9 @@ impl Engine {
             next_flush: 1,
             next_order: 0,
             due: Vec::new(),
+            ready: BinaryHeap::new(),
             blocked: VecDeque::new(),
+            retired_call_times: RetiredCallTimes::default(),
             out: VecDeque::new(),
             tick_requested: false,
             closed: false,
@@ -265,6 +281,7 @@ impl Engine {
             }
         };
         self.key_ids.insert(name.into(), k);
+        self.keys[k as usize].call_time = self.retired_call_times.take(name);
         k
     }
 
@@ -296,6 +313,7 @@ impl Engine {
             && !key.scheduled;
         if idle {
             let name = std::mem::take(&mut self.keys[k as usize].name);
+            self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
             self.key_ids.remove(&name);
             self.keys[k as usize].retire();
             self.free_keys.push(k);
@@ -401,6 +419,7 @@ impl Engine {
             return Err(InputError::UnknownItem(item));
         }
         self.remove_caller(item, ErrorCode::Aborted, now);
+        self.run_due(now);
         self.after_input(now);
         Ok(())
     }
@@ -426,14 +445,7 @@ impl Engine {
         let id = self.next_flush;
         self.next_flush += 1;
         self.flushes.push_back((self.seqs.next(), id));
-        let upto = self.next_order;
-        for k in 0..self.keys.len() as KeyId {
-            let key = &mut self.keys[k as usize];
-            if key.alive && !key.queue.is_empty() {
-                key.queue.due_before = key.queue.due_before.max(upto);
-                self.schedule_due(k, false);
-            }
-        }
+        self.due_all_queued();
         self.run_due(now);
         self.after_input(now);
         id
@@ -462,7 +474,9 @@ impl Engine {
         let b = self.end_call(batch);
         let retryable_entry = |r: &ItemResult| matches!(r, ItemResult::Err { retryable: true, .. });
         // A call that returns a retryable item error costs a token, as a failed call does.
-        if results.iter().any(retryable_entry) {
+        if b.abandoned {
+            // Our own abort: no verdict on the transport.
+        } else if results.iter().any(retryable_entry) {
             self.budget.on_failure();
         } else {
             self.budget.on_success();
@@ -554,7 +568,9 @@ impl Engine {
             return Err(InputError::UnknownBatch(batch));
         }
         let b = self.end_call(batch);
-        self.budget.on_failure();
+        if !b.abandoned {
+            self.budget.on_failure();
+        }
         let live = self.live_slots(&b.entries);
         let attempt = live.iter().map(|&(i, _)| self.items[i as usize].attempt).max().unwrap_or(1);
         let bisectable = self.cfg.bisect && self.cfg.error_mode == ErrorMode::Partial && live.len() > 1;
@@ -624,6 +640,7 @@ impl Engine {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
         }
+        self.run_due(now);
         self.after_input(now);
         Ok(())
     }
@@ -745,137 +762,21 @@ impl Engine {
         key.retry_waiting -= 1;
         key.queue.insert_ordered(Entry { order, item: idx, gen, at: now }, weight);
         // Its backoff was its wait: it goes with the next batch of its key.
-        key.queue.due_before = key.queue.due_before.max(order + 1);
-        self.schedule_due(k, false);
+        self.due_through(k, order, false);
         self.queue_grew(k, idx, deadline, now);
     }
 
     fn queue_grew(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) {
-        if deadline.is_finite() {
-            let flush_at = deadline - DEADLINE_LEAD_MS;
-            if flush_at <= now {
-                let order = self.items[idx as usize].order;
-                let q = &mut self.keys[k as usize].queue;
-                q.due_before = q.due_before.max(order + 1);
-                self.schedule_due(k, true);
-                return;
-            }
-            let gen = self.items[idx as usize].gen;
-            self.timers.push(flush_at, Timer::DeadlineFlush { item: idx, gen });
+        if deadline.is_finite() && self.arm_deadline(k, idx, deadline, now) {
+            return;
         }
         let q = &self.keys[k as usize].queue;
         let full = q.live >= self.cfg.batch_size() || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
-        if full || self.closed || self.cfg.max_wait_ms == 0.0 {
+        if full || self.closed || self.cfg.max_wait_ms == 0.0 || self.under_pressure() {
             self.schedule_due(k, true);
         } else {
             self.arm_window(k);
         }
-    }
-
-    fn schedule_due(&mut self, k: KeyId, tick: bool) {
-        let key = &mut self.keys[k as usize];
-        if !key.scheduled {
-            key.scheduled = true;
-            self.due.push(k);
-        }
-        if tick && !self.tick_requested {
-            self.tick_requested = true;
-            self.out.push_back(Output::Tick);
-        }
-    }
-
-    fn run_due(&mut self, now: f64) {
-        while let Some(k) = self.due.pop() {
-            self.keys[k as usize].scheduled = false;
-            if self.keys[k as usize].alive {
-                self.try_dispatch(k, now);
-            }
-        }
-    }
-
-    fn entry_live(&self, e: &Entry) -> bool {
-        self.items[e.item as usize].gen == e.gen
-    }
-
-    /// Drop dead entries from the front, so the front is a live item.
-    fn purge_front(&mut self, k: KeyId) {
-        while let Some(e) = self.keys[k as usize].queue.entries.front() {
-            if self.entry_live(e) {
-                break;
-            }
-            self.keys[k as usize].queue.entries.pop_front();
-        }
-    }
-
-    /// When the oldest window of this key closes.
-    fn window_deadline(&mut self, k: KeyId) -> f64 {
-        self.purge_front(k);
-        let q = &self.keys[k as usize].queue;
-        let oldest = if q.retried == 0 {
-            q.entries.front().map_or(f64::INFINITY, |e| e.at)
-        } else {
-            q.entries.iter().filter(|e| self.entry_live(e)).map(|e| e.at).fold(f64::INFINITY, f64::min)
-        };
-        oldest + self.cfg.max_wait_ms
-    }
-
-    fn arm_window(&mut self, k: KeyId) {
-        if self.keys[k as usize].queue.is_empty() {
-            return;
-        }
-        let at = self.window_deadline(k);
-        let key = &mut self.keys[k as usize];
-        if at < key.window_at {
-            key.window_at = at;
-            self.timers.push(at, Timer::Window(k));
-        }
-    }
-
-    fn queue_due(&mut self, k: KeyId, now: f64) -> bool {
-        if self.keys[k as usize].queue.is_empty() {
-            return false;
-        }
-        let window = self.window_deadline(k);
-        let q = &self.keys[k as usize].queue;
-        self.closed
-            || q.live >= self.cfg.batch_size()
-            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap)
-            || window <= now
-            || q.entries.front().is_some_and(|e| e.order < q.due_before)
-    }
-
-    /// Dispatch what is due on this key while the in-flight caps allow.
-    fn try_dispatch(&mut self, k: KeyId, now: f64) {
-        loop {
-            let has_units = !self.keys[k as usize].ready_units.is_empty();
-            if !has_units && !self.queue_due(k, now) {
-                break;
-            }
-            if k == UNROUTED {
-                self.dispatch_route();
-                continue;
-            }
-            if self.in_flight_batches >= self.cfg.in_flight_cap() {
-                let key = &mut self.keys[k as usize];
-                if !key.blocked {
-                    key.blocked = true;
-                    self.blocked.push_back(k);
-                }
-                break;
-            }
-            if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
-                break; // resumed when one of this key's calls ends
-            }
-            match self.keys[k as usize].ready_units.pop_front() {
-                Some(u) => self.dispatch_unit(u, now),
-                None => {
-                    let entries = self.cut(k, now);
-                    self.dispatch(k, entries, now);
-                }
-            }
-        }
-        self.arm_window(k);
-        self.maybe_release_key(k);
     }
 
     /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
@@ -959,6 +860,7 @@ impl Engine {
         for &(idx, _) in &entries {
             let it = &mut self.items[idx as usize];
             it.state = State::InFlight;
+            it.batch = batch;
             if it.sends > 0 {
                 self.stats.retries += 1;
             }
@@ -975,7 +877,9 @@ impl Engine {
         if let Some(t) = self.cfg.timeout_ms {
             self.timers.push(now + t, Timer::CallTimeout(batch));
         }
-        self.batches.insert(batch, Batch { key: k, entries, attempt, weight, started: now, timed_out: false });
+        let wanted = entries.len();
+        let b = Batch { key: k, entries, attempt, weight, started: now, timed_out: false, wanted, abandoned: false };
+        self.batches.insert(batch, b);
         self.out.push_back(Output::Dispatch(Dispatch {
             batch,
             key: k,
@@ -1050,6 +954,10 @@ impl Engine {
             let k = self.items[idx as usize].key;
             self.keys[k as usize].waiting -= 1;
             self.enqueue(idx, now);
+            // It waited for room already: it goes with its key's next batch.
+            if self.items[idx as usize].state == State::Queued {
+                self.due_through(k, self.items[idx as usize].order, true);
+            }
             self.out.push_back(Output::Admitted { item: idx });
         }
     }
@@ -1093,20 +1001,10 @@ impl Engine {
             failed,
             batch_error,
         }));
-        // Capacity freed: keys that waited for it first, then this call's own key.
-        while self.in_flight_batches < self.cfg.in_flight_cap() {
-            let Some(k) = self.blocked.pop_front() else {
-                break;
-            };
-            self.keys[k as usize].blocked = false;
-            if self.keys[k as usize].alive {
-                self.try_dispatch(k, now);
-            }
+        if !b.abandoned {
+            self.call_took(b.key, now - b.started, now);
         }
-        if self.keys[b.key as usize].alive {
-            self.try_dispatch(b.key, now);
-        }
-        self.run_due(now);
+        self.capacity_freed(b.key, now);
         self.after_input(now);
     }
 
@@ -1226,12 +1124,16 @@ impl Engine {
             State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
             State::InFlight | State::InUnit | State::Follower | State::Free => {}
         }
-        if self.items[idx as usize].caller_settled {
+        let it = &self.items[idx as usize];
+        let left_call = (it.state == State::InFlight).then_some(it.batch);
+        if it.caller_settled {
             self.out.push_back(Output::Release { item: idx });
         }
         self.free_item(idx);
+        if let Some(batch) = left_call {
+            self.slot_left_call(batch); // after the slot's last output: its call may be abandoned
+        }
         self.admit_waiters(now);
-        self.run_due(now);
         if self.key_valid(k) {
             self.maybe_release_key(k);
         }
@@ -1251,10 +1153,7 @@ impl Engine {
             Timer::DeadlineFlush { item, gen } => {
                 if self.slot_in(item, gen, State::Queued) {
                     let it = &self.items[item as usize];
-                    let (k, order) = (it.key, it.order);
-                    let q = &mut self.keys[k as usize].queue;
-                    q.due_before = q.due_before.max(order + 1);
-                    self.schedule_due(k, false);
+                    self.due_through(it.key, it.order, false);
                 }
             }
             Timer::Expire { item, gen } => {
