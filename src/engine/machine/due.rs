@@ -56,41 +56,66 @@ impl Engine {
         if self.under_pressure() {
             self.due_all_queued();
         }
-        // `scheduled` stays set while a key is in `ready`: scheduling it again is a no-op.
+        // `scheduled` stays set while a key is in `ready`: scheduling it again is a no-op. A key
+        // with nothing waiting does not enter `ready`: an item admitted into it later schedules
+        // it afresh, with its true oldest.
         let mut ready = std::mem::take(&mut self.ready);
         loop {
             while let Some(k) = self.due.pop() {
-                ready.push(Reverse((self.oldest(k), k)));
+                match self.oldest(k) {
+                    Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
+                    _ => self.settle_schedule(k),
+                }
             }
-            let Some(Reverse((_, k))) = ready.pop() else {
+            let Some(Reverse((oldest, k))) = ready.pop() else {
                 break;
             };
-            self.keys[k as usize].scheduled = false;
-            if !self.keys[k as usize].alive {
-                continue;
-            }
-            if self.dispatch_next(k, now) {
-                self.schedule_due(k, false); // more may be due: it competes again by its new oldest
-            } else {
-                self.arm_window(k);
-                self.maybe_release_key(k);
+            match self.oldest(k) {
+                Some(now_oldest) if now_oldest != oldest => ready.push(Reverse((now_oldest, k))),
+                None => self.settle_schedule(k),
+                Some(_) => {
+                    if self.dispatch_next(k, now) {
+                        // More may be due: it competes again by its new oldest.
+                        self.keys[k as usize].scheduled = false;
+                        self.schedule_due(k, false);
+                    } else {
+                        self.settle_schedule(k);
+                    }
+                }
             }
         }
         self.ready = ready;
     }
 
-    /// The arrival order of a key's oldest waiting item (queued, or in a ready unit).
-    fn oldest(&mut self, k: KeyId) -> u64 {
+    /// A key leaves the due set: it waits for its window (or nothing) again.
+    fn settle_schedule(&mut self, k: KeyId) {
+        self.keys[k as usize].scheduled = false;
+        if self.keys[k as usize].alive {
+            self.arm_window(k);
+            self.maybe_release_key(k);
+        }
+    }
+
+    /// The arrival order of a key's oldest waiting item (queued, or in a ready unit); `None`
+    /// when nothing waits.
+    fn oldest(&mut self, k: KeyId) -> Option<u64> {
         self.purge_front(k);
         let key = &self.keys[k as usize];
-        let queued = key.queue.entries.front().map_or(u64::MAX, |e| e.order);
-        let unit = key
-            .ready_units
-            .front()
-            .and_then(|u| self.units.get(u))
-            .and_then(|u| u.entries.iter().find(|&&(i, g)| self.slot_in(i, g, State::InUnit)))
-            .map_or(u64::MAX, |&(i, _)| self.items[i as usize].order);
-        queued.min(unit)
+        let queued = key.queue.entries.front().map(|e| e.order);
+        let unit = match key.ready_units.front() {
+            // A unit whose items all left still has to be taken off: it counts as oldest.
+            Some(u) => Some(
+                self.units
+                    .get(u)
+                    .and_then(|u| u.entries.iter().find(|&&(i, g)| self.slot_in(i, g, State::InUnit)))
+                    .map_or(0, |&(i, _)| self.items[i as usize].order),
+            ),
+            None => None,
+        };
+        match (queued, unit) {
+            (Some(q), Some(u)) => Some(q.min(u)),
+            (q, u) => q.or(u),
+        }
     }
 
     /// Send one batch (or one `resolveKeys` call) of this key if it is due and the caps allow.
