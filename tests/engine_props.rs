@@ -851,6 +851,10 @@ impl H {
         }
         ensure!(!self.flights.values().any(|f| f.key == key), "key {key} released while a call on it is in flight");
         self.names.remove(name);
+        // A released key's estimate is kept by name only while it is above the 10 ms floor.
+        if self.call_times.get(name).is_some_and(|&m| m <= 10.0) {
+            self.call_times.remove(name);
+        }
         self.seen[KEYS_RELEASED] += 1;
         Ok(())
     }

@@ -13,7 +13,7 @@ pub const MIN_LEAD_MS: f64 = 10.0;
 const NEWEST_WEIGHT: f64 = 0.25;
 
 /// Estimates of keys whose ids were released, kept by name so that a key coming back with its
-/// traffic keeps its estimate. Bounded: past this many names the store starts over.
+/// traffic keeps its lead. Bounded: past this many names the store starts over.
 const RETIRED_CAP: usize = 1024;
 
 /// The running estimate for one key.
@@ -51,10 +51,11 @@ pub struct RetiredCallTimes {
 }
 
 impl RetiredCallTimes {
-    /// Keep the estimate of a key whose id is being released (nothing to keep before its first
-    /// call ended).
+    /// Keep the estimate of a key whose id is being released. Only one above the floor is
+    /// worth keeping: below it the lead is the floor anyway, and keys come and go with their
+    /// traffic (one allocation per release would show on the hot path).
     pub fn keep(&mut self, name: &str, time: CallTime) {
-        if time == CallTime::default() {
+        if time.lead_ms() <= MIN_LEAD_MS {
             return;
         }
         if self.by_name.len() >= RETIRED_CAP {
@@ -65,6 +66,9 @@ impl RetiredCallTimes {
 
     /// The estimate a key of this name had when its id was released, if any.
     pub fn take(&mut self, name: &str) -> CallTime {
+        if self.by_name.is_empty() {
+            return CallTime::default();
+        }
         self.by_name.remove(name).unwrap_or_default()
     }
 }
@@ -95,8 +99,12 @@ mod tests {
         t.record(300.0);
         store.keep("a", t);
         store.keep("b", CallTime::default());
+        let mut fast = CallTime::default();
+        fast.record(3.0);
+        store.keep("c", fast);
         assert_eq!(store.take("a").lead_ms(), 300.0);
         assert_eq!(store.take("a"), CallTime::default(), "taken once");
         assert_eq!(store.take("b"), CallTime::default());
+        assert_eq!(store.take("c"), CallTime::default(), "at the floor: nothing worth keeping");
     }
 }
