@@ -744,3 +744,77 @@ fn reaching_max_queued_flushes_every_key_oldest_first() {
     assert_eq!(h.e.add(DEFAULT_KEY, 1.0, None, None, 0.0).map(|r| r.1), Ok(Admission::Queued));
     assert_eq!(h.drain(), vec![], "room again: back to windows");
 }
+
+// ---------------------------------------------------------------- abandoned calls
+
+#[test]
+fn a_call_whose_items_were_all_aborted_is_abandoned_once() {
+    let mut h = H::new(cfg());
+    let (a, b) = (h.add(0.0), h.add(0.0));
+    let d = h.time(10.0).remove(0);
+    h.e.cancel(a, 11.0).unwrap();
+    assert!(!h.drain().contains(&Output::Abandoned { batch: d.batch }), "b still waits");
+    h.e.cancel(b, 12.0).unwrap();
+    let out = h.drain();
+    assert_eq!(out.iter().filter(|o| matches!(o, Output::Abandoned { .. })).count(), 1);
+    assert!(out.contains(&Output::Abandoned { batch: d.batch }));
+    assert_eq!(h.e.stats().in_flight_batches, 1, "in flight until the transport answers");
+    // The transport rejects on the aborted signal: nothing settles, nothing is retried.
+    h.e.fail(d.batch, Failure::thrown(), 13.0).unwrap();
+    let out = h.drain();
+    assert!(H::settles(&out).is_empty());
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))));
+    assert_eq!(h.e.stats().in_flight_batches, 0);
+}
+
+#[test]
+fn a_call_whose_items_all_passed_their_deadlines_is_abandoned() {
+    let mut h = H::new(cfg());
+    let a = h.add_to(DEFAULT_KEY, 1.0, Some(40.0), 0.0);
+    let b = h.add_to(DEFAULT_KEY, 1.0, Some(50.0), 0.0);
+    let d = h.time(10.0).remove(0);
+    h.e.handle_time(45.0);
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(a, Outcome::Code(ErrorCode::Deadline))]);
+    assert!(!out.contains(&Output::Abandoned { batch: d.batch }));
+    let t = h.e.poll_timeout().unwrap();
+    h.e.handle_time(t);
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(b, Outcome::Code(ErrorCode::Deadline))]);
+    assert!(out.contains(&Output::Abandoned { batch: d.batch }));
+}
+
+#[test]
+fn a_dedupe_follower_keeps_the_call_wanted() {
+    let mut h = H::new(cfg());
+    let (p, _) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 0.0).unwrap();
+    let (f, adm) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 0.0).unwrap();
+    assert_eq!(adm, Admission::Joined);
+    let d = h.time(10.0).remove(0);
+    h.e.cancel(p, 11.0).unwrap();
+    assert!(!h.drain().contains(&Output::Abandoned { batch: d.batch }), "the follower waits for it");
+    h.e.cancel(f, 12.0).unwrap();
+    assert!(h.drain().contains(&Output::Abandoned { batch: d.batch }));
+}
+
+#[test]
+fn an_abandoned_call_costs_no_retry_token() {
+    let mut c = cfg();
+    c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: 4.0, token_ratio: 0.0 });
+    let mut h = H::new(c);
+    let a = h.add(0.0);
+    let d = h.time(10.0).remove(0);
+    h.e.cancel(a, 11.0).unwrap();
+    h.drain();
+    h.e.fail(d.batch, Failure::thrown(), 12.0).unwrap();
+    h.drain();
+    // Four tokens: b's own retryable error costs one; had the abandoned call cost one too,
+    // 2 <= 4 / 2 would refuse b's retry.
+    let b = h.add(20.0);
+    let d = h.time(30.0).remove(0);
+    h.e.complete(d.batch, &[err(true)], 31.0).unwrap();
+    let out = h.drain();
+    assert!(H::settles(&out).is_empty(), "b is retried: the abandoned call cost nothing");
+    assert_eq!(h.e.stats().throttled, 0);
+    let _ = b;
+}
