@@ -19,6 +19,9 @@
 //! follows exactly. Likewise a `route_done` that fails some items fails a suffix of them, so
 //! that every routed item has entered its queue before any output of that call.
 
+//!
+//! `HB_TRACE=1` prints every op and every engine output (for replaying a shrunk failure).
+
 // Native only (proptest is a host dev-dependency); the wasm shell has tests/wasm_shell.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
