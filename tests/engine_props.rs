@@ -18,7 +18,6 @@
 //! to `UNROUTED` keep their dedupe strings: they join a slot in `route_done`, which the model
 //! follows exactly. Likewise a `route_done` that fails some items fails a suffix of them, so
 //! that every routed item has entered its queue before any output of that call.
-
 //!
 //! `HB_TRACE=1` prints every op and every engine output (for replaying a shrunk failure).
 
