@@ -11,7 +11,7 @@
 
 // Output tags and codes: the wire format of src/wasm/mod.rs.
 const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5;
-const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9;
+const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10;
 const CODES = ["E_CONFIG", "E_CLOSED", "E_FULL", "E_TOO_LARGE", "E_ABORTED", "E_DEADLINE", "E_TIMEOUT",
   "E_TRANSPORT", "E_RESULT_SHAPE", "E_FAIL_FAST", "E_ATOMIC", "E_ROUTE"];
 const UNROUTED = 0, DEFAULT_KEY = 1;
@@ -595,6 +595,7 @@ class Runner {
   run(job) {
     if (job.batch !== undefined) this.call(job.batch, job.weight);
     else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
+    else if (job.abandoned !== undefined) this.abandoned(job.abandoned);
     else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
     else this.route(job.route, job.items);
   }
@@ -662,6 +663,10 @@ class Runner {
           break;
         case TIMED_OUT:
           jobs.push({ timedOut: buf[i + 1] });
+          i += 2;
+          break;
+        case ABANDONED:
+          jobs.push({ abandoned: buf[i + 1] });
           i += 2;
           break;
         case BATCH_END: {
@@ -889,6 +894,15 @@ class Runner {
     const err = hbError("E_TIMEOUT", `hyperbatch: the transport call took longer than timeoutMs (${this.timeoutMs} ms)`);
     Batch.abort(batch, err);
     this.failure(batch, err, 1);
+  }
+
+  /** Nobody waits for this call any more: abort its signal. Its answer is still reported. */
+  abandoned(batchId) {
+    const batch = this.calls.get(batchId);
+    if (batch === undefined) return;
+    const err = hbError("E_ABORTED", "hyperbatch: every item of the call was aborted or passed its deadline");
+    err.name = "AbortError";
+    Batch.abort(batch, err);
   }
 
   route(routeId, items) {

@@ -18,6 +18,8 @@
 //! to `UNROUTED` keep their dedupe strings: they join a slot in `route_done`, which the model
 //! follows exactly. Likewise a `route_done` that fails some items fails a suffix of them, so
 //! that every routed item has entered its queue before any output of that call.
+//!
+//! `HB_TRACE=1` prints every op and every engine output (for replaying a shrunk failure).
 
 // Native only (proptest is a host dev-dependency); the wasm shell has tests/wasm_shell.rs.
 #![cfg(not(target_arch = "wasm32"))]
@@ -38,21 +40,32 @@ const CASES: u32 = 256;
 const OPS: std::ops::Range<usize> = 1..1200;
 
 static STEPS: AtomicU64 = AtomicU64::new(0);
-/// How often the interesting paths ran (printed with the step count).
-static SEEN: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
-const SEEN_NAMES: [&str; 12] = [
-    "dispatches",
-    "resends",
-    "joins",
-    "admitted",
-    "routes",
-    "bisects",
-    "throttled",
-    "timeouts",
-    "expired",
-    "keys released",
-    "flushes done",
-    "max slots",
+/// How often the interesting paths ran: printed with the step count, and each must reach its
+/// minimum in a full run (a generator change that starves a path fails the test).
+const SEEN_LEN: usize = 20;
+static SEEN: [AtomicU64; SEEN_LEN] = [const { AtomicU64::new(0) }; SEEN_LEN];
+/// (name, minimum over a full run of [`CASES`] cases; a typical run sees 10–1000× more).
+const SEEN_NAMES: [(&str, u64); SEEN_LEN] = [
+    ("dispatches", 5000),
+    ("resends", 500),
+    ("joins", 50),
+    ("admitted", 200),
+    ("routes", 500),
+    ("bisects", 5),
+    ("throttled", 100),
+    ("timeouts", 200),
+    ("expired", 200),
+    ("keys released", 1000),
+    ("flushes done", 200),
+    ("max slots", 100),
+    ("abandoned", 100),
+    ("sent by size", 500),
+    ("sent by window", 500),
+    ("sent by deadline", 50),
+    ("sent by backpressure", 100),
+    ("cancels", 500),
+    ("full default-size batches", 3),
+    ("default configs", 10),
 ];
 const JOINS: usize = 2;
 const ADMITTED: usize = 3;
@@ -62,6 +75,14 @@ const EXPIRED: usize = 8;
 const KEYS_RELEASED: usize = 9;
 const FLUSHES: usize = 10;
 const MAX_SLOTS: usize = 11;
+const ABANDONED: usize = 12;
+const BY_SIZE: usize = 13;
+const BY_WINDOW: usize = 14;
+const BY_DEADLINE: usize = 15;
+const BY_PRESSURE: usize = 16;
+const CANCELS: usize = 17;
+const DEFAULT_SIZE_FULL: usize = 18;
+const DEFAULT_CONFIGS: usize = 19;
 
 type R<T = ()> = Result<T, TestCaseError>;
 
@@ -121,6 +142,11 @@ enum Op {
     },
     LateRoute(u16),
     Flush,
+    /// `n` adds of weight 0 in one turn to one key: queues reach maxBatchSize, even 100.
+    Burst {
+        key: u8,
+        n: u8,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -140,10 +166,10 @@ enum RouteHow {
 
 fn config_strategy() -> impl Strategy<Value = Config> {
     let shape = (
-        1u32..=8,
+        prop_oneof![6 => 1u32..=8, 1 => 9u32..=40, 1 => Just(100)],
         prop_oneof![Just(0.0), (1u32..=20).prop_map(f64::from)],
         prop_oneof![Just(None), (2u32..=6).prop_map(|w| Some(f64::from(w)))],
-        1u32..=12,
+        prop_oneof![6 => 1u32..=12, 1 => 13u32..=200, 1 => Just(10_000)],
         any::<bool>(),
         1u32..=4,
         prop_oneof![Just(None), Just(Some(1.0)), Just(Some(2.0))],
@@ -151,18 +177,25 @@ fn config_strategy() -> impl Strategy<Value = Config> {
     );
     let retry = (
         0u8..3,
-        1u32..=4,
+        prop_oneof![5 => 1u32..=4, 1 => 5u32..=8],
         prop_oneof![
             1 => Just(BudgetOption::Enabled(false)),
             2 => (4u32..=10, 0usize..5).prop_map(|(t, r)| BudgetOption::Config(BudgetConfig {
                 max_tokens: f64::from(t),
                 token_ratio: [0.0, 0.25, 0.5, 1.0, 2.0][r],
             })),
+            1 => Just(BudgetOption::Config(BudgetConfig::default())),
         ],
         any::<bool>(),
-        (0u32..=10, 5u32..=60, 0usize..3, 0usize..3, 0u32..=100),
+        (
+            prop_oneof![4 => 0u32..=10, 1 => Just(50)],
+            prop_oneof![4 => 5u32..=60, 1 => Just(5000)],
+            0usize..3,
+            0usize..3,
+            0u32..=100,
+        ),
     );
-    (shape, retry).prop_map(
+    let generated = (shape, retry).prop_map(
         |(
             (size, wait, weight, queued, wait_when_full, in_flight, per_key, timeout),
             (mode, attempts, budget, bisect, (base, max_delay, mult, jitter, max_ra)),
@@ -187,7 +220,9 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             },
             bisect,
         },
-    )
+    );
+    // The defaults as they are.
+    prop_oneof![9 => generated, 1 => Just(Config::default())]
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -227,6 +262,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         6 => (any::<u16>(), route).prop_map(|(pick, how)| Op::Route { pick, how }),
         1 => any::<u16>().prop_map(Op::LateRoute),
         2 => Just(Op::Flush),
+        1 => (0u8..4, 1u8..=110).prop_map(|(key, n)| Op::Burst { key, n }),
     ]
 }
 
@@ -267,6 +303,8 @@ struct Slot {
     /// When it entered its current key's queue (global order) and at what time.
     enter: u64,
     entered_at: f64,
+    /// It waited for room: once admitted it goes with its key's next batch.
+    admitted: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -277,6 +315,7 @@ struct Flight {
     weight: f64,
     started: f64,
     timed_out: bool,
+    abandoned: bool,
 }
 
 enum Resp {
@@ -325,10 +364,17 @@ struct H {
     bisects: u64,
     throttled: u64,
     steps: u64,
+    /// Each key's running estimate of its call time, by name ("" for the default queue), as
+    /// the contract defines it: an EWMA of its calls' durations (weight 1/4 for the newest).
+    call_times: BTreeMap<&'static str, f64>,
+    /// Backpressure held when the engine call whose outputs are being drained was made.
+    pressure_before: bool,
+    /// The oldest item of the last first-send batch of the engine call being drained.
+    last_oldest: Option<u64>,
     /// Outputs of the last engine call.
     log: Vec<Output>,
     /// Coverage counters, see [`SEEN_NAMES`].
-    seen: [u64; 12],
+    seen: [u64; SEEN_LEN],
 }
 
 /// The Settle and Release outputs of a call, leaving out E_DEADLINE settles (checked in
@@ -381,8 +427,53 @@ impl H {
             throttled: 0,
             steps: 0,
             log: Vec::new(),
-            seen: [0; 12],
+            call_times: BTreeMap::new(),
+            pressure_before: false,
+            last_oldest: None,
+            seen: [0; SEEN_LEN],
         }
+    }
+
+    /// Backpressure: `queued` is at `maxQueued`, or adds wait for room.
+    fn pressure(&self) -> bool {
+        let queued = self.slots.values().filter(|s| matches!(s.st, St::Queued | St::Routing(_))).count();
+        queued >= self.cfg.max_queued as usize || self.slots.values().any(|s| matches!(s.st, St::Waiting(_)))
+    }
+
+    fn key_label(&self, key: KeyId) -> &'static str {
+        match key {
+            UNROUTED => "(unrouted)",
+            DEFAULT_KEY => "",
+            k => self.names.iter().find(|(_, &v)| v == k).map_or("(released)", |(&n, _)| n),
+        }
+    }
+
+    /// How long before an item's deadline its queue must dispatch: the key's call-time
+    /// estimate, never below 10 ms (10 ms before any of its calls ended).
+    fn lead(&self, key: KeyId) -> f64 {
+        self.call_times.get(self.key_label(key)).map_or(10.0, |&m| m.max(10.0))
+    }
+
+    fn record_call_time(&mut self, key: KeyId, duration: f64) {
+        let label = self.key_label(key);
+        let sample = duration.max(0.0);
+        let mean = self.call_times.get(label).map_or(sample, |&m| m + 0.25 * (sample - m));
+        self.call_times.insert(label, mean);
+    }
+
+    /// The queue of this never-sent item must send now because of its deadline.
+    fn deadline_due(&self, s: &Slot) -> bool {
+        s.caller_live && s.deadline.is_some_and(|d| d - self.lead(s.key) <= self.now)
+    }
+
+    /// Whether `key` may start a call now (the routing queue always may).
+    fn room(&self, key: KeyId) -> bool {
+        if key == UNROUTED {
+            return true;
+        }
+        let on_key = self.flights.values().filter(|f| f.key == key).count();
+        let per_key = self.cfg.max_in_flight_per_key.map_or(usize::MAX, |n| n as usize);
+        self.flights.len() < self.cfg.max_in_flight as usize && on_key < per_key
     }
 
     fn batch_size(&self) -> usize {
@@ -450,6 +541,7 @@ impl H {
         self.next_enter += 1;
         let s = self.slots.get_mut(&id).unwrap();
         s.st = St::Queued;
+        s.admitted = false; // routed on: a new arrival in its key's queue
         s.enter = enter;
         s.entered_at = self.now;
         Ok(())
@@ -459,14 +551,20 @@ impl H {
 
     fn drain(&mut self) -> R {
         self.log.clear();
+        self.pressure_before = self.pressure();
+        self.last_oldest = None;
         while let Some(o) = self.e.poll_output() {
             self.log.push(o.clone());
+            if std::env::var_os("HB_TRACE").is_some() {
+                eprintln!("  {:.3} {o:?}", self.now);
+            }
             match o {
                 Output::Dispatch(d) => self.on_dispatch(d)?,
                 Output::Route { route, items } => self.on_route(route, items)?,
                 Output::Settle { item, outcome, release } => self.on_settle(item, outcome, release)?,
                 Output::Release { item } => self.on_release(item)?,
                 Output::CallTimedOut { batch } => self.on_timed_out(batch)?,
+                Output::Abandoned { batch } => self.on_abandoned(batch)?,
                 Output::BatchEnd(_) => {}
                 Output::Admitted { item } => self.on_admitted(item)?,
                 Output::KeyReleased { key } => self.on_key_released(key)?,
@@ -622,6 +720,43 @@ impl H {
             d.deadline
         );
         self.fifo(d.key, &d.items, &firsts)?;
+        // Invariant: FIFO per key, resends included — a batch lists its items in the order they
+        // entered their key's queue (a retried item keeps its place among its key's items).
+        let enters: Vec<u64> = d.items.iter().map(|id| self.slots[id].enter).collect();
+        ensure!(enters.windows(2).all(|w| w[0] < w[1]), "batch {} out of queue order: entries {enters:?}", d.batch);
+        if firsts.len() == n {
+            // Invariant: order across keys — within one engine call's outputs, first-send
+            // batches come out by the arrival of their oldest item (the queue whose oldest item
+            // arrived first dispatches first).
+            let oldest = firsts.iter().copied().min().unwrap();
+            if let Some(last) = self.last_oldest {
+                ensure!(
+                    oldest > last,
+                    "batch {} (oldest entry #{oldest}) sent after one whose oldest is #{last}",
+                    d.batch
+                );
+            }
+            self.last_oldest = Some(oldest);
+            let lead = self.lead(d.key);
+            let wait = self.cfg.max_wait_ms;
+            let why = if n == self.batch_size() {
+                if n == 100 {
+                    self.seen[DEFAULT_SIZE_FULL] += 1;
+                }
+                BY_SIZE
+            } else if d.items.iter().any(|id| self.slots[id].deadline.is_some_and(|dl| dl - lead <= self.now)) {
+                BY_DEADLINE
+            } else if self.in_time && d.items.iter().any(|id| self.slots[id].entered_at + wait <= self.now) {
+                BY_WINDOW
+            } else if self.pressure_before {
+                BY_PRESSURE
+            } else {
+                0
+            };
+            if why != 0 {
+                self.seen[why] += 1;
+            }
+        }
         for &id in &d.items {
             let s = self.slots.get_mut(&id).unwrap();
             if s.sends > 0 {
@@ -633,7 +768,15 @@ impl H {
         self.batches += 1;
         self.flights.insert(
             d.batch,
-            Flight { key: d.key, entries, attempt: d.attempt, weight: d.weight, started: self.now, timed_out: false },
+            Flight {
+                key: d.key,
+                entries,
+                attempt: d.attempt,
+                weight: d.weight,
+                started: self.now,
+                timed_out: false,
+                abandoned: false,
+            },
         );
         // Invariant: in-flight calls never exceed maxInFlight, nor maxInFlightPerKey per key.
         ensure!(
@@ -691,7 +834,9 @@ impl H {
         if let Some((older, _)) = self.slots.iter().find(|(_, o)| matches!(o.st, St::Waiting(x) if x < w)) {
             return Err(TestCaseError::fail(format!("waiter {item} admitted before older waiter {older}")));
         }
-        self.enter(item)
+        self.enter(item)?;
+        self.slots.get_mut(&item).unwrap().admitted = true;
+        Ok(())
     }
 
     fn on_key_released(&mut self, key: KeyId) -> R {
@@ -708,6 +853,10 @@ impl H {
         }
         ensure!(!self.flights.values().any(|f| f.key == key), "key {key} released while a call on it is in flight");
         self.names.remove(name);
+        // A released key's estimate is kept by name only while it is above the 10 ms floor.
+        if self.call_times.get(name).is_some_and(|&m| m <= 10.0) {
+            self.call_times.remove(name);
+        }
         self.seen[KEYS_RELEASED] += 1;
         Ok(())
     }
@@ -739,6 +888,20 @@ impl H {
         f.timed_out = true;
         self.seen[TIMEOUTS] += 1;
         self.timed_out.push(batch);
+        Ok(())
+    }
+
+    fn on_abandoned(&mut self, batch: BatchId) -> R {
+        let Some(f) = self.flights.get(&batch) else {
+            return Err(TestCaseError::fail(format!("Abandoned for a call not in flight: {batch}")));
+        };
+        // Invariant: a call is abandoned once, when no slot of it is wanted any more (every
+        // caller aborted or expired, no follower riding), and not after it timed out.
+        ensure!(!f.abandoned && !f.timed_out, "call {batch} abandoned twice, or after its timeout");
+        let wanted = f.entries.iter().filter(|&&(id, uid)| self.slot_live(id, uid)).count();
+        ensure!(wanted == 0, "call {batch} abandoned while {wanted} of its slots are wanted");
+        self.flights.get_mut(&batch).unwrap().abandoned = true;
+        self.seen[ABANDONED] += 1;
         Ok(())
     }
 
@@ -795,6 +958,12 @@ impl H {
                 ensure!(ok, "follower {id} of a missing primary {p}");
             }
         }
+        self.check_must_send()?;
+        // Invariant: every call nobody waits for any more has been reported abandoned.
+        for (b, f) in &self.flights {
+            let wanted = f.entries.iter().any(|&(id, uid)| self.slot_live(id, uid));
+            ensure!(wanted || f.abandoned || f.timed_out, "call {b} is wanted by nobody but not abandoned");
+        }
         // Every flush whose items have all settled has been reported.
         if let Some((f, _)) = self.flushes.iter().find(|(_, set)| set.is_empty()) {
             return Err(TestCaseError::fail(format!("flush {f} is done but not reported")));
@@ -809,6 +978,21 @@ impl H {
         let routing = self.routes.values().flatten().any(|&(i, u)| self.slot_live(i, u));
         if !self.slots.is_empty() && self.flights.is_empty() && !routing && !self.tick_pending {
             ensure!(t.is_some(), "stalled: items {:?} but no timer", self.slots);
+        }
+        // Invariant (deadline-aware dispatch): a queued item whose deadline is more than the
+        // lead away has a wake-up at deadline − lead at the latest (unless its queue is due
+        // already and waits for room: the lead may have shrunk since).
+        for (id, s) in &self.slots {
+            if let (St::Queued, true, Some(d)) = (s.st, s.caller_live, s.deadline) {
+                let by = d - self.lead(s.key);
+                if by > self.now && self.room(s.key) {
+                    ensure!(
+                        t.is_some_and(|t| t <= by + 1e-9),
+                        "item {id} (deadline {d}, lead {}) must go by {by}; next wake-up {t:?}",
+                        self.lead(s.key)
+                    );
+                }
+            }
         }
         // Every live caller's deadline and every call's timeout has its timer.
         for (id, s) in &self.slots {
@@ -828,6 +1012,33 @@ impl H {
                     );
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Invariant: a queue that must send now does not wait for a timer — a key holding
+    /// `maxBatchSize` never-sent items (or more than `maxBatchWeight`), an add admitted after
+    /// waiting for room, or any queued item while backpressure holds (size flush, backpressure
+    /// flush), has a Tick pending or no room for a call.
+    fn check_must_send(&self) -> R {
+        if self.tick_pending {
+            return Ok(());
+        }
+        let pressure = self.pressure();
+        let mut queues: BTreeMap<KeyId, (usize, f64, bool)> = BTreeMap::new();
+        for s in self.slots.values().filter(|s| s.st == St::Queued) {
+            let q = queues.entry(s.key).or_default();
+            q.0 += 1;
+            q.1 += s.weight;
+            q.2 |= s.admitted;
+        }
+        for (key, (n, weight, admitted)) in queues {
+            let full = n >= self.batch_size() || self.cfg.max_batch_weight.is_some_and(|c| weight > c);
+            ensure!(
+                !(full || admitted || pressure) || !self.room(key),
+                "key {key} must send now ({n} items, weight {weight}, admitted {admitted}, backpressure \
+                 {pressure}) but waits with room for a call and no Tick pending"
+            );
         }
         Ok(())
     }
@@ -855,6 +1066,7 @@ impl H {
     fn run(&mut self, op: &Op) -> R {
         match *op {
             Op::Add { key, weight, deadline, dedupe } => self.add(key, weight, deadline, dedupe),
+            Op::Burst { key, n } => (0..n).try_for_each(|_| self.add(key, 0, None, None)),
             Op::AddInvalid(which) => self.add_invalid(which),
             Op::Cancel(pick) => self.cancel(pick),
             Op::CancelStale(pick) => self.cancel_stale(pick),
@@ -942,6 +1154,7 @@ impl H {
                         followers: Vec::new(),
                         enter: 0,
                         entered_at: 0.0,
+                        admitted: false,
                     },
                 );
                 match adm {
@@ -1002,6 +1215,7 @@ impl H {
             return Ok(());
         }
         let x = live[pick as usize % live.len()];
+        self.seen[CANCELS] += 1;
         let s = &self.slots[&x];
         let aborted = Outcome::Code(ErrorCode::Aborted);
         let mut expected = Vec::new();
@@ -1084,8 +1298,9 @@ impl H {
         }
         ensure!(expired == due, "expired {expired:?}, due {due:?}");
         if !self.tick_pending {
+            // ... and its deadline's lead has begun.
             let wait = self.cfg.max_wait_ms;
-            self.check_due(|s| s.entered_at + wait <= now)?;
+            self.check_due(|s| s.entered_at + wait <= now || self.deadline_due(s))?;
         }
         self.check()?;
         self.answer_timeouts()
@@ -1170,7 +1385,7 @@ impl H {
             Resp::Complete(r) => r.iter().any(|r| matches!(r, ItemResult::Err { retryable: true, .. })),
             Resp::Fail(_) => true,
         };
-        if let Some(bc) = &budget {
+        if let (Some(bc), false) = (&budget, f.abandoned) {
             self.tokens =
                 if charged { (self.tokens - 1.0).max(0.0) } else { (self.tokens + bc.token_ratio).min(bc.max_tokens) };
         }
@@ -1293,6 +1508,10 @@ impl H {
         self.ended.push(b);
         self.throttled += throttled;
         self.bisects += u64::from(bisected);
+        // A call nobody waited for any more was cut short by us: it says nothing of call time.
+        if !f.abandoned {
+            self.record_call_time(f.key, self.now - f.started);
+        }
         let batch_error = matches!(resp, Resp::Fail(_));
         self.steps += 1;
         let r = match resp {
@@ -1555,9 +1774,14 @@ impl H {
 
 /// One case: `close_at` closes the engine early (adds are refused from then on).
 fn scenario(cfg: Config, seed: u64, ops: &[Op], close_at: Option<usize>) -> R {
+    let defaults = cfg == Config::default();
     let mut h = H::new(cfg, seed);
+    h.seen[DEFAULT_CONFIGS] = u64::from(defaults);
     let r = (|| {
         for (i, op) in ops.iter().enumerate() {
+            if std::env::var_os("HB_TRACE").is_some() {
+                eprintln!("op {i}: {op:?}");
+            }
             let r = if close_at == Some(i) { h.flush(true) } else { h.run(op) };
             r.map_err(|e| TestCaseError::fail(format!("step {i} ({op:?}): {e}")))?;
         }
@@ -1601,12 +1825,17 @@ fn engine_properties() {
         runner.config().cases,
         start.elapsed()
     );
-    let seen: Vec<String> = SEEN_NAMES.iter().zip(&SEEN).map(|(n, c)| format!("{n} {}", c.load(Relaxed))).collect();
+    let seen: Vec<String> =
+        SEEN_NAMES.iter().zip(&SEEN).map(|((n, _), c)| format!("{n} {}", c.load(Relaxed))).collect();
     eprintln!("engine_properties: {}", seen.join(", "));
     if let Err(e) = result {
         panic!("{e}");
     }
     if runner.config().cases >= CASES {
         assert!(steps >= 100_000, "only {steps} engine steps");
+        for ((name, min), count) in SEEN_NAMES.iter().zip(&SEEN) {
+            let count = count.load(Relaxed);
+            assert!(count >= *min, "coverage: {name} ran {count} times, fewer than {min}");
+        }
     }
 }

@@ -38,9 +38,10 @@ test('maxQueued with whenFull "reject" (the default): adds beyond it fail with E
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG, maxQueued: 3 });
   const ok = ["a", "b", "c"].map((x) => track(b.add(x)));
-  await rejectsWith(b.add("d"), "E_FULL");
-  await rejectsWith(b.add("e"), "E_FULL");
+  const full = [b.add("d"), b.add("e")];
+  // Checked in the same tick: a full queue dispatches at its end (backpressure flush).
   assertStats(b, { queued: 3, items: 3 });
+  for (const p of full) await rejectsWith(p, "E_FULL");
   await b.flush();
   assert.deepEqual(calls.map((c) => c.items), [["a", "b", "c"]]);
   assert.deepEqual(ok.map((p) => p.value), ["r:a", "r:b", "r:c"]);
@@ -54,8 +55,9 @@ test("maxQueued default is 10000", async (t) => {
   const { transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG, maxBatchSize: 100_000 });
   const ps = Array.from({ length: 10_000 }, (_, i) => b.add(i));
-  await rejectsWith(b.add("one too many"), "E_FULL");
+  const full = b.add("one too many");
   assertStats(b, { queued: 10_000, items: 10_000 });
+  await rejectsWith(full, "E_FULL");
   await b.flush();
   const res = await Promise.all(ps);
   assert.equal(res[9_999], "r:9999");
@@ -70,8 +72,9 @@ test("in-flight items are not counted in queued, so they free room for new adds"
   await waitFor(() => calls.length === 1, "the first call");
   assertStats(b, { queued: 0, inFlightBatches: 1, inFlightItems: 3 });
   const second = ["d", "e", "f"].map((x) => track(b.add(x)));
-  await rejectsWith(b.add("g"), "E_FULL");
+  const full = b.add("g");
   assertStats(b, { queued: 3, inFlightItems: 3 });
+  await rejectsWith(full, "E_FULL");
   release(0);
   release(1);
   await f1;
@@ -113,19 +116,29 @@ test('whenFull "wait": add waits for room, in order; waiting adds are not counte
 
 test('whenFull "wait": an add aborted while waiting for room rejects with E_ABORTED and is never sent', async (t) => {
   // contract silent: the signal applies to an add that is still waiting for room.
-  const { calls, transport } = recorder();
-  const b = open(t, { transport, maxWaitMs: LONG, maxQueued: 1, whenFull: "wait" });
+  // A call in flight and maxInFlight 1 keep "a" queued, so the queue stays full (a full queue
+  // otherwise dispatches at the end of the tick, which admits the waiting add).
+  const { calls, transport, release } = gatedTransport();
+  const b = open(t, { transport, maxWaitMs: LONG, maxQueued: 1, maxInFlight: 1, whenFull: "wait" });
+  const x = track(b.add("x"));
+  const fx = b.flush();
+  await waitFor(() => calls.length === 1, "the call holding maxInFlight");
   const a = track(b.add("a"));
   const ac = new AbortController();
   const w = track(b.add("w", { signal: ac.signal }));
   await macrotask();
   assert.equal(w.status, "pending", "waiting for room");
+  assertStats(b, { queued: 1 });
   ac.abort();
   await waitFor(() => settled(w), "the aborted waiting add");
   assertCode(w.reason, "E_ABORTED");
+  release(0);
+  await fx;
+  await waitFor(() => calls.length === 2, "a's call");
+  release(1);
   await b.flush();
-  await b.flush();
-  assert.deepEqual(calls.flatMap((c) => c.items), ["a"]);
+  assert.deepEqual(calls.flatMap((c) => c.items), ["x", "a"]);
+  assert.equal(x.value, "r:x");
   assert.equal(a.value, "r:a");
   await b.close();
 });

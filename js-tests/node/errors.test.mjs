@@ -145,8 +145,10 @@ test("E_FULL: an add beyond maxQueued (whenFull reject) fails; accepted items ar
   const { calls, transport: tr } = recorder();
   const b = open(t, { transport: tr, maxWaitMs: LONG, maxQueued: 2 });
   const ps = ["a", "b"].map((x) => track(b.add(x)));
-  await rejectsWith(b.add("c"), "E_FULL");
+  const full = b.add("c");
+  // Checked in the same tick: a full queue dispatches at its end (backpressure flush).
   assertStats(b, { queued: 2, items: 2 });
+  await rejectsWith(full, "E_FULL");
   await b.flush();
   assert.deepEqual(calls.map((c) => c.items), [["a", "b"]]);
   assert.deepEqual(ps.map((p) => p.value), ["r:a", "r:b"]);

@@ -6,25 +6,28 @@
 //! (a whole batch resent as it was: atomic mode, batch-level retries, bisect halves).
 //! A dedupe `Follower` rides on a queued item's slot and settles with it.
 
-use std::collections::{HashMap, VecDeque};
+mod abandon;
+mod deadline;
+mod dispatch;
+mod due;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::budget::Budget;
+use super::call_time::{CallTime, RetiredCallTimes};
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::flush::SeqWindow;
 use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::timers::{Timer, Timers};
 use super::{
-    AddError, Admission, BatchEnd, BatchId, Dispatch, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId,
-    Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
+    RouteId, Stats, DEFAULT_KEY, UNROUTED,
 };
 
 const NONE: u32 = u32::MAX;
-
-/// A queued item with a deadline makes its queue dispatch this long before the deadline, so
-/// that it is sent in time rather than at the instant it expires.
-pub const DEADLINE_LEAD_MS: f64 = 1.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -50,6 +53,8 @@ struct Item {
     order: u64,
     attempt: u32,
     sends: u32,
+    /// The call it is in, while `InFlight`.
+    batch: BatchId,
     /// For a follower: the item whose slot it shares.
     primary: u32,
     followers: Vec<u32>,
@@ -70,6 +75,7 @@ impl Item {
             order: 0,
             attempt: 1,
             sends: 0,
+            batch: 0,
             primary: NONE,
             followers: Vec::new(),
             caller_settled: false,
@@ -93,8 +99,10 @@ struct Key {
     window_at: f64,
     /// Listed in `blocked` (due, but `maxInFlight` is reached).
     blocked: bool,
-    /// Listed in `due`.
+    /// Listed in `due` (or being served by `run_due`).
     scheduled: bool,
+    /// How long its transport calls take: the lead of deadline-aware dispatch.
+    call_time: CallTime,
 }
 
 impl Key {
@@ -157,6 +165,10 @@ struct Batch {
     weight: f64,
     started: f64,
     timed_out: bool,
+    /// Slots whose outcome someone still waits for.
+    wanted: usize,
+    /// `wanted` fell to 0 (see `abandon.rs`).
+    abandoned: bool,
 }
 
 #[derive(Debug)]
@@ -187,7 +199,10 @@ pub struct Engine {
     next_flush: FlushId,
     next_order: u64,
     due: Vec<KeyId>,
+    /// Due keys by the arrival order of their oldest item (`run_due`'s buffer).
+    ready: BinaryHeap<Reverse<(u64, KeyId)>>,
     blocked: VecDeque<KeyId>,
+    retired_call_times: RetiredCallTimes,
     out: VecDeque<Output>,
     tick_requested: bool,
     closed: bool,
@@ -228,7 +243,9 @@ impl Engine {
             next_flush: 1,
             next_order: 0,
             due: Vec::new(),
+            ready: BinaryHeap::new(),
             blocked: VecDeque::new(),
+            retired_call_times: RetiredCallTimes::default(),
             out: VecDeque::new(),
             tick_requested: false,
             closed: false,
@@ -265,6 +282,7 @@ impl Engine {
             }
         };
         self.key_ids.insert(name.into(), k);
+        self.keys[k as usize].call_time = self.retired_call_times.take(name);
         k
     }
 
@@ -296,6 +314,7 @@ impl Engine {
             && !key.scheduled;
         if idle {
             let name = std::mem::take(&mut self.keys[k as usize].name);
+            self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
             self.key_ids.remove(&name);
             self.keys[k as usize].retire();
             self.free_keys.push(k);
@@ -401,6 +420,7 @@ impl Engine {
             return Err(InputError::UnknownItem(item));
         }
         self.remove_caller(item, ErrorCode::Aborted, now);
+        self.run_due(now);
         self.after_input(now);
         Ok(())
     }
@@ -426,14 +446,7 @@ impl Engine {
         let id = self.next_flush;
         self.next_flush += 1;
         self.flushes.push_back((self.seqs.next(), id));
-        let upto = self.next_order;
-        for k in 0..self.keys.len() as KeyId {
-            let key = &mut self.keys[k as usize];
-            if key.alive && !key.queue.is_empty() {
-                key.queue.due_before = key.queue.due_before.max(upto);
-                self.schedule_due(k, false);
-            }
-        }
+        self.due_all_queued();
         self.run_due(now);
         self.after_input(now);
         id
@@ -462,7 +475,9 @@ impl Engine {
         let b = self.end_call(batch);
         let retryable_entry = |r: &ItemResult| matches!(r, ItemResult::Err { retryable: true, .. });
         // A call that returns a retryable item error costs a token, as a failed call does.
-        if results.iter().any(retryable_entry) {
+        if b.abandoned {
+            // Our own abort: no verdict on the transport.
+        } else if results.iter().any(retryable_entry) {
             self.budget.on_failure();
         } else {
             self.budget.on_success();
@@ -554,7 +569,9 @@ impl Engine {
             return Err(InputError::UnknownBatch(batch));
         }
         let b = self.end_call(batch);
-        self.budget.on_failure();
+        if !b.abandoned {
+            self.budget.on_failure();
+        }
         let live = self.live_slots(&b.entries);
         let attempt = live.iter().map(|&(i, _)| self.items[i as usize].attempt).max().unwrap_or(1);
         let bisectable = self.cfg.bisect && self.cfg.error_mode == ErrorMode::Partial && live.len() > 1;
@@ -624,6 +641,7 @@ impl Engine {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
         }
+        self.run_due(now);
         self.after_input(now);
         Ok(())
     }
@@ -745,297 +763,21 @@ impl Engine {
         key.retry_waiting -= 1;
         key.queue.insert_ordered(Entry { order, item: idx, gen, at: now }, weight);
         // Its backoff was its wait: it goes with the next batch of its key.
-        key.queue.due_before = key.queue.due_before.max(order + 1);
-        self.schedule_due(k, false);
+        self.due_through(k, order, false);
         self.queue_grew(k, idx, deadline, now);
     }
 
     fn queue_grew(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) {
-        if deadline.is_finite() {
-            let flush_at = deadline - DEADLINE_LEAD_MS;
-            if flush_at <= now {
-                let order = self.items[idx as usize].order;
-                let q = &mut self.keys[k as usize].queue;
-                q.due_before = q.due_before.max(order + 1);
-                self.schedule_due(k, true);
-                return;
-            }
-            let gen = self.items[idx as usize].gen;
-            self.timers.push(flush_at, Timer::DeadlineFlush { item: idx, gen });
+        if deadline.is_finite() && self.arm_deadline(k, idx, deadline, now) {
+            return;
         }
         let q = &self.keys[k as usize].queue;
         let full = q.live >= self.cfg.batch_size() || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
-        if full || self.closed || self.cfg.max_wait_ms == 0.0 {
+        if full || self.closed || self.cfg.max_wait_ms == 0.0 || self.under_pressure() {
             self.schedule_due(k, true);
         } else {
             self.arm_window(k);
         }
-    }
-
-    fn schedule_due(&mut self, k: KeyId, tick: bool) {
-        let key = &mut self.keys[k as usize];
-        if !key.scheduled {
-            key.scheduled = true;
-            self.due.push(k);
-        }
-        if tick && !self.tick_requested {
-            self.tick_requested = true;
-            self.out.push_back(Output::Tick);
-        }
-    }
-
-    fn run_due(&mut self, now: f64) {
-        while let Some(k) = self.due.pop() {
-            self.keys[k as usize].scheduled = false;
-            if self.keys[k as usize].alive {
-                self.try_dispatch(k, now);
-            }
-        }
-    }
-
-    fn entry_live(&self, e: &Entry) -> bool {
-        self.items[e.item as usize].gen == e.gen
-    }
-
-    /// Drop dead entries from the front, so the front is a live item.
-    fn purge_front(&mut self, k: KeyId) {
-        while let Some(e) = self.keys[k as usize].queue.entries.front() {
-            if self.entry_live(e) {
-                break;
-            }
-            self.keys[k as usize].queue.entries.pop_front();
-        }
-    }
-
-    /// When the oldest window of this key closes.
-    fn window_deadline(&mut self, k: KeyId) -> f64 {
-        self.purge_front(k);
-        let q = &self.keys[k as usize].queue;
-        let oldest = if q.retried == 0 {
-            q.entries.front().map_or(f64::INFINITY, |e| e.at)
-        } else {
-            q.entries.iter().filter(|e| self.entry_live(e)).map(|e| e.at).fold(f64::INFINITY, f64::min)
-        };
-        oldest + self.cfg.max_wait_ms
-    }
-
-    fn arm_window(&mut self, k: KeyId) {
-        if self.keys[k as usize].queue.is_empty() {
-            return;
-        }
-        let at = self.window_deadline(k);
-        let key = &mut self.keys[k as usize];
-        if at < key.window_at {
-            key.window_at = at;
-            self.timers.push(at, Timer::Window(k));
-        }
-    }
-
-    fn queue_due(&mut self, k: KeyId, now: f64) -> bool {
-        if self.keys[k as usize].queue.is_empty() {
-            return false;
-        }
-        let window = self.window_deadline(k);
-        let q = &self.keys[k as usize].queue;
-        self.closed
-            || q.live >= self.cfg.batch_size()
-            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap)
-            || window <= now
-            || q.entries.front().is_some_and(|e| e.order < q.due_before)
-    }
-
-    /// Dispatch what is due on this key while the in-flight caps allow.
-    fn try_dispatch(&mut self, k: KeyId, now: f64) {
-        loop {
-            let has_units = !self.keys[k as usize].ready_units.is_empty();
-            if !has_units && !self.queue_due(k, now) {
-                break;
-            }
-            if k == UNROUTED {
-                self.dispatch_route();
-                continue;
-            }
-            if self.in_flight_batches >= self.cfg.in_flight_cap() {
-                let key = &mut self.keys[k as usize];
-                if !key.blocked {
-                    key.blocked = true;
-                    self.blocked.push_back(k);
-                }
-                break;
-            }
-            if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
-                break; // resumed when one of this key's calls ends
-            }
-            match self.keys[k as usize].ready_units.pop_front() {
-                Some(u) => self.dispatch_unit(u, now),
-                None => {
-                    let entries = self.cut(k, now);
-                    self.dispatch(k, entries, now);
-                }
-            }
-        }
-        self.arm_window(k);
-        self.maybe_release_key(k);
-    }
-
-    /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
-    /// that would push the weight over `maxBatchWeight`.
-    fn cut(&mut self, k: KeyId, now: f64) -> Vec<Slot> {
-        let size = self.cfg.batch_size().min(self.keys[k as usize].queue.live);
-        let cap = self.cfg.max_batch_weight.unwrap_or(f64::INFINITY);
-        let mut entries = Vec::with_capacity(size);
-        let mut expired = Vec::new();
-        let mut weight = 0.0;
-        let key = &mut self.keys[k as usize];
-        while entries.len() < size {
-            let Some(&e) = key.queue.entries.front() else {
-                break;
-            };
-            let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen {
-                key.queue.entries.pop_front();
-                continue;
-            }
-            // `now` may show a deadline passed before the host ran its timer: that caller
-            // settles instead of being sent (a slot carrying followers still goes).
-            let passed = !it.caller_settled && now > it.deadline;
-            let send = !passed || !it.followers.is_empty();
-            if send && !entries.is_empty() && weight + it.weight > cap {
-                break;
-            }
-            key.queue.entries.pop_front();
-            if passed {
-                expired.push(e.item);
-            }
-            let first_send = it.sends == 0;
-            if first_send {
-                self.queued -= 1;
-            }
-            if let Some(d) = &it.dedupe {
-                if key.queue.dedupe.get(d) == Some(&e.item) {
-                    key.queue.dedupe.remove(d);
-                }
-            }
-            key.queue.forget(it.weight, !first_send);
-            if send {
-                weight += it.weight;
-                it.state = State::InFlight;
-                entries.push((e.item, e.gen));
-            }
-        }
-        if key.queue.is_empty() {
-            key.window_at = f64::INFINITY;
-        }
-        for idx in expired {
-            self.expire_unsent(idx);
-        }
-        self.admit_waiters(now);
-        entries
-    }
-
-    /// A caller whose deadline passed while its slot was being taken for a send settles with
-    /// E_DEADLINE; the slot is freed unless followers still ride on it.
-    fn expire_unsent(&mut self, idx: u32) {
-        let outcome = Outcome::Code(ErrorCode::Deadline);
-        self.count_settled(idx, outcome);
-        let release = self.items[idx as usize].followers.is_empty();
-        self.out.push_back(Output::Settle { item: idx, outcome, release });
-        if release {
-            self.free_item(idx);
-        } else {
-            self.items[idx as usize].caller_settled = true;
-        }
-    }
-
-    fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, now: f64) {
-        if entries.is_empty() {
-            return;
-        }
-        debug_assert_ne!(k, UNROUTED, "the routing queue dispatches through dispatch_route");
-        let batch = self.next_batch;
-        self.next_batch += 1;
-        let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
-        let mut ids = Vec::with_capacity(entries.len());
-        for &(idx, _) in &entries {
-            let it = &mut self.items[idx as usize];
-            it.state = State::InFlight;
-            if it.sends > 0 {
-                self.stats.retries += 1;
-            }
-            it.sends += 1;
-            attempt = attempt.max(it.attempt);
-            deadline = deadline.min(it.deadline);
-            weight += it.weight;
-            ids.push(idx);
-        }
-        self.stats.batches += 1;
-        self.in_flight_batches += 1;
-        self.in_flight_items += entries.len();
-        self.keys[k as usize].in_flight += 1;
-        if let Some(t) = self.cfg.timeout_ms {
-            self.timers.push(now + t, Timer::CallTimeout(batch));
-        }
-        self.batches.insert(batch, Batch { key: k, entries, attempt, weight, started: now, timed_out: false });
-        self.out.push_back(Output::Dispatch(Dispatch {
-            batch,
-            key: k,
-            items: ids,
-            attempt,
-            deadline: deadline.is_finite().then_some(deadline),
-            weight,
-        }));
-    }
-
-    fn dispatch_unit(&mut self, u: u64, now: f64) {
-        if let Some(unit) = self.units.remove(&u) {
-            let mut live = Vec::with_capacity(unit.entries.len());
-            for (i, g) in unit.entries {
-                if !self.slot_in(i, g, State::InUnit) {
-                    continue;
-                }
-                let it = &self.items[i as usize];
-                if !it.caller_settled && now > it.deadline {
-                    let send = !it.followers.is_empty();
-                    self.expire_unsent(i);
-                    if !send {
-                        continue;
-                    }
-                }
-                live.push((i, g));
-            }
-            self.dispatch(unit.key, live, now);
-        }
-    }
-
-    fn dispatch_route(&mut self) {
-        let size = self.cfg.batch_size();
-        let mut entries = Vec::new();
-        let q = &mut self.keys[UNROUTED as usize].queue;
-        while entries.len() < size {
-            let Some(e) = q.entries.pop_front() else {
-                break;
-            };
-            let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen {
-                continue;
-            }
-            it.state = State::Routing; // still counted in `queued`: not sent yet
-            q.forget(it.weight, false);
-            entries.push((e.item, e.gen));
-        }
-        let key = &mut self.keys[UNROUTED as usize];
-        if key.queue.is_empty() {
-            // As in `cut`: an empty queue has no window, so the next item arms a new one.
-            key.window_at = f64::INFINITY;
-        }
-        if entries.is_empty() {
-            return;
-        }
-        let route = self.next_route;
-        self.next_route += 1;
-        let items = entries.iter().map(|&(i, _)| i).collect();
-        self.routes.insert(route, entries);
-        self.out.push_back(Output::Route { route, items });
     }
 
     fn admit_waiters(&mut self, now: f64) {
@@ -1050,6 +792,10 @@ impl Engine {
             let k = self.items[idx as usize].key;
             self.keys[k as usize].waiting -= 1;
             self.enqueue(idx, now);
+            // It waited for room already: it goes with its key's next batch.
+            if self.items[idx as usize].state == State::Queued {
+                self.due_through(k, self.items[idx as usize].order, true);
+            }
             self.out.push_back(Output::Admitted { item: idx });
         }
     }
@@ -1093,20 +839,10 @@ impl Engine {
             failed,
             batch_error,
         }));
-        // Capacity freed: keys that waited for it first, then this call's own key.
-        while self.in_flight_batches < self.cfg.in_flight_cap() {
-            let Some(k) = self.blocked.pop_front() else {
-                break;
-            };
-            self.keys[k as usize].blocked = false;
-            if self.keys[k as usize].alive {
-                self.try_dispatch(k, now);
-            }
+        if !b.abandoned {
+            self.call_took(b.key, now - b.started, now);
         }
-        if self.keys[b.key as usize].alive {
-            self.try_dispatch(b.key, now);
-        }
-        self.run_due(now);
+        self.capacity_freed(b.key, now);
         self.after_input(now);
     }
 
@@ -1226,12 +962,16 @@ impl Engine {
             State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
             State::InFlight | State::InUnit | State::Follower | State::Free => {}
         }
-        if self.items[idx as usize].caller_settled {
+        let it = &self.items[idx as usize];
+        let left_call = (it.state == State::InFlight).then_some(it.batch);
+        if it.caller_settled {
             self.out.push_back(Output::Release { item: idx });
         }
         self.free_item(idx);
+        if let Some(batch) = left_call {
+            self.slot_left_call(batch); // after the slot's last output: its call may be abandoned
+        }
         self.admit_waiters(now);
-        self.run_due(now);
         if self.key_valid(k) {
             self.maybe_release_key(k);
         }
@@ -1251,10 +991,7 @@ impl Engine {
             Timer::DeadlineFlush { item, gen } => {
                 if self.slot_in(item, gen, State::Queued) {
                     let it = &self.items[item as usize];
-                    let (k, order) = (it.key, it.order);
-                    let q = &mut self.keys[k as usize].queue;
-                    q.due_before = q.due_before.max(order + 1);
-                    self.schedule_due(k, false);
+                    self.due_through(it.key, it.order, false);
                 }
             }
             Timer::Expire { item, gen } => {

@@ -5,6 +5,7 @@
 //! `flush`, `close`, `route_done`); decisions come out of `poll_output()` and `poll_timeout()`.
 
 mod budget;
+mod call_time;
 mod config;
 mod flush;
 mod machine;
@@ -13,6 +14,7 @@ mod retry;
 mod timers;
 
 pub use budget::Budget;
+pub use call_time::MIN_LEAD_MS;
 pub use config::{BudgetConfig, BudgetOption, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull};
 pub use machine::Engine;
 pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
@@ -147,6 +149,10 @@ pub enum Output {
     Release { item: ItemId },
     /// Abort the call's signal and report `fail(batch, FailureKind::Timeout)`.
     CallTimedOut { batch: BatchId },
+    /// Nobody waits for this call any more (every item aborted or past its deadline): abort
+    /// its signal with an E_ABORTED error. Still report its outcome (`complete` or `fail`)
+    /// when the transport answers; it settles nothing.
+    Abandoned { batch: BatchId },
     /// A call ended.
     BatchEnd(BatchEnd),
     /// An add that waited for room (`whenFull: "wait"`) has been queued.

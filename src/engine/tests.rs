@@ -358,8 +358,8 @@ fn abort_removes_queued_and_detaches_in_flight() {
 fn deadline_flushes_queue_in_time_and_expires_late_items() {
     let mut h = H::new(Config { max_wait_ms: 1000.0, ..cfg() });
     let a = h.add_to(DEFAULT_KEY, 1.0, Some(50.0), 0.0);
-    assert_eq!(h.e.poll_timeout(), Some(50.0 - 1.0), "queue dispatches before the deadline");
-    let d = h.time(49.0).remove(0);
+    assert_eq!(h.e.poll_timeout(), Some(50.0 - MIN_LEAD_MS), "queue dispatches before the deadline");
+    let d = h.time(45.0).remove(0);
     assert_eq!((d.items.clone(), d.deadline), (vec![a], Some(50.0)));
     h.e.handle_time(50.0);
     assert!(H::settles(&h.drain()).is_empty(), "not passed at exactly the deadline");
@@ -402,10 +402,10 @@ fn backpressure_reject_and_wait() {
     let (c, adm) = h.e.add(DEFAULT_KEY, 1.0, None, None, 0.0).unwrap();
     assert_eq!(adm, Admission::Waiting);
     assert_eq!(h.e.stats().queued, 2, "waiting adds are not counted");
-    h.e.handle_time(10.0);
+    h.e.handle_time(0.0);
     let out = h.drain();
     assert!(out.contains(&Output::Admitted { item: c }));
-    assert_eq!(h.e.stats().queued, 1);
+    assert_eq!(h.e.stats().queued, 0, "the full queue went at the tick, and the admitted add with it");
 }
 
 #[test]
@@ -551,12 +551,14 @@ fn a_key_with_a_waiting_add_is_not_released() {
     let (w, adm) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
     assert_eq!(adm, Admission::Waiting);
     let (x, _) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
-    h.e.cancel(x, 1.0).unwrap();
-    assert!(!h.drain().contains(&Output::KeyReleased { key: k }), "w still waits for key c");
     assert_eq!(h.e.key_name(k), Some("c"));
-    let d = h.time(10.0).remove(0);
-    assert_eq!(d.items, vec![a]);
-    let d = h.time(20.0).remove(0);
+    // Backpressure: every queue is due; sending a admits w, which goes at once.
+    h.e.cancel(x, 1.0).unwrap();
+    let out = h.drain();
+    assert!(!out.contains(&Output::KeyReleased { key: k }), "w still waits for key c");
+    let d: Vec<_> = out.into_iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d) } else { None }).collect();
+    assert_eq!(d[0].items, vec![a]);
+    let d = d[1].clone();
     assert_eq!((d.key, d.items.clone()), (k, vec![w]), "w admitted and sent");
     let out = h.ok(&d, 21.0);
     assert_eq!(H::settles(&out), vec![(w, Outcome::Ok { index: 0 })]);
@@ -595,4 +597,224 @@ fn an_item_past_its_deadline_is_not_sent_by_a_late_timer() {
     h.e.handle_time(40.0);
     assert!(H::settles(&h.drain()).is_empty(), "settled once");
     assert_eq!(h.e.poll_timeout(), None);
+}
+
+// ---------------------------------------------------------------- deadline-aware dispatch
+
+#[test]
+fn deadline_lead_is_ten_ms_before_any_call_ended() {
+    // The contract's example: maxWaitMs 10000, A due in 100 ms, B in 300 ms. Host timers fire
+    // late, so the queue must go well before the deadline (not 1 ms before).
+    let mut h = H::new(Config { max_wait_ms: 10_000.0, ..cfg() });
+    let a = h.add_to(DEFAULT_KEY, 1.0, Some(100.0), 0.0);
+    let b = h.add_to(DEFAULT_KEY, 1.0, Some(300.0), 0.0);
+    assert_eq!(h.e.poll_timeout(), Some(90.0));
+    let d = h.time(95.0); // the timer fired 5 ms late
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].items.clone(), d[0].deadline), (vec![a, b], Some(100.0)));
+}
+
+#[test]
+fn deadline_lead_follows_the_keys_call_time() {
+    let mut h = H::new(Config { max_wait_ms: 10_000.0, ..cfg() });
+    let k = h.e.intern("slow");
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(10_000.0).remove(0);
+    h.ok(&d, 10_200.0); // this key's calls take 200 ms
+    assert_eq!(h.e.key_name(k), None, "the idle key was released");
+    let k = h.e.intern("slow");
+    let a = h.add_to(k, 1.0, Some(11_000.0), 10_300.0);
+    assert_eq!(h.e.poll_timeout(), Some(10_800.0), "deadline − 200 ms: the estimate survives the key's release");
+    assert_eq!(h.time(10_800.0)[0].items, vec![a]);
+
+    // A deadline closer than the lead: dispatched at the end of the turn, not later.
+    let b = h.add_to(k, 1.0, Some(11_100.0), 10_950.0);
+    assert_eq!(h.drain(), vec![Output::Tick]);
+    assert_eq!(h.time(10_950.0)[0].items, vec![b]);
+}
+
+#[test]
+fn a_longer_call_moves_queued_deadlines_earlier() {
+    let mut h = H::new(Config { max_wait_ms: 10_000.0, max_in_flight_per_key: Some(2.0), ..cfg() });
+    let first = h.add(0.0);
+    let d = h.time(10_000.0).remove(0);
+    assert_eq!(d.items, vec![first]);
+    let a = h.add_to(DEFAULT_KEY, 1.0, Some(11_000.0), 10_100.0);
+    assert_eq!(h.e.poll_timeout(), Some(10_990.0));
+    // The call took 500 ms: the lead is now 500 ms, so a's queue is due at once.
+    let out = h.ok(&d, 10_500.0);
+    let sent: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect();
+    assert_eq!(sent, vec![vec![a]]);
+}
+
+// ---------------------------------------------------------------- order across keys
+
+#[test]
+fn queues_due_together_dispatch_oldest_first() {
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    let names: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let keys: Vec<KeyId> = names.iter().map(|n| h.e.intern(n)).collect();
+    for &k in &keys {
+        h.add_to(k, 1.0, None, 0.0);
+    }
+    h.add_to(keys[0], 1.0, None, 0.0);
+    let d = h.time(0.0);
+    assert_eq!(d.iter().map(|d| d.key).collect::<Vec<_>>(), keys[..4], "maxInFlight 4: the four oldest");
+
+    // a, b, a in one tick: a's batch first.
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    let (ka, kb) = (h.e.intern("a"), h.e.intern("b"));
+    let a1 = h.add_to(ka, 1.0, None, 0.0);
+    let b1 = h.add_to(kb, 1.0, None, 0.0);
+    let a2 = h.add_to(ka, 1.0, None, 0.0);
+    let d = h.time(0.0);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), vec![vec![a1, a2], vec![b1]]);
+}
+
+#[test]
+fn one_timer_firing_for_several_windows_dispatches_oldest_first() {
+    let mut h = H::new(Config { max_wait_ms: 10.0, ..cfg() });
+    let (ka, kb, kc) = (h.e.intern("a"), h.e.intern("b"), h.e.intern("c"));
+    let c = h.add_to(kc, 1.0, None, 0.0);
+    let b = h.add_to(kb, 1.0, None, 1.0);
+    let a = h.add_to(ka, 1.0, None, 2.0);
+    let d = h.time(50.0); // a late timer: all three windows closed
+    assert_eq!(d.iter().map(|d| d.items[0]).collect::<Vec<_>>(), vec![c, b, a]);
+}
+
+#[test]
+fn capacity_freed_goes_to_the_oldest_waiting_queue() {
+    let mut h = H::new(Config { max_wait_ms: 0.0, max_in_flight: 1.0, ..cfg() });
+    let (ka, kb, kc) = (h.e.intern("a"), h.e.intern("b"), h.e.intern("c"));
+    let a = h.add_to(ka, 1.0, None, 0.0);
+    let d = h.time(0.0);
+    let c = h.add_to(kc, 1.0, None, 1.0);
+    let b = h.add_to(kb, 1.0, None, 2.0);
+    assert!(h.time(2.0).is_empty(), "maxInFlight 1");
+    let out = h.ok(&d[0], 3.0);
+    assert_eq!(H::settles(&out), vec![(a, Outcome::Ok { index: 0 })]);
+    let next: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items[0]) } else { None }).collect();
+    assert_eq!(next, vec![c]);
+    let _ = b;
+}
+
+// ---------------------------------------------------------------- backpressure flush
+
+#[test]
+fn backpressure_flushes_within_the_tick() {
+    // The contract's example: maxQueued 10, maxWaitMs 2000, whenFull wait, twelve adds.
+    let mut h = H::new(Config { max_queued: 10.0, max_wait_ms: 2000.0, when_full: WhenFull::Wait, ..cfg() });
+    let ids: Vec<_> = (0..12).map(|_| h.add(0.0)).collect();
+    assert_eq!(h.drain(), vec![Output::Tick]);
+    let d = h.time(1.0);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), vec![ids[..10].to_vec(), ids[10..].to_vec()]);
+    assert_eq!(h.e.stats().queued, 0);
+}
+
+#[test]
+fn backpressure_flush_goes_on_while_adds_wait() {
+    let mut h =
+        H::new(Config { max_queued: 2.0, max_wait_ms: 2000.0, max_in_flight: 1.0, when_full: WhenFull::Wait, ..cfg() });
+    let ids: Vec<_> = (0..5).map(|_| h.add(0.0)).collect();
+    let d = h.time(0.0);
+    assert_eq!(d.len(), 1, "maxInFlight 1");
+    assert_eq!(d[0].items, ids[..2]);
+    let out = h.ok(&d[0], 5.0);
+    let next: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect();
+    assert_eq!(next, vec![ids[2..4].to_vec()], "the queue is full again: no window wait");
+    // no pressure left: a lone item waits for its window again
+    let d = next;
+    let _ = d;
+}
+
+#[test]
+fn reaching_max_queued_flushes_every_key_oldest_first() {
+    let mut h = H::new(Config { max_queued: 3.0, max_wait_ms: 2000.0, ..cfg() });
+    let (ka, kb) = (h.e.intern("a"), h.e.intern("b"));
+    let b1 = h.add_to(kb, 1.0, None, 0.0);
+    let a1 = h.add_to(ka, 1.0, None, 0.0);
+    assert_eq!(h.drain(), vec![], "not full yet: windows");
+    let a2 = h.add_to(ka, 1.0, None, 0.0);
+    assert_eq!(h.drain(), vec![Output::Tick]);
+    let d = h.time(0.0);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), vec![vec![b1], vec![a1, a2]]);
+    assert_eq!(h.e.add(DEFAULT_KEY, 1.0, None, None, 0.0).map(|r| r.1), Ok(Admission::Queued));
+    assert_eq!(h.drain(), vec![], "room again: back to windows");
+}
+
+// ---------------------------------------------------------------- abandoned calls
+
+#[test]
+fn a_call_whose_items_were_all_aborted_is_abandoned_once() {
+    let mut h = H::new(cfg());
+    let (a, b) = (h.add(0.0), h.add(0.0));
+    let d = h.time(10.0).remove(0);
+    h.e.cancel(a, 11.0).unwrap();
+    assert!(!h.drain().contains(&Output::Abandoned { batch: d.batch }), "b still waits");
+    h.e.cancel(b, 12.0).unwrap();
+    let out = h.drain();
+    assert_eq!(out.iter().filter(|o| matches!(o, Output::Abandoned { .. })).count(), 1);
+    assert!(out.contains(&Output::Abandoned { batch: d.batch }));
+    assert_eq!(h.e.stats().in_flight_batches, 1, "in flight until the transport answers");
+    // The transport rejects on the aborted signal: nothing settles, nothing is retried.
+    h.e.fail(d.batch, Failure::thrown(), 13.0).unwrap();
+    let out = h.drain();
+    assert!(H::settles(&out).is_empty());
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))));
+    assert_eq!(h.e.stats().in_flight_batches, 0);
+}
+
+#[test]
+fn a_call_whose_items_all_passed_their_deadlines_is_abandoned() {
+    let mut h = H::new(cfg());
+    let a = h.add_to(DEFAULT_KEY, 1.0, Some(40.0), 0.0);
+    let b = h.add_to(DEFAULT_KEY, 1.0, Some(50.0), 0.0);
+    let d = h.time(10.0).remove(0);
+    h.e.handle_time(45.0);
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(a, Outcome::Code(ErrorCode::Deadline))]);
+    assert!(!out.contains(&Output::Abandoned { batch: d.batch }));
+    let t = h.e.poll_timeout().unwrap();
+    h.e.handle_time(t);
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(b, Outcome::Code(ErrorCode::Deadline))]);
+    assert!(out.contains(&Output::Abandoned { batch: d.batch }));
+}
+
+#[test]
+fn a_dedupe_follower_keeps_the_call_wanted() {
+    let mut h = H::new(cfg());
+    let (p, _) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 0.0).unwrap();
+    let (f, adm) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 0.0).unwrap();
+    assert_eq!(adm, Admission::Joined);
+    let d = h.time(10.0).remove(0);
+    h.e.cancel(p, 11.0).unwrap();
+    assert!(!h.drain().contains(&Output::Abandoned { batch: d.batch }), "the follower waits for it");
+    h.e.cancel(f, 12.0).unwrap();
+    assert!(h.drain().contains(&Output::Abandoned { batch: d.batch }));
+}
+
+#[test]
+fn an_abandoned_call_costs_no_retry_token() {
+    let mut c = cfg();
+    c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: 4.0, token_ratio: 0.0 });
+    let mut h = H::new(c);
+    let a = h.add(0.0);
+    let d = h.time(10.0).remove(0);
+    h.e.cancel(a, 11.0).unwrap();
+    h.drain();
+    h.e.fail(d.batch, Failure::thrown(), 12.0).unwrap();
+    h.drain();
+    // Four tokens: b's own retryable error costs one; had the abandoned call cost one too,
+    // 2 <= 4 / 2 would refuse b's retry.
+    let b = h.add(20.0);
+    let d = h.time(30.0).remove(0);
+    h.e.complete(d.batch, &[err(true)], 31.0).unwrap();
+    let out = h.drain();
+    assert!(H::settles(&out).is_empty(), "b is retried: the abandoned call cost nothing");
+    assert_eq!(h.e.stats().throttled, 0);
+    let _ = b;
 }

@@ -22,6 +22,7 @@ const BATCH_END: f64 = 6.0;
 const ADMITTED: f64 = 7.0;
 const KEY_RELEASED: f64 = 8.0;
 const FLUSHED: f64 = 9.0;
+const ABANDONED: f64 = 10.0;
 
 fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
@@ -285,6 +286,7 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         }
         Output::Release { item } => b.extend([RELEASE, item as f64]),
         Output::CallTimedOut { batch } => b.extend([TIMED_OUT, batch as f64]),
+        Output::Abandoned { batch } => b.extend([ABANDONED, batch as f64]),
         Output::BatchEnd(e) => {
             b.extend([BATCH_END, e.batch as f64, e.key as f64, e.size as f64, e.weight, e.attempt as f64]);
             b.extend([e.duration_ms, e.succeeded as f64, e.failed as f64, f64::from(u8::from(e.batch_error))]);

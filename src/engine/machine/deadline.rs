@@ -1,0 +1,43 @@
+//! Deadline-aware dispatch: a queue holding an item with a deadline dispatches at the latest at
+//! deadline − lead, where the lead is its key's estimate of transport call time
+//! ([`CallTime`](crate::engine::call_time::CallTime), never below 10 ms), so that the call
+//! starts before the deadline although host timers fire late. Never after the deadline itself:
+//! an item whose deadline has passed is expired, not sent.
+
+use super::{Engine, State, Timer};
+use crate::engine::KeyId;
+
+impl Engine {
+    /// A queued item has a deadline: its queue is due now if the lead has already begun
+    /// (returns true), else a timer makes it due at deadline − lead.
+    pub(super) fn arm_deadline(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) -> bool {
+        let flush_at = deadline - self.keys[k as usize].call_time.lead_ms();
+        let it = &self.items[idx as usize];
+        if flush_at <= now {
+            self.due_through(k, it.order, true);
+            return true;
+        }
+        let gen = it.gen;
+        self.timers.push(flush_at, Timer::DeadlineFlush { item: idx, gen });
+        false
+    }
+
+    /// A call of key `k` ended after `duration_ms`. When that lengthens the lead, the queued
+    /// deadlines of the key are armed again, earlier (the later timers fire harmlessly).
+    pub(super) fn call_took(&mut self, k: KeyId, duration_ms: f64, now: f64) {
+        if !self.keys[k as usize].alive || !self.keys[k as usize].call_time.record(duration_ms) {
+            return;
+        }
+        let with_deadline: Vec<(u32, f64)> = self.keys[k as usize]
+            .queue
+            .entries
+            .iter()
+            .filter(|e| self.slot_in(e.item, e.gen, State::Queued))
+            .map(|e| (e.item, self.items[e.item as usize].deadline))
+            .filter(|&(_, d)| d.is_finite())
+            .collect();
+        for (idx, deadline) in with_deadline {
+            self.arm_deadline(k, idx, deadline, now);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Starting calls: taking a batch off the front of a queue (or a ready unit, or the routing
+//! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
+//! decided in `due.rs`.
+
+use super::{Batch, Engine, Slot, State, Timer};
+use crate::engine::{Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
+
+impl Engine {
+    /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
+    /// that would push the weight over `maxBatchWeight`.
+    pub(super) fn cut(&mut self, k: KeyId, now: f64) -> Vec<Slot> {
+        let size = self.cfg.batch_size().min(self.keys[k as usize].queue.live);
+        let cap = self.cfg.max_batch_weight.unwrap_or(f64::INFINITY);
+        let mut entries = Vec::with_capacity(size);
+        let mut expired = Vec::new();
+        let mut weight = 0.0;
+        let key = &mut self.keys[k as usize];
+        while entries.len() < size {
+            let Some(&e) = key.queue.entries.front() else {
+                break;
+            };
+            let it = &mut self.items[e.item as usize];
+            if it.gen != e.gen {
+                key.queue.entries.pop_front();
+                continue;
+            }
+            // `now` may show a deadline passed before the host ran its timer: that caller
+            // settles instead of being sent (a slot carrying followers still goes).
+            let passed = !it.caller_settled && now > it.deadline;
+            let send = !passed || !it.followers.is_empty();
+            if send && !entries.is_empty() && weight + it.weight > cap {
+                break;
+            }
+            key.queue.entries.pop_front();
+            if passed {
+                expired.push(e.item);
+            }
+            let first_send = it.sends == 0;
+            if first_send {
+                self.queued -= 1;
+            }
+            if let Some(d) = &it.dedupe {
+                if key.queue.dedupe.get(d) == Some(&e.item) {
+                    key.queue.dedupe.remove(d);
+                }
+            }
+            key.queue.forget(it.weight, !first_send);
+            if send {
+                weight += it.weight;
+                it.state = State::InFlight;
+                entries.push((e.item, e.gen));
+            }
+        }
+        if key.queue.is_empty() {
+            key.window_at = f64::INFINITY;
+        }
+        for idx in expired {
+            self.expire_unsent(idx);
+        }
+        self.admit_waiters(now);
+        entries
+    }
+
+    /// A caller whose deadline passed while its slot was being taken for a send settles with
+    /// E_DEADLINE; the slot is freed unless followers still ride on it.
+    pub(super) fn expire_unsent(&mut self, idx: u32) {
+        let outcome = Outcome::Code(ErrorCode::Deadline);
+        self.count_settled(idx, outcome);
+        let release = self.items[idx as usize].followers.is_empty();
+        self.out.push_back(Output::Settle { item: idx, outcome, release });
+        if release {
+            self.free_item(idx);
+        } else {
+            self.items[idx as usize].caller_settled = true;
+        }
+    }
+
+    pub(super) fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, now: f64) {
+        if entries.is_empty() {
+            return;
+        }
+        debug_assert_ne!(k, UNROUTED, "the routing queue dispatches through dispatch_route");
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
+        let mut ids = Vec::with_capacity(entries.len());
+        for &(idx, _) in &entries {
+            let it = &mut self.items[idx as usize];
+            it.state = State::InFlight;
+            it.batch = batch;
+            if it.sends > 0 {
+                self.stats.retries += 1;
+            }
+            it.sends += 1;
+            attempt = attempt.max(it.attempt);
+            deadline = deadline.min(it.deadline);
+            weight += it.weight;
+            ids.push(idx);
+        }
+        self.stats.batches += 1;
+        self.in_flight_batches += 1;
+        self.in_flight_items += entries.len();
+        self.keys[k as usize].in_flight += 1;
+        if let Some(t) = self.cfg.timeout_ms {
+            self.timers.push(now + t, Timer::CallTimeout(batch));
+        }
+        let wanted = entries.len();
+        let b = Batch { key: k, entries, attempt, weight, started: now, timed_out: false, wanted, abandoned: false };
+        self.batches.insert(batch, b);
+        self.out.push_back(Output::Dispatch(Dispatch {
+            batch,
+            key: k,
+            items: ids,
+            attempt,
+            deadline: deadline.is_finite().then_some(deadline),
+            weight,
+        }));
+    }
+
+    pub(super) fn dispatch_unit(&mut self, u: u64, now: f64) {
+        if let Some(unit) = self.units.remove(&u) {
+            let mut live = Vec::with_capacity(unit.entries.len());
+            for (i, g) in unit.entries {
+                if !self.slot_in(i, g, State::InUnit) {
+                    continue;
+                }
+                let it = &self.items[i as usize];
+                if !it.caller_settled && now > it.deadline {
+                    let send = !it.followers.is_empty();
+                    self.expire_unsent(i);
+                    if !send {
+                        continue;
+                    }
+                }
+                live.push((i, g));
+            }
+            self.dispatch(unit.key, live, now);
+        }
+    }
+
+    pub(super) fn dispatch_route(&mut self) {
+        let size = self.cfg.batch_size();
+        let mut entries = Vec::new();
+        let q = &mut self.keys[UNROUTED as usize].queue;
+        while entries.len() < size {
+            let Some(e) = q.entries.pop_front() else {
+                break;
+            };
+            let it = &mut self.items[e.item as usize];
+            if it.gen != e.gen {
+                continue;
+            }
+            it.state = State::Routing; // still counted in `queued`: not sent yet
+            q.forget(it.weight, false);
+            entries.push((e.item, e.gen));
+        }
+        let key = &mut self.keys[UNROUTED as usize];
+        if key.queue.is_empty() {
+            // As in `cut`: an empty queue has no window, so the next item arms a new one.
+            key.window_at = f64::INFINITY;
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let route = self.next_route;
+        self.next_route += 1;
+        let items = entries.iter().map(|&(i, _)| i).collect();
+        self.routes.insert(route, entries);
+        self.out.push_back(Output::Route { route, items });
+    }
+}

@@ -1,0 +1,218 @@
+//! Which queues dispatch now, and in what order.
+//!
+//! A key is *due* when its queue must send (full by size or weight, its window closed, a
+//! deadline near, a flush, backpressure, closing) or it holds a ready unit (a resend). Due keys
+//! are served oldest first, one batch at a time: the key whose oldest waiting item arrived first
+//! sends next (the contract's "order across keys"). A key that must wait for `maxInFlight` is
+//! parked in `blocked` until a call ends; one held back by `maxInFlightPerKey` is scheduled
+//! again when one of its own calls ends.
+
+use std::cmp::Reverse;
+
+use super::{Engine, Entry, State};
+use crate::engine::{KeyId, Output, UNROUTED};
+
+impl Engine {
+    /// Mark a key due; with `tick`, ask the host for a [`Output::Tick`] (the end of the turn).
+    pub(super) fn schedule_due(&mut self, k: KeyId, tick: bool) {
+        let key = &mut self.keys[k as usize];
+        if !key.scheduled {
+            key.scheduled = true;
+            self.due.push(k);
+        }
+        if tick && !self.tick_requested {
+            self.tick_requested = true;
+            self.out.push_back(Output::Tick);
+        }
+    }
+
+    /// Every entry of key `k` up to `order` is due now (a deadline near, a retry's backoff over,
+    /// an add that waited for room).
+    pub(super) fn due_through(&mut self, k: KeyId, order: u64, tick: bool) {
+        let q = &mut self.keys[k as usize].queue;
+        q.due_before = q.due_before.max(order + 1);
+        self.schedule_due(k, tick);
+    }
+
+    /// Everything queued now is due (a flush, backpressure).
+    pub(super) fn due_all_queued(&mut self) {
+        let upto = self.next_order;
+        for k in 0..self.keys.len() as KeyId {
+            let key = &mut self.keys[k as usize];
+            if key.alive && !key.queue.is_empty() {
+                key.queue.due_before = key.queue.due_before.max(upto);
+                self.schedule_due(k, false);
+            }
+        }
+    }
+
+    /// Backpressure is a flush trigger: `queued` reached `maxQueued`, or adds wait for room.
+    pub(super) fn under_pressure(&self) -> bool {
+        self.waiting > 0 || self.queued >= self.cfg.queued_cap()
+    }
+
+    /// Dispatch every due key, oldest first, while the in-flight caps allow.
+    pub(super) fn run_due(&mut self, now: f64) {
+        if self.under_pressure() {
+            self.due_all_queued();
+        }
+        // `scheduled` stays set while a key is in `ready`: scheduling it again is a no-op. A key
+        // with nothing waiting does not enter `ready`: an item admitted into it later schedules
+        // it afresh, with its true oldest.
+        let mut ready = std::mem::take(&mut self.ready);
+        loop {
+            while let Some(k) = self.due.pop() {
+                match self.oldest(k) {
+                    Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
+                    _ => self.settle_schedule(k),
+                }
+            }
+            let Some(Reverse((oldest, k))) = ready.pop() else {
+                break;
+            };
+            match self.oldest(k) {
+                Some(now_oldest) if now_oldest != oldest => ready.push(Reverse((now_oldest, k))),
+                None => self.settle_schedule(k),
+                Some(_) => {
+                    if self.dispatch_next(k, now) {
+                        // More may be due: it competes again by its new oldest.
+                        self.keys[k as usize].scheduled = false;
+                        self.schedule_due(k, false);
+                    } else {
+                        self.settle_schedule(k);
+                    }
+                }
+            }
+        }
+        self.ready = ready;
+    }
+
+    /// A key leaves the due set: it waits for its window (or nothing) again.
+    fn settle_schedule(&mut self, k: KeyId) {
+        self.keys[k as usize].scheduled = false;
+        if self.keys[k as usize].alive {
+            self.arm_window(k);
+            self.maybe_release_key(k);
+        }
+    }
+
+    /// The arrival order of a key's oldest waiting item (queued, or in a ready unit); `None`
+    /// when nothing waits.
+    fn oldest(&mut self, k: KeyId) -> Option<u64> {
+        self.purge_front(k);
+        let key = &self.keys[k as usize];
+        let queued = key.queue.entries.front().map(|e| e.order);
+        let unit = match key.ready_units.front() {
+            // A unit whose items all left still has to be taken off: it counts as oldest.
+            Some(u) => Some(
+                self.units
+                    .get(u)
+                    .and_then(|u| u.entries.iter().find(|&&(i, g)| self.slot_in(i, g, State::InUnit)))
+                    .map_or(0, |&(i, _)| self.items[i as usize].order),
+            ),
+            None => None,
+        };
+        match (queued, unit) {
+            (Some(q), Some(u)) => Some(q.min(u)),
+            (q, u) => q.or(u),
+        }
+    }
+
+    /// Send one batch (or one `resolveKeys` call) of this key if it is due and the caps allow.
+    /// Returns whether something was taken off the key (then more may be due).
+    fn dispatch_next(&mut self, k: KeyId, now: f64) -> bool {
+        let has_units = !self.keys[k as usize].ready_units.is_empty();
+        if !has_units && !self.queue_due(k, now) {
+            return false;
+        }
+        if k == UNROUTED {
+            self.dispatch_route();
+            return true;
+        }
+        if self.in_flight_batches >= self.cfg.in_flight_cap() {
+            let key = &mut self.keys[k as usize];
+            if !key.blocked {
+                key.blocked = true;
+                self.blocked.push_back(k);
+            }
+            return false;
+        }
+        if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
+            return false; // scheduled again when one of this key's calls ends
+        }
+        match self.keys[k as usize].ready_units.pop_front() {
+            Some(u) => self.dispatch_unit(u, now),
+            None => {
+                let entries = self.cut(k, now);
+                self.dispatch(k, entries, now);
+            }
+        }
+        true
+    }
+
+    /// A call ended: keys parked for capacity, and the call's own key, compete again.
+    pub(super) fn capacity_freed(&mut self, k: KeyId, now: f64) {
+        while let Some(parked) = self.blocked.pop_front() {
+            self.keys[parked as usize].blocked = false;
+            if self.keys[parked as usize].alive {
+                self.schedule_due(parked, false);
+            }
+        }
+        if self.keys[k as usize].alive {
+            self.schedule_due(k, false);
+        }
+        self.run_due(now);
+    }
+
+    fn entry_live(&self, e: &Entry) -> bool {
+        self.items[e.item as usize].gen == e.gen
+    }
+
+    /// Drop dead entries from the front, so the front is a live item.
+    pub(super) fn purge_front(&mut self, k: KeyId) {
+        while let Some(e) = self.keys[k as usize].queue.entries.front() {
+            if self.entry_live(e) {
+                break;
+            }
+            self.keys[k as usize].queue.entries.pop_front();
+        }
+    }
+
+    /// When the oldest window of this key closes.
+    fn window_deadline(&mut self, k: KeyId) -> f64 {
+        self.purge_front(k);
+        let q = &self.keys[k as usize].queue;
+        let oldest = if q.retried == 0 {
+            q.entries.front().map_or(f64::INFINITY, |e| e.at)
+        } else {
+            q.entries.iter().filter(|e| self.entry_live(e)).map(|e| e.at).fold(f64::INFINITY, f64::min)
+        };
+        oldest + self.cfg.max_wait_ms
+    }
+
+    pub(super) fn arm_window(&mut self, k: KeyId) {
+        if self.keys[k as usize].queue.is_empty() {
+            return;
+        }
+        let at = self.window_deadline(k);
+        let key = &mut self.keys[k as usize];
+        if at < key.window_at {
+            key.window_at = at;
+            self.timers.push(at, super::Timer::Window(k));
+        }
+    }
+
+    /// The queue must send now (units aside).
+    fn queue_due(&mut self, k: KeyId, now: f64) -> bool {
+        if self.keys[k as usize].queue.is_empty() {
+            return false;
+        }
+        let window = self.window_deadline(k);
+        let q = &self.keys[k as usize].queue;
+        self.closed
+            || q.live >= self.cfg.batch_size()
+            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap)
+            || window <= now
+            || q.entries.front().is_some_and(|e| e.order < q.due_before)
+    }
+}
