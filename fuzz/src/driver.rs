@@ -79,6 +79,8 @@ struct Flight {
     key: KeyId,
     entries: Vec<(ItemId, u64)>,
     started: f64,
+    /// The engine said nobody waits for this call any more (Output::Abandoned).
+    abandoned: bool,
 }
 
 /// The engine call whose outputs are being drained: what each output may be.
@@ -554,6 +556,12 @@ impl Driver {
                     c.state = CallerState::Queued;
                 }
                 Output::KeyReleased { key } => self.on_key_released(key),
+                Output::Abandoned { batch } => {
+                    let flight = self.flights.get_mut(&batch);
+                    let Some(flight) = flight else { panic!("step {}: Abandoned {batch}, not in flight", self.step) };
+                    ensure!(self, !flight.abandoned, "call {batch} abandoned twice");
+                    flight.abandoned = true;
+                }
                 Output::Flushed { flush } => {
                     let bound = self.flushes.remove(&flush);
                     ensure!(self, bound.is_some(), "Flushed {flush}: not pending");
@@ -627,7 +635,7 @@ impl Driver {
             "call {batch}: deadline {:?}",
             d.deadline
         );
-        self.flights.insert(batch, Flight { key: d.key, entries, started: self.now });
+        self.flights.insert(batch, Flight { key: d.key, entries, started: self.now, abandoned: false });
         // In-flight calls never exceed maxInFlight, nor maxInFlightPerKey on one key.
         let per_key = self.flights.values().filter(|f| f.key == d.key).count();
         ensure!(self, self.flights.len() as f64 <= self.cfg.max_in_flight, "{} calls in flight", self.flights.len());

@@ -53,7 +53,7 @@ struct Item {
     order: u64,
     attempt: u32,
     sends: u32,
-    /// The call it is in, while `InFlight`.
+    /// The call it is in, while `InFlight`; its unit, while `InUnit`.
     batch: BatchId,
     /// For a follower: the item whose slot it shares.
     primary: u32,
@@ -97,8 +97,6 @@ struct Key {
     waiting: usize,
     /// Time of the earliest window timer armed for this key (INFINITY: none).
     window_at: f64,
-    /// Listed in `blocked` (due, but `maxInFlight` is reached).
-    blocked: bool,
     /// Listed in `due` (or being served by `run_due`).
     scheduled: bool,
     /// How long its transport calls take: the lead of deadline-aware dispatch.
@@ -175,6 +173,8 @@ struct Batch {
 struct Unit {
     key: KeyId,
     entries: Vec<Slot>,
+    /// Entries whose slot is still in this unit.
+    live: usize,
 }
 
 /// See the module docs of [`crate::engine`].
@@ -201,7 +201,6 @@ pub struct Engine {
     due: Vec<KeyId>,
     /// Due keys by the arrival order of their oldest item (`run_due`'s buffer).
     ready: BinaryHeap<Reverse<(u64, KeyId)>>,
-    blocked: VecDeque<KeyId>,
     retired_call_times: RetiredCallTimes,
     out: VecDeque<Output>,
     tick_requested: bool,
@@ -244,7 +243,6 @@ impl Engine {
             next_order: 0,
             due: Vec::new(),
             ready: BinaryHeap::new(),
-            blocked: VecDeque::new(),
             retired_call_times: RetiredCallTimes::default(),
             out: VecDeque::new(),
             tick_requested: false,
@@ -310,7 +308,6 @@ impl Engine {
             && key.pending_units == 0
             && key.retry_waiting == 0
             && key.waiting == 0
-            && !key.blocked
             && !key.scheduled;
         if idle {
             let name = std::mem::take(&mut self.keys[k as usize].name);
@@ -628,6 +625,12 @@ impl Engine {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
         }
+        // The host interned every answered key; one whose items left meanwhile is released here.
+        for &k in keys {
+            if k > DEFAULT_KEY && self.key_valid(k) {
+                self.maybe_release_key(k);
+            }
+        }
         self.run_due(now);
         self.after_input(now);
         Ok(())
@@ -858,13 +861,35 @@ impl Engine {
     }
 
     fn new_unit(&mut self, key: KeyId, entries: Vec<Slot>) -> u64 {
-        for &(idx, _) in &entries {
-            self.items[idx as usize].state = State::InUnit;
-        }
         let u = self.next_unit;
         self.next_unit += 1;
-        self.units.insert(u, Unit { key, entries });
+        for &(idx, _) in &entries {
+            self.items[idx as usize].state = State::InUnit;
+            self.items[idx as usize].batch = u;
+        }
+        self.units.insert(u, Unit { key, live: entries.len(), entries });
         u
+    }
+
+    /// A slot left unit `u` (aborted, expired): a unit nobody waits for any more is dropped now,
+    /// so that neither it nor its key outlives its items.
+    fn left_unit(&mut self, u: u64) {
+        let Some(unit) = self.units.get_mut(&u) else {
+            return;
+        };
+        unit.live -= 1;
+        if unit.live > 0 {
+            return;
+        }
+        let k = unit.key;
+        self.units.remove(&u);
+        let key = &mut self.keys[k as usize];
+        match key.ready_units.iter().position(|&r| r == u) {
+            Some(i) => {
+                key.ready_units.remove(i);
+            }
+            None => key.pending_units -= 1, // its timer had not fired: a stale timer now
+        }
     }
 
     /// Resend these items as one batch after the backoff for `attempt`.
@@ -960,7 +985,8 @@ impl Engine {
             }
             State::Routing => self.queued -= 1,
             State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
-            State::InFlight | State::InUnit | State::Follower | State::Free => {}
+            State::InUnit => self.left_unit(it.batch),
+            State::InFlight | State::Follower | State::Free => {}
         }
         let it = &self.items[idx as usize];
         let left_call = (it.state == State::InFlight).then_some(it.batch);

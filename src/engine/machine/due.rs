@@ -3,8 +3,8 @@
 //! A key is *due* when its queue must send (full by size or weight, its window closed, a
 //! deadline near, a flush, backpressure, closing) or it holds a ready unit (a resend). Due keys
 //! are served oldest first, one batch at a time: the key whose oldest waiting item arrived first
-//! sends next (the contract's "order across keys"). A key that must wait for `maxInFlight` is
-//! parked in `blocked` until a call ends; one held back by `maxInFlightPerKey` is scheduled
+//! sends next (the contract's "order across keys"). Keys that must wait for `maxInFlight` stay
+//! in the `ready` heap until a call ends; one held back by `maxInFlightPerKey` is scheduled
 //! again when one of its own calls ends.
 
 use std::cmp::Reverse;
@@ -52,6 +52,9 @@ impl Engine {
     }
 
     /// Dispatch every due key, oldest first, while the in-flight caps allow.
+    ///
+    /// Keys still due when `maxInFlight` is reached stay in `ready` (and `scheduled`): the next
+    /// call to end resumes here, so a call's end costs O(log keys), not a pass over every due key.
     pub(super) fn run_due(&mut self, now: f64) {
         if self.under_pressure() {
             self.due_all_queued();
@@ -62,10 +65,18 @@ impl Engine {
         let mut ready = std::mem::take(&mut self.ready);
         loop {
             while let Some(k) = self.due.pop() {
+                if k == UNROUTED {
+                    // resolveKeys calls are not transport calls: no cap, no order among keys.
+                    self.serve(k, now);
+                    continue;
+                }
                 match self.oldest(k) {
                     Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
                     _ => self.settle_schedule(k),
                 }
+            }
+            if self.in_flight_batches >= self.cfg.in_flight_cap() {
+                break; // the rest of `ready` waits for a call to end
             }
             let Some(Reverse((oldest, k))) = ready.pop() else {
                 break;
@@ -73,18 +84,20 @@ impl Engine {
             match self.oldest(k) {
                 Some(now_oldest) if now_oldest != oldest => ready.push(Reverse((now_oldest, k))),
                 None => self.settle_schedule(k),
-                Some(_) => {
-                    if self.dispatch_next(k, now) {
-                        // More may be due: it competes again by its new oldest.
-                        self.keys[k as usize].scheduled = false;
-                        self.schedule_due(k, false);
-                    } else {
-                        self.settle_schedule(k);
-                    }
-                }
+                Some(_) => self.serve(k, now),
             }
         }
         self.ready = ready;
+    }
+
+    /// Send what key `k` owes now, one batch; if more may be due it competes again by its new oldest.
+    fn serve(&mut self, k: KeyId, now: f64) {
+        if self.dispatch_next(k, now) {
+            self.keys[k as usize].scheduled = false;
+            self.schedule_due(k, false);
+        } else {
+            self.settle_schedule(k);
+        }
     }
 
     /// A key leaves the due set: it waits for its window (or nothing) again.
@@ -129,14 +142,7 @@ impl Engine {
             self.dispatch_route();
             return true;
         }
-        if self.in_flight_batches >= self.cfg.in_flight_cap() {
-            let key = &mut self.keys[k as usize];
-            if !key.blocked {
-                key.blocked = true;
-                self.blocked.push_back(k);
-            }
-            return false;
-        }
+        debug_assert!(self.in_flight_batches < self.cfg.in_flight_cap(), "run_due checks the cap first");
         if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
             return false; // scheduled again when one of this key's calls ends
         }
@@ -150,14 +156,9 @@ impl Engine {
         true
     }
 
-    /// A call ended: keys parked for capacity, and the call's own key, compete again.
+    /// A call ended: the call's own key competes again, and keys waiting in `ready` for
+    /// capacity go on, oldest first.
     pub(super) fn capacity_freed(&mut self, k: KeyId, now: f64) {
-        while let Some(parked) = self.blocked.pop_front() {
-            self.keys[parked as usize].blocked = false;
-            if self.keys[parked as usize].alive {
-                self.schedule_due(parked, false);
-            }
-        }
         if self.keys[k as usize].alive {
             self.schedule_due(k, false);
         }
