@@ -328,6 +328,7 @@ class Runner {
     this.jobs = [];
     this.runningJobs = false;
     this.flushes = new Map(); // flush id → resolve
+    this.closeWaiters = []; // close() resolvers: resolved once the engine is freed
     this.cur = undefined; // the results / error / route error the outputs being drained refer to
     this.reasons = []; // per item id: its signal's reason, read when the abort event fired
     this.live = 0; // callers not settled yet
@@ -758,6 +759,8 @@ class Runner {
     this.plain = false; // add() takes the path that checks for a freed engine
     for (const resolve of this.flushes.values()) resolve(); // nothing is left for them to wait for
     this.flushes.clear();
+    for (const resolve of this.closeWaiters) resolve();
+    this.closeWaiters = [];
     this.vals = this.res = this.rej = this.signals = this.listeners = this.reasons = this.dedupeHeld = [];
     this.keyIds.clear();
     this.keyVals = [];
@@ -948,11 +951,22 @@ class Runner {
     this.drain();
   }
 
+  /**
+   * flush(): resolves when the items queued now have settled. close(): when every accepted item
+   * has settled and no call is in flight any more (the contract's "wait for in-flight"), which is
+   * also when the engine is freed (maybeFree).
+   */
   flush(closing) {
     if (closing) this.closing = true;
     if (this.core === undefined) return Promise.resolve();
-    const id = closing ? this.core.close(Date.now()) : this.core.flush(Date.now());
-    const p = new Promise((resolve) => this.flushes.set(id, resolve));
+    let p;
+    if (closing) {
+      p = new Promise((resolve) => this.closeWaiters.push(resolve));
+      this.core.close(Date.now()); // its Flushed resolves nothing: maybeFree does
+    } else {
+      const id = this.core.flush(Date.now());
+      p = new Promise((resolve) => this.flushes.set(id, resolve));
+    }
     this.drain();
     return p;
   }

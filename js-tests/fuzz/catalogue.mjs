@@ -7,7 +7,9 @@
 /** A Proxy on which every trap throws: typeof "object", yet reading anything throws. */
 export function trapEverything(target = {}) {
   const trap = (name) => () => {
-    throw new Error(`hostile proxy: ${name} trap`);
+    // Marked: a promise resolved with such a Proxy rejects with this (reading its `then` throws),
+    // so it is what an async transport "rejected with".
+    throw Object.assign(new Error(`hostile proxy: ${name} trap`), { fromTrap: true });
   };
   const handler = {};
   for (const name of ["get", "set", "has", "deleteProperty", "ownKeys", "getOwnPropertyDescriptor", "defineProperty",

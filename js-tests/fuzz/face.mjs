@@ -229,6 +229,15 @@ class World {
     this.itemInfo = new Map(); // item → { seq, key (identity) or undefined if routed, weight, d }
   }
 
+  /**
+   * The cause of E_FAIL_FAST / E_ATOMIC: the failing entry the transport returned, or, for an
+   * entry that cannot even be read (a Proxy whose traps throw), the E_RESULT_SHAPE it failed with.
+   */
+  entryCause(cause) {
+    if (this.itemErrors.has(cause)) return true;
+    return isErrorSafe(cause) && peek(cause, "code") === "E_RESULT_SHAPE";
+  }
+
   violate(invariant, detail) {
     const v = new FaceViolation(invariant, detail);
     this.violations.push(v);
@@ -760,16 +769,16 @@ class World {
     const cause = peek(reason, "cause");
     switch (code) {
       case "E_TRANSPORT":
-        if (!this.thrown.has(cause)) this.violate("E_TRANSPORT cause", `item ${item.id}: cause ${show(cause)} is not what the transport threw`);
+        if (!this.thrown.has(cause) && !(isErrorSafe(cause) && peek(cause, "fromTrap") === true)) this.violate("E_TRANSPORT cause", `item ${item.id}: cause ${show(cause)} is not what the transport threw`);
         if (!(Number.isInteger(reason.attempts) && reason.attempts >= 1)) this.violate("E_TRANSPORT attempts", `got ${show(reason.attempts)}`);
         break;
       case "E_FAIL_FAST":
         if (cfg.errorMode !== "fail_fast") this.violate("error codes", `E_FAIL_FAST in mode ${cfg.errorMode}`);
-        if (!this.itemErrors.has(cause)) this.violate("E_FAIL_FAST cause", `item ${item.id}: cause ${show(cause)}`);
+        if (!this.entryCause(cause)) this.violate("E_FAIL_FAST cause", `item ${item.id}: cause ${show(cause)}`);
         break;
       case "E_ATOMIC":
         if (cfg.errorMode !== "atomic") this.violate("error codes", `E_ATOMIC in mode ${cfg.errorMode}`);
-        if (!this.itemErrors.has(cause)) this.violate("E_ATOMIC cause", `item ${item.id}: cause ${show(cause)}`);
+        if (!this.entryCause(cause)) this.violate("E_ATOMIC cause", `item ${item.id}: cause ${show(cause)}`);
         break;
       case "E_ABORTED":
         if (reason.name !== "AbortError") this.violate("E_ABORTED", `name is ${show(reason.name)}`);

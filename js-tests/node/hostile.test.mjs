@@ -528,11 +528,13 @@ test("close: after close() resolves, add rejects E_CLOSED, flush/close resolve, 
   assert.deepEqual(b.stats(), last);
 });
 
-test("close: an in-flight call whose items were all aborted is answered after close() without harm", async (t) => {
+test("close: waits for an in-flight call whose items were all aborted, then frees the engine without harm", async (t) => {
   let answer;
+  let signal;
   const b = new Batcher({
     maxWaitMs: 0,
     transport: (batch) => new Promise((resolve) => {
+      signal = batch.signal; // a transport that ignores its signal: the call stays out
       answer = () => resolve(batch.items.map(echo));
     }),
   });
@@ -540,10 +542,14 @@ test("close: an in-flight call whose items were all aborted is answered after cl
   const s = track(b.add(1, { signal: ac.signal }));
   await waitFor(() => answer !== undefined, "the call");
   ac.abort();
-  await b.close();
+  const closed = track(b.close());
+  await new Promise((r) => setTimeout(r, 20));
   assertCode(s.reason, "E_ABORTED");
-  answer(); // late: must not touch a freed engine
-  await new Promise((r) => setImmediate(r));
+  assert.equal(signal.aborted, true, "nobody waits for the call: its signal aborted");
+  assert.equal(closed.status, "pending", "close() waits for the call still in flight");
+  assert.equal(b.stats().inFlightBatches, 1);
+  answer(); // its answer settles nothing (the item is settled) and lets close() finish
+  await waitFor(() => closed.status === "fulfilled", "close()");
   await rejectsWith(b.add(2), "E_CLOSED");
   assert.equal(b.stats().inFlightBatches, 0);
   t.diagnostic(JSON.stringify(b.stats()));
