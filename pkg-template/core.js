@@ -11,7 +11,7 @@
 
 // Output tags and codes: the wire format of src/wasm/mod.rs.
 const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5;
-const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10;
+const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10, TURN_END = 11;
 const CODES = ["E_CONFIG", "E_CLOSED", "E_FULL", "E_TOO_LARGE", "E_ABORTED", "E_DEADLINE", "E_TIMEOUT",
   "E_TRANSPORT", "E_RESULT_SHAPE", "E_FAIL_FAST", "E_ATOMIC", "E_ROUTE"];
 const UNROUTED = 0, DEFAULT_KEY = 1;
@@ -287,6 +287,34 @@ function callHook(hook, info) {
   }
 }
 
+/**
+ * Runs `fn` at the end of the current turn, once the promise jobs queued by then have run
+ * (DataLoader's schedule, for `maxWaitMs: 0`): process.nextTick from a microtask where there is
+ * one (Node, Deno, Bun); a MessageChannel task in browsers; a microtask elsewhere.
+ */
+const afterPromiseJobs = (() => {
+  const proc = globalThis.process;
+  if (proc !== null && typeof proc === "object" && typeof proc.nextTick === "function") {
+    const nextTick = proc.nextTick;
+    return (fn) => queueMicrotask(() => nextTick(fn));
+  }
+  if (typeof MessageChannel === "function" && typeof document === "object") {
+    let channel, waiting = [];
+    return (fn) => {
+      if (channel === undefined) {
+        channel = new MessageChannel();
+        channel.port1.onmessage = () => {
+          const run = waiting;
+          waiting = [];
+          for (const f of run) f();
+        };
+      }
+      if (waiting.push(fn) === 1) channel.port2.postMessage(undefined);
+    };
+  }
+  return queueMicrotask;
+})();
+
 // One executor for every add's promise: no closure per item.
 let capturedResolve, capturedReject;
 function capture(resolve, reject) {
@@ -351,6 +379,13 @@ class Runner {
     this.timerAt = NaN;
     this.onTick = () => {
       this.tickQueued = false;
+      if (this.core === undefined) return;
+      this.core.handle_time(Date.now());
+      this.drain();
+    };
+    this.turnEndQueued = false;
+    this.onTurnEnd = () => {
+      this.turnEndQueued = false;
       if (this.core === undefined) return;
       this.core.handle_time(Date.now());
       this.drain();
@@ -592,6 +627,13 @@ class Runner {
     }
   }
 
+  queueTurnEnd() {
+    if (!this.turnEndQueued) {
+      this.turnEndQueued = true;
+      afterPromiseJobs(this.onTurnEnd);
+    }
+  }
+
   /** One job asked for by the engine: a transport call, a timeout, a hook or a route. */
   run(job) {
     if (job.batch !== undefined) this.call(job.batch, job.weight);
@@ -618,6 +660,10 @@ class Runner {
         case TICK:
           i += 1;
           this.queueTick();
+          break;
+        case TURN_END:
+          i += 1;
+          this.queueTurnEnd();
           break;
         case SETTLE: {
           const id = buf[i + 1], kind = buf[i + 2], arg = buf[i + 3];

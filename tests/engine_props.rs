@@ -347,6 +347,8 @@ struct H {
     last_route: RouteId,
     names: BTreeMap<&'static str, KeyId>,
     tick_pending: bool,
+    /// An `Output::TurnEnd` is out (a `maxWaitMs: 0` window closes at the end of the turn).
+    turn_end_pending: bool,
     /// Outputs of `handle_time` are being processed.
     in_time: bool,
     tokens: f64,
@@ -410,6 +412,7 @@ impl H {
             last_route: 0,
             names: BTreeMap::new(),
             tick_pending: false,
+            turn_end_pending: false,
             in_time: false,
             tokens,
             flushes: BTreeMap::new(),
@@ -573,6 +576,12 @@ impl H {
                     // One microtask at a time: no second Tick while one is pending.
                     ensure!(!self.tick_pending, "a second Tick while one is pending");
                     self.tick_pending = true;
+                }
+                Output::TurnEnd => {
+                    // Asked once, and never when a wake-up at least as early is pending.
+                    ensure!(!self.tick_pending && !self.turn_end_pending, "TurnEnd while a wake-up is pending");
+                    ensure!(self.cfg.max_wait_ms == 0.0, "TurnEnd without a zero window");
+                    self.turn_end_pending = true;
                 }
             }
         }
@@ -976,7 +985,7 @@ impl H {
         // No stall: with items left and no transport call, resolveKeys call or Tick pending,
         // a timer is armed.
         let routing = self.routes.values().flatten().any(|&(i, u)| self.slot_live(i, u));
-        if !self.slots.is_empty() && self.flights.is_empty() && !routing && !self.tick_pending {
+        if !self.slots.is_empty() && self.flights.is_empty() && !routing && !self.wake_pending() {
             ensure!(t.is_some(), "stalled: items {:?} but no timer", self.slots);
         }
         // Invariant (deadline-aware dispatch): a queued item whose deadline is more than the
@@ -1175,8 +1184,8 @@ impl H {
                 }
                 self.drain()?;
                 // add never calls the transport (nor settles, routes or admits anything):
-                // at most a Tick comes out.
-                let bad = self.log.iter().find(|o| !matches!(o, Output::Tick));
+                // at most a Tick or a TurnEnd comes out.
+                let bad = self.log.iter().find(|o| !matches!(o, Output::Tick | Output::TurnEnd));
                 ensure!(bad.is_none(), "add produced {bad:?}");
             }
             Err(err) => {
@@ -1250,11 +1259,17 @@ impl H {
         self.refused(&before, "stale cancel")
     }
 
+    /// The microtask, or the end of the turn, runs: `handle_time` if either was asked for.
     fn tick(&mut self) -> R {
-        if self.tick_pending {
+        if self.wake_pending() {
             self.handle_time()?;
         }
         Ok(())
+    }
+
+    /// A Tick or a TurnEnd is out: the host calls `handle_time` without a timer.
+    fn wake_pending(&self) -> bool {
+        self.tick_pending || self.turn_end_pending
     }
 
     fn wake(&mut self) -> R {
@@ -1275,6 +1290,7 @@ impl H {
             .map(|(&i, _)| i)
             .collect();
         self.tick_pending = false;
+        self.turn_end_pending = false;
         self.steps += 1;
         self.e.handle_time(now);
         self.in_time = true;
@@ -1297,7 +1313,7 @@ impl H {
             }
         }
         ensure!(expired == due, "expired {expired:?}, due {due:?}");
-        if !self.tick_pending {
+        if !self.wake_pending() {
             // ... and its deadline's lead has begun.
             let wait = self.cfg.max_wait_ms;
             self.check_due(|s| s.entered_at + wait <= now || self.deadline_due(s))?;
@@ -1733,7 +1749,7 @@ impl H {
         while !self.close_done || !self.flights.is_empty() || !self.routes.is_empty() {
             rounds += 1;
             ensure!(rounds < 100_000, "close does not complete");
-            if self.tick_pending {
+            if self.wake_pending() {
                 self.tick()?;
             } else if !self.routes.is_empty() {
                 self.route(0, &RouteHow::Keys(rounds))?;

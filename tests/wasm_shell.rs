@@ -20,6 +20,7 @@ const E_ABORTED: f64 = 4.0;
 #[derive(Debug, PartialEq)]
 enum Rec {
     Tick,
+    TurnEnd,
     Dispatch { batch: f64, key: f64, attempt: f64, deadline: f64, weight: f64, items: Vec<f64> },
     Route { route: f64, items: Vec<f64> },
     Settle { item: f64, kind: f64, arg: f64, release: f64 },
@@ -63,6 +64,7 @@ fn decode(b: &[f64]) -> Vec<Rec> {
         let tag = b[i];
         let (rec, len) = match tag as u32 {
             0 => (Rec::Tick, 1),
+            11 => (Rec::TurnEnd, 1),
             1 => {
                 let n = b[i + 6] as usize;
                 let r = Rec::Dispatch {
@@ -81,7 +83,7 @@ fn decode(b: &[f64]) -> Vec<Rec> {
             }
             3 => (Rec::Settle { item: b[i + 1], kind: b[i + 2], arg: b[i + 3], release: b[i + 4] }, 5),
             6 => (Rec::Other { tag, fields: b[i + 1..i + 10].to_vec() }, 10),
-            4 | 5 | 7 | 8 | 9 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
+            4 | 5 | 7 | 8 | 9 | 10 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
             t => panic!("unknown tag {t} at {i} in {b:?}"),
         };
         out.push(rec);
@@ -146,14 +148,14 @@ fn out_of_range_option_throws_option_tab_rule() {
 
 #[wasm_bindgen_test]
 fn add_returns_id_shifted_with_the_must_drain_flag() {
-    // maxWaitMs 0: tick mode, the first add asks for a tick.
+    // maxWaitMs 0: the first add asks for the end of the turn.
     let mut c = core(&[(1, 0.0)]);
     let r1 = c.add(DEFAULT_KEY, 1.0, NO, 0.0);
     assert!(r1 >= 0);
-    assert_eq!(r1 & 1, 1, "output pending: the tick");
-    assert_eq!(decode(&drain(&mut c)), vec![Rec::Tick]);
+    assert_eq!(r1 & 1, 1, "output pending: the turn end");
+    assert_eq!(decode(&drain(&mut c)), vec![Rec::TurnEnd]);
     let r2 = c.add(DEFAULT_KEY, 1.0, NO, 0.0);
-    assert_eq!(r2 & 1, 0, "tick already requested, nothing to drain");
+    assert_eq!(r2 & 1, 0, "turn end already requested, nothing to drain");
     assert_eq!(c.drain(), 0);
     assert_ne!(r1 >> 1, r2 >> 1, "distinct ids");
     assert_eq!(stats(&c)[0], 2.0, "two queued");
@@ -177,7 +179,7 @@ fn dispatch_record_layout() {
     let (b, flag) = add(&mut c, 2.0, 500.0, 0.0);
     assert_eq!(flag, 1, "the batch is full: a tick is pending");
     let buf = drain(&mut c);
-    assert_eq!(buf, vec![0.0], "only a tick: no dispatch from inside add");
+    assert_eq!(decode(&buf), vec![Rec::Tick], "only a tick (the next microtask): no dispatch from inside add");
 
     c.handle_time(1.0);
     let buf = drain(&mut c);

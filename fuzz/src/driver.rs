@@ -113,6 +113,7 @@ struct Driver {
     close_flush: Option<FlushId>,
     close_done: bool,
     tick_pending: bool,
+    turn_end_pending: bool,
     timed_out: Vec<BatchId>,
     ctx: Ctx,
     batch_ended: bool,
@@ -146,6 +147,7 @@ impl Driver {
             close_flush: None,
             close_done: false,
             tick_pending: false,
+            turn_end_pending: false,
             timed_out: Vec::new(),
             ctx: Ctx::Time,
             batch_ended: false,
@@ -347,9 +349,14 @@ impl Driver {
     }
 
     fn tick(&mut self) {
-        if self.tick_pending {
+        if self.wake_pending() {
             self.handle_time();
         }
+    }
+
+    /// A Tick (microtask) or TurnEnd (end of the turn) is out: `handle_time` comes without a timer.
+    fn wake_pending(&self) -> bool {
+        self.tick_pending || self.turn_end_pending
     }
 
     /// The host timer armed at `poll_timeout()` fires (setTimeout clamps the delay).
@@ -364,6 +371,7 @@ impl Driver {
     fn handle_time(&mut self) {
         self.what = "handle_time";
         self.tick_pending = false;
+        self.turn_end_pending = false;
         self.ctx = Ctx::Time;
         self.e.handle_time(self.now);
         self.drain();
@@ -575,6 +583,10 @@ impl Driver {
                     // One microtask at a time.
                     ensure!(self, !self.tick_pending, "a second Tick while one is pending");
                     self.tick_pending = true;
+                }
+                Output::TurnEnd => {
+                    ensure!(self, !self.wake_pending(), "TurnEnd while a wake-up is pending");
+                    self.turn_end_pending = true;
                 }
             }
         }
@@ -790,7 +802,7 @@ impl Driver {
             .values()
             .flatten()
             .any(|&i| self.callers.get(&i).is_some_and(|c| matches!(c.state, CallerState::Routing(_))));
-        if !self.callers.is_empty() && self.flights.is_empty() && !routing && !self.tick_pending {
+        if !self.callers.is_empty() && self.flights.is_empty() && !routing && !self.wake_pending() {
             ensure!(self, t.is_some(), "stalled: {} callers, no call and no timer", self.callers.len());
         }
     }
@@ -802,7 +814,7 @@ impl Driver {
         while !self.close_done || !self.flights.is_empty() || !self.routes.is_empty() {
             rounds += 1;
             ensure!(self, rounds < FINISH_ROUNDS, "close does not complete");
-            if self.tick_pending {
+            if self.wake_pending() {
                 self.tick();
             } else if let Some(&r) = self.routes.keys().next() {
                 let n = self.routes[&r].len();

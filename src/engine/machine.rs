@@ -201,9 +201,14 @@ pub struct Engine {
     due: Vec<KeyId>,
     /// Due keys by the arrival order of their oldest item (`run_due`'s buffer).
     ready: BinaryHeap<Reverse<(u64, KeyId)>>,
+    /// A key waiting in `ready` may now hold an older item than its entry says (a resend rejoined
+    /// ahead of its queue): `run_due` re-reads them all before it serves one.
+    ready_stale: bool,
     retired_call_times: RetiredCallTimes,
     out: VecDeque<Output>,
     tick_requested: bool,
+    /// An [`Output::TurnEnd`] is out and no `handle_time` came since.
+    turn_end_requested: bool,
     closed: bool,
     budget: Budget,
     rng: Rng,
@@ -243,9 +248,11 @@ impl Engine {
             next_order: 0,
             due: Vec::new(),
             ready: BinaryHeap::new(),
+            ready_stale: false,
             retired_call_times: RetiredCallTimes::default(),
             out: VecDeque::new(),
             tick_requested: false,
+            turn_end_requested: false,
             closed: false,
             budget,
             rng: Rng::new(seed),
@@ -426,6 +433,7 @@ impl Engine {
     /// Call it on [`Output::Tick`] (at the end of the turn) and at [`Engine::poll_timeout`].
     pub fn handle_time(&mut self, now: f64) {
         self.tick_requested = false;
+        self.turn_end_requested = false;
         while let Some((at, timer)) = self.timers.peek() {
             if at > now {
                 break;
@@ -585,6 +593,7 @@ impl Engine {
                 let key = &mut self.keys[b.key as usize];
                 key.ready_units.push_front(r);
                 key.ready_units.push_front(l);
+                self.ready_stale = true;
                 self.schedule_due(b.key, false);
             }
             class => {
@@ -765,6 +774,7 @@ impl Engine {
         let key = &mut self.keys[k as usize];
         key.retry_waiting -= 1;
         key.queue.insert_ordered(Entry { order, item: idx, gen, at: now }, weight);
+        self.ready_stale = true;
         // Its backoff was its wait: it goes with the next batch of its key.
         self.due_through(k, order, false);
         self.queue_grew(k, idx, deadline, now);
@@ -776,8 +786,10 @@ impl Engine {
         }
         let q = &self.keys[k as usize].queue;
         let full = q.live >= self.cfg.batch_size() || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
-        if full || self.closed || self.cfg.max_wait_ms == 0.0 || self.under_pressure() {
+        if full || self.closed || self.under_pressure() {
             self.schedule_due(k, true);
+        } else if self.cfg.max_wait_ms == 0.0 {
+            self.schedule_turn_end(k);
         } else {
             self.arm_window(k);
         }
@@ -1037,6 +1049,7 @@ impl Engine {
                     let key = &mut self.keys[k as usize];
                     key.pending_units -= 1;
                     key.ready_units.push_back(u);
+                    self.ready_stale = true;
                     self.schedule_due(k, false);
                 }
             }

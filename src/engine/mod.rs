@@ -161,8 +161,13 @@ pub enum Output {
     KeyReleased { key: KeyId },
     /// Every item the flush covered has settled.
     Flushed { flush: FlushId },
-    /// Dispatch due work at the end of the current turn (a microtask), then `handle_time`.
+    /// Call `handle_time` on the next microtask: a queue must send now (full by size or weight,
+    /// a deadline near, backpressure, closing).
     Tick,
+    /// Call `handle_time` at the end of the current turn, once the promise jobs queued by then
+    /// have run (or sooner): a `maxWaitMs: 0` window closes, DataLoader-style, so adds made in
+    /// later promise jobs of the same turn join the batch. A `Tick` may follow it (it is sooner).
+    TurnEnd,
 }
 
 /// What happened to an accepted `add`.

@@ -88,10 +88,25 @@ fn tick_mode_sends_everything_at_end_of_turn() {
     for _ in 0..250 {
         h.add(0.0);
     }
-    assert_eq!(h.drain(), vec![Output::Tick]);
+    // The zero window asks for the end of the turn; the full queue (100) for the next microtask.
+    assert_eq!(h.drain(), vec![Output::TurnEnd, Output::Tick]);
     assert_eq!(h.e.poll_timeout(), None, "a tick is a microtask, not a timer");
     let d = h.time(0.0);
     assert_eq!(d.iter().map(|d| d.items.len()).collect::<Vec<_>>(), vec![100, 100, 50]);
+}
+
+#[test]
+fn zero_window_waits_for_the_end_of_the_turn_not_a_microtask() {
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    h.add(0.0);
+    h.add(0.0);
+    assert_eq!(h.drain(), vec![Output::TurnEnd], "one TurnEnd per turn, no microtask Tick");
+    h.add(0.0); // a later promise job of the same turn
+    assert_eq!(h.drain(), vec![], "still the same TurnEnd");
+    let d = h.time(0.0);
+    assert_eq!(d.iter().map(|d| d.items.len()).collect::<Vec<_>>(), vec![3], "one batch at the end of the turn");
+    h.add(1.0);
+    assert_eq!(h.drain(), vec![Output::TurnEnd], "the next turn asks again");
 }
 
 #[test]

@@ -23,6 +23,7 @@ const ADMITTED: f64 = 7.0;
 const KEY_RELEASED: f64 = 8.0;
 const FLUSHED: f64 = 9.0;
 const ABANDONED: f64 = 10.0;
+const TURN_END: f64 = 11.0;
 
 fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
@@ -263,6 +264,7 @@ impl Core {
 fn encode(b: &mut Vec<f64>, o: Output) {
     match o {
         Output::Tick => b.push(TICK),
+        Output::TurnEnd => b.push(TURN_END),
         Output::Dispatch(d) => {
             b.extend([DISPATCH, d.batch as f64, d.key as f64, d.attempt as f64]);
             b.extend([d.deadline.unwrap_or(f64::NAN), d.weight, d.items.len() as f64]);

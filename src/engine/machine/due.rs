@@ -13,7 +13,7 @@ use super::{Engine, Entry, State};
 use crate::engine::{KeyId, Output, UNROUTED};
 
 impl Engine {
-    /// Mark a key due; with `tick`, ask the host for a [`Output::Tick`] (the end of the turn).
+    /// Mark a key due; with `tick`, ask the host for a [`Output::Tick`] (the next microtask).
     pub(super) fn schedule_due(&mut self, k: KeyId, tick: bool) {
         let key = &mut self.keys[k as usize];
         if !key.scheduled {
@@ -23,6 +23,16 @@ impl Engine {
         if tick && !self.tick_requested {
             self.tick_requested = true;
             self.out.push_back(Output::Tick);
+        }
+    }
+
+    /// Mark a key due at the end of the turn (its `maxWaitMs: 0` window): [`Output::TurnEnd`],
+    /// unless a wake-up at least as early is already asked for.
+    pub(super) fn schedule_turn_end(&mut self, k: KeyId) {
+        self.schedule_due(k, false);
+        if !self.tick_requested && !self.turn_end_requested {
+            self.turn_end_requested = true;
+            self.out.push_back(Output::TurnEnd);
         }
     }
 
@@ -63,6 +73,15 @@ impl Engine {
         // with nothing waiting does not enter `ready`: an item admitted into it later schedules
         // it afresh, with its true oldest.
         let mut ready = std::mem::take(&mut self.ready);
+        if std::mem::take(&mut self.ready_stale) {
+            let waiting = std::mem::take(&mut ready).into_vec();
+            for Reverse((_, k)) in waiting {
+                match self.oldest(k) {
+                    Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
+                    _ => self.settle_schedule(k),
+                }
+            }
+        }
         loop {
             while let Some(k) = self.due.pop() {
                 if k == UNROUTED {
