@@ -1033,7 +1033,7 @@ let addSettling;
 
 /**
  * Batches `add(item)` calls into `transport(batch)` calls. See the package README and
- * CONTRACT.md for every option.
+ * docs/reference.md for every option.
  */
 class Batcher {
   #runner;
