@@ -74,6 +74,6 @@ export class Timeline {
   clear(): void;
   /** The drawing, an `<svg>` element as a string. */
   svg(options?: { width?: number; title?: string }): string;
-  /** A complete HTML page holding the SVG; `text` is shown beside it as preformatted text. */
+  /** A complete HTML page holding the SVG; `text` is shown above it as preformatted text. */
   html(options?: { title?: string; text?: string; width?: number }): string;
 }

@@ -401,15 +401,12 @@ class Timeline {
   /**
    * A full HTML page holding the SVG: no scripts, no styles, no external resources, and a
    * Content-Security-Policy meta tag that forbids them. `text` (optional) is shown as
-   * preformatted text beside the drawing (a run's printed table, say).
+   * preformatted text above the drawing (a run's printed table, say).
    */
   html(options = {}) {
     const { title = "hyperbatch timeline", text, width } = options;
-    const svg = this.svg({ width, title });
-    const body =
-      text === undefined
-        ? svg
-        : `<table><tr><td valign="top"><pre>${esc(text)}</pre></td><td valign="top">\n${svg}\n</td></tr></table>`;
+    const svg = this.svg({ width });
+    const body = text === undefined ? svg : `<pre>${esc(text)}</pre>\n${svg}`;
     return [
       "<!doctype html>",
       '<html lang="en">',
@@ -439,8 +436,9 @@ function record(h, d) {
   if (d > h.max) h.max = d;
 }
 
+// Cuts the middle: lane labels differ at their ends (URLs by port, say).
 function truncate(s, n) {
-  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+  return s.length > n ? `${s.slice(0, 10)}…${s.slice(s.length - (n - 11))}` : s;
 }
 
 function niceStep(raw) {
