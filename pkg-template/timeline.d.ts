@@ -64,8 +64,8 @@ export class Timeline {
   hooks(name?: string): TimelineHooks;
   /** A copy of `options` whose hooks record here, then call the options' own hooks. */
   attach<T extends object>(options: T, name?: string): T & TimelineHooks;
-  /** Records add → settle latency of a promise add() returned; returns that same promise. */
-  track<P extends PromiseLike<unknown>>(promise: P): P;
+  /** Records add → settle latency of a promise add() returned; returns a promise settling as it does. */
+  track<T>(promise: PromiseLike<T>): Promise<T>;
   /** `batcher.add(item, opts)`, tracked. */
   add<I, O>(batcher: { add(item: I, opts?: any): Promise<O> }, item: I, opts?: object): Promise<O>;
   /** The recorded calls, oldest first. */

@@ -101,13 +101,22 @@ class Timeline {
 
   /**
    * Records add → settle latency: call it with the promise `add()` returned, right away. Returns
-   * that same promise (its outcome is not changed; a rejection is still yours to handle).
+   * a promise that settles as that one does; use it in its place (a rejection nobody handles is
+   * still reported as unhandled, on the promise returned here).
    */
   track(promise) {
     const t0 = this.now();
     const done = () => record(this.latency.adds, this.now() - t0);
-    Promise.resolve(promise).then(done, done);
-    return promise;
+    return Promise.resolve(promise).then(
+      (value) => {
+        done();
+        return value;
+      },
+      (err) => {
+        done();
+        throw err;
+      },
+    );
   }
 
   /** `batcher.add(item, opts)`, tracked: the promise add() returned. */

@@ -191,8 +191,7 @@ async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRa
   const track = (name, path, id, item, promise) => {
     const rec = { path, id, item, t0: performance.now(), ms: NaN, ok: undefined, value: undefined, error: undefined };
     calls[name].push(rec);
-    timeline?.track(promise);
-    return promise.then(
+    return (timeline ? timeline.track(promise) : promise).then(
       (value) => Object.assign(rec, { ok: true, value, ms: performance.now() - rec.t0 }),
       (error) => Object.assign(rec, { ok: false, error, ms: performance.now() - rec.t0 }),
     );

@@ -245,3 +245,22 @@ test("hyperbatch/timeline is its own entry: CommonJS twin, types, and not loaded
   }
   assert.doesNotMatch(readFileSync(new URL("timeline.js", pkgDir), "utf8"), /\bimport\b|require\(/);
 });
+
+test("track(): the returned promise settles as the tracked one, and each settle is one sample", async () => {
+  let clock = 0;
+  const rec = new Timeline({ now: () => clock });
+  const boom = new Error("boom");
+  let resolve;
+  const pending = new Promise((r) => (resolve = r));
+  const ok = rec.track(pending);
+  const bad = rec.track(Promise.reject(boom));
+  await assert.rejects(bad, (e) => e === boom);
+  clock = 7;
+  resolve("v");
+  assert.equal(await ok, "v");
+  const svg = rec.svg();
+  assert.match(svg, /add → settle: 2 samples/);
+  const hist = elements(svg, "rect", "hist-bar");
+  assert.equal(hist.find((h) => h["data-hi"] === "1")["data-count"], "1"); // the rejection, at 0 ms
+  assert.equal(hist.find((h) => h["data-hi"] === "10")["data-count"], "1"); // 7 ms
+});
