@@ -58,7 +58,8 @@ class Timeline {
   clear() {
     this.ring = []; // call records, oldest first, at most `limit`
     this.open = new Map(); // `${source}\u0000${id}` → record still in flight
-    this.lastCall = new Map(); // item (object or primitive) → the last record that carried it
+    // Per batcher name: item (object or primitive) → the last record that carried it.
+    this.lastCall = new Map();
     // Two bounded histograms: add → settle (track()) and call durations; svg() draws the first
     // when anything was tracked, else the second.
     const histogram = () => ({ counts: new Array(BOUNDS.length + 1).fill(0), n: 0, sum: 0, max: 0 });
@@ -146,15 +147,16 @@ class Timeline {
     };
     // Its parents: the calls that carried these items before (a resend, a bisect half).
     const seen = new Set();
+    const last = this.itemsOf(source);
     for (const item of items) {
-      const p = this.lastCall.get(item);
-      if (p !== undefined && p.source === source && !seen.has(p)) {
+      const p = last.get(item);
+      if (p !== undefined && !seen.has(p)) {
         seen.add(p);
         const kind = rec.attempt > p.attempt ? "retry" : "bisect";
         rec.parents.push({ rec: p, kind });
         if (p.error !== undefined && p.outcome === "failed") p.outcome = kind === "retry" ? "retried" : "bisected";
       }
-      this.lastCall.set(item, rec);
+      last.set(item, rec);
     }
     this.open.set(`${source}\u0000${rec.id}`, rec);
     this.ring.push(rec);
@@ -163,9 +165,16 @@ class Timeline {
 
   // Drops from the item index the items of `rec` for which settled(i) holds.
   forget(rec, settled) {
+    const last = this.itemsOf(rec.source);
     rec.items.forEach((item, i) => {
-      if (settled(i) && this.lastCall.get(item) === rec) this.lastCall.delete(item);
+      if (settled(i) && last.get(item) === rec) last.delete(item);
     });
+  }
+
+  itemsOf(source) {
+    let m = this.lastCall.get(source);
+    if (m === undefined) this.lastCall.set(source, (m = new Map()));
+    return m;
   }
 
   evict(old) {
@@ -267,7 +276,10 @@ class Timeline {
     const pos = new Map(); // record → { x0, x1, yMid }
     const bars = [];
     const laneMarks = [];
-    for (const lane of lanes.values()) {
+    // Lanes of one batcher together, each group where its batcher first appears.
+    const order = [...new Set([...lanes.values()].map((l) => l.source))];
+    const sorted = [...lanes.values()].sort((a, b) => order.indexOf(a.source) - order.indexOf(b.source));
+    for (const lane of sorted) {
       const rows = Math.max(1, lane.rowEnds.length);
       const h = rows * (rowH + gap) + gap;
       const label = lane.source === "" ? lane.key : `${lane.source} · ${lane.key}`;

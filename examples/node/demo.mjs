@@ -34,7 +34,7 @@ try {
   console.error("demo failed:", err);
 }
 try {
-  writeFileSync(report, timeline.html({ title: `hyperbatch demo — seed ${seed}`, text: printed.join("\n") }));
+  writeFileSync(report, timeline.html({ title: `hyperbatch demo — seed ${seed}`, text: printed.join("\n"), width: 1200 }));
   console.log(`\nreport: ${report}`);
 } catch (err) {
   console.error("could not write the report:", err);

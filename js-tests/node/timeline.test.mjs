@@ -198,7 +198,7 @@ test("memory is bounded: a ring of the last `limit` calls, fixed histogram bucke
   const svg = rec.svg();
   assert.deepEqual(bars(svg).map((b) => b["data-id"]).sort(), ["36", "37", "38", "39", "40"]);
   assert.equal(rec.calls().length, 5);
-  assert.equal(rec.lastCall.size, 5, "the item index holds only items of the calls kept");
+  assert.equal(rec.lastCall.get("x").size, 5, "the item index holds only items of the calls kept");
   assert.match(svg, /35 older calls dropped/);
   assert.equal(elements(svg, "rect", "hist-bar").length, 16);
   assert.equal(elements(svg, "g", "lane").map((l) => l["data-batcher"]).join(), "x,x");
@@ -263,4 +263,26 @@ test("track(): the returned promise settles as the tracked one, and each settle 
   const hist = elements(svg, "rect", "hist-bar");
   assert.equal(hist.find((h) => h["data-hi"] === "1")["data-count"], "1"); // the rejection, at 0 ms
   assert.equal(hist.find((h) => h["data-hi"] === "10")["data-count"], "1"); // 7 ms
+});
+
+test("several batchers in one timeline: lanes grouped by batcher, no link across batchers", () => {
+  const rec = new Timeline();
+  const a = rec.hooks("a");
+  const b = rec.hooks("b");
+  const shared = { id: "same object" };
+  const call = (h, id, key, attempt, items, error) => {
+    h.onBatchStart({ id, key, size: items.length, attempt, items });
+    h.onBatchEnd({ id, key, size: items.length, attempt, succeeded: error ? 0 : items.length, failed: 0, error, items, results: error ? undefined : items });
+  };
+  call(a, 1, "x", 1, [shared], new Error("503"));
+  call(b, 1, "x", 2, [shared]); // another batcher sending the same object: not a retry of a's call
+  call(a, 2, "y", 1, ["p"]);
+  call(a, 3, "x", 2, [shared]);
+  const svg = rec.svg();
+  const lanes = elements(svg, "g", "lane").map((l) => `${l["data-batcher"]}/${l["data-key"]}`);
+  assert.deepEqual(lanes, ["a/x", "a/y", "b/x"]);
+  const got = links(svg).map((l) => `${l["data-kind"]} ${l["data-from"]}→${l["data-to"]}`);
+  assert.deepEqual(got, ["retry 1→3"]);
+  assert.equal(bars(svg).filter((x) => x["data-batcher"] === "a" && x["data-id"] === "1")[0]["data-outcome"], "retried");
+  assert.match(svg, />a · x</);
 });
