@@ -56,6 +56,10 @@ if (!dlImport.test(dataloader) || !dlExport.test(dataloader)) {
 writeFileSync(join(pkg, "dataloader.cjs"), `"use strict";\n${dataloader
   .replace(dlImport, 'const { Batcher } = require("./index.cjs");\nconst { addSettling } = require("./core.cjs");')
   .replace(dlExport, "module.exports = DataLoader;\nDataLoader.default = DataLoader;\nDataLoader.DataLoader = DataLoader;")}`);
+// timeline.js (hyperbatch/timeline) imports nothing and ends with one export line, like core.js.
+const timeline = readFileSync(join(pkg, "timeline.js"), "utf8");
+if (!exportLine.test(timeline)) throw new Error("pkg-template/timeline.js must end with one `export { … };` line");
+writeFileSync(join(pkg, "timeline.cjs"), `"use strict";\n${timeline.replace(exportLine, "module.exports = { $1 };")}`);
 cpSync(join(root, "README.md"), join(pkg, "README.md"));
 cpSync(join(root, "docs"), join(pkg, "docs"), { recursive: true }); // the README links into docs/
 

@@ -6,7 +6,8 @@
 //
 // Options: `Batcher` (the class; passed in so the caller's copy of hyperbatch is used), `seed`,
 // `scale` (workload size, 1 = ~12,500 calls), `wrapTransport(transport, name)` (name: "rc",
-// "claims", "writes"; returns the transport the batcher calls), `minAckRate`, `deadlineMs`, `log`.
+// "claims", "writes"; returns the transport the batcher calls), `minAckRate`, `deadlineMs`, `log`,
+// `timeline` (a hyperbatch/timeline recorder: the three batchers' calls and every add's latency).
 //
 // The audit (README.md beside this file) fails the run — exitCode 1 — on any lost call, any
 // duplicate delivery, any caller whose value differs from the server's answer for its item, fewer
@@ -72,6 +73,7 @@ export async function runDemo({
   minAckRate = MIN_ACK_RATE,
   deadlineMs = 50_000,
   log = console.log,
+  timeline,
 } = {}) {
   if (typeof Batcher !== "function") throw new TypeError("runDemo: pass the Batcher class");
   const started = performance.now();
@@ -87,7 +89,7 @@ export async function runDemo({
     faults: { ...DEFAULT_FAULTS, poison: [plan.poisonClaim] },
   });
   try {
-    const env = { Batcher, seed, plan, main, cluster, wrapTransport, minAckRate, deadlineMs, log, started };
+    const env = { Batcher, seed, plan, main, cluster, wrapTransport, minAckRate, deadlineMs, log, started, timeline };
     return await run(env);
   } finally {
     await Promise.all([main.close(), cluster.close()]);
@@ -114,7 +116,9 @@ function workload(scale) {
   };
 }
 
-async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRate, deadlineMs, log, started }) {
+async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRate, deadlineMs, log, started, timeline }) {
+  // With a recorder, each batcher's options get its hooks too (its own hooks still run).
+  const recorded = (name, options) => (timeline ? timeline.attach(options, name) : options);
   // ADR-018: the client gets the topology at session start and routes claims itself.
   const topology = await fetchTopology(cluster.urls[0]);
   const router = new ClaimRouter(topology);
@@ -139,7 +143,7 @@ async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRa
   // Reserves and completes share one batcher; keyOf splits them into two queues/endpoints.
   let denied = 0; // reservations answered allowed:false + retry_after_ms (retryable item errors)
   const rcHttp = reserveCompleteTransport({ baseUrl: main.url });
-  const rc = new Batcher({
+  const rc = new Batcher(recorded("rc", {
     transport: wrapTransport(async (batch) => {
       const out = await rcHttp(batch);
       denied += out.filter((r) => r instanceof Error && r.retryable).length;
@@ -152,9 +156,9 @@ async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRa
     timeoutMs: 5_000,
     retry,
     onBatchStart: count("rc"),
-  });
+  }));
   // Claims fan out per instance: keyOf → owner URL from the topology; unknown domains → /v1/route.
-  const claims = new Batcher({
+  const claims = new Batcher(recorded("claims", {
     transport: wrapTransport(claimsTransport({ router }), "claims"),
     keyOf: router.keyOf,
     resolveKeys: router.resolveKeys,
@@ -164,11 +168,11 @@ async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRa
     timeoutMs: 5_000,
     retry,
     onBatchStart: count("claims"),
-  });
+  }));
   // BatchWriteItem commits all or nothing: atomic mode, at most 25 operations a call.
   const writeBatches = []; // the operations of every HTTP call, to check no batch was torn
   const writeHttp = batchWriteTransport({ baseUrl: main.url });
-  const writes = new Batcher({
+  const writes = new Batcher(recorded("writes", {
     transport: wrapTransport((batch) => {
       writeBatches.push(batch.items);
       return writeHttp(batch);
@@ -180,14 +184,14 @@ async function run({ Batcher, seed, plan, main, cluster, wrapTransport, minAckRa
     timeoutMs: 5_000,
     retry,
     onBatchStart: count("writes"),
-  });
+  }));
 
   // Every add is tracked: which item (endpoint + ledger id), latency, outcome, settled or not.
   const calls = { rc: [], claims: [], writes: [] };
   const track = (name, path, id, item, promise) => {
     const rec = { path, id, item, t0: performance.now(), ms: NaN, ok: undefined, value: undefined, error: undefined };
     calls[name].push(rec);
-    return promise.then(
+    return (timeline ? timeline.track(promise) : promise).then(
       (value) => Object.assign(rec, { ok: true, value, ms: performance.now() - rec.t0 }),
       (error) => Object.assign(rec, { ok: false, error, ms: performance.now() - rec.t0 }),
     );
