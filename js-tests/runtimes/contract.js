@@ -1,4 +1,4 @@
-// The portable contract checks: one set of checks of shared/CONTRACT.md that every runtime runs
+// The portable contract checks: one set of checks of the contract (docs/reference.md) that every runtime runs
 // (Node ESM and CJS, Deno, Bun, workerd, headless Chromium on a plain page and through Vite).
 //
 // Plain ESM with no imports and no host API beyond what every runtime has (setTimeout,
@@ -320,8 +320,10 @@ export function checks(Batcher, assert) {
     const { transport } = recorder();
     const b = open({ transport, maxWaitMs: LONG, maxQueued: 2 });
     const ps = [b.add("a"), b.add("b")];
-    await rejectsWith(b.add("c"), "E_FULL");
+    const over = b.add("c");
+    // Checked in the same tick: a full queue is also a flush trigger (backpressure flush).
     assert.equal(b.stats().queued, 2);
+    await rejectsWith(over, "E_FULL");
     await b.flush();
     assert.deepEqual(await Promise.all(ps), ["r:a", "r:b"]);
   });
@@ -441,6 +443,44 @@ export function checks(Batcher, assert) {
       onBatchEnd: () => Promise.reject(new Error("async hook bug")),
     });
     assert.deepEqual(await Promise.all([b2.add("x"), b2.add("y")]), ["r:x", "r:y"]);
+  });
+
+  check("hooks carry the batch: info.items and info.results are the transport's own arrays, once per call (retry, bisect too)", async (open) => {
+    const seen = []; // per call: the items array the transport got and the array it returned
+    const starts = [];
+    const ends = [];
+    let n = 0;
+    const b = open({
+      maxWaitMs: LONG,
+      retry: { ...FAST_RETRY, maxAttempts: 2 },
+      transport: async (batch) => {
+        const call = { id: batch.id, items: batch.items };
+        seen.push(call);
+        n++;
+        if (n === 1) throw httpError(503); // retried as a whole
+        if (batch.items.includes("poison")) throw httpError(400); // bisected
+        call.results = batch.items.map((x) => (x === "bad" ? new Error("bad") : echo(x)));
+        return call.results;
+      },
+      onBatchStart: (info) => starts.push(info),
+      onBatchEnd: (info) => ends.push(info),
+    });
+    const ps = ["a", "bad", "poison", "d"].map((x) => track(b.add(x)));
+    await b.flush();
+    await waitFor(() => ps.every(settled) && ends.length === seen.length, "every end hook");
+    assert.equal(starts.length, seen.length, "onBatchStart once per call");
+    for (const call of seen) {
+      const st = starts.find((i) => i.id === call.id);
+      const en = ends.find((i) => i.id === call.id);
+      assert.ok(st && en, `hooks for call ${call.id}`);
+      assert.ok(st.items === call.items && en.items === call.items, "info.items is the array the transport got");
+      if (call.results === undefined) assert.equal(en.results, undefined, "no results after a batch-level failure");
+      else assert.ok(en.results === call.results, "info.results is the array the transport returned");
+    }
+    assert.equal(ends[0].error !== undefined && ends[0].results, undefined, "the 503 call: an error, no results");
+    assert.ok(ends.some((e) => e.items.length === 1 && e.items[0] === "poison"), "the poison item's own call");
+    const partial = ends.find((e) => e.results !== undefined && e.items.includes("bad"));
+    assert.ok(partial && partial.results[partial.items.indexOf("bad")] instanceof Error, "a hook sees which item failed");
   });
 
   check("exactly once: a faulty transport (throws, item errors, retryable errors); every item settles once", async (open) => {
