@@ -995,6 +995,13 @@ impl H {
         if !self.slots.is_empty() && self.flights.is_empty() && !routing && !self.wake_pending() {
             ensure!(t.is_some(), "stalled: items {:?} but no timer", self.slots);
         }
+        // Invariant (adaptive): a queued item of a key with no call in flight has a wake-up
+        // pending (the end of the turn), unless it waits for room for a call.
+        if self.cfg.adaptive && !self.wake_pending() {
+            let idle =
+                self.slots.iter().find(|(_, s)| s.st == St::Queued && self.adaptive_idle(s.key) && self.room(s.key));
+            ensure!(idle.is_none(), "adaptive: item {:?} waits on an idle key with no wake-up pending", idle);
+        }
         // Invariant (deadline-aware dispatch): a queued item whose deadline is more than the
         // lead away has a wake-up at deadline − lead at the latest (unless its queue is due
         // already and waits for room: the lead may have shrunk since).
