@@ -19,8 +19,8 @@ const MAX_TIMER_MS = 2147483647;
 
 // Options: name → [index in the numeric vector the engine decodes (src/wasm/mod.rs), kind].
 // Kinds: "n" number, "n?" number or null, "b" boolean, an array: one of those strings,
-// FN a function, or a nested table.
-const FN = "function";
+// FN a function, FLAG a boolean the face reads itself (no index), or a nested table.
+const FN = "function", FLAG = "flag";
 const BUDGET = { maxTokens: [17, "n"], tokenRatio: [18, "n"] };
 const RETRY = {
   maxAttempts: [10, "n"], baseDelayMs: [11, "n"], maxDelayMs: [12, "n"], multiplier: [13, "n"],
@@ -30,9 +30,9 @@ const OPTIONS = {
   transport: FN, maxBatchSize: [0, "n"], maxWaitMs: [1, "n"], maxBatchWeight: [2, "n?"], weigh: FN, keyOf: FN,
   resolveKeys: FN, dedupeBy: FN, maxQueued: [3, "n"], whenFull: [4, ["reject", "wait"]], maxInFlight: [5, "n"],
   maxInFlightPerKey: [6, "n?"], timeoutMs: [7, "n?"], errorMode: [8, ["partial", "fail_fast", "atomic"]],
-  retry: RETRY, bisect: [9, "b"], onBatchStart: FN, onBatchEnd: FN,
+  retry: RETRY, bisect: [9, "b"], onBatchStart: FN, onBatchEnd: FN, adaptive: [19, "b"], flushOnHide: FLAG,
 };
-const PARAM_COUNT = 19, BUDGET_OFF = 16;
+const PARAM_COUNT = 20, BUDGET_OFF = 16;
 const CLASSES = { retry: 1, bisect: 2, fail: 3 };
 
 let bindings; // { Core, memory } from the wasm-bindgen glue
@@ -138,6 +138,8 @@ function readOptions(obj, prefix, table, params, given) {
     if (v === undefined) continue;
     if (spec === FN) {
       if (typeof v !== "function") throw configError(path, `must be a function, got ${describe(v)}`);
+    } else if (spec === FLAG) {
+      if (typeof v !== "boolean") throw configError(path, `must be a boolean, got ${describe(v)}`);
     } else if (!Array.isArray(spec)) {
       if (spec === BUDGET && typeof v === "boolean") {
         if (!v) params[BUDGET_OFF] = 0;
@@ -227,7 +229,7 @@ class Batch {
   #id; // the engine's batch id, items and their count, kept where a transport that rewrites its batch cannot reach
   #items;
   #size;
-  constructor(id, key, items, attempt, deadline) {
+  constructor(id, key, items, attempt, deadline, keepalive) {
     this.#id = id;
     this.#items = items;
     this.#size = items.length;
@@ -236,6 +238,7 @@ class Batch {
     this.items = items;
     this.attempt = attempt;
     this.deadline = deadline;
+    this.keepalive = keepalive;
   }
   get signal() {
     if (this.#controller === undefined) {
@@ -397,6 +400,43 @@ class Runner {
       this.core.handle_time(Date.now());
       this.drain();
     };
+    this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
+    this.onHide = undefined;
+    this.hideTargets = undefined; // [target, event type] pairs listened to
+    if (given.flushOnHide === true) this.listenForHide();
+  }
+
+  /** flushOnHide: send every queue when the page is hidden, as keepalive calls. Browsers only. */
+  listenForHide() {
+    const doc = globalThis.document, win = globalThis.window;
+    if (doc === null || typeof doc !== "object" || typeof doc.addEventListener !== "function") return;
+    this.onHide = (event) => {
+      if (this.core === undefined) return; // freed by close()
+      if (event.type === "visibilitychange" && doc.visibilityState !== "hidden") return;
+      this.core.flush(Date.now()); // its Flushed output resolves nothing
+      // Every call this drain decodes is the flush's: `readOutputs` reads the flag.
+      this.hiding = true;
+      try {
+        this.drain();
+      } finally {
+        this.hiding = false;
+      }
+    };
+    doc.addEventListener("visibilitychange", this.onHide);
+    this.hideTargets = [[doc, "visibilitychange"]];
+    if (win !== null && typeof win === "object" && typeof win.addEventListener === "function") {
+      win.addEventListener("pagehide", this.onHide);
+      this.hideTargets.push([win, "pagehide"]);
+    }
+  }
+
+  /** close(): the page-hide listeners go. */
+  stopListeningForHide() {
+    const onHide = this.onHide;
+    if (onHide === undefined) return;
+    this.onHide = undefined;
+    for (const [target, type] of this.hideTargets) target.removeEventListener(type, onHide);
+    this.hideTargets = undefined;
   }
 
   internKey(k) {
@@ -699,7 +739,7 @@ class Runner {
           for (let j = 0; j < m; j++) items[j] = this.vals[buf[i + 7 + j]];
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
-            buf[i + 3], Number.isNaN(deadline) ? undefined : deadline);
+            buf[i + 3], Number.isNaN(deadline) ? undefined : deadline, this.hiding);
           jobs.push({ batch, weight: buf[i + 5] });
           i += 7 + m;
           break;
@@ -1003,7 +1043,10 @@ class Runner {
    * also when the engine is freed (maybeFree).
    */
   flush(closing) {
-    if (closing) this.closing = true;
+    if (closing) {
+      this.closing = true;
+      this.stopListeningForHide();
+    }
     if (this.core === undefined) return Promise.resolve();
     let p;
     if (closing) {

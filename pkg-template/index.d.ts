@@ -15,6 +15,8 @@ export interface Batch<I> {
   readonly signal: AbortSignal;
   /** Earliest item deadline (epoch ms), if any. */
   readonly deadline: number | undefined;
+  /** `true` on the calls sent because the page was hidden (`flushOnHide`): pass it to `fetch(url, { keepalive })`. */
+  readonly keepalive: boolean;
 }
 
 export type BatchKey = string | number;
@@ -92,6 +94,10 @@ export interface BatcherOptions<I, O> {
   retry?: RetryOptions;
   /** Default true. */
   bisect?: boolean;
+  /** Default false. `maxWaitMs` becomes a ceiling: a key with no call in flight sends at the end of the tick; one with calls out gathers until one of them ends. */
+  adaptive?: boolean;
+  /** Default false. In browsers, every queue is sent (as `keepalive` calls) when the page is hidden. */
+  flushOnHide?: boolean;
   onBatchStart?: (info: BatchInfo<I>) => void;
   onBatchEnd?: (info: BatchEndInfo<I, O>) => void;
 }

@@ -127,6 +127,7 @@ run_suite chromium-vite   node env HYPERBATCH_PAGES=vite node --test --test-repo
 run_suite chromium-example node env HYPERBATCH_PAGES=example node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-http   node node --test --test-reporter=tap browser/integration.test.mjs
 run_suite chromium-timeline node node --test --test-reporter=tap browser/timeline.test.mjs
+run_suite chromium-hide   node node --test --test-reporter=tap browser/flush-on-hide.test.mjs
 run_suite typescript      node node --test --test-reporter=tap typescript/tsc.test.mjs
 
 if [ "$install_failed" -ne 0 ]; then

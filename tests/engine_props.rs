@@ -42,7 +42,7 @@ const OPS: std::ops::Range<usize> = 1..1200;
 static STEPS: AtomicU64 = AtomicU64::new(0);
 /// How often the interesting paths ran: printed with the step count, and each must reach its
 /// minimum in a full run (a generator change that starves a path fails the test).
-const SEEN_LEN: usize = 20;
+const SEEN_LEN: usize = 21;
 static SEEN: [AtomicU64; SEEN_LEN] = [const { AtomicU64::new(0) }; SEEN_LEN];
 /// (name, minimum over a full run of [`CASES`] cases; a typical run sees 10–1000× more).
 const SEEN_NAMES: [(&str, u64); SEEN_LEN] = [
@@ -66,6 +66,7 @@ const SEEN_NAMES: [(&str, u64); SEEN_LEN] = [
     ("cancels", 500),
     ("full default-size batches", 3),
     ("default configs", 10),
+    ("adaptive first sends", 500),
 ];
 const JOINS: usize = 2;
 const ADMITTED: usize = 3;
@@ -83,6 +84,7 @@ const BY_PRESSURE: usize = 16;
 const CANCELS: usize = 17;
 const DEFAULT_SIZE_FULL: usize = 18;
 const DEFAULT_CONFIGS: usize = 19;
+const ADAPTIVE_SENDS: usize = 20;
 
 type R<T = ()> = Result<T, TestCaseError>;
 
@@ -174,6 +176,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
         1u32..=4,
         prop_oneof![Just(None), Just(Some(1.0)), Just(Some(2.0))],
         prop_oneof![2 => Just(None), 1 => (5u32..=40).prop_map(|t| Some(f64::from(t)))],
+        prop_oneof![3 => Just(false), 1 => Just(true)],
     );
     let retry = (
         0u8..3,
@@ -197,7 +200,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
     );
     let generated = (shape, retry).prop_map(
         |(
-            (size, wait, weight, queued, wait_when_full, in_flight, per_key, timeout),
+            (size, wait, weight, queued, wait_when_full, in_flight, per_key, timeout, adaptive),
             (mode, attempts, budget, bisect, (base, max_delay, mult, jitter, max_ra)),
         )| Config {
             max_batch_size: f64::from(size),
@@ -219,6 +222,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 budget,
             },
             bisect,
+            adaptive,
         },
     );
     // The defaults as they are.
@@ -580,7 +584,7 @@ impl H {
                 Output::TurnEnd => {
                     // Asked once, and never when a wake-up at least as early is pending.
                     ensure!(!self.tick_pending && !self.turn_end_pending, "TurnEnd while a wake-up is pending");
-                    ensure!(self.cfg.max_wait_ms == 0.0, "TurnEnd without a zero window");
+                    ensure!(self.cfg.max_wait_ms == 0.0 || self.cfg.adaptive, "TurnEnd without a zero window");
                     self.turn_end_pending = true;
                 }
             }
@@ -764,6 +768,9 @@ impl H {
             };
             if why != 0 {
                 self.seen[why] += 1;
+            }
+            if self.cfg.adaptive {
+                self.seen[ADAPTIVE_SENDS] += 1;
             }
         }
         for &id in &d.items {
@@ -987,6 +994,13 @@ impl H {
         let routing = self.routes.values().flatten().any(|&(i, u)| self.slot_live(i, u));
         if !self.slots.is_empty() && self.flights.is_empty() && !routing && !self.wake_pending() {
             ensure!(t.is_some(), "stalled: items {:?} but no timer", self.slots);
+        }
+        // Invariant (adaptive): a queued item of a key with no call in flight has a wake-up
+        // pending (the end of the turn), unless it waits for room for a call.
+        if self.cfg.adaptive && !self.wake_pending() {
+            let idle =
+                self.slots.iter().find(|(_, s)| s.st == St::Queued && self.adaptive_idle(s.key) && self.room(s.key));
+            ensure!(idle.is_none(), "adaptive: item {:?} waits on an idle key with no wake-up pending", idle);
         }
         // Invariant (deadline-aware dispatch): a queued item whose deadline is more than the
         // lead away has a wake-up at deadline − lead at the latest (unless its queue is due
@@ -1267,6 +1281,11 @@ impl H {
         Ok(())
     }
 
+    /// Adaptive flush: no call of this key is in flight, so its queue does not wait.
+    fn adaptive_idle(&self, key: KeyId) -> bool {
+        self.cfg.adaptive && !self.flights.values().any(|f| f.key == key)
+    }
+
     /// A Tick or a TurnEnd is out: the host calls `handle_time` without a timer.
     fn wake_pending(&self) -> bool {
         self.tick_pending || self.turn_end_pending
@@ -1316,7 +1335,9 @@ impl H {
         if !self.wake_pending() {
             // ... and its deadline's lead has begun.
             let wait = self.cfg.max_wait_ms;
-            self.check_due(|s| s.entered_at + wait <= now || self.deadline_due(s))?;
+            // Adaptive: maxWaitMs is a ceiling, and a key with no call in flight is due at the
+            // next wake-up.
+            self.check_due(|s| s.entered_at + wait <= now || self.deadline_due(s) || self.adaptive_idle(s.key))?;
         }
         self.check()?;
         self.answer_timeouts()
@@ -1529,6 +1550,7 @@ impl H {
             self.record_call_time(f.key, self.now - f.started);
         }
         let batch_error = matches!(resp, Resp::Fail(_));
+        let entered_before_end = self.next_enter;
         self.steps += 1;
         let r = match resp {
             Resp::Complete(results) => self.e.complete(b, &results, self.now),
@@ -1569,6 +1591,10 @@ impl H {
             batch_error,
         };
         ensure!(ends == [&want], "BatchEnd {ends:?}, expected {want:?}");
+        // Invariant (adaptive): a call's end sends what gathered behind it on its key.
+        if self.cfg.adaptive {
+            self.check_due(|s| s.key == f.key && s.enter < entered_before_end)?;
+        }
         self.check()?;
         self.answer_timeouts()
     }

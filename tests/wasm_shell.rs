@@ -12,7 +12,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 const NO: f64 = f64::NAN;
 /// `Core::new`'s params vector length (`PARAMS` in core.js).
-const N_PARAMS: usize = 19;
+const N_PARAMS: usize = 20;
 const DEFAULT_KEY: u32 = 1;
 const E_ABORTED: f64 = 4.0;
 
@@ -159,6 +159,17 @@ fn add_returns_id_shifted_with_the_must_drain_flag() {
     assert_eq!(c.drain(), 0);
     assert_ne!(r1 >> 1, r2 >> 1, "distinct ids");
     assert_eq!(stats(&c)[0], 2.0, "two queued");
+}
+
+#[wasm_bindgen_test]
+fn adaptive_param_sends_a_lone_item_at_the_end_of_the_turn() {
+    // maxWaitMs 60000, adaptive (index 19): no call in flight, so the end of the turn.
+    let mut c = core(&[(1, 60_000.0), (19, 1.0)]);
+    assert_eq!(c.add(DEFAULT_KEY, 1.0, NO, 0.0) & 1, 1);
+    assert_eq!(decode(&drain(&mut c)), vec![Rec::TurnEnd]);
+    let mut fixed = core(&[(1, 60_000.0), (19, 0.0)]);
+    fixed.add(DEFAULT_KEY, 1.0, NO, 0.0);
+    assert_eq!(decode(&drain(&mut fixed)), vec![], "a fixed window waits for its timer");
 }
 
 #[wasm_bindgen_test]

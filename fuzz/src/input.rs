@@ -95,6 +95,7 @@ pub struct Small {
     /// (maxTokens, tokenRatio index); `None`: `budget: false`.
     budget: Option<(u8, u8)>,
     bisect: bool,
+    adaptive: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -116,6 +117,7 @@ pub struct Extreme {
     max_retry_after: Num,
     budget: Option<(Num, Num)>,
     bisect: bool,
+    adaptive: bool,
 }
 
 fn mode(m: u8) -> ErrorMode {
@@ -166,6 +168,7 @@ impl ConfigInput {
                         },
                     },
                     bisect: s.bisect,
+                    adaptive: s.adaptive,
                 }
             }
             ConfigInput::Extreme(x) => Config {
@@ -193,6 +196,7 @@ impl ConfigInput {
                     },
                 },
                 bisect: x.bisect,
+                adaptive: x.adaptive,
             },
         }
     }

@@ -91,6 +91,8 @@ export function caseArbitrary(exclude = new Set()) {
     errorMode: maybe(fc.constantFrom("partial", "fail_fast", "atomic")),
     retry: maybe(retry, 1, 3),
     bisect: maybe(fc.boolean()),
+    adaptive: maybe(fc.boolean()),
+    flushOnHide: maybe(fc.boolean(), 3, 1), // inert in Node: it must change nothing
     onBatchStart: hook,
     onBatchEnd: hook,
     unknownOption: unknown.length === 0 ? fc.constant(undefined)
@@ -277,6 +279,8 @@ class World {
     set("timeoutMs", cfg.timeoutMs);
     set("errorMode", cfg.errorMode);
     set("bisect", cfg.bisect);
+    set("adaptive", cfg.adaptive);
+    set("flushOnHide", cfg.flushOnHide);
     if (cfg.retry !== undefined) {
       const r = {};
       for (const [k, v] of Object.entries(cfg.retry)) if (v !== undefined && k !== "classify" && k !== "budget") r[k] = v;

@@ -92,6 +92,9 @@ pub struct Config {
     pub error_mode: ErrorMode,
     pub retry: RetryConfig,
     pub bisect: bool,
+    /// `maxWaitMs` is a ceiling: a key with no call in flight sends at the end of the turn; one
+    /// with calls in flight gathers until one of them ends (see `machine/due.rs`).
+    pub adaptive: bool,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             error_mode: ErrorMode::Partial,
             retry: RetryConfig::default(),
             bisect: true,
+            adaptive: false,
         }
     }
 }

@@ -166,7 +166,8 @@ pub enum Output {
     Tick,
     /// Call `handle_time` at the end of the current turn, once the promise jobs queued by then
     /// have run (or sooner): a `maxWaitMs: 0` window closes, DataLoader-style, so adds made in
-    /// later promise jobs of the same turn join the batch. A `Tick` may follow it (it is sooner).
+    /// later promise jobs of the same turn join the batch (likewise an adaptive key with no call
+    /// in flight). A `Tick` may follow it (it is sooner).
     TurnEnd,
 }
 

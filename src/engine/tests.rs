@@ -833,3 +833,93 @@ fn an_abandoned_call_costs_no_retry_token() {
     assert_eq!(h.e.stats().throttled, 0);
     let _ = b;
 }
+
+// ------------------------------------------------------------------------------ adaptive
+
+fn adaptive() -> Config {
+    Config { adaptive: true, max_wait_ms: 50.0, max_batch_size: 4.0, ..cfg() }
+}
+
+#[test]
+fn adaptive_lone_item_goes_at_the_end_of_the_turn() {
+    let mut h = H::new(adaptive());
+    h.add(0.0);
+    h.add(0.0);
+    assert_eq!(h.drain(), vec![Output::TurnEnd], "no call in flight: the end of the turn, no timer");
+    let d = h.time(0.0);
+    assert_eq!(d.iter().map(|d| d.items.len()).collect::<Vec<_>>(), vec![2]);
+    // Fixed window for comparison: the same adds wait for maxWaitMs.
+    let mut f = H::new(Config { adaptive: false, ..adaptive() });
+    f.add(0.0);
+    assert_eq!(f.drain(), vec![]);
+    assert_eq!(f.e.poll_timeout(), Some(50.0));
+}
+
+#[test]
+fn adaptive_gathers_while_a_call_is_out_and_sends_when_it_ends() {
+    let mut h = H::new(adaptive());
+    h.add(0.0);
+    let first = h.time(0.0);
+    assert_eq!(first.len(), 1);
+    // The call is out: later adds gather behind it, on a maxWaitMs window.
+    h.add(1.0);
+    h.add(2.0);
+    assert_eq!(h.drain(), vec![], "no TurnEnd while a call of the key is in flight");
+    assert_eq!(h.e.poll_timeout(), Some(51.0), "maxWaitMs after the first gathered item");
+    assert!(h.time(20.0).is_empty(), "still gathering");
+    let out = h.ok(&first[0], 30.0);
+    let sent: Vec<usize> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Dispatch(d) => Some(d.items.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![2], "the call's end sends what gathered, at once");
+}
+
+#[test]
+fn adaptive_never_waits_past_max_wait_ms() {
+    let mut h = H::new(adaptive());
+    h.add(0.0);
+    let first = h.time(0.0);
+    h.add(5.0);
+    assert!(h.time(54.0).is_empty());
+    let d = h.time(55.0);
+    assert_eq!(d.len(), 1, "the window closes at 5 + 50 though the first call is still out");
+    // Full by size: sends at once even with calls out.
+    for _ in 0..4 {
+        h.add(60.0);
+    }
+    assert_eq!(h.drain(), vec![Output::Tick]);
+    assert_eq!(h.time(60.0).iter().map(|d| d.items.len()).collect::<Vec<_>>(), vec![4]);
+    drop(first);
+}
+
+#[test]
+fn adaptive_call_end_sends_while_other_calls_of_the_key_are_out() {
+    let mut h = H::new(adaptive());
+    h.add(0.0);
+    let a = h.time(0.0);
+    h.add(1.0);
+    let b = h.time(51.0); // by window, with `a` still out
+    assert_eq!((a.len(), b.len()), (1, 1));
+    h.add(60.0);
+    assert_eq!(h.drain(), vec![], "two calls out: gather");
+    let out = h.ok(&a[0], 70.0);
+    assert!(out.iter().any(|o| matches!(o, Output::Dispatch(d) if d.items.len() == 1)), "one ended: send");
+}
+
+#[test]
+fn adaptive_keys_are_independent() {
+    let mut h = H::new(adaptive());
+    let k = h.e.intern("other");
+    h.add(0.0);
+    let a = h.time(0.0);
+    assert_eq!(a.len(), 1);
+    h.add(1.0); // default key: its call is out, gathers
+    h.add_to(k, 1.0, None, 1.0); // other key: nothing out, end of turn
+    assert_eq!(h.drain(), vec![Output::TurnEnd]);
+    let d = h.time(1.0);
+    assert_eq!(d.iter().map(|d| d.key).collect::<Vec<_>>(), vec![k]);
+}

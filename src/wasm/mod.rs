@@ -60,6 +60,7 @@ fn decode_config(p: &[f64]) -> Config {
             _ => ErrorMode::Partial,
         },
         bisect: at(9) != Some(0.0),
+        adaptive: at(19) == Some(1.0),
         retry: RetryConfig {
             max_attempts: at(10).unwrap_or(r.max_attempts),
             base_delay_ms: at(11).unwrap_or(r.base_delay_ms),

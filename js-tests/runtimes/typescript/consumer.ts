@@ -9,3 +9,14 @@ export const n: Promise<number> = b.add("abc");
 const source: WasmSource = new URL("./hyperbatch_bg.wasm", "https://example.invalid/");
 export const ready: Promise<void> = init(source);
 export const slim = new SlimBatcher<{ id: string }, boolean>({ transport: async (batch) => batch.items.map(() => true) });
+
+// 0.2: adaptive and flushOnHide; every batch says whether it is a page-hide (keepalive) call.
+export const hiding = new Batcher<string, boolean>({
+  adaptive: true,
+  flushOnHide: true,
+  transport: async (batch) => {
+    const keepalive: boolean = batch.keepalive;
+    await fetch("/collect", { method: "POST", body: JSON.stringify(batch.items), keepalive });
+    return batch.items.map(() => true);
+  },
+});

@@ -1,8 +1,8 @@
 //! Which queues dispatch now, and in what order.
 //!
 //! A key is *due* when its queue must send (full by size or weight, its window closed, a
-//! deadline near, a flush, backpressure, closing) or it holds a ready unit (a resend). Due keys
-//! are served oldest first, one batch at a time: the key whose oldest waiting item arrived first
+//! deadline near, a flush, backpressure, closing; adaptive: no call of its key in flight, or one
+//! just ended) or it holds a ready unit (a resend). Due keys are served oldest first, one batch at a time: the key whose oldest waiting item arrived first
 //! sends next (the contract's "order across keys"). Keys that must wait for `maxInFlight` stay
 //! in the `ready` heap until a call ends; one held back by `maxInFlightPerKey` is scheduled
 //! again when one of its own calls ends.
@@ -179,6 +179,11 @@ impl Engine {
     /// capacity go on, oldest first.
     pub(super) fn capacity_freed(&mut self, k: KeyId, now: f64) {
         if self.keys[k as usize].alive {
+            if self.cfg.adaptive {
+                // Adaptive: what gathered while the call was out goes now.
+                let q = &mut self.keys[k as usize].queue;
+                q.due_before = q.due_before.max(self.next_order);
+            }
             self.schedule_due(k, false);
         }
         self.run_due(now);
@@ -222,6 +227,13 @@ impl Engine {
         }
     }
 
+    /// Adaptive flush: a key with no transport call in flight gains nothing by waiting, so its
+    /// queue sends at the end of the turn (the routing queue's `resolveKeys` calls are not
+    /// transport calls: it always does).
+    pub(super) fn adaptive_idle(&self, k: KeyId) -> bool {
+        self.cfg.adaptive && self.keys[k as usize].in_flight == 0
+    }
+
     /// The queue must send now (units aside).
     fn queue_due(&mut self, k: KeyId, now: f64) -> bool {
         if self.keys[k as usize].queue.is_empty() {
@@ -230,6 +242,7 @@ impl Engine {
         let window = self.window_deadline(k);
         let q = &self.keys[k as usize].queue;
         self.closed
+            || self.adaptive_idle(k)
             || q.live >= self.cfg.batch_size()
             || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap)
             || window <= now
