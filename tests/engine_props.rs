@@ -1881,3 +1881,102 @@ fn engine_properties() {
         }
     }
 }
+
+/// A shrunk case the property test found: key A ranked by a queued item whose deadline had passed
+/// went before key B, then its cut expired that item and sent a newer one (order across keys).
+#[test]
+fn regression_order_across_keys_skips_items_that_expire_at_the_cut() {
+    let (cfg, seed, ops, close_at) = (
+        Config {
+            max_batch_size: 9.0,
+            max_wait_ms: 0.0,
+            max_batch_weight: Some(4.0),
+            max_queued: 5.0,
+            when_full: WhenFull::Reject,
+            max_in_flight: 3.0,
+            max_in_flight_per_key: Some(1.0),
+            timeout_ms: None,
+            error_mode: ErrorMode::Partial,
+            retry: RetryConfig {
+                max_attempts: 1.0,
+                base_delay_ms: 0.0,
+                max_delay_ms: 5.0,
+                multiplier: 1.0,
+                jitter: Jitter::Full,
+                max_retry_after_ms: 0.0,
+                budget: BudgetOption::Enabled(false),
+            },
+            bisect: true,
+            adaptive: false,
+        },
+        0,
+        vec![
+            Op::Add { key: 0, weight: 2, deadline: None, dedupe: None },
+            Op::Add { key: 1, weight: 0, deadline: None, dedupe: None },
+            Op::Add { key: 0, weight: 7, deadline: None, dedupe: None },
+            Op::Tick,
+            Op::Add { key: 2, weight: 0, deadline: None, dedupe: None },
+            Op::Add { key: 3, weight: 0, deadline: None, dedupe: None },
+            Op::Add { key: 2, weight: 0, deadline: None, dedupe: None },
+            Op::Tick,
+            Op::Outcome { pick: 4201, how: How::AllOk },
+            Op::Outcome {
+                pick: 16225,
+                how: How::Fail { shape: false, retryable: 0, status: 0, class: 2, retry_after: None },
+            },
+            Op::Outcome { pick: 30646, how: How::AllOk },
+            Op::Add { key: 2, weight: 0, deadline: Some(18), dedupe: None },
+            Op::Outcome { pick: 9869, how: How::AllOk },
+            Op::AddInvalid(0),
+            Op::Add { key: 0, weight: 0, deadline: None, dedupe: None },
+            Op::Outcome { pick: 3174, how: How::AllOk },
+            Op::Advance { ms: 16, fire: false },
+            Op::Add { key: 1, weight: 0, deadline: None, dedupe: None },
+            Op::Add { key: 2, weight: 0, deadline: None, dedupe: None },
+            Op::Outcome { pick: 22880, how: How::AllOk },
+        ],
+        None,
+    );
+    scenario(cfg, seed, &ops, close_at).unwrap();
+}
+
+/// A shrunk case: a key in the ready heap whose waiting items had all passed their deadline was
+/// never served, so nothing expired them there (found while fixing the case above).
+#[test]
+fn regression_a_key_holding_only_expired_items_is_still_served() {
+    let (cfg, seed, ops, close_at) = (
+        Config {
+            max_batch_size: 2.0,
+            max_wait_ms: 0.0,
+            max_batch_weight: Some(4.0),
+            max_queued: 3.0,
+            when_full: WhenFull::Reject,
+            max_in_flight: 1.0,
+            max_in_flight_per_key: None,
+            timeout_ms: None,
+            error_mode: ErrorMode::Partial,
+            retry: RetryConfig {
+                max_attempts: 1.0,
+                base_delay_ms: 0.0,
+                max_delay_ms: 5.0,
+                multiplier: 1.0,
+                jitter: Jitter::Full,
+                max_retry_after_ms: 0.0,
+                budget: BudgetOption::Enabled(false),
+            },
+            bisect: false,
+            adaptive: true,
+        },
+        0,
+        vec![
+            Op::Add { key: 0, weight: 2, deadline: None, dedupe: None },
+            Op::Add { key: 1, weight: 0, deadline: None, dedupe: None },
+            Op::Add { key: 0, weight: 7, deadline: Some(3), dedupe: None },
+            Op::Advance { ms: 1, fire: false },
+            Op::Advance { ms: 0, fire: false },
+            Op::Outcome { pick: 0, how: How::AllOk },
+        ],
+        None,
+    );
+    scenario(cfg, seed, &ops, close_at).unwrap();
+}

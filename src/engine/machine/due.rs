@@ -76,7 +76,7 @@ impl Engine {
         if std::mem::take(&mut self.ready_stale) {
             let waiting = std::mem::take(&mut ready).into_vec();
             for Reverse((_, k)) in waiting {
-                match self.oldest(k) {
+                match self.oldest(k, now) {
                     Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
                     _ => self.settle_schedule(k),
                 }
@@ -89,7 +89,7 @@ impl Engine {
                     self.serve(k, now);
                     continue;
                 }
-                match self.oldest(k) {
+                match self.oldest(k, now) {
                     Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
                     _ => self.settle_schedule(k),
                 }
@@ -100,7 +100,7 @@ impl Engine {
             let Some(Reverse((oldest, k))) = ready.pop() else {
                 break;
             };
-            match self.oldest(k) {
+            match self.oldest(k, now) {
                 Some(now_oldest) if now_oldest != oldest => ready.push(Reverse((now_oldest, k))),
                 None => self.settle_schedule(k),
                 Some(_) => self.serve(k, now),
@@ -128,12 +128,25 @@ impl Engine {
         }
     }
 
-    /// The arrival order of a key's oldest waiting item (queued, or in a ready unit); `None`
-    /// when nothing waits.
-    fn oldest(&mut self, k: KeyId) -> Option<u64> {
+    /// The arrival order of a key's oldest item that its next batch would send (queued, or in
+    /// a ready unit); `None` when nothing waits. A queued item whose deadline has passed is
+    /// skipped (the cut expires it instead of sending it, unless followers ride on it), unless
+    /// only such items wait: then the key still goes, for its cut to expire them.
+    fn oldest(&mut self, k: KeyId, now: f64) -> Option<u64> {
         self.purge_front(k);
         let key = &self.keys[k as usize];
-        let queued = key.queue.entries.front().map(|e| e.order);
+        let live = |e: &&Entry| self.items[e.item as usize].gen == e.gen;
+        let sendable = |e: &&Entry| {
+            let it = &self.items[e.item as usize];
+            it.caller_settled || now <= it.deadline || !it.followers.is_empty()
+        };
+        let queued = key
+            .queue
+            .entries
+            .iter()
+            .find(|e| live(e) && sendable(e))
+            .or_else(|| key.queue.entries.iter().find(live))
+            .map(|e| e.order);
         let unit = match key.ready_units.front() {
             // A unit whose items all left still has to be taken off: it counts as oldest.
             Some(u) => Some(
