@@ -351,6 +351,29 @@ test("E_TIMEOUT: a transport that ignores the signal and answers late has its an
   await b.close();
 });
 
+test("E_TIMEOUT: batch.signal read for the first time after the call timed out is already aborted", async (t) => {
+  // Not the recorder: it reads batch.signal at once, and this test is about a transport that
+  // reads it late (the signal may be made on first use).
+  const batches = [];
+  const gotLate = deferred();
+  const tr = async (batch) => {
+    batches.push(batch);
+    await sleep(80); // well past timeoutMs, without ever touching batch.signal
+    const { signal } = batch;
+    gotLate.resolve({ aborted: signal.aborted, reason: signal.reason });
+    return batch.items.map(echo);
+  };
+  const b = open(t, { transport: tr, maxWaitMs: LONG, timeoutMs: 15, retry: { ...FAST_RETRY, maxAttempts: 1 } });
+  const p = track(b.add("x"));
+  await b.flush();
+  assertCode(p.reason, "E_TIMEOUT");
+  const late = await gotLate.promise;
+  assert.equal(late.aborted, true, "a signal first read after the timeout must be aborted");
+  assertCode(late.reason, "E_TIMEOUT", "signal.reason");
+  assert.equal(batches.length, 1);
+  await b.close();
+});
+
 test("E_TIMEOUT: after maxAttempts timeouts the caller gets E_TIMEOUT", async (t) => {
   const { calls, transport: tr } = recorder(() => new Promise(() => {}));
   const b = open(t, { transport: tr, maxWaitMs: LONG, timeoutMs: 15, retry: { ...FAST_RETRY, maxAttempts: 2 } });
