@@ -5,8 +5,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use hyperbatch::engine::{
-    BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, InputError, ItemId, ItemResult, Jitter, Output,
-    DEFAULT_KEY,
+    backoff_delay, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, InputError, ItemId, ItemResult,
+    Jitter, Output, RetryConfig, Rng, DEFAULT_KEY,
 };
 
 const INF: f64 = f64::INFINITY;
@@ -206,4 +206,114 @@ fn the_weight_left_after_a_cut_is_what_is_still_queued() {
     assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![ids[2], d4]], "4 + 4 + 4 > 10");
     e.flush(3.0);
     assert_eq!(dispatches(&mut e).iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![d5]]);
+}
+
+// Kills: retry.rs Rng::next_u64 → 0 / 1 and each of its `^` → `|`/`&`, `>>` → `<<`. SplitMix64's
+// published outputs for seed 0 (the jitter must be the generator the engine documents).
+#[test]
+fn rng_is_splitmix64() {
+    let mut r = Rng::new(0);
+    assert_eq!(
+        [r.next_u64(), r.next_u64(), r.next_u64()],
+        [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F]
+    );
+}
+
+// Kills: retry.rs Rng::next_f64 → 0.0 / 1.0 (every jittered delay would be 0, or exactly d).
+#[test]
+fn rng_floats_fill_the_unit_interval() {
+    let mut r = Rng::new(12345);
+    let xs: Vec<f64> = (0..1000).map(|_| r.next_f64()).collect();
+    assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    assert!((0.45..0.55).contains(&mean), "mean {mean}");
+    for q in 0..10 {
+        let lo = q as f64 / 10.0;
+        let n = xs.iter().filter(|x| (lo..lo + 0.1).contains(*x)).count();
+        assert!((60..140).contains(&n), "{n} of 1000 draws in [{lo}, {lo} + 0.1)");
+    }
+}
+
+fn delays(jitter: Jitter, hint: Option<f64>) -> Vec<f64> {
+    let cfg = RetryConfig { jitter, base_delay_ms: 400.0, max_delay_ms: 400.0, ..RetryConfig::default() };
+    let mut rng = Rng::new(99);
+    (0..200).map(|_| backoff_delay(&cfg, 1, hint, &mut rng)).collect()
+}
+
+// Kills: retry.rs backoff_delay `capped / 2.0 * rng` → `capped % 2.0 * rng` (equal jitter would
+// be d/2 always), and with next_f64 → 0.0 / 1.0, full jitter as 0 or as none.
+#[test]
+fn jitter_modes_spread_over_their_ranges() {
+    let spread = |xs: &[f64], lo: f64, hi: f64| {
+        assert!(xs.iter().all(|x| (lo..=hi).contains(x)), "outside [{lo}, {hi}]: {xs:?}");
+        let mid = (lo + hi) / 2.0;
+        assert!(xs.iter().filter(|x| **x < mid).count() > 60, "too few below {mid}");
+        assert!(xs.iter().filter(|x| **x > mid).count() > 60, "too few above {mid}");
+    };
+    spread(&delays(Jitter::Full, None), 0.0, 400.0);
+    spread(&delays(Jitter::Equal, None), 200.0, 400.0);
+    assert!(delays(Jitter::None, None).iter().all(|x| *x == 400.0));
+}
+
+// Kills: retry.rs backoff_delay `h.is_finite() && *h > 0.0` → `||` (an infinite hint would
+// become a floor of maxRetryAfterMs). Hints that are not finite positive numbers are ignored.
+#[test]
+fn a_retry_after_hint_must_be_a_finite_positive_number() {
+    for hint in [f64::INFINITY, f64::NAN, -5.0, f64::NEG_INFINITY] {
+        assert_eq!(delays(Jitter::None, Some(hint)), delays(Jitter::None, None), "hint {hint}");
+    }
+    // A real hint is a floor, clamped to maxRetryAfterMs (60 s by default).
+    assert!(delays(Jitter::None, Some(1000.0)).iter().all(|x| *x == 1000.0));
+    assert!(delays(Jitter::None, Some(1e9)).iter().all(|x| *x == 60_000.0));
+}
+
+// Kills: timers.rs Timers::push `self.seq += 1` → `*=` (timers due at the same moment would fire
+// in heap order, not in the order they were set): queues whose windows close at the same
+// moment dispatch in the order their oldest items arrived.
+//
+// Ignored: the engine dispatches such queues in REVERSE arrival order today (machine.rs run_due
+// pops its `due` list from the back), against the contract's "Order across keys". Un-ignore
+// once that is fixed.
+#[test]
+#[ignore = "engine defect: queues due at the same moment dispatch last-in first"]
+fn queues_due_at_the_same_moment_dispatch_in_arrival_order() {
+    let mut e = engine(Config { max_wait_ms: 10.0, max_in_flight: 100.0, ..quiet() });
+    let keys: Vec<_> = (0..16).map(|i| e.intern(&format!("k{i}"))).collect();
+    let items: Vec<ItemId> = keys.iter().map(|&k| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.handle_time(0.0);
+    assert!(dispatches(&mut e).is_empty());
+    e.handle_time(10.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.key).collect::<Vec<_>>(), keys);
+    assert_eq!(d.iter().map(|d| d.items[0]).collect::<Vec<_>>(), items);
+}
+
+// Kills: timers.rs Timers::reported → (), and moved_earlier → true / false / `<` → `==`/`>`/`<=`:
+// needs_poll() says whether the host's timer must be re-armed, and only when a wake-up earlier
+// than the one last polled has appeared.
+#[test]
+fn needs_poll_reports_an_earlier_wake_up_only() {
+    let mut e = engine(Config { max_wait_ms: 100.0, ..quiet() });
+    let slow = e.intern("slow");
+    let fast = e.intern("fast");
+    e.add(slow, 1.0, None, None, 0.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert_eq!(e.poll_timeout(), Some(100.0));
+    assert!(!e.needs_poll(), "nothing changed since the wake-up was polled");
+    // A deadline that needs an earlier wake-up than the one polled.
+    e.add(fast, 1.0, Some(50.0), None, 1.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert!(e.needs_poll(), "an earlier wake-up appeared");
+    let t = e.poll_timeout().unwrap();
+    assert!(t < 100.0);
+    assert!(!e.needs_poll(), "polled again");
+    // A later timer (a window at 105) is no reason to re-arm.
+    e.add(fast, 1.0, None, None, 5.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert!(!e.needs_poll(), "a later timer needs no re-arm");
+    // The same time as the one polled needs none either.
+    let again = e.intern("again");
+    e.add(again, 1.0, Some(t + 10.0), None, 5.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert_eq!(e.poll_timeout(), Some(t));
 }

@@ -394,6 +394,8 @@ test("E_TRANSPORT: wraps what the transport threw (sync), rejected with, or a no
     ["sync throw", () => { throw thrownSync; }, thrownSync],
     ["rejection", async () => { throw rejected; }, rejected],
     ["non-Error rejection", () => Promise.reject("boom"), "boom"],
+    ["rejection with null", () => Promise.reject(null), null],
+    ["throw of undefined", () => { throw undefined; }, undefined],
   ]) {
     let count = 0;
     const b = open(t, {

@@ -6,6 +6,7 @@ import {
   Batcher,
   FAST_RETRY,
   LONG,
+  assertCode,
   assertStats,
   deferred,
   echo,
@@ -251,6 +252,38 @@ test("keys: queues of different keys are sent in parallel (fan-out)", async (t) 
   await flushed;
   assert.equal(slow.value, "r:s");
   assert.equal(fast.value, "r:f");
+  await b.close();
+});
+
+test("keys: number and string keys are distinct keys, and reach batch.key as given", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, keyOf: (x) => x.k });
+  const items = [{ id: 1, k: 1 }, { id: 2, k: "1" }, { id: 3, k: "n1" }, { id: 4, k: 1 }, { id: 5, k: 0 }, { id: 6, k: "s0" }];
+  const ps = items.map((x) => track(b.add(x)));
+  await b.flush();
+  assert.deepEqual(ps.map((p) => p.value), items.map(echo));
+  const byKey = calls.map((c) => [c.key, c.items.map(label)]);
+  byKey.sort((x, y) => String(typeof x[0]).localeCompare(typeof y[0]) || String(x[0]).localeCompare(String(y[0])));
+  assert.deepEqual(byKey, [[0, [5]], [1, [1, 4]], ["1", [2]], ["n1", [3]], ["s0", [6]]]);
+  await b.close();
+});
+
+// contract silent: keys are strings or numbers (index.d.ts); anything else is refused.
+test("keys: a key that is not a string or a number (or is NaN) rejects that add with E_CONFIG", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, keyOf: (x) => x.k });
+  const bad = [{}, [], true, NaN, Symbol("s")];
+  const ps = bad.map((k) => track(b.add({ id: 1, k })));
+  const ok = track(b.add({ id: 2, k: "ok" }));
+  await b.flush();
+  await macrotask();
+  for (const [i, p] of ps.entries()) {
+    assert.equal(p.status, "rejected", `key ${String(bad[i])} was accepted`);
+    assertCode(p.reason, "E_CONFIG", String(bad[i]));
+    assert.match(p.reason.message, /key/);
+  }
+  assert.equal(ok.value, "r:2");
+  assert.deepEqual(calls.map((c) => c.key), ["ok"]);
   await b.close();
 });
 

@@ -156,10 +156,10 @@ for (const [name, make] of [
   });
 }
 
-for (const flag of [0, "", null, "false"]) {
-  test(`classify default: retryable: ${JSON.stringify(flag)} (not false) with no status -> "retry", not bisect`, async (t) => {
+for (const facts of [{ retryable: 0 }, { retryable: "" }, { retryable: null }, { retryable: "false" }, { status: "400" }]) {
+  test(`classify default: ${JSON.stringify(facts)} (not retryable false, not a status number) -> "retry", not bisect`, async (t) => {
     const { calls, transport } = recorder((batch, i) => {
-      if (i === 0) throw Object.assign(new Error("flaky"), { retryable: flag });
+      if (i === 0) throw Object.assign(new Error("flaky"), facts);
       return batch.items.map(echo);
     });
     const b = open(t, { transport, maxWaitMs: LONG, retry: FAST_RETRY });
@@ -293,9 +293,11 @@ test("batch: err.retryAfterMs on a batch-level failure is a floor on the delay",
 });
 
 test("batch: a Retry-After header on err.response is a floor, clamped to maxRetryAfterMs", async (t) => {
+  // Made before the timed calls: Node's first Response/Headers loads fetch (~100 ms or more),
+  // which inside the transport would pass for the delay even with the header ignored.
+  const response = new Response(null, { status: 503, headers: { "Retry-After": "1" } });
   const { calls, transport } = recorder((batch, i) => {
     if (i === 0) {
-      const response = new Response(null, { status: 503, headers: { "Retry-After": "1" } });
       throw httpError(503, { response });
     }
     return batch.items.map(echo);
@@ -312,11 +314,13 @@ test("batch: a Retry-After header on err.response is a floor, clamped to maxRetr
 
 test("batch: a Retry-After header given as an HTTP date is a floor until that date", async (t) => {
   for (const form of ["Headers", "plain object"]) {
+    const headers = form === "Headers" ? new Headers() : {}; // made before the timed calls (see above)
     const { calls, transport } = recorder((batch, i) => {
       if (i === 0) {
         // HTTP dates have whole seconds: 1.6 s ahead, truncated, is 0.6 to 1.6 s from now.
         const date = new Date(Date.now() + 1600).toUTCString();
-        const headers = form === "Headers" ? new Headers({ "Retry-After": date }) : { "retry-after": date };
+        if (form === "Headers") headers.set("Retry-After", date);
+        else headers["retry-after"] = date;
         throw httpError(503, { response: { status: 503, headers } });
       }
       return batch.items.map(echo);
@@ -333,10 +337,10 @@ test("batch: a Retry-After header given as an HTTP date is a floor until that da
 });
 
 test("batch: a Retry-After date in the past is no floor", async (t) => {
+  const headers = new Headers({ "Retry-After": new Date(Date.now() - 60_000).toUTCString() });
   const { calls, transport } = recorder((batch, i) => {
     if (i === 0) {
-      const date = new Date(Date.now() - 60_000).toUTCString();
-      throw httpError(503, { response: { headers: new Headers({ "Retry-After": date }) } });
+      throw httpError(503, { response: { headers } });
     }
     return batch.items.map(echo);
   });
