@@ -6,7 +6,7 @@
 
 use hyperbatch::engine::{
     backoff_delay, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, InputError, ItemId, ItemResult,
-    Jitter, Output, RetryConfig, Rng, DEFAULT_KEY,
+    Jitter, Output, RetryConfig, Rng, DEFAULT_KEY, UNROUTED,
 };
 
 const INF: f64 = f64::INFINITY;
@@ -316,4 +316,33 @@ fn needs_poll_reports_an_earlier_wake_up_only() {
     e.add(again, 1.0, Some(t + 10.0), None, 5.0).unwrap();
     while e.poll_output().is_some() {}
     assert_eq!(e.poll_timeout(), Some(t));
+}
+
+// Kills (machine.rs sample): Engine::config → a default Config; key_name's guard
+// `k.alive && key > DEFAULT_KEY` → true / `||` / `>=`.
+#[test]
+fn config_and_key_names_read_back() {
+    let c = Config { max_batch_size: 7.0, ..quiet() };
+    let mut e = engine(c.clone());
+    assert_eq!(e.config(), &c);
+    let k = e.intern("shard-a");
+    assert_eq!(e.key_name(k), Some("shard-a"));
+    assert_eq!(e.intern("shard-a"), k, "interning is idempotent");
+    assert_eq!(e.key_name(DEFAULT_KEY), None, "the default queue has no name");
+    assert_eq!(e.key_name(UNROUTED), None, "the routing queue has no name");
+    assert_eq!(e.key_name(k + 100), None, "an unknown id has no name");
+    // Once the key is released (its queue emptied), its id has no name until it is interned again.
+    let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d[0].items, [item]);
+    e.complete(d[0].batch, &[ItemResult::Ok], 1.0).unwrap();
+    let released: Vec<_> = std::iter::from_fn(|| e.poll_output())
+        .filter_map(|o| match o {
+            Output::KeyReleased { key } => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, [k]);
+    assert_eq!(e.key_name(k), None, "a released id has no name");
 }

@@ -419,15 +419,21 @@ test("E_TRANSPORT: wraps what the transport threw (sync), rejected with, or a no
 // ------------------------------------------------------------------------- E_RESULT_SHAPE
 
 test("E_RESULT_SHAPE: a non-array result or a wrong length fails the batch, as is, without retry", async (t) => {
-  for (const [name, answer] of [
+  for (const [name, answer, sync] of [
     ["undefined", () => undefined],
     ["null", () => null],
+    // contract: the transport "returns (or resolves to)" its array: a sync answer too.
+    ["sync null", () => null, "sync"],
+    ["sync undefined", () => undefined, "sync"],
     ["object", () => ({ 0: "r:a", 1: "r:b", length: 2 })],
     ["string", () => "r:a,r:b"],
     ["too short", (batch) => batch.items.slice(1).map(echo)],
     ["too long", (batch) => [...batch.items.map(echo), "extra"]],
   ]) {
-    const { calls, transport: tr } = recorder(answer);
+    const rec = recorder(answer);
+    const { calls } = rec;
+    // the recorder's transport is async; a sync transport hands its answer back as is
+    const tr = sync ? (batch) => (rec.transport(batch), answer(batch)) : rec.transport;
     const b = open(t, { transport: tr, maxWaitMs: LONG, retry: FAST_RETRY });
     const ps = ["a", "b"].map((x) => track(b.add(x)));
     await b.flush();
@@ -458,8 +464,9 @@ test("E_FAIL_FAST and E_ATOMIC are Errors with their codes and the failing entry
 
 test("E_ROUTE: resolveKeys throwing or returning the wrong number of keys rejects those items", async (t) => {
   // contract silent: E_ROUTE is the code for a routing failure; items keyed by keyOf are unaffected.
+  const down = new Error("directory down");
   for (const [name, resolveKeys] of [
-    ["throws", async () => { throw new Error("directory down"); }],
+    ["throws", async () => { throw down; }],
     ["wrong length", async (items) => items.slice(1).map(() => "k")],
   ]) {
     const { calls, transport: tr } = recorder();
@@ -468,6 +475,8 @@ test("E_ROUTE: resolveKeys throwing or returning the wrong number of keys reject
     const keyed = track(b.add({ id: 3, k: "k" }));
     await waitFor(() => [...routed, keyed].every(settled), name);
     for (const p of routed) assertCode(p.reason, "E_ROUTE", name);
+    // contract silent: like E_TRANSPORT, the cause is what resolveKeys threw.
+    if (name === "throws") for (const p of routed) assert.equal(p.reason.cause, down, "E_ROUTE cause");
     assert.equal(keyed.value, "r:3", name);
     assert.deepEqual(calls.map((c) => c.items.map((x) => x.id)), [[3]], `${name}: unrouted items are not sent`);
     await b.close();

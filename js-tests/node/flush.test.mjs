@@ -555,6 +555,7 @@ test("results map by position and the transport receives the very item values", 
   assert.equal(new Set(ids).size, ids.length, "batch.id differs per transport call");
   assert.ok(calls.every((c) => c.deadline === undefined), "batch.deadline is undefined without item deadlines");
   assert.ok(calls.every((c) => c.signal instanceof AbortSignal), "batch.signal is an AbortSignal");
+  assert.ok(calls.every((c) => !c.signal.aborted), "batch.signal of a call that did not time out is not aborted");
   await b.close();
 });
 
