@@ -346,3 +346,18 @@ fn config_and_key_names_read_back() {
     assert_eq!(released, [k]);
     assert_eq!(e.key_name(k), None, "a released id has no name");
 }
+
+// Kills (machine.rs): Engine::is_closed → true / false.
+#[test]
+fn is_closed_after_close_only() {
+    let mut e = engine(quiet());
+    assert!(!e.is_closed());
+    e.flush(0.0);
+    assert!(!e.is_closed(), "flush does not close");
+    e.close(1.0);
+    assert!(e.is_closed());
+    assert_eq!(
+        e.add(DEFAULT_KEY, 1.0, None, None, 2.0).unwrap_err(),
+        hyperbatch::engine::AddError::Rejected(ErrorCode::Closed)
+    );
+}
