@@ -255,6 +255,24 @@ test("keys: queues of different keys are sent in parallel (fan-out)", async (t) 
   await b.close();
 });
 
+test("a transport may return its array synchronously (contract: returns, or resolves to, an array)", async (t) => {
+  const seen = [];
+  const b = open(t, {
+    maxWaitMs: LONG,
+    transport: (batch) => {
+      seen.push([...batch.items]);
+      return batch.items.map((x) => (x === "bad" ? new Error("bad item") : echo(x)));
+    },
+  });
+  const ps = ["a", "bad", "c"].map((x) => track(b.add(x)));
+  await b.flush();
+  assert.deepEqual(seen, [["a", "bad", "c"]]);
+  assert.deepEqual([ps[0].value, ps[2].value], ["r:a", "r:c"]);
+  assert.equal(ps[1].reason.message, "bad item");
+  assertStats(b, { batches: 1, succeeded: 2, failed: 1, retries: 0 });
+  await b.close();
+});
+
 test("keys: number and string keys are distinct keys, and reach batch.key as given", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG, keyOf: (x) => x.k });
