@@ -4,7 +4,7 @@
 #
 # Usage: bash scripts/mutants.sh [rust|js]...        (no argument: both)
 #   MUTANTS_FILES="retry.rs budget.rs"   engine files to mutate (default: all of src/engine)
-#   MUTANTS_JOBS=1                       cargo-mutants --jobs
+#   MUTANTS_JOBS=1  MUTANTS_TIMEOUT=40   cargo-mutants --jobs, --timeout (s)
 #   PROPTEST_CASES=32                    property-test cases per mutant (the test's own default is 256)
 #   HYPERBATCH_MUTATE="pkg/core.js:150-200"   Stryker: only these lines (comma-separated)
 #   HYPERBATCH_MUTANT_SUITES="retry,errors"   Stryker: the js-tests/node suites it runs
@@ -21,7 +21,8 @@ run_rust() {
     step "cargo install cargo-mutants (a few minutes)"
     cargo install cargo-mutants
   fi
-  local args=(--jobs "${MUTANTS_JOBS:-1}" --timeout 120) f
+  # A mutant that loops forever (some do) costs the whole timeout: keep it short.
+  local args=(--jobs "${MUTANTS_JOBS:-1}" --timeout "${MUTANTS_TIMEOUT:-40}") f
   for f in ${MUTANTS_FILES:-}; do args+=(--file "src/engine/$f"); done
   step "cargo mutants ${args[*]} (settings in .cargo/mutants.toml)"
   # cargo-mutants exits 2 (survivors) or 3 (timeouts): results to read, not failures here.
