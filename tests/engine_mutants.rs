@@ -5,8 +5,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use hyperbatch::engine::{
-    backoff_delay, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, InputError, ItemId, ItemResult,
-    Jitter, Output, RetryConfig, Rng, DEFAULT_KEY, UNROUTED,
+    backoff_delay, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, InputError,
+    ItemId, ItemResult, Jitter, Output, RetryConfig, Rng, DEFAULT_KEY, UNROUTED,
 };
 
 const INF: f64 = f64::INFINITY;
@@ -297,7 +297,9 @@ fn needs_poll_reports_an_earlier_wake_up_only() {
     let slow = e.intern("slow");
     let fast = e.intern("fast");
     e.add(slow, 1.0, None, None, 0.0).unwrap();
+    assert!(e.needs_poll(), "a first wake-up appeared");
     while e.poll_output().is_some() {}
+    assert!(!e.has_output());
     assert_eq!(e.poll_timeout(), Some(100.0));
     assert!(!e.needs_poll(), "nothing changed since the wake-up was polled");
     // A deadline that needs an earlier wake-up than the one polled.
@@ -334,7 +336,9 @@ fn config_and_key_names_read_back() {
     // Once the key is released (its queue emptied), its id has no name until it is interned again.
     let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
     e.flush(0.0);
+    assert!(e.has_output(), "a dispatch is waiting");
     let d = dispatches(&mut e);
+    assert!(!e.has_output());
     assert_eq!(d[0].items, [item]);
     e.complete(d[0].batch, &[ItemResult::Ok], 1.0).unwrap();
     let released: Vec<_> = std::iter::from_fn(|| e.poll_output())
@@ -360,4 +364,61 @@ fn is_closed_after_close_only() {
         e.add(DEFAULT_KEY, 1.0, None, None, 2.0).unwrap_err(),
         hyperbatch::engine::AddError::Rejected(ErrorCode::Closed)
     );
+}
+
+fn outputs(e: &mut Engine) -> Vec<Output> {
+    std::iter::from_fn(|| e.poll_output()).collect()
+}
+
+// Kills (machine.rs): requeue `key.retry_waiting -= 1` → `+=` / `/=` (a key whose item came back
+// from its backoff would never be idle again, so its id would never be released).
+#[test]
+fn a_key_is_released_once_its_retried_item_settles_not_before() {
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
+    e.flush(0.0);
+    assert!(e.has_output(), "a dispatch is waiting");
+    let d = dispatches(&mut e);
+    assert!(!e.has_output());
+    e.complete(d[0].batch, &[retry_after(10.0)], 1.0).unwrap();
+    assert!(!outputs(&mut e).iter().any(|o| matches!(o, Output::KeyReleased { .. })), "waiting to retry");
+    e.handle_time(11.0);
+    let d = dispatches(&mut e);
+    assert_eq!((d[0].items.clone(), d[0].attempt), (vec![item], 2));
+    e.complete(d[0].batch, &[ItemResult::Ok], 12.0).unwrap();
+    let released: Vec<_> = outputs(&mut e)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::KeyReleased { key } => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, [k]);
+}
+
+// Kills (machine.rs): fail's `bisect && errorMode == Partial && live > 1` → `||` (twice) and
+// `> 1` → `>= 1`: only a partial-mode batch of two or more items is ever split.
+#[test]
+fn only_partial_batches_of_two_or_more_are_bisected() {
+    let bad_request = || Failure { status: Some(400.0), ..Failure::thrown() };
+    for (mode, n, bisect, split) in [
+        (ErrorMode::Partial, 2, true, true),
+        (ErrorMode::Partial, 1, true, false),
+        (ErrorMode::Partial, 2, false, false),
+        (ErrorMode::FailFast, 2, true, false),
+        (ErrorMode::Atomic, 2, true, false),
+    ] {
+        let mut e = engine(Config { error_mode: mode, bisect, ..quiet() });
+        let items: Vec<ItemId> = (0..n).map(|_| add(&mut e, 1.0, 0.0)).collect();
+        e.flush(0.0);
+        let d = dispatches(&mut e);
+        assert_eq!(d[0].items, items);
+        e.fail(d[0].batch, bad_request(), 1.0).unwrap();
+        e.handle_time(100.0);
+        let sizes: Vec<usize> = dispatches(&mut e).iter().map(|d| d.items.len()).collect();
+        let halves = !sizes.is_empty() && sizes.iter().all(|&s| s < n);
+        assert_eq!(halves, split, "{mode:?}, {n} items, bisect {bisect}: resent as {sizes:?}");
+        assert_eq!(e.stats().bisects > 0, split, "{mode:?}, {n} items, bisect {bisect}");
+    }
 }
