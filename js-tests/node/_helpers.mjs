@@ -1,5 +1,5 @@
 // Shared helpers for the `node --test` suites (not a test file: the name matches no test pattern).
-// Everything here reads the public API only, exactly as CONTRACT.md writes it.
+// Everything here reads the public API only, exactly as the contract writes it.
 import assert from "node:assert/strict";
 import nodeTest from "node:test";
 import { Batcher } from "hyperbatch";

@@ -1,4 +1,4 @@
-// Backpressure and concurrency — CONTRACT.md maxQueued/whenFull, maxInFlight/maxInFlightPerKey,
+// Backpressure and concurrency — the contract maxQueued/whenFull, maxInFlight/maxInFlightPerKey,
 // "Precise semantics: Backpressure" and "Stats".
 import assert from "node:assert/strict";
 import {

@@ -1,4 +1,4 @@
-// Bisect — CONTRACT.md `bisect` option, "Outcomes, retries, bisect" and "Which error reaches
+// Bisect — the contract `bisect` option, "Outcomes, retries, bisect" and "Which error reaches
 // the caller" (a poison item isolated by bisect fails with E_TRANSPORT, cause = its single call's error).
 import assert from "node:assert/strict";
 import {

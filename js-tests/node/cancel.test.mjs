@@ -1,4 +1,4 @@
-// Batch cancellation (CONTRACT.md "Precise semantics", Abort and deadline): when every item of
+// Batch cancellation (the contract "Precise semantics", Abort and deadline): when every item of
 // a call in flight has been aborted or has passed its deadline, that call's `batch.signal`
 // aborts with an E_ABORTED reason; while any item still waits, it does not.
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// CommonJS: `require("hyperbatch")` — CONTRACT.md "Package" ("`require("hyperbatch")` from
+// CommonJS: `require("hyperbatch")` — the contract "Package" ("`require("hyperbatch")` from
 // CommonJS too"). The same API as the ESM entry, loaded synchronously.
 "use strict";
 const { test } = require("node:test");
@@ -35,9 +35,24 @@ test("CommonJS: add + flush sends one batch and maps results by position", async
   assert.equal(calls.length, 0);
   await b.flush();
   assert.deepEqual(await Promise.all(ps), ["r:a", "r:b", "r:c"]);
-  assert.deepEqual(calls, [{ key: calls[0].key, items: ["a", "b", "c"], attempt: 1 }]);
+  // The default queue's batch.key is not stated by the contract; keyed batches are checked below.
+  assert.deepEqual(calls.map((c) => [c.items, c.attempt]), [[["a", "b", "c"], 1]]);
   const s = b.stats();
   assert.deepEqual([s.batches, s.items, s.succeeded, s.failed], [1, 3, 3, 0]);
+  await b.close();
+});
+
+test("CommonJS: batch.key is the keyOf key (or AddOptions.key) of the queue it came from", async () => {
+  const { calls, transport } = recorder();
+  const b = new Batcher({ transport, maxWaitMs: 60_000, keyOf: (x) => (x.startsWith("a") ? "shard-a" : 7) });
+  const ps = [b.add("a1"), b.add("b1"), b.add("a2"), b.add("c1", { key: "other" })];
+  await b.flush();
+  assert.deepEqual(await Promise.all(ps), ["r:a1", "r:b1", "r:a2", "r:c1"]);
+  const byKey = new Map(calls.map((c) => [c.key, c.items]));
+  assert.equal(calls.length, 3);
+  assert.deepEqual(byKey.get("shard-a"), ["a1", "a2"]);
+  assert.deepEqual(byKey.get(7), ["b1"], "a number key reaches the transport as that number");
+  assert.deepEqual(byKey.get("other"), ["c1"]);
   await b.close();
 });
 

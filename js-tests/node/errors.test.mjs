@@ -1,4 +1,4 @@
-// Every error code of CONTRACT.md "Errors", the config checks, AddOptions signal/deadline,
+// Every error code of the contract "Errors", the config checks, AddOptions signal/deadline,
 // timeouts, result shape, item error identity and the onBatchStart/onBatchEnd hooks.
 import assert from "node:assert/strict";
 import {
@@ -353,6 +353,29 @@ test("E_TIMEOUT: a transport that ignores the signal and answers late has its an
   await b.close();
 });
 
+test("E_TIMEOUT: batch.signal read for the first time after the call timed out is already aborted", async (t) => {
+  // Not the recorder: it reads batch.signal at once, and this test is about a transport that
+  // reads it late (the signal may be made on first use).
+  const batches = [];
+  const gotLate = deferred();
+  const tr = async (batch) => {
+    batches.push(batch);
+    await sleep(80); // well past timeoutMs, without ever touching batch.signal
+    const { signal } = batch;
+    gotLate.resolve({ aborted: signal.aborted, reason: signal.reason });
+    return batch.items.map(echo);
+  };
+  const b = open(t, { transport: tr, maxWaitMs: LONG, timeoutMs: 15, retry: { ...FAST_RETRY, maxAttempts: 1 } });
+  const p = track(b.add("x"));
+  await b.flush();
+  assertCode(p.reason, "E_TIMEOUT");
+  const late = await gotLate.promise;
+  assert.equal(late.aborted, true, "a signal first read after the timeout must be aborted");
+  assertCode(late.reason, "E_TIMEOUT", "signal.reason");
+  assert.equal(batches.length, 1);
+  await b.close();
+});
+
 test("E_TIMEOUT: after maxAttempts timeouts the caller gets E_TIMEOUT", async (t) => {
   const { calls, transport: tr } = recorder(() => new Promise(() => {}));
   const b = open(t, { transport: tr, maxWaitMs: LONG, timeoutMs: 15, retry: { ...FAST_RETRY, maxAttempts: 2 } });
@@ -373,6 +396,8 @@ test("E_TRANSPORT: wraps what the transport threw (sync), rejected with, or a no
     ["sync throw", () => { throw thrownSync; }, thrownSync],
     ["rejection", async () => { throw rejected; }, rejected],
     ["non-Error rejection", () => Promise.reject("boom"), "boom"],
+    ["rejection with null", () => Promise.reject(null), null],
+    ["throw of undefined", () => { throw undefined; }, undefined],
   ]) {
     let count = 0;
     const b = open(t, {
@@ -396,15 +421,21 @@ test("E_TRANSPORT: wraps what the transport threw (sync), rejected with, or a no
 // ------------------------------------------------------------------------- E_RESULT_SHAPE
 
 test("E_RESULT_SHAPE: a non-array result or a wrong length fails the batch, as is, without retry", async (t) => {
-  for (const [name, answer] of [
+  for (const [name, answer, sync] of [
     ["undefined", () => undefined],
     ["null", () => null],
+    // contract: the transport "returns (or resolves to)" its array: a sync answer too.
+    ["sync null", () => null, "sync"],
+    ["sync undefined", () => undefined, "sync"],
     ["object", () => ({ 0: "r:a", 1: "r:b", length: 2 })],
     ["string", () => "r:a,r:b"],
     ["too short", (batch) => batch.items.slice(1).map(echo)],
     ["too long", (batch) => [...batch.items.map(echo), "extra"]],
   ]) {
-    const { calls, transport: tr } = recorder(answer);
+    const rec = recorder(answer);
+    const { calls } = rec;
+    // the recorder's transport is async; a sync transport hands its answer back as is
+    const tr = sync ? (batch) => (rec.transport(batch), answer(batch)) : rec.transport;
     const b = open(t, { transport: tr, maxWaitMs: LONG, retry: FAST_RETRY });
     const ps = ["a", "b"].map((x) => track(b.add(x)));
     await b.flush();
@@ -435,8 +466,10 @@ test("E_FAIL_FAST and E_ATOMIC are Errors with their codes and the failing entry
 
 test("E_ROUTE: resolveKeys throwing or returning the wrong number of keys rejects those items", async (t) => {
   // contract silent: E_ROUTE is the code for a routing failure; items keyed by keyOf are unaffected.
+  const down = new Error("directory down");
   for (const [name, resolveKeys] of [
-    ["throws", async () => { throw new Error("directory down"); }],
+    ["throws", async () => { throw down; }],
+    ["throws synchronously", () => { throw down; }],
     ["wrong length", async (items) => items.slice(1).map(() => "k")],
   ]) {
     const { calls, transport: tr } = recorder();
@@ -445,6 +478,8 @@ test("E_ROUTE: resolveKeys throwing or returning the wrong number of keys reject
     const keyed = track(b.add({ id: 3, k: "k" }));
     await waitFor(() => [...routed, keyed].every(settled), name);
     for (const p of routed) assertCode(p.reason, "E_ROUTE", name);
+    // contract silent: like E_TRANSPORT, the cause is what resolveKeys threw.
+    if (name.startsWith("throws")) for (const p of routed) assert.equal(p.reason.cause, down, "E_ROUTE cause");
     assert.equal(keyed.value, "r:3", name);
     assert.deepEqual(calls.map((c) => c.items.map((x) => x.id)), [[3]], `${name}: unrouted items are not sent`);
     await b.close();

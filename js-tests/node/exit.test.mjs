@@ -1,4 +1,4 @@
-// Process exit and host timers — CONTRACT.md "Guarantees": "No timer is armed while nothing is
+// Process exit and host timers — the contract "Guarantees": "No timer is armed while nothing is
 // queued or waiting to retry: a Node process exits on its own", "At most one host timer per
 // batcher" (Precise semantics: One timer), and the `require("hyperbatch")` path from CommonJS.
 // Each case runs a fixture in a child `node` process that never calls close().

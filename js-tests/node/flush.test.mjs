@@ -1,11 +1,12 @@
 // Flush triggers (size, interval, weight, tick), keys and fan-out, resolveKeys, dedupe,
-// addMany, flush(), close() and Symbol.asyncDispose — CONTRACT.md "Batcher" and "Options".
+// addMany, flush(), close() and Symbol.asyncDispose — the contract "Batcher" and "Options".
 import assert from "node:assert/strict";
 import {
   test,
   Batcher,
   FAST_RETRY,
   LONG,
+  assertCode,
   assertStats,
   deferred,
   echo,
@@ -254,6 +255,67 @@ test("keys: queues of different keys are sent in parallel (fan-out)", async (t) 
   await b.close();
 });
 
+test("a transport may return its array synchronously (contract: returns, or resolves to, an array)", async (t) => {
+  const seen = [];
+  const b = open(t, {
+    maxWaitMs: LONG,
+    transport: (batch) => {
+      seen.push([...batch.items]);
+      return batch.items.map((x) => (x === "bad" ? new Error("bad item") : echo(x)));
+    },
+  });
+  const ps = ["a", "bad", "c"].map((x) => track(b.add(x)));
+  await b.flush();
+  assert.deepEqual(seen, [["a", "bad", "c"]]);
+  assert.deepEqual([ps[0].value, ps[2].value], ["r:a", "r:c"]);
+  assert.equal(ps[1].reason.message, "bad item");
+  assertStats(b, { batches: 1, succeeded: 2, failed: 1, retries: 0 });
+  await b.close();
+});
+
+test("keys: queues due at the same moment dispatch in the order their oldest items arrived (contract: Order across keys)", async (t) => {
+  for (const maxWaitMs of [0, 20]) {
+    const { calls, transport } = recorder();
+    const b = open(t, { transport, maxWaitMs, maxInFlight: 100, keyOf: (x) => x });
+    const ps = ["a", "b", "c", "d"].map((x) => track(b.add(x)));
+    await waitFor(() => ps.every(settled), "all items");
+    assert.deepEqual(calls.map((c) => c.key), ["a", "b", "c", "d"], `maxWaitMs ${maxWaitMs}`);
+    await b.close();
+  }
+});
+
+test("keys: number and string keys are distinct keys, and reach batch.key as given", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, keyOf: (x) => x.k });
+  const items = [{ id: 1, k: 1 }, { id: 2, k: "1" }, { id: 3, k: "n1" }, { id: 4, k: 1 }, { id: 5, k: 0 }, { id: 6, k: "s0" }];
+  const ps = items.map((x) => track(b.add(x)));
+  await b.flush();
+  assert.deepEqual(ps.map((p) => p.value), items.map(echo));
+  const byKey = calls.map((c) => [c.key, c.items.map(label)]);
+  byKey.sort((x, y) => String(typeof x[0]).localeCompare(typeof y[0]) || String(x[0]).localeCompare(String(y[0])));
+  assert.deepEqual(byKey, [[0, [5]], [1, [1, 4]], ["1", [2]], ["n1", [3]], ["s0", [6]]]);
+  await b.close();
+});
+
+// contract silent: keys are strings or numbers (index.d.ts); anything else is refused.
+test("keys: a key that is not a string or a number (or is NaN) rejects that add with E_CONFIG", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, keyOf: (x) => x.k });
+  const bad = [{}, [], true, NaN, Symbol("s")];
+  const ps = bad.map((k) => track(b.add({ id: 1, k })));
+  const ok = track(b.add({ id: 2, k: "ok" }));
+  await b.flush();
+  await macrotask();
+  for (const [i, p] of ps.entries()) {
+    assert.equal(p.status, "rejected", `key ${String(bad[i])} was accepted`);
+    assertCode(p.reason, "E_CONFIG", String(bad[i]));
+    assert.match(p.reason.message, /key/);
+  }
+  assert.equal(ok.value, "r:2");
+  assert.deepEqual(calls.map((c) => c.key), ["ok"]);
+  await b.close();
+});
+
 test("keys: AddOptions.key overrides keyOf for that item", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG, keyOf: () => "default" });
@@ -290,9 +352,12 @@ test("resolveKeys: items whose keyOf is undefined are routed together by one res
     for (const x of c.items) (sentByKey[c.key] ??= []).push(label(x));
   }
   assert.deepEqual(Object.keys(sentByKey).sort(), ["x", "y"]);
-  assert.deepEqual(sentByKey.x.sort(), [1, 3, 5]);
-  assert.deepEqual(sentByKey.y.sort(), [2, 4]);
-  assert.ok(sentByKey.x.indexOf(3) < sentByKey.x.indexOf(5), "routed items keep arrival order");
+  // Sorted copies for membership; the order checks read the arrays as sent.
+  assert.deepEqual([...sentByKey.x].sort(), [1, 3, 5]);
+  assert.deepEqual([...sentByKey.y].sort(), [2, 4]);
+  assert.ok(sentByKey.x.indexOf(3) < sentByKey.x.indexOf(5), `routed items keep arrival order: ${sentByKey.x}`);
+  // 1 was queued under "x" before resolveKeys even ran, so it is sent ahead of 3 and 5.
+  assert.deepEqual(sentByKey.x, [1, 3, 5], "FIFO within key x");
   assert.deepEqual(ps.map((p) => p.value), ["r:1", "r:2", "r:3", "r:4", "r:5"]);
   await b.close();
 });
@@ -519,6 +584,7 @@ test("results map by position and the transport receives the very item values", 
   assert.equal(new Set(ids).size, ids.length, "batch.id differs per transport call");
   assert.ok(calls.every((c) => c.deadline === undefined), "batch.deadline is undefined without item deadlines");
   assert.ok(calls.every((c) => c.signal instanceof AbortSignal), "batch.signal is an AbortSignal");
+  assert.ok(calls.every((c) => !c.signal.aborted), "batch.signal of a call that did not time out is not aborted");
   await b.close();
 });
 

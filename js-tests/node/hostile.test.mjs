@@ -1,7 +1,7 @@
 // Hostile input: whatever user code throws or returns (null-prototype objects, throwing getters,
 // Proxies whose traps throw, revoked Proxies, thenables whose `then` throws), nothing escapes the
 // library, every accepted item settles exactly once and other batches are unaffected
-// (CONTRACT.md "Guarantees"). Also: dedupe keys compare by SameValueZero, options are looked up
+// (the contract "Guarantees"). Also: dedupe keys compare by SameValueZero, options are looked up
 // as own names only and nested option objects must be plain objects.
 import assert from "node:assert/strict";
 import {

@@ -1,4 +1,4 @@
-// errorMode "partial" | "fail_fast" | "atomic" — CONTRACT.md `errorMode` row and
+// errorMode "partial" | "fail_fast" | "atomic" — the contract `errorMode` row and
 // "Precise semantics" (fail_fast, atomic).
 import assert from "node:assert/strict";
 import {

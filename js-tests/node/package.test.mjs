@@ -1,4 +1,4 @@
-// The package itself — CONTRACT.md "Package": the built pkg/ as Node sees it (exports
+// The package itself — the contract "Package": the built pkg/ as Node sees it (exports
 // conditions, types, `hyperbatch/slim` + init(source), `npm pack ./pkg`). The other runtimes
 // named there (Deno, workerd, Vite, plain browser page) are exercised by their own suites.
 import test from "node:test";

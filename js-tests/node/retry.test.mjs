@@ -1,4 +1,4 @@
-// Retries — CONTRACT.md "Outcomes, retries, bisect", "Precise semantics" (batch.attempt, Backoff,
+// Retries — the contract "Outcomes, retries, bisect", "Precise semantics" (batch.attempt, Backoff,
 // Budget, Which error reaches the caller) and the `retry` option.
 import assert from "node:assert/strict";
 import {
@@ -116,6 +116,21 @@ test("item: retryAfterMs is clamped to maxRetryAfterMs", async (t) => {
   await b.close();
 });
 
+test("item: only retryable === true retries an item error; truthy non-true values fail it at once", async (t) => {
+  for (const flag of [1, "yes", "true", {}]) {
+    const bad = Object.assign(new Error("not retryable"), { retryable: flag });
+    const { calls, transport } = recorder((batch) => batch.items.map((x) => (x === "bad" ? bad : echo(x))));
+    const b = open(t, { transport, maxWaitMs: LONG, retry: FAST_RETRY });
+    const ps = ["a", "bad"].map((x) => track(b.add(x)));
+    await b.flush();
+    assert.equal(calls.length, 1, `retryable: ${JSON.stringify(flag)} must not re-send`);
+    assert.equal(ps[0].value, "r:a");
+    assert.equal(ps[1].reason, bad, "the item's own error");
+    assertStats(b, { retries: 0, failed: 1 });
+    await b.close();
+  }
+});
+
 // ----------------------------------------------------------------- batch-level classification
 
 for (const [name, make] of [
@@ -137,6 +152,22 @@ for (const [name, make] of [
     assert.deepEqual(calls.map((c) => [c.items, c.attempt]), [[["a", "b", "c", "d"], 1], [["a", "b", "c", "d"], 2]]);
     assert.deepEqual(ps.map((p) => p.value), ["r:a", "r:b", "r:c", "r:d"]);
     assertStats(b, { batches: 2, retries: 4, bisects: 0, succeeded: 4, failed: 0 });
+    await b.close();
+  });
+}
+
+for (const facts of [{ retryable: 0 }, { retryable: "" }, { retryable: null }, { retryable: "false" }, { status: "400" }]) {
+  test(`classify default: ${JSON.stringify(facts)} (not retryable false, not a status number) -> "retry", not bisect`, async (t) => {
+    const { calls, transport } = recorder((batch, i) => {
+      if (i === 0) throw Object.assign(new Error("flaky"), facts);
+      return batch.items.map(echo);
+    });
+    const b = open(t, { transport, maxWaitMs: LONG, retry: FAST_RETRY });
+    const ps = ["a", "b"].map((x) => track(b.add(x)));
+    await b.flush();
+    assert.deepEqual(calls.map((c) => c.items), [["a", "b"], ["a", "b"]]);
+    assert.deepEqual(ps.map((p) => p.value), ["r:a", "r:b"]);
+    assertStats(b, { bisects: 0, retries: 2 });
     await b.close();
   });
 }
@@ -262,9 +293,11 @@ test("batch: err.retryAfterMs on a batch-level failure is a floor on the delay",
 });
 
 test("batch: a Retry-After header on err.response is a floor, clamped to maxRetryAfterMs", async (t) => {
+  // Made before the timed calls: Node's first Response/Headers loads fetch (~100 ms or more),
+  // which inside the transport would pass for the delay even with the header ignored.
+  const response = new Response(null, { status: 503, headers: { "Retry-After": "1" } });
   const { calls, transport } = recorder((batch, i) => {
     if (i === 0) {
-      const response = new Response(null, { status: 503, headers: { "Retry-After": "1" } });
       throw httpError(503, { response });
     }
     return batch.items.map(echo);
@@ -276,6 +309,47 @@ test("batch: a Retry-After header on err.response is a floor, clamped to maxRetr
   const [gap] = gaps(calls);
   // "1" second = 1000 ms, clamped to 200 ms; without the header the delay would be 1 ms.
   assert.ok(gap >= 180 && gap < 900, `retried after ${gap} ms, expected ~200 ms`);
+  await b.close();
+});
+
+test("batch: a Retry-After header given as an HTTP date is a floor until that date", async (t) => {
+  for (const form of ["Headers", "plain object"]) {
+    const headers = form === "Headers" ? new Headers() : {}; // made before the timed calls (see above)
+    const { calls, transport } = recorder((batch, i) => {
+      if (i === 0) {
+        // HTTP dates have whole seconds: 1.6 s ahead, truncated, is 0.6 to 1.6 s from now.
+        const date = new Date(Date.now() + 1600).toUTCString();
+        if (form === "Headers") headers.set("Retry-After", date);
+        else headers["retry-after"] = date;
+        throw httpError(503, { response: { status: 503, headers } });
+      }
+      return batch.items.map(echo);
+    });
+    const b = open(t, { transport, maxWaitMs: LONG, retry: { ...FAST_RETRY, maxRetryAfterMs: 5000 } });
+    const p = track(b.add("x"));
+    await b.flush();
+    assert.equal(p.value, "r:x");
+    const [gap] = gaps(calls);
+    // Without the header the delay is 1 ms; a date read wrongly hits the 5000 ms clamp.
+    assert.ok(gap >= 450 && gap < 3000, `${form}: retried after ${gap} ms, expected 600..1600 ms`);
+    await b.close();
+  }
+});
+
+test("batch: a Retry-After date in the past is no floor", async (t) => {
+  const headers = new Headers({ "Retry-After": new Date(Date.now() - 60_000).toUTCString() });
+  const { calls, transport } = recorder((batch, i) => {
+    if (i === 0) {
+      throw httpError(503, { response: { headers } });
+    }
+    return batch.items.map(echo);
+  });
+  const b = open(t, { transport, maxWaitMs: LONG, retry: { ...FAST_RETRY, maxRetryAfterMs: 5000 } });
+  const p = track(b.add("x"));
+  await b.flush();
+  assert.equal(p.value, "r:x");
+  const [gap] = gaps(calls);
+  assert.ok(gap < 2000, `retried after ${gap} ms, expected ~1 ms`);
   await b.close();
 });
 
@@ -321,20 +395,44 @@ test("backoff: the delay is capped at maxDelayMs", async (t) => {
   await b.close();
 });
 
-test('backoff: jitter "equal" stays within [d/2, d] and "full" within [0, d]', async (t) => {
-  for (const [jitter, low] of [["equal", 90], ["full", 0]]) {
-    const { calls, transport } = recorder((batch, i) => {
-      if (i === 0) throw httpError(503);
-      return batch.items.map(echo);
-    });
-    const b = open(t, { transport, maxWaitMs: LONG, retry: { baseDelayMs: 200, maxDelayMs: 200, jitter } });
-    const p = track(b.add("x"));
-    await b.flush();
-    const [gap] = gaps(calls);
-    assert.ok(gap >= low && gap < 800, `${jitter}: delay ${gap} ms`);
-    assert.equal(p.value, "r:x");
-    await b.close();
+/**
+ * Samples `n` retry delays of one batcher: n single-item batches fail once with a retryable item
+ * error, each item draws its own jittered delay; returns the gaps between each item's two calls.
+ */
+async function jitterSamples(t, jitter, d, n) {
+  const { calls, transport } = recorder((batch) =>
+    batch.items.map((x) => (calls.filter((c) => c.items[0] === x).length === 1 ? retryable() : echo(x))));
+  const b = open(t, {
+    transport,
+    maxBatchSize: 1,
+    maxWaitMs: 0,
+    maxInFlight: 1000,
+    retry: { baseDelayMs: d, maxDelayMs: d, jitter, budget: false },
+  });
+  const items = Array.from({ length: n }, (_, i) => i);
+  const ps = items.map((x) => track(b.add(x)));
+  await b.flush();
+  assert.deepEqual(ps.map((p) => p.value), items.map(echo));
+  await b.close();
+  return items.map((x) => {
+    const [first, second] = calls.filter((c) => c.items[0] === x);
+    return second.at - first.at;
+  });
+}
+
+// 40 independent draws per mode. Timers never fire early (5 ms allows for clock rounding); a busy
+// loop only makes them late, so the checks that need a short delay look for one sample among 40:
+// P(no full-jitter draw below 0.45 d) = 0.55^40 ~ 4e-11, P(no equal draw below 0.85 d) = 0.3^40.
+test('backoff: jitter "full" is uniform in [0, d], "equal" in [d/2, d], "none" exactly d', async (t) => {
+  const d = 400, n = 40, slack = 5, late = 1500;
+  const [full, equal, none] = await Promise.all(["full", "equal", "none"].map((j) => jitterSamples(t, j, d, n)));
+  const show = (xs) => xs.map(Math.round).sort((a, b) => a - b).join(" ");
+  for (const [name, xs, low] of [["full", full, 0], ["equal", equal, d / 2], ["none", none, d]]) {
+    for (const g of xs) assert.ok(g >= low - slack && g < d + late, `${name}: delay ${g} ms outside [${low}, ${d}]: ${show(xs)}`);
   }
+  assert.ok(full.some((g) => g < 0.45 * d), `full: no delay below d/2 among ${n}: ${show(full)}`);
+  assert.ok(full.some((g) => g > 0.55 * d), `full: no delay above d/2 among ${n}: ${show(full)}`);
+  assert.ok(equal.some((g) => g < 0.85 * d), `equal: every delay near d, as with no jitter: ${show(equal)}`);
 });
 
 // ---------------------------------------------------------------------------------- budget

@@ -1,4 +1,4 @@
-// Soak — CONTRACT.md "Guarantees": thousands of items through a randomized faulty transport.
+// Soak — the contract "Guarantees": thousands of items through a randomized faulty transport.
 // Invariant: every accepted item settles exactly once, with an outcome the contract allows;
 // results map by position; FIFO per key on first sends; nothing is pending after close().
 // Seeded: set HYPERBATCH_SOAK_SEED to replay (the seed of a failing run is in its message).

@@ -13,10 +13,18 @@ import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve } from "../serve.mjs";
+import { checks, miniAssert } from "../contract.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const pkgDir = realpathSync(join(root, "node_modules", "hyperbatch"));
+// The contract check names every page must report (contract.js's list, never counted by hand),
+// and the page-level checks report.js adds after them.
+const CHECK_NAMES = checks(undefined, miniAssert).map((c) => c.name);
+const CSP_NAMES = [
+  "CSP: no violation while loading and running hyperbatch (no eval / new Function)",
+  "CSP is enforced on this page (new Function is refused)",
+];
 const pages = (process.env.HYPERBATCH_PAGES ?? "plain,slim,vite,example").split(",");
 
 const userDataDir = mkdtempSync(join(tmpdir(), "hyperbatch-chromium-"));
@@ -54,6 +62,12 @@ async function runPage(url) {
 const registrations = [];
 function register(label, { results, logs }, requests) {
   registrations.push(() => {
+    // One test per result passes on an empty list: this one says every check came back, once.
+    test(`${label}: every contract check ran, once each, then the CSP checks`, () => {
+      assert.ok(CHECK_NAMES.length > 0, "contract.js lists no checks");
+      const names = results.map((r) => r.name).filter((n) => !n.startsWith("slim: "));
+      assert.deepEqual(names, [...CHECK_NAMES, ...CSP_NAMES], `page log:\n${logs.join("\n")}`);
+    });
     for (const r of results) {
       test(`${label}: ${r.name}`, () => assert.ok(r.ok, `${r.error ?? ""}\npage log:\n${logs.join("\n")}`));
     }

@@ -8,8 +8,11 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
+import { checks, miniAssert } from "../contract.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
+// The names the worker must report: one per entry of contract.js's list (never counted by hand).
+const CHECK_NAMES = checks(undefined, miniAssert).map((c) => c.name);
 const out = join(here, "dist");
 
 async function bundle(entry) {
@@ -76,6 +79,16 @@ test("workerd: the worker was bundled and answered", () => {
 test("workerd: the bundle took the package's `workerd` entry (the .wasm imported as a module)", () => {
   assert.match(bundled ?? "", /index\.workerd\.js/);
   assert.doesNotMatch(bundled ?? "", /index\.(browser|node|deno)\.js/);
+});
+
+// One test per result below passes on an empty list: these two say every check came back.
+test("workerd: every contract check ran, once each", () => {
+  assert.ok(CHECK_NAMES.length > 0, "contract.js lists no checks");
+  assert.deepEqual(results.map((r) => r.name), CHECK_NAMES, "the worker's results are not the contract's checks");
+});
+
+test("workerd (hyperbatch/slim): every contract check ran, once each, after the init() check", () => {
+  assert.deepEqual(slim.results.map((r) => r.name), ["new Batcher() before init() throws E_CONFIG", ...CHECK_NAMES]);
 });
 
 for (const r of results) {

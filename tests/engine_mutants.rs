@@ -1,0 +1,419 @@
+//! Engine tests written against mutants that cargo-mutants found surviving the other tests
+//! (scripts/mutants.sh). Each test names the mutant it kills.
+
+// Native only, like the other engine tests.
+#![cfg(not(target_arch = "wasm32"))]
+
+use hyperbatch::engine::{
+    backoff_delay, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, InputError,
+    ItemId, ItemResult, Jitter, Output, RetryConfig, Rng, DEFAULT_KEY, UNROUTED,
+};
+
+const INF: f64 = f64::INFINITY;
+const NAN: f64 = f64::NAN;
+
+/// The option `validate` blames for `c`, or None when it accepts it.
+fn blamed(c: &Config) -> Option<&'static str> {
+    c.validate().err().map(|e| e.option)
+}
+
+/// Checks one option: every value in `ok` is accepted, every value in `bad` is refused with this
+/// option named (and the value reported as given).
+fn edges(option: &str, set: impl Fn(&mut Config, f64), ok: &[f64], bad: &[f64]) {
+    for &v in ok {
+        let mut c = Config::default();
+        set(&mut c, v);
+        assert_eq!(blamed(&c), None, "{option} = {v} must be accepted");
+    }
+    for &v in bad {
+        let mut c = Config::default();
+        set(&mut c, v);
+        let e = c.validate().expect_err(&format!("{option} = {v} must be refused"));
+        assert_eq!(e.option, option, "{option} = {v}");
+        assert!(e.value.to_bits() == v.to_bits(), "{option}: reported {} for {v}", e.value);
+    }
+}
+
+// Kills: config.rs num_in `&&` → `||` (both), and every `>=`/`<=` → `>`/`<` edge of num_in and
+// int_in: each range is probed at both ends, just outside, and with NaN and ±infinity.
+#[test]
+fn every_numeric_option_is_checked_at_its_edges() {
+    const T: f64 = 2_147_483_647.0;
+    const U32: f64 = u32::MAX as f64;
+    edges("maxBatchSize", |c, v| c.max_batch_size = v, &[1.0, 100_000.0], &[0.0, 100_001.0, 2.5, NAN, INF]);
+    edges("maxWaitMs", |c, v| c.max_wait_ms = v, &[0.0, 0.5, T], &[-0.1, T + 1.0, NAN, INF, -INF]);
+    edges("maxBatchWeight", |c, v| c.max_batch_weight = Some(v), &[0.001, 1e12], &[0.0, -1.0, NAN, INF]);
+    edges("maxQueued", |c, v| c.max_queued = v, &[1.0, U32], &[0.0, U32 + 1.0, 1.5, NAN]);
+    edges("maxInFlight", |c, v| c.max_in_flight = v, &[1.0, U32], &[0.0, U32 + 1.0, 1.5, NAN]);
+    edges("maxInFlightPerKey", |c, v| c.max_in_flight_per_key = Some(v), &[1.0, U32], &[0.0, U32 + 1.0, NAN]);
+    edges("timeoutMs", |c, v| c.timeout_ms = Some(v), &[0.001, T], &[0.0, -1.0, T + 1.0, NAN, INF]);
+    edges("retry.maxAttempts", |c, v| c.retry.max_attempts = v, &[1.0, 1000.0], &[0.0, 1001.0, 2.5, NAN]);
+    edges("retry.baseDelayMs", |c, v| c.retry.base_delay_ms = v, &[0.0, T], &[-1.0, T + 1.0, NAN, INF]);
+    edges("retry.maxDelayMs", |c, v| c.retry.max_delay_ms = v, &[0.0, T], &[-1.0, T + 1.0, NAN, INF]);
+    edges("retry.multiplier", |c, v| c.retry.multiplier = v, &[1.0, 1.5, 1000.0], &[0.99, 1000.5, NAN, INF]);
+    edges("retry.maxRetryAfterMs", |c, v| c.retry.max_retry_after_ms = v, &[0.0, T], &[-1.0, T + 1.0, NAN]);
+    let budget = |t: f64, r: f64| BudgetOption::Config(BudgetConfig { max_tokens: t, token_ratio: r });
+    edges("retry.budget.maxTokens", |c, v| c.retry.budget = budget(v, 0.0), &[0.5, 1e9], &[0.0, -1.0, NAN, INF]);
+    edges("retry.budget.tokenRatio", |c, v| c.retry.budget = budget(10.0, v), &[0.0, 10.0], &[-0.1, 10.5, NAN]);
+    // budget: false skips the budget's checks altogether.
+    let mut c = Config::default();
+    c.retry.budget = BudgetOption::Enabled(false);
+    assert_eq!(blamed(&c), None);
+}
+
+// Kills: mod.rs ErrorCode::as_str → "" / "xyzzy". The codes are the contract's strings.
+#[test]
+fn error_codes_are_the_contract_strings() {
+    use ErrorCode::*;
+    let all =
+        [Config, Closed, Full, TooLarge, Aborted, Deadline, Timeout, Transport, ResultShape, FailFast, Atomic, Route];
+    let names: Vec<&str> = all.iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "E_CONFIG",
+            "E_CLOSED",
+            "E_FULL",
+            "E_TOO_LARGE",
+            "E_ABORTED",
+            "E_DEADLINE",
+            "E_TIMEOUT",
+            "E_TRANSPORT",
+            "E_RESULT_SHAPE",
+            "E_FAIL_FAST",
+            "E_ATOMIC",
+            "E_ROUTE"
+        ]
+    );
+    // The discriminants are the wire codes the JS shell indexes its CODES table with.
+    assert!(all.iter().enumerate().all(|(i, c)| *c as usize == i));
+}
+
+// Kills: mod.rs `<impl Display for InputError>::fmt` → Ok(Default::default()) (an empty message).
+#[test]
+fn input_errors_say_what_was_wrong() {
+    let cases = [
+        (InputError::InvalidWeight(-2.0), "-2"),
+        (InputError::InvalidDeadline(NAN), "NaN"),
+        (InputError::UnknownKey(41), "41"),
+        (InputError::UnknownItem(42), "42"),
+        (InputError::UnknownBatch(43), "43"),
+        (InputError::UnknownRoute(44), "44"),
+        (InputError::ResultCount { batch: 45, expected: 3, got: 2 }, "45 has 3 items but 2"),
+        (InputError::TimedOut(46), "46 timed out"),
+    ];
+    for (e, needle) in cases {
+        let text = e.to_string();
+        assert!(text.contains(needle), "{e:?} displays as {text:?}");
+    }
+}
+
+/// An engine with exact retries (no jitter) and a window that never fires by itself.
+fn engine(c: Config) -> Engine {
+    Engine::new(c, 7).expect("valid config")
+}
+
+fn quiet() -> Config {
+    let mut c = Config { max_wait_ms: 1e9, ..Config::default() };
+    c.retry.jitter = Jitter::None;
+    c.retry.base_delay_ms = 1.0;
+    c.retry.budget = BudgetOption::Enabled(false);
+    c
+}
+
+fn add(e: &mut Engine, weight: f64, now: f64) -> ItemId {
+    e.add(DEFAULT_KEY, weight, None, None, now).expect("accepted").0
+}
+
+fn dispatches(e: &mut Engine) -> Vec<Dispatch> {
+    std::iter::from_fn(|| e.poll_output())
+        .filter_map(|o| match o {
+            Output::Dispatch(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+fn retry_after(ms: f64) -> ItemResult {
+    ItemResult::Err { retryable: true, retry_after_ms: Some(ms) }
+}
+
+// Kills: queue.rs insert_ordered `x.order < e.order` → `==` (a rejoining item would go to the
+// front of its queue, ahead of an older item that rejoined just before it).
+#[test]
+fn items_that_rejoin_their_queue_keep_arrival_order() {
+    let mut e = engine(quiet());
+    let a = add(&mut e, 1.0, 0.0);
+    let b = add(&mut e, 1.0, 0.0);
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].items, [a, b]);
+    e.complete(d[0].batch, &[retry_after(10.0), retry_after(20.0)], 0.0).unwrap();
+    let c = add(&mut e, 1.0, 5.0);
+    e.handle_time(5.0);
+    assert!(dispatches(&mut e).is_empty(), "c waits for its window");
+    // Both backoffs end before this call: a rejoins, then b, then the queue dispatches.
+    e.handle_time(25.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].items, [a, b, c], "a, b in arrival order, the newer c behind them");
+    assert_eq!(d[0].attempt, 2);
+}
+
+// Kills: queue.rs insert_ordered `self.weight += weight` → `-=` / `*=` (the queue's weight would
+// be wrong once a rejoined item has left: too low, a full queue waits; too high, it goes early).
+#[test]
+fn a_rejoined_item_counts_toward_the_weight_cap() {
+    let mut e = engine(Config { max_batch_weight: Some(10.0), ..quiet() });
+    let a = add(&mut e, 6.0, 0.0);
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d[0].items, [a]);
+    e.complete(d[0].batch, &[retry_after(5.0)], 0.0).unwrap();
+    let x = add(&mut e, 5.0, 1.0);
+    e.handle_time(1.0);
+    assert!(dispatches(&mut e).is_empty());
+    // a rejoins ahead of x: 6 + 5 > 10, so a leaves alone and x (5) stays under the cap.
+    e.handle_time(5.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| (d.items.clone(), d.weight)).collect::<Vec<_>>(), [(vec![a], 6.0)]);
+    // y (6) would push x's queue over the cap: x leaves alone.
+    let y = add(&mut e, 6.0, 6.0);
+    e.handle_time(6.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| (d.items.clone(), d.weight)).collect::<Vec<_>>(), [(vec![x], 5.0)]);
+    e.flush(7.0);
+    assert_eq!(dispatches(&mut e).iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![y]]);
+}
+
+// Kills: queue.rs forget `self.weight -= weight` → `/=` (what stays queued after a cut would
+// carry the wrong weight, and the next cap check would be off).
+#[test]
+fn the_weight_left_after_a_cut_is_what_is_still_queued() {
+    let mut e = engine(Config { max_batch_weight: Some(10.0), ..quiet() });
+    let ids: Vec<ItemId> = (0..3).map(|_| add(&mut e, 4.0, 0.0)).collect();
+    e.handle_time(0.0);
+    // 4 + 4 + 4 > 10: the first two leave, the third stays (weight 4).
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| (d.items.clone(), d.weight)).collect::<Vec<_>>(), [(ids[..2].to_vec(), 8.0)]);
+    let d4 = add(&mut e, 4.0, 1.0);
+    e.handle_time(1.0);
+    assert!(dispatches(&mut e).is_empty(), "4 + 4 <= 10 waits for its window");
+    let d5 = add(&mut e, 4.0, 2.0);
+    e.handle_time(2.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![ids[2], d4]], "4 + 4 + 4 > 10");
+    e.flush(3.0);
+    assert_eq!(dispatches(&mut e).iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![d5]]);
+}
+
+// Kills: retry.rs Rng::next_u64 → 0 / 1 and each of its `^` → `|`/`&`, `>>` → `<<`. SplitMix64's
+// published outputs for seed 0 (the jitter must be the generator the engine documents).
+#[test]
+fn rng_is_splitmix64() {
+    let mut r = Rng::new(0);
+    assert_eq!(
+        [r.next_u64(), r.next_u64(), r.next_u64()],
+        [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F]
+    );
+}
+
+// Kills: retry.rs Rng::next_f64 → 0.0 / 1.0 (every jittered delay would be 0, or exactly d).
+#[test]
+fn rng_floats_fill_the_unit_interval() {
+    let mut r = Rng::new(12345);
+    let xs: Vec<f64> = (0..1000).map(|_| r.next_f64()).collect();
+    assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    assert!((0.45..0.55).contains(&mean), "mean {mean}");
+    for q in 0..10 {
+        let lo = q as f64 / 10.0;
+        let n = xs.iter().filter(|x| (lo..lo + 0.1).contains(*x)).count();
+        assert!((60..140).contains(&n), "{n} of 1000 draws in [{lo}, {lo} + 0.1)");
+    }
+}
+
+fn delays(jitter: Jitter, hint: Option<f64>) -> Vec<f64> {
+    let cfg = RetryConfig { jitter, base_delay_ms: 400.0, max_delay_ms: 400.0, ..RetryConfig::default() };
+    let mut rng = Rng::new(99);
+    (0..200).map(|_| backoff_delay(&cfg, 1, hint, &mut rng)).collect()
+}
+
+// Kills: retry.rs backoff_delay `capped / 2.0 * rng` → `capped % 2.0 * rng` (equal jitter would
+// be d/2 always), and with next_f64 → 0.0 / 1.0, full jitter as 0 or as none.
+#[test]
+fn jitter_modes_spread_over_their_ranges() {
+    let spread = |xs: &[f64], lo: f64, hi: f64| {
+        assert!(xs.iter().all(|x| (lo..=hi).contains(x)), "outside [{lo}, {hi}]: {xs:?}");
+        let mid = (lo + hi) / 2.0;
+        assert!(xs.iter().filter(|x| **x < mid).count() > 60, "too few below {mid}");
+        assert!(xs.iter().filter(|x| **x > mid).count() > 60, "too few above {mid}");
+    };
+    spread(&delays(Jitter::Full, None), 0.0, 400.0);
+    spread(&delays(Jitter::Equal, None), 200.0, 400.0);
+    assert!(delays(Jitter::None, None).iter().all(|x| *x == 400.0));
+}
+
+// Kills: retry.rs backoff_delay `h.is_finite() && *h > 0.0` → `||` (an infinite hint would
+// become a floor of maxRetryAfterMs). Hints that are not finite positive numbers are ignored.
+#[test]
+fn a_retry_after_hint_must_be_a_finite_positive_number() {
+    for hint in [f64::INFINITY, f64::NAN, -5.0, f64::NEG_INFINITY] {
+        assert_eq!(delays(Jitter::None, Some(hint)), delays(Jitter::None, None), "hint {hint}");
+    }
+    // A real hint is a floor, clamped to maxRetryAfterMs (60 s by default).
+    assert!(delays(Jitter::None, Some(1000.0)).iter().all(|x| *x == 1000.0));
+    assert!(delays(Jitter::None, Some(1e9)).iter().all(|x| *x == 60_000.0));
+}
+
+// Kills: timers.rs Timers::push `self.seq += 1` → `*=` (timers due at the same moment would fire
+// in heap order, not in the order they were set): queues whose windows close at the same
+// moment dispatch in the order their oldest items arrived.
+#[test]
+fn queues_due_at_the_same_moment_dispatch_in_arrival_order() {
+    let mut e = engine(Config { max_wait_ms: 10.0, max_in_flight: 100.0, ..quiet() });
+    let keys: Vec<_> = (0..16).map(|i| e.intern(&format!("k{i}"))).collect();
+    let items: Vec<ItemId> = keys.iter().map(|&k| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.handle_time(0.0);
+    assert!(dispatches(&mut e).is_empty());
+    e.handle_time(10.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.key).collect::<Vec<_>>(), keys);
+    assert_eq!(d.iter().map(|d| d.items[0]).collect::<Vec<_>>(), items);
+}
+
+// Kills: timers.rs Timers::reported → (), and moved_earlier → true / false / `<` → `==`/`>`/`<=`:
+// needs_poll() says whether the host's timer must be re-armed, and only when a wake-up earlier
+// than the one last polled has appeared.
+#[test]
+fn needs_poll_reports_an_earlier_wake_up_only() {
+    let mut e = engine(Config { max_wait_ms: 100.0, ..quiet() });
+    let slow = e.intern("slow");
+    let fast = e.intern("fast");
+    e.add(slow, 1.0, None, None, 0.0).unwrap();
+    assert!(e.needs_poll(), "a first wake-up appeared");
+    while e.poll_output().is_some() {}
+    assert!(!e.has_output());
+    assert_eq!(e.poll_timeout(), Some(100.0));
+    assert!(!e.needs_poll(), "nothing changed since the wake-up was polled");
+    // A deadline that needs an earlier wake-up than the one polled.
+    e.add(fast, 1.0, Some(50.0), None, 1.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert!(e.needs_poll(), "an earlier wake-up appeared");
+    let t = e.poll_timeout().unwrap();
+    assert!(t < 100.0);
+    assert!(!e.needs_poll(), "polled again");
+    // A later timer (a window at 105) is no reason to re-arm.
+    e.add(fast, 1.0, None, None, 5.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert!(!e.needs_poll(), "a later timer needs no re-arm");
+    // The same time as the one polled needs none either.
+    let again = e.intern("again");
+    e.add(again, 1.0, Some(t + 10.0), None, 5.0).unwrap();
+    while e.poll_output().is_some() {}
+    assert_eq!(e.poll_timeout(), Some(t));
+}
+
+// Kills (machine.rs sample): Engine::config → a default Config; key_name's guard
+// `k.alive && key > DEFAULT_KEY` → true / `||` / `>=`.
+#[test]
+fn config_and_key_names_read_back() {
+    let c = Config { max_batch_size: 7.0, ..quiet() };
+    let mut e = engine(c.clone());
+    assert_eq!(e.config(), &c);
+    let k = e.intern("shard-a");
+    assert_eq!(e.key_name(k), Some("shard-a"));
+    assert_eq!(e.intern("shard-a"), k, "interning is idempotent");
+    assert_eq!(e.key_name(DEFAULT_KEY), None, "the default queue has no name");
+    assert_eq!(e.key_name(UNROUTED), None, "the routing queue has no name");
+    assert_eq!(e.key_name(k + 100), None, "an unknown id has no name");
+    // Once the key is released (its queue emptied), its id has no name until it is interned again.
+    let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
+    e.flush(0.0);
+    assert!(e.has_output(), "a dispatch is waiting");
+    let d = dispatches(&mut e);
+    assert!(!e.has_output());
+    assert_eq!(d[0].items, [item]);
+    e.complete(d[0].batch, &[ItemResult::Ok], 1.0).unwrap();
+    let released: Vec<_> = std::iter::from_fn(|| e.poll_output())
+        .filter_map(|o| match o {
+            Output::KeyReleased { key } => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, [k]);
+    assert_eq!(e.key_name(k), None, "a released id has no name");
+}
+
+// Kills (machine.rs): Engine::is_closed → true / false.
+#[test]
+fn is_closed_after_close_only() {
+    let mut e = engine(quiet());
+    assert!(!e.is_closed());
+    e.flush(0.0);
+    assert!(!e.is_closed(), "flush does not close");
+    e.close(1.0);
+    assert!(e.is_closed());
+    assert_eq!(
+        e.add(DEFAULT_KEY, 1.0, None, None, 2.0).unwrap_err(),
+        hyperbatch::engine::AddError::Rejected(ErrorCode::Closed)
+    );
+}
+
+fn outputs(e: &mut Engine) -> Vec<Output> {
+    std::iter::from_fn(|| e.poll_output()).collect()
+}
+
+// Kills (machine.rs): requeue `key.retry_waiting -= 1` → `+=` / `/=` (a key whose item came back
+// from its backoff would never be idle again, so its id would never be released).
+#[test]
+fn a_key_is_released_once_its_retried_item_settles_not_before() {
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
+    e.flush(0.0);
+    assert!(e.has_output(), "a dispatch is waiting");
+    let d = dispatches(&mut e);
+    assert!(!e.has_output());
+    e.complete(d[0].batch, &[retry_after(10.0)], 1.0).unwrap();
+    assert!(!outputs(&mut e).iter().any(|o| matches!(o, Output::KeyReleased { .. })), "waiting to retry");
+    e.handle_time(11.0);
+    let d = dispatches(&mut e);
+    assert_eq!((d[0].items.clone(), d[0].attempt), (vec![item], 2));
+    e.complete(d[0].batch, &[ItemResult::Ok], 12.0).unwrap();
+    let released: Vec<_> = outputs(&mut e)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::KeyReleased { key } => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, [k]);
+}
+
+// Kills (machine.rs): fail's `bisect && errorMode == Partial && live > 1` → `||` (twice) and
+// `> 1` → `>= 1`: only a partial-mode batch of two or more items is ever split.
+#[test]
+fn only_partial_batches_of_two_or_more_are_bisected() {
+    let bad_request = || Failure { status: Some(400.0), ..Failure::thrown() };
+    for (mode, n, bisect, split) in [
+        (ErrorMode::Partial, 2, true, true),
+        (ErrorMode::Partial, 1, true, false),
+        (ErrorMode::Partial, 2, false, false),
+        (ErrorMode::FailFast, 2, true, false),
+        (ErrorMode::Atomic, 2, true, false),
+    ] {
+        let mut e = engine(Config { error_mode: mode, bisect, ..quiet() });
+        let items: Vec<ItemId> = (0..n).map(|_| add(&mut e, 1.0, 0.0)).collect();
+        e.flush(0.0);
+        let d = dispatches(&mut e);
+        assert_eq!(d[0].items, items);
+        e.fail(d[0].batch, bad_request(), 1.0).unwrap();
+        e.handle_time(100.0);
+        let sizes: Vec<usize> = dispatches(&mut e).iter().map(|d| d.items.len()).collect();
+        let halves = !sizes.is_empty() && sizes.iter().all(|&s| s < n);
+        assert_eq!(halves, split, "{mode:?}, {n} items, bisect {bisect}: resent as {sizes:?}");
+        assert_eq!(e.stats().bisects > 0, split, "{mode:?}, {n} items, bisect {bisect}");
+    }
+}
