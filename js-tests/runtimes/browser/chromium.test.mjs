@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve } from "../serve.mjs";
 import { checks, miniAssert } from "../contract.js";
+import { dataloaderChecks } from "../dataloader-contract.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -21,6 +22,8 @@ const pkgDir = realpathSync(join(root, "node_modules", "hyperbatch"));
 // The contract check names every page must report (contract.js's list, never counted by hand),
 // and the page-level checks report.js adds after them.
 const CHECK_NAMES = checks(undefined, miniAssert).map((c) => c.name);
+// The plain and Vite pages also run dataloader-contract.js's list after the contract checks.
+const DATALOADER_NAMES = dataloaderChecks(undefined, miniAssert).map((c) => c.name);
 const CSP_NAMES = [
   "CSP: no violation while loading and running hyperbatch (no eval / new Function)",
   "CSP is enforced on this page (new Function is refused)",
@@ -60,13 +63,14 @@ async function runPage(url) {
 // node:test stops taking top-level tests once the ones registered so far have run, so every
 // page runs first and the tests are registered together at the end.
 const registrations = [];
-function register(label, { results, logs }, requests) {
+function register(label, { results, logs }, requests, dataloaderNames = []) {
   registrations.push(() => {
     // One test per result passes on an empty list: this one says every check came back, once.
     test(`${label}: every contract check ran, once each, then the CSP checks`, () => {
       assert.ok(CHECK_NAMES.length > 0, "contract.js lists no checks");
+      assert.ok(DATALOADER_NAMES.length > 0, "dataloader-contract.js lists no checks");
       const names = results.map((r) => r.name).filter((n) => !n.startsWith("slim: "));
-      assert.deepEqual(names, [...CHECK_NAMES, ...CSP_NAMES], `page log:\n${logs.join("\n")}`);
+      assert.deepEqual(names, [...CHECK_NAMES, ...dataloaderNames, ...CSP_NAMES], `page log:\n${logs.join("\n")}`);
     });
     for (const r of results) {
       test(`${label}: ${r.name}`, () => assert.ok(r.ok, `${r.error ?? ""}\npage log:\n${logs.join("\n")}`));
@@ -86,7 +90,7 @@ if (pages.includes("plain") || pages.includes("slim")) {
     if (!pages.includes(name)) continue;
     server.requests.length = 0;
     const out = await runPage(server.origin + path);
-    register(out.runtime, out, [...server.requests]);
+    register(out.runtime, out, [...server.requests], name === "plain" ? DATALOADER_NAMES : []);
   }
 }
 
@@ -106,7 +110,7 @@ if (pages.includes("vite")) {
   const server = await serve([["/", outDir]]);
   after(() => server.close());
   const out = await runPage(`${server.origin}/index.html`);
-  register(out.runtime, out, server.requests);
+  register(out.runtime, out, server.requests, DATALOADER_NAMES);
 }
 
 if (pages.includes("example")) {

@@ -9,10 +9,12 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { checks, miniAssert } from "../contract.js";
+import { dataloaderChecks } from "../dataloader-contract.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The names the worker must report: one per entry of contract.js's list (never counted by hand).
 const CHECK_NAMES = checks(undefined, miniAssert).map((c) => c.name);
+const DATALOADER_NAMES = dataloaderChecks(undefined, miniAssert).map((c) => c.name);
 const out = join(here, "dist");
 
 async function bundle(entry) {
@@ -53,7 +55,7 @@ async function getJson(mf, path) {
 // Everything runs first (workerd is always disposed, even after a failure); node:test takes
 // top-level tests only until the first ones have run, so they are registered at the end.
 const { version } = (await import("miniflare/package.json", { with: { type: "json" } })).default;
-let setupError, bundled, results = [], slim = { results: [] }, interval;
+let setupError, bundled, results = [], slim = { results: [] }, interval, dl = { results: [] };
 const running = [];
 try {
   const [main, slimMain] = [await bundle("worker"), await bundle("slim-worker")];
@@ -62,6 +64,7 @@ try {
   running.push(mf);
   ({ results } = await getJson(mf, "/checks"));
   interval = await getJson(mf, "/interval");
+  dl = await getJson(mf, "/dataloader");
   const mfSlim = start(slimMain);
   running.push(mfSlim);
   slim = await getJson(mfSlim, "/");
@@ -91,7 +94,16 @@ test("workerd (hyperbatch/slim): every contract check ran, once each, after the 
   assert.deepEqual(slim.results.map((r) => r.name), ["new Batcher() before init() throws E_CONFIG", ...CHECK_NAMES]);
 });
 
+test("workerd (hyperbatch/dataloader): every dataloader check ran, once each, from the `workerd` entry", () => {
+  assert.ok(DATALOADER_NAMES.length > 0, "dataloader-contract.js lists no checks");
+  assert.deepEqual(dl.results.map((r) => r.name), DATALOADER_NAMES);
+  assert.match(bundled ?? "", /dataloader\.workerd\.js/);
+});
+
 for (const r of results) {
+  test(r.name, () => assert.ok(r.ok, r.error));
+}
+for (const r of dl.results) {
   test(r.name, () => assert.ok(r.ok, r.error));
 }
 for (const r of slim.results) {

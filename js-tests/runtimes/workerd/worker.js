@@ -2,8 +2,11 @@
 // imported as a CompiledWasm module) and runs the contract checks inside fetch().
 //   GET /checks   → JSON [{ name, ok, error?, ms }] of every contract check
 //   GET /interval → a batcher made inside this request flushes by its interval timer
+//   GET /dataloader → JSON [{ name, ok, error?, ms }] of every hyperbatch/dataloader check
 import { Batcher } from "hyperbatch";
+import * as dataloader from "hyperbatch/dataloader";
 import { miniAssert, runChecks } from "../contract.js";
+import { runDataloaderChecks } from "../dataloader-contract.js";
 
 async function intervalInRequest() {
   const calls = [];
@@ -33,6 +36,9 @@ export default {
       return Response.json({ runtime: "workerd", results: await runChecks(Batcher, miniAssert) });
     }
     if (pathname === "/interval") return Response.json(await intervalInRequest());
+    if (pathname === "/dataloader") {
+      return Response.json({ runtime: "workerd", results: await runDataloaderChecks(dataloader, miniAssert) });
+    }
     return new Response("not found", { status: 404 });
   },
 };

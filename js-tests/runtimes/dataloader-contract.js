@@ -1,0 +1,205 @@
+// The portable checks of `hyperbatch/dataloader` (the DataLoader 2.2 drop-in of the contract),
+// run in every runtime next to contract.js: Node ESM and CJS, Deno, Bun, workerd, and Chromium
+// on a plain page and through Vite.
+//
+// Plain ESM with no imports and no host API beyond timers, promises and Date. Usage:
+//
+//   import * as dataloader from "hyperbatch/dataloader";
+//   import { dataloaderChecks } from "./dataloader-contract.js";
+//   for (const { name, fn } of dataloaderChecks(dataloader, assert)) test(name, fn);
+//
+// `mod` is `{ default, DataLoader }` as the host loaded them (the ESM namespace, or for
+// `require` the class with its `.DataLoader`). `assert` is as in contract.js (ok, equal,
+// deepEqual, fail). Hosts without a test runner use `runDataloaderChecks`.
+import { withTimeout } from "./contract.js";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A batchLoadFn that records each call's keys and answers `respond(keys)` (default: "v:" + key). */
+function recorder(respond = (keys) => keys.map((k) => `v:${k}`)) {
+  const calls = [];
+  const batchLoadFn = async (keys) => {
+    calls.push([...keys]);
+    return respond(keys);
+  };
+  return { calls, batchLoadFn };
+}
+
+/** Settles a promise into `{ ok, value | reason }` without rejecting. */
+const settle = (p) => p.then((value) => ({ ok: true, value }), (reason) => ({ ok: false, reason }));
+
+export function dataloaderChecks(mod, assert) {
+  const DataLoader = mod && mod.default;
+  const list = [];
+  const check = (name, fn) => list.push({ name: `dataloader: ${name}`, fn });
+
+  check("the default and the named export are the same class", async () => {
+    assert.equal(typeof DataLoader, "function", "default export is not a function");
+    assert.equal(mod.DataLoader, DataLoader, "named export DataLoader is not the default export");
+    const loader = new DataLoader(async (keys) => keys);
+    assert.ok(loader instanceof DataLoader);
+    assert.equal(await loader.load(7), 7);
+  });
+
+  check("loads made in the same tick share one batchLoadFn call, results in key order", async () => {
+    const { calls, batchLoadFn } = recorder();
+    const loader = new DataLoader(batchLoadFn);
+    const values = await Promise.all([loader.load(1), loader.load(2), loader.load(3)]);
+    assert.deepEqual(values, ["v:1", "v:2", "v:3"]);
+    assert.deepEqual(calls, [[1, 2, 3]]);
+  });
+
+  check("loads made in later promise jobs of the same tick join the batch", async () => {
+    const { calls, batchLoadFn } = recorder();
+    const loader = new DataLoader(batchLoadFn);
+    const a = loader.load("a");
+    await Promise.resolve();
+    const b = loader.load("b");
+    const c = Promise.resolve().then(() => Promise.resolve()).then(() => loader.load("c"));
+    assert.deepEqual(await Promise.all([a, b, c]), ["v:a", "v:b", "v:c"]);
+    assert.deepEqual(calls, [["a", "b", "c"]]);
+    // A load after the batch went out starts a new one.
+    assert.equal(await loader.load("d"), "v:d");
+    assert.deepEqual(calls, [["a", "b", "c"], ["d"]]);
+  });
+
+  check("maxBatchSize splits a tick's loads into batches of at most that many keys", async () => {
+    const { calls, batchLoadFn } = recorder();
+    const loader = new DataLoader(batchLoadFn, { maxBatchSize: 2 });
+    const values = await Promise.all([1, 2, 3, 4, 5].map((k) => loader.load(k)));
+    assert.deepEqual(values, ["v:1", "v:2", "v:3", "v:4", "v:5"]);
+    assert.deepEqual(calls, [[1, 2], [3, 4], [5]]);
+  });
+
+  // DataLoader 2.2 memoizes the first load's promise (the cacheMap holds it); a cache hit returns
+  // a new promise that adopts it, so hits keep their place in the batch's schedule.
+  check("a cache hit is served from the memoized promise and sends the key once", async () => {
+    const { calls, batchLoadFn } = recorder();
+    const cacheMap = new Map();
+    const loader = new DataLoader(batchLoadFn, { cacheMap });
+    const p1 = loader.load("k");
+    assert.equal(cacheMap.get("k"), p1, "the cacheMap does not hold the first load's promise");
+    const p2 = loader.load("k");
+    assert.deepEqual(await Promise.all([p1, p2]), ["v:k", "v:k"]);
+    assert.equal(cacheMap.get("k"), p1, "a cache hit replaced the memoized promise");
+    assert.equal(await loader.load("k"), "v:k");
+    assert.deepEqual(calls, [["k"]]);
+    // cache: false: every load is a new promise, and every key is sent.
+    const r = recorder();
+    const uncached = new DataLoader(r.batchLoadFn, { cache: false });
+    const u1 = uncached.load("k");
+    const u2 = uncached.load("k");
+    assert.ok(u1 !== u2);
+    assert.deepEqual(await Promise.all([u1, u2]), ["v:k", "v:k"]);
+    assert.deepEqual(r.calls, [["k", "k"]]);
+  });
+
+  check("prime fills the cache without a call (never overwrites); clear and clearAll forget", async () => {
+    const { calls, batchLoadFn } = recorder();
+    const loader = new DataLoader(batchLoadFn);
+    assert.equal(loader.prime("p", "primed"), loader, "prime() does not return the loader");
+    assert.equal(await loader.load("p"), "primed");
+    assert.deepEqual(calls, [], "a primed key was sent");
+    loader.prime("p", "other");
+    assert.equal(await loader.load("p"), "primed", "prime overwrote a cached key");
+    assert.equal(loader.clear("p"), loader, "clear() does not return the loader");
+    assert.equal(await loader.load("p"), "v:p");
+    assert.deepEqual(calls, [["p"]]);
+    await Promise.all([loader.load("x"), loader.load("y")]);
+    assert.equal(loader.clearAll(), loader, "clearAll() does not return the loader");
+    assert.deepEqual(await Promise.all([loader.load("x"), loader.load("p")]), ["v:x", "v:p"]);
+    assert.deepEqual(calls, [["p"], ["x", "y"], ["x", "p"]]);
+    // prime with an Error caches a rejection.
+    const err = new Error("primed failure");
+    loader.prime("e", err);
+    const out = await settle(loader.load("e"));
+    assert.equal(out.ok, false);
+    assert.equal(out.reason, err);
+  });
+
+  check("an Error entry rejects only its own load, and that rejection is cached", async () => {
+    const bad = new Error("no such key");
+    const { calls, batchLoadFn } = recorder((keys) => keys.map((k) => (k === 2 ? bad : `v:${k}`)));
+    const loader = new DataLoader(batchLoadFn);
+    const outs = await Promise.all([1, 2, 3].map((k) => settle(loader.load(k))));
+    assert.deepEqual(outs.map((o) => o.ok), [true, false, true]);
+    assert.deepEqual([outs[0].value, outs[2].value], ["v:1", "v:3"]);
+    assert.equal(outs[1].reason, bad, "the load did not reject with the batchLoadFn's own Error");
+    const again = await settle(loader.load(2));
+    assert.equal(again.reason, bad);
+    assert.deepEqual(calls, [[1, 2, 3]], "a cached rejection was sent again");
+  });
+
+  check("a result of the wrong length rejects every load of the batch with a TypeError", async () => {
+    const { calls, batchLoadFn } = recorder((keys) => keys.slice(1).map((k) => `v:${k}`));
+    const loader = new DataLoader(batchLoadFn);
+    const outs = await Promise.all(["a", "b", "c"].map((k) => settle(loader.load(k))));
+    assert.deepEqual(calls, [["a", "b", "c"]]);
+    for (const o of outs) {
+      assert.equal(o.ok, false, "a load of a wrong-length batch fulfilled");
+      assert.ok(o.reason instanceof TypeError, `not a TypeError: ${o.reason}`);
+      assert.ok(/same length/.test(o.reason.message), o.reason.message);
+    }
+    // A batchLoadFn that rejects rejects every load of its batch with its error.
+    const boom = new Error("backend down");
+    const failing = new DataLoader(async () => {
+      throw boom;
+    });
+    const fails = await Promise.all([settle(failing.load(1)), settle(failing.load(2))]);
+    assert.deepEqual(fails.map((o) => o.reason), [boom, boom]);
+  });
+
+  check("maxWaitMs (an extra) batches loads made across ticks", async () => {
+    const { calls, batchLoadFn } = recorder();
+    const loader = new DataLoader(batchLoadFn, { maxWaitMs: 5 });
+    const a = loader.load(1);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // a later macrotask, inside the window
+    const b = loader.load(2);
+    assert.deepEqual(await Promise.all([a, b]), ["v:1", "v:2"]); // no flush: the window's timer sends
+    assert.deepEqual(calls, [[1, 2]]);
+    // Without maxWaitMs the same two loads are two batches (DataLoader's schedule).
+    const r = recorder();
+    const plain = new DataLoader(r.batchLoadFn);
+    const c = plain.load(1);
+    await sleep(0);
+    const d = plain.load(2);
+    await Promise.all([c, d]);
+    assert.deepEqual(r.calls, [[1], [2]]);
+  });
+
+  check("stats() counts batches and items, settled and failed", async () => {
+    const loader = new DataLoader(async (keys) => keys.map((k) => (k < 0 ? new Error(`bad ${k}`) : k * 2)));
+    const zero = loader.stats();
+    assert.deepEqual([zero.batches, zero.items, zero.succeeded, zero.failed], [0, 0, 0, 0]);
+    await Promise.all([1, 2, -3].map((k) => settle(loader.load(k))));
+    await loader.load(4);
+    await loader.load(1); // a cache hit: no item
+    const s = loader.stats();
+    assert.deepEqual(
+      { batches: s.batches, items: s.items, succeeded: s.succeeded, failed: s.failed, queued: s.queued },
+      { batches: 2, items: 4, succeeded: 3, failed: 1, queued: 0 },
+    );
+    // A loader with extras has a Batcher of its own and counts the same way.
+    const extra = new DataLoader(async (keys) => keys, { maxWaitMs: 1, maxInFlight: 2 });
+    await Promise.all([extra.load(1), extra.load(2)]);
+    const e = extra.stats();
+    assert.deepEqual([e.batches, e.items, e.succeeded, e.failed], [1, 2, 2, 0]);
+  });
+
+  return list;
+}
+
+/** Runs the checks one by one; returns `[{ name, ok, error?, ms }]` (JSON-able), as contract.js's runChecks. */
+export async function runDataloaderChecks(mod, assert, { timeoutMs = 10_000 } = {}) {
+  const results = [];
+  for (const { name, fn } of dataloaderChecks(mod, assert)) {
+    const t0 = Date.now();
+    try {
+      await withTimeout(fn, timeoutMs)();
+      results.push({ name, ok: true, ms: Date.now() - t0 });
+    } catch (e) {
+      results.push({ name, ok: false, error: e && e.stack ? String(e.stack) : String(e), ms: Date.now() - t0 });
+    }
+  }
+  return results;
+}
