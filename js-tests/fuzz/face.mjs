@@ -715,6 +715,9 @@ class World {
    * abort (so that a fetch nobody waits for is cancelled).
    */
   checkAbandonedCalls() {
+    // With dedupeBy, callers that joined a slot ride on a call without their item in it: who
+    // still waits is not visible from the call's items, so this check needs dedupe off.
+    if (this.cfg.dedupe) return;
     const byItem = new Map(this.records.filter((r) => r.accepted === 1).map((r) => [r.item, r]));
     for (const call of this.callLog) {
       if (call.plan !== "hang-until-abort" || call.answered) continue;
