@@ -417,3 +417,51 @@ fn only_partial_batches_of_two_or_more_are_bisected() {
         assert_eq!(e.stats().bisects > 0, split, "{mode:?}, {n} items, bisect {bisect}");
     }
 }
+
+/// The keys the engine released in `out`.
+fn released(out: &[Output]) -> Vec<hyperbatch::engine::KeyId> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::KeyReleased { key } => Some(*key),
+            _ => None,
+        })
+        .collect()
+}
+
+// Kills: machine.rs drop_slot `State::RetryWait => retry_waiting -= 1` → `+=` / `/=` (a key whose
+// item was aborted during its backoff would never be idle again, so its id would never be released).
+#[test]
+fn a_key_is_released_once_an_item_aborted_during_its_backoff_leaves() {
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.complete(d[0].batch, &[retry_after(50.0)], 1.0).unwrap();
+    assert!(released(&outputs(&mut e)).is_empty(), "waiting to retry");
+    e.cancel(item, 2.0).unwrap();
+    assert_eq!(released(&outputs(&mut e)), [k], "nothing is left of the key once its item is aborted");
+    e.handle_time(100.0);
+    assert!(dispatches(&mut e).is_empty(), "the aborted item is not resent");
+}
+
+// Kills: machine.rs fire `Timer::Unit` `key.pending_units -= 1` → `+=` / `/=` (a key whose batch
+// waited out its retry delay as a unit would never be idle again, so its id would never be released).
+#[test]
+fn a_key_is_released_once_its_retried_batch_settles() {
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let items: Vec<ItemId> = (0..2).map(|_| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, Failure { status: Some(503.0), ..Failure::thrown() }, 1.0).unwrap();
+    let out = outputs(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "the batch waits for its retry delay");
+    assert!(released(&out).is_empty(), "the key still holds the batch waiting to retry");
+    e.handle_time(100.0);
+    e.handle_time(100.0); // the tick the unit's timer asked for
+    let d = dispatches(&mut e);
+    assert_eq!((d.len(), d[0].items.clone(), d[0].attempt), (1, items, 2), "resent whole");
+    e.complete(d[0].batch, &[ItemResult::Ok, ItemResult::Ok], 101.0).unwrap();
+    assert_eq!(released(&outputs(&mut e)), [k], "the key is released once its batch settled");
+}
