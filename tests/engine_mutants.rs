@@ -465,3 +465,59 @@ fn a_key_is_released_once_its_retried_batch_settles() {
     e.complete(d[0].batch, &[ItemResult::Ok, ItemResult::Ok], 101.0).unwrap();
     assert_eq!(released(&outputs(&mut e)), [k], "the key is released once its batch settled");
 }
+
+/// The items settled with E_DEADLINE in `out`.
+fn expired(out: &[Output]) -> Vec<ItemId> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Settle { item, outcome: hyperbatch::engine::Outcome::Code(ErrorCode::Deadline), .. } => Some(*item),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A batch [a (deadline 50, with a dedupe follower), c (deadline 50)] fails with a 503 and waits
+/// to be resent as a unit; its unit is ready but held by `maxInFlight: 1` until another call
+/// ends at `end` (before the engine has seen any time past the deadlines). Returns (a, c, the
+/// dispatches and outputs from that end).
+fn unit_held_past(end: f64) -> (ItemId, ItemId, Vec<Output>) {
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let a = e.add(DEFAULT_KEY, 1.0, Some(50.0), Some("a"), 0.0).unwrap().0;
+    e.add(DEFAULT_KEY, 1.0, None, Some("a"), 0.0).unwrap(); // joins a's slot
+    let c = e.add(DEFAULT_KEY, 1.0, Some(50.0), None, 0.0).unwrap().0;
+    e.flush(0.0);
+    let x = dispatches(&mut e);
+    assert_eq!(x[0].items, [a, c]);
+    e.fail(x[0].batch, Failure { status: Some(503.0), ..Failure::thrown() }, 1.0).unwrap();
+    e.add(DEFAULT_KEY, 1.0, None, None, 1.0).unwrap();
+    e.flush(1.0);
+    let y = dispatches(&mut e);
+    assert_eq!(y.len(), 1, "the other call holds the only slot");
+    e.handle_time(10.0);
+    e.handle_time(10.0);
+    assert!(dispatches(&mut e).is_empty(), "the unit waits for capacity");
+    e.complete(y[0].batch, &[ItemResult::Ok], end).unwrap();
+    (a, c, outputs(&mut e))
+}
+
+// Kills: dispatch.rs dispatch_unit `!it.caller_settled && now > it.deadline`: delete `!`, `>` →
+// `==` / `>=`; `send = !it.followers.is_empty()` delete `!`; `if !send` delete `!`. A resent
+// unit whose callers' deadlines passed while it waited for capacity sends only the slot that
+// still carries a follower; the deadlines' own callers settle with E_DEADLINE, unsent.
+#[test]
+fn a_unit_held_past_its_deadlines_sends_only_slots_with_followers() {
+    let (a, c, out) = unit_held_past(60.0);
+    let sent: Vec<Vec<ItemId>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Dispatch(d) => Some(d.items.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [vec![a]], "c expired unsent; a's slot goes for its follower");
+    assert_eq!(expired(&out), [a, c]);
+    // Exactly at the deadline it has not passed yet: both are sent.
+    let (a, c, out) = unit_held_past(50.0);
+    assert!(out.iter().any(|o| matches!(o, Output::Dispatch(d) if d.items == [a, c])), "{out:?}");
+    assert!(expired(&out).is_empty());
+}
