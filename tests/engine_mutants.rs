@@ -479,8 +479,8 @@ fn expired(out: &[Output]) -> Vec<ItemId> {
 /// A batch [a (deadline 50, with a dedupe follower), c (deadline 50)] fails with a 503 and waits
 /// to be resent as a unit; its unit is ready but held by `maxInFlight: 1` until another call
 /// ends at `end` (before the engine has seen any time past the deadlines). Returns (a, c, the
-/// dispatches and outputs from that end).
-fn unit_held_past(end: f64) -> (ItemId, ItemId, Vec<Output>) {
+/// dispatches and outputs from that end, the engine).
+fn unit_held_past(end: f64) -> (ItemId, ItemId, Vec<Output>, Engine) {
     let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
     let a = e.add(DEFAULT_KEY, 1.0, Some(50.0), Some("a"), 0.0).unwrap().0;
     e.add(DEFAULT_KEY, 1.0, None, Some("a"), 0.0).unwrap(); // joins a's slot
@@ -497,7 +497,8 @@ fn unit_held_past(end: f64) -> (ItemId, ItemId, Vec<Output>) {
     e.handle_time(10.0);
     assert!(dispatches(&mut e).is_empty(), "the unit waits for capacity");
     e.complete(y[0].batch, &[ItemResult::Ok], end).unwrap();
-    (a, c, outputs(&mut e))
+    let out = outputs(&mut e);
+    (a, c, out, e)
 }
 
 // Kills: dispatch.rs dispatch_unit `!it.caller_settled && now > it.deadline`: delete `!`, `>` →
@@ -506,7 +507,7 @@ fn unit_held_past(end: f64) -> (ItemId, ItemId, Vec<Output>) {
 // still carries a follower; the deadlines' own callers settle with E_DEADLINE, unsent.
 #[test]
 fn a_unit_held_past_its_deadlines_sends_only_slots_with_followers() {
-    let (a, c, out) = unit_held_past(60.0);
+    let (a, c, out, _) = unit_held_past(60.0);
     let sent: Vec<Vec<ItemId>> = out
         .iter()
         .filter_map(|o| match o {
@@ -517,7 +518,37 @@ fn a_unit_held_past_its_deadlines_sends_only_slots_with_followers() {
     assert_eq!(sent, [vec![a]], "c expired unsent; a's slot goes for its follower");
     assert_eq!(expired(&out), [a, c]);
     // Exactly at the deadline it has not passed yet: both are sent.
-    let (a, c, out) = unit_held_past(50.0);
+    let (a, c, out, _) = unit_held_past(50.0);
     assert!(out.iter().any(|o| matches!(o, Output::Dispatch(d) if d.items == [a, c])), "{out:?}");
     assert!(expired(&out).is_empty());
+}
+
+// Kills: machine.rs fire `Timer::Expire` `!it.caller_settled && now > it.deadline` → `||`, and
+// timer_live `Timer::Expire` `&&` → `||` (both): once a caller settled with E_DEADLINE while its
+// slot went on for a follower, its deadline timer is dead. It settles nothing a second time, and
+// it is no wake-up to report.
+#[test]
+fn a_deadline_timer_is_dead_once_its_caller_settled() {
+    let (a, _, out, mut e) = unit_held_past(60.0);
+    assert!(expired(&out).contains(&a));
+    assert_eq!(e.poll_timeout(), None, "nothing is left to wake up for: a's caller already settled");
+    // poll_timeout dropped the dead timer: a fresh engine shows that it would not fire either.
+    let (a, _, _, mut e) = unit_held_past(60.0);
+    e.handle_time(61.0);
+    let out = outputs(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Output::Settle { item, .. } if *item == a)), "settled twice: {out:?}");
+}
+
+// Kills: machine.rs timer_live `Timer::Window` `key.window_at == at && !key.queue.is_empty()` →
+// `||`: the window timer of a batch already sent is dead, although the queue holds newer items
+// (whose own window closes later); it is no wake-up to report.
+#[test]
+fn a_window_timer_is_dead_once_its_batch_was_sent() {
+    let mut e = engine(Config { max_wait_ms: 100.0, ..quiet() });
+    add(&mut e, 1.0, 0.0);
+    assert_eq!(e.poll_timeout(), Some(100.0));
+    e.flush(0.0);
+    assert_eq!(dispatches(&mut e).len(), 1);
+    add(&mut e, 1.0, 10.0);
+    assert_eq!(e.poll_timeout(), Some(110.0), "the first window's timer is stale");
 }
