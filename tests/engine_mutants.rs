@@ -552,3 +552,32 @@ fn a_window_timer_is_dead_once_its_batch_was_sent() {
     add(&mut e, 1.0, 10.0);
     assert_eq!(e.poll_timeout(), Some(110.0), "the first window's timer is stale");
 }
+
+// Kills: dispatch.rs cut `weight + it.weight > cap` → `>=`: a batch may reach the weight cap
+// exactly; only an item that would push it over waits for the next batch.
+#[test]
+fn a_batch_fills_up_to_exactly_the_weight_cap() {
+    let mut e = engine(Config { max_batch_weight: Some(2.0), ..quiet() });
+    let items: Vec<ItemId> = (0..3).map(|_| add(&mut e, 1.0, 0.0)).collect();
+    e.flush(0.0);
+    let sent: Vec<Vec<ItemId>> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [items[..2].to_vec(), items[2..].to_vec()]);
+}
+
+// Kills: due.rs entry_live → true, and purge_front → (): the window of a queue is its oldest
+// *live* item's. Once the first item is aborted, the window is the second one's, so nothing goes
+// when the first one's window would have closed.
+#[test]
+fn an_aborted_item_takes_its_window_with_it() {
+    let mut e = engine(Config { max_wait_ms: 100.0, ..quiet() });
+    let first = add(&mut e, 1.0, 0.0);
+    let second = add(&mut e, 1.0, 50.0);
+    e.cancel(first, 60.0).unwrap();
+    e.handle_time(100.0);
+    e.handle_time(100.0);
+    assert!(dispatches(&mut e).is_empty(), "the second item's window is still open");
+    assert_eq!(e.poll_timeout(), Some(150.0));
+    e.handle_time(150.0);
+    e.handle_time(150.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![second]]);
+}
