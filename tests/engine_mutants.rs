@@ -417,3 +417,167 @@ fn only_partial_batches_of_two_or_more_are_bisected() {
         assert_eq!(e.stats().bisects > 0, split, "{mode:?}, {n} items, bisect {bisect}");
     }
 }
+
+/// The keys the engine released in `out`.
+fn released(out: &[Output]) -> Vec<hyperbatch::engine::KeyId> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::KeyReleased { key } => Some(*key),
+            _ => None,
+        })
+        .collect()
+}
+
+// Kills: machine.rs drop_slot `State::RetryWait => retry_waiting -= 1` → `+=` / `/=` (a key whose
+// item was aborted during its backoff would never be idle again, so its id would never be released).
+#[test]
+fn a_key_is_released_once_an_item_aborted_during_its_backoff_leaves() {
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let item = e.add(k, 1.0, None, None, 0.0).unwrap().0;
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.complete(d[0].batch, &[retry_after(50.0)], 1.0).unwrap();
+    assert!(released(&outputs(&mut e)).is_empty(), "waiting to retry");
+    e.cancel(item, 2.0).unwrap();
+    assert_eq!(released(&outputs(&mut e)), [k], "nothing is left of the key once its item is aborted");
+    e.handle_time(100.0);
+    assert!(dispatches(&mut e).is_empty(), "the aborted item is not resent");
+}
+
+// Kills: machine.rs fire `Timer::Unit` `key.pending_units -= 1` → `+=` / `/=` (a key whose batch
+// waited out its retry delay as a unit would never be idle again, so its id would never be released).
+#[test]
+fn a_key_is_released_once_its_retried_batch_settles() {
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let items: Vec<ItemId> = (0..2).map(|_| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, Failure { status: Some(503.0), ..Failure::thrown() }, 1.0).unwrap();
+    let out = outputs(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "the batch waits for its retry delay");
+    assert!(released(&out).is_empty(), "the key still holds the batch waiting to retry");
+    e.handle_time(100.0);
+    e.handle_time(100.0); // the tick the unit's timer asked for
+    let d = dispatches(&mut e);
+    assert_eq!((d.len(), d[0].items.clone(), d[0].attempt), (1, items, 2), "resent whole");
+    e.complete(d[0].batch, &[ItemResult::Ok, ItemResult::Ok], 101.0).unwrap();
+    assert_eq!(released(&outputs(&mut e)), [k], "the key is released once its batch settled");
+}
+
+/// The items settled with E_DEADLINE in `out`.
+fn expired(out: &[Output]) -> Vec<ItemId> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Settle { item, outcome: hyperbatch::engine::Outcome::Code(ErrorCode::Deadline), .. } => Some(*item),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A batch [a (deadline 50, with a dedupe follower), c (deadline 50)] fails with a 503 and waits
+/// to be resent as a unit; its unit is ready but held by `maxInFlight: 1` until another call
+/// ends at `end` (before the engine has seen any time past the deadlines). Returns (a, c, the
+/// dispatches and outputs from that end, the engine).
+fn unit_held_past(end: f64) -> (ItemId, ItemId, Vec<Output>, Engine) {
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let a = e.add(DEFAULT_KEY, 1.0, Some(50.0), Some("a"), 0.0).unwrap().0;
+    e.add(DEFAULT_KEY, 1.0, None, Some("a"), 0.0).unwrap(); // joins a's slot
+    let c = e.add(DEFAULT_KEY, 1.0, Some(50.0), None, 0.0).unwrap().0;
+    e.flush(0.0);
+    let x = dispatches(&mut e);
+    assert_eq!(x[0].items, [a, c]);
+    e.fail(x[0].batch, Failure { status: Some(503.0), ..Failure::thrown() }, 1.0).unwrap();
+    e.add(DEFAULT_KEY, 1.0, None, None, 1.0).unwrap();
+    e.flush(1.0);
+    let y = dispatches(&mut e);
+    assert_eq!(y.len(), 1, "the other call holds the only slot");
+    e.handle_time(10.0);
+    e.handle_time(10.0);
+    assert!(dispatches(&mut e).is_empty(), "the unit waits for capacity");
+    e.complete(y[0].batch, &[ItemResult::Ok], end).unwrap();
+    let out = outputs(&mut e);
+    (a, c, out, e)
+}
+
+// Kills: dispatch.rs dispatch_unit `!it.caller_settled && now > it.deadline`: delete `!`, `>` →
+// `==` / `>=`; `send = !it.followers.is_empty()` delete `!`; `if !send` delete `!`. A resent
+// unit whose callers' deadlines passed while it waited for capacity sends only the slot that
+// still carries a follower; the deadlines' own callers settle with E_DEADLINE, unsent.
+#[test]
+fn a_unit_held_past_its_deadlines_sends_only_slots_with_followers() {
+    let (a, c, out, _) = unit_held_past(60.0);
+    let sent: Vec<Vec<ItemId>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Dispatch(d) => Some(d.items.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [vec![a]], "c expired unsent; a's slot goes for its follower");
+    assert_eq!(expired(&out), [a, c]);
+    // Exactly at the deadline it has not passed yet: both are sent.
+    let (a, c, out, _) = unit_held_past(50.0);
+    assert!(out.iter().any(|o| matches!(o, Output::Dispatch(d) if d.items == [a, c])), "{out:?}");
+    assert!(expired(&out).is_empty());
+}
+
+// Kills: machine.rs fire `Timer::Expire` `!it.caller_settled && now > it.deadline` → `||`, and
+// timer_live `Timer::Expire` `&&` → `||` (both): once a caller settled with E_DEADLINE while its
+// slot went on for a follower, its deadline timer is dead. It settles nothing a second time, and
+// it is no wake-up to report.
+#[test]
+fn a_deadline_timer_is_dead_once_its_caller_settled() {
+    let (a, _, out, mut e) = unit_held_past(60.0);
+    assert!(expired(&out).contains(&a));
+    assert_eq!(e.poll_timeout(), None, "nothing is left to wake up for: a's caller already settled");
+    // poll_timeout dropped the dead timer: a fresh engine shows that it would not fire either.
+    let (a, _, _, mut e) = unit_held_past(60.0);
+    e.handle_time(61.0);
+    let out = outputs(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Output::Settle { item, .. } if *item == a)), "settled twice: {out:?}");
+}
+
+// Kills: machine.rs timer_live `Timer::Window` `key.window_at == at && !key.queue.is_empty()` →
+// `||`: the window timer of a batch already sent is dead, although the queue holds newer items
+// (whose own window closes later); it is no wake-up to report.
+#[test]
+fn a_window_timer_is_dead_once_its_batch_was_sent() {
+    let mut e = engine(Config { max_wait_ms: 100.0, ..quiet() });
+    add(&mut e, 1.0, 0.0);
+    assert_eq!(e.poll_timeout(), Some(100.0));
+    e.flush(0.0);
+    assert_eq!(dispatches(&mut e).len(), 1);
+    add(&mut e, 1.0, 10.0);
+    assert_eq!(e.poll_timeout(), Some(110.0), "the first window's timer is stale");
+}
+
+// Kills: dispatch.rs cut `weight + it.weight > cap` → `>=`: a batch may reach the weight cap
+// exactly; only an item that would push it over waits for the next batch.
+#[test]
+fn a_batch_fills_up_to_exactly_the_weight_cap() {
+    let mut e = engine(Config { max_batch_weight: Some(2.0), ..quiet() });
+    let items: Vec<ItemId> = (0..3).map(|_| add(&mut e, 1.0, 0.0)).collect();
+    e.flush(0.0);
+    let sent: Vec<Vec<ItemId>> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [items[..2].to_vec(), items[2..].to_vec()]);
+}
+
+// Kills: due.rs entry_live → true, and purge_front → (): the window of a queue is its oldest
+// *live* item's. Once the first item is aborted, the window is the second one's, so nothing goes
+// when the first one's window would have closed.
+#[test]
+fn an_aborted_item_takes_its_window_with_it() {
+    let mut e = engine(Config { max_wait_ms: 100.0, ..quiet() });
+    let first = add(&mut e, 1.0, 0.0);
+    let second = add(&mut e, 1.0, 50.0);
+    e.cancel(first, 60.0).unwrap();
+    e.handle_time(100.0);
+    e.handle_time(100.0);
+    assert!(dispatches(&mut e).is_empty(), "the second item's window is still open");
+    assert_eq!(e.poll_timeout(), Some(150.0));
+    e.handle_time(150.0);
+    e.handle_time(150.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![second]]);
+}
