@@ -25,6 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRandom } from "../../examples/server/faults.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PKG = path.resolve(process.env.HYPERBATCH_PKG ?? path.join(HERE, "..", "..", "pkg"));
@@ -43,17 +44,8 @@ const CONTENDERS = [
   { name: "fixed 50 ms", options: { maxWaitMs: 50 } },
 ];
 
-/** mulberry32: a small seeded PRNG, so every contender sees the same arrivals. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (examples/server's mulberry32), so every contender sees the same arrivals. */
+const prng = createRandom;
 
 /** Arrival offsets (ms) of a Poisson process of `rate`/s over `seconds`. */
 function arrivals(rate, seconds, seed) {
