@@ -545,10 +545,14 @@ export function withTimeout(fn, timeoutMs = 10_000) {
 }
 
 /** Runs the checks one by one; returns `[{ name, ok, error?, ms }]` (JSON-able). */
-export async function runChecks(Batcher, assert, { filter, timeoutMs = 10_000 } = {}) {
+export function runChecks(Batcher, assert, { filter, timeoutMs = 10_000 } = {}) {
+  return runEach(checks(Batcher, assert).filter(({ name }) => !filter || filter(name)), timeoutMs);
+}
+
+/** Runs `[{ name, fn }]` one by one, each bounded by `timeoutMs`; returns JSON-able results. */
+export async function runEach(list, timeoutMs = 10_000) {
   const results = [];
-  for (const { name, fn } of checks(Batcher, assert)) {
-    if (filter && !filter(name)) continue;
+  for (const { name, fn } of list) {
     const t0 = Date.now();
     try {
       await withTimeout(fn, timeoutMs)();

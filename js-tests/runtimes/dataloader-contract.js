@@ -11,7 +11,7 @@
 // `mod` is `{ default, DataLoader }` as the host loaded them (the ESM namespace, or for
 // `require` the class with its `.DataLoader`). `assert` is as in contract.js (ok, equal,
 // deepEqual, fail). Hosts without a test runner use `runDataloaderChecks`.
-import { withTimeout } from "./contract.js";
+import { runEach } from "./contract.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -190,16 +190,6 @@ export function dataloaderChecks(mod, assert) {
 }
 
 /** Runs the checks one by one; returns `[{ name, ok, error?, ms }]` (JSON-able), as contract.js's runChecks. */
-export async function runDataloaderChecks(mod, assert, { timeoutMs = 10_000 } = {}) {
-  const results = [];
-  for (const { name, fn } of dataloaderChecks(mod, assert)) {
-    const t0 = Date.now();
-    try {
-      await withTimeout(fn, timeoutMs)();
-      results.push({ name, ok: true, ms: Date.now() - t0 });
-    } catch (e) {
-      results.push({ name, ok: false, error: e && e.stack ? String(e.stack) : String(e), ms: Date.now() - t0 });
-    }
-  }
-  return results;
+export function runDataloaderChecks(mod, assert, { timeoutMs = 10_000 } = {}) {
+  return runEach(dataloaderChecks(mod, assert), timeoutMs);
 }
