@@ -6,12 +6,11 @@
 //   example — examples/browser, clicked through as a person would
 // One node:test test per contract check and page. HYPERBATCH_PAGES=plain,slim,vite,example picks.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./launch.mjs";
 import { serve } from "../serve.mjs";
 import { checks, miniAssert } from "../contract.js";
 import { dataloaderChecks } from "../dataloader-contract.js";
@@ -30,17 +29,8 @@ const CSP_NAMES = [
 ];
 const pages = (process.env.HYPERBATCH_PAGES ?? "plain,slim,vite,example").split(",");
 
-const userDataDir = mkdtempSync(join(tmpdir(), "hyperbatch-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-after(async () => {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-});
+const { context, close } = await launchChromium();
+after(close);
 console.log(`runtime: chromium ${context.browser()?.version() ?? ""}`.trim());
 
 /** Opens `url`, waits for the page's results, and returns them with what the page logged. */

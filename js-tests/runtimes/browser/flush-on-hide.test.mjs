@@ -4,13 +4,12 @@
 // must receive the items at once from `fetch(url, { keepalive: batch.keepalive })` with keepalive
 // true; an ordinary call carries keepalive false.
 import assert from "node:assert/strict";
-import { createReadStream, mkdtempSync, realpathSync, rmSync, statSync } from "node:fs";
+import { createReadStream, realpathSync, statSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./launch.mjs";
 import { CSP } from "../serve.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,20 +50,13 @@ const server = createServer((req, res) => {
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-const userDataDir = mkdtempSync(join(tmpdir(), "hyperbatch-hide-"));
-let context;
+let context, close;
 before(async () => {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  ({ context, close } = await launchChromium());
   console.log(`runtime: chromium ${context.browser()?.version() ?? ""}`.trim());
 });
 after(async () => {
-  await context?.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close?.();
   server.close();
 });
 

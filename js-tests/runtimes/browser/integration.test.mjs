@@ -6,13 +6,12 @@
 // package's browser entry and examples/node/transports.mjs; the test checks the outcomes and the
 // server's state.
 import assert from "node:assert/strict";
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./launch.mjs";
 import { checkOutcomes, scenario, startBatchServer } from "../integration-common.mjs";
 import { serve } from "../serve.mjs";
 
@@ -59,15 +58,8 @@ test("chromium: reserves over HTTP to the loopback server — per-item errors, p
   const front = await frontServer(batch.url, statics.origin);
   cleanups.push(() => front.close());
 
-  const userDataDir = mkdtempSync(join(tmpdir(), "hyperbatch-chromium-it-"));
-  cleanups.push(() => rmSync(userDataDir, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  cleanups.push(() => context.close());
+  const { context, close } = await launchChromium();
+  cleanups.push(close);
 
   const page = await context.newPage();
   const logs = [];

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { Batcher } from "hyperbatch";
 import { Timeline } from "hyperbatch/timeline";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./launch.mjs";
 import { serve } from "../serve.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "hyperbatch-timeline-"));
@@ -61,17 +61,8 @@ const expected = rec.calls();
 
 const server = await serve([["/", dir]]);
 after(() => server.close());
-const userDataDir = mkdtempSync(join(tmpdir(), "hyperbatch-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-after(async () => {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-});
+const { context, close } = await launchChromium();
+after(close);
 
 test("the timeline page loads with no console message and draws every call on screen", async () => {
   const page = await context.newPage();
