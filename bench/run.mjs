@@ -298,9 +298,9 @@ md.push("**hyperbatch per-item cost ratios** (same run, same runtime): keys = al
     const o = S.options?.ratios ?? {};
     const h = S.hooks && !S.hooks.error ? Object.entries(S.hooks).map(([n, v]) => `${fmt(v.ratio)}× @${Number(n).toExponential()}`).join(", ") : "–";
     rows.push([rtName(name), S.keys?.contenders?.plain ? `${fmt(S.keys.contenders.plain.nsPerItem, 0)} ns` : "–",
-      keyCols.map((c) => `${c.slice(4)}: ${fmt(k[c])}×`).join(", ") || "–", `${fmt(o.signal)}×`, `${fmt(o.deadline)}×`, h]);
+      keyCols.map((c) => `${c.slice(4)}: ${fmt(k[c])}×`).join(", ") || "–", `${fmt(o.signal)}×`, `${fmt(o.floorSignal)}×`, `${fmt(o.sharedSignal)}×`, `${fmt(o.deadline)}×`, h]);
   }
-  table(["runtime", "1 key, plain (per item)", "K keys / plain", "signal each", "deadline each", "hooks"], rows);
+  table(["runtime", "1 key, plain (per item)", "K keys / plain", "signal each", "(raw floor: signal each / plain)", "one shared signal", "deadline each", "hooks / none"], rows);
 }
 md.push("**Interval-flush lateness**: time past `maxWaitMs` (10 ms) from the add to the transport call, p50 / p99 in ms; load = back-to-back 1 ms tasks:", "");
 {

@@ -29,22 +29,25 @@ const RESOLVED = Promise.resolve();
 /**
  * The raw-promise floor: the least any promise-per-item batcher must do. A promise per item with
  * its resolver kept, resolved in groups of BATCH from one microtask per group (async: after the
- * "transport"'s promise).
+ * "transport"'s promise). Given `{ signal }`, it also does the least a batcher honouring that
+ * signal must: add an abort listener, and remove it when the item settles.
  */
 class RawFloor {
   constructor(async) {
     this.async = async;
     this.cur = null;
   }
-  add(x) {
+  add(x, o) {
     let b = this.cur;
     if (b === null) {
-      b = this.cur = { items: [], resolvers: [] };
+      b = this.cur = { items: [], resolvers: [], listening: null };
       RESOLVED.then(() => {
         if (this.cur === b) this.cur = null;
         const settle = (out) => {
           const rs = b.resolvers;
           for (let i = 0; i < rs.length; i++) rs[i](out[i]);
+          const ls = b.listening;
+          if (ls !== null) for (let i = 0; i < ls.length; i += 2) ls[i].removeEventListener("abort", ls[i + 1]);
         };
         if (this.async) Promise.resolve(mapArray(b.items)).then(settle);
         else settle(mapArray(b.items));
@@ -52,6 +55,11 @@ class RawFloor {
     }
     b.items.push(x);
     const p = new Promise((resolve) => b.resolvers.push(resolve));
+    if (o !== undefined && o.signal !== undefined) {
+      const listener = () => {};
+      o.signal.addEventListener("abort", listener, { once: true });
+      (b.listening ??= []).push(o.signal, listener);
+    }
     if (b.items.length === BATCH) this.cur = null;
     return p;
   }
@@ -151,20 +159,26 @@ export function keyContenders(libs, keyCounts) {
 }
 
 /**
- * hyperbatch items with an AbortSignal each (never aborted) or a deadline each (an hour away).
+ * hyperbatch items with an AbortSignal each (never aborted), one signal shared by every item, or a
+ * deadline each (an hour away).
  * The per-item option objects and controllers are made once, outside the timing: only the
- * library's work on them is measured.
+ * library's work on them is measured. The floor with a signal each shows what listening costs
+ * any batcher that honours per-item signals.
  */
 export function optionContenders(libs, n) {
   const t = (b) => mapArray(b.items);
   const signals = new Array(n);
   for (let i = 0; i < n; i++) signals[i] = { signal: new AbortController().signal };
+  const shared = new Array(n).fill({ signal: new AbortController().signal });
   const deadlines = new Array(n);
   const far = Date.now() + 3_600_000;
   for (let i = 0; i < n; i++) deadlines[i] = { deadline: far };
   return [
+    { key: "floor", name: "raw floor", callExpr: "target.add(i)", create: () => new RawFloor(false) },
+    { key: "floorSignal", name: "raw floor, signal each", callExpr: "target.add(i, extra[i])", extra: signals, create: () => new RawFloor(false) },
     { key: "plain", name: "plain", callExpr: "target.add(i)", create: (q) => new libs.Batcher(hyperOptions(t, q)), dispose: closeHyper },
     { key: "signal", name: "signal each", callExpr: "target.add(i, extra[i])", extra: signals, create: (q) => new libs.Batcher(hyperOptions(t, q)), dispose: closeHyper },
+    { key: "sharedSignal", name: "one signal shared by all", slow: true, callExpr: "target.add(i, extra[i])", extra: shared, create: (q) => new libs.Batcher(hyperOptions(t, q)), dispose: closeHyper },
     { key: "deadline", name: "deadline each", callExpr: "target.add(i, extra[i])", extra: deadlines, create: (q) => new libs.Batcher(hyperOptions(t, q)), dispose: closeHyper },
   ];
 }

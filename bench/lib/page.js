@@ -4,7 +4,7 @@ import { main } from "./host.js";
 
 const version = navigator.userAgent.match(/Chrome\/([\d.]+)/)?.[1] ?? "?";
 const out = await main(JSON.parse(decodeURIComponent(location.hash.slice(1))), {
-  runtime: `chromium ${version} (headless)`,
+  runtime: `chromium ${version}${crossOriginIsolated ? "" : " (not cross-origin isolated: 100 µs clock)"}`,
   gc: globalThis.gc,
   log: (s) => console.log(s),
 });
