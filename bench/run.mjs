@@ -272,6 +272,28 @@ const rtName = (name) => runtimes[name].runtime ?? name;
 md.push(`hyperbatch ${pkgJson.version} benchmark (${MODE}), ${new Date().toISOString().slice(0, 16)}Z, ` +
   `${os.cpus().length} × ${os.cpus()[0]?.model?.trim()}; load average (1/5/15 min) ${loadBefore.map((x) => fmt(x)).join(" ")} before, ` +
   `${loadAfter.map((x) => fmt(x)).join(" ")} after. Peers: DataLoader ${peerVersions.dataloader}, promise-batcher ${peerVersions["promise-batcher"]}, batshit ${peerVersions["@yornaath/batshit"]}.`, "");
+// One line per runtime: every gated ratio (the top README shows this table).
+const targetValue = (runtime, what) => targets.find((t) => t.runtime === runtime && t.what === what);
+const cell = (t) => (t == null ? "–" : t.value == null ? "did not run" : `${fmt(t.value)}×${t.pass ? "" : " ✗"}`);
+{
+  const cols = [
+    ["throughput vs DataLoader, sync, 1e+5 items", "vs DL 1e5 sync"],
+    ["throughput vs DataLoader, async, 1e+5 items", "1e5 async"],
+    ["throughput vs DataLoader, sync, 1e+6 items", "1e6 sync"],
+    ["throughput vs DataLoader, async, 1e+6 items", "1e6 async"],
+    ["time vs raw floor, sync, 1e+6 items", "time vs floor 1e6 sync"],
+    ["time vs raw floor, async, 1e+6 items", "1e6 async"],
+  ];
+  const rows = RUNTIME_NAMES.map((name) => {
+    const keyT = targets.find((t) => t.runtime === name && /keys \/ 1 key/.test(t.what));
+    return [rtName(name), ...cols.map(([w]) => cell(targetValue(name, w))), cell(keyT),
+      cell(targetValue(name, "per-item cost, signal each / plain")), cell(targetValue(name, "per-item cost, deadline each / plain")),
+      cell(targetValue(name, "facade throughput vs DataLoader, cache off")), cell(targetValue(name, "facade throughput vs DataLoader, cache on")),
+      cell(targetValue(name, "cold start / DataLoader's"))];
+  });
+  md.push("**Summary**: hyperbatch's ratios, same run; ✗ = target missed. Targets: vs DataLoader (throughput) ≥ 1.0, time vs raw floor ≤ 1.2, keys ≤ 1.3, signal and deadline ≤ 1.5, facade ≥ 1.0, cold start ≤ 1.2:", "");
+  table(["runtime", ...cols.map(([, h]) => h), "10,000 keys / 1 (quick: 1,000)", "signal each", "deadline each", "facade, cache off", "facade, cache on", "cold start vs DL"], rows);
+}
 md.push("**Throughput**, million items/s (median over rounds; batches of 100; 1e3 = bursts of 1,000, the others 10,000 per await):", "");
 {
   const rows = [];

@@ -9,7 +9,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/install.sh" bench >&2
-if [ -z "${HYPERBATCH_PKG:-}" ] && [ ! -f "$root/pkg/package.json" ]; then
+if [ -n "${HYPERBATCH_PKG:-}" ]; then
+  HYPERBATCH_PKG="$(cd "$HYPERBATCH_PKG" && pwd)" # run.mjs runs from bench/
+  export HYPERBATCH_PKG
+elif [ ! -f "$root/pkg/package.json" ]; then
   (cd "$root" && node scripts/build.mjs) >&2
 fi
 cd "$root/bench"

@@ -39,7 +39,7 @@ export function plan(quick) {
         throughput: { ns: [1e3, 1e5, 1e6], rounds: { 1000: 7, 100000: 7, 1000000: 5 } },
         hooks: { ns: [1e5, 1e6], rounds: 5 },
         keys: { n: 1e6, keyCounts: [1, 100, 10000], rounds: 3 },
-        options: { n: 1e5, rounds: 7 },
+        options: { n: 5e4, rounds: 7 },
         lateness: { windowMs: 10, samples: 30 },
         facade: { n: 5e4, rounds: 5 },
         warm: 2,
