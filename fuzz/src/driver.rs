@@ -564,6 +564,8 @@ impl Driver {
                     c.state = CallerState::Queued;
                 }
                 Output::KeyReleased { key } => self.on_key_released(key),
+                // The inputs configure no circuit breaker.
+                Output::CircuitChange { .. } => panic!("step {}: a circuit change without circuitBreaker", self.step),
                 Output::Abandoned { batch } => {
                     let flight = self.flights.get_mut(&batch);
                     let Some(flight) = flight else { panic!("step {}: Abandoned {batch}, not in flight", self.step) };

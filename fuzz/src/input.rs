@@ -169,6 +169,7 @@ impl ConfigInput {
                     },
                     bisect: s.bisect,
                     adaptive: s.adaptive,
+                    circuit_breaker: None,
                 }
             }
             ConfigInput::Extreme(x) => Config {
@@ -197,6 +198,7 @@ impl ConfigInput {
                 },
                 bisect: x.bisect,
                 adaptive: x.adaptive,
+                circuit_breaker: None,
             },
         }
     }
