@@ -202,6 +202,10 @@ impl H {
                         self.refused += 1;
                     }
                 }
+                // An add that waited for room and was refused by an open circuit is settled, not admitted.
+                Output::Admitted { item } => {
+                    ensure!(self.callers.contains(&item), "Admitted {item}, not a live caller")
+                }
                 Output::CallTimedOut { batch } => {
                     if let Some(f) = self.flights.get_mut(&batch) {
                         f.timed_out = true;

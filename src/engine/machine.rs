@@ -821,6 +821,9 @@ impl Engine {
             let k = self.items[idx as usize].key;
             self.keys[k as usize].waiting -= 1;
             self.enqueue(idx, now);
+            if self.items[idx as usize].gen != gen {
+                continue; // refused by its key's open circuit: settled, not admitted
+            }
             // It waited for room already: it goes with its key's next batch.
             if self.items[idx as usize].state == State::Queued {
                 self.due_through(k, self.items[idx as usize].order, true);
