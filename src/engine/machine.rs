@@ -335,7 +335,9 @@ impl Engine {
 
     /// Accept an item into `key`'s queue (or [`UNROUTED`] for `resolveKeys`). The transport is
     /// never called from here: due work is dispatched by [`Engine::handle_time`] on the
-    /// [`Output::Tick`] this may emit.
+    /// [`Output::Tick`] this may emit. Under an open circuit the item is accepted and settled at
+    /// once: its `Settle` (E_CIRCUIT_OPEN) is among the outputs, so the host must know the id
+    /// before it drains them.
     pub fn add(
         &mut self,
         key: KeyId,
@@ -468,6 +470,7 @@ impl Engine {
     /// and complete the returned flush when every accepted item has settled. Idempotent.
     pub fn close(&mut self, now: f64) -> FlushId {
         self.closed = true;
+        self.release_circuit_keys();
         self.flush(now)
     }
 

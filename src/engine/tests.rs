@@ -1142,3 +1142,15 @@ fn an_abandoned_probe_leaves_the_circuit_half_open_for_the_next_batch() {
     assert_eq!(next.len(), 1, "the next batch is the probe");
     assert_eq!(circuit_changes(&h.ok(&next[0], 230.0)), vec![(DEFAULT_KEY, CircuitState::Closed)]);
 }
+
+#[test]
+fn close_releases_keys_kept_only_for_their_circuit() {
+    let mut h = H::new(breaker(1.0, 1.0));
+    let k = h.e.intern("down");
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(10.0);
+    h.fail_call(&d[0], 11.0); // open; the key is idle but keeps its circuit
+    h.e.close(12.0);
+    assert!(h.drain().contains(&Output::KeyReleased { key: k }), "found by the fuzzer: it was never released");
+    assert_eq!(h.e.stats().circuits_open, 0);
+}

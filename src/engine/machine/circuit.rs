@@ -5,7 +5,7 @@
 //! released), so the count and the open state outlive a lull in its traffic.
 
 use super::{Engine, Slot, State};
-use crate::engine::{BatchId, KeyId, Outcome, Output, UNROUTED};
+use crate::engine::{BatchId, KeyId, Outcome, Output, DEFAULT_KEY, UNROUTED};
 
 impl Engine {
     /// An item entering key `k`'s queue is refused: it settles with E_CIRCUIT_OPEN instead.
@@ -88,6 +88,16 @@ impl Engine {
                 self.out.push_back(Output::Settle { item: idx, outcome, release: false });
             }
             self.drop_slot(idx, now); // out of its queue or unit; Release follows
+        }
+    }
+
+    /// Closing: a key kept only for its circuit's state (idle, nothing counted for it any more
+    /// but the circuit) is released now; no add will need it.
+    pub(super) fn release_circuit_keys(&mut self) {
+        for k in DEFAULT_KEY + 1..self.keys.len() as KeyId {
+            if self.keys[k as usize].alive && !self.keys[k as usize].circuit.is_default() {
+                self.maybe_release_key(k);
+            }
         }
     }
 
