@@ -647,6 +647,8 @@ impl Engine {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
         }
+        // A routed item refused by its key's open circuit left room behind it.
+        self.admit_waiters(now);
         // The host interned every answered key; one whose items left meanwhile is released here.
         for &k in keys {
             if k > DEFAULT_KEY && self.key_valid(k) {

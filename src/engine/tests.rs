@@ -1154,3 +1154,32 @@ fn close_releases_keys_kept_only_for_their_circuit() {
     assert!(h.drain().contains(&Output::KeyReleased { key: k }), "found by the fuzzer: it was never released");
     assert_eq!(h.e.stats().circuits_open, 0);
 }
+
+#[test]
+fn a_routed_item_refused_by_an_open_circuit_frees_its_room_for_waiters() {
+    // Found by the engine fuzzer: the room the routed item held was never handed to the adds
+    // waiting for it.
+    let mut c = Config { max_queued: 1.0, when_full: WhenFull::Wait, ..breaker(1.0, 1.0) };
+    c.max_wait_ms = 0.0;
+    let mut h = H::new(c);
+    let k = h.e.intern("down");
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(0.0);
+    h.fail_call(&d[0], 1.0); // k open until 101
+    let routed = h.add_to(UNROUTED, 1.0, None, 2.0);
+    let (waiter, admission) = h.e.add(DEFAULT_KEY, 1.0, None, None, 2.0).unwrap();
+    assert_eq!(admission, Admission::Waiting);
+    h.e.handle_time(2.0);
+    let route = h
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, .. } => Some(route),
+            _ => None,
+        })
+        .expect("a resolveKeys call");
+    h.e.route_done(route, &[k], 3.0).unwrap();
+    let out = h.drain();
+    assert!(H::settles(&out).contains(&(routed, Outcome::CircuitOpen { key: k })));
+    assert!(out.contains(&Output::Admitted { item: waiter }), "the waiter gets the room: {out:?}");
+}
