@@ -2,7 +2,8 @@
 //! deadline-aware dispatch: a queue holding an item with a deadline dispatches at the latest at
 //! deadline − lead, so the call starts before the deadline although host timers fire late.
 
-use std::collections::HashMap;
+use super::HashMap;
+use crate::prelude::*;
 
 /// The lead is never below this (and is this before any call of the key has ended): Node and
 /// browser timers fire 1–5 ms late.

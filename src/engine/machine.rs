@@ -11,9 +11,10 @@ mod deadline;
 mod dispatch;
 mod due;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::prelude::*;
+use alloc::collections::{BinaryHeap, VecDeque};
+use core::cmp::Reverse;
+use core::hash::{BuildHasherDefault, Hasher};
 
 use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
@@ -23,8 +24,8 @@ use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::timers::{Timer, Timers};
 use super::{
-    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
-    RouteId, Stats, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, HashMap, InputError, ItemId, ItemResult, KeyId,
+    Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
 };
 
 const NONE: u32 = u32::MAX;
@@ -113,9 +114,9 @@ impl Key {
     /// The id is free: reset, but keep the buffers for the next key that gets this id (keys
     /// come and go with their traffic; reallocating on every reuse is measurable).
     fn retire(&mut self) {
-        let mut entries = std::mem::take(&mut self.queue.entries);
-        let mut dedupe = std::mem::take(&mut self.queue.dedupe);
-        let mut ready_units = std::mem::take(&mut self.ready_units);
+        let mut entries = core::mem::take(&mut self.queue.entries);
+        let mut dedupe = core::mem::take(&mut self.queue.dedupe);
+        let mut ready_units = core::mem::take(&mut self.ready_units);
         entries.clear();
         dedupe.clear();
         ready_units.clear();
@@ -133,7 +134,7 @@ impl Key {
 
 /// Hasher for the engine's own sequential ids (batches, units, routes): a multiplicative hash
 /// spreads them perfectly and costs far less than SipHash on the per-call path. (Names and
-/// dedupe strings, which come from users, keep the default hasher.)
+/// dedupe strings use FxHash: see `engine::HashMap`.)
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -151,7 +152,7 @@ impl Hasher for IdHasher {
     }
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+type IdMap<V> = hashbrown::HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 type Slot = (u32, u32); // (item index, generation)
 
@@ -232,7 +233,7 @@ impl Engine {
             free_items: Vec::new(),
             keys,
             free_keys: Vec::new(),
-            key_ids: HashMap::new(),
+            key_ids: HashMap::default(),
             batches: IdMap::default(),
             next_batch: 1,
             routes: IdMap::default(),
@@ -317,7 +318,7 @@ impl Engine {
             && key.waiting == 0
             && !key.scheduled;
         if idle {
-            let name = std::mem::take(&mut self.keys[k as usize].name);
+            let name = core::mem::take(&mut self.keys[k as usize].name);
             self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
             self.key_ids.remove(&name);
             self.keys[k as usize].retire();
@@ -930,7 +931,7 @@ impl Engine {
 
     /// A slot's call is over: its followers and (if still waiting) its own caller settle.
     fn settle_slot(&mut self, idx: u32, outcome: Outcome) {
-        let followers = std::mem::take(&mut self.items[idx as usize].followers);
+        let followers = core::mem::take(&mut self.items[idx as usize].followers);
         for f in followers {
             self.count_settled(f, outcome);
             self.out.push_back(Output::Settle { item: f, outcome, release: true });
@@ -1092,7 +1093,7 @@ impl Engine {
         }
         let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
         if self.timers.len() > bound {
-            let mut timers = std::mem::take(&mut self.timers);
+            let mut timers = core::mem::take(&mut self.timers);
             timers.retain(|at, t| self.timer_live(at, t));
             self.timers = timers;
         }
