@@ -14,12 +14,12 @@ mod due;
 use crate::prelude::*;
 use alloc::collections::{BinaryHeap, VecDeque};
 use core::cmp::Reverse;
-use core::hash::{BuildHasherDefault, Hasher};
 
 use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::flush::SeqWindow;
+use super::id_map::IdMap;
 use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::timers::{Timer, Timers};
@@ -131,28 +131,6 @@ impl Key {
         self.window_at = f64::INFINITY;
     }
 }
-
-/// Hasher for the engine's own sequential ids (batches, units, routes): a multiplicative hash
-/// spreads them perfectly and costs far less than SipHash on the per-call path. (Names and
-/// dedupe strings use FxHash: see `engine::HashMap`.)
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = hashbrown::HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 type Slot = (u32, u32); // (item index, generation)
 

@@ -8,6 +8,7 @@ mod budget;
 mod call_time;
 mod config;
 mod flush;
+mod id_map;
 mod machine;
 mod queue;
 mod retry;
