@@ -36,7 +36,7 @@ install_build() {
     step "cargo install wasm-pack 0.15.1 (about 3 minutes)"
     cargo install wasm-pack --version 0.15.1
   fi
-  step "npm install (build tools: binaryen's wasm-opt, esbuild, smol-toml)"
+  step "npm install (build tools: binaryen's wasm-opt, terser, smol-toml)"
   npm_install "$root"
 }
 
