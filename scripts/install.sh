@@ -25,7 +25,7 @@ install_build() {
   fi
   # wasm-bindgen-cli must match the wasm-bindgen the crate is pinned to (Cargo.toml "=X").
   local want have
-  want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"$/\1/p' "$root/Cargo.toml")
+  want=$(sed -n 's/^wasm-bindgen = .*"=\([0-9.]*\)".*$/\1/p' "$root/Cargo.toml")
   have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" != "$want" ]; then
     step "cargo install wasm-bindgen-cli $want (about 6 minutes)"
