@@ -42,7 +42,7 @@ function run(cmd, args, opts = {}) {
 
 const { profile: cargoProfile, targets, cargo_args: cargoArgs = [], rustflags = [] } = profile.build;
 // Only the wasm32 build: host builds (proc macros) keep their own flags.
-env.CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS = rustflags.join(" ");
+if (rustflags.length) env.CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS = rustflags.join(" ");
 if (cargoProfile !== "release") throw new Error(`wasm-pack.toml: build.profile must be "release" (got ${cargoProfile})`);
 const outDirs = { web: pkg, nodejs: join(pkg, "cjs") };
 
