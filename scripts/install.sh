@@ -26,7 +26,7 @@ install_build() {
   fi
   # wasm-bindgen-cli must match the wasm-bindgen the crate is pinned to (Cargo.toml "=X").
   local want have
-  want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"$/\1/p' "$root/Cargo.toml")
+  want=$(sed -n 's/^wasm-bindgen = .*"=\([0-9.]*\)".*$/\1/p' "$root/Cargo.toml")
   have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" != "$want" ]; then
     step "cargo install wasm-bindgen-cli $want (about 6 minutes)"
@@ -37,7 +37,7 @@ install_build() {
     step "cargo install wasm-pack 0.15.1 (about 3 minutes)"
     cargo install wasm-pack --version 0.15.1
   fi
-  step "npm install (build tools: binaryen's wasm-opt, esbuild, smol-toml)"
+  step "npm install (build tools: binaryen's wasm-opt, terser, smol-toml)"
   npm_install "$root"
 }
 

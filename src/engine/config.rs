@@ -1,7 +1,7 @@
 //! Options, their defaults and their ranges. The shell decodes JS options into [`Config`]
 //! (names and types); [`Config::validate`] is the one place that says which values are allowed.
 
-use std::fmt;
+use core::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
@@ -149,7 +149,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 /// Largest delay a host timer takes (setTimeout clamps above 2^31−1 ms).
 pub const MAX_DELAY_MS: f64 = 2_147_483_647.0;
@@ -163,7 +163,8 @@ fn check(ok: bool, option: &'static str, rule: &'static str, value: f64) -> Resu
 }
 
 fn int_in(v: f64, lo: f64, hi: f64) -> bool {
-    v.is_finite() && v.fract() == 0.0 && v >= lo && v <= hi
+    // Every bound is below 2^53, so the cast is exact for values in range (core has no `fract`).
+    v >= lo && v <= hi && v == v as i64 as f64
 }
 
 fn num_in(v: f64, lo: f64, hi: f64) -> bool {

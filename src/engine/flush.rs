@@ -2,7 +2,7 @@
 //! taken at sequence W is done once every item with seq ≤ W has settled. `SeqWindow` tracks
 //! the lowest unsettled seq in O(1) amortized per item.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
 #[derive(Debug, Default)]
 pub struct SeqWindow {

@@ -12,21 +12,22 @@ mod deadline;
 mod dispatch;
 mod due;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::prelude::*;
+use alloc::collections::{BinaryHeap, VecDeque};
+use core::cmp::Reverse;
 
 use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
 use super::circuit::Circuit;
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::flush::SeqWindow;
+use super::id_map::IdMap;
 use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::timers::{Timer, Timers};
 use super::{
-    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
-    RouteId, Stats, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, HashMap, InputError, ItemId, ItemResult, KeyId,
+    Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
 };
 
 const NONE: u32 = u32::MAX;
@@ -117,9 +118,9 @@ impl Key {
     /// The id is free: reset, but keep the buffers for the next key that gets this id (keys
     /// come and go with their traffic; reallocating on every reuse is measurable).
     fn retire(&mut self) {
-        let mut entries = std::mem::take(&mut self.queue.entries);
-        let mut dedupe = std::mem::take(&mut self.queue.dedupe);
-        let mut ready_units = std::mem::take(&mut self.ready_units);
+        let mut entries = core::mem::take(&mut self.queue.entries);
+        let mut dedupe = core::mem::take(&mut self.queue.dedupe);
+        let mut ready_units = core::mem::take(&mut self.ready_units);
         entries.clear();
         dedupe.clear();
         ready_units.clear();
@@ -134,28 +135,6 @@ impl Key {
         self.window_at = f64::INFINITY;
     }
 }
-
-/// Hasher for the engine's own sequential ids (batches, units, routes): a multiplicative hash
-/// spreads them perfectly and costs far less than SipHash on the per-call path. (Names and
-/// dedupe strings, which come from users, keep the default hasher.)
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 type Slot = (u32, u32); // (item index, generation)
 
@@ -236,7 +215,7 @@ impl Engine {
             free_items: Vec::new(),
             keys,
             free_keys: Vec::new(),
-            key_ids: HashMap::new(),
+            key_ids: HashMap::default(),
             batches: IdMap::default(),
             next_batch: 1,
             routes: IdMap::default(),
@@ -322,7 +301,7 @@ impl Engine {
             && !key.scheduled
             && (key.circuit.is_default() || self.closed); // a closed batcher takes no more adds
         if idle {
-            let name = std::mem::take(&mut self.keys[k as usize].name);
+            let name = core::mem::take(&mut self.keys[k as usize].name);
             self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
             self.key_ids.remove(&name);
             self.keys[k as usize].retire();
@@ -963,7 +942,7 @@ impl Engine {
     }
 
     fn settle_followers(&mut self, idx: u32, outcome: Outcome) {
-        let followers = std::mem::take(&mut self.items[idx as usize].followers);
+        let followers = core::mem::take(&mut self.items[idx as usize].followers);
         for f in followers {
             self.count_settled(f, outcome);
             self.out.push_back(Output::Settle { item: f, outcome, release: true });
@@ -1118,7 +1097,7 @@ impl Engine {
         }
         let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
         if self.timers.len() > bound {
-            let mut timers = std::mem::take(&mut self.timers);
+            let mut timers = core::mem::take(&mut self.timers);
             timers.retain(|at, t| self.timer_live(at, t));
             self.timers = timers;
         }

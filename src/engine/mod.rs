@@ -9,6 +9,7 @@ mod call_time;
 mod circuit;
 mod config;
 mod flush;
+mod id_map;
 mod machine;
 mod queue;
 mod retry;
@@ -23,7 +24,12 @@ pub use config::{
 pub use machine::Engine;
 pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
+
+/// The engine's maps of names and dedupe strings: FxHash, small in the .wasm, and its inputs are
+/// the application's own keys (no seed to draw in no_std).
+pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// An accepted `add`, as the shell indexes its promise and value (a slot reused after it settles).
 pub type ItemId = u32;
@@ -235,7 +241,7 @@ impl fmt::Display for InputError {
     }
 }
 
-impl std::error::Error for InputError {}
+impl core::error::Error for InputError {}
 
 /// Why an `add` was not accepted.
 #[derive(Clone, Debug, PartialEq)]

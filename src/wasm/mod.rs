@@ -3,6 +3,7 @@
 //! side reads through a view on wasm memory (one boundary crossing per drain, not per item).
 //! Promises, item values and the host timer stay in JS (`pkg-template/core.js`).
 
+use crate::prelude::*;
 use js_sys::Float64Array;
 use wasm_bindgen::prelude::*;
 

@@ -6,6 +6,7 @@
 
 use super::{Engine, Slot, State};
 use crate::engine::{BatchId, KeyId, Outcome, Output, DEFAULT_KEY, UNROUTED};
+use crate::prelude::*;
 
 impl Engine {
     /// An item entering key `k`'s queue is refused: it settles with E_CIRCUIT_OPEN instead.

@@ -4,6 +4,7 @@
 
 use super::{Batch, Engine, Slot, State, Timer};
 use crate::engine::{Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
+use crate::prelude::*;
 
 impl Engine {
     /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
