@@ -335,11 +335,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
 
     /// Builds the batcher and its driver, driven by `runtime`'s clock and timer. Errors with
     /// `E_CONFIG` when an option is out of range.
-    pub(crate) fn parts<T, R>(
-        self,
-        runtime: R,
-        transport: T,
-    ) -> Result<driver::Parts<I, O, T, R>, Error>
+    pub(crate) fn parts<T, R>(self, runtime: R, transport: T) -> Result<driver::Parts<I, O, T, R>, Error>
     where
         T: Transport<I, O>,
         R: Runtime,
