@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, Aborted, BoxFuture};
+use futures::future::{AbortHandle, Abortable, Aborted, BoxFuture, CatchUnwind, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 use web_time::Instant;
@@ -541,17 +542,40 @@ impl<I, O> State<I, O> {
     }
 }
 
-/// A transport call in flight, as the driver polls it.
+/// A transport call in flight, as the driver polls it. A transport that panics fails its call
+/// (like a JS transport that throws) instead of taking the driver down.
 struct Call<F> {
     batch: BatchId,
-    future: Abortable<Pin<Box<F>>>,
+    state: CallState<F>,
 }
 
-impl<F: Future> Future for Call<F> {
-    type Output = (BatchId, Result<F::Output, Aborted>);
+enum CallState<F> {
+    Running(Abortable<Pin<Box<CatchUnwind<AssertUnwindSafe<F>>>>>),
+    /// `Transport::call` itself panicked.
+    Panicked(Option<TransportError>),
+}
+
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    TransportError::new(format!("the transport panicked: {msg}"))
+}
+
+impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
+    type Output = (BatchId, Result<BatchResult<O>, Aborted>);
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let batch = self.batch;
-        Pin::new(&mut self.future).poll(cx).map(|r| (batch, r))
+        let r = match &mut self.state {
+            CallState::Running(f) => match Pin::new(f).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.map(|r| r.unwrap_or_else(|p| Err(panicked(p)))),
+            },
+            CallState::Panicked(e) => Ok(Err(e.take().expect("polled after completion"))),
+        };
+        Poll::Ready((batch, r))
     }
 }
 
@@ -680,9 +704,15 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                 let deadline = deadline.filter(|d| d.is_finite()).map(|d| self.shared.to_instant(d));
                 let call = Batch { id: batch, key: key.clone(), items: items.clone(), attempt, deadline };
                 let (abort, registration) = AbortHandle::new_pair();
-                let future = Abortable::new(Box::pin(self.transport.call(call)), registration);
+                let transport = &self.transport;
+                let state = match std::panic::catch_unwind(AssertUnwindSafe(|| transport.call(call))) {
+                    Ok(f) => {
+                        CallState::Running(Abortable::new(Box::pin(AssertUnwindSafe(f).catch_unwind()), registration))
+                    }
+                    Err(p) => CallState::Panicked(Some(panicked(p))),
+                };
                 self.in_flight.insert(batch, InFlight { key, items, abort });
-                self.calls.push(Call { batch, future });
+                self.calls.push(Call { batch, state });
             }
             Job::Route { route, items } => {
                 let n = items.len();
