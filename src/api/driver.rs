@@ -605,12 +605,12 @@ pub(crate) struct DriverTask<I, O, T: Transport<I, O>, R: Runtime> {
 
 impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<I, O, T, R> {
     /// Gives the engine an input from the driver and runs what it leads to.
-    fn input(&mut self, cause: Cause<O>, f: impl FnOnce(&mut Engine, f64), in_flight: Option<InFlight<I>>) {
+    fn input(&mut self, cause: Cause<O>, f: impl FnOnce(&mut State<I, O>, f64), in_flight: Option<InFlight<I>>) {
         let shared = self.shared.clone();
         let mut settled = Settled::default();
         {
             let mut st = lock(&shared.state);
-            f(&mut st.engine, shared.now());
+            f(&mut st, shared.now());
             shared.take_outputs(&mut st, &mut settled);
         }
         let mut cause = cause;
@@ -623,7 +623,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
     }
 
     fn handle_time(&mut self) {
-        self.input(Cause::None, |e, now| e.handle_time(now), None);
+        self.input(Cause::None, |st, now| st.engine.handle_time(now), None);
     }
 
     /// The transport answered.
@@ -643,7 +643,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     })
                     .collect();
                 let cause = Cause::Results(results);
-                self.input(cause, |e, now| drop(e.complete(batch, &entries, now)), Some(call));
+                self.input(cause, |st, now| drop(st.engine.complete(batch, &entries, now)), Some(call));
             }
             Ok(results) => {
                 let error = Error::new(
@@ -671,7 +671,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
 
     fn failed(&mut self, batch: BatchId, call: InFlight<I>, f: Failure, error: Error, thrown: Option<TransportError>) {
         let cause = Cause::Failed { error, thrown };
-        self.input(cause, |e, now| drop(e.fail(batch, f, now)), Some(call));
+        self.input(cause, |st, now| drop(st.engine.fail(batch, f, now)), Some(call));
     }
 
     fn routed(&mut self, route: RouteId, n: usize, keys: Result<Vec<Option<String>>, TransportError>) {
@@ -683,13 +683,20 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
         };
         let keys = match keys {
             Ok(keys) => keys,
-            Err(e) => return self.input(Cause::RouteFailed(e), |e, now| drop(e.route_failed(route, now)), None),
+            Err(e) => {
+                return self.input(Cause::RouteFailed(e), |st, now| drop(st.engine.route_failed(route, now)), None)
+            }
         };
-        let ids: Vec<KeyId> = {
-            let mut st = lock(&self.shared.state);
-            keys.iter().map(|k| k.as_deref().map_or(UNROUTED, |name| st.intern(name))).collect()
-        };
-        self.input(Cause::None, |e, now| drop(e.route_done(route, &ids, now)), None);
+        // Interned and handed over under one lock: no key is released in between.
+        self.input(
+            Cause::None,
+            |st, now| {
+                let ids: Vec<KeyId> =
+                    keys.iter().map(|k| k.as_deref().map_or(UNROUTED, |name| st.intern(name))).collect();
+                drop(st.engine.route_done(route, &ids, now));
+            },
+            None,
+        );
     }
 
     /// Runs one job the outputs asked for.

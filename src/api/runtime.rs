@@ -1,6 +1,8 @@
 //! The runtime seam: the clock and the timer the driver uses. Each runtime feature implements
 //! [`Runtime`] and spawns the driver its own way (`tokio::spawn`, `spawn_local`); the driver
-//! itself only needs `now()` and `sleep()`.
+//! itself only needs `now()` and `sleep()`. `Builder::parts` hands a runtime feature the driver
+//! unboxed, so it is `Send` only when the transport and the timer are (`tokio::spawn` needs it,
+//! `wasm_bindgen_futures::spawn_local` does not).
 
 use std::future::Future;
 use std::time::Duration;
