@@ -11,9 +11,10 @@
 
 // Output tags and codes: the wire format of src/wasm/mod.rs.
 const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5;
-const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10, TURN_END = 11;
+const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10, TURN_END = 11, CIRCUIT = 12;
 const CODES = ["E_CONFIG", "E_CLOSED", "E_FULL", "E_TOO_LARGE", "E_ABORTED", "E_DEADLINE", "E_TIMEOUT",
-  "E_TRANSPORT", "E_RESULT_SHAPE", "E_FAIL_FAST", "E_ATOMIC", "E_ROUTE"];
+  "E_TRANSPORT", "E_RESULT_SHAPE", "E_FAIL_FAST", "E_ATOMIC", "E_ROUTE", "E_CIRCUIT_OPEN"];
+const CIRCUIT_STATES = ["closed", "open", "half_open"];
 const UNROUTED = 0, DEFAULT_KEY = 1;
 const MAX_TIMER_MS = 2147483647;
 
@@ -26,13 +27,15 @@ const RETRY = {
   maxAttempts: [10, "n"], baseDelayMs: [11, "n"], maxDelayMs: [12, "n"], multiplier: [13, "n"],
   jitter: [14, ["full", "equal", "none"]], maxRetryAfterMs: [15, "n"], classify: FN, budget: BUDGET,
 };
+const CIRCUIT_BREAKER = { failureThreshold: [21, "n"], resetMs: [22, "n"] };
 const OPTIONS = {
   transport: FN, maxBatchSize: [0, "n"], maxWaitMs: [1, "n"], maxBatchWeight: [2, "n?"], weigh: FN, keyOf: FN,
   resolveKeys: FN, dedupeBy: FN, maxQueued: [3, "n"], whenFull: [4, ["reject", "wait"]], maxInFlight: [5, "n"],
   maxInFlightPerKey: [6, "n?"], timeoutMs: [7, "n?"], errorMode: [8, ["partial", "fail_fast", "atomic"]],
   retry: RETRY, bisect: [9, "b"], onBatchStart: FN, onBatchEnd: FN, adaptive: [19, "b"], flushOnHide: FLAG,
+  circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
 };
-const PARAM_COUNT = 20, BUDGET_OFF = 16;
+const PARAM_COUNT = 23, BUDGET_OFF = 16, CIRCUIT_ON = 20;
 const CLASSES = { retry: 1, bisect: 2, fail: 3 };
 
 let bindings; // { Core, memory } from the wasm-bindgen glue
@@ -147,6 +150,7 @@ function readOptions(obj, prefix, table, params, given) {
         const made = v !== null && typeof v === "object" && !Array.isArray(v) && read(Object.getPrototypeOf(v).constructor, "name");
         throw configError(path, `must be a plain object${spec === BUDGET ? " or false" : ""}, got ${made ? `a ${made}` : describe(v)}`);
       } else {
+        if (spec === CIRCUIT_BREAKER) params[CIRCUIT_ON] = 1;
         readOptions(v, path + ".", spec, params, given);
       }
     } else {
@@ -345,6 +349,8 @@ class Runner {
     this.dedupeBy = given.dedupeBy;
     this.onBatchStart = given.onBatchStart;
     this.onBatchEnd = given.onBatchEnd;
+    this.onCircuitChange = given.onCircuitChange;
+    this.circuitErrors = []; // per engine key id: the error that opened its circuit (E_CIRCUIT_OPEN's cause)
     this.classify = given["retry.classify"];
     this.timeoutMs = given.timeoutMs;
     // Per item id: resolve, reject, value, AbortSignal.
@@ -680,6 +686,7 @@ class Runner {
     else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
     else if (job.abandoned !== undefined) this.abandoned(job.abandoned);
     else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
+    else if (job.circuit !== undefined) callHook(this.onCircuitChange, job.circuit);
     else this.route(job.route, job.items);
   }
 
@@ -782,6 +789,7 @@ class Runner {
           const k = buf[i + 1];
           this.keyIds.delete(this.keyVals[k]);
           this.keyVals[k] = undefined;
+          this.circuitErrors[k] = undefined;
           i += 2;
           break;
         }
@@ -796,6 +804,18 @@ class Runner {
         case ADMITTED:
           i += 2;
           break;
+        case CIRCUIT: {
+          // Opened by the batch-level failure being reported now (`cur`): the cause of its rejections.
+          const keyId = buf[i + 1], state = CIRCUIT_STATES[buf[i + 2]];
+          this.circuitErrors[keyId] = state === "open" ? cur.error : undefined;
+          if (this.onCircuitChange !== undefined) {
+            const info = { key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], state };
+            if (state === "open") info.error = cur.error;
+            jobs.push({ circuit: info });
+          }
+          i += 3;
+          break;
+        }
         default:
           throw new Error(`hyperbatch: corrupt engine output (tag ${buf[i]})`);
       }
@@ -816,6 +836,10 @@ class Runner {
       case 3: return cur.error;
       case 4: return hbError("E_FAIL_FAST", "hyperbatch: another item of the batch failed (fail_fast)", failedEntry(cur, arg));
       case 5: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", failedEntry(cur, arg));
+      case 7: {
+        const cause = this.circuitErrors[arg];
+        return hbError("E_CIRCUIT_OPEN", `hyperbatch: the key's circuit is open: ${errorText(cause)}`, cause);
+      }
       default: {
         const code = CODES[arg];
         if (code === "E_ABORTED") {
@@ -1064,7 +1088,7 @@ class Runner {
     const s = this.core === undefined ? this.lastStats : this.core.stats();
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],
-      succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9],
+      succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9], circuitsOpen: s[10],
     };
   }
 }

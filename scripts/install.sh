@@ -8,7 +8,8 @@
 #   lint      shellcheck
 #   nodes     Node 22 and 24 as npm packages, into .tools/node22 and .tools/node24
 #   fuzz      the nightly toolchain and cargo-fuzz (only the coverage-guided fuzzing uses them)
-#   all       every group above
+#   bench     the benchmark's runtimes and packages (nodes, browser, npm in bench/); bench/run.sh
+#   all       every group above but bench
 # Folders that depend on the built package (js-tests, examples, bench) install after the build,
 # with `npm_install` from scripts/lib.sh.
 set -euo pipefail
@@ -71,6 +72,16 @@ install_fuzz() {
   fi
 }
 
+install_bench() {
+  install_nodes
+  install_browser
+  local lock="$root/bench/node_modules/.package-lock.json"
+  if [ ! -f "$lock" ] || [ "$root/bench/package.json" -nt "$lock" ]; then
+    step "npm install in bench/"
+    npm_install "$root/bench"
+  fi
+}
+
 groups=("$@")
 [ "${#groups[@]}" -eq 0 ] && groups=(build)
 for group in "${groups[@]}"; do
@@ -80,7 +91,8 @@ for group in "${groups[@]}"; do
     lint) install_lint ;;
     nodes) install_nodes ;;
     fuzz) install_fuzz ;;
+    bench) install_bench ;;
     all) install_build; install_browser; install_lint; install_nodes; install_fuzz ;;
-    *) echo "install.sh: unknown group '$group' (build, browser, lint, nodes, fuzz, all)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown group '$group' (build, browser, lint, nodes, fuzz, bench, all)" >&2; exit 2 ;;
   esac
 done

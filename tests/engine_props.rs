@@ -223,6 +223,8 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             },
             bisect,
             adaptive,
+            // The circuit breaker has its own property test (tests/circuit_props.rs).
+            circuit_breaker: None,
         },
     );
     // The defaults as they are.
@@ -573,6 +575,7 @@ impl H {
                 Output::CallTimedOut { batch } => self.on_timed_out(batch)?,
                 Output::Abandoned { batch } => self.on_abandoned(batch)?,
                 Output::BatchEnd(_) => {}
+                Output::CircuitChange { .. } => ensure!(false, "a circuit change without circuitBreaker"),
                 Output::Admitted { item } => self.on_admitted(item)?,
                 Output::KeyReleased { key } => self.on_key_released(key)?,
                 Output::Flushed { flush } => self.on_flushed(flush)?,
@@ -1908,6 +1911,7 @@ fn regression_order_across_keys_skips_items_that_expire_at_the_cut() {
             },
             bisect: true,
             adaptive: false,
+            circuit_breaker: None,
         },
         0,
         vec![
@@ -1966,6 +1970,7 @@ fn regression_a_key_holding_only_expired_items_is_still_served() {
             },
             bisect: false,
             adaptive: true,
+            circuit_breaker: None,
         },
         0,
         vec![

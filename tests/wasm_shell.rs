@@ -12,7 +12,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 const NO: f64 = f64::NAN;
 /// `Core::new`'s params vector length (`PARAMS` in core.js).
-const N_PARAMS: usize = 20;
+const N_PARAMS: usize = 23;
 const DEFAULT_KEY: u32 = 1;
 const E_ABORTED: f64 = 4.0;
 
@@ -84,6 +84,7 @@ fn decode(b: &[f64]) -> Vec<Rec> {
             3 => (Rec::Settle { item: b[i + 1], kind: b[i + 2], arg: b[i + 3], release: b[i + 4] }, 5),
             6 => (Rec::Other { tag, fields: b[i + 1..i + 10].to_vec() }, 10),
             4 | 5 | 7 | 8 | 9 | 10 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
+            12 => (Rec::Other { tag, fields: b[i + 1..i + 3].to_vec() }, 3),
             t => panic!("unknown tag {t} at {i} in {b:?}"),
         };
         out.push(rec);
@@ -123,7 +124,7 @@ fn default_params_construct_an_idle_core() {
     assert!(c.next_wake().is_nan(), "idle: no wake-up");
     assert_eq!(c.drain(), 0);
     assert_eq!(drain(&mut c), Vec::<f64>::new());
-    assert_eq!(stats(&c), vec![0.0; 10]);
+    assert_eq!(stats(&c), vec![0.0; 11]);
 }
 
 #[wasm_bindgen_test]
@@ -170,6 +171,29 @@ fn adaptive_param_sends_a_lone_item_at_the_end_of_the_turn() {
     let mut fixed = core(&[(1, 60_000.0), (19, 0.0)]);
     fixed.add(DEFAULT_KEY, 1.0, NO, 0.0);
     assert_eq!(decode(&drain(&mut fixed)), vec![], "a fixed window waits for its timer");
+}
+
+#[wasm_bindgen_test]
+fn circuit_breaker_params_and_records() {
+    // circuitBreaker (index 20) { failureThreshold (21): 1, resetMs (22): 100 }, no retries.
+    assert_eq!(new_err(&[(20, 1.0), (21, 0.0)]), "circuitBreaker.failureThreshold\tan integer from 1 to 4294967295");
+    let mut c = core(&[(10, 1.0), (20, 1.0), (21, 1.0), (22, 100.0)]);
+    let key = c.intern("s1");
+    c.add(key, 1.0, NO, 0.0);
+    c.handle_time(20.0);
+    let batch = match dispatches(&decode(&drain(&mut c)))[..] {
+        [Rec::Dispatch { batch, .. }] => *batch,
+        ref d => panic!("{d:?}"),
+    };
+    assert!(c.fail(batch, 0, 0, NO, NO, 0, 30.0));
+    let recs = decode(&drain(&mut c));
+    // [12, key, state]: 1 open.
+    assert!(recs.contains(&Rec::Other { tag: 12.0, fields: vec![f64::from(key), 1.0] }), "{recs:?}");
+    assert_eq!(stats(&c)[10], 1.0, "circuitsOpen");
+    let r = c.add(key, 1.0, NO, 40.0);
+    let recs = decode(&drain(&mut c));
+    // [3, item, kind 7 (E_CIRCUIT_OPEN), arg = key, release]
+    assert_eq!(settles(&recs), vec![(f64::from(r >> 1), 7.0, f64::from(key))], "{recs:?}");
 }
 
 #[wasm_bindgen_test]
@@ -244,7 +268,7 @@ fn complete_ok_settles_every_item_by_position() {
     }
     assert!(!c.complete_ok(batch, 3, 6.0), "a late answer: the batch is no longer in flight");
     let s = stats(&c);
-    assert_eq!(s.len(), 10);
+    assert_eq!(s.len(), 11);
     // [queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, ...]
     assert_eq!(s[..7], [0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 0.0]);
     assert!(c.next_wake().is_nan(), "idle again");

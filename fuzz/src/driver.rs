@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hyperbatch::engine::{
-    AddError, Admission, BatchId, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, FailureKind, FlushId,
-    InputError, ItemId, ItemResult, KeyId, Outcome, Output, RouteId, Stats, WhenFull, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchId, CircuitState, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, FailureKind,
+    FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output, RouteId, Stats, WhenFull, DEFAULT_KEY, UNROUTED,
 };
 
 use crate::input::{Bad, KeyPick, Op, RouteKey, Scenario};
@@ -127,6 +127,8 @@ struct Driver {
     dispatches: u64,
     /// The wake-up the host armed (the last `poll_timeout()`).
     armed: Option<f64>,
+    /// The add being made was settled inside `add` (E_CIRCUIT_OPEN).
+    refused_at_add: Option<ItemId>,
 }
 
 impl Driver {
@@ -160,6 +162,7 @@ impl Driver {
             failed: 0,
             dispatches: 0,
             armed: None,
+            refused_at_add: None,
         }
     }
 
@@ -276,6 +279,13 @@ impl Driver {
         let (needs_poll, armed) = (self.e.needs_poll(), self.armed);
         self.drain();
         match r {
+            Ok((id, _)) if self.refused_at_add == Some(id) => {
+                // Accepted and settled at once under an open circuit (counted in items and failed).
+                self.refused_at_add = None;
+                ensure!(self, refusal.is_none(), "add accepted, expected {refusal:?}");
+                self.next_uid += 1;
+                self.accepted += 1;
+            }
             Ok((id, admission)) => {
                 ensure!(self, refusal.is_none(), "add accepted, expected {refusal:?}");
                 // Ids are reused only after Settle{release} / Release freed them.
@@ -564,6 +574,17 @@ impl Driver {
                     c.state = CallerState::Queued;
                 }
                 Output::KeyReleased { key } => self.on_key_released(key),
+                Output::CircuitChange { key, state } => {
+                    ensure!(self, self.cfg.circuit_breaker.is_some(), "circuit change without circuitBreaker");
+                    // Opened by a batch-level failure, closed by a probe that returned an array,
+                    // half-open when a batch is sent (never from inside add).
+                    let ok = match state {
+                        CircuitState::Open => matches!(self.ctx, Ctx::Fail { .. }),
+                        CircuitState::Closed => matches!(self.ctx, Ctx::Complete { .. }),
+                        CircuitState::HalfOpen => !matches!(self.ctx, Ctx::Add),
+                    };
+                    ensure!(self, ok && self.key_valid(key), "circuit of key {key} {state:?} in {:?}", self.ctx);
+                }
                 Output::Abandoned { batch } => {
                     let flight = self.flights.get_mut(&batch);
                     let Some(flight) = flight else { panic!("step {}: Abandoned {batch}, not in flight", self.step) };
@@ -674,6 +695,13 @@ impl Driver {
     fn on_settle(&mut self, item: ItemId, outcome: Outcome, release: bool) {
         // Every accepted item settles exactly once.
         let Some(c) = self.callers.remove(&item) else {
+            // An add under an open circuit is settled inside `add`, before the driver records it.
+            if matches!(self.ctx, Ctx::Add) && matches!(outcome, Outcome::CircuitOpen { .. }) && release {
+                ensure!(self, self.cfg.circuit_breaker.is_some(), "E_CIRCUIT_OPEN without circuitBreaker");
+                self.refused_at_add = Some(item);
+                self.failed += 1;
+                return;
+            }
             panic!("step {} ({}): Settle {outcome:?} for {item}, not a live caller", self.step, self.what);
         };
         if outcome.is_ok() {
@@ -696,6 +724,8 @@ impl Driver {
         let is_err = |r: &[ItemResult], i: u32| r.get(i as usize).is_some_and(|r| *r != ItemResult::Ok);
         let mode = self.cfg.error_mode;
         let ok = match (&self.ctx, outcome) {
+            // A key's open circuit refuses its unsent items and later adds.
+            (_, Outcome::CircuitOpen { key }) => self.cfg.circuit_breaker.is_some() && c.key == key,
             (_, Outcome::Code(ErrorCode::Deadline)) => !matches!(self.ctx, Ctx::Add) && self.now > c.deadline,
             (Ctx::Cancel(target), Outcome::Code(ErrorCode::Aborted)) => *target == item,
             (Ctx::Route { fails }, Outcome::Code(ErrorCode::Route)) => fails.contains(&item),

@@ -7,6 +7,7 @@
 //! A dedupe `Follower` rides on a queued item's slot and settles with it.
 
 mod abandon;
+mod circuit;
 mod deadline;
 mod dispatch;
 mod due;
@@ -17,6 +18,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
+use super::circuit::Circuit;
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::flush::SeqWindow;
 use super::queue::{Entry, Queue};
@@ -101,6 +103,8 @@ struct Key {
     scheduled: bool,
     /// How long its transport calls take: the lead of deadline-aware dispatch.
     call_time: CallTime,
+    /// Its circuit breaker (closed and counting nothing without `circuitBreaker`).
+    circuit: Circuit,
 }
 
 impl Key {
@@ -315,7 +319,8 @@ impl Engine {
             && key.pending_units == 0
             && key.retry_waiting == 0
             && key.waiting == 0
-            && !key.scheduled;
+            && !key.scheduled
+            && (key.circuit.is_default() || self.closed); // a closed batcher takes no more adds
         if idle {
             let name = std::mem::take(&mut self.keys[k as usize].name);
             self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
@@ -330,7 +335,9 @@ impl Engine {
 
     /// Accept an item into `key`'s queue (or [`UNROUTED`] for `resolveKeys`). The transport is
     /// never called from here: due work is dispatched by [`Engine::handle_time`] on the
-    /// [`Output::Tick`] this may emit.
+    /// [`Output::Tick`] this may emit. Under an open circuit the item is accepted and settled at
+    /// once: its `Settle` (E_CIRCUIT_OPEN) is among the outputs, so the host must know the id
+    /// before it drains them.
     pub fn add(
         &mut self,
         key: KeyId,
@@ -381,7 +388,9 @@ impl Engine {
             _ => None,
         };
         let room = self.queued < self.cfg.queued_cap() && self.waiting == 0;
-        if joins.is_none() && !room && self.cfg.when_full == WhenFull::Reject {
+        // An add to an open circuit settles with E_CIRCUIT_OPEN in `enqueue`, whatever the room.
+        let refused = key != UNROUTED && self.keys[key as usize].circuit.refuses(now);
+        if joins.is_none() && !room && !refused && self.cfg.when_full == WhenFull::Reject {
             return Err(AddError::Rejected(ErrorCode::Full));
         }
 
@@ -404,7 +413,7 @@ impl Engine {
         let admission = if let Some(primary) = joins {
             self.join(idx, primary);
             Admission::Joined
-        } else if room {
+        } else if room || refused {
             self.enqueue(idx, now);
             Admission::Queued
         } else {
@@ -461,6 +470,7 @@ impl Engine {
     /// and complete the returned flush when every accepted item has settled. Idempotent.
     pub fn close(&mut self, now: f64) -> FlushId {
         self.closed = true;
+        self.release_circuit_keys();
         self.flush(now)
     }
 
@@ -564,6 +574,7 @@ impl Engine {
                 }
             }
         }
+        self.circuit_call_ended(b.key, batch, Some(true), now);
         self.batch_ended(batch, &b, now, ok, failed, false);
         Ok(())
     }
@@ -610,6 +621,8 @@ impl Engine {
                 }
             }
         }
+        // An abandoned call's failure may be our own abort: no verdict on the transport.
+        self.circuit_call_ended(b.key, batch, (!b.abandoned).then_some(false), now);
         self.batch_ended(batch, &b, now, 0, failed, true);
         Ok(())
     }
@@ -634,6 +647,8 @@ impl Engine {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
         }
+        // A routed item refused by its key's open circuit left room behind it.
+        self.admit_waiters(now);
         // The host interned every answered key; one whose items left meanwhile is released here.
         for &k in keys {
             if k > DEFAULT_KEY && self.key_valid(k) {
@@ -702,6 +717,7 @@ impl Engine {
             queued: self.queued as u64,
             in_flight_batches: self.in_flight_batches as u64,
             in_flight_items: self.in_flight_items as u64,
+            circuits_open: self.circuits_open(),
             ..self.stats.clone()
         }
     }
@@ -739,6 +755,9 @@ impl Engine {
 
     /// Put an item (new, admitted from waiting, or routed) at the back of its key's queue.
     fn enqueue(&mut self, idx: u32, now: f64) {
+        if self.circuit_refuses_entry(idx, now) {
+            return;
+        }
         let (k, gen, weight, deadline) = {
             let it = &self.items[idx as usize];
             (it.key, it.gen, it.weight, it.deadline)
@@ -807,6 +826,9 @@ impl Engine {
             let k = self.items[idx as usize].key;
             self.keys[k as usize].waiting -= 1;
             self.enqueue(idx, now);
+            if self.items[idx as usize].gen != gen {
+                continue; // refused by its key's open circuit: settled, not admitted
+            }
             // It waited for room already: it goes with its key's next batch.
             if self.items[idx as usize].state == State::Queued {
                 self.due_through(k, self.items[idx as usize].order, true);
@@ -930,12 +952,7 @@ impl Engine {
 
     /// A slot's call is over: its followers and (if still waiting) its own caller settle.
     fn settle_slot(&mut self, idx: u32, outcome: Outcome) {
-        let followers = std::mem::take(&mut self.items[idx as usize].followers);
-        for f in followers {
-            self.count_settled(f, outcome);
-            self.out.push_back(Output::Settle { item: f, outcome, release: true });
-            self.free_item(f);
-        }
+        self.settle_followers(idx, outcome);
         if self.items[idx as usize].caller_settled {
             self.out.push_back(Output::Release { item: idx });
         } else {
@@ -943,6 +960,15 @@ impl Engine {
             self.out.push_back(Output::Settle { item: idx, outcome, release: true });
         }
         self.free_item(idx);
+    }
+
+    fn settle_followers(&mut self, idx: u32, outcome: Outcome) {
+        let followers = std::mem::take(&mut self.items[idx as usize].followers);
+        for f in followers {
+            self.count_settled(f, outcome);
+            self.out.push_back(Output::Settle { item: f, outcome, release: true });
+            self.free_item(f);
+        }
     }
 
     /// One caller gives up (abort, deadline, route failure). Its slot goes too unless

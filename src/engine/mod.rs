@@ -6,6 +6,7 @@
 
 mod budget;
 mod call_time;
+mod circuit;
 mod config;
 mod flush;
 mod machine;
@@ -15,7 +16,10 @@ mod timers;
 
 pub use budget::Budget;
 pub use call_time::MIN_LEAD_MS;
-pub use config::{BudgetConfig, BudgetOption, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull};
+pub use circuit::CircuitState;
+pub use config::{
+    BudgetConfig, BudgetOption, CircuitConfig, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull,
+};
 pub use machine::Engine;
 pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 
@@ -54,6 +58,7 @@ pub enum ErrorCode {
     FailFast = 9,
     Atomic = 10,
     Route = 11,
+    CircuitOpen = 12,
 }
 
 impl ErrorCode {
@@ -71,6 +76,7 @@ impl ErrorCode {
             ErrorCode::FailFast => "E_FAIL_FAST",
             ErrorCode::Atomic => "E_ATOMIC",
             ErrorCode::Route => "E_ROUTE",
+            ErrorCode::CircuitOpen => "E_CIRCUIT_OPEN",
         }
     }
 }
@@ -91,6 +97,9 @@ pub enum Outcome {
     FailFast { cause: u32 },
     /// Reject with E_ATOMIC, `cause` = `results[cause]`.
     Atomic { cause: u32 },
+    /// Reject with E_CIRCUIT_OPEN, `cause` = the last batch-level error of `key` (the one
+    /// reported with its [`Output::CircuitChange`] to open).
+    CircuitOpen { key: KeyId },
     /// Reject with a library error that carries no payload (E_ABORTED, E_DEADLINE, E_ROUTE…).
     Code(ErrorCode),
 }
@@ -161,6 +170,10 @@ pub enum Output {
     KeyReleased { key: KeyId },
     /// Every item the flush covered has settled.
     Flushed { flush: FlushId },
+    /// A key's circuit breaker changed state (`onCircuitChange`). To `Open`, it was opened by
+    /// the batch-level failure just reported (`fail`): that error is the cause of the key's
+    /// E_CIRCUIT_OPEN rejections until the next `Open`.
+    CircuitChange { key: KeyId, state: CircuitState },
     /// Call `handle_time` on the next microtask: a queue must send now (full by size or weight,
     /// a deadline near, backpressure, closing).
     Tick,
@@ -245,6 +258,8 @@ pub struct Stats {
     pub retries: u64,
     pub bisects: u64,
     pub throttled: u64,
+    /// Keys whose circuit is open now.
+    pub circuits_open: u64,
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use js_sys::Float64Array;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::{
-    AddError, BudgetConfig, BudgetOption, Class, Config, Engine, ErrorCode, ErrorMode, Failure, FailureKind,
-    InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
+    AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, Engine, ErrorCode, ErrorMode, Failure,
+    FailureKind, InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
 };
 
 // Output tags, mirrored in pkg-template/core.js.
@@ -24,6 +24,7 @@ const KEY_RELEASED: f64 = 8.0;
 const FLUSHED: f64 = 9.0;
 const ABANDONED: f64 = 10.0;
 const TURN_END: f64 = 11.0;
+const CIRCUIT: f64 = 12.0;
 
 fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
@@ -61,6 +62,13 @@ fn decode_config(p: &[f64]) -> Config {
         },
         bisect: at(9) != Some(0.0),
         adaptive: at(19) == Some(1.0),
+        circuit_breaker: (at(20) == Some(1.0)).then(|| {
+            let c = CircuitConfig::default();
+            CircuitConfig {
+                failure_threshold: at(21).unwrap_or(c.failure_threshold),
+                reset_ms: at(22).unwrap_or(c.reset_ms),
+            }
+        }),
         retry: RetryConfig {
             max_attempts: at(10).unwrap_or(r.max_attempts),
             base_delay_ms: at(11).unwrap_or(r.base_delay_ms),
@@ -228,7 +236,7 @@ impl Core {
     }
 
     /// `[queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, retries,
-    /// bisects, throttled]`.
+    /// bisects, throttled, circuitsOpen]`.
     pub fn stats(&self) -> Float64Array {
         let s = self.engine.stats();
         let v = [
@@ -242,6 +250,7 @@ impl Core {
             s.retries,
             s.bisects,
             s.throttled,
+            s.circuits_open,
         ];
         let v: Vec<f64> = v.iter().map(|&n| n as f64).collect();
         Float64Array::from(&v[..])
@@ -284,6 +293,7 @@ fn encode(b: &mut Vec<f64>, o: Output) {
                 Outcome::FailFast { cause } => (4, cause),
                 Outcome::Atomic { cause } => (5, cause),
                 Outcome::Code(code) => (6, code as u32),
+                Outcome::CircuitOpen { key } => (7, key),
             };
             b.extend([SETTLE, item as f64, kind as f64, arg as f64, f64::from(u8::from(release))]);
         }
@@ -297,5 +307,6 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         Output::Admitted { item } => b.extend([ADMITTED, item as f64]),
         Output::KeyReleased { key } => b.extend([KEY_RELEASED, key as f64]),
         Output::Flushed { flush } => b.extend([FLUSHED, flush as f64]),
+        Output::CircuitChange { key, state } => b.extend([CIRCUIT, key as f64, f64::from(state as u8)]),
     }
 }

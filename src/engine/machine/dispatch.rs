@@ -107,6 +107,7 @@ impl Engine {
         let wanted = entries.len();
         let b = Batch { key: k, entries, attempt, weight, started: now, timed_out: false, wanted, abandoned: false };
         self.batches.insert(batch, b);
+        self.circuit_sent(k, batch);
         self.out.push_back(Output::Dispatch(Dispatch {
             batch,
             key: k,

@@ -175,7 +175,7 @@ impl Engine {
             return true;
         }
         debug_assert!(self.in_flight_batches < self.cfg.in_flight_cap(), "run_due checks the cap first");
-        if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
+        if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() || !self.circuit_allows_send(k, now) {
             return false; // scheduled again when one of this key's calls ends
         }
         match self.keys[k as usize].ready_units.pop_front() {
@@ -229,7 +229,7 @@ impl Engine {
     }
 
     pub(super) fn arm_window(&mut self, k: KeyId) {
-        if self.keys[k as usize].queue.is_empty() {
+        if self.keys[k as usize].queue.is_empty() || self.circuit_holds(k) {
             return;
         }
         let at = self.window_deadline(k);
