@@ -11,11 +11,12 @@
 
 // Output tags and codes: the wire format of src/wasm/mod.rs.
 const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5;
-const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10, TURN_END = 11;
+const BATCH_END = 6, ADMITTED = 7, KEY_RELEASED = 8, FLUSHED = 9, ABANDONED = 10, TURN_END = 11, SUCCEEDED = 12;
 const CODES = ["E_CONFIG", "E_CLOSED", "E_FULL", "E_TOO_LARGE", "E_ABORTED", "E_DEADLINE", "E_TIMEOUT",
   "E_TRANSPORT", "E_RESULT_SHAPE", "E_FAIL_FAST", "E_ATOMIC", "E_ROUTE"];
 const UNROUTED = 0, DEFAULT_KEY = 1;
 const MAX_TIMER_MS = 2147483647;
+const RESERVE_MAX = 1024; // the most ids Core.reserve hands out (src/wasm/mod.rs)
 
 // Options: name → [index in the numeric vector the engine decodes (src/wasm/mod.rs), kind].
 // Kinds: "n" number, "n?" number or null, "b" boolean, an array: one of those strings,
@@ -226,11 +227,13 @@ function retryAfterMs(err) {
 class Batch {
   #controller;
   #reason;
-  #id; // the engine's batch id, items and their count, kept where a transport that rewrites its batch cannot reach
+  #id; // the engine's batch id, item ids, items and their count, kept where a transport that rewrites its batch cannot reach
+  #ids;
   #items;
   #size;
-  constructor(id, key, items, attempt, deadline, keepalive) {
+  constructor(id, key, ids, items, attempt, deadline, keepalive) {
     this.#id = id;
+    this.#ids = ids;
     this.#items = items;
     this.#size = items.length;
     this.id = id;
@@ -255,6 +258,9 @@ class Batch {
   }
   static itemsOf(batch) {
     return batch.#items;
+  }
+  static idsOf(batch) {
+    return batch.#ids;
   }
   static abort(batch, reason) {
     batch.#reason = reason;
@@ -353,6 +359,14 @@ class Runner {
     this.vals = [];
     this.signals = [];
     this.listeners = [];
+    this.listening = 0; // items with an abort listener
+    // Plain adds (default queue, weight 1, no options) take ids the engine reserved and are
+    // handed over in bulk (ingest): when the reservation is used up (a queue may be full), at
+    // the end of the clock's turn, and before any other engine input, so the engine sees
+    // every input in order.
+    this.reserved = new Uint32Array(RESERVE_MAX);
+    this.reservedLen = 0;
+    this.used = 0; // reserved ids taken by plain adds not handed over yet
     this.keyIds = new Map(); // key value → engine key id
     this.keyVals = []; // engine key id → key value
     this.calls = new Map(); // batch id → Batch, while in flight
@@ -375,6 +389,8 @@ class Runner {
       && this.resolveKeys === undefined;
     this.clock = 0;
     this.clearClock = () => {
+      if (this.used !== 0) this.ingest();
+      this.reservedLen = 0; // the next turn's adds reserve afresh, and queue their own clearClock
       this.clock = 0;
     };
     this.tickQueued = false;
@@ -383,6 +399,7 @@ class Runner {
     this.onTick = () => {
       this.tickQueued = false;
       if (this.core === undefined) return;
+      this.sync();
       this.core.handle_time(Date.now());
       this.drain();
     };
@@ -390,6 +407,7 @@ class Runner {
     this.onTurnEnd = () => {
       this.turnEndQueued = false;
       if (this.core === undefined) return;
+      this.sync();
       this.core.handle_time(Date.now());
       this.drain();
     };
@@ -397,6 +415,7 @@ class Runner {
       this.timer = undefined;
       this.timerAt = NaN;
       if (this.core === undefined) return;
+      this.sync();
       this.core.handle_time(Date.now());
       this.drain();
     };
@@ -413,6 +432,7 @@ class Runner {
     this.onHide = (event) => {
       if (this.core === undefined) return; // freed by close()
       if (event.type === "visibilitychange" && doc.visibilityState !== "hidden") return;
+      this.sync();
       this.core.flush(Date.now()); // its Flushed output resolves nothing
       // Every call this drain decodes is the flush's: `readOutputs` reads the flag.
       this.hiding = true;
@@ -462,10 +482,20 @@ class Runner {
 
   add(item, opts) {
     if (opts === undefined && this.plain) {
-      // The common case: one queue, weight 1, no per-add options.
-      return this.track(this.core.add(DEFAULT_KEY, 1, NaN, this.now()), item, undefined, 1);
+      // The common case: one queue, weight 1, no per-add options: no engine call per item.
+      const id = this.plainId();
+      if (id < 0) return this.track(this.core.add(DEFAULT_KEY, 1, NaN, this.now()), item, undefined, 1);
+      this.vals[id] = item;
+      const p = new Promise(capture);
+      this.res[id] = capturedResolve;
+      this.rej[id] = capturedReject;
+      capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
+      this.live++;
+      if (this.used === this.reservedLen) this.ingest();
+      return p;
     }
     if (this.core === undefined) return Promise.reject(this.addError(-1)); // closed and freed
+    this.sync();
     let key, weight, deadline = NaN, signal, dedupe;
     try {
       if (opts !== undefined && opts !== null) {
@@ -524,18 +554,67 @@ class Runner {
       reject(this.addError(-1)); // closed and freed
       return;
     }
-    const r = this.core.add(DEFAULT_KEY, 1, NaN, this.now());
-    if (r < 0) {
-      this.drain();
-      reject(this.addError(r, 1));
+    const id = this.plainId();
+    if (id < 0) {
+      const r = this.core.add(DEFAULT_KEY, 1, NaN, this.now());
+      if (r < 0) {
+        this.drain();
+        reject(this.addError(r, 1));
+        return;
+      }
+      this.settling(r >>> 1, item, resolve, reject);
+      if (r & 1) this.drain();
       return;
     }
-    const id = r >>> 1;
+    this.settling(id, item, resolve, reject);
+    if (this.used === this.reservedLen) this.ingest();
+  }
+
+  settling(id, item, resolve, reject) {
     this.vals[id] = item;
     this.res[id] = resolve;
     this.rej[id] = reject;
     this.live++;
-    if (r & 1) this.drain();
+  }
+
+  /** A reserved id for a plain add, or -1 when it must go through `core.add` (the engine said no room). */
+  plainId() {
+    if (this.used === this.reservedLen) {
+      this.now(); // its turn-end microtask hands the adds over
+      const core = this.core, n = core.reserve();
+      this.used = 0;
+      this.reservedLen = n;
+      if (n === 0) return -1;
+      this.reserved.set(new Uint32Array(this.memory.buffer, core.ids_ptr(), n));
+    }
+    return this.reserved[this.used++];
+  }
+
+  /** Hand the plain adds recorded since the last ingest to the engine; the reservation is used up. */
+  ingest() {
+    const n = this.used;
+    this.used = this.reservedLen = 0;
+    const r = this.core.add_reserved(n, this.clock);
+    if (r === 0) return;
+    if (r > 0) {
+      this.drain();
+      return;
+    }
+    // Not reached while every other input syncs first; should it be, no caller is left hanging.
+    const err = this.addError(r, 1);
+    for (let j = 0; j < n; j++) {
+      const id = this.reserved[j], reject = this.rej[id];
+      this.res[id] = this.rej[id] = this.vals[id] = undefined;
+      this.live--;
+      reject(err);
+    }
+    this.drain();
+  }
+
+  /** Before any other engine input: the engine must see the plain adds made before it. */
+  sync() {
+    if (this.used !== 0) this.ingest();
+    this.reservedLen = 0; // the input may change the room the reservation counted on
   }
 
   /**
@@ -591,15 +670,18 @@ class Runner {
     const listener = () => {
       if (this.core === undefined) return;
       this.reasons[id] = read(signal, "reason");
+      this.sync();
       if (this.core.cancel(id, Date.now())) this.drain();
       else this.reasons[id] = undefined;
     };
     this.signals[id] = signal;
     this.listeners[id] = listener;
+    this.listening++;
     try {
       signal.addEventListener("abort", listener, { once: true });
     } catch (err) {
       this.signals[id] = this.listeners[id] = undefined;
+      this.listening--;
       this.reasons[id] = err;
       this.core.cancel(id, Date.now());
       this.drain();
@@ -705,23 +787,32 @@ class Runner {
           i += 1;
           this.queueTurnEnd();
           break;
+        case SUCCEEDED: {
+          i += 2;
+          // Every item of the call resolves with its entry (cur: the call being completed).
+          const ids = cur.ids, results = cur.results, res = this.res, rej = this.rej, vals = this.vals;
+          const extra = this.listening !== 0 || this.dedupeBy !== undefined;
+          for (let j = 0; j < ids.length; j++) {
+            const id = ids[j], resolve = res[id], reject = rej[id];
+            res[id] = rej[id] = vals[id] = undefined;
+            if (extra) this.forget(id);
+            try {
+              resolve(results[j]);
+            } catch (err) {
+              reject(entryError(j, err));
+            }
+          }
+          this.live -= ids.length;
+          break;
+        }
         case SETTLE: {
           const id = buf[i + 1], kind = buf[i + 2], arg = buf[i + 3];
           if (buf[i + 4] === 1) this.vals[id] = undefined;
           i += 5;
-          const resolve = this.res[id], reject = this.rej[id], signal = this.signals[id];
+          const resolve = this.res[id], reject = this.rej[id];
           this.res[id] = this.rej[id] = undefined;
           this.live--;
-          if (this.dedupeBy !== undefined) this.releaseDedupe(id);
-          if (signal !== undefined) {
-            const listener = this.listeners[id];
-            this.signals[id] = this.listeners[id] = undefined;
-            try {
-              signal.removeEventListener("abort", listener);
-            } catch {
-              // a signal-like object whose removeEventListener throws: the listener checks the engine anyway
-            }
-          }
+          this.forget(id);
           if (kind === 0) {
             try {
               resolve(cur.results[arg]);
@@ -734,11 +825,11 @@ class Runner {
           break;
         }
         case DISPATCH: {
-          const m = buf[i + 6];
-          const items = new Array(m);
-          for (let j = 0; j < m; j++) items[j] = this.vals[buf[i + 7 + j]];
+          const m = buf[i + 6], vals = this.vals;
+          const ids = new Array(m), items = new Array(m);
+          for (let j = 0; j < m; j++) items[j] = vals[ids[j] = buf[i + 7 + j]];
           const keyId = buf[i + 2], deadline = buf[i + 4];
-          const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
+          const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
             buf[i + 3], Number.isNaN(deadline) ? undefined : deadline, this.hiding);
           jobs.push({ batch, weight: buf[i + 5] });
           i += 7 + m;
@@ -799,6 +890,21 @@ class Runner {
         default:
           throw new Error(`hyperbatch: corrupt engine output (tag ${buf[i]})`);
       }
+    }
+  }
+
+  /** A caller settled: drop its dedupe hold and its abort listener. */
+  forget(id) {
+    if (this.dedupeBy !== undefined) this.releaseDedupe(id);
+    const signal = this.signals[id];
+    if (signal === undefined) return;
+    const listener = this.listeners[id];
+    this.signals[id] = this.listeners[id] = undefined;
+    this.listening--;
+    try {
+      signal.removeEventListener("abort", listener);
+    } catch {
+      // a signal-like object whose removeEventListener throws: the listener checks the engine anyway
     }
   }
 
@@ -940,7 +1046,8 @@ class Runner {
       return;
     }
     this.calls.delete(id);
-    this.cur = { results: v, error: undefined, substitutes, items: Batch.itemsOf(batch) };
+    this.cur = { results: v, error: undefined, substitutes, items: Batch.itemsOf(batch), ids: Batch.idsOf(batch) };
+    this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
     else this.core.complete(id, codes, after, Date.now());
     this.drain();
@@ -973,6 +1080,7 @@ class Runner {
       }
     }
     this.cur = { results: undefined, error: err, message: errorText(err), items: Batch.itemsOf(batch) };
+    this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
   }
@@ -1012,6 +1120,7 @@ class Runner {
       }
       if (this.core === undefined) return;
       this.cur = { results: undefined, error: undefined };
+      this.sync();
       this.core.route_done(routeId, ids, Date.now());
       this.drain();
     }, (err) => this.routeFailed(routeId, err));
@@ -1033,6 +1142,7 @@ class Runner {
   routeFailed(routeId, err) {
     if (this.core === undefined) return;
     this.cur = { results: undefined, error: undefined, routeFailed: true, routeError: err, message: errorText(err) };
+    this.sync();
     this.core.route_failed(routeId, Date.now());
     this.drain();
   }
@@ -1048,6 +1158,7 @@ class Runner {
       this.stopListeningForHide();
     }
     if (this.core === undefined) return Promise.resolve();
+    this.sync();
     let p;
     if (closing) {
       p = new Promise((resolve) => this.closeWaiters.push(resolve));
@@ -1061,6 +1172,7 @@ class Runner {
   }
 
   stats() {
+    if (this.core !== undefined) this.sync();
     const s = this.core === undefined ? this.lastStats : this.core.stats();
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],

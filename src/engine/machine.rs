@@ -18,7 +18,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
-use super::flush::SeqWindow;
+use super::flush::Flushes;
 use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::timers::{Timer, Timers};
@@ -193,9 +193,10 @@ pub struct Engine {
     next_unit: u64,
     waiters: VecDeque<Slot>,
     waiting: usize,
+    /// Ids handed out by `reserve_plain` and not used yet (free slots no `add` takes).
+    reserved: Vec<u32>,
     timers: Timers,
-    seqs: SeqWindow,
-    flushes: VecDeque<(u64, FlushId)>,
+    flushes: Flushes,
     next_flush: FlushId,
     next_order: u64,
     due: Vec<KeyId>,
@@ -241,9 +242,9 @@ impl Engine {
             next_unit: 1,
             waiters: VecDeque::new(),
             waiting: 0,
+            reserved: Vec::new(),
             timers: Timers::default(),
-            seqs: SeqWindow::default(),
-            flushes: VecDeque::new(),
+            flushes: Flushes::default(),
             next_flush: 1,
             next_order: 0,
             due: Vec::new(),
@@ -386,7 +387,23 @@ impl Engine {
         }
 
         let idx = self.alloc_item();
-        let seq = self.seqs.push();
+        Ok((idx, self.accept(idx, key, weight, deadline, dedupe, joins, room, now)))
+    }
+
+    /// Take the item `idx` (allocated, not yet live) in: admission was decided by the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &mut self,
+        idx: u32,
+        key: KeyId,
+        weight: f64,
+        deadline: f64,
+        dedupe: Option<&str>,
+        joins: Option<u32>,
+        room: bool,
+        now: f64,
+    ) -> Admission {
+        let seq = self.flushes.number();
         {
             let it = &mut self.items[idx as usize];
             it.key = key;
@@ -401,7 +418,7 @@ impl Engine {
             let gen = self.items[idx as usize].gen;
             self.timers.push(next_after(deadline), Timer::Expire { item: idx, gen });
         }
-        let admission = if let Some(primary) = joins {
+        if let Some(primary) = joins {
             self.join(idx, primary);
             Admission::Joined
         } else if room {
@@ -413,8 +430,72 @@ impl Engine {
             self.keys[key as usize].waiting += 1;
             self.waiters.push_back((idx, self.items[idx as usize].gen));
             Admission::Waiting
-        };
-        Ok((idx, admission))
+        }
+    }
+
+    /// Ids the next plain adds will get, in order (see [`Engine::add_reserved`]): up to `max`,
+    /// and no more than can be added before one of them makes the engine ask for a
+    /// [`Output::Tick`] (the default queue fills by size or weight, `maxQueued` is reached). So
+    /// a host that records plain adds itself and hands them over as soon as it has used every
+    /// reserved id dispatches as promptly as with one `add` per item. Empty when plain adds must
+    /// go through [`Engine::add`] (closed, full, adds waiting for room, a weight cap below 1).
+    /// The ids stay out of `add`'s reach until used, or until the next call reserves afresh.
+    pub fn reserve_plain(&mut self, max: usize) -> &[ItemId] {
+        let want = self.plain_room().min(max);
+        while self.reserved.len() > want {
+            let idx = self.reserved.pop().expect("longer than want");
+            self.free_items.push(idx);
+        }
+        while self.reserved.len() < want {
+            let idx = self.alloc_item();
+            self.reserved.push(idx);
+        }
+        &self.reserved
+    }
+
+    /// How many plain adds the default queue takes before one of them must tick the host.
+    fn plain_room(&self) -> usize {
+        let cap = self.cfg.max_batch_weight.unwrap_or(f64::INFINITY);
+        if self.closed || self.waiting > 0 || cap < 1.0 {
+            return 0;
+        }
+        let queued_room = self.cfg.queued_cap().saturating_sub(self.queued);
+        if self.tick_requested {
+            return queued_room; // a full queue asks for nothing more until the tick
+        }
+        let q = &self.keys[DEFAULT_KEY as usize].queue;
+        let size_room = self.cfg.batch_size().saturating_sub(q.live);
+        // The item that pushes the weight over the cap ticks; floor() errs early, never late.
+        let weight_room = if cap.is_finite() { (cap - q.weight).floor().max(1.0) as usize } else { usize::MAX };
+        queued_room.min(size_room).min(weight_room)
+    }
+
+    /// Plain adds in bulk: the first `n` ids of [`Engine::reserve_plain`] join the default queue
+    /// (weight 1, no deadline, no dedupe), in order, exactly as `n` calls of
+    /// `add(DEFAULT_KEY, 1.0, None, None, now)` that each return [`Admission::Queued`] would.
+    /// Refused with the state unchanged when fewer ids are reserved, or when not all of them
+    /// would be queued (closed, too heavy, `maxQueued` reached, adds waiting for room): such
+    /// adds go through [`Engine::add`]. The remaining reserved ids stay reserved.
+    pub fn add_reserved(&mut self, n: usize, now: f64) -> Result<(), AddError> {
+        if n > self.reserved.len() {
+            return Err(AddError::Invalid(InputError::NotReserved { asked: n, reserved: self.reserved.len() }));
+        }
+        if self.closed {
+            return Err(AddError::Rejected(ErrorCode::Closed));
+        }
+        if matches!(self.cfg.max_batch_weight, Some(cap) if 1.0 > cap) {
+            return Err(AddError::Rejected(ErrorCode::TooLarge));
+        }
+        if self.waiting > 0 || self.queued + n > self.cfg.queued_cap() {
+            return Err(AddError::Rejected(ErrorCode::Full));
+        }
+        let mut reserved = std::mem::take(&mut self.reserved);
+        for &idx in &reserved[..n] {
+            self.accept(idx, DEFAULT_KEY, 1.0, f64::INFINITY, None, None, true, now);
+        }
+        reserved.drain(..n);
+        self.reserved = reserved;
+        Ok(())
     }
 
     /// Abort an item (its `AbortSignal` fired): it settles with E_ABORTED now; if it was not
@@ -450,7 +531,7 @@ impl Engine {
     pub fn flush(&mut self, now: f64) -> FlushId {
         let id = self.next_flush;
         self.next_flush += 1;
-        self.flushes.push_back((self.seqs.next(), id));
+        self.flushes.open(id, self.live);
         self.due_all_queued();
         self.run_due(now);
         self.after_input(now);
@@ -493,6 +574,15 @@ impl Engine {
         let mut tally = |o: Outcome| if o.is_ok() { ok += 1 } else { failed += 1 };
 
         match (self.cfg.error_mode, first_err) {
+            (_, None) if self.whole(&b) => {
+                // One record for the call instead of one per item (the common case).
+                for &(idx, _) in &b.entries {
+                    self.count_settled(idx, Outcome::Ok { index: 0 });
+                    self.free_item(idx);
+                }
+                ok = b.entries.len() as u32;
+                self.out.push_back(Output::Succeeded { batch });
+            }
             (_, None) => {
                 for (i, &(idx, gen)) in b.entries.iter().enumerate() {
                     if self.in_flight_slot(idx, gen) {
@@ -830,6 +920,14 @@ impl Engine {
         entries.iter().copied().filter(|&(i, g)| self.in_flight_slot(i, g)).collect()
     }
 
+    /// Every slot of the call is still in it, with its own caller and no follower.
+    fn whole(&self, b: &Batch) -> bool {
+        b.entries.iter().all(|&(idx, gen)| {
+            let it = &self.items[idx as usize];
+            self.in_flight_slot(idx, gen) && it.followers.is_empty() && !it.caller_settled
+        })
+    }
+
     fn caller_live(&self, idx: u32) -> bool {
         self.items.get(idx as usize).is_some_and(|it| it.state != State::Free && !it.caller_settled)
     }
@@ -920,7 +1018,7 @@ impl Engine {
 
     fn count_settled(&mut self, idx: u32, outcome: Outcome) {
         self.live -= 1;
-        self.seqs.settle(self.items[idx as usize].seq);
+        self.flushes.settled(self.items[idx as usize].seq);
         if outcome.is_ok() {
             self.stats.succeeded += 1;
         } else {
@@ -1083,11 +1181,7 @@ impl Engine {
 
     /// Bookkeeping after every input: completed flushes, and compaction of stale timers.
     fn after_input(&mut self, _now: f64) {
-        while let Some(&(upto, id)) = self.flushes.front() {
-            if !self.seqs.all_settled_below(upto) {
-                break;
-            }
-            self.flushes.pop_front();
+        while let Some(id) = self.flushes.pop_done() {
             self.out.push_back(Output::Flushed { flush: id });
         }
         let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());

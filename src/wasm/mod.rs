@@ -24,6 +24,10 @@ const KEY_RELEASED: f64 = 8.0;
 const FLUSHED: f64 = 9.0;
 const ABANDONED: f64 = 10.0;
 const TURN_END: f64 = 11.0;
+const SUCCEEDED: f64 = 12.0;
+
+/// Most ids one `reserve` hands out: plain adds are handed over at least this often.
+const RESERVE_MAX: usize = 1024;
 
 fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
@@ -88,6 +92,10 @@ pub fn linear_memory() -> JsValue {
 pub struct Core {
     engine: Engine,
     buf: Vec<f64>,
+    /// The ids of the last `reserve`, read by JS through `ids_ptr`.
+    ids: Vec<u32>,
+    /// `ItemResult::Ok` as many times as the largest call `complete_ok` was given.
+    oks: Vec<ItemResult>,
 }
 
 #[wasm_bindgen]
@@ -98,7 +106,7 @@ impl Core {
     pub fn new(params: &[f64], seed: f64) -> Result<Core, JsValue> {
         match Engine::new(decode_config(params), seed as u64) {
             // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
-            Ok(engine) => Ok(Core { engine, buf: Vec::new() }),
+            Ok(engine) => Ok(Core { engine, buf: Vec::new(), ids: Vec::new(), oks: Vec::new() }),
             Err(e) => {
                 let mut msg = String::from(e.option);
                 msg.push('\t');
@@ -121,6 +129,26 @@ impl Core {
     pub fn add_dedupe(&mut self, key: u32, weight: f64, deadline: f64, dedupe: &str, now: f64) -> i32 {
         let r = self.engine.add(key, weight, opt(deadline), Some(dedupe), now);
         self.add_result(r.map(|(id, _)| id))
+    }
+
+    /// Plain adds recorded by JS: the first `n` reserved ids join the default queue (see
+    /// `Engine::add_reserved`). `0`/`1`: accepted (`1`: output pending); `< 0`: as `add`.
+    pub fn add_reserved(&mut self, n: u32, now: f64) -> i32 {
+        let r = self.engine.add_reserved(n as usize, now);
+        self.add_result(r.map(|()| 0))
+    }
+
+    /// Ids for the next plain adds (see `Engine::reserve_plain`), at `ids_ptr`; returns how many.
+    pub fn reserve(&mut self) -> u32 {
+        let ids = self.engine.reserve_plain(RESERVE_MAX);
+        self.ids.clear();
+        self.ids.extend_from_slice(ids);
+        self.ids.len() as u32
+    }
+
+    /// Pointer to the ids of the last `reserve` (valid until the next call).
+    pub fn ids_ptr(&self) -> *const u32 {
+        self.ids.as_ptr()
     }
 
     fn add_result(&self, r: Result<u32, AddError>) -> i32 {
@@ -160,8 +188,11 @@ impl Core {
 
     /// Every entry succeeded. False: the batch is no longer in flight (a late answer).
     pub fn complete_ok(&mut self, batch: f64, n: u32, now: f64) -> bool {
-        let results = vec![ItemResult::Ok; n as usize];
-        self.engine.complete(batch as u64, &results, now).is_ok()
+        let n = n as usize;
+        if self.oks.len() < n {
+            self.oks.resize(n, ItemResult::Ok);
+        }
+        self.engine.complete(batch as u64, &self.oks[..n], now).is_ok()
     }
 
     /// `codes[i]`: 0 ok, 1 error, 2 retryable error (`retry_after[i]`, NaN for none).
@@ -287,6 +318,7 @@ fn encode(b: &mut Vec<f64>, o: Output) {
             };
             b.extend([SETTLE, item as f64, kind as f64, arg as f64, f64::from(u8::from(release))]);
         }
+        Output::Succeeded { batch } => b.extend([SUCCEEDED, batch as f64]),
         Output::Release { item } => b.extend([RELEASE, item as f64]),
         Output::CallTimedOut { batch } => b.extend([TIMED_OUT, batch as f64]),
         Output::Abandoned { batch } => b.extend([ABANDONED, batch as f64]),
