@@ -5,14 +5,14 @@
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
+use hyperbatch::wasm::wire::{PARAM_COUNT, SUCCEEDED};
 use hyperbatch::wasm::{linear_memory, Core};
 use js_sys::{Float64Array, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const NO: f64 = f64::NAN;
-/// `Core::new`'s params vector length (`PARAMS` in core.js).
-const N_PARAMS: usize = 20;
+const N_PARAMS: usize = PARAM_COUNT;
 const DEFAULT_KEY: u32 = 1;
 const E_ABORTED: f64 = 4.0;
 
@@ -83,7 +83,7 @@ fn decode(b: &[f64]) -> Vec<Rec> {
                 (Rec::Route { route: b[i + 1], items: b[i + 3..i + 3 + n].to_vec() }, 3 + n)
             }
             3 => (Rec::Settle { item: b[i + 1], kind: b[i + 2], arg: b[i + 3], release: b[i + 4] }, 5),
-            12 => (Rec::Succeeded { batch: b[i + 1] }, 2),
+            t if f64::from(t) == SUCCEEDED => (Rec::Succeeded { batch: b[i + 1] }, 2),
             6 => (Rec::Other { tag, fields: b[i + 1..i + 10].to_vec() }, 10),
             4 | 5 | 7 | 8 | 9 | 10 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
             t => panic!("unknown tag {t} at {i} in {b:?}"),

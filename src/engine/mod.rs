@@ -42,7 +42,7 @@ pub const DEFAULT_KEY: KeyId = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ErrorCode {
-    // The discriminants are the shell's wire codes (pkg-template/core.js `CODES`).
+    // The discriminants are the wire codes: scripts/build.mjs writes core.js `CODES` from them.
     Config = 0,
     Closed = 1,
     Full = 2,
