@@ -166,10 +166,30 @@ impl Engine {
         if self.waiting > 0 || self.queued + n > self.cfg.queued_cap() {
             return Err(AddError::Rejected(ErrorCode::Full));
         }
-        let mut reserved = std::mem::take(&mut self.reserved);
-        for &idx in &reserved[..n] {
-            self.accept(idx, DEFAULT_KEY, 1.0, f64::INFINITY, None, None, true, now);
+        if n == 0 {
+            return Ok(());
         }
+        let mut reserved = std::mem::take(&mut self.reserved);
+        let q = &mut self.keys[DEFAULT_KEY as usize].queue;
+        for &idx in &reserved[..n] {
+            let (seq, order) = (self.flushes.number(), self.next_order);
+            self.next_order += 1;
+            let it = &mut self.items[idx as usize];
+            it.key = DEFAULT_KEY;
+            it.weight = 1.0;
+            it.deadline = f64::INFINITY;
+            it.seq = seq;
+            it.order = order;
+            it.state = State::Queued;
+            q.push_back(Entry { order, item: idx, gen: it.gen, at: now }, 1.0);
+        }
+        self.stats.items += n as u64;
+        self.live += n;
+        self.queued += n;
+        // What each add's growth would trigger: the first opens the window (or asks for the end
+        // of the turn), and fullness or backpressure only grows, so the last tells whether to tick.
+        self.queue_grew(DEFAULT_KEY, reserved[0], f64::INFINITY, now);
+        self.queue_grew(DEFAULT_KEY, reserved[n - 1], f64::INFINITY, now);
         reserved.drain(..n);
         self.reserved = reserved;
         Ok(())

@@ -15,9 +15,18 @@ impl Engine {
     }
 
     pub(super) fn free_item(&mut self, idx: u32) {
+        // Reset what the next use reads before writing it (cheaper than a whole vacant Item).
         let it = &mut self.items[idx as usize];
-        let gen = it.gen.wrapping_add(1);
-        *it = Item { gen, ..Item::vacant() };
+        it.gen = it.gen.wrapping_add(1);
+        it.state = State::Free;
+        it.attempt = 1;
+        it.sends = 0;
+        it.primary = NONE;
+        it.caller_settled = false;
+        if it.followers.capacity() != 0 {
+            it.followers = Vec::new();
+        }
+        it.dedupe = None;
         self.free_items.push(idx);
     }
 

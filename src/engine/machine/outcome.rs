@@ -32,10 +32,12 @@ impl Engine {
             (_, None) if self.whole(&b) => {
                 // One record for the call instead of one per item (the common case).
                 for &(idx, _) in &b.entries {
-                    self.count_settled(idx, Outcome::Ok { index: 0 });
+                    self.flushes.settled(self.items[idx as usize].seq);
                     self.free_item(idx);
                 }
                 ok = b.entries.len() as u32;
+                self.live -= b.entries.len();
+                self.stats.succeeded += u64::from(ok);
                 self.out.push_back(Output::Succeeded { batch });
             }
             (_, None) => {
