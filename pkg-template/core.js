@@ -28,6 +28,7 @@ const CODES = ["E_CONFIG", "E_CLOSED", "E_FULL", "E_TOO_LARGE", "E_ABORTED", "E_
   "E_TRANSPORT", "E_RESULT_SHAPE", "E_FAIL_FAST", "E_ATOMIC", "E_ROUTE"];
 // wire: end
 const MAX_TIMER_MS = 2147483647;
+const MIN_RESERVE = 8;
 
 // Options: name → [index in the numeric vector the engine decodes (P_*), kind].
 // Kinds: "n" number, "n?" number or null, "b" boolean, an object: one of its names (→ its
@@ -381,6 +382,9 @@ class Runner {
     this.reserved = new Uint32Array(RESERVE_MAX);
     this.reservedLen = 0;
     this.used = 0; // reserved ids taken by plain adds not handed over yet
+    // How many ids to ask for: doubles while reservations are used up, follows the adds of a
+    // turn down again, so a loader that adds five items per flush copies a few ids, not RESERVE_MAX.
+    this.reserveSize = MIN_RESERVE;
     this.keyIds = new Map(); // key value → engine key id
     this.keyVals = []; // engine key id → key value
     this.calls = new Map(); // batch id → Batch, while in flight
@@ -403,7 +407,10 @@ class Runner {
       && this.resolveKeys === undefined;
     this.clock = 0;
     this.clearClock = () => {
-      if (this.used !== 0) this.ingest();
+      if (this.used !== 0) {
+        this.reserveSize = Math.max(MIN_RESERVE, 2 * this.used);
+        this.ingest();
+      }
       this.reservedLen = 0; // the next turn's adds reserve afresh, and queue their own clearClock
       this.clock = 0;
     };
@@ -505,7 +512,7 @@ class Runner {
       this.rej[id] = capturedReject;
       capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
       this.live++;
-      if (this.used === this.reservedLen) this.ingest();
+      if (this.used === this.reservedLen) this.usedUp();
       return p;
     }
     if (this.core === undefined) return Promise.reject(this.addError(ADD_CLOSED)); // closed and freed
@@ -581,7 +588,7 @@ class Runner {
       return;
     }
     this.settling(id, item, resolve, reject);
-    if (this.used === this.reservedLen) this.ingest();
+    if (this.used === this.reservedLen) this.usedUp();
   }
 
   settling(id, item, resolve, reject) {
@@ -595,13 +602,19 @@ class Runner {
   plainId() {
     if (this.used === this.reservedLen) {
       this.now(); // its turn-end microtask hands the adds over
-      const core = this.core, n = core.reserve();
+      const core = this.core, n = core.reserve(this.reserveSize);
       this.used = 0;
       this.reservedLen = n;
       if (n === 0) return -1;
       this.reserved.set(new Uint32Array(this.memory.buffer, core.ids_ptr(), n));
     }
     return this.reserved[this.used++];
+  }
+
+  /** Every reserved id is taken (a queue may be full now): hand the adds over, ask for more next time. */
+  usedUp() {
+    if (this.reserveSize < RESERVE_MAX) this.reserveSize *= 2;
+    this.ingest();
   }
 
   /** Hand the plain adds recorded since the last ingest to the engine; the reservation is used up. */

@@ -349,7 +349,7 @@ fn intern_gives_stable_key_ids() {
 
 /// `reserve()`, then the ids read the way core.js reads them: a Uint32Array view at `ids_ptr`.
 fn reserve(c: &mut Core) -> Vec<f64> {
-    let n = c.reserve();
+    let n = c.reserve(1024);
     let memory: WebAssembly::Memory = linear_memory().dyn_into().expect("linear_memory is a WebAssembly.Memory");
     let view = js_sys::Uint32Array::new_with_byte_offset_and_length(&memory.buffer(), c.ids_ptr() as u32, n);
     view.to_vec().into_iter().map(f64::from).collect()

@@ -124,9 +124,10 @@ impl Core {
         self.add_result(r.map(|()| 0))
     }
 
-    /// Ids for the next plain adds (see `Engine::reserve_plain`), at `ids_ptr`; returns how many.
-    pub fn reserve(&mut self) -> u32 {
-        let ids = self.engine.reserve_plain(RESERVE_MAX);
+    /// Up to `max` (at most `RESERVE_MAX`) ids for the next plain adds (see
+    /// `Engine::reserve_plain`), at `ids_ptr`; returns how many.
+    pub fn reserve(&mut self, max: u32) -> u32 {
+        let ids = self.engine.reserve_plain((max as usize).min(RESERVE_MAX));
         self.ids.clear();
         self.ids.extend_from_slice(ids);
         self.ids.len() as u32
