@@ -122,6 +122,8 @@ struct Flight {
     key: KeyId,
     items: usize,
     timed_out: bool,
+    /// The call's items, which `Output::Succeeded` settles all at once.
+    ids: Vec<ItemId>,
 }
 
 struct H {
@@ -135,6 +137,8 @@ struct H {
     ending: Option<BatchId>,
     /// Its key, when that call is its key's probe.
     ending_probe: Option<KeyId>,
+    /// The items of the call whose end is being reported.
+    ending_ids: Vec<ItemId>,
     opened: u64,
     closed: u64,
     refused: u64,
@@ -170,7 +174,10 @@ impl H {
                         }
                         Model::Closed => {}
                     }
-                    self.flights.insert(d.batch, Flight { key: k, items: d.items.len(), timed_out: false });
+                    self.flights.insert(
+                        d.batch,
+                        Flight { key: k, items: d.items.len(), timed_out: false, ids: d.items.clone() },
+                    );
                 }
                 Output::CircuitChange { key, state } => {
                     let before = self.circuit(key);
@@ -192,6 +199,12 @@ impl H {
                         }
                     };
                     self.circuits.insert(key, after);
+                }
+                Output::Succeeded { batch } => {
+                    ensure!(self.ending == Some(batch), "Succeeded {batch} outside its call's end");
+                    for item in core::mem::take(&mut self.ending_ids) {
+                        ensure!(self.callers.remove(&item), "{item} settled twice, or never accepted");
+                    }
                 }
                 Output::Settle { item, outcome, .. } => {
                     // Invariant: every accepted item settles exactly once.
@@ -235,7 +248,9 @@ impl H {
 
     /// Report a call's outcome; a timed-out call can only fail with its timeout.
     fn end(&mut self, b: BatchId, n: usize, timed_out: bool, how: Option<u8>, item_errors: bool) -> R {
-        let key = self.flights.remove(&b).map(|f| f.key);
+        let flight = self.flights.remove(&b);
+        let key = flight.as_ref().map(|f| f.key);
+        self.ending_ids = flight.map(|f| f.ids).unwrap_or_default();
         self.ending = Some(b);
         // A probe's end closes or opens the circuit; with no verdict (abandoned and failed) it
         // stays half-open and the next batch of the key probes again.
@@ -346,6 +361,7 @@ fn case(cfg: Config, seed: u64, ops: &[Op]) -> Result<(u64, u64, u64), TestCaseE
         circuits: BTreeMap::new(),
         ending: None,
         ending_probe: None,
+        ending_ids: Vec::new(),
         opened: 0,
         closed: 0,
         refused: 0,

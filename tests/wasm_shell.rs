@@ -5,14 +5,14 @@
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
+use hyperbatch::wasm::wire::{PARAM_COUNT, SUCCEEDED};
 use hyperbatch::wasm::{linear_memory, Core};
 use js_sys::{Float64Array, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const NO: f64 = f64::NAN;
-/// `Core::new`'s params vector length (`PARAMS` in core.js).
-const N_PARAMS: usize = 23;
+const N_PARAMS: usize = PARAM_COUNT;
 const DEFAULT_KEY: u32 = 1;
 const E_ABORTED: f64 = 4.0;
 
@@ -24,6 +24,7 @@ enum Rec {
     Dispatch { batch: f64, key: f64, attempt: f64, deadline: f64, weight: f64, items: Vec<f64> },
     Route { route: f64, items: Vec<f64> },
     Settle { item: f64, kind: f64, arg: f64, release: f64 },
+    Succeeded { batch: f64 },
     Other { tag: f64, fields: Vec<f64> },
 }
 
@@ -82,9 +83,10 @@ fn decode(b: &[f64]) -> Vec<Rec> {
                 (Rec::Route { route: b[i + 1], items: b[i + 3..i + 3 + n].to_vec() }, 3 + n)
             }
             3 => (Rec::Settle { item: b[i + 1], kind: b[i + 2], arg: b[i + 3], release: b[i + 4] }, 5),
+            t if f64::from(t) == SUCCEEDED => (Rec::Succeeded { batch: b[i + 1] }, 2),
             6 => (Rec::Other { tag, fields: b[i + 1..i + 10].to_vec() }, 10),
             4 | 5 | 7 | 8 | 9 | 10 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
-            12 => (Rec::Other { tag, fields: b[i + 1..i + 3].to_vec() }, 3),
+            t if f64::from(t) == CIRCUIT => (Rec::Other { tag, fields: b[i + 1..i + 3].to_vec() }, 3),
             t => panic!("unknown tag {t} at {i} in {b:?}"),
         };
         out.push(rec);
@@ -259,13 +261,9 @@ fn complete_ok_settles_every_item_by_position() {
 
     assert!(c.complete_ok(batch, 3, 5.0));
     let recs = decode(&drain(&mut c));
-    // [3, item, kind 0 (ok), arg = index, release]
-    assert_eq!(settles(&recs), vec![(ids[0], 0.0, 0.0), (ids[1], 0.0, 1.0), (ids[2], 0.0, 2.0)], "{recs:?}");
-    for r in &recs {
-        if let Rec::Settle { release, .. } = r {
-            assert!(*release == 0.0 || *release == 1.0);
-        }
-    }
+    // [12, batch]: every item of the call resolves with its own entry, one record for all.
+    assert!(recs.contains(&Rec::Succeeded { batch }), "{recs:?}");
+    assert_eq!(settles(&recs), vec![], "no record per item: {recs:?}");
     assert!(!c.complete_ok(batch, 3, 6.0), "a late answer: the batch is no longer in flight");
     let s = stats(&c);
     assert_eq!(s.len(), 11);
@@ -371,4 +369,28 @@ fn intern_gives_stable_key_ids() {
         }
         _ => panic!("{recs:?}"),
     }
+}
+
+/// `reserve()`, then the ids read the way core.js reads them: a Uint32Array view at `ids_ptr`.
+fn reserve(c: &mut Core) -> Vec<f64> {
+    let n = c.reserve(1024);
+    let memory: WebAssembly::Memory = linear_memory().dyn_into().expect("linear_memory is a WebAssembly.Memory");
+    let view = js_sys::Uint32Array::new_with_byte_offset_and_length(&memory.buffer(), c.ids_ptr() as u32, n);
+    view.to_vec().into_iter().map(f64::from).collect()
+}
+
+#[wasm_bindgen_test]
+fn reserved_ids_take_plain_adds_in_bulk() {
+    let mut c = core(&[(0, 3.0)]); // maxBatchSize 3
+    let ids = reserve(&mut c);
+    assert_eq!(ids.len(), 3, "room until the queue is full: {ids:?}");
+    assert!(c.add_reserved(2, 0.0) >= 0);
+    assert_eq!(decode(&drain(&mut c)), vec![], "two of three: no tick yet");
+    assert_eq!(c.add_reserved(1, 0.0), 1, "the third fills the queue: output pending");
+    assert_eq!(decode(&drain(&mut c)), vec![Rec::Tick]);
+    assert!(c.add_reserved(1, 0.0) < 0, "no id left reserved");
+    c.handle_time(0.0);
+    let recs = decode(&drain(&mut c));
+    assert!(matches!(dispatches(&recs)[..], [Rec::Dispatch { items, .. }] if *items == ids), "{recs:?}");
+    assert_eq!(stats(&c)[4], 3.0, "three items accepted");
 }

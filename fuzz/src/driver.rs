@@ -105,6 +105,8 @@ struct Driver {
     /// Slots whose caller settled while dedupe followers still ride on them.
     held: BTreeMap<ItemId, Caller>,
     flights: BTreeMap<BatchId, Flight>,
+    /// The items of the call `complete` is answering: what an `Output::Succeeded` settles.
+    completing: Vec<ItemId>,
     routes: BTreeMap<RouteId, Vec<ItemId>>,
     /// Flush id → every uid below this must settle first.
     flushes: BTreeMap<FlushId, u64>,
@@ -142,6 +144,7 @@ impl Driver {
             callers: BTreeMap::new(),
             held: BTreeMap::new(),
             flights: BTreeMap::new(),
+            completing: Vec::new(),
             routes: BTreeMap::new(),
             flushes: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -410,7 +413,8 @@ impl Driver {
 
     fn complete(&mut self, batch: BatchId, results: Vec<ItemResult>) {
         self.what = "complete";
-        self.flights.remove(&batch);
+        let flight = self.flights.remove(&batch);
+        self.completing = flight.map(|f| f.entries.iter().map(|e| e.0).collect()).unwrap_or_default();
         self.ctx = Ctx::Complete { batch, results };
         self.batch_ended = false;
         let Ctx::Complete { results, .. } = &self.ctx else { unreachable!() };
@@ -548,6 +552,13 @@ impl Driver {
                 Output::Dispatch(d) => self.on_dispatch(d),
                 Output::Route { route, items } => self.on_route(route, items),
                 Output::Settle { item, outcome, release } => self.on_settle(item, outcome, release),
+                Output::Succeeded { batch } => {
+                    let completing = matches!(self.ctx, Ctx::Complete { batch: b, .. } if b == batch);
+                    ensure!(self, completing, "Succeeded for call {batch} outside its complete");
+                    for (i, id) in std::mem::take(&mut self.completing).into_iter().enumerate() {
+                        self.on_settle(id, Outcome::Ok { index: i as u32 }, true);
+                    }
+                }
                 Output::Release { item } => {
                     ensure!(self, !matches!(self.ctx, Ctx::Add), "add released {item}");
                     ensure!(self, self.held.remove(&item).is_some(), "Release of {item}, which is not a held slot");

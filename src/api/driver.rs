@@ -120,6 +120,8 @@ struct State<I, O> {
     stopped: bool,
     /// Per key id: the batch-level error that opened its circuit (E_CIRCUIT_OPEN's cause).
     circuit_errors: Vec<Option<Error>>,
+    /// Per call in flight: its item ids, which `Output::Succeeded` settles all at once.
+    dispatched: HashMap<BatchId, Vec<ItemId>>,
 }
 
 /// Outcomes to send once the lock is released (and, after a call, once the hooks have run).
@@ -187,6 +189,7 @@ where
             turn_end: false,
             stopped: false,
             circuit_errors: Vec::new(),
+            dispatched: HashMap::new(),
         }),
         driver: AtomicWaker::new(),
         options,
@@ -395,6 +398,21 @@ impl<I, O> Shared<I, O> {
         }
     }
 
+    fn settle_item(st: &mut State<I, O>, settled: &mut Settled<O>, item: ItemId, outcome: Outcome, release: bool) {
+        let slot = &mut st.slots[item as usize];
+        if release {
+            slot.value = None;
+        }
+        slot.gen = slot.gen.wrapping_add(1);
+        if let Some(caller) = slot.caller.take() {
+            let outcome = match outcome {
+                Outcome::CircuitOpen { key } => Err(circuit_open(st.circuit_errors.get(key as usize))),
+                outcome => Ok(outcome),
+            };
+            settled.callers.push((caller, outcome));
+        }
+    }
+
     /// Turns every pending output into owned work (under the lock); wakes the driver when it
     /// has some or when its timer must move.
     fn take_outputs(&self, st: &mut State<I, O>, settled: &mut Settled<O>, failure: Option<&Error>) {
@@ -410,6 +428,7 @@ impl<I, O> Shared<I, O> {
                         .map(|&id| (self.clone_item)(st.slots[id as usize].value.as_ref().expect("dispatched item")))
                         .collect();
                     let key = st.keys.get(d.key as usize).cloned().flatten();
+                    st.dispatched.insert(d.batch, d.items.clone());
                     let (attempt, deadline, weight) = (d.attempt, d.deadline, d.weight);
                     st.jobs.push_back(Job::Call { batch: d.batch, key, items, attempt, deadline, weight });
                 }
@@ -420,24 +439,20 @@ impl<I, O> Shared<I, O> {
                         .collect();
                     st.jobs.push_back(Job::Route { route, items });
                 }
-                Output::Settle { item, outcome, release } => {
-                    let slot = &mut st.slots[item as usize];
-                    if release {
-                        slot.value = None;
-                    }
-                    slot.gen = slot.gen.wrapping_add(1);
-                    if let Some(caller) = slot.caller.take() {
-                        let outcome = match outcome {
-                            Outcome::CircuitOpen { key } => Err(circuit_open(st.circuit_errors.get(key as usize))),
-                            outcome => Ok(outcome),
-                        };
-                        settled.callers.push((caller, outcome));
+                Output::Settle { item, outcome, release } => Self::settle_item(st, settled, item, outcome, release),
+                // Every item of the call succeeded: item i resolves with entry i.
+                Output::Succeeded { batch } => {
+                    for (i, item) in st.dispatched.remove(&batch).unwrap_or_default().into_iter().enumerate() {
+                        Self::settle_item(st, settled, item, Outcome::Ok { index: i as u32 }, true);
                     }
                 }
                 Output::Release { item } => st.slots[item as usize].value = None,
                 Output::CallTimedOut { batch } => st.jobs.push_back(Job::TimedOut(batch)),
                 Output::Abandoned { batch } => st.jobs.push_back(Job::Abandoned(batch)),
-                Output::BatchEnd(end) => settled.ends.push(end),
+                Output::BatchEnd(end) => {
+                    st.dispatched.remove(&end.batch);
+                    settled.ends.push(end);
+                }
                 Output::Admitted { .. } => {}
                 Output::KeyReleased { key } => {
                     st.keys[key as usize] = None;

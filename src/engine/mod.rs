@@ -1,8 +1,9 @@
 //! The batching engine: a deterministic, sans-IO state machine.
 //!
 //! It knows items only by id, keys by interned id, and time only as the `now` each input
-//! carries. Inputs are method calls (`add`, `cancel`, `complete`, `fail`, `handle_time`,
-//! `flush`, `close`, `route_done`); decisions come out of `poll_output()` and `poll_timeout()`.
+//! carries. Inputs are method calls (`add`, `add_reserved`, `cancel`, `complete`, `fail`,
+//! `handle_time`, `flush`, `close`, `route_done`); decisions come out of `poll_output()` and
+//! `poll_timeout()`.
 
 mod budget;
 mod call_time;
@@ -51,7 +52,7 @@ pub const DEFAULT_KEY: KeyId = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ErrorCode {
-    // The discriminants are the shell's wire codes (pkg-template/core.js `CODES`).
+    // The discriminants are the wire codes: scripts/build.mjs writes core.js `CODES` from them.
     Config = 0,
     Closed = 1,
     Full = 2,
@@ -160,6 +161,11 @@ pub enum Output {
     /// Settle the caller of `item`. With `release`, the shell may forget the item's value;
     /// without, a later [`Output::Release`] says so (a dedupe slot still carries followers).
     Settle { item: ItemId, outcome: Outcome, release: bool },
+    /// Every item of the call succeeded: the caller of the call's `items[i]` resolves with
+    /// `results[i]` and the item's value may be forgotten, as one `Settle { item, outcome: Ok {
+    /// index: i }, release: true }` per item would say. Emitted instead of those when every item
+    /// the call was sent with still has its caller and no dedupe follower rides on it.
+    Succeeded { batch: BatchId },
     /// The item's value is no longer needed.
     Release { item: ItemId },
     /// Abort the call's signal and report `fail(batch, FailureKind::Timeout)`.
@@ -216,6 +222,11 @@ pub enum InputError {
     },
     /// The call timed out: its outcome is the timeout, reported with `fail`.
     TimedOut(BatchId),
+    /// `add_reserved` asked for more ids than `reserve_plain` holds.
+    NotReserved {
+        asked: usize,
+        reserved: usize,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -237,6 +248,9 @@ impl fmt::Display for InputError {
                 write!(f, "batch {batch} has {expected} items but {got} results were given")
             }
             InputError::TimedOut(b) => write!(f, "batch {b} timed out; its outcome is the timeout"),
+            InputError::NotReserved { asked, reserved } => {
+                write!(f, "{asked} plain adds given but only {reserved} ids are reserved")
+            }
         }
     }
 }

@@ -11,11 +11,13 @@ fn cfg() -> Config {
 
 struct H {
     e: Engine,
+    /// Every call dispatched, with its items: what an `Output::Succeeded` settles.
+    sent: std::collections::HashMap<BatchId, Vec<ItemId>>,
 }
 
 impl H {
     fn new(c: Config) -> H {
-        H { e: Engine::new(c, 1).unwrap() }
+        H { e: Engine::new(c, 1).unwrap(), sent: Default::default() }
     }
     fn add(&mut self, now: f64) -> ItemId {
         self.add_to(DEFAULT_KEY, 1.0, None, now)
@@ -23,8 +25,24 @@ impl H {
     fn add_to(&mut self, key: KeyId, weight: f64, deadline: Option<f64>, now: f64) -> ItemId {
         self.e.add(key, weight, deadline, None, now).expect("accepted").0
     }
+    /// The outputs, with each `Succeeded` spelled out as the `Settle` per item it stands for.
     fn drain(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.e.poll_output()).collect()
+        let mut out = Vec::new();
+        while let Some(o) = self.e.poll_output() {
+            match o {
+                Output::Dispatch(ref d) => {
+                    self.sent.insert(d.batch, d.items.clone());
+                    out.push(o);
+                }
+                Output::Succeeded { batch } => {
+                    for (i, &item) in self.sent[&batch].iter().enumerate() {
+                        out.push(Output::Settle { item, outcome: Outcome::Ok { index: i as u32 }, release: true });
+                    }
+                }
+                o => out.push(o),
+            }
+        }
+        out
     }
     fn dispatches(&mut self) -> Vec<Dispatch> {
         self.drain()
