@@ -38,3 +38,42 @@ test("timers: a lone item waiting out maxWaitMs 200 wakes the batcher a bounded 
   assert.ok(ran <= 3, `the batcher's timer ran ${ran} times (armed ${armed}) while one item waited 200 ms`);
   assert.ok(armed <= 3, `the batcher armed its timer ${armed} times while one item waited 200 ms`);
 });
+
+test("timers: a key held by maxInFlightPerKey while its window is past does not spin the timer", async () => {
+  // The engine used to report the closed window as a wake-up due now after every handle_time,
+  // so core.js re-armed a 0 ms timer until the key's call ended (about 250 callbacks in 300 ms).
+  const realSetTimeout = globalThis.setTimeout;
+  let armed = 0;
+  globalThis.setTimeout = (fn, ms, ...args) => {
+    armed += 1;
+    return realSetTimeout(fn, ms, ...args);
+  };
+  const releases = [];
+  const sent = [];
+  const b = new Batcher({
+    maxBatchSize: 2,
+    maxInFlightPerKey: 1,
+    maxWaitMs: 10,
+    transport: (batch) => {
+      sent.push([...batch.items]);
+      return new Promise((resolve) => releases.push(() => resolve(batch.items)));
+    },
+  });
+  let results;
+  try {
+    const all = Promise.all([1, 2, 3, 4, 5, 6].map((x) => b.add(x)));
+    await new Promise((r) => realSetTimeout(r, 300));
+    assert.deepEqual(sent, [[1, 2]], "one call at a time for the key");
+    assert.ok(armed <= 5, `the batcher armed its timer ${armed} times in 300 ms while its key waited for a call`);
+    for (let i = 0; i < 3; i++) {
+      while (releases.length === 0) await new Promise((r) => realSetTimeout(r, 1));
+      releases.shift()();
+    }
+    results = await all;
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    await b.close();
+  }
+  assert.deepEqual(results, [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(sent, [[1, 2], [3, 4], [5, 6]], "each call's end sends the next batch");
+});

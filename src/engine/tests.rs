@@ -461,6 +461,26 @@ fn in_flight_caps_global_and_per_key() {
 }
 
 #[test]
+fn a_key_held_by_its_in_flight_cap_reports_no_past_wake_up() {
+    // Its window closed while its call is out: the call's end sends it, no timer can. A wake-up
+    // reported at or before the last handle_time made hosts spin (core.js re-armed a 0 ms timer
+    // until the call ended; the Rust driver looped).
+    let mut h = H::new(Config { max_batch_size: 2.0, max_in_flight_per_key: Some(1.0), ..cfg() });
+    let items: Vec<_> = (0..6).map(|_| h.add(0.0)).collect();
+    let d = h.time(0.0);
+    assert_eq!(d.len(), 1, "one call at a time for the key");
+    for t in [10.0, 11.0, 50.0] {
+        assert!(h.time(t).is_empty(), "nothing sent while the key's call is out");
+        let next = h.e.poll_timeout();
+        assert!(next.is_none_or(|at| at > t), "wake-up {next:?} after handle_time({t})");
+    }
+    let out = h.ok(&d[0], 60.0);
+    let next: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect();
+    assert_eq!(next, vec![items[2..4].to_vec()], "the call's end sends the overdue batch at once");
+}
+
+#[test]
 fn dedupe_shares_one_slot() {
     let mut h = H::new(cfg());
     let (a, _) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 0.0).unwrap();

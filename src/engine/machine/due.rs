@@ -229,7 +229,11 @@ impl Engine {
     }
 
     pub(super) fn arm_window(&mut self, k: KeyId) {
-        if self.keys[k as usize].queue.is_empty() || self.circuit_holds(k) {
+        // A key at its `maxInFlightPerKey` cap sends when one of its calls ends (`capacity_freed`
+        // schedules it then): a window timer could only fire into the same refusal, and one
+        // already past would be reported to the host as a wake-up due now, over and over.
+        let capped = self.keys[k as usize].in_flight >= self.cfg.per_key_cap();
+        if self.keys[k as usize].queue.is_empty() || capped || self.circuit_holds(k) {
             return;
         }
         let at = self.window_deadline(k);
