@@ -13,6 +13,12 @@
 
 pub mod engine;
 
+// The Rust API: opt-in by feature (`api`, `tokio`, `web`), so the npm package's .wasm has none of it.
+#[cfg(feature = "api")]
+pub mod api;
+#[cfg(feature = "api")]
+pub use api::*;
+
 // Public so tests/wasm_shell.rs (wasm-bindgen-test) can reach `Core`; JS sees only the exports.
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

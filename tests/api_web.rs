@@ -19,8 +19,11 @@ use wasm_bindgen_test::wasm_bindgen_test;
 /// A long window: a batch that leaves before it did so for another reason.
 const LONG: Duration = Duration::from_secs(30);
 
+/// The items of each transport call, in call order.
+type Calls = Rc<RefCell<Vec<Vec<u32>>>>;
+
 /// A Rust transport that records each batch's items and answers `n * 10`.
-fn recording() -> (Rc<RefCell<Vec<Vec<u32>>>>, impl Fn(Batch<u32>) -> std::future::Ready<BatchResult<u32>>) {
+fn recording() -> (Calls, impl Fn(Batch<u32>) -> std::future::Ready<BatchResult<u32>>) {
     let calls = Rc::new(RefCell::new(Vec::new()));
     let seen = calls.clone();
     let transport = move |batch: Batch<u32>| {
@@ -120,8 +123,10 @@ fn no_retry() -> RetryConfig {
 #[wasm_bindgen_test]
 async fn js_transport_converts_items_and_results_both_ways() {
     // The items arrive as plain JSON-like objects (None → null); info has the call's id and attempt.
-    let f = js("globalThis.jsSeen = { items, info };
-         return Promise.resolve(items.map((q) => ({ id: q.id, echo: `${q.tag}/${info.attempt}/${typeof info.id}` })));");
+    let f = js(
+        "globalThis.jsSeen = { items, info };
+         return Promise.resolve(items.map((q) => ({ id: q.id, echo: `${q.tag}/${info.attempt}/${typeof info.id}` })));",
+    );
     let b: Batcher<Query, Answer> = Batcher::builder().max_wait(LONG).max_batch_size(2).build(JsTransport::new(f));
     let (x, y) = futures::join!(b.add(Query { id: 1, tag: Some("a".into()) }), b.add(Query { id: 2, tag: None }));
     assert_eq!(x.unwrap(), Answer { id: 1, echo: "a/1/number".into() });

@@ -83,8 +83,10 @@ fn lease_id(run_id: u32, i: u32) -> String {
 /// its status, so hyperbatch classifies it as JavaScript would (400 bisects, 503 retries).
 async fn post_batch<T: Serialize, R: for<'de> Deserialize<'de>>(path: &str, requests: &[T]) -> BatchResult<R> {
     let failed = |what: &str, e: JsValue| TransportError::new(format!("{path}: {what}: {e:?}"));
-    let body = serde_json_string(&serde_wasm_bindgen::to_value(&RequestsRef { requests })
-        .map_err(|e| TransportError::new(e.to_string()).retryable(false))?);
+    let body = serde_json_string(
+        &serde_wasm_bindgen::to_value(&RequestsRef { requests })
+            .map_err(|e| TransportError::new(e.to_string()).retryable(false))?,
+    );
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(&body));

@@ -1,0 +1,317 @@
+//! Option types of the builder and of `add_with`. They carry values only: every rule about them
+//! lives in the engine (`engine::Config::validate` and what it decides from them).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use web_time::Instant;
+
+use super::error::TransportError;
+use crate::engine;
+
+/// How a batch's item errors affect its other items (JavaScript's `errorMode`).
+///
+/// ```
+/// let b = hyperbatch::Batcher::<u32, u32>::builder().error_mode(hyperbatch::ErrorMode::FailFast);
+/// # let _ = b;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorMode {
+    /// Each item settles on its own outcome (the default).
+    #[default]
+    Partial,
+    /// The first item error rejects the batch's other items with `E_FAIL_FAST`; no bisect, no
+    /// per-item retry.
+    FailFast,
+    /// All or nothing: any item error rejects every item with `E_ATOMIC`; a retryable one resends
+    /// the whole batch.
+    Atomic,
+}
+
+/// What `add` does when `max_queued` items are waiting (JavaScript's `whenFull`).
+///
+/// ```
+/// let b = hyperbatch::Batcher::<u32, u32>::builder().max_queued(1000).when_full(hyperbatch::WhenFull::Wait);
+/// # let _ = b;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Fail the add with `E_FULL` (the default).
+    #[default]
+    Reject,
+    /// Keep the add's future pending until there is room.
+    Wait,
+}
+
+/// The jitter applied to backoff delays (AWS "full" or "equal" jitter, or none).
+///
+/// ```
+/// let r = hyperbatch::RetryConfig::default().jitter(hyperbatch::Jitter::None);
+/// # let _ = r;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Jitter {
+    /// Uniform in [0, delay] (the default).
+    #[default]
+    Full,
+    /// delay/2 plus uniform in [0, delay/2].
+    Equal,
+    /// Exactly the exponential delay.
+    None,
+}
+
+/// What to do with a batch-level failure (the answer of `RetryConfig::classify`).
+///
+/// ```
+/// use hyperbatch::{Class, RetryConfig};
+/// let r = RetryConfig::default().classify(|e| if e.status_code() == Some(409) { Class::Fail } else { Class::Retry });
+/// # let _ = r;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Resend the batch after a backoff delay.
+    Retry,
+    /// Split the batch in halves to isolate a poison item.
+    Bisect,
+    /// Fail every item now.
+    Fail,
+}
+
+/// The retry budget (gRPC-style throttling): each failed call costs one token, each success
+/// refunds `token_ratio`; retries stop while tokens ≤ `max_tokens` / 2.
+///
+/// ```
+/// let r = hyperbatch::RetryConfig::default().budget(hyperbatch::RetryBudget { max_tokens: 10.0, token_ratio: 0.5 });
+/// # let _ = r;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudget {
+    /// Tokens when full [100].
+    pub max_tokens: f64,
+    /// Refund per successful call [0.1].
+    pub token_ratio: f64,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        let d = engine::BudgetConfig::default();
+        RetryBudget { max_tokens: d.max_tokens, token_ratio: d.token_ratio }
+    }
+}
+
+pub(crate) type Classify = Arc<dyn Fn(&TransportError) -> Class + Send + Sync>;
+
+/// Retries of failed calls and items (JavaScript's `retry` option). Defaults: 3 attempts, 50 ms
+/// base delay doubling up to 5 s, full jitter, retry-after hints up to 60 s, a budget of 100 tokens.
+///
+/// ```
+/// use std::time::Duration;
+/// use hyperbatch::RetryConfig;
+/// let retry = RetryConfig::default()
+///     .max_attempts(5)
+///     .base_delay(Duration::from_millis(20))
+///     .max_delay(Duration::from_secs(1))
+///     .no_budget();
+/// let b = hyperbatch::Batcher::<u32, u32>::builder().retry(retry);
+/// # let _ = b;
+/// ```
+#[derive(Clone, Default)]
+pub struct RetryConfig {
+    pub(crate) engine: engine::RetryConfig,
+    pub(crate) classify: Option<Classify>,
+}
+
+impl std::fmt::Debug for RetryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryConfig").field("engine", &self.engine).field("classify", &self.classify.is_some()).finish()
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl RetryConfig {
+    /// Sends per item, the first included [3]; 1 turns retries off.
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().max_attempts(1);
+    /// # let _ = r;
+    /// ```
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.engine.max_attempts = f64::from(n);
+        self
+    }
+
+    /// The delay before the second attempt [50 ms].
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().base_delay(std::time::Duration::from_millis(10));
+    /// # let _ = r;
+    /// ```
+    pub fn base_delay(mut self, d: Duration) -> Self {
+        self.engine.base_delay_ms = ms(d);
+        self
+    }
+
+    /// The longest backoff delay [5 s].
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().max_delay(std::time::Duration::from_secs(2));
+    /// # let _ = r;
+    /// ```
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.engine.max_delay_ms = ms(d);
+        self
+    }
+
+    /// Growth of the delay per attempt [2].
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().multiplier(3.0);
+    /// # let _ = r;
+    /// ```
+    pub fn multiplier(mut self, m: f64) -> Self {
+        self.engine.multiplier = m;
+        self
+    }
+
+    /// The jitter [`Jitter::Full`].
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().jitter(hyperbatch::Jitter::Equal);
+    /// # let _ = r;
+    /// ```
+    pub fn jitter(mut self, j: Jitter) -> Self {
+        self.engine.jitter = match j {
+            Jitter::Full => engine::Jitter::Full,
+            Jitter::Equal => engine::Jitter::Equal,
+            Jitter::None => engine::Jitter::None,
+        };
+        self
+    }
+
+    /// The largest retry-after hint honoured [60 s].
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().max_retry_after(std::time::Duration::from_secs(5));
+    /// # let _ = r;
+    /// ```
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.engine.max_retry_after_ms = ms(d);
+        self
+    }
+
+    /// Decides what a batch-level failure does, instead of the default rule (see
+    /// [`TransportError`](crate::TransportError)).
+    ///
+    /// ```
+    /// use hyperbatch::{Class, RetryConfig};
+    /// let r = RetryConfig::default().classify(|e| match e.status_code() {
+    ///     Some(404) => Class::Fail,
+    ///     _ => Class::Retry,
+    /// });
+    /// # let _ = r;
+    /// ```
+    pub fn classify(mut self, f: impl Fn(&TransportError) -> Class + Send + Sync + 'static) -> Self {
+        self.classify = Some(Arc::new(f));
+        self
+    }
+
+    /// The retry budget [`RetryBudget::default`].
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().budget(hyperbatch::RetryBudget::default());
+    /// # let _ = r;
+    /// ```
+    pub fn budget(mut self, b: RetryBudget) -> Self {
+        self.engine.budget =
+            engine::BudgetOption::Config(engine::BudgetConfig { max_tokens: b.max_tokens, token_ratio: b.token_ratio });
+        self
+    }
+
+    /// No retry budget: retries are limited by `max_attempts` alone (`budget: false`).
+    ///
+    /// ```
+    /// let r = hyperbatch::RetryConfig::default().no_budget();
+    /// # let _ = r;
+    /// ```
+    pub fn no_budget(mut self) -> Self {
+        self.engine.budget = engine::BudgetOption::Enabled(false);
+        self
+    }
+}
+
+/// Per-item options of [`Batcher::add_with`](crate::Batcher::add_with) (JavaScript's `AddOptions`
+/// but `signal`: dropping the future is the abort).
+///
+/// ```
+/// use std::time::Duration;
+/// use hyperbatch::{AddOptions, Instant};
+/// let opts = AddOptions { key: Some("eu".into()), deadline: Some(Instant::now() + Duration::from_secs(1)), ..Default::default() };
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// The item's queue, instead of `key_of(item)`.
+    pub key: Option<String>,
+    /// The item's weight, instead of `weight_of(item)`.
+    pub weight: Option<f64>,
+    /// When the item fails with `E_DEADLINE` if it has not settled; its queue dispatches early
+    /// enough for the call to start before it.
+    pub deadline: Option<Instant>,
+}
+
+/// A value that names a queue (`key_of`, `dedupe_by`): strings and integers, compared by their
+/// text; `None` means "no key" (the default queue, or `resolve_keys` when configured).
+///
+/// ```
+/// use hyperbatch::IntoKey;
+/// assert_eq!(42u32.into_key().as_deref(), Some("42"));
+/// assert_eq!(None::<&str>.into_key(), None);
+/// ```
+pub trait IntoKey {
+    /// The key's text, or `None` for no key.
+    fn into_key(self) -> Option<String>;
+}
+
+impl IntoKey for String {
+    fn into_key(self) -> Option<String> {
+        Some(self)
+    }
+}
+
+impl IntoKey for &str {
+    fn into_key(self) -> Option<String> {
+        Some(self.to_owned())
+    }
+}
+
+impl IntoKey for std::borrow::Cow<'_, str> {
+    fn into_key(self) -> Option<String> {
+        Some(self.into_owned())
+    }
+}
+
+impl IntoKey for Arc<str> {
+    fn into_key(self) -> Option<String> {
+        Some((*self).to_owned())
+    }
+}
+
+impl<K: IntoKey> IntoKey for Option<K> {
+    fn into_key(self) -> Option<String> {
+        self.and_then(IntoKey::into_key)
+    }
+}
+
+macro_rules! int_keys {
+    ($($t:ty)*) => {$(
+        impl IntoKey for $t {
+            fn into_key(self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+    )*};
+}
+int_keys!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize char bool);

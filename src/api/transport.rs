@@ -1,0 +1,139 @@
+//! What the caller's transport gets ([`Batch`]) and returns ([`BatchResult`]), and the hooks'
+//! views of a call ([`BatchInfo`], [`BatchEndInfo`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use web_time::Instant;
+
+use super::error::{Error, ItemError, TransportError};
+
+/// What a transport returns: one entry per item, in order, or a batch-level failure.
+///
+/// ```
+/// use hyperbatch::{BatchResult, ItemError};
+/// let r: BatchResult<u32> = Ok(vec![Ok(1), Err(ItemError::new("missing"))]);
+/// # let _ = r;
+/// ```
+pub type BatchResult<O> = Result<Vec<Result<O, ItemError>>, TransportError>;
+
+/// One transport call: the items to send and where to send them.
+///
+/// ```
+/// use hyperbatch::{Batch, BatchResult};
+/// async fn transport(batch: Batch<u32>) -> BatchResult<u32> {
+///     // batch.key routes the call; batch.items derefs to a slice in arrival order.
+///     Ok(batch.items.iter().map(|n| Ok(n * 2)).collect())
+/// }
+/// # let _ = transport;
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Batch<I> {
+    /// The call's id, unique per batcher (as `onBatchStart`'s `id`).
+    pub id: u64,
+    /// The queue's key (`None` for the default queue).
+    pub key: Option<Arc<str>>,
+    /// The items, in arrival order; an item is the same value on every attempt.
+    pub items: Arc<[I]>,
+    /// The highest attempt number among the items (1 on a first send).
+    pub attempt: u32,
+    /// The earliest item deadline.
+    pub deadline: Option<Instant>,
+}
+
+/// The function a batcher calls with each batch. Implemented for every
+/// `Fn(Batch<I>) -> impl Future<Output = BatchResult<O>>`, so a closure or an `async fn` will do.
+///
+/// The call is cancelled by dropping its future: on `timeout`, and when every caller of the
+/// batch has gone (aborted or past its deadline).
+///
+/// ```
+/// use hyperbatch::{Batch, BatchResult, Transport};
+/// fn check<T: Transport<u32, String>>(_: T) {}
+/// check(|batch: Batch<u32>| async move {
+///     Ok(batch.items.iter().map(|n| Ok(n.to_string())).collect()) as BatchResult<String>
+/// });
+/// ```
+pub trait Transport<I, O>: 'static {
+    /// The call's future.
+    type Future: Future<Output = BatchResult<O>> + 'static;
+    /// Starts a call for `batch`.
+    fn call(&self, batch: Batch<I>) -> Self::Future;
+}
+
+impl<I, O, F, Fut> Transport<I, O> for F
+where
+    F: Fn(Batch<I>) -> Fut + 'static,
+    Fut: Future<Output = BatchResult<O>> + 'static,
+{
+    type Future = Fut;
+    fn call(&self, batch: Batch<I>) -> Fut {
+        self(batch)
+    }
+}
+
+/// What `on_batch_start` sees: once per transport call, before it starts.
+///
+/// ```
+/// let b = hyperbatch::Batcher::<u32, u32>::builder()
+///     .on_batch_start(|info| println!("call {} with {} items: {:?}", info.id, info.size, info.items));
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BatchInfo<'a, I> {
+    /// The call's id ([`Batch::id`]).
+    pub id: u64,
+    /// The queue's key.
+    pub key: Option<&'a str>,
+    /// Number of items.
+    pub size: usize,
+    /// Sum of the items' weights.
+    pub weight: f64,
+    /// [`Batch::attempt`].
+    pub attempt: u32,
+    /// The call's items, the same values the transport gets.
+    pub items: &'a [I],
+}
+
+/// What `on_batch_end` sees: once per transport call, when it ended.
+///
+/// ```
+/// let b = hyperbatch::Batcher::<u32, u32>::builder().on_batch_end(|info| {
+///     let failed: Vec<_> = match info.results {
+///         Some(results) => info.items.iter().zip(results).filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect(),
+///         None => info.items.iter().collect(), // the whole call failed: info.error says why
+///     };
+///     println!("call {} took {:?}; failed: {failed:?}", info.id, info.duration);
+/// });
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BatchEndInfo<'a, I, O> {
+    /// The call's id.
+    pub id: u64,
+    /// The queue's key.
+    pub key: Option<&'a str>,
+    /// Number of items.
+    pub size: usize,
+    /// Sum of the items' weights.
+    pub weight: f64,
+    /// [`Batch::attempt`].
+    pub attempt: u32,
+    /// How long the call took.
+    pub duration: Duration,
+    /// Items settled with a value by this call.
+    pub succeeded: usize,
+    /// Items settled with an error by this call.
+    pub failed: usize,
+    /// The call's items.
+    pub items: &'a [I],
+    /// The transport's results, `None` when the call failed at batch level.
+    pub results: Option<&'a [Result<O, ItemError>]>,
+    /// The batch-level error as callers would see it (`E_TIMEOUT`, `E_RESULT_SHAPE`, or
+    /// `E_TRANSPORT` wrapping the transport's own error).
+    pub error: Option<&'a Error>,
+}
