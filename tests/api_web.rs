@@ -134,6 +134,27 @@ async fn js_transport_converts_items_and_results_both_ways() {
     let seen = js_sys::Reflect::get(&js_sys::global(), &"jsSeen".into()).unwrap();
     let items = js_sys::Reflect::get(&seen, &"items".into()).unwrap();
     assert_eq!(String::from(js_sys::JSON::stringify(&items).unwrap()), r#"[{"id":1,"tag":"a"},{"id":2,"tag":null}]"#);
+    // The call ended on its own: its signal stays unaborted.
+    assert_eq!(eval("globalThis.jsSeen.info.signal instanceof AbortSignal && !jsSeen.info.signal.aborted"), true);
+}
+
+/// The value of a JS expression.
+fn eval(expression: &str) -> JsValue {
+    js_sys::eval(expression).expect("the expression runs")
+}
+
+#[wasm_bindgen_test]
+async fn a_timed_out_call_aborts_its_signal() {
+    // Never answers; the batcher's timeout gives the call up, which must abort `info.signal`.
+    let f = js("globalThis.jsTimedOut = info.signal; return new Promise(() => {});");
+    let b: Batcher<u32, u32> = Batcher::builder()
+        .max_wait(LONG)
+        .max_batch_size(1)
+        .timeout(Duration::from_millis(20))
+        .retry(no_retry())
+        .build(JsTransport::new(f));
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::Timeout);
+    assert_eq!(eval("globalThis.jsTimedOut.aborted"), true);
 }
 
 #[wasm_bindgen_test]

@@ -4,11 +4,12 @@ import init, { run } from "./pkg/hyperbatch_example_rust_web.js";
 const $ = (id) => document.getElementById(id);
 
 // The completions' transport, handed to Rust as a JsTransport: one POST per batch.
-async function complete(requests) {
+async function complete(requests, { signal }) {
   const res = await fetch("/v1/complete/batch", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ requests }),
+    signal, // aborted if hyperbatch gives the call up
   });
   if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
   return (await res.json()).results;

@@ -9,15 +9,18 @@ use std::time::Duration;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::{ItemError, TransportError};
 use super::transport::{Batch, BatchResult, Transport};
 
-/// A transport that calls a JavaScript function: `f(items, {id, key, attempt})`, where `items`
-/// is the batch's items converted by serde-wasm-bindgen (JSON-compatible: structs and maps become
-/// plain objects, `None` becomes `null`), and `key` is the queue's key or `undefined`.
+/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal})`, where
+/// `items` is the batch's items converted by serde-wasm-bindgen (JSON-compatible: structs and maps
+/// become plain objects, `None` becomes `null`), `key` is the queue's key or `undefined`, and
+/// `signal` an `AbortSignal` that aborts when the batcher gives the call up (its `timeout`, or
+/// every caller of the batch gone), as the JS face's `batch.signal` does: hand it to `fetch`.
 ///
 /// The function returns (or resolves to) an array with one entry per item, in order. An entry
 /// that is a JS `Error` fails that item ([`ItemError`]; `retryable: true` and `retryAfterMs` are
@@ -37,7 +40,7 @@ use super::transport::{Batch, BatchResult, Transport};
 /// // Usually handed in from JS (a #[wasm_bindgen] function's argument); here built in place.
 /// let f: js_sys::Function = js_sys::Function::new_with_args(
 ///     "ids, info",
-///     "return fetch('/users/batch', { method: 'POST', body: JSON.stringify({ ids }) })
+///     "return fetch('/users/batch', { method: 'POST', body: JSON.stringify({ ids }), signal: info.signal })
 ///        .then(async (r) => { if (!r.ok) throw Object.assign(new Error(await r.text()), { status: r.status });
 ///                             return (await r.json()).results; })",
 /// );
@@ -85,23 +88,24 @@ where
 
     fn call(&self, batch: Batch<I>) -> Self::Future {
         // Called now, as the JS face calls its transport: the request leaves before any poll.
-        let returned = start(&self.function, &batch);
-        let size = batch.items.len();
+        let abort = AbortOnDrop(Some(AbortController::new()));
+        let returned = start(&self.function, &batch, &abort);
         Box::pin(async move {
-            let result = JsFuture::from(Promise::resolve(&returned?)).await.map_err(transport_error)?;
+            let settled = JsFuture::from(Promise::resolve(&returned?)).await;
+            abort.disarm(); // the call ended on its own: nothing to abort
+            let result = settled.map_err(transport_error)?;
             if !Array::is_array(&result) {
-                // Fewer entries than items: the driver fails the batch with E_RESULT_SHAPE.
+                // As no entries: the driver fails the batch with E_RESULT_SHAPE ("got 0").
                 return Ok(Vec::new());
             }
-            let entries: Array = result.unchecked_into();
-            // A wrong length is the driver's to report (E_RESULT_SHAPE); convert what is there.
-            Ok(entries.iter().take(size.saturating_add(1)).enumerate().map(|(i, e)| entry(i, e)).collect())
+            // A wrong length is the driver's to report (E_RESULT_SHAPE, naming both counts).
+            Ok(result.unchecked_into::<Array>().iter().enumerate().map(|(i, e)| entry(i, e)).collect())
         })
     }
 }
 
 /// Converts the items and calls the function; a synchronous throw fails the call like a rejection.
-fn start<I: Serialize>(function: &Function, batch: &Batch<I>) -> Result<JsValue, TransportError> {
+fn start<I: Serialize>(function: &Function, batch: &Batch<I>, abort: &AbortOnDrop) -> Result<JsValue, TransportError> {
     let json = serde_wasm_bindgen::Serializer::json_compatible();
     let items = batch.items.serialize(&json).map_err(|e| {
         // The items cannot be sent as they are: resending them would fail the same way.
@@ -109,10 +113,42 @@ fn start<I: Serialize>(function: &Function, batch: &Batch<I>) -> Result<JsValue,
     })?;
     let info = Object::new();
     let key = batch.key.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
-    for (name, value) in [("id", JsValue::from(batch.id as f64)), ("key", key), ("attempt", batch.attempt.into())] {
+    let signal = abort.0.as_ref().map_or(JsValue::UNDEFINED, AbortController::signal);
+    let fields =
+        [("id", JsValue::from(batch.id as f64)), ("key", key), ("attempt", batch.attempt.into()), ("signal", signal)];
+    for (name, value) in fields {
         Reflect::set(&info, &name.into(), &value).expect("setting a property of a plain object");
     }
     function.call2(&JsValue::UNDEFINED, &items, &info).map_err(transport_error)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `AbortController` (browsers, workers, Node, Deno; js-sys has no binding).
+    type AbortController;
+    #[wasm_bindgen(constructor)]
+    fn new() -> AbortController;
+    #[wasm_bindgen(method, getter)]
+    fn signal(this: &AbortController) -> JsValue;
+    #[wasm_bindgen(method)]
+    fn abort(this: &AbortController);
+}
+
+/// Aborts the call's signal when the batcher drops the call before it ended.
+struct AbortOnDrop(Option<AbortController>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(controller) = self.0.take() {
+            controller.abort();
+        }
+    }
 }
 
 /// One result entry: a JS `Error` fails its item, anything else converts to `O`.
