@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use hyperbatch::{Batch, BatchResult, Batcher, JsTransport, TransportError};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -81,12 +82,9 @@ fn lease_id(run_id: u32, i: u32) -> String {
 
 /// POSTs `{requests}` to `path` and returns `results`; a non-2xx answer fails the whole call with
 /// its status, so hyperbatch classifies it as JavaScript would (400 bisects, 503 retries).
-async fn post_batch<T: Serialize, R: for<'de> Deserialize<'de>>(path: &str, requests: &[T]) -> BatchResult<R> {
+async fn post_batch<T: Serialize, R: DeserializeOwned>(path: &str, requests: &[T]) -> BatchResult<R> {
     let failed = |what: &str, e: JsValue| TransportError::new(format!("{path}: {what}: {e:?}"));
-    let body = serde_json_string(
-        &serde_wasm_bindgen::to_value(&RequestsRef { requests })
-            .map_err(|e| TransportError::new(e.to_string()).retryable(false))?,
-    );
+    let body = serde_json::to_string(&Requests { requests }).map_err(|e| TransportError::new(e.to_string()))?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(&body));
@@ -103,23 +101,18 @@ async fn post_batch<T: Serialize, R: for<'de> Deserialize<'de>>(path: &str, requ
     if !response.ok() {
         return Err(TransportError::new(format!("{path}: {}: {text}", response.status())).status(response.status()));
     }
-    let parsed = js_sys::JSON::parse(&text).map_err(|e| failed("JSON", e))?;
-    let answer: Results<R> = serde_wasm_bindgen::from_value(parsed).map_err(|e| TransportError::new(e.to_string()))?;
+    let answer: Results<R> = serde_json::from_str(&text).map_err(|e| TransportError::new(e.to_string()))?;
     Ok(answer.results.into_iter().map(Ok).collect())
 }
 
 #[derive(Serialize)]
-struct RequestsRef<'a, T> {
+struct Requests<'a, T> {
     requests: &'a [T],
 }
 
 #[derive(Deserialize)]
 struct Results<R> {
     results: Vec<R>,
-}
-
-fn serde_json_string(value: &JsValue) -> String {
-    js_sys::JSON::stringify(value).map(String::from).unwrap_or_default()
 }
 
 /// Reserves and completes `n` leases, each through its own `add`s; resolves to the report
