@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use hyperbatch::{Batch, BatchResult, Batcher, ErrorCode, Instant, JsTransport, RetryConfig};
+use hyperbatch::{AddOptions, Batch, BatchResult, Batcher, ErrorCode, Instant, JsTransport, RetryConfig};
 use js_sys::Function;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
@@ -155,6 +155,22 @@ async fn a_timed_out_call_aborts_its_signal() {
         .build(JsTransport::new(f));
     assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::Timeout);
     assert_eq!(eval("globalThis.jsTimedOut.aborted"), true);
+}
+
+#[wasm_bindgen_test]
+async fn a_deadline_dispatches_early_then_fails_the_item_and_aborts_the_call() {
+    // The window is long, the deadline short: the queue leaves early; the call never answers, so
+    // the item fails E_DEADLINE on time, and with its only caller gone the call's signal aborts.
+    let f = js("globalThis.jsDeadline = info.signal; return new Promise(() => {});");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).build(JsTransport::new(f));
+    let started = Instant::now();
+    let due = started + Duration::from_millis(40);
+    let err = b.add_with(1, AddOptions { deadline: Some(due), ..Default::default() }).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.code(), ErrorCode::Deadline);
+    assert!(waited >= Duration::from_millis(39) && waited < Duration::from_secs(1), "failed after {waited:?}");
+    assert_eq!(b.stats().batches, 1, "sent before the deadline, not after the window");
+    assert_eq!(eval("globalThis.jsDeadline.aborted"), true);
 }
 
 #[wasm_bindgen_test]
