@@ -258,7 +258,8 @@ async fn retryable_false_on_a_thrown_value_is_read_too() {
     let err = b.add(1).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Transport);
     assert_eq!(err.attempts(), Some(1), "not retried");
-    assert_eq!(err.transport_error().and_then(|e| e.is_retryable()), Some(false));
+    let cause = err.transport_error().expect("the thrown value");
+    assert_eq!((cause.is_retryable(), cause.to_string().as_str()), (Some(false), "refused"));
 }
 
 #[wasm_bindgen_test]

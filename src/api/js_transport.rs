@@ -35,7 +35,6 @@ use super::transport::{Batch, BatchResult, Transport};
 /// # #[cfg(all(target_arch = "wasm32", feature = "web"))]
 /// # async fn demo() -> Result<(), hyperbatch::Error> {
 /// use hyperbatch::{Batcher, JsTransport};
-/// use wasm_bindgen::JsCast;
 ///
 /// // Usually handed in from JS (a #[wasm_bindgen] function's argument); here built in place.
 /// let f: js_sys::Function = js_sys::Function::new_with_args(
@@ -197,10 +196,10 @@ fn property(value: &JsValue, name: &str) -> JsValue {
     Reflect::get(value, &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// An `Error`'s message, a string itself, or how `String(value)` would print anything else.
+/// An `Error`'s (or any object's) string `message`, a string itself, or the value's debug form.
 fn message_of(value: &JsValue) -> String {
-    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
-        return String::from(error.message());
+    if let Some(message) = property(value, "message").as_string() {
+        return message;
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
