@@ -97,6 +97,15 @@ async fn close_sends_what_is_queued_then_refuses() {
     assert_eq!(b.add(4).await.unwrap_err().code(), ErrorCode::Closed);
 }
 
+#[wasm_bindgen_test]
+fn try_build_refuses_an_out_of_range_option() {
+    let (calls, transport) = recording();
+    let err = Batcher::builder().max_batch_size(0).try_build(transport).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Config);
+    assert!(err.to_string().contains("max_batch_size"), "{err}");
+    assert!(calls.borrow().is_empty());
+}
+
 // ---- JsTransport ----------------------------------------------------------------------------
 
 #[derive(Clone, Debug, Serialize)]
