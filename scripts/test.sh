@@ -17,6 +17,9 @@ echo "shellcheck: clean"
 printf '\n== cargo test (engine: unit, scenario and property tests)\n'
 cargo test --release
 
+printf '\n== the Rust API (features tokio, api: tests, doc examples, examples/rust-native over HTTP)\n'
+bash scripts/test-rust-api.sh
+
 printf '\n== cargo fuzz (the engine, coverage-guided: regressions, then %s s from the committed seeds)\n' "${FUZZ_SECONDS:-60}"
 bash scripts/test-fuzz.sh
 

@@ -88,7 +88,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         Builder { config: engine::Config::default(), options: Options::default(), seed: None }
     }
 
-    /// `maxBatchSize` [100]: a queue dispatches as soon as it holds this many items (1..=100000).
+    /// `maxBatchSize` (default 100): a queue dispatches as soon as it holds this many items (1..=100000).
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<u32, u32>::builder().max_batch_size(25);
@@ -99,7 +99,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `maxWaitMs` [10 ms]: a queue dispatches at most this long after its first item; zero
+    /// `maxWaitMs` (default 10 ms): a queue dispatches at most this long after its first item; zero
     /// dispatches once the adds made before the driver next runs have joined.
     ///
     /// ```
@@ -111,7 +111,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `maxBatchWeight` [none]: a queue dispatches before the next item would push its weight
+    /// `maxBatchWeight` (default none): a queue dispatches before the next item would push its weight
     /// over the cap; an item heavier than the cap alone fails with `E_TOO_LARGE`.
     ///
     /// ```
@@ -125,7 +125,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `weigh(item)` [1]: an item's weight for `max_batch_weight` (finite, ≥ 0).
+    /// `weigh(item)` (default 1): an item's weight for `max_batch_weight` (finite, ≥ 0).
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<Vec<u8>, u32>::builder().weight_of(|bytes: &Vec<u8>| bytes.len() as f64);
@@ -136,7 +136,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `keyOf(item)` [one queue]: one queue per key; queues dispatch independently, and
+    /// `keyOf(item)` (default one queue): one queue per key; queues dispatch independently, and
     /// [`Batch::key`](crate::Batch::key) tells the transport where to send. `None` means no key.
     ///
     /// ```
@@ -148,7 +148,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `resolveKeys(items)` [none]: items with no key are gathered (same window and size
+    /// `resolveKeys(items)` (default none): items with no key are gathered (same window and size
     /// rules) and routed by this async function, one key per item; an error or a `None` fails
     /// the item with `E_ROUTE`.
     ///
@@ -170,7 +170,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `dedupeBy(item)` [none]: items with equal dedupe keys in the same queue window share one
+    /// `dedupeBy(item)` (default none): items with equal dedupe keys in the same queue window share one
     /// slot, and every caller gets a clone of the same outcome.
     ///
     /// ```
@@ -186,7 +186,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `maxQueued` [10000]: items waiting (not in flight) before `when_full` applies.
+    /// `maxQueued` (default 10000): items waiting (not in flight) before `when_full` applies.
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<u32, u32>::builder().max_queued(500);
@@ -211,7 +211,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `maxInFlight` [4]: concurrent transport calls.
+    /// `maxInFlight` (default 4): concurrent transport calls.
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<u32, u32>::builder().max_in_flight(16);
@@ -222,7 +222,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `maxInFlightPerKey` [none]: concurrent calls per key; 1 gives strict per-key order.
+    /// `maxInFlightPerKey` (default none): concurrent calls per key; 1 gives strict per-key order.
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<u32, u32>::builder().max_in_flight_per_key(1);
@@ -233,7 +233,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `timeoutMs` [none]: a call running longer is dropped (cancelled) and fails with
+    /// `timeoutMs` (default none): a call running longer is dropped (cancelled) and fails with
     /// `E_TIMEOUT`, then is classified like any batch-level failure (retried by default).
     ///
     /// ```
@@ -272,7 +272,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `bisect` [true]: a batch-level failure classified as bisect splits the batch in halves,
+    /// `bisect` (default true): a batch-level failure classified as bisect splits the batch in halves,
     /// recursively, so one poison item fails alone.
     ///
     /// ```
@@ -284,7 +284,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
-    /// `adaptive` [false]: `max_wait` becomes a ceiling; a key with no call in flight sends at
+    /// `adaptive` (default false): `max_wait` becomes a ceiling; a key with no call in flight sends at
     /// once, one with calls in flight gathers until one of them ends.
     ///
     /// ```
@@ -335,11 +335,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
 
     /// Builds the batcher and its driver, driven by `runtime`'s clock and timer. Errors with
     /// `E_CONFIG` when an option is out of range.
-    pub(crate) fn parts<T, R>(
-        self,
-        runtime: R,
-        transport: T,
-    ) -> Result<driver::Parts<I, O, T, R>, Error>
+    pub(crate) fn parts<T, R>(self, runtime: R, transport: T) -> Result<driver::Parts<I, O, T, R>, Error>
     where
         T: Transport<I, O>,
         R: Runtime,

@@ -51,10 +51,10 @@ pub enum WhenFull {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Jitter {
-    /// Uniform in [0, delay] (the default).
+    /// Uniform in \[0, delay\] (the default).
     #[default]
     Full,
-    /// delay/2 plus uniform in [0, delay/2].
+    /// delay/2 plus uniform in \[0, delay/2\].
     Equal,
     /// Exactly the exponential delay.
     None,
@@ -86,9 +86,9 @@ pub enum Class {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryBudget {
-    /// Tokens when full [100].
+    /// Tokens when full (default 100).
     pub max_tokens: f64,
-    /// Refund per successful call [0.1].
+    /// Refund per successful call (default 0.1).
     pub token_ratio: f64,
 }
 
@@ -132,7 +132,7 @@ pub(crate) fn ms(d: Duration) -> f64 {
 }
 
 impl RetryConfig {
-    /// Sends per item, the first included [3]; 1 turns retries off.
+    /// Sends per item, the first included (default 3); 1 turns retries off.
     ///
     /// ```
     /// let r = hyperbatch::RetryConfig::default().max_attempts(1);
@@ -143,7 +143,7 @@ impl RetryConfig {
         self
     }
 
-    /// The delay before the second attempt [50 ms].
+    /// The delay before the second attempt (default 50 ms).
     ///
     /// ```
     /// let r = hyperbatch::RetryConfig::default().base_delay(std::time::Duration::from_millis(10));
@@ -154,7 +154,7 @@ impl RetryConfig {
         self
     }
 
-    /// The longest backoff delay [5 s].
+    /// The longest backoff delay (default 5 s).
     ///
     /// ```
     /// let r = hyperbatch::RetryConfig::default().max_delay(std::time::Duration::from_secs(2));
@@ -165,7 +165,7 @@ impl RetryConfig {
         self
     }
 
-    /// Growth of the delay per attempt [2].
+    /// Growth of the delay per attempt (default 2).
     ///
     /// ```
     /// let r = hyperbatch::RetryConfig::default().multiplier(3.0);
@@ -191,7 +191,7 @@ impl RetryConfig {
         self
     }
 
-    /// The largest retry-after hint honoured [60 s].
+    /// The largest retry-after hint honoured (default 60 s).
     ///
     /// ```
     /// let r = hyperbatch::RetryConfig::default().max_retry_after(std::time::Duration::from_secs(5));

@@ -79,17 +79,17 @@ impl ErrorCode {
 /// error it failed with): the shell resolves them while it drains that call's outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Resolve with results[index].
+    /// Resolve with `results[index]`.
     Ok { index: u32 },
-    /// Reject with the transport's own entry results[index].
+    /// Reject with the transport's own entry `results[index]`.
     ItemError { index: u32 },
     /// Reject with E_TRANSPORT, `cause` = the batch-level error, `attempts` = calls made.
     Transport { attempts: u32 },
     /// Reject with the batch-level error as it is (E_TIMEOUT, E_RESULT_SHAPE).
     BatchError,
-    /// Reject with E_FAIL_FAST, `cause` = results[cause].
+    /// Reject with E_FAIL_FAST, `cause` = `results[cause]`.
     FailFast { cause: u32 },
-    /// Reject with E_ATOMIC, `cause` = results[cause].
+    /// Reject with E_ATOMIC, `cause` = `results[cause]`.
     Atomic { cause: u32 },
     /// Reject with a library error that carries no payload (E_ABORTED, E_DEADLINE, E_ROUTE…).
     Code(ErrorCode),
