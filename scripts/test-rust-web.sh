@@ -14,9 +14,10 @@ source scripts/lib.sh # npm_install
 CHROMEDRIVER=$(command -v chromedriver)
 export CHROMEDRIVER
 
-printf '\n== cargo clippy --features web (wasm32: the web runtime, JsTransport, their tests; the example)\n'
+printf '\n== cargo clippy and cargo doc --features web (wasm32: the web runtime, JsTransport, their tests; the example)\n'
 cargo clippy --target wasm32-unknown-unknown --features web --all-targets -- -D warnings
 cargo clippy --manifest-path examples/rust-web/Cargo.toml --target wasm32-unknown-unknown -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features web --target wasm32-unknown-unknown
 
 printf '\n== tests/api_web.rs: wasm-pack test --node --features web\n'
 wasm-pack test --node -- --features web --test api_web

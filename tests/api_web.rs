@@ -98,6 +98,25 @@ async fn close_sends_what_is_queued_then_refuses() {
 }
 
 #[wasm_bindgen_test]
+async fn build_with_driver_runs_on_any_local_executor_with_settimeout_timers() {
+    // The runtime-agnostic driver (futures-timer over setTimeout), spawned by the caller. Its
+    // transport must be Send (the Driver is), hence Arc<Mutex> here.
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let transport = move |batch: Batch<u32>| {
+        seen.lock().unwrap().push(batch.items.to_vec());
+        std::future::ready(Ok(batch.items.iter().map(|n| Ok(n * 10)).collect()))
+    };
+    let (b, driver) = Batcher::builder().max_wait(Duration::from_millis(30)).build_with_driver(transport);
+    wasm_bindgen_futures::spawn_local(driver);
+    let started = Instant::now();
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((x.unwrap(), y.unwrap()), (10, 20));
+    assert!(started.elapsed() >= Duration::from_millis(29), "sent after {:?}", started.elapsed());
+    assert_eq!(*calls.lock().unwrap(), [vec![1, 2]]);
+}
+
+#[wasm_bindgen_test]
 fn try_build_refuses_an_out_of_range_option() {
     let (calls, transport) = recording();
     let err = Batcher::builder().max_batch_size(0).try_build(transport).unwrap_err();

@@ -361,7 +361,6 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// pool.spawn_ok(driver);
     /// assert_eq!(futures::executor::block_on(b.add(4)).unwrap(), 40);
     /// ```
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn build_with_driver<T>(self, transport: T) -> (Batcher<I, O>, Driver)
     where
         T: Transport<I, O> + Send,
@@ -383,7 +382,6 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// assert_eq!(e.code(), ErrorCode::Config);
     /// assert!(e.to_string().contains("max_batch_size"));
     /// ```
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn try_build_with_driver<T>(self, transport: T) -> Result<(Batcher<I, O>, Driver), Error>
     where
         T: Transport<I, O> + Send,

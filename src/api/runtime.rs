@@ -33,12 +33,11 @@ pub trait Runtime: Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> Self::Sleep;
 }
 
-/// The timer of `build_with_driver`: `futures-timer` (one helper thread, any executor).
-#[cfg(not(target_arch = "wasm32"))]
+/// The timer of `build_with_driver`: `futures-timer` (natively one helper thread, any executor;
+/// on wasm32 `setTimeout`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AnyExecutor;
 
-#[cfg(not(target_arch = "wasm32"))]
 impl Runtime for AnyExecutor {
     type Sleep = futures_timer::Delay;
     fn now(&self) -> Instant {
