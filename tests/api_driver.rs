@@ -289,3 +289,38 @@ fn config_errors_come_back_from_try_build() {
     assert_eq!(e.code(), ErrorCode::Config);
     assert!(e.to_string().starts_with("hyperbatch: option `max_wait` must be"), "{e}");
 }
+
+#[test]
+fn keys_dispatch_independently_and_hooks_see_each_call() {
+    let mut pool = LocalPool::new();
+    let hooks = Arc::new(Mutex::new(Vec::new()));
+    let (s, e) = (hooks.clone(), hooks.clone());
+    let builder = Batcher::builder()
+        .key_of(|n: &u32| if *n < 10 { "small" } else { "big" })
+        .on_batch_start(move |info| s.lock().unwrap().push(("start", info.key.map(str::to_owned), info.items.to_vec())))
+        .on_batch_end(move |info| {
+            let results: Vec<u32> = info.results.unwrap().iter().map(|r| *r.as_ref().unwrap()).collect();
+            e.lock().unwrap().push(("end", info.key.map(str::to_owned), results));
+        });
+    let (b, clock, calls) = manual(builder, &pool, 0);
+    let all = pool.spawner().spawn_local_with_handle(join_all([b.add(1), b.add(20), b.add(2)])).unwrap();
+    clock.advance(10 * MS);
+    let r: Vec<u32> = pool.run_until(all).into_iter().map(Result::unwrap).collect();
+    assert_eq!(r, vec![2, 40, 4]);
+    let mut seen = seen(&calls);
+    seen.sort();
+    assert_eq!(seen, vec![(10, vec![1, 2]), (10, vec![20])]);
+    let mut hooks = hooks.lock().unwrap().clone();
+    hooks.sort();
+    let small = Some("small".to_owned());
+    let big = Some("big".to_owned());
+    assert_eq!(
+        hooks,
+        vec![
+            ("end", big.clone(), vec![40]),
+            ("end", small.clone(), vec![2, 4]),
+            ("start", big, vec![20]),
+            ("start", small, vec![1, 2]),
+        ]
+    );
+}

@@ -597,3 +597,24 @@ async fn every_item_settles_exactly_once_under_random_faults() {
         assert_eq!((starts, ends), (s.batches as usize, s.batches as usize), "seed {seed}: hooks once per call");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_that_panics_fails_its_call_not_the_batcher() {
+    let b = Batcher::builder().retry(RetryConfig::default().max_attempts(1)).build(|batch: Batch<u32>| {
+        if batch.items.contains(&1) {
+            panic!("boom before the future");
+        }
+        async move {
+            if batch.items.contains(&2) {
+                panic!("boom inside");
+            }
+            doubled(&batch)
+        }
+    });
+    for n in [1, 2] {
+        let e = b.add(n).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Transport);
+        assert!(e.to_string().contains("the transport panicked: boom"), "{e}");
+    }
+    assert_eq!(b.add(3).await.unwrap(), 6, "the batcher still works");
+}

@@ -149,7 +149,7 @@ impl<I: Clone + 'static, O: 'static> Batcher<I, O> {
 ///
 /// ```
 /// let s = hyperbatch::Stats::default();
-/// assert_eq!(s.items, s.succeeded + s.failed + s.queued + s.in_flight_items);
+/// assert_eq!((s.items, s.batches), (0, 0));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, Aborted, BoxFuture};
+use futures::future::{AbortHandle, Abortable, Aborted, BoxFuture, CatchUnwind, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 use web_time::Instant;
@@ -541,17 +542,40 @@ impl<I, O> State<I, O> {
     }
 }
 
-/// A transport call in flight, as the driver polls it.
+/// A transport call in flight, as the driver polls it. A transport that panics fails its call
+/// (like a JS transport that throws) instead of taking the driver down.
 struct Call<F> {
     batch: BatchId,
-    future: Abortable<Pin<Box<F>>>,
+    state: CallState<F>,
 }
 
-impl<F: Future> Future for Call<F> {
-    type Output = (BatchId, Result<F::Output, Aborted>);
+enum CallState<F> {
+    Running(Abortable<Pin<Box<CatchUnwind<AssertUnwindSafe<F>>>>>),
+    /// `Transport::call` itself panicked.
+    Panicked(Option<TransportError>),
+}
+
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    TransportError::new(format!("the transport panicked: {msg}"))
+}
+
+impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
+    type Output = (BatchId, Result<BatchResult<O>, Aborted>);
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let batch = self.batch;
-        Pin::new(&mut self.future).poll(cx).map(|r| (batch, r))
+        let r = match &mut self.state {
+            CallState::Running(f) => match Pin::new(f).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.map(|r| r.unwrap_or_else(|p| Err(panicked(p)))),
+            },
+            CallState::Panicked(e) => Ok(Err(e.take().expect("polled after completion"))),
+        };
+        Poll::Ready((batch, r))
     }
 }
 
@@ -581,12 +605,12 @@ pub(crate) struct DriverTask<I, O, T: Transport<I, O>, R: Runtime> {
 
 impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<I, O, T, R> {
     /// Gives the engine an input from the driver and runs what it leads to.
-    fn input(&mut self, cause: Cause<O>, f: impl FnOnce(&mut Engine, f64), in_flight: Option<InFlight<I>>) {
+    fn input(&mut self, cause: Cause<O>, f: impl FnOnce(&mut State<I, O>, f64), in_flight: Option<InFlight<I>>) {
         let shared = self.shared.clone();
         let mut settled = Settled::default();
         {
             let mut st = lock(&shared.state);
-            f(&mut st.engine, shared.now());
+            f(&mut st, shared.now());
             shared.take_outputs(&mut st, &mut settled);
         }
         let mut cause = cause;
@@ -599,7 +623,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
     }
 
     fn handle_time(&mut self) {
-        self.input(Cause::None, |e, now| e.handle_time(now), None);
+        self.input(Cause::None, |st, now| st.engine.handle_time(now), None);
     }
 
     /// The transport answered.
@@ -619,7 +643,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     })
                     .collect();
                 let cause = Cause::Results(results);
-                self.input(cause, |e, now| drop(e.complete(batch, &entries, now)), Some(call));
+                self.input(cause, |st, now| drop(st.engine.complete(batch, &entries, now)), Some(call));
             }
             Ok(results) => {
                 let error = Error::new(
@@ -647,7 +671,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
 
     fn failed(&mut self, batch: BatchId, call: InFlight<I>, f: Failure, error: Error, thrown: Option<TransportError>) {
         let cause = Cause::Failed { error, thrown };
-        self.input(cause, |e, now| drop(e.fail(batch, f, now)), Some(call));
+        self.input(cause, |st, now| drop(st.engine.fail(batch, f, now)), Some(call));
     }
 
     fn routed(&mut self, route: RouteId, n: usize, keys: Result<Vec<Option<String>>, TransportError>) {
@@ -659,13 +683,20 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
         };
         let keys = match keys {
             Ok(keys) => keys,
-            Err(e) => return self.input(Cause::RouteFailed(e), |e, now| drop(e.route_failed(route, now)), None),
+            Err(e) => {
+                return self.input(Cause::RouteFailed(e), |st, now| drop(st.engine.route_failed(route, now)), None)
+            }
         };
-        let ids: Vec<KeyId> = {
-            let mut st = lock(&self.shared.state);
-            keys.iter().map(|k| k.as_deref().map_or(UNROUTED, |name| st.intern(name))).collect()
-        };
-        self.input(Cause::None, |e, now| drop(e.route_done(route, &ids, now)), None);
+        // Interned and handed over under one lock: no key is released in between.
+        self.input(
+            Cause::None,
+            |st, now| {
+                let ids: Vec<KeyId> =
+                    keys.iter().map(|k| k.as_deref().map_or(UNROUTED, |name| st.intern(name))).collect();
+                drop(st.engine.route_done(route, &ids, now));
+            },
+            None,
+        );
     }
 
     /// Runs one job the outputs asked for.
@@ -680,9 +711,15 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                 let deadline = deadline.filter(|d| d.is_finite()).map(|d| self.shared.to_instant(d));
                 let call = Batch { id: batch, key: key.clone(), items: items.clone(), attempt, deadline };
                 let (abort, registration) = AbortHandle::new_pair();
-                let future = Abortable::new(Box::pin(self.transport.call(call)), registration);
+                let transport = &self.transport;
+                let state = match std::panic::catch_unwind(AssertUnwindSafe(|| transport.call(call))) {
+                    Ok(f) => {
+                        CallState::Running(Abortable::new(Box::pin(AssertUnwindSafe(f).catch_unwind()), registration))
+                    }
+                    Err(p) => CallState::Panicked(Some(panicked(p))),
+                };
                 self.in_flight.insert(batch, InFlight { key, items, abort });
-                self.calls.push(Call { batch, future });
+                self.calls.push(Call { batch, state });
             }
             Job::Route { route, items } => {
                 let n = items.len();

@@ -1,6 +1,8 @@
 //! The runtime seam: the clock and the timer the driver uses. Each runtime feature implements
 //! [`Runtime`] and spawns the driver its own way (`tokio::spawn`, `spawn_local`); the driver
-//! itself only needs `now()` and `sleep()`.
+//! itself only needs `now()` and `sleep()`. `Builder::parts` hands a runtime feature the driver
+//! unboxed, so it is `Send` only when the transport and the timer are (`tokio::spawn` needs it,
+//! `wasm_bindgen_futures::spawn_local` does not).
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,8 +35,8 @@ pub trait Runtime: Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> Self::Sleep;
 }
 
-/// The timer of `build_with_driver`: `futures-timer` (natively one helper thread, any executor;
-/// on wasm32 `setTimeout`).
+/// The timer of `build_with_driver`: `futures-timer` (one helper thread natively, `setTimeout`
+/// through gloo-timers on wasm32), on any executor.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AnyExecutor;
 
