@@ -8,8 +8,9 @@
 //! ```
 //!
 //! [`Batcher::builder`] has one method per option of the JavaScript `Batcher`. The driver is a
-//! future: the `tokio` feature spawns it (`build`), [`Builder::build_with_driver`] hands it to
-//! you for any executor. Its clock and timer come from a [`Runtime`].
+//! future: the `tokio` feature spawns it (`build`), so does `web` on wasm32 (`build`, with
+//! `spawn_local`; and `JsTransport`), [`Builder::build_with_driver`] hands it to you for any
+//! executor. Its clock and timer come from a [`Runtime`].
 #![deny(missing_docs)]
 
 mod batcher;
