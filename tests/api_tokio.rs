@@ -618,3 +618,74 @@ async fn a_transport_that_panics_fails_its_call_not_the_batcher() {
     }
     assert_eq!(b.add(3).await.unwrap(), 6, "the batcher still works");
 }
+
+#[tokio::test(start_paused = true)]
+async fn add_queues_at_call_time_not_at_first_poll() {
+    let (b, log) = doubler(Batcher::builder().max_wait(Duration::from_secs(1)));
+    let pending = b.add(1);
+    assert_eq!((b.stats().items, b.stats().queued), (1, 1), "queued before any poll");
+    let flushed = b.flush(); // dispatches now, not when awaited
+    sleep(MS).await;
+    assert_eq!(log.items(), vec![vec![1]]);
+    flushed.await;
+    assert_eq!(pending.await.unwrap(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_sends_a_lone_item_at_once_and_gathers_under_load() {
+    let log = Log::new();
+    let l = log.clone();
+    let b = Batcher::builder().adaptive(true).max_wait(Duration::from_secs(1)).build(move |batch: Batch<u32>| {
+        l.record(&batch);
+        async move {
+            sleep(50 * MS).await;
+            doubled(&batch)
+        }
+    });
+    let first = b.add(1);
+    sleep(10 * MS).await;
+    let more: Vec<_> = (2..5).map(|n| b.add(n)).collect();
+    assert_eq!(first.await.unwrap(), 2);
+    join_all(more).await;
+    let calls = log.calls();
+    assert_eq!((calls[0].at, calls[0].items.clone()), (0, vec![1]), "no wait with nothing in flight");
+    assert_eq!((calls[1].at, calls[1].items.clone()), (50, vec![2, 3, 4]), "gathered until the call ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_call_per_key_at_a_time_keeps_order() {
+    let log = Log::new();
+    let l = log.clone();
+    let b = Batcher::builder().max_batch_size(2).max_in_flight_per_key(1).build(move |batch: Batch<u32>| {
+        l.record(&batch);
+        async move {
+            sleep(10 * MS).await;
+            doubled(&batch)
+        }
+    });
+    join_all((0..6).map(|n| b.add(n))).await;
+    let calls = log.calls();
+    assert_eq!(log.items(), vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
+    assert!(calls.windows(2).all(|w| w[1].at >= w[0].at + 10), "never two calls at once: {calls:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn classify_overrides_the_default_rule() {
+    let log = Log::new();
+    let l = log.clone();
+    let b = Batcher::builder()
+        .retry(no_jitter().classify(|e| {
+            if e.status_code() == Some(503) {
+                hyperbatch::Class::Fail
+            } else {
+                hyperbatch::Class::Retry
+            }
+        }))
+        .build(move |batch: Batch<u32>| {
+            l.record(&batch);
+            async { Err::<Vec<Result<u32, ItemError>>, _>(TransportError::new("down").status(503)) }
+        });
+    let e = b.add(1).await.unwrap_err();
+    assert_eq!((e.code(), e.attempts()), (ErrorCode::Transport, Some(1)));
+    assert_eq!(log.calls().len(), 1, "a 503 would retry by default; classify said fail");
+}

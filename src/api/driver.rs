@@ -198,6 +198,7 @@ where
         sleep: None,
         sleep_at: None,
         yielded: false,
+        handled: f64::NEG_INFINITY,
     };
     Ok((Batcher { shared }, task))
 }
@@ -601,6 +602,8 @@ pub(crate) struct DriverTask<I, O, T: Transport<I, O>, R: Runtime> {
     sleep_at: Option<f64>,
     /// A `TurnEnd` made the driver yield once, so adds from other tasks join the batch.
     yielded: bool,
+    /// The engine time of the last `handle_time`.
+    handled: f64,
 }
 
 impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<I, O, T, R> {
@@ -623,7 +626,16 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
     }
 
     fn handle_time(&mut self) {
-        self.input(Cause::None, |st, now| st.engine.handle_time(now), None);
+        let mut handled = 0.0;
+        self.input(
+            Cause::None,
+            |st, now| {
+                handled = now;
+                st.engine.handle_time(now);
+            },
+            None,
+        );
+        self.handled = handled;
     }
 
     /// The transport answered.
@@ -756,7 +768,11 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
         }
         self.sleep_at = at;
         self.sleep = at.map(|at| {
-            let wait = (at - self.shared.now()).max(0.0).ceil();
+            // A wake-up no later than the last `handle_time` gains nothing from firing at once
+            // (the engine reports a window whose key waits for `max_in_flight_per_key` until its
+            // call ends): wait at least 1 ms, as a host timer would, instead of spinning.
+            let floor = if at <= self.handled { 1.0 } else { 0.0 };
+            let wait = (at - self.shared.now()).max(floor).ceil();
             Box::pin(self.runtime.sleep(Duration::from_secs_f64(wait / 1000.0)))
         });
     }
