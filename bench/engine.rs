@@ -35,6 +35,8 @@ struct Shell {
     ok: Vec<ItemResult>,
     now: f64,
     settled: u64,
+    /// The size of the call just answered.
+    last_size: u64,
     batches: u64,
 }
 
@@ -55,6 +57,7 @@ impl Shell {
             ok: vec![ItemResult::Ok; BATCH],
             now: 0.0,
             settled: 0,
+            last_size: 0,
             batches: 0,
         }
     }
@@ -81,9 +84,11 @@ impl Shell {
             match o {
                 Output::Dispatch(d) => {
                     self.batches += 1;
+                    self.last_size = d.items.len() as u64; // its Succeeded comes out of this complete
                     self.e.complete(d.batch, &self.ok[..d.items.len()], self.now).expect("in flight");
                 }
                 Output::Settle { .. } => self.settled += 1,
+                Output::Succeeded { .. } => self.settled += self.last_size,
                 Output::KeyReleased { key } => {
                     let i = self.by_id[key as usize] as usize;
                     self.cache[i] = None;

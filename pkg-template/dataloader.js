@@ -175,7 +175,7 @@ class DataLoader {
       this.#batcher = new Batcher(batcherOptions(extras, this.#maxBatchSize, (batch) => this.#transport(batch.items)));
     } else {
       this.#counts = { queued: 0, inFlightBatches: 0, inFlightItems: 0, batches: 0, items: 0, succeeded: 0, failed: 0,
-        retries: 0, bisects: 0, throttled: 0 };
+        retries: 0, bisects: 0, throttled: 0, circuitsOpen: 0 };
     }
   }
 

@@ -69,6 +69,23 @@ export interface BatchEndInfo<I = unknown, O = unknown> extends BatchInfo<I> {
   error?: unknown;
 }
 
+/** What `onCircuitChange` gets: a key's circuit breaker changed state. */
+export interface CircuitInfo {
+  /** The key (`undefined` for the single queue used without `keyOf`). */
+  key: BatchKey | undefined;
+  state: "open" | "half_open" | "closed";
+  /** On `"open"`: the batch-level error that opened it, as a caller would see it. */
+  error?: unknown;
+}
+
+/** Per key: open after `failureThreshold` consecutive calls failed at batch level; probe after `resetMs`. */
+export interface CircuitBreakerOptions {
+  /** Default 5 (an integer ≥ 1). */
+  failureThreshold?: number;
+  /** Default 10000 (ms). */
+  resetMs?: number;
+}
+
 export interface BatcherOptions<I, O> {
   transport: Transport<I, O>;
   /** Default 100 (1..=100000). */
@@ -98,6 +115,10 @@ export interface BatcherOptions<I, O> {
   adaptive?: boolean;
   /** Default false. In browsers, every queue is sent (as `keepalive` calls) when the page is hidden. */
   flushOnHide?: boolean;
+  /** Default none. Per key: fail fast with `E_CIRCUIT_OPEN` while the key's transport keeps failing. */
+  circuitBreaker?: CircuitBreakerOptions;
+  /** Called on every circuit state change; a hook that throws changes no outcome. */
+  onCircuitChange?: (info: CircuitInfo) => void;
   onBatchStart?: (info: BatchInfo<I>) => void;
   onBatchEnd?: (info: BatchEndInfo<I, O>) => void;
 }
@@ -123,6 +144,8 @@ export interface Stats {
   retries: number;
   bisects: number;
   throttled: number;
+  /** Keys whose circuit is open now. */
+  circuitsOpen: number;
 }
 
 export type ErrorCode =
@@ -137,7 +160,8 @@ export type ErrorCode =
   | "E_RESULT_SHAPE"
   | "E_FAIL_FAST"
   | "E_ATOMIC"
-  | "E_ROUTE";
+  | "E_ROUTE"
+  | "E_CIRCUIT_OPEN";
 
 /** The shape of every error hyperbatch makes. */
 export interface HyperbatchError extends Error {

@@ -8,7 +8,8 @@
 #   lint      shellcheck
 #   nodes     Node 22 and 24 as npm packages, into .tools/node22 and .tools/node24
 #   fuzz      the nightly toolchain and cargo-fuzz (only the coverage-guided fuzzing uses them)
-#   all       every group above
+#   bench     the benchmark's runtimes and packages (nodes, browser, npm in bench/); bench/run.sh
+#   all       every group above but bench
 # Folders that depend on the built package (js-tests, examples, bench) install after the build,
 # with `npm_install` from scripts/lib.sh.
 set -euo pipefail
@@ -25,7 +26,7 @@ install_build() {
   fi
   # wasm-bindgen-cli must match the wasm-bindgen the crate is pinned to (Cargo.toml "=X").
   local want have
-  want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"$/\1/p' "$root/Cargo.toml")
+  want=$(sed -n 's/^wasm-bindgen = .*"=\([0-9.]*\)".*$/\1/p' "$root/Cargo.toml")
   have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" != "$want" ]; then
     step "cargo install wasm-bindgen-cli $want (about 6 minutes)"
@@ -36,7 +37,7 @@ install_build() {
     step "cargo install wasm-pack 0.15.1 (about 3 minutes)"
     cargo install wasm-pack --version 0.15.1
   fi
-  step "npm install (build tools: binaryen's wasm-opt, esbuild, smol-toml)"
+  step "npm install (build tools: binaryen's wasm-opt, terser, smol-toml)"
   npm_install "$root"
 }
 
@@ -71,6 +72,16 @@ install_fuzz() {
   fi
 }
 
+install_bench() {
+  install_nodes
+  install_browser
+  local lock="$root/bench/node_modules/.package-lock.json"
+  if [ ! -f "$lock" ] || [ "$root/bench/package.json" -nt "$lock" ]; then
+    step "npm install in bench/"
+    npm_install "$root/bench"
+  fi
+}
+
 groups=("$@")
 [ "${#groups[@]}" -eq 0 ] && groups=(build)
 for group in "${groups[@]}"; do
@@ -80,7 +91,8 @@ for group in "${groups[@]}"; do
     lint) install_lint ;;
     nodes) install_nodes ;;
     fuzz) install_fuzz ;;
+    bench) install_bench ;;
     all) install_build; install_browser; install_lint; install_nodes; install_fuzz ;;
-    *) echo "install.sh: unknown group '$group' (build, browser, lint, nodes, fuzz, all)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown group '$group' (build, browser, lint, nodes, fuzz, bench, all)" >&2; exit 2 ;;
   esac
 done

@@ -26,6 +26,7 @@ bash scripts/test-fuzz.sh
 printf '\n== cargo clippy\n'
 cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --no-default-features -- -D warnings # the shipped no_std build
 
 printf '\n== build pkg/\n'
 node scripts/build.mjs

@@ -10,6 +10,18 @@
 //! [`engine`] is the product: a deterministic, sans-IO state machine that owns queues, flush
 //! decisions, retries, bisect, budget, backpressure and stats. It never reads a clock and never
 //! calls JS. The `wasm` module (built for `wasm32` only) is the shell: it holds no policy.
+//!
+//! The npm build compiles it for wasm32 without the `std` feature: `no_std` + `alloc`, talc as
+//! the allocator and a panic handler that traps, so no formatting machinery ships (Cargo.toml).
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+
+/// What the std prelude brings, for the `no_std` build (with std it names the same items).
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::{borrow::ToOwned, boxed::Box, string::String, vec, vec::Vec};
+}
 
 pub mod engine;
 
@@ -22,3 +34,15 @@ pub use api::*;
 // Public so tests/wasm_shell.rs (wasm-bindgen-test) can reach `Core`; JS sees only the exports.
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+
+// Smaller than std's dlmalloc and faster on this workload (bench/node).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+// A panic is a bug (the engine returns errors for bad input): trap, without formatting a message.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}

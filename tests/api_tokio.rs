@@ -521,17 +521,19 @@ async fn every_item_settles_exactly_once_under_random_faults() {
     for seed in 0..40u64 {
         let rng = Arc::new(Mutex::new(Rng(seed)));
         let r = rng.clone();
-        let (builder, seen) = hooked(
-            Batcher::builder()
-                .seed(seed)
-                .max_batch_size(1 + (seed % 7) as usize)
-                .max_wait(Duration::from_millis(seed % 3))
-                .key_of(move |n: &u32| n % (1 + (seed % 3) as u32))
-                .timeout(200 * MS)
-                .max_in_flight(1 + (seed % 4) as usize)
-                .error_mode([ErrorMode::Partial, ErrorMode::FailFast, ErrorMode::Atomic][(seed % 5).min(2) as usize])
-                .retry(RetryConfig::default().base_delay(5 * MS).max_attempts(1 + (seed % 4) as u32)),
-        );
+        let base = Batcher::builder()
+            .seed(seed)
+            .max_batch_size(1 + (seed % 7) as usize)
+            .max_wait(Duration::from_millis(seed % 3))
+            .key_of(move |n: &u32| n % (1 + (seed % 3) as u32))
+            .timeout(200 * MS)
+            .max_in_flight(1 + (seed % 4) as usize)
+            .error_mode([ErrorMode::Partial, ErrorMode::FailFast, ErrorMode::Atomic][(seed % 5).min(2) as usize])
+            .retry(RetryConfig::default().base_delay(5 * MS).max_attempts(1 + (seed % 4) as u32));
+        // Half the seeds with a circuit breaker that opens and probes during the run.
+        let breaker = hyperbatch::CircuitBreaker { failure_threshold: 2, reset: 50 * MS };
+        let base = if seed % 2 == 0 { base.circuit_breaker(breaker) } else { base };
+        let (builder, seen) = hooked(base);
         let b = builder.build(move |batch: Batch<u32>| {
             let (fault, delay, mask) = {
                 let mut r = r.lock().unwrap();
@@ -589,6 +591,7 @@ async fn every_item_settles_exactly_once_under_random_faults() {
         let s = b.stats();
         assert_eq!(s.items, 60, "seed {seed}");
         assert_eq!(s.succeeded + s.failed, 60, "seed {seed}: every item settled once: {s:?}");
+        assert!(seed % 2 == 0 || s.circuits_open == 0, "seed {seed}");
         assert!(s.failed >= dropped, "seed {seed}");
         assert_eq!((s.queued, s.in_flight_batches, s.in_flight_items), (0, 0, 0), "seed {seed}");
         let seen = seen.lock().unwrap();
@@ -688,4 +691,46 @@ async fn classify_overrides_the_default_rule() {
     let e = b.add(1).await.unwrap_err();
     assert_eq!((e.code(), e.attempts()), (ErrorCode::Transport, Some(1)));
     assert_eq!(log.calls().len(), 1, "a 503 would retry by default; classify said fail");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_key_opens_its_circuit_then_probes_and_closes() {
+    use hyperbatch::{CircuitBreaker, CircuitState};
+    let healthy = Arc::new(Mutex::new(false));
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let (h, c) = (healthy.clone(), changes.clone());
+    let log = Log::new();
+    let l = log.clone();
+    let b = Batcher::builder()
+        .retry(RetryConfig::default().max_attempts(1))
+        .circuit_breaker(CircuitBreaker { failure_threshold: 2, reset: Duration::from_secs(1) })
+        .on_circuit_change(move |info| c.lock().unwrap().push((info.state, info.error.map(|e| e.to_string()))))
+        .build(move |batch: Batch<u32>| {
+            l.record(&batch);
+            let ok = *h.lock().unwrap();
+            async move {
+                if ok {
+                    doubled(&batch)
+                } else {
+                    Err(TransportError::new("down").status(503))
+                }
+            }
+        });
+    for n in 0..2 {
+        assert_eq!(b.add(n).await.unwrap_err().code(), ErrorCode::Transport);
+    }
+    assert_eq!(b.stats().circuits_open, 1);
+    let e = b.add(2).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::CircuitOpen);
+    assert_eq!(e.to_string(), "hyperbatch: the key's circuit is open: down");
+    assert!(std::error::Error::source(&e).is_some(), "cause = the failure that opened it");
+    assert_eq!(log.calls().len(), 2, "no call while open");
+    *healthy.lock().unwrap() = true;
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(b.add(3).await.unwrap(), 6, "the probe goes and closes the circuit");
+    assert_eq!(b.stats().circuits_open, 0);
+    let changes = changes.lock().unwrap().clone();
+    let states: Vec<_> = changes.iter().map(|(s, _)| *s).collect();
+    assert_eq!(states, [CircuitState::Open, CircuitState::HalfOpen, CircuitState::Closed]);
+    assert!(changes[0].1.as_deref().unwrap().contains("down"));
 }

@@ -149,6 +149,11 @@ enum Op {
         key: u8,
         n: u8,
     },
+    /// Plain adds in bulk: `reserve_plain(max)`, then `add_reserved` of `take` of those ids.
+    Plain {
+        max: u8,
+        take: u8,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -223,6 +228,8 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             },
             bisect,
             adaptive,
+            // The circuit breaker has its own property test (tests/circuit_props.rs).
+            circuit_breaker: None,
         },
     );
     // The defaults as they are.
@@ -267,6 +274,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => any::<u16>().prop_map(Op::LateRoute),
         2 => Just(Op::Flush),
         1 => (0u8..4, 1u8..=110).prop_map(|(key, n)| Op::Burst { key, n }),
+        3 => (1u8..=120, any::<u8>()).prop_map(|(max, take)| Op::Plain { max, take }),
     ]
 }
 
@@ -344,6 +352,8 @@ struct H {
     next_wseq: u64,
     last_first_send: BTreeMap<KeyId, u64>,
     flights: BTreeMap<BatchId, Flight>,
+    /// The call whose outcome is being given, with its entries: what `Output::Succeeded` settles.
+    completing: Option<(BatchId, Vec<(ItemId, u64)>)>,
     ended: Vec<BatchId>,
     last_batch: BatchId,
     routes: BTreeMap<RouteId, Vec<(ItemId, u64)>>,
@@ -359,6 +369,8 @@ struct H {
     flushes: BTreeMap<FlushId, BTreeSet<u64>>,
     last_flush: FlushId,
     closed: bool,
+    /// The ids `reserve_plain` holds for plain adds.
+    reserved: Vec<ItemId>,
     close_flush: Option<FlushId>,
     close_done: bool,
     timed_out: Vec<BatchId>,
@@ -389,7 +401,7 @@ fn settles_of(log: &[Output]) -> Vec<Output> {
     log.iter()
         .filter(|o| match o {
             Output::Settle { outcome, .. } => *outcome != Outcome::Code(ErrorCode::Deadline),
-            o => matches!(o, Output::Release { .. }),
+            o => matches!(o, Output::Release { .. } | Output::Succeeded { .. }),
         })
         .cloned()
         .collect()
@@ -409,6 +421,8 @@ impl H {
             next_wseq: 0,
             last_first_send: BTreeMap::new(),
             flights: BTreeMap::new(),
+            completing: None,
+            reserved: Vec::new(),
             ended: Vec::new(),
             last_batch: 0,
             routes: BTreeMap::new(),
@@ -569,10 +583,12 @@ impl H {
                 Output::Dispatch(d) => self.on_dispatch(d)?,
                 Output::Route { route, items } => self.on_route(route, items)?,
                 Output::Settle { item, outcome, release } => self.on_settle(item, outcome, release)?,
+                Output::Succeeded { batch } => self.on_succeeded(batch)?,
                 Output::Release { item } => self.on_release(item)?,
                 Output::CallTimedOut { batch } => self.on_timed_out(batch)?,
                 Output::Abandoned { batch } => self.on_abandoned(batch)?,
                 Output::BatchEnd(_) => {}
+                Output::CircuitChange { .. } => ensure!(false, "a circuit change without circuitBreaker"),
                 Output::Admitted { item } => self.on_admitted(item)?,
                 Output::KeyReleased { key } => self.on_key_released(key)?,
                 Output::Flushed { flush } => self.on_flushed(flush)?,
@@ -588,6 +604,19 @@ impl H {
                     self.turn_end_pending = true;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// One record for a whole call: each of its items settles with its own entry.
+    fn on_succeeded(&mut self, batch: BatchId) -> R {
+        let Some((b, entries)) = self.completing.clone() else {
+            return Err(TestCaseError::fail(format!("Succeeded for call {batch} outside its outcome")));
+        };
+        ensure!(b == batch, "Succeeded for call {batch} while completing {b}");
+        for (i, &(id, uid)) in entries.iter().enumerate() {
+            ensure!(self.slot_live(id, uid), "Succeeded for call {batch}, but its item {id} left it");
+            self.on_settle(id, Outcome::Ok { index: i as u32 }, true)?;
         }
         Ok(())
     }
@@ -1090,6 +1119,7 @@ impl H {
         match *op {
             Op::Add { key, weight, deadline, dedupe } => self.add(key, weight, deadline, dedupe),
             Op::Burst { key, n } => (0..n).try_for_each(|_| self.add(key, 0, None, None)),
+            Op::Plain { max, take } => self.plain(max, take),
             Op::AddInvalid(which) => self.add_invalid(which),
             Op::Cancel(pick) => self.cancel(pick),
             Op::CancelStale(pick) => self.cancel_stale(pick),
@@ -1159,6 +1189,7 @@ impl H {
                 ensure!(Ok(adm) == expect, "add admitted {adm:?}, expected {expect:?}");
                 // Ids are reused only after Settle{release} / Release freed them.
                 ensure!(!self.slots.contains_key(&id), "add returned id {id}, still in use");
+                ensure!(!self.reserved.contains(&id), "add returned id {id}, reserved for plain adds");
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
@@ -1211,6 +1242,83 @@ impl H {
                 ensure!(bad.is_none(), "rejected add produced {bad:?}");
                 ensure!(self.e.stats() == before, "rejected add changed the stats");
             }
+        }
+        self.check()
+    }
+
+    /// Plain adds in bulk: the same as one `add(DEFAULT_KEY, 1.0, None, None)` per id, each
+    /// queued; the reservation promises that only the last of a full reservation can tick.
+    fn plain(&mut self, max: u8, take: u8) -> R {
+        let before = self.e.stats();
+        self.steps += 1;
+        self.reserved = self.e.reserve_plain(usize::from(max)).to_vec();
+        let n = self.reserved.len();
+        ensure!(n <= usize::from(max), "reserved {n} ids, at most {max} asked");
+        let mut distinct = self.reserved.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        ensure!(distinct.len() == n, "reserved an id twice: {:?}", self.reserved);
+        for id in &self.reserved {
+            ensure!(!self.slots.contains_key(id), "reserved id {id}, still in use");
+        }
+        let waiting = self.slots.values().any(|s| matches!(s.st, St::Waiting(_)));
+        let fits = !self.closed
+            && !waiting
+            && self.cfg.max_batch_weight.is_none_or(|c| c >= 1.0)
+            && before.queued as usize + n <= self.cfg.max_queued as usize;
+        ensure!(n == 0 || fits, "reserved {n} ids where plain adds may not all be queued");
+        // One more than reserved is refused, state unchanged.
+        let over = self.e.add_reserved(n + 1, self.now);
+        ensure!(
+            matches!(over, Err(AddError::Invalid(InputError::NotReserved { .. }))),
+            "add_reserved beyond the reservation gave {over:?}"
+        );
+        self.refused(&before, "add_reserved beyond the reservation")?;
+        let take = usize::from(take) % (n + 1);
+        if take == 0 {
+            return Ok(());
+        }
+        let ticked_before = self.tick_pending;
+        let ids: Vec<ItemId> = self.reserved.drain(..take).collect();
+        // All but the last, then the last: none but the reservation's last may ask for a Tick.
+        for part in [&ids[..take - 1], &ids[take - 1..]] {
+            if part.is_empty() {
+                continue;
+            }
+            let r = self.e.add_reserved(part.len(), self.now);
+            ensure!(r.is_ok(), "add_reserved of {} refused: {r:?}", part.len());
+            for &id in part {
+                let uid = self.next_uid;
+                self.next_uid += 1;
+                self.accepted += 1;
+                self.slots.insert(
+                    id,
+                    Slot {
+                        uid,
+                        caller_live: true,
+                        key: DEFAULT_KEY,
+                        weight: 1.0,
+                        deadline: None,
+                        dedupe: None,
+                        st: St::Queued,
+                        attempt: 1,
+                        sends: 0,
+                        followers: Vec::new(),
+                        enter: 0,
+                        entered_at: 0.0,
+                        admitted: false,
+                    },
+                );
+                self.enter(id)?;
+            }
+            self.drain()?;
+            let bad = self.log.iter().find(|o| !matches!(o, Output::Tick | Output::TurnEnd));
+            ensure!(bad.is_none(), "add_reserved produced {bad:?}");
+            let last = part.last() == ids.last() && take == n;
+            ensure!(
+                ticked_before || last || !self.tick_pending,
+                "plain adds before the reservation's last asked for a Tick"
+            );
         }
         self.check()
     }
@@ -1530,6 +1638,14 @@ impl H {
                 });
             }
         }
+        // A call whose every item succeeded with its caller still waiting, and no follower on
+        // any: one record instead of a Settle each.
+        let whole = live.len() == f.entries.len()
+            && fates.iter().all(|(_, fate)| matches!(fate, Fate::Settle(o) if o.is_ok()))
+            && live.iter().all(|(_, id)| self.slots[id].caller_live && self.slots[id].followers.is_empty());
+        if whole {
+            expected = vec![Output::Succeeded { batch: b }];
+        }
         for &(id, fate) in &fates {
             let s = self.slots.get_mut(&id).unwrap();
             match fate {
@@ -1557,7 +1673,10 @@ impl H {
             Resp::Fail(fl) => self.e.fail(b, fl, self.now),
         };
         ensure!(r.is_ok(), "outcome for call {b} refused: {r:?}");
-        self.drain()?;
+        self.completing = Some((b, f.entries.clone()));
+        let drained = self.drain();
+        self.completing = None;
+        drained?;
         let got = settles_of(&self.log);
         ensure!(got == expected, "call {b} settled {got:?}, expected {expected:?} (fates {fates:?})");
         // Invariant (budget): after an outcome that leaves tokens <= maxTokens/2, none of the
@@ -1567,7 +1686,8 @@ impl H {
             for &(_, id) in &live {
                 let settled = got
                     .iter()
-                    .any(|o| matches!(*o, Output::Settle { item, .. } | Output::Release { item } if item == id));
+                    .any(|o| matches!(*o, Output::Settle { item, .. } | Output::Release { item } if item == id))
+                    || got.contains(&Output::Succeeded { batch: b });
                 ensure!(settled || bisected, "item {id} retried with the budget exhausted ({} tokens)", self.tokens);
             }
         }
@@ -1908,6 +2028,7 @@ fn regression_order_across_keys_skips_items_that_expire_at_the_cut() {
             },
             bisect: true,
             adaptive: false,
+            circuit_breaker: None,
         },
         0,
         vec![
@@ -1966,6 +2087,7 @@ fn regression_a_key_holding_only_expired_items_is_still_served() {
             },
             bisect: false,
             adaptive: true,
+            circuit_breaker: None,
         },
         0,
         vec![

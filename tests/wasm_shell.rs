@@ -5,14 +5,14 @@
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
+use hyperbatch::wasm::wire::{CIRCUIT, PARAM_COUNT, SUCCEEDED};
 use hyperbatch::wasm::{linear_memory, Core};
 use js_sys::{Float64Array, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const NO: f64 = f64::NAN;
-/// `Core::new`'s params vector length (`PARAMS` in core.js).
-const N_PARAMS: usize = 20;
+const N_PARAMS: usize = PARAM_COUNT;
 const DEFAULT_KEY: u32 = 1;
 const E_ABORTED: f64 = 4.0;
 
@@ -24,6 +24,7 @@ enum Rec {
     Dispatch { batch: f64, key: f64, attempt: f64, deadline: f64, weight: f64, items: Vec<f64> },
     Route { route: f64, items: Vec<f64> },
     Settle { item: f64, kind: f64, arg: f64, release: f64 },
+    Succeeded { batch: f64 },
     Other { tag: f64, fields: Vec<f64> },
 }
 
@@ -82,8 +83,10 @@ fn decode(b: &[f64]) -> Vec<Rec> {
                 (Rec::Route { route: b[i + 1], items: b[i + 3..i + 3 + n].to_vec() }, 3 + n)
             }
             3 => (Rec::Settle { item: b[i + 1], kind: b[i + 2], arg: b[i + 3], release: b[i + 4] }, 5),
+            t if f64::from(t) == SUCCEEDED => (Rec::Succeeded { batch: b[i + 1] }, 2),
             6 => (Rec::Other { tag, fields: b[i + 1..i + 10].to_vec() }, 10),
             4 | 5 | 7 | 8 | 9 | 10 => (Rec::Other { tag, fields: vec![b[i + 1]] }, 2),
+            t if f64::from(t) == CIRCUIT => (Rec::Other { tag, fields: b[i + 1..i + 3].to_vec() }, 3),
             t => panic!("unknown tag {t} at {i} in {b:?}"),
         };
         out.push(rec);
@@ -123,7 +126,7 @@ fn default_params_construct_an_idle_core() {
     assert!(c.next_wake().is_nan(), "idle: no wake-up");
     assert_eq!(c.drain(), 0);
     assert_eq!(drain(&mut c), Vec::<f64>::new());
-    assert_eq!(stats(&c), vec![0.0; 10]);
+    assert_eq!(stats(&c), vec![0.0; 11]);
 }
 
 #[wasm_bindgen_test]
@@ -170,6 +173,29 @@ fn adaptive_param_sends_a_lone_item_at_the_end_of_the_turn() {
     let mut fixed = core(&[(1, 60_000.0), (19, 0.0)]);
     fixed.add(DEFAULT_KEY, 1.0, NO, 0.0);
     assert_eq!(decode(&drain(&mut fixed)), vec![], "a fixed window waits for its timer");
+}
+
+#[wasm_bindgen_test]
+fn circuit_breaker_params_and_records() {
+    // circuitBreaker (index 20) { failureThreshold (21): 1, resetMs (22): 100 }, no retries.
+    assert_eq!(new_err(&[(20, 1.0), (21, 0.0)]), "circuitBreaker.failureThreshold\tan integer from 1 to 4294967295");
+    let mut c = core(&[(10, 1.0), (20, 1.0), (21, 1.0), (22, 100.0)]);
+    let key = c.intern("s1");
+    c.add(key, 1.0, NO, 0.0);
+    c.handle_time(20.0);
+    let batch = match dispatches(&decode(&drain(&mut c)))[..] {
+        [Rec::Dispatch { batch, .. }] => *batch,
+        ref d => panic!("{d:?}"),
+    };
+    assert!(c.fail(batch, 0, 0, NO, NO, 0, 30.0));
+    let recs = decode(&drain(&mut c));
+    // [12, key, state]: 1 open.
+    assert!(recs.contains(&Rec::Other { tag: 12.0, fields: vec![f64::from(key), 1.0] }), "{recs:?}");
+    assert_eq!(stats(&c)[10], 1.0, "circuitsOpen");
+    let r = c.add(key, 1.0, NO, 40.0);
+    let recs = decode(&drain(&mut c));
+    // [3, item, kind 7 (E_CIRCUIT_OPEN), arg = key, release]
+    assert_eq!(settles(&recs), vec![(f64::from(r >> 1), 7.0, f64::from(key))], "{recs:?}");
 }
 
 #[wasm_bindgen_test]
@@ -235,16 +261,12 @@ fn complete_ok_settles_every_item_by_position() {
 
     assert!(c.complete_ok(batch, 3, 5.0));
     let recs = decode(&drain(&mut c));
-    // [3, item, kind 0 (ok), arg = index, release]
-    assert_eq!(settles(&recs), vec![(ids[0], 0.0, 0.0), (ids[1], 0.0, 1.0), (ids[2], 0.0, 2.0)], "{recs:?}");
-    for r in &recs {
-        if let Rec::Settle { release, .. } = r {
-            assert!(*release == 0.0 || *release == 1.0);
-        }
-    }
+    // [12, batch]: every item of the call resolves with its own entry, one record for all.
+    assert!(recs.contains(&Rec::Succeeded { batch }), "{recs:?}");
+    assert_eq!(settles(&recs), vec![], "no record per item: {recs:?}");
     assert!(!c.complete_ok(batch, 3, 6.0), "a late answer: the batch is no longer in flight");
     let s = stats(&c);
-    assert_eq!(s.len(), 10);
+    assert_eq!(s.len(), 11);
     // [queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, ...]
     assert_eq!(s[..7], [0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 0.0]);
     assert!(c.next_wake().is_nan(), "idle again");
@@ -347,4 +369,28 @@ fn intern_gives_stable_key_ids() {
         }
         _ => panic!("{recs:?}"),
     }
+}
+
+/// `reserve()`, then the ids read the way core.js reads them: a Uint32Array view at `ids_ptr`.
+fn reserve(c: &mut Core) -> Vec<f64> {
+    let n = c.reserve(1024);
+    let memory: WebAssembly::Memory = linear_memory().dyn_into().expect("linear_memory is a WebAssembly.Memory");
+    let view = js_sys::Uint32Array::new_with_byte_offset_and_length(&memory.buffer(), c.ids_ptr() as u32, n);
+    view.to_vec().into_iter().map(f64::from).collect()
+}
+
+#[wasm_bindgen_test]
+fn reserved_ids_take_plain_adds_in_bulk() {
+    let mut c = core(&[(0, 3.0)]); // maxBatchSize 3
+    let ids = reserve(&mut c);
+    assert_eq!(ids.len(), 3, "room until the queue is full: {ids:?}");
+    assert!(c.add_reserved(2, 0.0) >= 0);
+    assert_eq!(decode(&drain(&mut c)), vec![], "two of three: no tick yet");
+    assert_eq!(c.add_reserved(1, 0.0), 1, "the third fills the queue: output pending");
+    assert_eq!(decode(&drain(&mut c)), vec![Rec::Tick]);
+    assert!(c.add_reserved(1, 0.0) < 0, "no id left reserved");
+    c.handle_time(0.0);
+    let recs = decode(&drain(&mut c));
+    assert!(matches!(dispatches(&recs)[..], [Rec::Dispatch { items, .. }] if *items == ids), "{recs:?}");
+    assert_eq!(stats(&c)[4], 3.0, "three items accepted");
 }

@@ -271,6 +271,8 @@ async function openInstance(opts) {
         return req.socket.destroy(); // the server is closing
       }
     }
+    // An outage (setDown): every request is refused before the work, as a crashed instance would.
+    if (down && !endpoint.faultFree) return drop(req, 'down');
     if (chance(faults.dropRate)) return drop(req, 'drop');
     if (chance(faults.rate503)) {
       bump(counters.faults, '503');
@@ -322,6 +324,7 @@ async function openInstance(opts) {
     req.socket.destroy(); // no status line at all: the client sees a reset connection
   }
 
+  let down = false;
   const closing = new AbortController(); // wakes requests sleeping on x-fault-latency-ms
   setMaxListeners(0, closing.signal); // one listener per request waiting out injected latency
   const server = http.createServer((req, res) => {
@@ -348,7 +351,9 @@ async function openInstance(opts) {
       server.closeAllConnections(); // keep-alive sockets would hold close() open for seconds
     }));
 
-  return { url, port: actualPort, close, state };
+  // setDown(true): an outage until setDown(false); inspection (/v1/state, /v1/audit) still answers.
+  const setDown = (value) => void (down = value === true);
+  return { url, port: actualPort, close, state, setDown };
 }
 
 // Typos and out-of-range values fail at start-up, naming the option, not as odd answers later.

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hyperbatch::engine::{
-    AddError, Admission, BatchId, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, FailureKind, FlushId,
-    InputError, ItemId, ItemResult, KeyId, Outcome, Output, RouteId, Stats, WhenFull, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchId, CircuitState, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, FailureKind,
+    FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output, RouteId, Stats, WhenFull, DEFAULT_KEY, UNROUTED,
 };
 
 use crate::input::{Bad, KeyPick, Op, RouteKey, Scenario};
@@ -105,6 +105,8 @@ struct Driver {
     /// Slots whose caller settled while dedupe followers still ride on them.
     held: BTreeMap<ItemId, Caller>,
     flights: BTreeMap<BatchId, Flight>,
+    /// The items of the call `complete` is answering: what an `Output::Succeeded` settles.
+    completing: Vec<ItemId>,
     routes: BTreeMap<RouteId, Vec<ItemId>>,
     /// Flush id → every uid below this must settle first.
     flushes: BTreeMap<FlushId, u64>,
@@ -127,6 +129,8 @@ struct Driver {
     dispatches: u64,
     /// The wake-up the host armed (the last `poll_timeout()`).
     armed: Option<f64>,
+    /// The add being made was settled inside `add` (E_CIRCUIT_OPEN).
+    refused_at_add: Option<ItemId>,
 }
 
 impl Driver {
@@ -140,6 +144,7 @@ impl Driver {
             callers: BTreeMap::new(),
             held: BTreeMap::new(),
             flights: BTreeMap::new(),
+            completing: Vec::new(),
             routes: BTreeMap::new(),
             flushes: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -160,6 +165,7 @@ impl Driver {
             failed: 0,
             dispatches: 0,
             armed: None,
+            refused_at_add: None,
         }
     }
 
@@ -276,6 +282,13 @@ impl Driver {
         let (needs_poll, armed) = (self.e.needs_poll(), self.armed);
         self.drain();
         match r {
+            Ok((id, _)) if self.refused_at_add == Some(id) => {
+                // Accepted and settled at once under an open circuit (counted in items and failed).
+                self.refused_at_add = None;
+                ensure!(self, refusal.is_none(), "add accepted, expected {refusal:?}");
+                self.next_uid += 1;
+                self.accepted += 1;
+            }
             Ok((id, admission)) => {
                 ensure!(self, refusal.is_none(), "add accepted, expected {refusal:?}");
                 // Ids are reused only after Settle{release} / Release freed them.
@@ -400,7 +413,8 @@ impl Driver {
 
     fn complete(&mut self, batch: BatchId, results: Vec<ItemResult>) {
         self.what = "complete";
-        self.flights.remove(&batch);
+        let flight = self.flights.remove(&batch);
+        self.completing = flight.map(|f| f.entries.iter().map(|e| e.0).collect()).unwrap_or_default();
         self.ctx = Ctx::Complete { batch, results };
         self.batch_ended = false;
         let Ctx::Complete { results, .. } = &self.ctx else { unreachable!() };
@@ -538,6 +552,13 @@ impl Driver {
                 Output::Dispatch(d) => self.on_dispatch(d),
                 Output::Route { route, items } => self.on_route(route, items),
                 Output::Settle { item, outcome, release } => self.on_settle(item, outcome, release),
+                Output::Succeeded { batch } => {
+                    let completing = matches!(self.ctx, Ctx::Complete { batch: b, .. } if b == batch);
+                    ensure!(self, completing, "Succeeded for call {batch} outside its complete");
+                    for (i, id) in std::mem::take(&mut self.completing).into_iter().enumerate() {
+                        self.on_settle(id, Outcome::Ok { index: i as u32 }, true);
+                    }
+                }
                 Output::Release { item } => {
                     ensure!(self, !matches!(self.ctx, Ctx::Add), "add released {item}");
                     ensure!(self, self.held.remove(&item).is_some(), "Release of {item}, which is not a held slot");
@@ -564,6 +585,17 @@ impl Driver {
                     c.state = CallerState::Queued;
                 }
                 Output::KeyReleased { key } => self.on_key_released(key),
+                Output::CircuitChange { key, state } => {
+                    ensure!(self, self.cfg.circuit_breaker.is_some(), "circuit change without circuitBreaker");
+                    // Opened by a batch-level failure, closed by a probe that returned an array,
+                    // half-open when a batch is sent (never from inside add).
+                    let ok = match state {
+                        CircuitState::Open => matches!(self.ctx, Ctx::Fail { .. }),
+                        CircuitState::Closed => matches!(self.ctx, Ctx::Complete { .. }),
+                        CircuitState::HalfOpen => !matches!(self.ctx, Ctx::Add),
+                    };
+                    ensure!(self, ok && self.key_valid(key), "circuit of key {key} {state:?} in {:?}", self.ctx);
+                }
                 Output::Abandoned { batch } => {
                     let flight = self.flights.get_mut(&batch);
                     let Some(flight) = flight else { panic!("step {}: Abandoned {batch}, not in flight", self.step) };
@@ -674,6 +706,13 @@ impl Driver {
     fn on_settle(&mut self, item: ItemId, outcome: Outcome, release: bool) {
         // Every accepted item settles exactly once.
         let Some(c) = self.callers.remove(&item) else {
+            // An add under an open circuit is settled inside `add`, before the driver records it.
+            if matches!(self.ctx, Ctx::Add) && matches!(outcome, Outcome::CircuitOpen { .. }) && release {
+                ensure!(self, self.cfg.circuit_breaker.is_some(), "E_CIRCUIT_OPEN without circuitBreaker");
+                self.refused_at_add = Some(item);
+                self.failed += 1;
+                return;
+            }
             panic!("step {} ({}): Settle {outcome:?} for {item}, not a live caller", self.step, self.what);
         };
         if outcome.is_ok() {
@@ -696,6 +735,8 @@ impl Driver {
         let is_err = |r: &[ItemResult], i: u32| r.get(i as usize).is_some_and(|r| *r != ItemResult::Ok);
         let mode = self.cfg.error_mode;
         let ok = match (&self.ctx, outcome) {
+            // A key's open circuit refuses its unsent items and later adds.
+            (_, Outcome::CircuitOpen { key }) => self.cfg.circuit_breaker.is_some() && c.key == key,
             (_, Outcome::Code(ErrorCode::Deadline)) => !matches!(self.ctx, Ctx::Add) && self.now > c.deadline,
             (Ctx::Cancel(target), Outcome::Code(ErrorCode::Aborted)) => *target == item,
             (Ctx::Route { fails }, Outcome::Code(ErrorCode::Route)) => fails.contains(&item),

@@ -3,8 +3,8 @@
 
 use arbitrary::Arbitrary;
 use hyperbatch::engine::{
-    BudgetConfig, BudgetOption, Class, Config, ErrorMode, Failure, FailureKind, ItemResult, Jitter, RetryConfig,
-    WhenFull,
+    BudgetConfig, BudgetOption, CircuitConfig, Class, Config, ErrorMode, Failure, FailureKind, ItemResult, Jitter,
+    RetryConfig, WhenFull,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -96,6 +96,8 @@ pub struct Small {
     budget: Option<(u8, u8)>,
     bisect: bool,
     adaptive: bool,
+    /// `circuitBreaker` (failureThreshold 1..=3, resetMs 0..=29); last, so older inputs decode as before up to here.
+    circuit: Option<(u8, u8)>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -118,6 +120,7 @@ pub struct Extreme {
     budget: Option<(Num, Num)>,
     bisect: bool,
     adaptive: bool,
+    circuit: Option<(Num, Num)>,
 }
 
 fn mode(m: u8) -> ErrorMode {
@@ -169,6 +172,9 @@ impl ConfigInput {
                     },
                     bisect: s.bisect,
                     adaptive: s.adaptive,
+                    circuit_breaker: s
+                        .circuit
+                        .map(|(t, r)| CircuitConfig { failure_threshold: n(t, 3), reset_ms: f64::from(r % 30) }),
                 }
             }
             ConfigInput::Extreme(x) => Config {
@@ -197,6 +203,9 @@ impl ConfigInput {
                 },
                 bisect: x.bisect,
                 adaptive: x.adaptive,
+                circuit_breaker: x
+                    .circuit
+                    .map(|(t, r)| CircuitConfig { failure_threshold: t.get(), reset_ms: r.get() }),
             },
         }
     }

@@ -66,7 +66,7 @@ test("stats() counts the loader's own calls and loads, not other loaders'", asyn
   await a.load(5);
   assert.deepEqual(a.stats(), {
     queued: 0, inFlightBatches: 0, inFlightItems: 0, batches: 2, items: 3, succeeded: 2, failed: 1,
-    retries: 0, bisects: 0, throttled: 0,
+    retries: 0, bisects: 0, throttled: 0, circuitsOpen: 0,
   });
   assert.equal(b.stats().batches, 1);
   assert.equal(b.stats().items, 4);

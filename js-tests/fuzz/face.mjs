@@ -93,6 +93,10 @@ export function caseArbitrary(exclude = new Set()) {
     bisect: maybe(fc.boolean()),
     adaptive: maybe(fc.boolean()),
     flushOnHide: maybe(fc.boolean(), 3, 1), // inert in Node: it must change nothing
+    circuitBreaker: maybe(fc.record({
+      failureThreshold: maybe(fc.integer({ min: 1, max: 3 }), 1, 4), resetMs: maybe(fc.integer({ min: 0, max: 20 }), 1, 4),
+    }), 2, 1),
+    onCircuitChange: hook,
     onBatchStart: hook,
     onBatchEnd: hook,
     unknownOption: unknown.length === 0 ? fc.constant(undefined)
@@ -281,6 +285,11 @@ class World {
     set("bisect", cfg.bisect);
     set("adaptive", cfg.adaptive);
     set("flushOnHide", cfg.flushOnHide);
+    if (cfg.circuitBreaker !== undefined) {
+      o.circuitBreaker = {};
+      for (const [k, v] of Object.entries(cfg.circuitBreaker)) if (v !== undefined) o.circuitBreaker[k] = v;
+    }
+    if (cfg.onCircuitChange !== undefined) o.onCircuitChange = this.hook("onCircuitChange", cfg.onCircuitChange);
     if (cfg.retry !== undefined) {
       const r = {};
       for (const [k, v] of Object.entries(cfg.retry)) if (v !== undefined && k !== "classify" && k !== "budget") r[k] = v;
@@ -325,7 +334,7 @@ class World {
   hook(name, { kind, reenter }) {
     return (info) => {
       if (name === "onBatchStart") this.starts += 1;
-      else this.ends += 1;
+      else if (name === "onBatchEnd") this.ends += 1;
       switch (kind) {
         case "throw": throw this.sentinel(name);
         case "throw-proxy": throw cat.trapEverything();
@@ -333,7 +342,9 @@ class World {
         case "return-proxy": return cat.trapEverything();
         case "reentrant": this.reenter(reenter); return undefined;
         case "check-info":
-          if (typeof info?.id !== "number" || typeof info.size !== "number" || !(info.attempt >= 1)) {
+          if (name === "onCircuitChange") {
+            if (!["open", "half_open", "closed"].includes(info?.state)) this.violate("hook info", `${name} got ${show(info)}`);
+          } else if (typeof info?.id !== "number" || typeof info.size !== "number" || !(info.attempt >= 1)) {
             this.violate("hook info", `${name} got ${show(info)} without numeric id/size/attempt`);
           }
           return undefined;
@@ -802,6 +813,9 @@ class World {
         if (cfg.resolveKeys === undefined) this.violate("E_ROUTE", "without resolveKeys");
         break;
       case "E_RESULT_SHAPE":
+        break;
+      case "E_CIRCUIT_OPEN":
+        if (cfg.circuitBreaker === undefined) this.violate("E_CIRCUIT_OPEN", "without circuitBreaker");
         break;
       default:
         this.violate("error codes", `accepted item ${item.id} rejected with ${code}`);

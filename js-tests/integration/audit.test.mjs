@@ -32,6 +32,15 @@ test("a correct client passes: its resends are legitimate; nothing lost, doubled
   assert.ok(audit.ackRate >= MIN_ACK_RATE, `${audit.ackRate}`);
   const ok = /^lost: 0, duplicated: 0, mismatched: 0, acknowledged: \d+\/\d+ = [\d.]+% \((.*)\)\nOK: /m;
   assert.equal(ok.exec(verdict)?.[1], FLOOR, verdict);
+  // The claims instance that went down mid-run: its circuit opened, its claims failed fast
+  // without a request, and a probe closed it once the instance was back.
+  const c = audit.circuit;
+  assert.ok(c.opened >= 1 && c.closed >= 1, `circuit of the downed instance: ${JSON.stringify(c)}`);
+  assert.equal(c.states[0], "open");
+  assert.equal(c.states.at(-1), "closed", "closed again at the end");
+  assert.ok(c.fastFailed > 0, "claims failed fast with E_CIRCUIT_OPEN");
+  assert.match(output, /^ +[\d.]+ s +circuit \S+ open \(/m);
+  assert.match(output, /^ +[\d.]+ s +circuit \S+ closed$/m);
 });
 
 test("a client that never calls the server and resolves every call: every acknowledged call is lost", T, async (t) => {

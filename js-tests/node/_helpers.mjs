@@ -136,6 +136,7 @@ export const STAT_KEYS = Object.freeze([
   "retries",
   "bisects",
   "throttled",
+  "circuitsOpen",
 ]);
 
 /** Reads the named fields of `b.stats()` one by one (works for plain objects and getters). */

@@ -275,7 +275,7 @@ test("stats(): counters follow a run with successes, item failures, a retry and 
   assertCode(aborted.reason, "E_ABORTED");
   assert.deepEqual(stats(b), {
     queued: 0, inFlightBatches: 0, inFlightItems: 0, batches: 2, items: 5, succeeded: 3,
-    failed: 2, retries: 1, bisects: 0, throttled: 0,
+    failed: 2, retries: 1, bisects: 0, throttled: 0, circuitsOpen: 0,
   });
   await b.close();
 });

@@ -232,6 +232,32 @@ export function checks(Batcher, assert) {
     assert.deepEqual([s.batches, s.retries, s.failed], [3, 2, 1]);
   });
 
+  check("circuitBreaker: failures open the key's circuit (E_CIRCUIT_OPEN, no call); after resetMs a probe closes it", async (open) => {
+    let up = false;
+    const down = new TypeError("instance down");
+    const changes = [];
+    const { calls, transport } = recorder((batch) => {
+      if (!up) throw down;
+      return batch.items.map(echo);
+    });
+    const b = open({
+      transport, maxWaitMs: 0, keyOf: (x) => x.k, retry: { maxAttempts: 1 },
+      circuitBreaker: { failureThreshold: 2, resetMs: 30 }, onCircuitChange: (info) => changes.push([info.key, info.state]),
+    });
+    await rejectsWith(b.add({ k: "s1", id: 1 }), "E_TRANSPORT");
+    await rejectsWith(b.add({ k: "s1", id: 2 }), "E_TRANSPORT");
+    const refused = await rejectsWith(b.add({ k: "s1", id: 3 }), "E_CIRCUIT_OPEN");
+    assert.ok(refused.cause === down, "cause = the last batch-level error");
+    assert.equal(calls.length, 2, "no call for the refused add");
+    assert.equal(b.stats().circuitsOpen, 1);
+    up = true;
+    assert.equal(await b.add({ k: "s2", id: 4 }), "r:4", "other keys are unaffected");
+    await sleep(40);
+    assert.equal(await b.add({ k: "s1", id: 5 }), "r:5", "the probe");
+    assert.deepEqual(changes, [["s1", "open"], ["s1", "half_open"], ["s1", "closed"]]);
+    assert.equal(b.stats().circuitsOpen, 0);
+  });
+
   check("bisect: a 400 splits the batch until the poison item fails alone", async (open) => {
     const thrown = [];
     const { calls, transport } = recorder((batch) => {

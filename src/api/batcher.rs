@@ -174,6 +174,8 @@ pub struct Stats {
     pub bisects: u64,
     /// Retries the budget refused.
     pub throttled: u64,
+    /// Keys whose circuit is open now.
+    pub circuits_open: u64,
 }
 
 /// The outcome of one [`Batcher::add`]. The item was queued when `add` returned; dropping this

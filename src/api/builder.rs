@@ -12,7 +12,7 @@ use futures::FutureExt;
 use super::batcher::Batcher;
 use super::driver::{self, Hooks, Options};
 use super::error::{Error, TransportError};
-use super::options::{ms, ErrorMode, IntoKey, RetryConfig, WhenFull};
+use super::options::{ms, CircuitBreaker, CircuitInfo, ErrorMode, IntoKey, RetryConfig, WhenFull};
 use super::runtime::Runtime;
 use super::transport::{BatchEndInfo, BatchInfo, Transport};
 use crate::engine;
@@ -322,6 +322,36 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
+    /// `circuitBreaker` (default none): per key, after `failure_threshold` consecutive calls
+    /// failed at batch level the key's circuit opens: its unsent items and later adds fail with
+    /// `E_CIRCUIT_OPEN` without a call; after `reset` its next batch goes alone as a probe.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hyperbatch::CircuitBreaker;
+    /// let b = hyperbatch::Batcher::<u32, u32>::builder()
+    ///     .circuit_breaker(CircuitBreaker { failure_threshold: 3, reset: Duration::from_secs(5) });
+    /// # let _ = b;
+    /// ```
+    pub fn circuit_breaker(mut self, c: CircuitBreaker) -> Self {
+        self.config.circuit_breaker =
+            Some(engine::CircuitConfig { failure_threshold: f64::from(c.failure_threshold), reset_ms: ms(c.reset) });
+        self
+    }
+
+    /// `onCircuitChange(info)`: a key's circuit opened, went half-open (its probe is out) or
+    /// closed. A hook that panics changes nothing.
+    ///
+    /// ```
+    /// let b = hyperbatch::Batcher::<u32, u32>::builder()
+    ///     .on_circuit_change(|info| eprintln!("{:?} is now {:?}", info.key, info.state));
+    /// # let _ = b;
+    /// ```
+    pub fn on_circuit_change(mut self, f: impl Fn(&CircuitInfo<'_>) + Send + Sync + 'static) -> Self {
+        self.options.hooks.circuit = Some(Box::new(f));
+        self
+    }
+
     /// Seeds the backoff jitter so that a run replays exactly (random by default).
     ///
     /// ```
@@ -517,6 +547,6 @@ fn random_seed() -> u64 {
 
 impl<I, O> Default for Hooks<I, O> {
     fn default() -> Self {
-        Hooks { start: None, end: None }
+        Hooks { start: None, end: None, circuit: None }
     }
 }

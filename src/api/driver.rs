@@ -22,7 +22,7 @@ use web_time::Instant;
 
 use super::batcher::{AddFuture, AddState, Batcher, Stats};
 use super::error::{Error, ErrorCode as Code, ItemError, TransportError};
-use super::options::{ms, AddOptions, Class, Classify};
+use super::options::{ms, AddOptions, CircuitInfo, CircuitState, Class, Classify};
 use super::runtime::Runtime;
 use super::transport::{Batch, BatchEndInfo, BatchInfo, BatchResult, Transport};
 use crate::engine::{
@@ -37,6 +37,7 @@ type Caller<O> = oneshot::Sender<Result<O, Error>>;
 type StartHook<I> = Box<dyn Fn(&BatchInfo<'_, I>) + Send + Sync>;
 type EndHook<I, O> = Box<dyn Fn(&BatchEndInfo<'_, I, O>) + Send + Sync>;
 type WeightFn<I> = Box<dyn Fn(&I) -> f64 + Send + Sync>;
+type CircuitHook = Box<dyn Fn(&CircuitInfo<'_>) + Send + Sync>;
 /// A batcher and its driver, before the driver is spawned.
 pub(crate) type Parts<I, O, T, R> = (Batcher<I, O>, DriverTask<I, O, T, R>);
 
@@ -44,6 +45,7 @@ pub(crate) type Parts<I, O, T, R> = (Batcher<I, O>, DriverTask<I, O, T, R>);
 pub(crate) struct Hooks<I, O> {
     pub(crate) start: Option<StartHook<I>>,
     pub(crate) end: Option<EndHook<I, O>>,
+    pub(crate) circuit: Option<CircuitHook>,
 }
 
 /// The builder's functions (everything but the numbers the engine takes).
@@ -116,18 +118,24 @@ struct State<I, O> {
     turn_end: bool,
     /// The driver has ended (or was dropped): nothing will drain outputs any more.
     stopped: bool,
+    /// Per key id: the batch-level error that opened its circuit (E_CIRCUIT_OPEN's cause).
+    circuit_errors: Vec<Option<Error>>,
+    /// Per call in flight: its item ids, which `Output::Succeeded` settles all at once.
+    dispatched: HashMap<BatchId, Vec<ItemId>>,
 }
 
 /// Outcomes to send once the lock is released (and, after a call, once the hooks have run).
 struct Settled<O> {
-    callers: Vec<(Caller<O>, Outcome)>,
+    /// `Err`: an error made under the lock (E_CIRCUIT_OPEN, whose cause the state keeps).
+    callers: Vec<(Caller<O>, Result<Outcome, Error>)>,
     flushed: Vec<oneshot::Sender<()>>,
     ends: Vec<engine::BatchEnd>,
+    circuits: Vec<(Option<Arc<str>>, CircuitState, Option<Error>)>,
 }
 
 impl<O> Default for Settled<O> {
     fn default() -> Self {
-        Settled { callers: Vec::new(), flushed: Vec::new(), ends: Vec::new() }
+        Settled { callers: Vec::new(), flushed: Vec::new(), ends: Vec::new(), circuits: Vec::new() }
     }
 }
 
@@ -180,6 +188,8 @@ where
             tick: false,
             turn_end: false,
             stopped: false,
+            circuit_errors: Vec::new(),
+            dispatched: HashMap::new(),
         }),
         driver: AtomicWaker::new(),
         options,
@@ -232,6 +242,7 @@ fn code(c: engine::ErrorCode) -> Code {
         engine::ErrorCode::FailFast => Code::FailFast,
         engine::ErrorCode::Atomic => Code::Atomic,
         engine::ErrorCode::Route => Code::Route,
+        engine::ErrorCode::CircuitOpen => Code::CircuitOpen,
     }
 }
 
@@ -292,7 +303,7 @@ impl<I, O> Shared<I, O> {
                 slot.caller = Some(tx);
                 (id, slot.gen)
             });
-            self.take_outputs(&mut st, &mut settled);
+            self.take_outputs(&mut st, &mut settled, None);
             r
         };
         self.settle(settled, &mut Cause::None);
@@ -330,7 +341,7 @@ impl<I, O> Shared<I, O> {
             if st.engine.cancel(id, now).is_err() {
                 return;
             }
-            self.take_outputs(&mut st, &mut settled);
+            self.take_outputs(&mut st, &mut settled, None);
         }
         self.settle(settled, &mut Cause::None);
     }
@@ -362,7 +373,7 @@ impl<I, O> Shared<I, O> {
                 return None;
             }
             let r = f(&mut st, self.now());
-            self.take_outputs(&mut st, &mut settled);
+            self.take_outputs(&mut st, &mut settled, None);
             r
         };
         self.settle(settled, &mut Cause::None);
@@ -383,12 +394,28 @@ impl<I, O> Shared<I, O> {
             retries: s.retries,
             bisects: s.bisects,
             throttled: s.throttled,
+            circuits_open: s.circuits_open,
+        }
+    }
+
+    fn settle_item(st: &mut State<I, O>, settled: &mut Settled<O>, item: ItemId, outcome: Outcome, release: bool) {
+        let slot = &mut st.slots[item as usize];
+        if release {
+            slot.value = None;
+        }
+        slot.gen = slot.gen.wrapping_add(1);
+        if let Some(caller) = slot.caller.take() {
+            let outcome = match outcome {
+                Outcome::CircuitOpen { key } => Err(circuit_open(st.circuit_errors.get(key as usize))),
+                outcome => Ok(outcome),
+            };
+            settled.callers.push((caller, outcome));
         }
     }
 
     /// Turns every pending output into owned work (under the lock); wakes the driver when it
     /// has some or when its timer must move.
-    fn take_outputs(&self, st: &mut State<I, O>, settled: &mut Settled<O>) {
+    fn take_outputs(&self, st: &mut State<I, O>, settled: &mut Settled<O>, failure: Option<&Error>) {
         let mut wake = st.engine.needs_poll();
         while let Some(output) = st.engine.poll_output() {
             match output {
@@ -401,6 +428,7 @@ impl<I, O> Shared<I, O> {
                         .map(|&id| (self.clone_item)(st.slots[id as usize].value.as_ref().expect("dispatched item")))
                         .collect();
                     let key = st.keys.get(d.key as usize).cloned().flatten();
+                    st.dispatched.insert(d.batch, d.items.clone());
                     let (attempt, deadline, weight) = (d.attempt, d.deadline, d.weight);
                     st.jobs.push_back(Job::Call { batch: d.batch, key, items, attempt, deadline, weight });
                 }
@@ -411,22 +439,43 @@ impl<I, O> Shared<I, O> {
                         .collect();
                     st.jobs.push_back(Job::Route { route, items });
                 }
-                Output::Settle { item, outcome, release } => {
-                    let slot = &mut st.slots[item as usize];
-                    if release {
-                        slot.value = None;
-                    }
-                    slot.gen = slot.gen.wrapping_add(1);
-                    if let Some(caller) = slot.caller.take() {
-                        settled.callers.push((caller, outcome));
+                Output::Settle { item, outcome, release } => Self::settle_item(st, settled, item, outcome, release),
+                // Every item of the call succeeded: item i resolves with entry i.
+                Output::Succeeded { batch } => {
+                    for (i, item) in st.dispatched.remove(&batch).unwrap_or_default().into_iter().enumerate() {
+                        Self::settle_item(st, settled, item, Outcome::Ok { index: i as u32 }, true);
                     }
                 }
                 Output::Release { item } => st.slots[item as usize].value = None,
                 Output::CallTimedOut { batch } => st.jobs.push_back(Job::TimedOut(batch)),
                 Output::Abandoned { batch } => st.jobs.push_back(Job::Abandoned(batch)),
-                Output::BatchEnd(end) => settled.ends.push(end),
+                Output::BatchEnd(end) => {
+                    st.dispatched.remove(&end.batch);
+                    settled.ends.push(end);
+                }
                 Output::Admitted { .. } => {}
-                Output::KeyReleased { key } => st.keys[key as usize] = None,
+                Output::KeyReleased { key } => {
+                    st.keys[key as usize] = None;
+                    if let Some(e) = st.circuit_errors.get_mut(key as usize) {
+                        *e = None;
+                    }
+                }
+                Output::CircuitChange { key, state } => {
+                    // Opened by the batch-level failure being reported now: the cause of its rejections.
+                    let i = key as usize;
+                    if st.circuit_errors.len() <= i {
+                        st.circuit_errors.resize(i + 1, None);
+                    }
+                    let opened = state == engine::CircuitState::Open;
+                    st.circuit_errors[i] = failure.filter(|_| opened).cloned();
+                    let state = match state {
+                        engine::CircuitState::Closed => CircuitState::Closed,
+                        engine::CircuitState::Open => CircuitState::Open,
+                        engine::CircuitState::HalfOpen => CircuitState::HalfOpen,
+                    };
+                    let name = st.keys.get(i).cloned().flatten();
+                    settled.circuits.push((name, state, st.circuit_errors[i].clone()));
+                }
                 Output::Flushed { flush } => settled.flushed.extend(st.flushes.remove(&flush)),
             }
             wake = true;
@@ -447,17 +496,39 @@ impl<I, O> Shared<I, O> {
         let mut shares: HashMap<u32, usize> = HashMap::new();
         if clone.is_some() {
             for (_, o) in &settled.callers {
-                if let Outcome::Ok { index } = o {
+                if let Ok(Outcome::Ok { index }) = o {
                     *shares.entry(*index).or_default() += 1;
                 }
             }
         }
         for (caller, outcome) in settled.callers {
-            let _ = caller.send(outcome_of(outcome, cause, &mut shares, clone));
+            let r = match outcome {
+                Ok(outcome) => outcome_of(outcome, cause, &mut shares, clone),
+                Err(e) => Err(e),
+            };
+            let _ = caller.send(r);
+        }
+        if let Some(hook) = &self.options.hooks.circuit {
+            for (key, state, error) in &settled.circuits {
+                let info = CircuitInfo { key: key.as_deref(), state: *state, error: error.as_ref() };
+                guarded(|| hook(&info));
+            }
         }
         for f in settled.flushed {
             let _ = f.send(());
         }
+    }
+}
+
+/// E_CIRCUIT_OPEN, `source()` = the failure that opened the key's circuit.
+fn circuit_open(cause: Option<&Option<Error>>) -> Error {
+    match cause.and_then(Option::as_ref) {
+        Some(e) => {
+            let text = e.transport_error().map_or_else(|| e.to_string(), ToString::to_string);
+            Error::new(Code::CircuitOpen, format!("hyperbatch: the key's circuit is open: {text}"))
+                .with_cause(Arc::new(e.clone()))
+        }
+        None => Error::new(Code::CircuitOpen, "hyperbatch: the key's circuit is open"),
     }
 }
 
@@ -507,6 +578,7 @@ fn outcome_of<O>(
             Cause::Failed { error, .. } => error.clone(),
             _ => lost(),
         }),
+        Outcome::CircuitOpen { .. } => Err(circuit_open(None)),
         Outcome::Code(c) => Err(match c {
             engine::ErrorCode::Aborted => Error::aborted(),
             engine::ErrorCode::Deadline => Error::new(Code::Deadline, "hyperbatch: the item's deadline passed"),
@@ -614,7 +686,11 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
         {
             let mut st = lock(&shared.state);
             f(&mut st, shared.now());
-            shared.take_outputs(&mut st, &mut settled);
+            let failure = match &cause {
+                Cause::Failed { error, .. } => Some(error),
+                _ => None,
+            };
+            shared.take_outputs(&mut st, &mut settled, failure);
         }
         let mut cause = cause;
         if let (Some(hook), Some(call)) = (&shared.options.hooks.end, &in_flight) {

@@ -30,7 +30,10 @@ pub use builder::{Builder, Driver};
 pub use error::{Error, ErrorCode, ItemError, TransportError};
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub use js_transport::JsTransport;
-pub use options::{AddOptions, Class, ErrorMode, IntoKey, Jitter, RetryBudget, RetryConfig, WhenFull};
+pub use options::{
+    AddOptions, CircuitBreaker, CircuitInfo, CircuitState, Class, ErrorMode, IntoKey, Jitter, RetryBudget, RetryConfig,
+    WhenFull,
+};
 pub use runtime::Runtime;
 pub use transport::{Batch, BatchEndInfo, BatchInfo, BatchResult, Transport};
 /// The clock of deadlines: `std::time::Instant` natively, `performance.now()` on wasm32.

@@ -242,6 +242,64 @@ impl RetryConfig {
     }
 }
 
+/// The per-key circuit breaker (JavaScript's `circuitBreaker`).
+///
+/// ```
+/// let c = hyperbatch::CircuitBreaker::default();
+/// assert_eq!((c.failure_threshold, c.reset), (5, std::time::Duration::from_secs(10)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    /// Consecutive batch-level failures that open the circuit (default 5).
+    pub failure_threshold: u32,
+    /// How long it stays open before a probe may go (default 10 s).
+    pub reset: Duration,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        let d = engine::CircuitConfig::default();
+        CircuitBreaker {
+            failure_threshold: d.failure_threshold as u32,
+            reset: Duration::from_secs_f64(d.reset_ms / 1000.0),
+        }
+    }
+}
+
+/// A key's circuit state, as `on_circuit_change` reports it.
+///
+/// ```
+/// assert_ne!(hyperbatch::CircuitState::Open, hyperbatch::CircuitState::Closed);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CircuitState {
+    /// Calls flow.
+    Closed,
+    /// Items of the key fail with `E_CIRCUIT_OPEN`.
+    Open,
+    /// The probe batch is out.
+    HalfOpen,
+}
+
+/// What `on_circuit_change` sees.
+///
+/// ```
+/// let b = hyperbatch::Batcher::<u32, u32>::builder().on_circuit_change(|info| {
+///     if let Some(e) = info.error { eprintln!("{:?} opened: {e}", info.key) }
+/// });
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CircuitInfo<'a> {
+    /// The key (`None` for the default queue).
+    pub key: Option<&'a str>,
+    /// Its new state.
+    pub state: CircuitState,
+    /// When it opened: the batch-level failure that opened it.
+    pub error: Option<&'a super::Error>,
+}
+
 /// Per-item options of [`Batcher::add_with`](crate::Batcher::add_with) (JavaScript's `AddOptions`
 /// but `signal`: dropping the future is the abort).
 ///

@@ -2,7 +2,8 @@
 //! deadline-aware dispatch: a queue holding an item with a deadline dispatches at the latest at
 //! deadline − lead, so the call starts before the deadline although host timers fire late.
 
-use std::collections::HashMap;
+use super::HashMap;
+use crate::prelude::*;
 
 /// The lead is never below this (and is this before any call of the key has ended): Node and
 /// browser timers fire 1–5 ms late.
@@ -47,7 +48,12 @@ impl CallTime {
 /// Estimates of released keys, by name.
 #[derive(Debug, Default)]
 pub struct RetiredCallTimes {
-    by_name: HashMap<Box<str>, CallTime>,
+    /// Name → index in `times`: the map type the engine already has for key names (one hash map
+    /// instantiation less in the .wasm).
+    by_name: HashMap<Box<str>, u32>,
+    times: Vec<CallTime>,
+    /// Slots of `times` whose name was taken.
+    free: Vec<u32>,
 }
 
 impl RetiredCallTimes {
@@ -60,8 +66,22 @@ impl RetiredCallTimes {
         }
         if self.by_name.len() >= RETIRED_CAP {
             self.by_name.clear();
+            self.times.clear();
+            self.free.clear();
         }
-        self.by_name.insert(name.into(), time);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.times[i as usize] = time;
+                i
+            }
+            None => {
+                self.times.push(time);
+                (self.times.len() - 1) as u32
+            }
+        };
+        if let Some(old) = self.by_name.insert(name.into(), i) {
+            self.free.push(old);
+        }
     }
 
     /// The estimate a key of this name had when its id was released, if any.
@@ -69,7 +89,13 @@ impl RetiredCallTimes {
         if self.by_name.is_empty() {
             return CallTime::default();
         }
-        self.by_name.remove(name).unwrap_or_default()
+        match self.by_name.remove(name) {
+            Some(i) => {
+                self.free.push(i);
+                self.times[i as usize]
+            }
+            None => CallTime::default(),
+        }
     }
 }
 
@@ -106,5 +132,29 @@ mod tests {
         assert_eq!(store.take("a"), CallTime::default(), "taken once");
         assert_eq!(store.take("b"), CallTime::default());
         assert_eq!(store.take("c"), CallTime::default(), "at the floor: nothing worth keeping");
+    }
+
+    #[test]
+    fn slots_are_reused_and_the_store_starts_over_at_its_cap() {
+        let mut store = RetiredCallTimes::default();
+        let time = |ms| {
+            let mut t = CallTime::default();
+            t.record(ms);
+            t
+        };
+        store.keep("a", time(100.0));
+        store.keep("a", time(200.0));
+        assert_eq!(store.take("a").lead_ms(), 200.0, "the newest estimate of a name");
+        for n in 0..RETIRED_CAP {
+            store.keep(&n.to_string(), time(50.0));
+            assert_eq!(store.take(&n.to_string()).lead_ms(), 50.0);
+        }
+        assert!(store.times.len() <= 2, "taken slots are reused");
+        for n in 0..RETIRED_CAP {
+            store.keep(&n.to_string(), time(50.0));
+        }
+        store.keep("last", time(70.0));
+        assert_eq!(store.take("0"), CallTime::default(), "full: the store started over");
+        assert_eq!(store.take("last").lead_ms(), 70.0);
     }
 }

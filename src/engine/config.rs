@@ -1,7 +1,7 @@
 //! Options, their defaults and their ranges. The shell decodes JS options into [`Config`]
 //! (names and types); [`Config::validate`] is the one place that says which values are allowed.
 
-use std::fmt;
+use core::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
@@ -77,6 +77,20 @@ impl RetryConfig {
     }
 }
 
+/// `circuitBreaker`: per key, open after this many consecutive calls failed at batch level;
+/// after `resetMs` the key's next batch goes alone as a probe (see `circuit.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitConfig {
+    pub failure_threshold: f64,
+    pub reset_ms: f64,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        CircuitConfig { failure_threshold: 5.0, reset_ms: 10_000.0 }
+    }
+}
+
 /// Every engine option of the contract. Numbers are `f64` as they arrive from JS, so that a
 /// negative or fractional count is a range error naming the option, not a decode failure.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +109,8 @@ pub struct Config {
     /// `maxWaitMs` is a ceiling: a key with no call in flight sends at the end of the turn; one
     /// with calls in flight gathers until one of them ends (see `machine/due.rs`).
     pub adaptive: bool,
+    /// `None`: no circuit breaker.
+    pub circuit_breaker: Option<CircuitConfig>,
 }
 
 impl Default for Config {
@@ -112,6 +128,7 @@ impl Default for Config {
             retry: RetryConfig::default(),
             bisect: true,
             adaptive: false,
+            circuit_breaker: None,
         }
     }
 }
@@ -132,7 +149,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 /// Largest delay a host timer takes (setTimeout clamps above 2^31−1 ms).
 pub const MAX_DELAY_MS: f64 = 2_147_483_647.0;
@@ -146,7 +163,8 @@ fn check(ok: bool, option: &'static str, rule: &'static str, value: f64) -> Resu
 }
 
 fn int_in(v: f64, lo: f64, hi: f64) -> bool {
-    v.is_finite() && v.fract() == 0.0 && v >= lo && v <= hi
+    // Every bound is below 2^53, so the cast is exact for values in range (core has no `fract`).
+    v >= lo && v <= hi && v == v as i64 as f64
 }
 
 fn num_in(v: f64, lo: f64, hi: f64) -> bool {
@@ -187,6 +205,11 @@ impl Config {
                 check(ratio <= t, "retry.budget.maxTokens", "a number >= tokenRatio (default 0.1)", t)?;
             }
             check(num_in(ratio, 0.0, t), "retry.budget.tokenRatio", "a number from 0 to maxTokens", ratio)?;
+        }
+        if let Some(c) = &self.circuit_breaker {
+            let t = c.failure_threshold;
+            check(int_in(t, 1.0, U32), "circuitBreaker.failureThreshold", INT, t)?;
+            check(num_in(c.reset_ms, 0.0, MAX_DELAY_MS), "circuitBreaker.resetMs", DELAY, c.reset_ms)?;
         }
         Ok(())
     }
@@ -235,6 +258,15 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().option, "maxWaitMs");
         let c = Config { timeout_ms: Some(0.0), ..Config::default() };
         assert_eq!(c.validate().unwrap_err().option, "timeoutMs");
+        let breaker = |failure_threshold, reset_ms| Config {
+            circuit_breaker: Some(CircuitConfig { failure_threshold, reset_ms }),
+            ..Config::default()
+        };
+        assert_eq!(breaker(0.0, 10.0).validate().unwrap_err().option, "circuitBreaker.failureThreshold");
+        assert_eq!(breaker(2.5, 10.0).validate().unwrap_err().option, "circuitBreaker.failureThreshold");
+        assert_eq!(breaker(5.0, -1.0).validate().unwrap_err().option, "circuitBreaker.resetMs");
+        assert_eq!(breaker(5.0, f64::NAN).validate().unwrap_err().option, "circuitBreaker.resetMs");
+        breaker(1.0, 0.0).validate().unwrap();
     }
 
     #[test]

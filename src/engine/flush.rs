@@ -1,37 +1,57 @@
-//! Which items a `flush()` waits for. Items get increasing sequence numbers on `add`; a flush
-//! taken at sequence W is done once every item with seq ≤ W has settled. `SeqWindow` tracks
-//! the lowest unsettled seq in O(1) amortized per item.
+//! Which items a `flush()` waits for: every caller accepted before it. Items get increasing
+//! sequence numbers on `add`; a flush taken when the next number is W counts the callers still
+//! unsettled then (all numbered below W) and is done when that count reaches 0. While no flush
+//! is pending, an item costs one counter increment.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
-#[derive(Debug, Default)]
-pub struct SeqWindow {
-    /// Sequence number of `settled[0]`.
-    base: u64,
-    settled: VecDeque<bool>,
+use super::FlushId;
+
+#[derive(Debug)]
+struct Pending {
+    id: FlushId,
+    /// Items numbered below this are the flush's.
+    upto: u64,
+    /// The flush's items not settled yet.
+    left: usize,
 }
 
-impl SeqWindow {
-    /// The seq the next item gets.
-    pub fn next(&self) -> u64 {
-        self.base + self.settled.len() as u64
-    }
-    pub fn push(&mut self) -> u64 {
-        let s = self.next();
-        self.settled.push_back(false);
+#[derive(Debug, Default)]
+pub struct Flushes {
+    next_seq: u64,
+    /// In the order taken: a later flush covers every item of an earlier one, so they finish in order.
+    pending: VecDeque<Pending>,
+}
+
+impl Flushes {
+    /// The number of a newly accepted item.
+    pub fn number(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
         s
     }
-    pub fn settle(&mut self, seq: u64) {
-        let i = (seq - self.base) as usize;
-        self.settled[i] = true;
-        while self.settled.front() == Some(&true) {
-            self.settled.pop_front();
-            self.base += 1;
+
+    /// A flush of every item accepted so far, `unsettled` of which have not settled.
+    pub fn open(&mut self, id: FlushId, unsettled: usize) {
+        self.pending.push_back(Pending { id, upto: self.next_seq, left: unsettled });
+    }
+
+    /// The item numbered `seq` settled.
+    pub fn settled(&mut self, seq: u64) {
+        for p in self.pending.iter_mut().rev() {
+            if seq >= p.upto {
+                break; // earlier flushes end lower still
+            }
+            p.left -= 1;
         }
     }
-    /// True when every seq below `upto` has settled.
-    pub fn all_settled_below(&self, upto: u64) -> bool {
-        self.base >= upto
+
+    /// The oldest flush, once all of its items have settled.
+    pub fn pop_done(&mut self) -> Option<FlushId> {
+        match self.pending.front() {
+            Some(p) if p.left == 0 => self.pending.pop_front().map(|p| p.id),
+            _ => None,
+        }
     }
 }
 
@@ -40,16 +60,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn low_watermark_advances_over_settled_prefix() {
-        let mut w = SeqWindow::default();
-        let s: Vec<u64> = (0..4).map(|_| w.push()).collect();
-        w.settle(s[1]);
-        w.settle(s[3]);
-        assert!(!w.all_settled_below(1));
-        w.settle(s[0]);
-        assert!(w.all_settled_below(2) && !w.all_settled_below(3));
-        w.settle(s[2]);
-        assert!(w.all_settled_below(4));
-        assert_eq!(w.next(), 4);
+    fn a_flush_is_done_once_the_items_before_it_settled() {
+        let mut f = Flushes::default();
+        let s: Vec<u64> = (0..3).map(|_| f.number()).collect();
+        f.open(1, 3);
+        let later = f.number();
+        f.open(2, 4);
+        f.settled(s[1]);
+        f.settled(later);
+        f.settled(s[2]);
+        assert_eq!(f.pop_done(), None);
+        f.settled(s[0]);
+        assert_eq!(f.pop_done(), Some(1));
+        assert_eq!(f.pop_done(), Some(2));
+        assert_eq!(f.pop_done(), None);
     }
 }

@@ -1,13 +1,16 @@
 //! The batching engine: a deterministic, sans-IO state machine.
 //!
 //! It knows items only by id, keys by interned id, and time only as the `now` each input
-//! carries. Inputs are method calls (`add`, `cancel`, `complete`, `fail`, `handle_time`,
-//! `flush`, `close`, `route_done`); decisions come out of `poll_output()` and `poll_timeout()`.
+//! carries. Inputs are method calls (`add`, `add_reserved`, `cancel`, `complete`, `fail`,
+//! `handle_time`, `flush`, `close`, `route_done`); decisions come out of `poll_output()` and
+//! `poll_timeout()`.
 
 mod budget;
 mod call_time;
+mod circuit;
 mod config;
 mod flush;
+mod id_map;
 mod machine;
 mod queue;
 mod retry;
@@ -15,11 +18,19 @@ mod timers;
 
 pub use budget::Budget;
 pub use call_time::MIN_LEAD_MS;
-pub use config::{BudgetConfig, BudgetOption, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull};
+pub use circuit::CircuitState;
+pub use config::{
+    BudgetConfig, BudgetOption, CircuitConfig, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull,
+};
 pub use machine::Engine;
 pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
+
+/// The engine's maps of names and dedupe strings: FxHash, small in the .wasm, and its inputs are
+/// the application's own keys (no seed to draw in no_std).
+pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// An accepted `add`, as the shell indexes its promise and value (a slot reused after it settles).
 pub type ItemId = u32;
@@ -41,7 +52,7 @@ pub const DEFAULT_KEY: KeyId = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ErrorCode {
-    // The discriminants are the shell's wire codes (pkg-template/core.js `CODES`).
+    // The discriminants are the wire codes: scripts/build.mjs writes core.js `CODES` from them.
     Config = 0,
     Closed = 1,
     Full = 2,
@@ -54,6 +65,7 @@ pub enum ErrorCode {
     FailFast = 9,
     Atomic = 10,
     Route = 11,
+    CircuitOpen = 12,
 }
 
 impl ErrorCode {
@@ -71,6 +83,7 @@ impl ErrorCode {
             ErrorCode::FailFast => "E_FAIL_FAST",
             ErrorCode::Atomic => "E_ATOMIC",
             ErrorCode::Route => "E_ROUTE",
+            ErrorCode::CircuitOpen => "E_CIRCUIT_OPEN",
         }
     }
 }
@@ -91,6 +104,9 @@ pub enum Outcome {
     FailFast { cause: u32 },
     /// Reject with E_ATOMIC, `cause` = `results[cause]`.
     Atomic { cause: u32 },
+    /// Reject with E_CIRCUIT_OPEN, `cause` = the last batch-level error of `key` (the one
+    /// reported with its [`Output::CircuitChange`] to open).
+    CircuitOpen { key: KeyId },
     /// Reject with a library error that carries no payload (E_ABORTED, E_DEADLINE, E_ROUTE…).
     Code(ErrorCode),
 }
@@ -145,6 +161,11 @@ pub enum Output {
     /// Settle the caller of `item`. With `release`, the shell may forget the item's value;
     /// without, a later [`Output::Release`] says so (a dedupe slot still carries followers).
     Settle { item: ItemId, outcome: Outcome, release: bool },
+    /// Every item of the call succeeded: the caller of the call's `items[i]` resolves with
+    /// `results[i]` and the item's value may be forgotten, as one `Settle { item, outcome: Ok {
+    /// index: i }, release: true }` per item would say. Emitted instead of those when every item
+    /// the call was sent with still has its caller and no dedupe follower rides on it.
+    Succeeded { batch: BatchId },
     /// The item's value is no longer needed.
     Release { item: ItemId },
     /// Abort the call's signal and report `fail(batch, FailureKind::Timeout)`.
@@ -161,6 +182,10 @@ pub enum Output {
     KeyReleased { key: KeyId },
     /// Every item the flush covered has settled.
     Flushed { flush: FlushId },
+    /// A key's circuit breaker changed state (`onCircuitChange`). To `Open`, it was opened by
+    /// the batch-level failure just reported (`fail`): that error is the cause of the key's
+    /// E_CIRCUIT_OPEN rejections until the next `Open`.
+    CircuitChange { key: KeyId, state: CircuitState },
     /// Call `handle_time` on the next microtask: a queue must send now (full by size or weight,
     /// a deadline near, backpressure, closing).
     Tick,
@@ -197,6 +222,11 @@ pub enum InputError {
     },
     /// The call timed out: its outcome is the timeout, reported with `fail`.
     TimedOut(BatchId),
+    /// `add_reserved` asked for more ids than `reserve_plain` holds.
+    NotReserved {
+        asked: usize,
+        reserved: usize,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -218,11 +248,14 @@ impl fmt::Display for InputError {
                 write!(f, "batch {batch} has {expected} items but {got} results were given")
             }
             InputError::TimedOut(b) => write!(f, "batch {b} timed out; its outcome is the timeout"),
+            InputError::NotReserved { asked, reserved } => {
+                write!(f, "{asked} plain adds given but only {reserved} ids are reserved")
+            }
         }
     }
 }
 
-impl std::error::Error for InputError {}
+impl core::error::Error for InputError {}
 
 /// Why an `add` was not accepted.
 #[derive(Clone, Debug, PartialEq)]
@@ -245,6 +278,8 @@ pub struct Stats {
     pub retries: u64,
     pub bisects: u64,
     pub throttled: u64,
+    /// Keys whose circuit is open now.
+    pub circuits_open: u64,
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! A key's queue: items waiting for their first send (or re-queued after a retryable item
 //! error), in arrival order, plus the per-key state that decides when it dispatches.
 
-use std::collections::{HashMap, VecDeque};
+use super::HashMap;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
 /// so it rejoins ahead of newer items); `gen` detects a slot freed since it was queued.

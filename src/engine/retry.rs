@@ -84,10 +84,25 @@ impl Rng {
     }
 }
 
+/// `base^n` by squaring, as compiler-rt's `__powidf2` computes `f64::powi` (which core lacks).
+fn powi(mut base: f64, mut n: u32) -> f64 {
+    let mut r = 1.0;
+    loop {
+        if n & 1 == 1 {
+            r *= base;
+        }
+        n /= 2;
+        if n == 0 {
+            return r;
+        }
+        base *= base;
+    }
+}
+
 /// The delay before attempt k+1, after the k-th failure: min(maxDelayMs, base · mult^(k−1)),
 /// jittered; a retry-after hint is a floor, itself clamped to `maxRetryAfterMs`.
 pub fn backoff_delay(cfg: &RetryConfig, failed_attempt: u32, retry_after_ms: Option<f64>, rng: &mut Rng) -> f64 {
-    let exp = cfg.multiplier.powi(failed_attempt.saturating_sub(1).min(1024) as i32);
+    let exp = powi(cfg.multiplier, failed_attempt.saturating_sub(1).min(1024));
     let capped = (cfg.base_delay_ms * exp).min(cfg.max_delay_ms);
     let jittered = match cfg.jitter {
         Jitter::None => capped,
@@ -167,5 +182,14 @@ mod tests {
             (0..4).map(|_| r.next_u64()).collect()
         };
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn powi_matches_std_bit_for_bit() {
+        for base in [1.0, 1.5, 2.0, 2.5, 3.0, 10.0, 0.1, 1e-3, 7.77] {
+            for n in 0..=1024u32 {
+                assert_eq!(powi(base, n).to_bits(), base.powi(n as i32).to_bits(), "{base}^{n}");
+            }
+        }
     }
 }

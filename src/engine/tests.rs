@@ -11,11 +11,13 @@ fn cfg() -> Config {
 
 struct H {
     e: Engine,
+    /// Every call dispatched, with its items: what an `Output::Succeeded` settles.
+    sent: std::collections::HashMap<BatchId, Vec<ItemId>>,
 }
 
 impl H {
     fn new(c: Config) -> H {
-        H { e: Engine::new(c, 1).unwrap() }
+        H { e: Engine::new(c, 1).unwrap(), sent: Default::default() }
     }
     fn add(&mut self, now: f64) -> ItemId {
         self.add_to(DEFAULT_KEY, 1.0, None, now)
@@ -23,8 +25,24 @@ impl H {
     fn add_to(&mut self, key: KeyId, weight: f64, deadline: Option<f64>, now: f64) -> ItemId {
         self.e.add(key, weight, deadline, None, now).expect("accepted").0
     }
+    /// The outputs, with each `Succeeded` spelled out as the `Settle` per item it stands for.
     fn drain(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.e.poll_output()).collect()
+        let mut out = Vec::new();
+        while let Some(o) = self.e.poll_output() {
+            match o {
+                Output::Dispatch(ref d) => {
+                    self.sent.insert(d.batch, d.items.clone());
+                    out.push(o);
+                }
+                Output::Succeeded { batch } => {
+                    for (i, &item) in self.sent[&batch].iter().enumerate() {
+                        out.push(Output::Settle { item, outcome: Outcome::Ok { index: i as u32 }, release: true });
+                    }
+                }
+                o => out.push(o),
+            }
+        }
+        out
     }
     fn dispatches(&mut self) -> Vec<Dispatch> {
         self.drain()
@@ -922,4 +940,264 @@ fn adaptive_keys_are_independent() {
     assert_eq!(h.drain(), vec![Output::TurnEnd]);
     let d = h.time(1.0);
     assert_eq!(d.iter().map(|d| d.key).collect::<Vec<_>>(), vec![k]);
+}
+
+// ------------------------------------------------------------------------- circuit breaker
+
+fn breaker(threshold: f64, max_attempts: f64) -> Config {
+    let mut c =
+        Config { circuit_breaker: Some(CircuitConfig { failure_threshold: threshold, reset_ms: 100.0 }), ..cfg() };
+    c.retry.max_attempts = max_attempts;
+    c.retry.budget = BudgetOption::Enabled(false);
+    c
+}
+
+fn circuit_changes(out: &[Output]) -> Vec<(KeyId, CircuitState)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::CircuitChange { key, state } => Some((*key, *state)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent(out: &[Output]) -> Vec<Dispatch> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Dispatch(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl H {
+    fn fail_call(&mut self, d: &Dispatch, now: f64) -> Vec<Output> {
+        self.e.fail(d.batch, Failure::thrown(), now).unwrap();
+        self.drain()
+    }
+}
+
+#[test]
+fn circuit_opens_at_the_threshold_and_rejects_later_adds_without_a_call() {
+    let mut h = H::new(breaker(2.0, 1.0));
+    let k = h.e.intern("s1");
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(10.0);
+    assert!(circuit_changes(&h.fail_call(&d[0], 11.0)).is_empty(), "one failure of two");
+    h.add_to(k, 1.0, None, 12.0);
+    let d = h.time(22.0);
+    let out = h.fail_call(&d[0], 23.0);
+    assert_eq!(circuit_changes(&out), vec![(k, CircuitState::Open)]);
+    assert_eq!(h.e.stats().circuits_open, 1);
+    let c = h.add_to(k, 1.0, None, 30.0);
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(c, Outcome::CircuitOpen { key: k })]);
+    assert!(h.time(1000.0).is_empty() && sent(&out).is_empty(), "no call for a refused add");
+    assert_eq!(h.e.stats().batches, 2);
+}
+
+#[test]
+fn a_success_resets_the_count_and_retries_count_as_calls() {
+    let mut h = H::new(breaker(3.0, 5.0));
+    h.add(0.0);
+    let d = h.time(10.0);
+    h.fail_call(&d[0], 11.0); // 1
+    let d = h.time(30.0); // the retry (backoff 10 ms)
+    assert_eq!(d[0].attempt, 2);
+    h.fail_call(&d[0], 31.0); // 2
+    let d = h.time(60.0);
+    h.ok(&d[0], 61.0); // reset
+    h.add(70.0);
+    let d = h.time(80.0);
+    h.fail_call(&d[0], 81.0); // 1
+    let d = h.time(100.0);
+    h.fail_call(&d[0], 101.0); // 2
+    let d = h.time(200.0);
+    assert_eq!(d[0].attempt, 3);
+    let out = h.fail_call(&d[0], 201.0); // 3: opens
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::Open)]);
+}
+
+#[test]
+fn opening_rejects_queued_items_and_items_waiting_to_retry() {
+    let mut h = H::new(Config { max_in_flight_per_key: Some(2.0), ..breaker(2.0, 5.0) });
+    let a = h.add(0.0);
+    let first = h.time(10.0);
+    let b = h.add(11.0);
+    let second = h.time(21.0);
+    assert_eq!(second[0].items, vec![b]);
+    h.fail_call(&first[0], 22.0); // a waits to retry
+    let c = h.add(23.0); // queued
+    let out = h.fail_call(&second[0], 24.0); // opens: a (retry wait), b (its retry) and c reject
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::Open)]);
+    let mut rejected: Vec<ItemId> = H::settles(&out)
+        .into_iter()
+        .map(|(i, o)| {
+            assert_eq!(o, Outcome::CircuitOpen { key: DEFAULT_KEY });
+            i
+        })
+        .collect();
+    rejected.sort_unstable();
+    assert_eq!(rejected, vec![a, b, c]);
+    assert!(h.time(10_000.0).is_empty(), "nothing left to send");
+    assert_eq!(h.e.stats().queued, 0);
+    assert_eq!(h.e.unsettled(), 0);
+}
+
+#[test]
+fn after_reset_the_next_batch_is_a_lone_probe_and_its_success_closes() {
+    let mut h = H::new(Config { max_batch_size: 2.0, ..breaker(1.0, 1.0) });
+    h.add(0.0);
+    let d = h.time(10.0);
+    h.fail_call(&d[0], 20.0); // open until 120
+    let early = h.add(119.0);
+    assert_eq!(H::settles(&h.drain()), vec![(early, Outcome::CircuitOpen { key: DEFAULT_KEY })]);
+    let p = h.add(120.0);
+    h.e.handle_time(130.0);
+    let out = h.drain();
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::HalfOpen)]);
+    let probe = sent(&out);
+    assert_eq!(probe[0].items, vec![p]);
+    assert_eq!(h.e.stats().circuits_open, 0, "half-open is not open");
+    // Items added while the probe is out wait for it, though full by size and past their window.
+    let waiting: Vec<ItemId> = (0..3).map(|_| h.add(131.0)).collect();
+    assert!(h.time(131.0).is_empty() && h.time(500.0).is_empty(), "nothing goes past the probe");
+    assert_eq!(h.e.poll_timeout(), None, "no timer while waiting for the probe");
+    let out = h.ok(&probe[0], 600.0);
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::Closed)]);
+    let after: Vec<ItemId> = sent(&out).into_iter().flat_map(|d| d.items).collect();
+    assert_eq!(after, waiting, "the waiting items go once it closed");
+}
+
+#[test]
+fn a_failed_probe_opens_again_for_reset_ms_and_rejects_what_waited() {
+    let mut h = H::new(breaker(1.0, 3.0));
+    h.add(0.0);
+    let d = h.time(10.0);
+    let out = h.fail_call(&d[0], 20.0); // open until 120; the item's retry rejects
+    assert_eq!(H::settles(&out).len(), 1);
+    h.add(150.0);
+    let probe = h.time(160.0);
+    let w = h.add(161.0);
+    // A wrong-shaped result counts as a failure.
+    h.e.fail(probe[0].batch, Failure::of_kind(FailureKind::ResultShape), 170.0).unwrap();
+    let out = h.drain();
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::Open)]);
+    assert!(H::settles(&out).contains(&(w, Outcome::CircuitOpen { key: DEFAULT_KEY })));
+    let refused = h.add(269.0);
+    assert_eq!(H::settles(&h.drain()), vec![(refused, Outcome::CircuitOpen { key: DEFAULT_KEY })]);
+    h.add(270.0);
+    let out = {
+        h.e.handle_time(280.0);
+        h.drain()
+    };
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::HalfOpen)], "probes again after 170 + 100");
+}
+
+#[test]
+fn the_probe_waits_for_a_call_out_since_before_the_circuit_opened() {
+    let mut h = H::new(Config { max_in_flight_per_key: Some(2.0), ..breaker(1.0, 1.0) });
+    h.add(0.0);
+    let a = h.time(10.0);
+    h.add(11.0);
+    let b = h.time(21.0);
+    h.fail_call(&a[0], 22.0); // open until 122, b still out
+    h.add(200.0);
+    assert!(h.time(300.0).is_empty(), "a probe goes alone");
+    let out = h.ok(&b[0], 310.0);
+    // A success of an older call does not close it: its end lets the probe go.
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::HalfOpen)]);
+    let probe = sent(&out);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(circuit_changes(&h.ok(&probe[0], 320.0)), vec![(DEFAULT_KEY, CircuitState::Closed)]);
+}
+
+#[test]
+fn other_keys_are_unaffected_and_a_key_keeps_its_circuit_through_a_lull() {
+    let mut h = H::new(breaker(2.0, 1.0));
+    let (k, other) = (h.e.intern("down"), h.e.intern("up"));
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(10.0);
+    h.fail_call(&d[0], 11.0);
+    // The key is idle now, with one failure counted: it keeps its id and its count.
+    assert!(h.drain().iter().all(|o| !matches!(o, Output::KeyReleased { .. })));
+    assert_eq!(h.e.intern("down"), k);
+    h.add_to(k, 1.0, None, 20.0);
+    let d = h.time(30.0);
+    assert_eq!(circuit_changes(&h.fail_call(&d[0], 31.0)), vec![(k, CircuitState::Open)]);
+    let o = h.add_to(other, 1.0, None, 40.0);
+    let d = h.time(50.0);
+    assert_eq!(d[0].items, vec![o], "another key sends as usual");
+    let out = h.ok(&d[0], 51.0);
+    assert!(out.contains(&Output::KeyReleased { key: other }));
+    // Probe and close: the key is released once idle again.
+    h.add_to(k, 1.0, None, 200.0);
+    let probe = h.time(210.0);
+    let out = h.ok(&probe[0], 211.0);
+    assert_eq!(circuit_changes(&out), vec![(k, CircuitState::Closed)]);
+    assert!(out.contains(&Output::KeyReleased { key: k }));
+}
+
+#[test]
+fn an_abandoned_probe_leaves_the_circuit_half_open_for_the_next_batch() {
+    let mut h = H::new(breaker(1.0, 1.0));
+    h.add(0.0);
+    let d = h.time(10.0);
+    h.fail_call(&d[0], 11.0);
+    let p = h.add(200.0);
+    let probe = h.time(210.0);
+    h.e.cancel(p, 211.0).unwrap();
+    assert!(h.drain().contains(&Output::Abandoned { batch: probe[0].batch }));
+    h.e.fail(probe[0].batch, Failure::thrown(), 212.0).unwrap(); // our own abort: no verdict
+    assert!(circuit_changes(&h.drain()).is_empty());
+    h.add(213.0);
+    let out = {
+        h.e.handle_time(223.0);
+        h.drain()
+    };
+    assert!(circuit_changes(&out).is_empty(), "still half-open");
+    let next = sent(&out);
+    assert_eq!(next.len(), 1, "the next batch is the probe");
+    assert_eq!(circuit_changes(&h.ok(&next[0], 230.0)), vec![(DEFAULT_KEY, CircuitState::Closed)]);
+}
+
+#[test]
+fn close_releases_keys_kept_only_for_their_circuit() {
+    let mut h = H::new(breaker(1.0, 1.0));
+    let k = h.e.intern("down");
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(10.0);
+    h.fail_call(&d[0], 11.0); // open; the key is idle but keeps its circuit
+    h.e.close(12.0);
+    assert!(h.drain().contains(&Output::KeyReleased { key: k }), "found by the fuzzer: it was never released");
+    assert_eq!(h.e.stats().circuits_open, 0);
+}
+
+#[test]
+fn a_routed_item_refused_by_an_open_circuit_frees_its_room_for_waiters() {
+    // Found by the engine fuzzer: the room the routed item held was never handed to the adds
+    // waiting for it.
+    let mut c = Config { max_queued: 1.0, when_full: WhenFull::Wait, ..breaker(1.0, 1.0) };
+    c.max_wait_ms = 0.0;
+    let mut h = H::new(c);
+    let k = h.e.intern("down");
+    h.add_to(k, 1.0, None, 0.0);
+    let d = h.time(0.0);
+    h.fail_call(&d[0], 1.0); // k open until 101
+    let routed = h.add_to(UNROUTED, 1.0, None, 2.0);
+    let (waiter, admission) = h.e.add(DEFAULT_KEY, 1.0, None, None, 2.0).unwrap();
+    assert_eq!(admission, Admission::Waiting);
+    h.e.handle_time(2.0);
+    let route = h
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, .. } => Some(route),
+            _ => None,
+        })
+        .expect("a resolveKeys call");
+    h.e.route_done(route, &[k], 3.0).unwrap();
+    let out = h.drain();
+    assert!(H::settles(&out).contains(&(routed, Outcome::CircuitOpen { key: k })));
+    assert!(out.contains(&Output::Admitted { item: waiter }), "the waiter gets the room: {out:?}");
 }

@@ -1,8 +1,8 @@
 //! One timer structure for all keys: a min-heap of (time, event). Entries are never removed
 //! in place; an entry whose subject has moved on is skipped when it reaches the top.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use alloc::collections::BinaryHeap;
+use core::cmp::Ordering;
 
 use super::{BatchId, KeyId};
 

@@ -3,75 +3,73 @@
 //! side reads through a view on wasm memory (one boundary crossing per drain, not per item).
 //! Promises, item values and the host timer stay in JS (`pkg-template/core.js`).
 
+use crate::prelude::*;
 use js_sys::Float64Array;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::{
-    AddError, BudgetConfig, BudgetOption, Class, Config, Engine, ErrorCode, ErrorMode, Failure, FailureKind,
-    InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
+    AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, Engine, ErrorCode, ErrorMode, Failure,
+    FailureKind, InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
 };
 
-// Output tags, mirrored in pkg-template/core.js.
-const TICK: f64 = 0.0;
-const DISPATCH: f64 = 1.0;
-const ROUTE: f64 = 2.0;
-const SETTLE: f64 = 3.0;
-const RELEASE: f64 = 4.0;
-const TIMED_OUT: f64 = 5.0;
-const BATCH_END: f64 = 6.0;
-const ADMITTED: f64 = 7.0;
-const KEY_RELEASED: f64 = 8.0;
-const FLUSHED: f64 = 9.0;
-const ABANDONED: f64 = 10.0;
-const TURN_END: f64 = 11.0;
+pub mod wire;
+
+use wire::*;
 
 fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-/// Options arrive as numbers in the order of `PARAMS` in core.js (NaN: not given). Names and
-/// types were checked in JS; the engine's `Config::validate` checks the values.
+/// Options arrive as numbers at their `wire::P_*` index (NaN: not given). Names and types were
+/// checked in JS; the engine's `Config::validate` checks the values.
 fn decode_config(p: &[f64]) -> Config {
     let at = |i: usize| p.get(i).copied().and_then(opt);
     let d = Config::default();
     let r = d.retry.clone();
-    let budget = match at(16) {
+    let budget = match at(P_BUDGET) {
         Some(0.0) => BudgetOption::Enabled(false),
         _ => {
             let b = BudgetConfig::default();
             BudgetOption::Config(BudgetConfig {
-                max_tokens: at(17).unwrap_or(b.max_tokens),
-                token_ratio: at(18).unwrap_or(b.token_ratio),
+                max_tokens: at(P_MAX_TOKENS).unwrap_or(b.max_tokens),
+                token_ratio: at(P_TOKEN_RATIO).unwrap_or(b.token_ratio),
             })
         }
     };
     Config {
-        max_batch_size: at(0).unwrap_or(d.max_batch_size),
-        max_wait_ms: at(1).unwrap_or(d.max_wait_ms),
-        max_batch_weight: at(2),
-        max_queued: at(3).unwrap_or(d.max_queued),
-        when_full: if at(4) == Some(1.0) { WhenFull::Wait } else { WhenFull::Reject },
-        max_in_flight: at(5).unwrap_or(d.max_in_flight),
-        max_in_flight_per_key: at(6),
-        timeout_ms: at(7),
-        error_mode: match at(8) {
-            Some(1.0) => ErrorMode::FailFast,
-            Some(2.0) => ErrorMode::Atomic,
+        max_batch_size: at(P_MAX_BATCH_SIZE).unwrap_or(d.max_batch_size),
+        max_wait_ms: at(P_MAX_WAIT_MS).unwrap_or(d.max_wait_ms),
+        max_batch_weight: at(P_MAX_BATCH_WEIGHT),
+        max_queued: at(P_MAX_QUEUED).unwrap_or(d.max_queued),
+        when_full: if at(P_WHEN_FULL) == Some(WHEN_FULL_WAIT) { WhenFull::Wait } else { WhenFull::Reject },
+        max_in_flight: at(P_MAX_IN_FLIGHT).unwrap_or(d.max_in_flight),
+        max_in_flight_per_key: at(P_MAX_IN_FLIGHT_PER_KEY),
+        timeout_ms: at(P_TIMEOUT_MS),
+        error_mode: match at(P_ERROR_MODE) {
+            Some(ERROR_MODE_FAIL_FAST) => ErrorMode::FailFast,
+            Some(ERROR_MODE_ATOMIC) => ErrorMode::Atomic,
             _ => ErrorMode::Partial,
         },
-        bisect: at(9) != Some(0.0),
-        adaptive: at(19) == Some(1.0),
+        bisect: at(P_BISECT) != Some(0.0),
+        adaptive: at(P_ADAPTIVE) == Some(1.0),
+        circuit_breaker: (at(P_CIRCUIT_BREAKER) == Some(1.0)).then(|| {
+            let c = CircuitConfig::default();
+            CircuitConfig {
+                failure_threshold: at(P_FAILURE_THRESHOLD).unwrap_or(c.failure_threshold),
+                reset_ms: at(P_RESET_MS).unwrap_or(c.reset_ms),
+            }
+        }),
         retry: RetryConfig {
-            max_attempts: at(10).unwrap_or(r.max_attempts),
-            base_delay_ms: at(11).unwrap_or(r.base_delay_ms),
-            max_delay_ms: at(12).unwrap_or(r.max_delay_ms),
-            multiplier: at(13).unwrap_or(r.multiplier),
-            jitter: match at(14) {
-                Some(1.0) => Jitter::Equal,
-                Some(2.0) => Jitter::None,
+            max_attempts: at(P_MAX_ATTEMPTS).unwrap_or(r.max_attempts),
+            base_delay_ms: at(P_BASE_DELAY_MS).unwrap_or(r.base_delay_ms),
+            max_delay_ms: at(P_MAX_DELAY_MS).unwrap_or(r.max_delay_ms),
+            multiplier: at(P_MULTIPLIER).unwrap_or(r.multiplier),
+            jitter: match at(P_JITTER) {
+                Some(JITTER_EQUAL) => Jitter::Equal,
+                Some(JITTER_NONE) => Jitter::None,
                 _ => Jitter::Full,
             },
-            max_retry_after_ms: at(15).unwrap_or(r.max_retry_after_ms),
+            max_retry_after_ms: at(P_MAX_RETRY_AFTER_MS).unwrap_or(r.max_retry_after_ms),
             budget,
         },
     }
@@ -88,6 +86,10 @@ pub fn linear_memory() -> JsValue {
 pub struct Core {
     engine: Engine,
     buf: Vec<f64>,
+    /// The ids of the last `reserve`, read by JS through `ids_ptr`.
+    ids: Vec<u32>,
+    /// `ItemResult::Ok` as many times as the largest call `complete_ok` was given.
+    oks: Vec<ItemResult>,
 }
 
 #[wasm_bindgen]
@@ -98,7 +100,7 @@ impl Core {
     pub fn new(params: &[f64], seed: f64) -> Result<Core, JsValue> {
         match Engine::new(decode_config(params), seed as u64) {
             // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
-            Ok(engine) => Ok(Core { engine, buf: Vec::new() }),
+            Ok(engine) => Ok(Core { engine, buf: Vec::new(), ids: Vec::new(), oks: Vec::new() }),
             Err(e) => {
                 let mut msg = String::from(e.option);
                 msg.push('\t');
@@ -123,17 +125,38 @@ impl Core {
         self.add_result(r.map(|(id, _)| id))
     }
 
+    /// Plain adds recorded by JS: the first `n` reserved ids join the default queue (see
+    /// `Engine::add_reserved`). `0`/`1`: accepted (`1`: output pending); `< 0`: as `add`.
+    pub fn add_reserved(&mut self, n: u32, now: f64) -> i32 {
+        let r = self.engine.add_reserved(n as usize, now);
+        self.add_result(r.map(|()| 0))
+    }
+
+    /// Up to `max` (at most `RESERVE_MAX`) ids for the next plain adds (see
+    /// `Engine::reserve_plain`), at `ids_ptr`; returns how many.
+    pub fn reserve(&mut self, max: u32) -> u32 {
+        let ids = self.engine.reserve_plain((max as usize).min(RESERVE_MAX));
+        self.ids.clear();
+        self.ids.extend_from_slice(ids);
+        self.ids.len() as u32
+    }
+
+    /// Pointer to the ids of the last `reserve` (valid until the next call).
+    pub fn ids_ptr(&self) -> *const u32 {
+        self.ids.as_ptr()
+    }
+
     fn add_result(&self, r: Result<u32, AddError>) -> i32 {
         match r {
             Ok(id) => ((id as i32) << 1) | i32::from(self.engine_has_output()),
-            Err(AddError::Rejected(ErrorCode::Closed)) => -1,
-            Err(AddError::Rejected(ErrorCode::Full)) => -2,
-            Err(AddError::Rejected(ErrorCode::TooLarge)) => -3,
-            Err(AddError::Rejected(ErrorCode::Deadline)) => -4,
-            Err(AddError::Rejected(_)) => -9,
-            Err(AddError::Invalid(InputError::InvalidWeight(_))) => -10,
-            Err(AddError::Invalid(InputError::InvalidDeadline(_))) => -11,
-            Err(AddError::Invalid(_)) => -12,
+            Err(AddError::Rejected(ErrorCode::Closed)) => ADD_CLOSED,
+            Err(AddError::Rejected(ErrorCode::Full)) => ADD_FULL,
+            Err(AddError::Rejected(ErrorCode::TooLarge)) => ADD_TOO_LARGE,
+            Err(AddError::Rejected(ErrorCode::Deadline)) => ADD_DEADLINE,
+            Err(AddError::Rejected(_)) => ADD_REJECTED,
+            Err(AddError::Invalid(InputError::InvalidWeight(_))) => ADD_BAD_WEIGHT,
+            Err(AddError::Invalid(InputError::InvalidDeadline(_))) => ADD_BAD_DEADLINE,
+            Err(AddError::Invalid(_)) => ADD_INVALID,
         }
     }
 
@@ -160,25 +183,27 @@ impl Core {
 
     /// Every entry succeeded. False: the batch is no longer in flight (a late answer).
     pub fn complete_ok(&mut self, batch: f64, n: u32, now: f64) -> bool {
-        let results = vec![ItemResult::Ok; n as usize];
-        self.engine.complete(batch as u64, &results, now).is_ok()
+        let n = n as usize;
+        if self.oks.len() < n {
+            self.oks.resize(n, ItemResult::Ok);
+        }
+        self.engine.complete(batch as u64, &self.oks[..n], now).is_ok()
     }
 
-    /// `codes[i]`: 0 ok, 1 error, 2 retryable error (`retry_after[i]`, NaN for none).
+    /// `codes[i]`: `RESULT_OK`, `RESULT_ERROR`, `RESULT_RETRYABLE` (`retry_after[i]`, NaN for none).
     pub fn complete(&mut self, batch: f64, codes: &[u8], retry_after: &[f64], now: f64) -> bool {
         let results: Vec<ItemResult> = codes
             .iter()
             .zip(retry_after)
             .map(|(&c, &ra)| match c {
-                0 => ItemResult::Ok,
-                c => ItemResult::Err { retryable: c == 2, retry_after_ms: opt(ra) },
+                RESULT_OK => ItemResult::Ok,
+                c => ItemResult::Err { retryable: c == RESULT_RETRYABLE, retry_after_ms: opt(ra) },
             })
             .collect();
         self.engine.complete(batch as u64, &results, now).is_ok()
     }
 
-    /// `kind`: 0 thrown, 1 timeout, 2 result shape; `retryable`: 0 unknown, 1 false, 2 true;
-    /// `class`: 0 default, 1 retry, 2 bisect, 3 fail.
+    /// `kind`: `FAIL_*`; `retryable`: `RETRYABLE_*`; `class`: `CLASS_*` (see `wire`).
     #[allow(clippy::too_many_arguments)]
     pub fn fail(
         &mut self,
@@ -192,21 +217,21 @@ impl Core {
     ) -> bool {
         let failure = Failure {
             kind: match kind {
-                1 => FailureKind::Timeout,
-                2 => FailureKind::ResultShape,
+                FAIL_TIMEOUT => FailureKind::Timeout,
+                FAIL_SHAPE => FailureKind::ResultShape,
                 _ => FailureKind::Thrown,
             },
             retryable: match retryable {
-                1 => Some(false),
-                2 => Some(true),
+                RETRYABLE_NO => Some(false),
+                RETRYABLE_YES => Some(true),
                 _ => None,
             },
             status: opt(status),
             retry_after_ms: opt(retry_after),
             class: match class {
-                1 => Some(Class::Retry),
-                2 => Some(Class::Bisect),
-                3 => Some(Class::Fail),
+                CLASS_RETRY => Some(Class::Retry),
+                CLASS_BISECT => Some(Class::Bisect),
+                CLASS_FAIL => Some(Class::Fail),
                 _ => None,
             },
         };
@@ -228,7 +253,7 @@ impl Core {
     }
 
     /// `[queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, retries,
-    /// bisects, throttled]`.
+    /// bisects, throttled, circuitsOpen]`.
     pub fn stats(&self) -> Float64Array {
         let s = self.engine.stats();
         let v = [
@@ -242,6 +267,7 @@ impl Core {
             s.retries,
             s.bisects,
             s.throttled,
+            s.circuits_open,
         ];
         let v: Vec<f64> = v.iter().map(|&n| n as f64).collect();
         Float64Array::from(&v[..])
@@ -277,16 +303,18 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         }
         Output::Settle { item, outcome, release } => {
             let (kind, arg) = match outcome {
-                Outcome::Ok { index } => (0, index),
-                Outcome::ItemError { index } => (1, index),
-                Outcome::Transport { attempts } => (2, attempts),
-                Outcome::BatchError => (3, 0),
-                Outcome::FailFast { cause } => (4, cause),
-                Outcome::Atomic { cause } => (5, cause),
-                Outcome::Code(code) => (6, code as u32),
+                Outcome::Ok { index } => (OUTCOME_OK, index),
+                Outcome::ItemError { index } => (OUTCOME_ITEM_ERROR, index),
+                Outcome::Transport { attempts } => (OUTCOME_TRANSPORT, attempts),
+                Outcome::BatchError => (OUTCOME_BATCH_ERROR, 0),
+                Outcome::FailFast { cause } => (OUTCOME_FAIL_FAST, cause),
+                Outcome::Atomic { cause } => (OUTCOME_ATOMIC, cause),
+                Outcome::Code(code) => (OUTCOME_CODE, code as u32),
+                Outcome::CircuitOpen { key } => (OUTCOME_CIRCUIT_OPEN, key),
             };
-            b.extend([SETTLE, item as f64, kind as f64, arg as f64, f64::from(u8::from(release))]);
+            b.extend([SETTLE, item as f64, kind, arg as f64, f64::from(u8::from(release))]);
         }
+        Output::Succeeded { batch } => b.extend([SUCCEEDED, batch as f64]),
         Output::Release { item } => b.extend([RELEASE, item as f64]),
         Output::CallTimedOut { batch } => b.extend([TIMED_OUT, batch as f64]),
         Output::Abandoned { batch } => b.extend([ABANDONED, batch as f64]),
@@ -297,5 +325,6 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         Output::Admitted { item } => b.extend([ADMITTED, item as f64]),
         Output::KeyReleased { key } => b.extend([KEY_RELEASED, key as f64]),
         Output::Flushed { flush } => b.extend([FLUSHED, flush as f64]),
+        Output::CircuitChange { key, state } => b.extend([CIRCUIT, key as f64, f64::from(state as u8)]),
     }
 }

@@ -1,6 +1,6 @@
 // A consumer with a common tsconfig (lib ES2022 + DOM, no ESNext.Disposable; skipLibCheck off):
 // the package's .d.ts files must check cleanly there too, for both entries.
-import { Batcher, type Batch } from "hyperbatch";
+import { Batcher, type Batch, type CircuitInfo, type ErrorCode } from "hyperbatch";
 import { Batcher as SlimBatcher, init, type WasmSource } from "hyperbatch/slim";
 
 const b = new Batcher<string, number>({ transport: async (batch: Batch<string>) => batch.items.map((s) => s.length) });
@@ -20,3 +20,16 @@ export const hiding = new Batcher<string, boolean>({
     return batch.items.map(() => true);
   },
 });
+
+// 0.2: a per-key circuit breaker, its hook and counter.
+export const guarded = new Batcher<{ shard: string }, string>({
+  keyOf: (item) => item.shard,
+  circuitBreaker: { failureThreshold: 5, resetMs: 10_000 },
+  onCircuitChange: (info: CircuitInfo) => {
+    const state: "open" | "half_open" | "closed" = info.state;
+    console.log(info.key, state, info.error);
+  },
+  transport: async (batch) => batch.items.map((i) => i.shard),
+});
+export const open: number = guarded.stats().circuitsOpen;
+export const code: ErrorCode = "E_CIRCUIT_OPEN";

@@ -6,6 +6,7 @@
 
 use super::{Engine, State, Timer};
 use crate::engine::KeyId;
+use crate::prelude::*;
 
 impl Engine {
     /// A queued item has a deadline: its queue is due now if the lead has already begun

@@ -4,6 +4,7 @@
 
 use super::{Batch, Engine, Slot, State, Timer};
 use crate::engine::{Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
+use crate::prelude::*;
 
 impl Engine {
     /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
@@ -107,6 +108,7 @@ impl Engine {
         let wanted = entries.len();
         let b = Batch { key: k, entries, attempt, weight, started: now, timed_out: false, wanted, abandoned: false };
         self.batches.insert(batch, b);
+        self.circuit_sent(k, batch);
         self.out.push_back(Output::Dispatch(Dispatch {
             batch,
             key: k,

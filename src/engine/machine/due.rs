@@ -7,7 +7,7 @@
 //! in the `ready` heap until a call ends; one held back by `maxInFlightPerKey` is scheduled
 //! again when one of its own calls ends.
 
-use std::cmp::Reverse;
+use core::cmp::Reverse;
 
 use super::{Engine, Entry, State};
 use crate::engine::{KeyId, Output, UNROUTED};
@@ -72,9 +72,9 @@ impl Engine {
         // `scheduled` stays set while a key is in `ready`: scheduling it again is a no-op. A key
         // with nothing waiting does not enter `ready`: an item admitted into it later schedules
         // it afresh, with its true oldest.
-        let mut ready = std::mem::take(&mut self.ready);
-        if std::mem::take(&mut self.ready_stale) {
-            let waiting = std::mem::take(&mut ready).into_vec();
+        let mut ready = core::mem::take(&mut self.ready);
+        if core::mem::take(&mut self.ready_stale) {
+            let waiting = core::mem::take(&mut ready).into_vec();
             for Reverse((_, k)) in waiting {
                 match self.oldest(k, now) {
                     Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
@@ -175,7 +175,7 @@ impl Engine {
             return true;
         }
         debug_assert!(self.in_flight_batches < self.cfg.in_flight_cap(), "run_due checks the cap first");
-        if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() {
+        if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() || !self.circuit_allows_send(k, now) {
             return false; // scheduled again when one of this key's calls ends
         }
         match self.keys[k as usize].ready_units.pop_front() {
@@ -229,7 +229,7 @@ impl Engine {
     }
 
     pub(super) fn arm_window(&mut self, k: KeyId) {
-        if self.keys[k as usize].queue.is_empty() {
+        if self.keys[k as usize].queue.is_empty() || self.circuit_holds(k) {
             return;
         }
         let at = self.window_deadline(k);

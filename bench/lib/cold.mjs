@@ -1,0 +1,41 @@
+// Node only, one fresh process per sample: `node --expose-gc cold.mjs CONTENDER HYPERBATCH_ENTRY`.
+// Prints { coldMs, bytesPerItem }: the time from importing the library to its first settled item,
+// then the heap (+ external, which holds wasm memory) per item queued: 1e5 adds made
+// synchronously, so nothing has been sent yet, measured between two forced GCs.
+import { performance } from "node:perf_hooks";
+import { throughputContenders } from "./contenders.js";
+import { callerOf } from "./suite.js";
+
+const N = 100_000;
+const [which, entry] = process.argv.slice(2);
+const IMPORTS = {
+  floor: async () => ({}),
+  hyperbatch: async () => ({ Batcher: (await import(entry)).Batcher }),
+  dataloader: async () => ({ DataLoader: (await import("dataloader")).default }),
+  "promise-batcher": async () => ({ PromiseBatcher: (await import("promise-batcher")).Batcher }),
+  batshit: async () => ({ batshit: await import("@yornaath/batshit") }),
+};
+
+const t0 = performance.now();
+const libs = await IMPORTS[which]();
+const c = throughputContenders(libs, "sync").find((x) => x.key === which);
+const call = callerOf(c);
+const inst = c.create(N);
+const first = await call(inst, 1);
+const coldMs = performance.now() - t0;
+if (first !== 2) throw new Error(`${which}: first item resolved to ${first}`);
+
+const mem = () => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+};
+const hold = new Array(N).fill(null);
+globalThis.gc();
+globalThis.gc();
+const m0 = mem();
+for (let i = 0; i < N; i++) hold[i] = call(inst, i);
+globalThis.gc();
+const bytesPerItem = (mem() - m0) / N;
+const values = await Promise.all(hold);
+for (let i = 0; i < N; i++) if (values[i] !== i * 2) throw new Error(`${which}: item ${i} resolved to ${values[i]}`);
+process.stdout.write(`${JSON.stringify({ coldMs, bytesPerItem })}\n`, () => process.exit(0));

@@ -1,0 +1,30 @@
+// What each runtime's driver hands to runSuite, built the same way everywhere.
+import { runSuite } from "./suite.js";
+
+/** Resolves from a new macrotask: setImmediate where there is one, else a MessageChannel message. */
+function makeFreshTask() {
+  if (typeof setImmediate === "function") return () => new Promise((r) => setImmediate(r));
+  const ch = new MessageChannel();
+  const waiting = [];
+  ch.port1.onmessage = () => waiting.shift()();
+  return () =>
+    new Promise((r) => {
+      waiting.push(r);
+      ch.port2.postMessage(0);
+    });
+}
+
+/**
+ * Loads hyperbatch from `config.entry` and `config.dataloaderEntry` (this runtime's entries of the
+ * package under test, chosen by run.mjs) and the bundled peers from `config.peers`, then runs the
+ * suite. `gc` is the runtime's forced collection, if exposed.
+ */
+export async function main(config, { runtime, gc, log }) {
+  const [{ Batcher }, { default: HyperDataLoader }, peers] = await Promise.all([
+    import(config.entry),
+    import(config.dataloaderEntry),
+    import(config.peers),
+  ]);
+  const host = { runtime, now: () => performance.now(), freshTask: makeFreshTask(), gc, log };
+  return runSuite({ Batcher, HyperDataLoader, ...peers }, host, config);
+}

@@ -1,0 +1,114 @@
+//! A map from the engine's own ids (batches, routes, units) to their records. Those ids are
+//! handed out in increasing order and never reused, so a vector sorted by id, appended to, is
+//! enough: a lookup is a binary search, and it ships far less code in the .wasm than one hash
+//! map per value type. A removal leaves a hole; holes are swept once they outnumber the live
+//! entries, so memory follows what is live even while one old id stays (a call that hangs).
+
+use crate::prelude::*;
+
+#[derive(Debug)]
+pub(crate) struct IdMap<V> {
+    /// Sorted by id; `None`: removed.
+    entries: Vec<(u64, Option<V>)>,
+    live: usize,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap { entries: Vec::new(), live: 0 }
+    }
+}
+
+impl<V> IdMap<V> {
+    fn find(&self, id: u64) -> Option<usize> {
+        self.entries.binary_search_by_key(&id, |e| e.0).ok()
+    }
+
+    /// `id` must be above every id inserted before.
+    pub(crate) fn insert(&mut self, id: u64, v: V) {
+        debug_assert!(self.entries.last().is_none_or(|e| e.0 < id), "ids must increase");
+        self.entries.push((id, Some(v)));
+        self.live += 1;
+    }
+
+    pub(crate) fn get(&self, id: &u64) -> Option<&V> {
+        self.find(*id).and_then(|i| self.entries[i].1.as_ref())
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &u64) -> Option<&mut V> {
+        let i = self.find(*id)?;
+        self.entries[i].1.as_mut()
+    }
+
+    pub(crate) fn contains_key(&self, id: &u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn remove(&mut self, id: &u64) -> Option<V> {
+        let i = self.find(*id)?;
+        let v = self.entries[i].1.take()?;
+        self.live -= 1;
+        if self.live == 0 {
+            self.entries.clear();
+        } else if self.entries.len() - self.live > self.live + 8 {
+            // A sweep costs what the holes it removes cost to make: amortised O(1).
+            self.entries.retain(|e| e.1.is_some());
+        }
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn behaves_like_a_map_and_sweeps_its_holes() {
+        let (mut map, mut model) = (IdMap::default(), BTreeMap::new());
+        let mut next = 1u64;
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let id = 1 + seed % next;
+            match seed % 7 {
+                0..=2 => {
+                    map.insert(next, next * 10);
+                    model.insert(next, next * 10);
+                    next += 1;
+                }
+                3 | 4 => assert_eq!(map.remove(&id), model.remove(&id)),
+                5 => {
+                    if let Some(v) = map.get_mut(&id) {
+                        *v += 1;
+                        *model.get_mut(&id).unwrap() += 1;
+                    }
+                }
+                _ => assert_eq!(map.contains_key(&id), model.contains_key(&id)),
+            }
+            assert_eq!(map.get(&id), model.get(&id));
+            assert_eq!(map.len(), model.len());
+            assert!(map.entries.len() <= 2 * map.len() + 9, "holes are swept");
+        }
+        assert_eq!(map.remove(&next), None, "never inserted");
+    }
+
+    #[test]
+    fn an_old_live_id_does_not_hold_every_hole_after_it() {
+        let mut map = IdMap::default();
+        map.insert(1, ());
+        for id in 2..10_000 {
+            map.insert(id, ());
+            map.remove(&id);
+        }
+        assert_eq!(map.len(), 1);
+        assert!(map.entries.len() <= 11);
+        assert_eq!(map.remove(&1), Some(()));
+    }
+}

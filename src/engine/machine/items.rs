@@ -1,0 +1,49 @@
+//! The item table: slots by id, reused after they are freed (`gen` tells a reused slot from
+//! the one a stale reference meant).
+
+use super::*;
+
+impl Engine {
+    pub(super) fn alloc_item(&mut self) -> u32 {
+        match self.free_items.pop() {
+            Some(i) => i,
+            None => {
+                self.items.push(Item::vacant());
+                (self.items.len() - 1) as u32
+            }
+        }
+    }
+
+    pub(super) fn free_item(&mut self, idx: u32) {
+        // Reset what the next use reads before writing it (cheaper than a whole vacant Item).
+        let it = &mut self.items[idx as usize];
+        it.gen = it.gen.wrapping_add(1);
+        it.state = State::Free;
+        it.attempt = 1;
+        it.sends = 0;
+        it.primary = NONE;
+        it.caller_settled = false;
+        if it.followers.capacity() != 0 {
+            it.followers = Vec::new();
+        }
+        it.dedupe = None;
+        self.free_items.push(idx);
+    }
+
+    pub(super) fn slot_in(&self, idx: u32, gen: u32, state: State) -> bool {
+        let it = &self.items[idx as usize];
+        it.gen == gen && it.state == state
+    }
+
+    pub(super) fn in_flight_slot(&self, idx: u32, gen: u32) -> bool {
+        self.slot_in(idx, gen, State::InFlight)
+    }
+
+    pub(super) fn live_slots(&self, entries: &[Slot]) -> Vec<Slot> {
+        entries.iter().copied().filter(|&(i, g)| self.in_flight_slot(i, g)).collect()
+    }
+
+    pub(super) fn caller_live(&self, idx: u32) -> bool {
+        self.items.get(idx as usize).is_some_and(|it| it.state != State::Free && !it.caller_settled)
+    }
+}

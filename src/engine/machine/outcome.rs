@@ -1,0 +1,303 @@
+//! Outcomes: a call's answer (`complete`) or failure (`fail`) settles, retries or resends its
+//! items; callers that give up (abort, deadline, route failure) leave wherever they are.
+
+use super::*;
+
+impl Engine {
+    /// The transport answered `batch` with one entry per item.
+    pub fn complete(&mut self, batch: BatchId, results: &[ItemResult], now: f64) -> Result<(), InputError> {
+        let b = self.batches.get(&batch).ok_or(InputError::UnknownBatch(batch))?;
+        if b.timed_out {
+            return Err(InputError::TimedOut(batch));
+        }
+        if results.len() != b.entries.len() {
+            return Err(InputError::ResultCount { batch, expected: b.entries.len(), got: results.len() });
+        }
+        let b = self.end_call(batch);
+        let retryable_entry = |r: &ItemResult| matches!(r, ItemResult::Err { retryable: true, .. });
+        // A call that returns a retryable item error costs a token, as a failed call does.
+        if b.abandoned {
+            // Our own abort: no verdict on the transport.
+        } else if results.iter().any(retryable_entry) {
+            self.budget.on_failure();
+        } else {
+            self.budget.on_success();
+        }
+        let first_err = results.iter().position(|r| !matches!(r, ItemResult::Ok));
+        let max_attempts = self.cfg.max_attempts();
+        let (mut ok, mut failed) = (0u32, 0u32);
+        let mut tally = |o: Outcome| if o.is_ok() { ok += 1 } else { failed += 1 };
+
+        match (self.cfg.error_mode, first_err) {
+            (_, None) if self.whole(&b) => {
+                // One record for the call instead of one per item (the common case).
+                for &(idx, _) in &b.entries {
+                    self.flushes.settled(self.items[idx as usize].seq);
+                    self.free_item(idx);
+                }
+                ok = b.entries.len() as u32;
+                self.live -= b.entries.len();
+                self.stats.succeeded += u64::from(ok);
+                self.out.push_back(Output::Succeeded { batch });
+            }
+            (_, None) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if self.in_flight_slot(idx, gen) {
+                        let o = Outcome::Ok { index: i as u32 };
+                        tally(o);
+                        self.settle_slot(idx, o);
+                    }
+                }
+            }
+            (ErrorMode::Partial, Some(_)) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if !self.in_flight_slot(idx, gen) {
+                        continue;
+                    }
+                    let index = i as u32;
+                    let o = match results[i] {
+                        ItemResult::Ok => Outcome::Ok { index },
+                        ItemResult::Err { retryable: true, retry_after_ms } => {
+                            if self.items[idx as usize].attempt >= max_attempts {
+                                Outcome::ItemError { index }
+                            } else if self.budget.allows_retry() {
+                                self.retry_item(idx, retry_after_ms, now);
+                                continue;
+                            } else {
+                                self.stats.throttled += 1;
+                                Outcome::ItemError { index }
+                            }
+                        }
+                        ItemResult::Err { .. } => Outcome::ItemError { index },
+                    };
+                    tally(o);
+                    self.settle_slot(idx, o);
+                }
+            }
+            (ErrorMode::FailFast, Some(first)) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if self.in_flight_slot(idx, gen) {
+                        let o = match results[i] {
+                            ItemResult::Ok => Outcome::FailFast { cause: first as u32 },
+                            ItemResult::Err { .. } => Outcome::ItemError { index: i as u32 },
+                        };
+                        tally(o);
+                        self.settle_slot(idx, o);
+                    }
+                }
+            }
+            (ErrorMode::Atomic, Some(first)) => {
+                let live = self.live_slots(&b.entries);
+                let resend = match results[first] {
+                    ItemResult::Err { retryable: true, retry_after_ms } if b.attempt < max_attempts => {
+                        if self.budget.allows_retry() {
+                            Some(retry_after_ms)
+                        } else {
+                            self.stats.throttled += live.len() as u64;
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+                match resend {
+                    Some(hint) => self.retry_unit(b.key, live, b.attempt, hint, now),
+                    None => {
+                        for (idx, _) in live {
+                            let o = Outcome::Atomic { cause: first as u32 };
+                            tally(o);
+                            self.settle_slot(idx, o);
+                        }
+                    }
+                }
+            }
+        }
+        self.circuit_call_ended(b.key, batch, Some(true), now);
+        self.batch_ended(batch, &b, now, ok, failed, false);
+        Ok(())
+    }
+
+    /// Every slot of the call is still in it, with its own caller and no follower.
+    pub(super) fn whole(&self, b: &Batch) -> bool {
+        b.entries.iter().all(|&(idx, gen)| {
+            let it = &self.items[idx as usize];
+            self.in_flight_slot(idx, gen) && it.followers.is_empty() && !it.caller_settled
+        })
+    }
+
+    /// The transport threw or rejected, timed out, or returned a result of the wrong shape.
+    pub fn fail(&mut self, batch: BatchId, failure: Failure, now: f64) -> Result<(), InputError> {
+        if !self.batches.contains_key(&batch) {
+            return Err(InputError::UnknownBatch(batch));
+        }
+        let b = self.end_call(batch);
+        if !b.abandoned {
+            self.budget.on_failure();
+        }
+        let live = self.live_slots(&b.entries);
+        let attempt = live.iter().map(|&(i, _)| self.items[i as usize].attempt).max().unwrap_or(1);
+        let bisectable = self.cfg.bisect && self.cfg.error_mode == ErrorMode::Partial && live.len() > 1;
+        let mut failed = 0;
+        match failure.class() {
+            Class::Retry if attempt < self.cfg.max_attempts() && self.budget.allows_retry() => {
+                self.retry_unit(b.key, live, attempt, failure.retry_after_ms, now);
+            }
+            Class::Bisect if bisectable => self.bisect(b.key, &live),
+            class => {
+                if class == Class::Retry && attempt < self.cfg.max_attempts() {
+                    self.stats.throttled += live.len() as u64;
+                }
+                for (idx, _) in live {
+                    let o = match failure.kind {
+                        FailureKind::Timeout | FailureKind::ResultShape => Outcome::BatchError,
+                        FailureKind::Thrown => Outcome::Transport { attempts: self.items[idx as usize].sends },
+                    };
+                    failed += 1;
+                    self.settle_slot(idx, o);
+                }
+            }
+        }
+        // An abandoned call's failure may be our own abort: no verdict on the transport.
+        self.circuit_call_ended(b.key, batch, (!b.abandoned).then_some(false), now);
+        self.batch_ended(batch, &b, now, 0, failed, true);
+        Ok(())
+    }
+
+    pub(super) fn end_call(&mut self, batch: BatchId) -> Batch {
+        let b = self.batches.remove(&batch).expect("checked by the caller");
+        self.in_flight_batches -= 1;
+        self.in_flight_items -= b.entries.len();
+        self.keys[b.key as usize].in_flight -= 1;
+        b
+    }
+
+    pub(super) fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
+        self.out.push_back(Output::BatchEnd(BatchEnd {
+            batch,
+            key: b.key,
+            size: b.entries.len() as u32,
+            weight: b.weight,
+            attempt: b.attempt,
+            duration_ms: now - b.started,
+            succeeded: ok,
+            failed,
+            batch_error,
+        }));
+        if !b.abandoned {
+            self.call_took(b.key, now - b.started, now);
+        }
+        self.capacity_freed(b.key, now);
+        self.after_input(now);
+    }
+
+    pub(super) fn retry_item(&mut self, idx: u32, retry_after_ms: Option<f64>, now: f64) {
+        let attempt = self.items[idx as usize].attempt;
+        let delay = backoff_delay(&self.cfg.retry, attempt, retry_after_ms, &mut self.rng);
+        let it = &mut self.items[idx as usize];
+        it.attempt += 1;
+        it.state = State::RetryWait;
+        let gen = it.gen;
+        self.keys[it.key as usize].retry_waiting += 1;
+        self.timers.push(now + delay, Timer::ItemRetry { item: idx, gen });
+    }
+
+    pub(super) fn count_settled(&mut self, idx: u32, outcome: Outcome) {
+        self.live -= 1;
+        self.flushes.settled(self.items[idx as usize].seq);
+        if outcome.is_ok() {
+            self.stats.succeeded += 1;
+        } else {
+            self.stats.failed += 1;
+        }
+    }
+
+    /// A slot's call is over: its followers and (if still waiting) its own caller settle.
+    pub(super) fn settle_slot(&mut self, idx: u32, outcome: Outcome) {
+        self.settle_followers(idx, outcome);
+        if self.items[idx as usize].caller_settled {
+            self.out.push_back(Output::Release { item: idx });
+        } else {
+            self.count_settled(idx, outcome);
+            self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+        }
+        self.free_item(idx);
+    }
+
+    pub(super) fn settle_followers(&mut self, idx: u32, outcome: Outcome) {
+        let followers = core::mem::take(&mut self.items[idx as usize].followers);
+        for f in followers {
+            self.count_settled(f, outcome);
+            self.out.push_back(Output::Settle { item: f, outcome, release: true });
+            self.free_item(f);
+        }
+    }
+
+    /// One caller gives up (abort, deadline, route failure). Its slot goes too unless
+    /// followers still ride on it.
+    pub(super) fn remove_caller(&mut self, idx: u32, code: ErrorCode, now: f64) {
+        let outcome = Outcome::Code(code);
+        self.count_settled(idx, outcome);
+        let it = &mut self.items[idx as usize];
+        if it.state == State::Follower {
+            let p = it.primary;
+            self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+            self.free_item(idx);
+            let primary = &mut self.items[p as usize];
+            primary.followers.retain(|&f| f != idx);
+            if primary.caller_settled && primary.followers.is_empty() {
+                self.drop_slot(p, now);
+            }
+            return;
+        }
+        if !it.followers.is_empty() {
+            it.caller_settled = true;
+            self.out.push_back(Output::Settle { item: idx, outcome, release: false });
+            return;
+        }
+        self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+        self.drop_slot(idx, now);
+    }
+
+    /// Take a slot with no caller left out of wherever it is, and free it.
+    pub(super) fn drop_slot(&mut self, idx: u32, now: f64) {
+        let it = &self.items[idx as usize];
+        let k = it.key;
+        match it.state {
+            State::Queued => {
+                let q = &mut self.keys[k as usize].queue;
+                q.forget(it.weight, it.sends > 0);
+                if it.sends == 0 {
+                    self.queued -= 1;
+                }
+                if let Some(d) = &it.dedupe {
+                    if q.dedupe.get(d) == Some(&idx) {
+                        q.dedupe.remove(d);
+                    }
+                }
+                if q.is_empty() {
+                    self.keys[k as usize].window_at = f64::INFINITY;
+                }
+            }
+            State::Waiting => {
+                self.waiting -= 1;
+                self.keys[k as usize].waiting -= 1;
+            }
+            State::Routing => self.queued -= 1,
+            State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
+            State::InUnit => self.left_unit(it.batch),
+            State::InFlight | State::Follower | State::Free => {}
+        }
+        let it = &self.items[idx as usize];
+        let left_call = (it.state == State::InFlight).then_some(it.batch);
+        if it.caller_settled {
+            self.out.push_back(Output::Release { item: idx });
+        }
+        self.free_item(idx);
+        if let Some(batch) = left_call {
+            self.slot_left_call(batch); // after the slot's last output: its call may be abandoned
+        }
+        self.admit_waiters(now);
+        if self.key_valid(k) {
+            self.maybe_release_key(k);
+        }
+    }
+}

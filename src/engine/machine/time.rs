@@ -1,0 +1,86 @@
+//! Time: `handle_time` fires every timer due by `now`; each kind of timer has its handler here,
+//! and a timer whose reason went away (its item settled, its window closed) is dead.
+
+use super::*;
+
+impl Engine {
+    /// Time has moved to `now`: fire due timers and dispatch every queue that is due.
+    /// Call it on [`Output::Tick`] (at the end of the turn) and at [`Engine::poll_timeout`].
+    pub fn handle_time(&mut self, now: f64) {
+        self.tick_requested = false;
+        self.turn_end_requested = false;
+        while let Some((at, timer)) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.fire(at, timer, now);
+        }
+        self.run_due(now);
+        self.after_input(now);
+    }
+
+    pub(super) fn fire(&mut self, at: f64, timer: Timer, now: f64) {
+        match timer {
+            Timer::Window(k) => {
+                let key = &mut self.keys[k as usize];
+                if key.alive && key.window_at == at {
+                    key.window_at = f64::INFINITY;
+                    self.schedule_due(k, false);
+                }
+            }
+            Timer::DeadlineFlush { item, gen } => {
+                if self.slot_in(item, gen, State::Queued) {
+                    let it = &self.items[item as usize];
+                    self.due_through(it.key, it.order, false);
+                }
+            }
+            Timer::Expire { item, gen } => {
+                let it = &self.items[item as usize];
+                if it.gen == gen && it.state != State::Free && !it.caller_settled && now > it.deadline {
+                    self.remove_caller(item, ErrorCode::Deadline, now);
+                }
+            }
+            Timer::ItemRetry { item, gen } => {
+                if self.slot_in(item, gen, State::RetryWait) {
+                    self.requeue(item, now);
+                }
+            }
+            Timer::Unit(u) => {
+                if let Some(unit) = self.units.get(&u) {
+                    let k = unit.key;
+                    let key = &mut self.keys[k as usize];
+                    key.pending_units -= 1;
+                    key.ready_units.push_back(u);
+                    self.ready_stale = true;
+                    self.schedule_due(k, false);
+                }
+            }
+            Timer::CallTimeout(batch) => {
+                if let Some(b) = self.batches.get_mut(&batch) {
+                    if !b.timed_out {
+                        b.timed_out = true;
+                        self.out.push_back(Output::CallTimedOut { batch });
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn timer_live(&self, at: f64, timer: Timer) -> bool {
+        match timer {
+            Timer::Window(k) => {
+                let key = &self.keys[k as usize];
+                key.alive && key.window_at == at && !key.queue.is_empty()
+            }
+            Timer::DeadlineFlush { item, gen } => self.slot_in(item, gen, State::Queued),
+            Timer::Expire { item, gen } => {
+                let it = &self.items[item as usize];
+                it.gen == gen && it.state != State::Free && !it.caller_settled
+            }
+            Timer::ItemRetry { item, gen } => self.slot_in(item, gen, State::RetryWait),
+            Timer::Unit(u) => self.units.contains_key(&u),
+            Timer::CallTimeout(b) => self.batches.get(&b).is_some_and(|b| !b.timed_out),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Units: a batch sent again as it was (atomic mode, batch-level retries, bisect halves). A
+//! unit waits for its backoff timer, then for its key's turn, and is dropped once no slot is in it.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn new_unit(&mut self, key: KeyId, entries: Vec<Slot>) -> u64 {
+        let u = self.next_unit;
+        self.next_unit += 1;
+        for &(idx, _) in &entries {
+            self.items[idx as usize].state = State::InUnit;
+            self.items[idx as usize].batch = u;
+        }
+        self.units.insert(u, Unit { key, live: entries.len(), entries });
+        u
+    }
+
+    /// A slot left unit `u` (aborted, expired): a unit nobody waits for any more is dropped now,
+    /// so that neither it nor its key outlives its items.
+    pub(super) fn left_unit(&mut self, u: u64) {
+        let Some(unit) = self.units.get_mut(&u) else {
+            return;
+        };
+        unit.live -= 1;
+        if unit.live > 0 {
+            return;
+        }
+        let k = unit.key;
+        self.units.remove(&u);
+        let key = &mut self.keys[k as usize];
+        match key.ready_units.iter().position(|&r| r == u) {
+            Some(i) => {
+                key.ready_units.remove(i);
+            }
+            None => key.pending_units -= 1, // its timer had not fired: a stale timer now
+        }
+    }
+
+    /// Resend these items as one batch after the backoff for `attempt`.
+    pub(super) fn retry_unit(&mut self, key: KeyId, entries: Vec<Slot>, attempt: u32, hint: Option<f64>, now: f64) {
+        if entries.is_empty() {
+            return;
+        }
+        let delay = backoff_delay(&self.cfg.retry, attempt, hint, &mut self.rng);
+        for &(idx, _) in &entries {
+            self.items[idx as usize].attempt += 1;
+        }
+        let u = self.new_unit(key, entries);
+        self.keys[key as usize].pending_units += 1;
+        self.timers.push(now + delay, Timer::Unit(u));
+    }
+}

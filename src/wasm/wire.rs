@@ -1,0 +1,126 @@
+//! The wire format between the shell and `pkg-template/core.js`, stated once: output tags and
+//! fields, outcome kinds, add results, option indices and the numbers of option values.
+//! `scripts/build.mjs` copies every `pub const` here into core.js (its "wire" block), and the
+//! error-code names from [`crate::engine::ErrorCode`], so neither side writes them by hand.
+//! Values must be plain literals (the build reads them as text).
+
+// Output tags: each record is `[tag, fields…]` in the f64 buffer `Core::drain` fills.
+/// `[TICK]`: call `handle_time` on the next microtask.
+pub const TICK: f64 = 0.0;
+/// `[DISPATCH, batch, key, attempt, deadline | NaN, weight, n, item × n]`
+pub const DISPATCH: f64 = 1.0;
+/// `[ROUTE, route, n, item × n]`
+pub const ROUTE: f64 = 2.0;
+/// `[SETTLE, item, kind (OUTCOME_*), arg, release 0 | 1]`
+pub const SETTLE: f64 = 3.0;
+/// `[RELEASE, item]`
+pub const RELEASE: f64 = 4.0;
+/// `[TIMED_OUT, batch]`
+pub const TIMED_OUT: f64 = 5.0;
+/// `[BATCH_END, batch, key, size, weight, attempt, durationMs, succeeded, failed, batch_error 0 | 1]`
+pub const BATCH_END: f64 = 6.0;
+/// `[ADMITTED, item]`
+pub const ADMITTED: f64 = 7.0;
+/// `[KEY_RELEASED, key]`
+pub const KEY_RELEASED: f64 = 8.0;
+/// `[FLUSHED, flush]`
+pub const FLUSHED: f64 = 9.0;
+/// `[ABANDONED, batch]`
+pub const ABANDONED: f64 = 10.0;
+/// `[TURN_END]`: call `handle_time` at the end of the turn.
+pub const TURN_END: f64 = 11.0;
+/// `[CIRCUIT, key, state]`: key's circuit changed (state: 0 closed, 1 open, 2 half_open).
+pub const CIRCUIT: f64 = 12.0;
+/// `[SUCCEEDED, batch]`: every item of the call resolves with its own entry.
+pub const SUCCEEDED: f64 = 13.0;
+
+// A SETTLE record's kind, and what its arg is.
+/// Resolve with results[arg].
+pub const OUTCOME_OK: f64 = 0.0;
+/// Reject with the transport's entry results[arg].
+pub const OUTCOME_ITEM_ERROR: f64 = 1.0;
+/// E_TRANSPORT after arg attempts.
+pub const OUTCOME_TRANSPORT: f64 = 2.0;
+/// The batch-level error as it is.
+pub const OUTCOME_BATCH_ERROR: f64 = 3.0;
+/// E_FAIL_FAST, cause results[arg].
+pub const OUTCOME_FAIL_FAST: f64 = 4.0;
+/// E_ATOMIC, cause results[arg].
+pub const OUTCOME_ATOMIC: f64 = 5.0;
+/// A library error: arg is its `ErrorCode` discriminant.
+pub const OUTCOME_CODE: f64 = 6.0;
+/// E_CIRCUIT_OPEN: arg is the key whose circuit refused it (its last batch-level error is the cause).
+pub const OUTCOME_CIRCUIT_OPEN: f64 = 7.0;
+
+// `Core::add` (and `add_reserved`) below zero: why the add was refused.
+pub const ADD_CLOSED: i32 = -1;
+pub const ADD_FULL: i32 = -2;
+pub const ADD_TOO_LARGE: i32 = -3;
+pub const ADD_DEADLINE: i32 = -4;
+pub const ADD_REJECTED: i32 = -9;
+pub const ADD_BAD_WEIGHT: i32 = -10;
+pub const ADD_BAD_DEADLINE: i32 = -11;
+pub const ADD_INVALID: i32 = -12;
+
+/// The most ids one `Core::reserve` hands out: plain adds are handed over at least this often.
+pub const RESERVE_MAX: usize = 1024;
+
+/// The routing queue and the default queue (as `crate::engine::UNROUTED`, `DEFAULT_KEY`).
+pub const UNROUTED: u32 = 0;
+pub const DEFAULT_KEY: u32 = 1;
+const _: () = assert!(UNROUTED == crate::engine::UNROUTED && DEFAULT_KEY == crate::engine::DEFAULT_KEY);
+
+// Options: their index in the f64 vector `Core::new` takes (NaN: not given).
+pub const P_MAX_BATCH_SIZE: usize = 0;
+pub const P_MAX_WAIT_MS: usize = 1;
+pub const P_MAX_BATCH_WEIGHT: usize = 2;
+pub const P_MAX_QUEUED: usize = 3;
+pub const P_WHEN_FULL: usize = 4;
+pub const P_MAX_IN_FLIGHT: usize = 5;
+pub const P_MAX_IN_FLIGHT_PER_KEY: usize = 6;
+pub const P_TIMEOUT_MS: usize = 7;
+pub const P_ERROR_MODE: usize = 8;
+pub const P_BISECT: usize = 9;
+pub const P_MAX_ATTEMPTS: usize = 10;
+pub const P_BASE_DELAY_MS: usize = 11;
+pub const P_MAX_DELAY_MS: usize = 12;
+pub const P_MULTIPLIER: usize = 13;
+pub const P_JITTER: usize = 14;
+pub const P_MAX_RETRY_AFTER_MS: usize = 15;
+/// `retry.budget: false` is 0 here.
+pub const P_BUDGET: usize = 16;
+pub const P_MAX_TOKENS: usize = 17;
+pub const P_TOKEN_RATIO: usize = 18;
+pub const P_ADAPTIVE: usize = 19;
+/// `circuitBreaker` given: 1.
+pub const P_CIRCUIT_BREAKER: usize = 20;
+pub const P_FAILURE_THRESHOLD: usize = 21;
+pub const P_RESET_MS: usize = 22;
+pub const PARAM_COUNT: usize = 23;
+
+// Option values given as names.
+pub const WHEN_FULL_REJECT: f64 = 0.0;
+pub const WHEN_FULL_WAIT: f64 = 1.0;
+pub const ERROR_MODE_PARTIAL: f64 = 0.0;
+pub const ERROR_MODE_FAIL_FAST: f64 = 1.0;
+pub const ERROR_MODE_ATOMIC: f64 = 2.0;
+pub const JITTER_FULL: f64 = 0.0;
+pub const JITTER_EQUAL: f64 = 1.0;
+pub const JITTER_NONE: f64 = 2.0;
+
+// `Core::complete`: one code per result entry.
+pub const RESULT_OK: u8 = 0;
+pub const RESULT_ERROR: u8 = 1;
+pub const RESULT_RETRYABLE: u8 = 2;
+
+// `Core::fail`: what failed, `err.retryable`, and `classify(err)`.
+pub const FAIL_THROWN: u8 = 0;
+pub const FAIL_TIMEOUT: u8 = 1;
+pub const FAIL_SHAPE: u8 = 2;
+pub const RETRYABLE_UNKNOWN: u8 = 0;
+pub const RETRYABLE_NO: u8 = 1;
+pub const RETRYABLE_YES: u8 = 2;
+pub const CLASS_DEFAULT: u8 = 0;
+pub const CLASS_RETRY: u8 = 1;
+pub const CLASS_BISECT: u8 = 2;
+pub const CLASS_FAIL: u8 = 3;
