@@ -52,5 +52,8 @@ bash js-tests/dataloader/run.sh
 printf '\n== the wasm shell'"'"'s own tests (wasm-bindgen-test in Node and headless Chromium)\n'
 bash scripts/test-wasm.sh
 
+printf '\n== the Rust API in the browser (feature web: wasm-bindgen-test in Node and headless Chromium, examples/rust-web)\n'
+bash scripts/test-rust-web.sh
+
 printf '\n== every runtime (Node ESM/CJS, Deno, Bun, workerd, Chromium, Vite, TypeScript)\n'
 bash scripts/test-runtimes.sh

@@ -1,6 +1,8 @@
 //! The Rust API with no runtime feature (`cargo test --features api`): `build_with_driver` on
 //! `futures::executor`, with a hand-advanced clock (`LocalPool`, exact timings) and with the
 //! default timer on a `ThreadPool` (adds from several threads).
+// Native: threads and blocking executors. On wasm32, tests/api_web.rs covers build_with_driver.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::future::Future;
 use std::pin::Pin;

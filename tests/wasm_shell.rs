@@ -5,7 +5,7 @@
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
-use hyperbatch::wasm::wire::{PARAM_COUNT, SUCCEEDED};
+use hyperbatch::wasm::wire::{CIRCUIT, PARAM_COUNT, SUCCEEDED};
 use hyperbatch::wasm::{linear_memory, Core};
 use js_sys::{Float64Array, WebAssembly};
 use wasm_bindgen::JsCast;

@@ -18,7 +18,7 @@ use super::transport::{BatchEndInfo, BatchInfo, Transport};
 use crate::engine;
 
 /// Configures a [`Batcher`]. Every method mirrors a JavaScript option (the docs name it);
-/// `build` (with the `tokio` feature) or [`build_with_driver`](Builder::build_with_driver)
+/// `build` (with the `tokio` feature, or `web` on wasm32) or [`build_with_driver`](Builder::build_with_driver)
 /// finishes it.
 ///
 /// ```

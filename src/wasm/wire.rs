@@ -35,17 +35,17 @@ pub const CIRCUIT: f64 = 12.0;
 pub const SUCCEEDED: f64 = 13.0;
 
 // A SETTLE record's kind, and what its arg is.
-/// Resolve with results[arg].
+/// Resolve with `results[arg]`.
 pub const OUTCOME_OK: f64 = 0.0;
-/// Reject with the transport's entry results[arg].
+/// Reject with the transport's entry `results[arg]`.
 pub const OUTCOME_ITEM_ERROR: f64 = 1.0;
 /// E_TRANSPORT after arg attempts.
 pub const OUTCOME_TRANSPORT: f64 = 2.0;
 /// The batch-level error as it is.
 pub const OUTCOME_BATCH_ERROR: f64 = 3.0;
-/// E_FAIL_FAST, cause results[arg].
+/// E_FAIL_FAST, cause `results[arg]`.
 pub const OUTCOME_FAIL_FAST: f64 = 4.0;
-/// E_ATOMIC, cause results[arg].
+/// E_ATOMIC, cause `results[arg]`.
 pub const OUTCOME_ATOMIC: f64 = 5.0;
 /// A library error: arg is its `ErrorCode` discriminant.
 pub const OUTCOME_CODE: f64 = 6.0;

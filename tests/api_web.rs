@@ -1,0 +1,321 @@
+//! The Rust API on the `web` runtime (spawn_local, setTimeout, performance.now) and
+//! `JsTransport`, in a real JavaScript runtime: `wasm-pack test --node` and `--headless --chrome`
+//! with `--features web` (scripts/test-rust-web.sh). The engine's policy is tested natively; these
+//! check that the browser runtime drives it (windows, flush, abort) and that JS transports'
+//! results and failures map to the contract's outcomes.
+#![cfg(all(target_arch = "wasm32", feature = "web"))]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use hyperbatch::{AddOptions, Batch, BatchResult, Batcher, ErrorCode, Instant, JsTransport, RetryConfig};
+use js_sys::Function;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+/// A long window: a batch that leaves before it did so for another reason.
+const LONG: Duration = Duration::from_secs(30);
+
+/// The items of each transport call, in call order.
+type Calls = Rc<RefCell<Vec<Vec<u32>>>>;
+
+/// A Rust transport that records each batch's items and answers `n * 10`.
+fn recording() -> (Calls, impl Fn(Batch<u32>) -> std::future::Ready<BatchResult<u32>>) {
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let seen = calls.clone();
+    let transport = move |batch: Batch<u32>| {
+        seen.borrow_mut().push(batch.items.to_vec());
+        std::future::ready(Ok(batch.items.iter().map(|n| Ok(n * 10)).collect()))
+    };
+    (calls, transport)
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_full_queue_dispatches_at_once() {
+    let (calls, transport) = recording();
+    let b = Batcher::builder().max_batch_size(3).max_wait(LONG).build(transport);
+    let started = Instant::now();
+    let out: Vec<u32> = join_all((1..=6).map(|n| b.add(n))).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(out, [10, 20, 30, 40, 50, 60]);
+    assert!(started.elapsed() < LONG);
+    assert_eq!(*calls.borrow(), [vec![1, 2, 3], vec![4, 5, 6]]);
+}
+
+#[wasm_bindgen_test]
+async fn the_window_dispatches_after_max_wait() {
+    let (calls, transport) = recording();
+    let b = Batcher::builder().max_batch_size(100).max_wait(Duration::from_millis(40)).build(transport);
+    let started = Instant::now();
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    let waited = started.elapsed();
+    assert_eq!((x.unwrap(), y.unwrap()), (10, 20));
+    assert_eq!(*calls.borrow(), [vec![1, 2]]);
+    // setTimeout may fire a little late, never early (the runtime rounds up).
+    assert!(waited >= Duration::from_millis(39), "sent after {waited:?}");
+    assert!(waited < Duration::from_secs(1), "sent after {waited:?}");
+}
+
+#[wasm_bindgen_test]
+async fn flush_sends_without_waiting_for_the_window() {
+    let (calls, transport) = recording();
+    let b = Batcher::builder().max_wait(LONG).build(transport);
+    let pending = b.add(4);
+    b.flush().await;
+    assert_eq!(*calls.borrow(), [vec![4]]);
+    assert_eq!(pending.await.unwrap(), 40);
+}
+
+#[wasm_bindgen_test]
+async fn a_dropped_add_is_aborted_and_never_sent() {
+    let (calls, transport) = recording();
+    let b = Batcher::builder().max_wait(Duration::from_millis(20)).build(transport);
+    let kept = b.add(1);
+    let dropped = b.add(2);
+    drop(dropped);
+    assert_eq!(kept.await.unwrap(), 10);
+    sleep(30).await;
+    assert_eq!(*calls.borrow(), [vec![1]]);
+    let stats = b.stats();
+    assert_eq!((stats.items, stats.succeeded, stats.failed), (2, 1, 1));
+}
+
+#[wasm_bindgen_test]
+async fn close_sends_what_is_queued_then_refuses() {
+    let (calls, transport) = recording();
+    let b = Batcher::builder().max_wait(LONG).build(transport);
+    let pending = b.add(3);
+    b.close().await;
+    assert_eq!(pending.await.unwrap(), 30);
+    assert_eq!(*calls.borrow(), [vec![3]]);
+    assert_eq!(b.add(4).await.unwrap_err().code(), ErrorCode::Closed);
+}
+
+#[wasm_bindgen_test]
+async fn build_with_driver_runs_on_any_local_executor_with_settimeout_timers() {
+    // The runtime-agnostic driver (futures-timer over setTimeout), spawned by the caller. Its
+    // transport must be Send (the Driver is), hence Arc<Mutex> here.
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let transport = move |batch: Batch<u32>| {
+        seen.lock().unwrap().push(batch.items.to_vec());
+        std::future::ready(Ok(batch.items.iter().map(|n| Ok(n * 10)).collect()))
+    };
+    let (b, driver) = Batcher::builder().max_wait(Duration::from_millis(30)).build_with_driver(transport);
+    wasm_bindgen_futures::spawn_local(driver);
+    let started = Instant::now();
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((x.unwrap(), y.unwrap()), (10, 20));
+    assert!(started.elapsed() >= Duration::from_millis(29), "sent after {:?}", started.elapsed());
+    assert_eq!(*calls.lock().unwrap(), [vec![1, 2]]);
+}
+
+#[wasm_bindgen_test]
+fn try_build_refuses_an_out_of_range_option() {
+    let (calls, transport) = recording();
+    let err = Batcher::builder().max_batch_size(0).try_build(transport).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Config);
+    assert!(err.to_string().contains("max_batch_size"), "{err}");
+    assert!(calls.borrow().is_empty());
+}
+
+// ---- JsTransport ----------------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize)]
+struct Query {
+    id: u32,
+    tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Answer {
+    id: u32,
+    echo: String,
+}
+
+/// A JS transport from source. Tests that record calls use a global of their own name.
+fn js(body: &str) -> Function {
+    Function::new_with_args("items, info", body)
+}
+
+fn no_retry() -> RetryConfig {
+    RetryConfig::default().max_attempts(1)
+}
+
+#[wasm_bindgen_test]
+async fn js_transport_converts_items_and_results_both_ways() {
+    // The items arrive as plain JSON-like objects (None → null); info has the call's id and attempt.
+    let f = js(
+        "globalThis.jsSeen = { items, info };
+         return Promise.resolve(items.map((q) => ({ id: q.id, echo: `${q.tag}/${info.attempt}/${typeof info.id}` })));",
+    );
+    let b: Batcher<Query, Answer> = Batcher::builder().max_wait(LONG).max_batch_size(2).build(JsTransport::new(f));
+    let (x, y) = futures::join!(b.add(Query { id: 1, tag: Some("a".into()) }), b.add(Query { id: 2, tag: None }));
+    assert_eq!(x.unwrap(), Answer { id: 1, echo: "a/1/number".into() });
+    assert_eq!(y.unwrap(), Answer { id: 2, echo: "null/1/number".into() });
+    let seen = js_sys::Reflect::get(&js_sys::global(), &"jsSeen".into()).unwrap();
+    let items = js_sys::Reflect::get(&seen, &"items".into()).unwrap();
+    assert_eq!(String::from(js_sys::JSON::stringify(&items).unwrap()), r#"[{"id":1,"tag":"a"},{"id":2,"tag":null}]"#);
+    // The call ended on its own: its signal stays unaborted.
+    assert_eq!(eval("globalThis.jsSeen.info.signal instanceof AbortSignal && !jsSeen.info.signal.aborted"), true);
+}
+
+/// The value of a JS expression.
+fn eval(expression: &str) -> JsValue {
+    js_sys::eval(expression).expect("the expression runs")
+}
+
+#[wasm_bindgen_test]
+async fn a_timed_out_call_aborts_its_signal() {
+    // Never answers; the batcher's timeout gives the call up, which must abort `info.signal`.
+    let f = js("globalThis.jsTimedOut = info.signal; return new Promise(() => {});");
+    let b: Batcher<u32, u32> = Batcher::builder()
+        .max_wait(LONG)
+        .max_batch_size(1)
+        .timeout(Duration::from_millis(20))
+        .retry(no_retry())
+        .build(JsTransport::new(f));
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::Timeout);
+    assert_eq!(eval("globalThis.jsTimedOut.aborted"), true);
+}
+
+#[wasm_bindgen_test]
+async fn a_deadline_dispatches_early_then_fails_the_item_and_aborts_the_call() {
+    // The window is long, the deadline short: the queue leaves early; the call never answers, so
+    // the item fails E_DEADLINE on time, and with its only caller gone the call's signal aborts.
+    let f = js("globalThis.jsDeadline = info.signal; return new Promise(() => {});");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).build(JsTransport::new(f));
+    let started = Instant::now();
+    let due = started + Duration::from_millis(40);
+    let err = b.add_with(1, AddOptions { deadline: Some(due), ..Default::default() }).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.code(), ErrorCode::Deadline);
+    assert!(waited >= Duration::from_millis(39) && waited < Duration::from_secs(1), "failed after {waited:?}");
+    assert_eq!(b.stats().batches, 1, "sent before the deadline, not after the window");
+    assert_eq!(eval("globalThis.jsDeadline.aborted"), true);
+}
+
+#[wasm_bindgen_test]
+async fn js_transport_takes_a_plain_array_too() {
+    let f = js("return items.map((n) => n + 1);");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).max_batch_size(3).build(JsTransport::new(f));
+    let out: Vec<u32> = join_all((1..=3).map(|n| b.add(n))).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(out, [2, 3, 4]);
+}
+
+#[wasm_bindgen_test]
+async fn a_js_error_entry_fails_only_its_item() {
+    let f = js("return items.map((n) => n === 2 ? new Error(`no ${n}`) : n * 3);");
+    let b: Batcher<u32, u32> =
+        Batcher::builder().max_wait(LONG).max_batch_size(3).retry(no_retry()).build(JsTransport::new(f));
+    let out = join_all((1..=3).map(|n| b.add(n))).await;
+    assert_eq!(*out[0].as_ref().unwrap(), 3);
+    assert_eq!(*out[2].as_ref().unwrap(), 9);
+    let err = out[1].as_ref().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Item);
+    assert_eq!(err.item_error().expect("the entry's error").to_string(), "no 2");
+}
+
+#[wasm_bindgen_test]
+async fn a_retryable_js_error_entry_is_sent_again_after_its_retry_after() {
+    // First call: item 2 fails retryable with retryAfterMs 30; the resend carries it alone.
+    let f = js("globalThis.jsCalls = (globalThis.jsCalls ?? []);
+         globalThis.jsCalls.push(items.slice());
+         return items.map((n) => n === 2 && globalThis.jsCalls.length === 1
+           ? Object.assign(new Error('busy'), { retryable: true, retryAfterMs: 30 }) : n);");
+    let b: Batcher<u32, u32> = Batcher::builder()
+        .max_wait(LONG)
+        .max_batch_size(2)
+        .retry(RetryConfig::default().base_delay(Duration::from_millis(1)).max_delay(Duration::from_millis(1)))
+        .build(JsTransport::new(f));
+    let started = Instant::now();
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((x.unwrap(), y.unwrap()), (1, 2));
+    assert!(started.elapsed() >= Duration::from_millis(29), "resent after {:?}", started.elapsed());
+    let calls = js_sys::Reflect::get(&js_sys::global(), &"jsCalls".into()).unwrap();
+    assert_eq!(String::from(js_sys::JSON::stringify(&calls).unwrap()), "[[1,2],[2]]");
+    assert_eq!(b.stats().retries, 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_thrown_error_with_a_5xx_status_is_retried_then_fails_the_call() {
+    let f = js("globalThis.jsThrows = (globalThis.jsThrows ?? 0) + 1;
+         throw Object.assign(new Error('unavailable'), { status: 503 });");
+    let b: Batcher<u32, u32> = Batcher::builder()
+        .max_wait(LONG)
+        .max_batch_size(1)
+        .retry(RetryConfig::default().max_attempts(2).base_delay(Duration::from_millis(1)).no_budget())
+        .build(JsTransport::new(f));
+    let err = b.add(1).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Transport);
+    assert_eq!(err.attempts(), Some(2));
+    let cause = err.transport_error().expect("the thrown error");
+    assert_eq!((cause.status_code(), cause.to_string().as_str()), (Some(503), "unavailable"));
+    assert_eq!(js_sys::Reflect::get(&js_sys::global(), &"jsThrows".into()).unwrap(), JsValue::from(2));
+}
+
+#[wasm_bindgen_test]
+async fn a_rejection_with_status_400_bisects_to_the_poison_item() {
+    // Rejects (async) any batch holding 13: bisect isolates it; the others succeed.
+    let f = js("return new Promise((resolve, reject) => setTimeout(() => items.includes(13)
+           ? reject(Object.assign(new Error('bad item'), { status: 400 }))
+           : resolve(items.map((n) => -n)), 1));");
+    let b: Batcher<u32, i64> =
+        Batcher::builder().max_wait(LONG).max_batch_size(4).retry(no_retry()).build(JsTransport::new(f));
+    let out = join_all([11, 12, 13, 14].map(|n| b.add(n))).await;
+    assert_eq!(*out[0].as_ref().unwrap(), -11);
+    assert_eq!(*out[1].as_ref().unwrap(), -12);
+    assert_eq!(*out[3].as_ref().unwrap(), -14);
+    let err = out[2].as_ref().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Transport);
+    assert_eq!(err.transport_error().and_then(|e| e.status_code()), Some(400));
+    assert!(b.stats().bisects >= 1);
+}
+
+#[wasm_bindgen_test]
+async fn retryable_false_on_a_thrown_value_is_read_too() {
+    // Not an Error object: a plain object with retryable: false still classifies (bisect, then fail).
+    let f = js("throw { message: 'refused', retryable: false };");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).max_batch_size(1).build(JsTransport::new(f));
+    let err = b.add(1).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Transport);
+    assert_eq!(err.attempts(), Some(1), "not retried");
+    let cause = err.transport_error().expect("the thrown value");
+    assert_eq!((cause.is_retryable(), cause.to_string().as_str()), (Some(false), "refused"));
+}
+
+#[wasm_bindgen_test]
+async fn a_result_of_the_wrong_length_fails_every_item_with_e_result_shape() {
+    let f = js("return items.slice(1);");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).max_batch_size(2).build(JsTransport::new(f));
+    let out = join_all([1, 2].map(|n| b.add(n))).await;
+    for r in &out {
+        assert_eq!(r.as_ref().unwrap_err().code(), ErrorCode::ResultShape);
+    }
+    assert_eq!(b.stats().batches, 1, "a wrong shape is not retried");
+}
+
+#[wasm_bindgen_test]
+async fn a_result_that_is_not_an_array_fails_with_e_result_shape() {
+    let f = js("return { results: items };");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).max_batch_size(1).build(JsTransport::new(f));
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::ResultShape);
+}
+
+#[wasm_bindgen_test]
+async fn an_entry_that_does_not_convert_fails_its_item() {
+    let f = js("return items.map((n) => n === 1 ? 'one' : n);");
+    let b: Batcher<u32, u32> =
+        Batcher::builder().max_wait(LONG).max_batch_size(2).retry(no_retry()).build(JsTransport::new(f));
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    let err = x.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Item);
+    assert!(err.to_string().contains("entry 0"), "{err}");
+    assert_eq!(y.unwrap(), 2);
+}
