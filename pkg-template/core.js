@@ -411,6 +411,10 @@ class Runner {
     this.dedupeSeq = 0;
     this.plain = this.keyOf === undefined && this.weigh === undefined && this.dedupeBy === undefined
       && this.resolveKeys === undefined;
+    // The engine closes such a queue at the end of the turn. Plain adds reach it in a microtask,
+    // later than a setTimeout(0) made in the adds' own turn: the first add of a turn asks for the
+    // turn's end itself, as a single add's TURN_END would have, so the batch goes before that timer.
+    this.turnEndOnAdd = params[P_MAX_WAIT_MS] === 0 || params[P_ADAPTIVE] === 1;
     this.clock = 0;
     this.clearClock = () => {
       if (this.used !== 0) {
@@ -607,6 +611,7 @@ class Runner {
   /** A reserved id for a plain add, or -1 when it must go through `core.add` (the engine said no room). */
   plainId() {
     if (this.used === this.reservedLen) {
+      if (this.clock === 0 && this.turnEndOnAdd) this.queueTurnEnd();
       this.now(); // its turn-end microtask hands the adds over
       const core = this.core, n = core.reserve(this.reserveSize);
       this.used = 0;
