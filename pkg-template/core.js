@@ -1222,6 +1222,14 @@ class Runner {
     return p;
   }
 
+  /** hyperbatch/dataloader's flush: dispatch what is queued now; no promise, nothing waits on it. */
+  flushNow() {
+    if (this.core === undefined) return;
+    this.sync();
+    this.core.flush(Date.now()); // its Flushed output finds no resolver
+    this.drain();
+  }
+
   stats() {
     if (this.core !== undefined) this.sync();
     const s = this.core === undefined ? this.lastStats : this.core.stats();
@@ -1236,6 +1244,8 @@ class Runner {
  * of a new promise (a load already has its promise). Only for a Batcher without keyOf, weigh,
  * dedupeBy or resolveKeys. */
 let addSettling;
+/** Internal, for hyperbatch/dataloader: `batcher.flush()` without its promise. */
+let flushNow;
 
 /**
  * Batches `add(item)` calls into `transport(batch)` calls. See the package README and
@@ -1272,6 +1282,7 @@ class Batcher {
   }
   static {
     addSettling = (batcher, item, resolve, reject) => batcher.#runner.addSettling(item, resolve, reject);
+    flushNow = (batcher) => batcher.#runner.flushNow();
   }
 }
 
@@ -1281,4 +1292,4 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
-export { Batcher, addSettling, setBindings };
+export { Batcher, addSettling, flushNow, setBindings };
