@@ -575,33 +575,30 @@ class Runner {
     return this.track(r, item, signal, weight);
   }
 
-  /** hyperbatch/dataloader's add: the outcome goes to its load's own resolve/reject (no promise). */
-  addSettling(item, resolve, reject) {
+  /**
+   * hyperbatch/dataloader's call: `item` is added and flushed at once, in a call of its own; its
+   * outcome goes to `resolve`/`reject` (no promise). One engine add, no reservation.
+   */
+  callNow(item, resolve, reject) {
     if (this.core === undefined) {
       reject(this.addError(ADD_CLOSED)); // closed and freed
       return;
     }
-    const id = this.plainId();
-    if (id < 0) {
-      const r = this.core.add(DEFAULT_KEY, 1, NaN, this.now());
-      if (r < 0) {
-        this.drain();
-        reject(this.addError(r, 1));
-        return;
-      }
-      this.settling(r >>> 1, item, resolve, reject);
-      if (r & 1) this.drain();
+    this.sync();
+    const now = Date.now();
+    const r = this.core.add(DEFAULT_KEY, 1, NaN, now);
+    if (r < 0) {
+      this.drain();
+      reject(this.addError(r, 1));
       return;
     }
-    this.settling(id, item, resolve, reject);
-    if (this.used === this.reservedLen) this.usedUp();
-  }
-
-  settling(id, item, resolve, reject) {
+    const id = r >>> 1;
     this.vals[id] = item;
     this.res[id] = resolve;
     this.rej[id] = reject;
     this.live++;
+    this.core.flush(now); // its Flushed output finds no resolver
+    this.drain();
   }
 
   /** A reserved id for a plain add, or -1 when it must go through `core.add` (the engine said no room). */
@@ -1222,14 +1219,6 @@ class Runner {
     return p;
   }
 
-  /** hyperbatch/dataloader's flush: dispatch what is queued now; no promise, nothing waits on it. */
-  flushNow() {
-    if (this.core === undefined) return;
-    this.sync();
-    this.core.flush(Date.now()); // its Flushed output finds no resolver
-    this.drain();
-  }
-
   stats() {
     if (this.core !== undefined) this.sync();
     const s = this.core === undefined ? this.lastStats : this.core.stats();
@@ -1240,12 +1229,10 @@ class Runner {
   }
 }
 
-/** Internal, for hyperbatch/dataloader: `batcher.add(item)` settling `resolve`/`reject` instead
- * of a new promise (a load already has its promise). Only for a Batcher without keyOf, weigh,
- * dedupeBy or resolveKeys. */
-let addSettling;
-/** Internal, for hyperbatch/dataloader: `batcher.flush()` without its promise. */
-let flushNow;
+/** Internal, for hyperbatch/dataloader: `batcher.add(item)` then `batcher.flush()`, settling
+ * `resolve`/`reject` instead of a new promise. Only for a Batcher without keyOf, weigh, dedupeBy
+ * or resolveKeys. */
+let callNow;
 
 /**
  * Batches `add(item)` calls into `transport(batch)` calls. See the package README and
@@ -1281,8 +1268,7 @@ class Batcher {
     return this.#runner.stats();
   }
   static {
-    addSettling = (batcher, item, resolve, reject) => batcher.#runner.addSettling(item, resolve, reject);
-    flushNow = (batcher) => batcher.#runner.flushNow();
+    callNow = (batcher, item, resolve, reject) => batcher.#runner.callNow(item, resolve, reject);
   }
 }
 
@@ -1292,4 +1278,4 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
-export { Batcher, addSettling, flushNow, setBindings };
+export { Batcher, callNow, setBindings };

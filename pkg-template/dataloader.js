@@ -16,9 +16,9 @@
 // A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
-// This module needs only core.js (`Batcher`, its internal `addSettling` and `flushNow`); each runtime entry
+// This module needs only core.js (`Batcher`, and its internal `callNow`); each runtime entry
 // (dataloader.node.js, …) loads the wasm first.
-import { Batcher, addSettling, flushNow } from "./core.js";
+import { Batcher, callNow } from "./core.js";
 
 const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
 const UNLIMITED = 4294967295; // the engine's largest maxQueued / maxInFlight
@@ -309,8 +309,7 @@ class DataLoader {
       // The whole batch is one item; its call (#load) settles the loads and the cache hits.
       const shared = DataLoader.#sharedBatcher();
       this.#counts.queued -= keys.length;
-      addSettling(shared, { batch }, noop, noop);
-      flushNow(shared);
+      callNow(shared, { batch }, noop, noop);
       return;
     }
     for (let i = 0; i < keys.length; i++) settles[2 * i](this.#send(keys[i]));
