@@ -446,6 +446,7 @@ class Runner {
       this.core.handle_time(Date.now());
       this.drain();
     };
+    this.callsNow = false; // fed by callNow only (hyperbatch/dataloader): every add is flushed at once
     this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
     this.onHide = undefined;
     this.hideTargets = undefined; // [target, event type] pairs listened to
@@ -597,6 +598,7 @@ class Runner {
     this.res[id] = resolve;
     this.rej[id] = reject;
     this.live++;
+    this.callsNow = true;
     this.core.flush(now); // its Flushed output finds no resolver
     this.drain();
   }
@@ -816,7 +818,7 @@ class Runner {
           break;
         case TURN_END:
           i += 1;
-          this.queueTurnEnd();
+          if (!this.callsNow) this.queueTurnEnd(); // callNow flushes every add: nothing waits for the turn's end
           break;
         case SUCCEEDED: {
           i += 2;
@@ -1231,7 +1233,7 @@ class Runner {
 
 /** Internal, for hyperbatch/dataloader: `batcher.add(item)` then `batcher.flush()`, settling
  * `resolve`/`reject` instead of a new promise. Only for a Batcher without keyOf, weigh, dedupeBy
- * or resolveKeys. */
+ * or resolveKeys, given no item any other way (its end-of-turn wake-ups are skipped). */
 let callNow;
 
 /**
