@@ -450,6 +450,7 @@ class Runner {
       this.core.handle_time(Date.now());
       this.drain();
     };
+    this.callsNow = false; // fed by callNow only (hyperbatch/dataloader): every add is flushed at once
     this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
     this.onHide = undefined;
     this.hideTargets = undefined; // [target, event type] pairs listened to
@@ -579,33 +580,31 @@ class Runner {
     return this.track(r, item, signal, weight);
   }
 
-  /** hyperbatch/dataloader's add: the outcome goes to its load's own resolve/reject (no promise). */
-  addSettling(item, resolve, reject) {
+  /**
+   * hyperbatch/dataloader's call: `item` is added and flushed at once, in a call of its own; its
+   * outcome goes to `resolve`/`reject` (no promise). One engine add, no reservation.
+   */
+  callNow(item, resolve, reject) {
     if (this.core === undefined) {
       reject(this.addError(ADD_CLOSED)); // closed and freed
       return;
     }
-    const id = this.plainId();
-    if (id < 0) {
-      const r = this.core.add(DEFAULT_KEY, 1, NaN, this.now());
-      if (r < 0) {
-        this.drain();
-        reject(this.addError(r, 1));
-        return;
-      }
-      this.settling(r >>> 1, item, resolve, reject);
-      if (r & 1) this.drain();
+    this.sync();
+    const now = Date.now();
+    const r = this.core.add(DEFAULT_KEY, 1, NaN, now);
+    if (r < 0) {
+      this.drain();
+      reject(this.addError(r, 1));
       return;
     }
-    this.settling(id, item, resolve, reject);
-    if (this.used === this.reservedLen) this.usedUp();
-  }
-
-  settling(id, item, resolve, reject) {
+    const id = r >>> 1;
     this.vals[id] = item;
     this.res[id] = resolve;
     this.rej[id] = reject;
     this.live++;
+    this.callsNow = true;
+    this.core.flush(now); // its Flushed output finds no resolver
+    this.drain();
   }
 
   /** A reserved id for a plain add, or -1 when it must go through `core.add` (the engine said no room). */
@@ -824,7 +823,7 @@ class Runner {
           break;
         case TURN_END:
           i += 1;
-          this.queueTurnEnd();
+          if (!this.callsNow) this.queueTurnEnd(); // callNow flushes every add: nothing waits for the turn's end
           break;
         case SUCCEEDED: {
           i += 2;
@@ -1237,10 +1236,10 @@ class Runner {
   }
 }
 
-/** Internal, for hyperbatch/dataloader: `batcher.add(item)` settling `resolve`/`reject` instead
- * of a new promise (a load already has its promise). Only for a Batcher without keyOf, weigh,
- * dedupeBy or resolveKeys. */
-let addSettling;
+/** Internal, for hyperbatch/dataloader: `batcher.add(item)` then `batcher.flush()`, settling
+ * `resolve`/`reject` instead of a new promise. Only for a Batcher without keyOf, weigh, dedupeBy
+ * or resolveKeys, given no item any other way (its end-of-turn wake-ups are skipped). */
+let callNow;
 
 /**
  * Batches `add(item)` calls into `transport(batch)` calls. See the package README and
@@ -1276,7 +1275,7 @@ class Batcher {
     return this.#runner.stats();
   }
   static {
-    addSettling = (batcher, item, resolve, reject) => batcher.#runner.addSettling(item, resolve, reject);
+    callNow = (batcher, item, resolve, reject) => batcher.#runner.callNow(item, resolve, reject);
   }
 }
 
@@ -1286,4 +1285,4 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
-export { Batcher, addSettling, setBindings };
+export { Batcher, callNow, setBindings };

@@ -9,15 +9,16 @@
 //
 // Loaders without extra options share one Batcher: a per-request loader (created, used a few
 // times, dropped) then costs no engine of its own, so memory stays flat however many are made.
-// That Batcher never holds a loader: each flush pushes its loader on #dispatching, and the
-// transport call that flush makes takes it off (calls are made in flush order, one per
-// ENGINE_MAX_BATCH keys: no retry, bisect or in-flight limit without extras).
+// Without extras a batch is never retried, bisected, limited or timed out, so it is one item of
+// that Batcher: the engine makes its call (one batchLoadFn call: DataLoader's dispatchBatch),
+// and that call settles the loads as DataLoader does. The engine's work is per batch, not per
+// key: a per-key engine item cost more than DataLoader's whole load.
 // A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
-// This module needs only core.js (`Batcher`, and its internal `addSettling`); each runtime entry
+// This module needs only core.js (`Batcher`, and its internal `callNow`); each runtime entry
 // (dataloader.node.js, …) loads the wasm first.
-import { Batcher, addSettling } from "./core.js";
+import { Batcher, callNow } from "./core.js";
 
 const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
 const UNLIMITED = 4294967295; // the engine's largest maxQueued / maxInFlight
@@ -54,6 +55,9 @@ function engineSeesError(v) {
 }
 
 function noop() {}
+
+// The one entry of a batch's call on the shared Batcher: the loads are settled already.
+const SETTLED = [undefined];
 
 // One executor for every load's promise: no closure per load.
 let capturedResolve, capturedReject;
@@ -180,12 +184,15 @@ class DataLoader {
   }
 
   static #shared; // the Batcher of every loader without extras, made on first use
-  static #dispatching = []; // loaders whose flush made (or is about to make) a call on #shared
 
   static #sharedBatcher() {
-    // A call on #shared belongs to the loader whose flush made it.
-    DataLoader.#shared ??= new Batcher(batcherOptions({}, Infinity,
-      (batch) => DataLoader.#dispatching.shift().#transport(batch.items)));
+    // Each item is a ticket for a batch (its loader is batch.loader). A flush follows every add:
+    // one item per call.
+    DataLoader.#shared ??= new Batcher(batcherOptions({}, Infinity, (call) => {
+      const items = call.items;
+      if (items.length === 1) return DataLoader.#call(items[0]);
+      return Promise.all(items.map(DataLoader.#call)).then(() => new Array(items.length));
+    }));
     return DataLoader.#shared;
   }
 
@@ -280,7 +287,7 @@ class DataLoader {
   #currentBatch() {
     const open = this.#batch;
     if (open !== null && !open.hasDispatched && open.keys.length < this.#maxBatchSize) return open;
-    const batch = { hasDispatched: false, keys: [], settles: [], cacheHits: undefined };
+    const batch = { hasDispatched: false, keys: [], settles: [], cacheHits: undefined, loader: this };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
       this.#dispatch(batch);
@@ -297,17 +304,99 @@ class DataLoader {
       resolveCacheHits(batch);
       return;
     }
-    let engine = this.#batcher;
+    const engine = this.#batcher;
     if (engine === undefined) {
-      engine = DataLoader.#sharedBatcher();
+      // The whole batch is one item; its call (#load) settles the loads and the cache hits.
+      const shared = DataLoader.#sharedBatcher();
       this.#counts.queued -= keys.length;
-      for (let n = 0; n < keys.length; n += ENGINE_MAX_BATCH) DataLoader.#dispatching.push(this);
-      for (let i = 0; i < keys.length; i++) addSettling(engine, keys[i], settles[2 * i], settles[2 * i + 1]);
-    } else {
-      for (let i = 0; i < keys.length; i++) settles[2 * i](this.#send(keys[i]));
+      callNow(shared, { batch }, noop, noop);
+      return;
     }
+    for (let i = 0; i < keys.length; i++) settles[2 * i](this.#send(keys[i]));
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
+  }
+
+  /**
+   * The engine keeps a call's items until it ends, and V8 may keep stale copies of what it kept
+   * (a Map's old hash table) until the next full GC: a batch reached from there would keep its
+   * loads and everything awaiting them alive through every minor GC. So the engine holds a ticket,
+   * emptied as the call starts.
+   */
+  static #call(ticket) {
+    const batch = ticket.batch;
+    ticket.batch = undefined;
+    return batch.loader.#load(batch);
+  }
+
+  /**
+   * DataLoader's dispatchBatch, as the call of a batch on the shared Batcher: one batchLoadFn
+   * call, its checks, cache hits resolved first, an Error value rejecting its load only. Gives
+   * the engine its one entry (SETTLED) once the loads are settled.
+   */
+  #load(batch) {
+    const counts = this.#counts, keys = batch.keys;
+    counts.batches++;
+    counts.items += keys.length;
+    let batchPromise;
+    try {
+      batchPromise = this.#batchLoadFn(keys);
+    } catch (e) {
+      return this.#failedDispatch(batch,
+        new TypeError(`${CONTRACT}, but the function errored synchronously: ${String(e)}.`));
+    }
+    if (!batchPromise || typeof batchPromise.then !== "function") {
+      return this.#failedDispatch(batch,
+        new TypeError(`${CONTRACT}, but the function did not return a Promise: ${String(batchPromise)}.`));
+    }
+    counts.inFlightBatches++;
+    counts.inFlightItems += keys.length;
+    let answered = false;
+    return batchPromise.then((values) => {
+      answered = true;
+      counts.inFlightBatches--;
+      counts.inFlightItems -= keys.length;
+      if (!isArrayLike(values)) {
+        throw new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array: ${String(values)}.`);
+      }
+      if (values.length !== keys.length) {
+        throw new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array `
+          + `of the same length as the Array of keys.\n\nKeys:\n${String(keys)}\n\nValues:\n${String(values)}`);
+      }
+      resolveCacheHits(batch);
+      const settles = batch.settles;
+      let failed = 0;
+      for (let i = 0; i < keys.length; i++) {
+        const value = values[i];
+        if (value instanceof Error) {
+          failed++;
+          settles[2 * i + 1](value);
+        } else {
+          settles[2 * i](value);
+        }
+      }
+      counts.failed += failed;
+      counts.succeeded += keys.length - failed;
+      return SETTLED;
+    }).catch((error) => {
+      if (!answered) {
+        counts.inFlightBatches--;
+        counts.inFlightItems -= keys.length;
+      }
+      return this.#failedDispatch(batch, error);
+    });
+  }
+
+  /** DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads reject. */
+  #failedDispatch(batch, error) {
+    resolveCacheHits(batch);
+    const keys = batch.keys, settles = batch.settles;
+    for (let i = 0; i < keys.length; i++) {
+      this.clear(keys[i]);
+      settles[2 * i + 1](error);
+    }
+    this.#counts.failed += keys.length;
+    return SETTLED;
   }
 
   /** A load in a loader with its own Batcher (`maxWaitMs`, or retries to unwrap). */

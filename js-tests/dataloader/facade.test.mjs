@@ -87,13 +87,15 @@ test("stats() of a loader without extras: queued until dispatched, then in fligh
   assert.deepEqual(now(), [0, 0, 0]);
 });
 
-test("a batch over the engine's 100,000-key ceiling is sent in calls of at most 100,000 keys", async () => {
-  const { calls, loader } = recording((keys) => keys);
+test("a batch over the engine's 100,000-key ceiling is one call without extras (as DataLoader), calls of 100,000 with them", async () => {
   const keys = Array.from({ length: 100001 }, (_, i) => i);
-  const values = await loader({ cache: false }).loadMany(keys);
-  assert.equal(values.length, 100001);
-  assert.equal(values[100000], 100000);
-  assert.deepEqual(calls.map((c) => c.length), [100000, 1]);
+  for (const [options, sizes] of [[{ cache: false }, [100001]], [{ cache: false, maxInFlight: 4 }, [100000, 1]]]) {
+    const { calls, loader } = recording((keys) => keys);
+    const values = await loader(options).loadMany(keys);
+    assert.equal(values.length, 100001);
+    assert.equal(values[100000], 100000);
+    assert.deepEqual(calls.map((c) => c.length), sizes);
+  }
 });
 
 test("retry: a batch that fails once is sent again and its loads resolve", async () => {

@@ -104,3 +104,30 @@ test(`${SCENARIOS} random programs: same batchLoadFn calls and outcomes as DataL
     assert.deepEqual(actual, expected, `seed ${seed}: ${JSON.stringify(p)}`);
   }
 });
+
+/**
+ * The promise job in which each load settles, counted from the batchLoadFn call: the same as
+ * DataLoader's for a loader without extras (its batch's call is DataLoader's dispatchBatch).
+ */
+async function settleJobs(Loader, fail) {
+  const log = [];
+  let job = -1;
+  const count = async () => {
+    for (job = 0; job < 12; job++) await null;
+  };
+  const l = new Loader((keys) => {
+    count();
+    return fail === "reject" ? Promise.reject(new Error("down")) : Promise.resolve(keys.map((k) => (k === "e" ? new Error(k) : k)));
+  });
+  l.prime("hit", "hit");
+  const loads = ["a", "hit", "e", "b"].map((k) => l.load(k).then(() => log.push(`${k} ok @${job}`), () => log.push(`${k} err @${job}`)));
+  await Promise.all(loads);
+  return log;
+}
+
+test("without extras, loads settle in the same promise job as DataLoader's (values, cache hits, errors, failed batches)", async () => {
+  for (const fail of [undefined, "reject"]) {
+    const expected = await settleJobs(Upstream, fail);
+    assert.deepEqual(await settleJobs(Hyper, fail), expected, `fail: ${fail}`);
+  }
+});
