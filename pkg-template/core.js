@@ -348,9 +348,18 @@ class SignalWatch {
   constructor(signal) {
     this.signal = signal;
     this.listener = undefined; // until removed, or never added
-    this.open = true; // later adds with the signal join: its listener is on and has not fired
+    this.open = true; // in Runner.watches: later adds with the signal join it
     this.head = -1;
     this.tail = -1;
+  }
+}
+
+/** An AbortSignal made by the runtime (its listeners get the event, whose target is the signal). */
+function genuineSignal(signal) {
+  try {
+    return typeof AbortSignal === "function" && Object.getPrototypeOf(signal) === AbortSignal.prototype;
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws
   }
 }
 
@@ -391,10 +400,13 @@ class Runner {
     this.vals = [];
     // Abort signals: one listener per distinct signal, however many items share it (a signal's
     // listener list is walked on every add and remove, so a listener per item is quadratic).
-    // signal → its latest SignalWatch. Entries are overwritten, never deleted: a distinct signal
-    // per item then costs one lookup and one set, and a WeakMap holds nothing once the caller
-    // drops the signal (a Map with deletes measured 20-30% slower per item).
-    this.watches = new WeakMap();
+    this.watches = new WeakMap(); // signal → its open SignalWatch (a Map measured slower with a signal per item)
+    // The listener on every genuine AbortSignal: the event's target finds the watch, so a signal
+    // per item costs no function per item.
+    this.onAbort = (event) => {
+      const watch = this.watches.get(event.target);
+      if (watch !== undefined) this.fired(watch);
+    };
     this.watchOf = []; // per item id: the SignalWatch it is linked into
     this.watchNext = []; // per item id: the next / previous item of its watch (-1: none)
     this.watchPrev = [];
@@ -717,17 +729,18 @@ class Runner {
   }
 
   /**
-   * Abort the item when `signal` fires: it joins the signal's watch, made (and its one listener
-   * added) for the first unsettled item. A signal that cannot be listened to aborts it now.
+   * Abort the item when `signal` fires: it joins the signal's open watch, made (and its one
+   * listener added) for the first unsettled item. A signal that cannot be listened to aborts it now.
    */
   listen(id, signal) {
     let watch = this.watches.get(signal);
-    if (watch !== undefined && watch.open) {
+    if (watch !== undefined) {
       this.link(watch, id);
       return;
     }
     watch = new SignalWatch(signal);
-    watch.listener = () => this.fired(watch);
+    // A signal-like object may call its listener without an event: it gets a function of its own.
+    watch.listener = genuineSignal(signal) ? this.onAbort : () => this.fired(watch);
     this.watches.set(signal, watch);
     this.link(watch, id); // before addEventListener: a signal-like object may call the listener at once
     try {
@@ -735,7 +748,7 @@ class Runner {
     } catch (err) {
       // Not listened to: nothing to remove later. Its items (more than this one if the call
       // re-entered add with the same signal) are aborted with the error.
-      watch.open = false;
+      this.closeWatch(watch);
       watch.listener = undefined;
       const ids = [];
       for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
@@ -750,11 +763,19 @@ class Runner {
     const reason = read(watch.signal, "reason");
     // Later adds with this signal get a watch of their own (a signal-like object may fire
     // without becoming `aborted`); this one stays until its items settle.
-    watch.open = false;
+    this.closeWatch(watch);
+    if (watch.listener === this.onAbort) watch.listener = undefined; // `once` removed it
     this.sync(); // may settle some of them
     const ids = [];
     for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
     this.cancelAll(ids, reason);
+  }
+
+  /** Later adds with the watch's signal no longer join it. */
+  closeWatch(watch) {
+    if (!watch.open) return;
+    watch.open = false;
+    this.watches.delete(watch.signal);
   }
 
   /** Cancel items in the engine with `reason` as their E_ABORTED cause, then settle them. */
@@ -1017,7 +1038,7 @@ class Runner {
     this.unlink(watch, id);
     if (watch.head !== -1 || watch.listener === undefined) return;
     const signal = watch.signal, listener = watch.listener;
-    watch.open = false;
+    this.closeWatch(watch);
     watch.listener = undefined;
     try {
       signal.removeEventListener("abort", listener);

@@ -254,3 +254,19 @@ test("a signal-like object that fires while not aborted: later adds with it get 
   await macrotask();
   assertCode(later.reason, "E_ABORTED");
 });
+
+test("an AbortSignal sent an \"abort\" event without aborting: its items abort, and later adds with it still listen", async (t) => {
+  const b = open(t, { transport: recorder().transport, maxWaitMs: LONG });
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const first = [1, 2].map((x) => track(b.add(x, { signal })));
+  signal.dispatchEvent(new Event("abort"));
+  await macrotask();
+  for (const s of first) assertCode(s.reason, "E_ABORTED");
+  const later = [3, 4].map((x) => track(b.add(x, { signal })));
+  assert.equal(listeners(signal), 1);
+  controller.abort();
+  await macrotask();
+  for (const s of later) assertCode(s.reason, "E_ABORTED");
+  assert.equal(listeners(signal), 0);
+});
