@@ -741,7 +741,8 @@ class Runner {
     watch = new SignalWatch(signal);
     // A signal-like object may call its listener without an event: it gets a function of its own.
     watch.listener = genuineSignal(signal) ? this.onAbort : () => this.fired(watch);
-    this.watches.set(signal, watch);
+    if (typeof signal === "object" || typeof signal === "function") this.watches.set(signal, watch);
+    else watch.open = false; // a primitive whose prototype listens: no WeakMap key, no joining
     this.link(watch, id); // before addEventListener: a signal-like object may call the listener at once
     try {
       signal.addEventListener("abort", watch.listener, { once: true });

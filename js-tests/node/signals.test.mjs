@@ -270,3 +270,26 @@ test("an AbortSignal sent an \"abort\" event without aborting: its items abort, 
   for (const s of later) assertCode(s.reason, "E_ABORTED");
   assert.equal(listeners(signal), 0);
 });
+
+test("a primitive whose prototype has addEventListener as its signal: add() still rejects or settles, never throws", async (t) => {
+  const b = open(t, { transport: recorder().transport, maxWaitMs: LONG });
+  const fires = [];
+  Number.prototype.addEventListener = function (_type, listener) {
+    fires.push(listener);
+  };
+  Number.prototype.removeEventListener = function () {};
+  t.after(() => {
+    delete Number.prototype.addEventListener;
+    delete Number.prototype.removeEventListener;
+  });
+  let p;
+  assert.doesNotThrow(() => {
+    p = b.add(1, { signal: 5 });
+  });
+  const s = track(p);
+  const q = track(b.add(2, { signal: 5 }));
+  fires.forEach((fire) => fire());
+  await macrotask();
+  assertCode(s.reason, "E_ABORTED");
+  assertCode(q.reason, "E_ABORTED");
+});
