@@ -96,13 +96,11 @@ impl Core {
     /// table) but leaves an idle default engine and the reason for `problem`.
     #[wasm_bindgen(constructor)]
     pub fn new(params: &[f64], seed: f64) -> Core {
-        let (engine, problem) = match Engine::new(decode_config(params), seed as u64) {
-            Ok(engine) => (engine, None),
-            // The default configuration is valid (tested in the engine): this cannot fail.
-            Err(e) => {
-                (Engine::new(Config::default(), 0).unwrap_or_else(|_| core::arch::wasm32::unreachable()), Some(e))
-            }
-        };
+        let cfg = decode_config(params);
+        let problem = cfg.validate().err();
+        // The default configuration is valid (tested in the engine), so `new` cannot fail here.
+        let cfg = if problem.is_some() { Config::default() } else { cfg };
+        let engine = Engine::new(cfg, seed as u64).unwrap_or_else(|_| core::arch::wasm32::unreachable());
         // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
         Core { engine, buf: Vec::new(), ids: Vec::new(), oks: Vec::new(), problem, stats: [0.0; STATS_LEN] }
     }
