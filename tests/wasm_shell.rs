@@ -166,6 +166,16 @@ fn out_of_range_option_throws_option_tab_rule() {
 }
 
 #[wasm_bindgen_test]
+fn a_refused_core_is_idle_and_repeats_its_problem() {
+    let mut c = Core::new(&params(&[(0, 0.0)]), 1.0);
+    let first = problem(&mut c);
+    assert_eq!(first, "maxBatchSize\tan integer from 1 to 100000");
+    assert_eq!(problem(&mut c), first, "problem() rewrites the same text");
+    assert!(c.next_wake().is_nan(), "the stand-in engine is idle");
+    assert_eq!(stats(&mut c), vec![0.0; STATS_LEN]);
+}
+
+#[wasm_bindgen_test]
 fn add_returns_id_shifted_with_the_must_drain_flag() {
     // maxWaitMs 0: the first add asks for the end of the turn.
     let mut c = core(&[(1, 0.0)]);
