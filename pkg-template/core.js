@@ -15,7 +15,7 @@ const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5,
   OUTCOME_ITEM_ERROR = 1, OUTCOME_TRANSPORT = 2, OUTCOME_BATCH_ERROR = 3, OUTCOME_FAIL_FAST = 4,
   OUTCOME_ATOMIC = 5, OUTCOME_CODE = 6, OUTCOME_CIRCUIT_OPEN = 7, ADD_CLOSED = -1, ADD_FULL = -2,
   ADD_TOO_LARGE = -3, ADD_DEADLINE = -4, ADD_REJECTED = -9, ADD_BAD_WEIGHT = -10, ADD_BAD_DEADLINE = -11,
-  ADD_INVALID = -12, RESERVE_MAX = 1024, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0,
+  ADD_INVALID = -12, RESERVE_MAX = 1024, STATS_LEN = 11, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0,
   P_MAX_WAIT_MS = 1, P_MAX_BATCH_WEIGHT = 2, P_MAX_QUEUED = 3, P_WHEN_FULL = 4, P_MAX_IN_FLIGHT = 5,
   P_MAX_IN_FLIGHT_PER_KEY = 6, P_TIMEOUT_MS = 7, P_ERROR_MODE = 8, P_BISECT = 9, P_MAX_ATTEMPTS = 10,
   P_BASE_DELAY_MS = 11, P_MAX_DELAY_MS = 12, P_MULTIPLIER = 13, P_JITTER = 14, P_MAX_RETRY_AFTER_MS = 15,
@@ -55,11 +55,11 @@ const OPTIONS = {
 };
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
 
-let bindings; // { Core, memory } from the wasm-bindgen glue
+let bindings; // { Core, memory }: the wasm-bindgen glue's Core and the instance's memory
 
 /** Called once by the runtime entry after the wasm module is instantiated. */
-function setBindings(glue) {
-  bindings = { Core: glue.Core, memory: glue.linear_memory() };
+function setBindings(glue, memory) {
+  bindings = { Core: glue.Core, memory };
 }
 
 function hbError(code, message, cause, Ctor = Error) {
@@ -207,7 +207,7 @@ function engineParams(options) {
   return { params, given };
 }
 
-/** The engine refused a value ("option\trule"): a RangeError naming the option and the value. */
+/** The engine refused a value ("option\trule", see Core.problem): a RangeError naming the option and the value. */
 function rangeError(problem, given) {
   const [option, rule] = problem.split("\t");
   return configError(option, `must be ${rule}, got ${show(given[option])}`, RangeError);
@@ -377,12 +377,15 @@ class Runner {
       throw hbError("E_CONFIG", "hyperbatch: the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
     const { params, given } = engineParams(options);
-    try {
-      this.core = new bindings.Core(params, Math.floor(Math.random() * 2 ** 52));
-    } catch (e) {
-      throw typeof e === "string" ? rangeError(e, given) : e;
-    }
+    const core = new bindings.Core(params, Math.floor(Math.random() * 2 ** 52));
     this.memory = bindings.memory;
+    const n = core.problem();
+    if (n !== 0) {
+      const problem = String.fromCharCode(...new Float64Array(this.memory.buffer, core.buf_ptr(), n));
+      core.free();
+      throw rangeError(problem, given);
+    }
+    this.core = core;
     this.transport = given.transport;
     this.keyOf = given.keyOf;
     this.weigh = given.weigh;
@@ -1092,7 +1095,7 @@ class Runner {
   maybeFree() {
     if (this.live !== 0 || this.calls.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
     const core = this.core;
-    this.lastStats = core.stats();
+    this.lastStats = this.readStats(); // a copy: the engine's memory is freed next
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.core = undefined;
@@ -1319,9 +1322,14 @@ class Runner {
     return p;
   }
 
+  /** The engine's stats vector (see Core.stats), copied out of wasm memory. */
+  readStats() {
+    return new Float64Array(this.memory.buffer, this.core.stats(), STATS_LEN).slice();
+  }
+
   stats() {
     if (this.core !== undefined) this.sync();
-    const s = this.core === undefined ? this.lastStats : this.core.stats();
+    const s = this.core === undefined ? this.lastStats : this.readStats();
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],
       succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9], circuitsOpen: s[10],
