@@ -1106,6 +1106,7 @@ class Runner {
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
     else this.core.complete(id, codes, after, Date.now());
     this.drain();
+    this.cur = undefined; // read: the call's items and results must not outlive it
   }
 
   /** kind: FAIL_THROWN (thrown or rejected), FAIL_TIMEOUT, FAIL_SHAPE. */
@@ -1138,6 +1139,7 @@ class Runner {
     this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
+    this.cur = undefined;
   }
 
   timedOut(batchId) {
@@ -1178,6 +1180,7 @@ class Runner {
       this.sync();
       this.core.route_done(routeId, ids, Date.now());
       this.drain();
+      this.cur = undefined;
     }, (err) => this.routeFailed(routeId, err));
   }
 
@@ -1200,6 +1203,7 @@ class Runner {
     this.sync();
     this.core.route_failed(routeId, Date.now());
     this.drain();
+    this.cur = undefined;
   }
 
   /**

@@ -138,3 +138,45 @@ test("memory: 1e5 batchers dropped without close() are reclaimed by the GC", LIM
     after = await measure();
   `, 8);
 });
+
+// A settled call's items and results must be collectable while its batcher lives on: the
+// batcher used to keep the last completed call's items, ids and results (what its outputs
+// referred to) until the next call completed, so through a long-lived batcher a call's values
+// (for hyperbatch/dataloader, every load of a batch and its promise) survived minor GCs.
+// Measured: 901 of 901 values alive before the fix, 0 since. Reported as
+// before = values watched, after = values still alive.
+test("memory: a settled call's items and results are collectable while the batcher lives on", LIMIT, async (t) => {
+  const { before: watched, after: alive } = await runScenario(t, `
+    const refs = [];
+    const watch = (x) => (refs.push(new WeakRef(x)), x);
+    const values = (batch) => batch.items.map((x) => watch({ of: x.n }));
+    const ways = {
+      sync: (batch) => values(batch),
+      async: async (batch) => values(batch),
+      itemErrors: (batch) => batch.items.map((x) => watch(new Error("item " + x.n))),
+      rejected: async (batch) => { throw watch(new Error("down")); },
+      hooks: (batch) => values(batch),
+    };
+    const batchers = [];
+    for (const [way, transport] of Object.entries(ways)) {
+      const hooks = way === "hooks" ? { onBatchStart() {}, onBatchEnd() {} } : {};
+      const b = new Batcher({ transport, maxBatchSize: 100, maxWaitMs: 0, retry: { maxAttempts: 1 }, ...hooks });
+      batchers.push(b); // live on after their calls
+      await (async () => {
+        const items = Array.from({ length: 100 }, (_, n) => watch({ n }));
+        await Promise.allSettled(items.map((x) => b.add(x)));
+      })();
+    }
+    await settle();
+    for (let i = 0; i < 4; i++) {
+      globalThis.gc();
+      await settle();
+    }
+    before = refs.length;
+    after = refs.filter((r) => r.deref() !== undefined).length;
+    if (batchers.length !== 5) throw new Error("batchers dropped early");
+  `);
+  t.diagnostic(`${alive} of ${watched} values still alive`);
+  assert.ok(watched >= 500, `watched ${watched}`);
+  assert.equal(alive, 0);
+});
