@@ -15,7 +15,7 @@ const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5,
   OUTCOME_ITEM_ERROR = 1, OUTCOME_TRANSPORT = 2, OUTCOME_BATCH_ERROR = 3, OUTCOME_FAIL_FAST = 4,
   OUTCOME_ATOMIC = 5, OUTCOME_CODE = 6, OUTCOME_CIRCUIT_OPEN = 7, ADD_CLOSED = -1, ADD_FULL = -2,
   ADD_TOO_LARGE = -3, ADD_DEADLINE = -4, ADD_REJECTED = -9, ADD_BAD_WEIGHT = -10, ADD_BAD_DEADLINE = -11,
-  ADD_INVALID = -12, RESERVE_MAX = 1024, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0,
+  ADD_INVALID = -12, RESERVE_MAX = 1024, STATS_LEN = 11, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0,
   P_MAX_WAIT_MS = 1, P_MAX_BATCH_WEIGHT = 2, P_MAX_QUEUED = 3, P_WHEN_FULL = 4, P_MAX_IN_FLIGHT = 5,
   P_MAX_IN_FLIGHT_PER_KEY = 6, P_TIMEOUT_MS = 7, P_ERROR_MODE = 8, P_BISECT = 9, P_MAX_ATTEMPTS = 10,
   P_BASE_DELAY_MS = 11, P_MAX_DELAY_MS = 12, P_MULTIPLIER = 13, P_JITTER = 14, P_MAX_RETRY_AFTER_MS = 15,
@@ -55,11 +55,11 @@ const OPTIONS = {
 };
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
 
-let bindings; // { Core, memory } from the wasm-bindgen glue
+let bindings; // { Core, memory }: the wasm-bindgen glue's Core and the instance's memory
 
 /** Called once by the runtime entry after the wasm module is instantiated. */
-function setBindings(glue) {
-  bindings = { Core: glue.Core, memory: glue.linear_memory() };
+function setBindings(glue, memory) {
+  bindings = { Core: glue.Core, memory };
 }
 
 function hbError(code, message, cause, Ctor = Error) {
@@ -207,7 +207,7 @@ function engineParams(options) {
   return { params, given };
 }
 
-/** The engine refused a value ("option\trule"): a RangeError naming the option and the value. */
+/** The engine refused a value ("option\trule", see Core.problem): a RangeError naming the option and the value. */
 function rangeError(problem, given) {
   const [option, rule] = problem.split("\t");
   return configError(option, `must be ${rule}, got ${show(given[option])}`, RangeError);
@@ -343,6 +343,26 @@ const afterPromiseJobs = (() => {
   return queueMicrotask;
 })();
 
+/** One abort listener on a signal and the unsettled items it aborts, a list linked by item id. */
+class SignalWatch {
+  constructor(signal) {
+    this.signal = signal;
+    this.listener = undefined; // until removed, or never added
+    this.open = true; // in Runner.watches: later adds with the signal join it
+    this.head = -1;
+    this.tail = -1;
+  }
+}
+
+/** An AbortSignal made by the runtime (its listeners get the event, whose target is the signal). */
+function genuineSignal(signal) {
+  try {
+    return typeof AbortSignal === "function" && Object.getPrototypeOf(signal) === AbortSignal.prototype;
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws
+  }
+}
+
 // One executor for every add's promise: no closure per item.
 let capturedResolve, capturedReject;
 function capture(resolve, reject) {
@@ -357,12 +377,15 @@ class Runner {
       throw hbError("E_CONFIG", "hyperbatch: the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
     const { params, given } = engineParams(options);
-    try {
-      this.core = new bindings.Core(params, Math.floor(Math.random() * 2 ** 52));
-    } catch (e) {
-      throw typeof e === "string" ? rangeError(e, given) : e;
-    }
+    const core = new bindings.Core(params, Math.floor(Math.random() * 2 ** 52));
     this.memory = bindings.memory;
+    const n = core.problem();
+    if (n !== 0) {
+      const problem = String.fromCharCode(...new Float64Array(this.memory.buffer, core.buf_ptr(), n));
+      core.free();
+      throw rangeError(problem, given);
+    }
+    this.core = core;
     this.transport = given.transport;
     this.keyOf = given.keyOf;
     this.weigh = given.weigh;
@@ -374,13 +397,23 @@ class Runner {
     this.circuitErrors = []; // per engine key id: the error that opened its circuit (E_CIRCUIT_OPEN's cause)
     this.classify = given["retry.classify"];
     this.timeoutMs = given.timeoutMs;
-    // Per item id: resolve, reject, value, AbortSignal.
+    // Per item id: resolve, reject, value.
     this.res = [];
     this.rej = [];
     this.vals = [];
-    this.signals = [];
-    this.listeners = [];
-    this.listening = 0; // items with an abort listener
+    // Abort signals: one listener per distinct signal, however many items share it (a signal's
+    // listener list is walked on every add and remove, so a listener per item is quadratic).
+    this.watches = new WeakMap(); // signal → its open SignalWatch (a Map measured slower with a signal per item)
+    // The listener on every genuine AbortSignal: the event's target finds the watch, so a signal
+    // per item costs no function per item.
+    this.onAbort = (event) => {
+      const watch = this.watches.get(event.target);
+      if (watch !== undefined) this.fired(watch);
+    };
+    this.watchOf = []; // per item id: the SignalWatch it is linked into
+    this.watchNext = []; // per item id: the next / previous item of its watch (-1: none)
+    this.watchPrev = [];
+    this.listening = 0; // items linked into a watch
     // Plain adds (default queue, weight 1, no options) take ids the engine reserved and are
     // handed over in bulk (ingest): when the reservation is used up (a queue may be full), at
     // the end of the clock's turn, and before any other engine input, so the engine sees
@@ -702,27 +735,88 @@ class Runner {
     return p;
   }
 
-  /** Abort the item when `signal` fires. A signal that cannot be listened to aborts it now. */
+  /**
+   * Abort the item when `signal` fires: it joins the signal's open watch, made (and its one
+   * listener added) for the first unsettled item. A signal that cannot be listened to aborts it now.
+   */
   listen(id, signal) {
-    const listener = () => {
-      if (this.core === undefined) return;
-      this.reasons[id] = read(signal, "reason");
-      this.sync();
-      if (this.core.cancel(id, Date.now())) this.drain();
-      else this.reasons[id] = undefined;
-    };
-    this.signals[id] = signal;
-    this.listeners[id] = listener;
-    this.listening++;
-    try {
-      signal.addEventListener("abort", listener, { once: true });
-    } catch (err) {
-      this.signals[id] = this.listeners[id] = undefined;
-      this.listening--;
-      this.reasons[id] = err;
-      this.core.cancel(id, Date.now());
-      this.drain();
+    let watch = this.watches.get(signal);
+    if (watch !== undefined) {
+      this.link(watch, id);
+      return;
     }
+    watch = new SignalWatch(signal);
+    // A signal-like object may call its listener without an event: it gets a function of its own.
+    watch.listener = genuineSignal(signal) ? this.onAbort : () => this.fired(watch);
+    if (typeof signal === "object" || typeof signal === "function") this.watches.set(signal, watch);
+    else watch.open = false; // a primitive whose prototype listens: no WeakMap key, no joining
+    this.link(watch, id); // before addEventListener: a signal-like object may call the listener at once
+    try {
+      signal.addEventListener("abort", watch.listener, { once: true });
+    } catch (err) {
+      // Not listened to: nothing to remove later. Its items (more than this one if the call
+      // re-entered add with the same signal) are aborted with the error.
+      this.closeWatch(watch);
+      watch.listener = undefined;
+      const ids = [];
+      for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
+      for (const i of ids) this.unlink(watch, i);
+      this.cancelAll(ids, err);
+    }
+  }
+
+  /** The watch's signal fired: abort its unsettled items. */
+  fired(watch) {
+    if (this.core === undefined) return;
+    const reason = read(watch.signal, "reason");
+    // Later adds with this signal get a watch of their own (a signal-like object may fire
+    // without becoming `aborted`); this one stays until its items settle.
+    this.closeWatch(watch);
+    if (watch.listener === this.onAbort) watch.listener = undefined; // `once` removed it
+    this.sync(); // may settle some of them
+    const ids = [];
+    for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
+    this.cancelAll(ids, reason);
+  }
+
+  /** Later adds with the watch's signal no longer join it. */
+  closeWatch(watch) {
+    if (!watch.open) return;
+    watch.open = false;
+    this.watches.delete(watch.signal);
+  }
+
+  /** Cancel items in the engine with `reason` as their E_ABORTED cause, then settle them. */
+  cancelAll(ids, reason) {
+    const core = this.core, now = Date.now();
+    let any = false;
+    for (const id of ids) {
+      this.reasons[id] = reason;
+      if (core.cancel(id, now)) any = true;
+      else this.reasons[id] = undefined; // settled already (its outcome not read yet)
+    }
+    if (any) this.drain();
+  }
+
+  link(watch, id) {
+    const tail = watch.tail;
+    this.watchOf[id] = watch;
+    this.watchNext[id] = -1;
+    this.watchPrev[id] = tail;
+    if (tail === -1) watch.head = id;
+    else this.watchNext[tail] = id;
+    watch.tail = id;
+    this.listening++;
+  }
+
+  unlink(watch, id) {
+    const prev = this.watchPrev[id], next = this.watchNext[id];
+    this.watchOf[id] = undefined;
+    if (prev === -1) watch.head = next;
+    else this.watchNext[prev] = next;
+    if (next === -1) watch.tail = prev;
+    else this.watchPrev[next] = prev;
+    this.listening--;
   }
 
   addError(r, weight) {
@@ -944,18 +1038,20 @@ class Runner {
     }
   }
 
-  /** A caller settled: drop its dedupe hold and its abort listener. */
+  /** A caller settled: drop its dedupe hold and leave its signal's watch; the last item out removes the listener. */
   forget(id) {
     if (this.dedupeBy !== undefined) this.releaseDedupe(id);
-    const signal = this.signals[id];
-    if (signal === undefined) return;
-    const listener = this.listeners[id];
-    this.signals[id] = this.listeners[id] = undefined;
-    this.listening--;
+    const watch = this.watchOf[id];
+    if (watch === undefined) return;
+    this.unlink(watch, id);
+    if (watch.head !== -1 || watch.listener === undefined) return;
+    const signal = watch.signal, listener = watch.listener;
+    this.closeWatch(watch);
+    watch.listener = undefined;
     try {
       signal.removeEventListener("abort", listener);
     } catch {
-      // a signal-like object whose removeEventListener throws: the listener checks the engine anyway
+      // a signal-like object whose removeEventListener throws: the listener finds no item left
     }
   }
 
@@ -999,7 +1095,7 @@ class Runner {
   maybeFree() {
     if (this.live !== 0 || this.calls.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
     const core = this.core;
-    this.lastStats = core.stats();
+    this.lastStats = this.readStats(); // a copy: the engine's memory is freed next
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.core = undefined;
@@ -1008,7 +1104,7 @@ class Runner {
     this.flushes.clear();
     for (const resolve of this.closeWaiters) resolve();
     this.closeWaiters = [];
-    this.vals = this.res = this.rej = this.signals = this.listeners = this.reasons = this.dedupeHeld = [];
+    this.vals = this.res = this.rej = this.watchOf = this.watchNext = this.watchPrev = this.reasons = this.dedupeHeld = [];
     this.keyIds.clear();
     this.keyVals = [];
     this.dedupeIds.clear();
@@ -1247,9 +1343,14 @@ class Runner {
     return p;
   }
 
+  /** The engine's stats vector (see Core.stats), copied out of wasm memory. */
+  readStats() {
+    return new Float64Array(this.memory.buffer, this.core.stats(), STATS_LEN).slice();
+  }
+
   stats() {
     if (this.core !== undefined) this.sync();
-    const s = this.core === undefined ? this.lastStats : this.core.stats();
+    const s = this.core === undefined ? this.lastStats : this.readStats();
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],
       succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9], circuitsOpen: s[10],

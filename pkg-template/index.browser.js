@@ -3,7 +3,7 @@
 import initWasm, * as glue from "./hyperbatch.js";
 import { setBindings } from "./core.js";
 
-await initWasm({ module_or_path: new URL("./hyperbatch_bg.wasm", import.meta.url) });
-setBindings(glue);
+const wasm = await initWasm({ module_or_path: new URL("./hyperbatch_bg.wasm", import.meta.url) });
+setBindings(glue, wasm.memory);
 
 export { Batcher } from "./core.js";

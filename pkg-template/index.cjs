@@ -3,5 +3,5 @@
 const glue = require("./cjs/hyperbatch.js");
 const core = require("./core.cjs");
 
-core.setBindings(glue);
+core.setBindings(glue, glue.memory); // the build adds `memory` to the nodejs glue's exports
 exports.Batcher = core.Batcher;

@@ -3,7 +3,6 @@ import * as glue from "./hyperbatch.js";
 import { setBindings } from "./core.js";
 
 const url = new URL("./hyperbatch_bg.wasm", import.meta.url);
-glue.initSync({ module: await Deno.readFile(url) });
-setBindings(glue);
+setBindings(glue, glue.initSync({ module: await Deno.readFile(url) }).memory);
 
 export { Batcher } from "./core.js";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as glue from "./hyperbatch.js";
 import { setBindings } from "./core.js";
 
-glue.initSync({ module: readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)) });
-setBindings(glue);
+const wasm = glue.initSync({ module: readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)) });
+setBindings(glue, wasm.memory);
 
 export { Batcher } from "./core.js";

@@ -4,7 +4,6 @@ import wasm from "./hyperbatch_bg.wasm";
 import * as glue from "./hyperbatch.js";
 import { setBindings } from "./core.js";
 
-glue.initSync({ module: wasm });
-setBindings(glue);
+setBindings(glue, glue.initSync({ module: wasm }).memory);
 
 export { Batcher } from "./core.js";

@@ -11,6 +11,6 @@ export function init(source) {
   if (source === undefined || source === null) {
     return Promise.reject(Object.assign(new TypeError("hyperbatch/slim: init(source) needs a Module, bytes, a Response or a URL"), { code: "E_CONFIG" }));
   }
-  ready ??= initWasm({ module_or_path: source }).then(() => setBindings(glue));
+  ready ??= initWasm({ module_or_path: source }).then((wasm) => setBindings(glue, wasm.memory));
   return ready;
 }

@@ -103,6 +103,13 @@ for (const target of targets) {
 }
 // The nodejs glue is CommonJS inside a "type": "module" package.
 writeFileSync(join(outDirs.nodejs, "package.json"), '{ "type": "commonjs" }\n');
+// The shell exports no memory getter (that import would cost the browser's glue and .wasm an
+// externref table): the web glue's init returns the instance's exports, the nodejs glue keeps
+// them private, so it exports their memory here for index.cjs.
+const cjsGlue = join(outDirs.nodejs, "hyperbatch.js");
+const glueText = readFileSync(cjsGlue, "utf8");
+if (!/^let wasm = wasmInstance\.exports;$/m.test(glueText)) throw new Error(`${cjsGlue}: no \`let wasm = wasmInstance.exports;\``);
+writeFileSync(cjsGlue, `${glueText}exports.memory = wasm.memory;\n`);
 
 cpSync(join(root, "pkg-template"), pkg, { recursive: true });
 // core.js has no imports and one export line: its CommonJS twin is a one-line change.

@@ -1,12 +1,12 @@
 //! The wasm shell's own behaviour, tested through the public `Core` API in a real wasm runtime:
 //! `wasm-pack test --node` and `wasm-pack test --headless --chrome` (scripts/test-wasm.sh).
-//! Option decoding, the "option\trule" error string, the add return code, the output buffer
-//! encoding (read back through `linear_memory`, as core.js does) and the stats vector.
+//! Option decoding, the "option\trule" problem text, the add return code, the output buffer
+//! encoding and the stats vector (read back through views on the module's memory, as core.js does).
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
-use hyperbatch::wasm::wire::{CIRCUIT, PARAM_COUNT, SUCCEEDED};
-use hyperbatch::wasm::{linear_memory, Core};
+use hyperbatch::wasm::wire::{CIRCUIT, PARAM_COUNT, STATS_LEN, SUCCEEDED};
+use hyperbatch::wasm::Core;
 use js_sys::{Float64Array, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -37,22 +37,35 @@ fn params(set: &[(usize, f64)]) -> Vec<f64> {
 }
 
 fn core(set: &[(usize, f64)]) -> Core {
-    Core::new(&params(set), 1.0).unwrap_or_else(|e| panic!("constructor threw {e:?}"))
+    let mut c = Core::new(&params(set), 1.0);
+    assert_eq!(c.problem(), 0, "refused {set:?}: {:?}", problem(&mut c));
+    c
+}
+
+/// The module's memory, as the runtime entries hand it to core.js.
+fn memory() -> WebAssembly::Memory {
+    wasm_bindgen::memory().dyn_into().expect("the module's memory is a WebAssembly.Memory")
+}
+
+/// `problem()`, then its UTF-16 text read the way core.js reads it: from the buffer at `buf_ptr`.
+fn problem(c: &mut Core) -> String {
+    let n = c.problem();
+    let view = Float64Array::new_with_byte_offset_and_length(&memory().buffer(), c.buf_ptr() as u32, n as u32);
+    let units: Vec<u16> = view.to_vec().into_iter().map(|u| u as u16).collect();
+    String::from_utf16(&units).expect("UTF-16")
 }
 
 fn new_err(set: &[(usize, f64)]) -> String {
-    match Core::new(&params(set), 1.0) {
-        Ok(_) => panic!("constructor accepted {set:?}"),
-        Err(e) => e.as_string().expect("the constructor throws a string"),
-    }
+    let e = problem(&mut Core::new(&params(set), 1.0));
+    assert!(!e.is_empty(), "constructor accepted {set:?}");
+    e
 }
 
 /// `drain()`, then the buffer read the way core.js reads it: a Float64Array view on the
 /// module's memory at `buf_ptr`.
 fn drain(c: &mut Core) -> Vec<f64> {
     let len = c.drain();
-    let memory: WebAssembly::Memory = linear_memory().dyn_into().expect("linear_memory is a WebAssembly.Memory");
-    let view = Float64Array::new_with_byte_offset_and_length(&memory.buffer(), c.buf_ptr() as u32, len as u32);
+    let view = Float64Array::new_with_byte_offset_and_length(&memory().buffer(), c.buf_ptr() as u32, len as u32);
     let v = view.to_vec();
     assert_eq!(v.len(), len);
     v
@@ -116,8 +129,10 @@ fn add(c: &mut Core, weight: f64, deadline: f64, now: f64) -> (f64, i32) {
     (f64::from(r >> 1), r & 1)
 }
 
-fn stats(c: &Core) -> Vec<f64> {
-    c.stats().to_vec()
+/// `stats()`, read the way core.js reads it: `STATS_LEN` f64s at the pointer it returns.
+fn stats(c: &mut Core) -> Vec<f64> {
+    let at = c.stats();
+    Float64Array::new_with_byte_offset_and_length(&memory().buffer(), at as u32, STATS_LEN as u32).to_vec()
 }
 
 #[wasm_bindgen_test]
@@ -126,13 +141,14 @@ fn default_params_construct_an_idle_core() {
     assert!(c.next_wake().is_nan(), "idle: no wake-up");
     assert_eq!(c.drain(), 0);
     assert_eq!(drain(&mut c), Vec::<f64>::new());
-    assert_eq!(stats(&c), vec![0.0; 11]);
+    assert_eq!(stats(&mut c), vec![0.0; 11]);
 }
 
 #[wasm_bindgen_test]
 fn short_params_mean_defaults() {
     // Missing trailing entries read as "not given", like NaN.
-    let mut c = Core::new(&[], 7.0).expect("empty params are all defaults");
+    let mut c = Core::new(&[], 7.0);
+    assert_eq!(c.problem(), 0, "empty params are all defaults");
     assert!(c.next_wake().is_nan());
 }
 
@@ -150,6 +166,16 @@ fn out_of_range_option_throws_option_tab_rule() {
 }
 
 #[wasm_bindgen_test]
+fn a_refused_core_is_idle_and_repeats_its_problem() {
+    let mut c = Core::new(&params(&[(0, 0.0)]), 1.0);
+    let first = problem(&mut c);
+    assert_eq!(first, "maxBatchSize\tan integer from 1 to 100000");
+    assert_eq!(problem(&mut c), first, "problem() rewrites the same text");
+    assert!(c.next_wake().is_nan(), "the stand-in engine is idle");
+    assert_eq!(stats(&mut c), vec![0.0; STATS_LEN]);
+}
+
+#[wasm_bindgen_test]
 fn add_returns_id_shifted_with_the_must_drain_flag() {
     // maxWaitMs 0: the first add asks for the end of the turn.
     let mut c = core(&[(1, 0.0)]);
@@ -161,7 +187,7 @@ fn add_returns_id_shifted_with_the_must_drain_flag() {
     assert_eq!(r2 & 1, 0, "turn end already requested, nothing to drain");
     assert_eq!(c.drain(), 0);
     assert_ne!(r1 >> 1, r2 >> 1, "distinct ids");
-    assert_eq!(stats(&c)[0], 2.0, "two queued");
+    assert_eq!(stats(&mut c)[0], 2.0, "two queued");
 }
 
 #[wasm_bindgen_test]
@@ -191,7 +217,7 @@ fn circuit_breaker_params_and_records() {
     let recs = decode(&drain(&mut c));
     // [12, key, state]: 1 open.
     assert!(recs.contains(&Rec::Other { tag: 12.0, fields: vec![f64::from(key), 1.0] }), "{recs:?}");
-    assert_eq!(stats(&c)[10], 1.0, "circuitsOpen");
+    assert_eq!(stats(&mut c)[10], 1.0, "circuitsOpen");
     let r = c.add(key, 1.0, NO, 40.0);
     let recs = decode(&drain(&mut c));
     // [3, item, kind 7 (E_CIRCUIT_OPEN), arg = key, release]
@@ -225,7 +251,7 @@ fn dispatch_record_layout() {
     assert_eq!(buf[4], 500.0, "the batch deadline is its earliest item deadline");
     assert_eq!(buf[5..9], [3.5, 2.0, a, b]);
     assert_eq!(buf.len(), 9, "one dispatch, nothing else: {buf:?}");
-    assert_eq!(stats(&c)[..3], [0.0, 1.0, 2.0], "[queued, inFlightBatches, inFlightItems]");
+    assert_eq!(stats(&mut c)[..3], [0.0, 1.0, 2.0], "[queued, inFlightBatches, inFlightItems]");
 }
 
 #[wasm_bindgen_test]
@@ -265,7 +291,7 @@ fn complete_ok_settles_every_item_by_position() {
     assert!(recs.contains(&Rec::Succeeded { batch }), "{recs:?}");
     assert_eq!(settles(&recs), vec![], "no record per item: {recs:?}");
     assert!(!c.complete_ok(batch, 3, 6.0), "a late answer: the batch is no longer in flight");
-    let s = stats(&c);
+    let s = stats(&mut c);
     assert_eq!(s.len(), 11);
     // [queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, ...]
     assert_eq!(s[..7], [0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 0.0]);
@@ -299,7 +325,7 @@ fn cancel_settles_with_e_aborted() {
     // [3, item, kind 6 (code), arg = E_ABORTED, release]
     assert_eq!(settles(&recs), vec![(a, 6.0, E_ABORTED)], "{recs:?}");
     assert!(!c.cancel(a as u32, 2.0), "already settled");
-    assert_eq!(stats(&c)[0], 1.0, "b still queued");
+    assert_eq!(stats(&mut c)[0], 1.0, "b still queued");
 
     c.handle_time(10.0);
     let recs = decode(&drain(&mut c));
@@ -374,8 +400,7 @@ fn intern_gives_stable_key_ids() {
 /// `reserve()`, then the ids read the way core.js reads them: a Uint32Array view at `ids_ptr`.
 fn reserve(c: &mut Core) -> Vec<f64> {
     let n = c.reserve(1024);
-    let memory: WebAssembly::Memory = linear_memory().dyn_into().expect("linear_memory is a WebAssembly.Memory");
-    let view = js_sys::Uint32Array::new_with_byte_offset_and_length(&memory.buffer(), c.ids_ptr() as u32, n);
+    let view = js_sys::Uint32Array::new_with_byte_offset_and_length(&memory().buffer(), c.ids_ptr() as u32, n);
     view.to_vec().into_iter().map(f64::from).collect()
 }
 
@@ -392,5 +417,5 @@ fn reserved_ids_take_plain_adds_in_bulk() {
     c.handle_time(0.0);
     let recs = decode(&drain(&mut c));
     assert!(matches!(dispatches(&recs)[..], [Rec::Dispatch { items, .. }] if *items == ids), "{recs:?}");
-    assert_eq!(stats(&c)[4], 3.0, "three items accepted");
+    assert_eq!(stats(&mut c)[4], 3.0, "three items accepted");
 }

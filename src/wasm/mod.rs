@@ -4,12 +4,11 @@
 //! Promises, item values and the host timer stay in JS (`pkg-template/core.js`).
 
 use crate::prelude::*;
-use js_sys::Float64Array;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::{
-    AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, Engine, ErrorCode, ErrorMode, Failure,
-    FailureKind, InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
+    AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, ConfigError, Engine, ErrorCode, ErrorMode,
+    Failure, FailureKind, InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
 };
 
 pub mod wire;
@@ -75,12 +74,6 @@ fn decode_config(p: &[f64]) -> Config {
     }
 }
 
-/// The module's memory: JS reads the output buffer through a view on it.
-#[wasm_bindgen]
-pub fn linear_memory() -> JsValue {
-    wasm_bindgen::memory()
-}
-
 /// The engine plus its output buffer.
 #[wasm_bindgen]
 pub struct Core {
@@ -90,24 +83,37 @@ pub struct Core {
     ids: Vec<u32>,
     /// `ItemResult::Ok` as many times as the largest call `complete_ok` was given.
     oks: Vec<ItemResult>,
+    /// The option `new` refused (see `problem`).
+    problem: Option<ConfigError>,
+    /// What `stats` wrote last, read by JS at the pointer it returns.
+    stats: [f64; STATS_LEN],
 }
 
 #[wasm_bindgen]
 impl Core {
-    /// `params`: the options as numbers (see `decode_config`); `seed`: jitter seed. A value out
-    /// of range throws the string "option\trule" (core.js makes the RangeError).
+    /// `params`: the options as numbers (see `decode_config`); `seed`: jitter seed. Only numbers
+    /// cross: a value out of range does not throw (that would ship wasm-bindgen's externref
+    /// table) but leaves an idle default engine and the reason for `problem`.
     #[wasm_bindgen(constructor)]
-    pub fn new(params: &[f64], seed: f64) -> Result<Core, JsValue> {
-        match Engine::new(decode_config(params), seed as u64) {
-            // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
-            Ok(engine) => Ok(Core { engine, buf: Vec::new(), ids: Vec::new(), oks: Vec::new() }),
-            Err(e) => {
-                let mut msg = String::from(e.option);
-                msg.push('\t');
-                msg.push_str(e.rule);
-                Err(JsValue::from_str(&msg))
-            }
+    pub fn new(params: &[f64], seed: f64) -> Core {
+        let cfg = decode_config(params);
+        let problem = cfg.validate().err();
+        // The default configuration is valid (tested in the engine), so `new` cannot fail here.
+        let cfg = if problem.is_some() { Config::default() } else { cfg };
+        let engine = Engine::new(cfg, seed as u64).unwrap_or_else(|_| core::arch::wasm32::unreachable());
+        // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
+        Core { engine, buf: Vec::new(), ids: Vec::new(), oks: Vec::new(), problem, stats: [0.0; STATS_LEN] }
+    }
+
+    /// 0 when `new` accepted the options; else the length of "option\trule", written as UTF-16
+    /// code units into the buffer at `buf_ptr` (core.js makes the RangeError and frees the Core).
+    pub fn problem(&mut self) -> usize {
+        self.buf.clear();
+        if let Some(e) = &self.problem {
+            let text = e.option.encode_utf16().chain([u16::from(b'\t')]).chain(e.rule.encode_utf16());
+            self.buf.extend(text.map(f64::from));
         }
+        self.buf.len()
     }
 
     pub fn intern(&mut self, name: &str) -> u32 {
@@ -252,11 +258,12 @@ impl Core {
         self.engine.poll_timeout().unwrap_or(f64::NAN)
     }
 
-    /// `[queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, retries,
-    /// bisects, throttled, circuitsOpen]`.
-    pub fn stats(&self) -> Float64Array {
+    /// Writes `[queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, retries,
+    /// bisects, throttled, circuitsOpen]` (`STATS_LEN` f64s) and returns where (valid until the
+    /// next `stats`). Not into the drain buffer: a hook may ask for stats while JS reads that.
+    pub fn stats(&mut self) -> *const f64 {
         let s = self.engine.stats();
-        let v = [
+        self.stats = [
             s.queued,
             s.in_flight_batches,
             s.in_flight_items,
@@ -268,9 +275,9 @@ impl Core {
             s.bisects,
             s.throttled,
             s.circuits_open,
-        ];
-        let v: Vec<f64> = v.iter().map(|&n| n as f64).collect();
-        Float64Array::from(&v[..])
+        ]
+        .map(|n| n as f64);
+        self.stats.as_ptr()
     }
 
     /// Pointer to the output buffer filled by `drain` (valid until the next call).

@@ -65,6 +65,9 @@ pub const ADD_INVALID: i32 = -12;
 /// The most ids one `Core::reserve` hands out: plain adds are handed over at least this often.
 pub const RESERVE_MAX: usize = 1024;
 
+/// How many f64s `Core::stats` writes.
+pub const STATS_LEN: usize = 11;
+
 /// The routing queue and the default queue (as `crate::engine::UNROUTED`, `DEFAULT_KEY`).
 pub const UNROUTED: u32 = 0;
 pub const DEFAULT_KEY: u32 = 1;

@@ -1,0 +1,83 @@
+// The numbers-only boundary between core.js and the wasm shell, through the public API: stats()
+// read from a hook while core.js is still reading one drain of engine outputs, and a refused
+// option (its reason crosses as numbers, not as a thrown string).
+import assert from "node:assert/strict";
+import { test, open, recorder, LONG, Batcher } from "./_helpers.mjs";
+
+test("stats() from the hooks and the transport does not disturb the outputs being read", async (t) => {
+  // maxBatchSize 2 and one flush(): three dispatches come out of one drain, and every hook asks
+  // for stats in between.
+  let b;
+  const seen = [];
+  const { calls, transport } = recorder((batch) => {
+    seen.push(b.stats().inFlightBatches);
+    return batch.items.map((item) => item * 10);
+  });
+  b = open(t, {
+    transport,
+    maxBatchSize: 2,
+    maxWaitMs: LONG,
+    onBatchStart: () => seen.push(b.stats().queued),
+    onBatchEnd: () => seen.push(b.stats().batches),
+  });
+  const ps = [1, 2, 3, 4, 5, 6].map((n) => b.add(n));
+  await b.flush();
+  assert.deepEqual(await Promise.all(ps), [10, 20, 30, 40, 50, 60]);
+  assert.deepEqual(calls.map((c) => c.items), [[1, 2], [3, 4], [5, 6]]);
+  assert.equal(seen.length, 9, `three hooks per batch: ${seen}`);
+  const s = b.stats();
+  assert.deepEqual([s.queued, s.inFlightBatches, s.batches, s.items, s.succeeded], [0, 0, 3, 6, 6]);
+});
+
+test("stats() from user code that runs while core.js reads a drain (an error's message getter)", async (t) => {
+  // E_CIRCUIT_OPEN's message reads the cause's message while the settles of one drain are being
+  // read: stats() from that getter must leave the rest of the drain intact.
+  let b;
+  let reads = 0;
+  class Down extends Error {
+    get message() {
+      reads++;
+      b.stats();
+      return "down";
+    }
+  }
+  b = open(t, {
+    transport: async () => {
+      throw new Down();
+    },
+    maxBatchSize: 1,
+    maxInFlight: 1,
+    retry: { maxAttempts: 1 },
+    circuitBreaker: { failureThreshold: 1, resetMs: LONG },
+  });
+  // "a" is in flight; "b", "c", "d" wait behind maxInFlight and are refused together once its
+  // failure opens the circuit.
+  const first = b.add("a");
+  const rest = ["b", "c", "d"].map((item) => b.add(item));
+  await assert.rejects(first, (err) => err.code === "E_TRANSPORT");
+  const results = await Promise.allSettled(rest);
+  assert.ok(reads >= 3, `the getter ran while reading: ${reads}`);
+  for (const r of results) {
+    assert.equal(r.status, "rejected");
+    assert.equal(r.reason.code, "E_CIRCUIT_OPEN");
+    assert.equal(r.reason.message, "hyperbatch: the key's circuit is open: down");
+  }
+  assert.equal(b.stats().failed, 4);
+});
+
+test("a refused option is a RangeError naming it and the value, every time", () => {
+  for (let i = 0; i < 3; i++) {
+    assert.throws(
+      () => new Batcher({ transport: async (b) => b.items, maxBatchSize: 0 }),
+      (err) =>
+        err instanceof RangeError &&
+        err.code === "E_CONFIG" &&
+        err.option === "maxBatchSize" &&
+        err.message === "hyperbatch: option `maxBatchSize` must be an integer from 1 to 100000, got 0",
+    );
+  }
+  assert.throws(
+    () => new Batcher({ transport: async (b) => b.items, circuitBreaker: { failureThreshold: 0.5 } }),
+    (err) => err instanceof RangeError && err.option === "circuitBreaker.failureThreshold" && / got 0\.5$/.test(err.message),
+  );
+});
