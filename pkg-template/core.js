@@ -426,7 +426,7 @@ class Runner {
     this.reserveSize = MIN_RESERVE;
     this.keyIds = new Map(); // key value → engine key id
     this.keyVals = []; // engine key id → key value
-    this.calls = new Map(); // batch id → Batch, while in flight
+    this.calls = new Map(); // batch id → { batch }, while in flight (see endCall)
     this.jobs = [];
     this.runningJobs = false;
     this.flushes = new Map(); // flush id → resolve
@@ -1124,8 +1124,25 @@ class Runner {
     }
   }
 
+  /** The call `id` while it is in flight. */
+  inFlight(id) {
+    const entry = this.calls.get(id);
+    return entry === undefined ? undefined : entry.batch;
+  }
+
+  /**
+   * The call `id` ended. V8 makes a Map's grown or shrunk hash table in the old table's
+   * generation and leaves the old table's entries in place: a dead table in old space keeps
+   * what its entries point to alive through every minor GC until the next full one. The Map
+   * holds an entry whose link to the Batch (and through it the call's items) is cut here.
+   */
+  endCall(id) {
+    this.calls.get(id).batch = undefined;
+    this.calls.delete(id);
+  }
+
   call(batch, weight) {
-    this.calls.set(Batch.idOf(batch), batch);
+    this.calls.set(Batch.idOf(batch), { batch });
     if (this.onBatchStart !== undefined) {
       callHook(this.onBatchStart, {
         id: Batch.idOf(batch), key: batch.key, size: Batch.sizeOf(batch), weight, attempt: batch.attempt,
@@ -1148,7 +1165,7 @@ class Runner {
 
   result(batch, v) {
     const id = Batch.idOf(batch);
-    if (this.calls.get(id) !== batch) return; // timed out already: a late answer is ignored
+    if (this.inFlight(id) !== batch) return; // timed out already: a late answer is ignored
     if (this.reading) {
       // A getter we called while reading outputs answered a call: answer it after the read.
       queueMicrotask(() => this.result(batch, v));
@@ -1196,23 +1213,24 @@ class Runner {
       this.failure(batch, shapeError, FAIL_SHAPE);
       return;
     }
-    this.calls.delete(id);
+    this.endCall(id);
     this.cur = { results: v, error: undefined, substitutes, items: Batch.itemsOf(batch), ids: Batch.idsOf(batch) };
     this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
     else this.core.complete(id, codes, after, Date.now());
     this.drain();
+    this.cur = undefined; // read: the call's items and results must not outlive it
   }
 
   /** kind: FAIL_THROWN (thrown or rejected), FAIL_TIMEOUT, FAIL_SHAPE. */
   failure(batch, err, kind) {
     const id = Batch.idOf(batch);
-    if (this.calls.get(id) !== batch) return;
+    if (this.inFlight(id) !== batch) return;
     if (this.reading) {
       queueMicrotask(() => this.failure(batch, err, kind));
       return;
     }
-    this.calls.delete(id);
+    this.endCall(id);
     // Every read of the error is guarded: a getter or Proxy trap that throws reads as absent.
     let retryable = RETRYABLE_UNKNOWN, status = NaN, after = NaN;
     if (err !== null && typeof err === "object") {
@@ -1234,10 +1252,11 @@ class Runner {
     this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
+    this.cur = undefined;
   }
 
   timedOut(batchId) {
-    const batch = this.calls.get(batchId);
+    const batch = this.inFlight(batchId);
     if (batch === undefined) return;
     const err = hbError("E_TIMEOUT", `hyperbatch: the transport call took longer than timeoutMs (${this.timeoutMs} ms)`);
     Batch.abort(batch, err);
@@ -1246,7 +1265,7 @@ class Runner {
 
   /** Nobody waits for this call any more: abort its signal. Its answer is still reported. */
   abandoned(batchId) {
-    const batch = this.calls.get(batchId);
+    const batch = this.inFlight(batchId);
     if (batch === undefined) return;
     const err = hbError("E_ABORTED", "hyperbatch: every item of the call was aborted or passed its deadline");
     err.name = "AbortError";
@@ -1274,6 +1293,7 @@ class Runner {
       this.sync();
       this.core.route_done(routeId, ids, Date.now());
       this.drain();
+      this.cur = undefined;
     }, (err) => this.routeFailed(routeId, err));
   }
 
@@ -1296,6 +1316,7 @@ class Runner {
     this.sync();
     this.core.route_failed(routeId, Date.now());
     this.drain();
+    this.cur = undefined;
   }
 
   /**
