@@ -550,12 +550,7 @@ class Runner {
       // The common case: one queue, weight 1, no per-add options: no engine call per item.
       const id = this.plainId();
       if (id < 0) return this.track(this.core.add(DEFAULT_KEY, 1, NaN, this.now()), item, undefined, 1);
-      this.vals[id] = item;
-      const p = new Promise(capture);
-      this.res[id] = capturedResolve;
-      this.rej[id] = capturedReject;
-      capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
-      this.live++;
+      const p = this.pending(id, item);
       if (this.used === this.reservedLen) this.usedUp();
       return p;
     }
@@ -638,6 +633,17 @@ class Runner {
     this.callsNow = true;
     this.core.flush(now); // its Flushed output finds no resolver
     this.drain();
+  }
+
+  /** The caller's promise for item `id`: one shared executor, no closure per add. */
+  pending(id, item) {
+    this.vals[id] = item;
+    const p = new Promise(capture);
+    this.res[id] = capturedResolve;
+    this.rej[id] = capturedReject;
+    capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
+    this.live++;
+    return p;
   }
 
   /** A reserved id for a plain add, or -1 when it must go through `core.add` (the engine said no room). */
@@ -724,12 +730,7 @@ class Runner {
       return Promise.reject(this.addError(r, weight));
     }
     const id = r >>> 1;
-    this.vals[id] = item;
-    const p = new Promise(capture);
-    this.res[id] = capturedResolve;
-    this.rej[id] = capturedReject;
-    capturedResolve = capturedReject = undefined; // module state must not keep the last caller alive
-    this.live++;
+    const p = this.pending(id, item);
     if (signal !== undefined) this.listen(id, signal);
     if (r & 1) this.drain();
     return p;

@@ -49,6 +49,35 @@ function isArrayLike(x) {
     && (x.length === 0 || (x.length > 0 && Object.prototype.hasOwnProperty.call(x, x.length - 1)));
 }
 
+/**
+ * Calls batchLoadFn on `loader` (its `this`) as DataLoader 2.2.3 does: `{ promise }`, or
+ * `{ error }` (its TypeError) when the function throws or returns no promise.
+ */
+function callLoadFn(loader, batchLoadFn, keys) {
+  let promise;
+  try {
+    promise = Reflect.apply(batchLoadFn, loader, [keys]);
+  } catch (e) {
+    return { error: new TypeError(`${CONTRACT}, but the function errored synchronously: ${String(e)}.`) };
+  }
+  if (!promise || typeof promise.then !== "function") {
+    return { error: new TypeError(`${CONTRACT}, but the function did not return a Promise: ${String(promise)}.`) };
+  }
+  return { promise };
+}
+
+/** DataLoader 2.2.3's TypeError for batch values that are not an array of one value per key, else undefined. */
+function valuesError(keys, values) {
+  if (!isArrayLike(values)) {
+    return new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array: ${String(values)}.`);
+  }
+  if (values.length !== keys.length) {
+    return new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array `
+      + `of the same length as the Array of keys.\n\nKeys:\n${String(keys)}\n\nValues:\n${String(values)}`);
+  }
+  return undefined;
+}
+
 /** What the engine counts as an item error (core.js `isError`). */
 function engineSeesError(v) {
   return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
@@ -338,17 +367,8 @@ class DataLoader {
     const counts = this.#counts, keys = batch.keys;
     counts.batches++;
     counts.items += keys.length;
-    let batchPromise;
-    try {
-      batchPromise = this.#batchLoadFn(keys);
-    } catch (e) {
-      return this.#failedDispatch(batch,
-        new TypeError(`${CONTRACT}, but the function errored synchronously: ${String(e)}.`));
-    }
-    if (!batchPromise || typeof batchPromise.then !== "function") {
-      return this.#failedDispatch(batch,
-        new TypeError(`${CONTRACT}, but the function did not return a Promise: ${String(batchPromise)}.`));
-    }
+    const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
+    if (error !== undefined) return this.#failedDispatch(batch, error);
     counts.inFlightBatches++;
     counts.inFlightItems += keys.length;
     let answered = false;
@@ -356,13 +376,8 @@ class DataLoader {
       answered = true;
       counts.inFlightBatches--;
       counts.inFlightItems -= keys.length;
-      if (!isArrayLike(values)) {
-        throw new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array: ${String(values)}.`);
-      }
-      if (values.length !== keys.length) {
-        throw new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array `
-          + `of the same length as the Array of keys.\n\nKeys:\n${String(keys)}\n\nValues:\n${String(values)}`);
-      }
+      const wrong = valuesError(keys, values);
+      if (wrong !== undefined) throw wrong;
       resolveCacheHits(batch);
       const settles = batch.settles;
       let failed = 0;
@@ -421,28 +436,14 @@ class DataLoader {
       counts.batches++;
       counts.items += keys.length;
     }
-    let batchPromise;
-    try {
-      batchPromise = this.#batchLoadFn(keys);
-    } catch (e) {
-      return this.#failed(keys,
-        new TypeError(`${CONTRACT}, but the function errored synchronously: ${String(e)}.`));
-    }
-    if (!batchPromise || typeof batchPromise.then !== "function") {
-      return this.#failed(keys, new TypeError(`${CONTRACT}, but the function did not return a Promise: ${String(batchPromise)}.`));
-    }
+    const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
+    if (error !== undefined) return this.#failed(keys, error);
     this.#inFlight(keys.length, 1);
     return Promise.resolve(batchPromise).then(
       (values) => {
         this.#inFlight(keys.length, -1);
-        if (!isArrayLike(values)) {
-          return this.#failed(keys,
-            new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array: ${String(values)}.`));
-        }
-        if (values.length !== keys.length) {
-          return this.#failed(keys, new TypeError(`${CONTRACT}, but the function did not return a Promise of an Array `
-            + `of the same length as the Array of keys.\n\nKeys:\n${String(keys)}\n\nValues:\n${String(values)}`));
-        }
+        const wrong = valuesError(keys, values);
+        if (wrong !== undefined) return this.#failed(keys, wrong);
         return this.#entries(values);
       },
       (error) => {

@@ -26,6 +26,17 @@ let before, after;
 // A leak shows within a few thousand batchers: the loops stop early (no gc, no yield) once
 // growth passes 64 MiB, so a failing run reports its figure instead of running into the timeout.
 const leaking = () => (process.memoryUsage().heapUsed + process.memoryUsage().external) / MiB - before > 64;
+// n per-request batchers, each used by use(b) and dropped without close(); a full GC every 1,000.
+async function perRequest(n, use) {
+  for (let i = 0; i < n; i++) {
+    await use(new Batcher({ transport: echo, maxWaitMs: 0 }));
+    if (i % 1000 === 999) {
+      globalThis.gc();
+      await settle();
+      if (leaking()) break;
+    }
+  }
+}
 `;
 
 /** Runs `body` (an async scenario that sets `before` and `after`) in a child; returns them in MiB. */
@@ -121,17 +132,7 @@ test("memory: 1e5 per-request batchers closed one after another (no yield betwee
 // (~200 MiB for 1e5). Measured: growth 0.1 MiB.
 test("memory: 1e5 batchers dropped without close() are reclaimed by the GC", LIMIT, async (t) => {
   await expectBounded(t, `
-    const run = async (n) => {
-      for (let i = 0; i < n; i++) {
-        const b = new Batcher({ transport: echo, maxWaitMs: 0 });
-        await Promise.all([b.add(1), b.add(2), b.add(3)]);
-        if (i % 1000 === 999) {
-          globalThis.gc();
-          await settle();
-          if (leaking()) break;
-        }
-      }
-    };
+    const run = (n) => perRequest(n, (b) => Promise.all([b.add(1), b.add(2), b.add(3)]));
     await run(2_000);
     before = await measure();
     await run(100_000);
@@ -171,18 +172,8 @@ test("memory: 1e5 items with abort signals (one each, shared, aborted) leave not
 test("memory: 1e5 batchers sharing one long-lived signal are reclaimed once their items settle", LIMIT, async (t) => {
   await expectBounded(t, `
     const appSignal = new AbortController().signal;
-    const run = async (n) => {
-      for (let i = 0; i < n; i++) {
-        const b = new Batcher({ transport: echo, maxWaitMs: 0 });
-        const signal = appSignal;
-        await Promise.all([b.add(1, { signal }), b.add(2, { signal }), b.add(3, { signal })]);
-        if (i % 1000 === 999) {
-          globalThis.gc();
-          await settle();
-          if (leaking()) break;
-        }
-      }
-    };
+    const signal = appSignal;
+    const run = (n) => perRequest(n, (b) => Promise.all([b.add(1, { signal }), b.add(2, { signal }), b.add(3, { signal })]));
     await run(2_000);
     before = await measure();
     await run(100_000);
