@@ -15,8 +15,9 @@ const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5,
   OUTCOME_ITEM_ERROR = 1, OUTCOME_TRANSPORT = 2, OUTCOME_BATCH_ERROR = 3, OUTCOME_FAIL_FAST = 4,
   OUTCOME_ATOMIC = 5, OUTCOME_CODE = 6, OUTCOME_CIRCUIT_OPEN = 7, ADD_CLOSED = -1, ADD_FULL = -2,
   ADD_TOO_LARGE = -3, ADD_DEADLINE = -4, ADD_REJECTED = -9, ADD_BAD_WEIGHT = -10, ADD_BAD_DEADLINE = -11,
-  ADD_INVALID = -12, RESERVE_MAX = 1024, STATS_LEN = 11, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0,
-  P_MAX_WAIT_MS = 1, P_MAX_BATCH_WEIGHT = 2, P_MAX_QUEUED = 3, P_WHEN_FULL = 4, P_MAX_IN_FLIGHT = 5,
+  ADD_INVALID = -12, COMPLETE_LATE = 0, COMPLETE_DONE = 1, COMPLETE_DRAIN = 2, RESERVE_MAX = 1024,
+  STATS_LEN = 11, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0, P_MAX_WAIT_MS = 1,
+  P_MAX_BATCH_WEIGHT = 2, P_MAX_QUEUED = 3, P_WHEN_FULL = 4, P_MAX_IN_FLIGHT = 5,
   P_MAX_IN_FLIGHT_PER_KEY = 6, P_TIMEOUT_MS = 7, P_ERROR_MODE = 8, P_BISECT = 9, P_MAX_ATTEMPTS = 10,
   P_BASE_DELAY_MS = 11, P_MAX_DELAY_MS = 12, P_MULTIPLIER = 13, P_JITTER = 14, P_MAX_RETRY_AFTER_MS = 15,
   P_BUDGET = 16, P_MAX_TOKENS = 17, P_TOKEN_RATIO = 18, P_ADAPTIVE = 19, P_CIRCUIT_BREAKER = 20,
@@ -483,7 +484,6 @@ class Runner {
       this.core.handle_time(Date.now());
       this.drain();
     };
-    this.callsNow = false; // fed by callNow only (hyperbatch/dataloader): every add is flushed at once
     this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
     this.onHide = undefined;
     this.hideTargets = undefined; // [target, event type] pairs listened to
@@ -609,30 +609,24 @@ class Runner {
   }
 
   /**
-   * hyperbatch/dataloader's call: `item` is added and flushed at once, in a call of its own; its
-   * outcome goes to `resolve`/`reject` (no promise). One engine add, no reservation.
+   * hyperbatch/dataloader's batch: one item the engine sends at once in a call of its own that
+   * the caller makes itself, then ends with finishCall(id) (two engine calls, no Batch, no
+   * promise). Returns the call's id; throws the add's error when the engine refuses.
    */
-  callNow(item, resolve, reject) {
-    if (this.core === undefined) {
-      reject(this.addError(ADD_CLOSED)); // closed and freed
-      return;
-    }
+  startCall() {
+    if (this.core === undefined) throw this.addError(ADD_CLOSED); // closed and freed
     this.sync();
-    const now = Date.now();
-    const r = this.core.add(DEFAULT_KEY, 1, NaN, now);
-    if (r < 0) {
-      this.drain();
-      reject(this.addError(r, 1));
-      return;
-    }
-    const id = r >>> 1;
-    this.vals[id] = item;
-    this.res[id] = resolve;
-    this.rej[id] = reject;
-    this.live++;
-    this.callsNow = true;
-    this.core.flush(now); // its Flushed output finds no resolver
-    this.drain();
+    const r = this.core.call_now(Date.now());
+    if (r < 0) throw this.addError(r, 1);
+    if (r % 2 === 1) this.drain();
+    return (r - (r % 2)) / 2;
+  }
+
+  /** The call `id` of startCall succeeded. */
+  finishCall(id) {
+    if (this.core === undefined) return;
+    this.sync();
+    if (this.core.complete_ok(id, 1, Date.now()) === COMPLETE_DRAIN) this.drain();
   }
 
   /** The caller's promise for item `id`: one shared executor, no closure per add. */
@@ -918,7 +912,7 @@ class Runner {
           break;
         case TURN_END:
           i += 1;
-          if (!this.callsNow) this.queueTurnEnd(); // callNow flushes every add: nothing waits for the turn's end
+          this.queueTurnEnd();
           break;
         case SUCCEEDED: {
           i += 2;
@@ -1359,10 +1353,8 @@ class Runner {
   }
 }
 
-/** Internal, for hyperbatch/dataloader: `batcher.add(item)` then `batcher.flush()`, settling
- * `resolve`/`reject` instead of a new promise. Only for a Batcher without keyOf, weigh, dedupeBy
- * or resolveKeys, given no item any other way (its end-of-turn wake-ups are skipped). */
-let callNow;
+/** Internal, for hyperbatch/dataloader: the Runner behind a Batcher (its startCall and finishCall). */
+let runnerOf;
 
 /**
  * Batches `add(item)` calls into `transport(batch)` calls. See the package README and
@@ -1398,7 +1390,7 @@ class Batcher {
     return this.#runner.stats();
   }
   static {
-    callNow = (batcher, item, resolve, reject) => batcher.#runner.callNow(item, resolve, reject);
+    runnerOf = (batcher) => batcher.#runner;
   }
 }
 
@@ -1408,4 +1400,4 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
-export { Batcher, callNow, setBindings };
+export { Batcher, runnerOf, setBindings };

@@ -10,15 +10,17 @@
 // Loaders without extra options share one Batcher: a per-request loader (created, used a few
 // times, dropped) then costs no engine of its own, so memory stays flat however many are made.
 // Without extras a batch is never retried, bisected, limited or timed out, so it is one item of
-// that Batcher: the engine makes its call (one batchLoadFn call: DataLoader's dispatchBatch),
-// and that call settles the loads as DataLoader does. The engine's work is per batch, not per
-// key: a per-key engine item cost more than DataLoader's whole load.
+// that Batcher, which the engine puts in flight at once in a call of its own (startCall: the
+// engine admits, counts and starts it; finishCall ends it); the loader makes that call itself
+// (one batchLoadFn call: DataLoader's dispatchBatch), and it settles the loads as DataLoader
+// does. The engine's work is two calls per batch, not per key: a per-key engine item, or a
+// Batch and a promise step per batch, cost more than DataLoader's whole load.
 // A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
-// This module needs only core.js (`Batcher`, and its internal `callNow`); each runtime entry
+// This module needs only core.js (`Batcher`, and its internal `runnerOf`); each runtime entry
 // (dataloader.node.js, …) loads the wasm first.
-import { Batcher, callNow } from "./core.js";
+import { Batcher, runnerOf } from "./core.js";
 
 const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
 const UNLIMITED = 4294967295; // the engine's largest maxQueued / maxInFlight
@@ -84,9 +86,6 @@ function engineSeesError(v) {
 }
 
 function noop() {}
-
-// The one entry of a batch's call on the shared Batcher: the loads are settled already.
-const SETTLED = [undefined];
 
 // One executor for every load's promise: no closure per load.
 let capturedResolve, capturedReject;
@@ -212,16 +211,11 @@ class DataLoader {
     }
   }
 
-  static #shared; // the Batcher of every loader without extras, made on first use
+  static #shared; // the Runner of the Batcher every loader without extras shares, made on first use
 
-  static #sharedBatcher() {
-    // Each item is a ticket for a batch (its loader is batch.loader). A flush follows every add:
-    // one item per call.
-    DataLoader.#shared ??= new Batcher(batcherOptions({}, Infinity, (call) => {
-      const items = call.items;
-      if (items.length === 1) return DataLoader.#call(items[0]);
-      return Promise.all(items.map(DataLoader.#call)).then(() => new Array(items.length));
-    }));
+  static #sharedRunner() {
+    // Its transport is never called: each of its calls is started by startCall and made by #load.
+    DataLoader.#shared ??= runnerOf(new Batcher(batcherOptions({}, Infinity, noop)));
     return DataLoader.#shared;
   }
 
@@ -316,7 +310,7 @@ class DataLoader {
   #currentBatch() {
     const open = this.#batch;
     if (open !== null && !open.hasDispatched && open.keys.length < this.#maxBatchSize) return open;
-    const batch = { hasDispatched: false, keys: [], settles: [], cacheHits: undefined, loader: this };
+    const batch = { hasDispatched: false, keys: [], settles: [], cacheHits: undefined };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
       this.#dispatch(batch);
@@ -335,10 +329,17 @@ class DataLoader {
     }
     const engine = this.#batcher;
     if (engine === undefined) {
-      // The whole batch is one item; its call (#load) settles the loads and the cache hits.
-      const shared = DataLoader.#sharedBatcher();
+      // The whole batch is one item, in flight at once; its call (#load) settles the loads and the cache hits.
       this.#counts.queued -= keys.length;
-      callNow(shared, { batch }, noop, noop);
+      const shared = DataLoader.#sharedRunner();
+      let call;
+      try {
+        call = shared.startCall();
+      } catch (error) {
+        this.#failedDispatch(batch, error); // not reached: the shared Batcher has no limits
+        return;
+      }
+      this.#load(batch, shared, call);
       return;
     }
     for (let i = 0; i < keys.length; i++) settles[2 * i](this.#send(keys[i]));
@@ -347,32 +348,23 @@ class DataLoader {
   }
 
   /**
-   * The engine keeps a call's items until it ends, and V8 may keep stale copies of what it kept
-   * (a Map's old hash table) until the next full GC: a batch reached from there would keep its
-   * loads and everything awaiting them alive through every minor GC. So the engine holds a ticket,
-   * emptied as the call starts.
+   * DataLoader's dispatchBatch, as the call `call` of the shared Runner: one batchLoadFn call, its
+   * checks, cache hits resolved first, an Error value rejecting its load only. Ends the engine's
+   * call once the loads are settled.
    */
-  static #call(ticket) {
-    const batch = ticket.batch;
-    ticket.batch = undefined;
-    return batch.loader.#load(batch);
-  }
-
-  /**
-   * DataLoader's dispatchBatch, as the call of a batch on the shared Batcher: one batchLoadFn
-   * call, its checks, cache hits resolved first, an Error value rejecting its load only. Gives
-   * the engine its one entry (SETTLED) once the loads are settled.
-   */
-  #load(batch) {
+  #load(batch, shared, call) {
     const counts = this.#counts, keys = batch.keys;
     counts.batches++;
     counts.items += keys.length;
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
-    if (error !== undefined) return this.#failedDispatch(batch, error);
+    if (error !== undefined) {
+      this.#failedDispatch(batch, error, shared, call);
+      return;
+    }
     counts.inFlightBatches++;
     counts.inFlightItems += keys.length;
     let answered = false;
-    return batchPromise.then((values) => {
+    batchPromise.then((values) => {
       answered = true;
       counts.inFlightBatches--;
       counts.inFlightItems -= keys.length;
@@ -392,26 +384,32 @@ class DataLoader {
       }
       counts.failed += failed;
       counts.succeeded += keys.length - failed;
-      return SETTLED;
+      shared.finishCall(call);
     }).catch((error) => {
       if (!answered) {
         counts.inFlightBatches--;
         counts.inFlightItems -= keys.length;
       }
-      return this.#failedDispatch(batch, error);
+      this.#failedDispatch(batch, error, shared, call);
     });
   }
 
-  /** DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads reject. */
-  #failedDispatch(batch, error) {
-    resolveCacheHits(batch);
-    const keys = batch.keys, settles = batch.settles;
-    for (let i = 0; i < keys.length; i++) {
-      this.clear(keys[i]);
-      settles[2 * i + 1](error);
+  /**
+   * DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads
+   * reject. Then the engine's call (if any) ends: settled by the loader, it succeeded.
+   */
+  #failedDispatch(batch, error, shared, call) {
+    try {
+      resolveCacheHits(batch);
+      const keys = batch.keys, settles = batch.settles;
+      for (let i = 0; i < keys.length; i++) {
+        this.clear(keys[i]);
+        settles[2 * i + 1](error);
+      }
+      this.#counts.failed += keys.length;
+    } finally {
+      if (shared !== undefined) shared.finishCall(call);
     }
-    this.#counts.failed += keys.length;
-    return SETTLED;
   }
 
   /** A load in a loader with its own Batcher (`maxWaitMs`, or retries to unwrap). */

@@ -4,7 +4,8 @@
 //! adds (default key, interned names, `UNROUTED` for `resolveKeys`; random weights near the
 //! weight cap, deadlines, dedupe strings), cancels, ticks, time steps, transport outcomes
 //! (all ok, mixed per-item results, batch-level failures), late and malformed outcomes,
-//! `resolveKeys` answers, flushes, and a final `close()` driven to completion.
+//! `resolveKeys` answers, flushes, calls started by `call_now`, and a final `close()` driven to
+//! completion.
 //!
 //! A reference model shadows the engine: it knows every item's slot and state, every call in
 //! flight, the retry budget's tokens, every pending flush. After every engine call the outputs
@@ -42,7 +43,7 @@ const OPS: std::ops::Range<usize> = 1..1200;
 static STEPS: AtomicU64 = AtomicU64::new(0);
 /// How often the interesting paths ran: printed with the step count, and each must reach its
 /// minimum in a full run (a generator change that starves a path fails the test).
-const SEEN_LEN: usize = 21;
+const SEEN_LEN: usize = 22;
 static SEEN: [AtomicU64; SEEN_LEN] = [const { AtomicU64::new(0) }; SEEN_LEN];
 /// (name, minimum over a full run of [`CASES`] cases; a typical run sees 10–1000× more).
 const SEEN_NAMES: [(&str, u64); SEEN_LEN] = [
@@ -67,6 +68,7 @@ const SEEN_NAMES: [(&str, u64); SEEN_LEN] = [
     ("full default-size batches", 3),
     ("default configs", 10),
     ("adaptive first sends", 500),
+    ("direct calls", 200),
 ];
 const JOINS: usize = 2;
 const ADMITTED: usize = 3;
@@ -85,6 +87,7 @@ const CANCELS: usize = 17;
 const DEFAULT_SIZE_FULL: usize = 18;
 const DEFAULT_CONFIGS: usize = 19;
 const ADAPTIVE_SENDS: usize = 20;
+const DIRECT_CALLS: usize = 21;
 
 type R<T = ()> = Result<T, TestCaseError>;
 
@@ -154,6 +157,8 @@ enum Op {
         max: u8,
         take: u8,
     },
+    /// `call_now`: one plain item sent at once in a call the host makes itself.
+    CallNow,
 }
 
 #[derive(Clone, Debug)]
@@ -275,6 +280,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => Just(Op::Flush),
         1 => (0u8..4, 1u8..=110).prop_map(|(key, n)| Op::Burst { key, n }),
         3 => (1u8..=120, any::<u8>()).prop_map(|(max, take)| Op::Plain { max, take }),
+        3 => Just(Op::CallNow),
     ]
 }
 
@@ -328,6 +334,8 @@ struct Flight {
     started: f64,
     timed_out: bool,
     abandoned: bool,
+    /// Started by `call_now`: neither its Dispatch nor its success nor its BatchEnd is output.
+    direct: bool,
 }
 
 enum Resp {
@@ -821,6 +829,7 @@ impl H {
                 started: self.now,
                 timed_out: false,
                 abandoned: false,
+                direct: false,
             },
         );
         // Invariant: in-flight calls never exceed maxInFlight, nor maxInFlightPerKey per key.
@@ -1120,6 +1129,7 @@ impl H {
             Op::Add { key, weight, deadline, dedupe } => self.add(key, weight, deadline, dedupe),
             Op::Burst { key, n } => (0..n).try_for_each(|_| self.add(key, 0, None, None)),
             Op::Plain { max, take } => self.plain(max, take),
+            Op::CallNow => self.call_now(),
             Op::AddInvalid(which) => self.add_invalid(which),
             Op::Cancel(pick) => self.cancel(pick),
             Op::CancelStale(pick) => self.cancel_stale(pick),
@@ -1321,6 +1331,80 @@ impl H {
             );
         }
         self.check()
+    }
+
+    /// `call_now`: as `add(DEFAULT_KEY, 1.0, None, None)` then `flush()` when nothing of the
+    /// default key waits to go and a call may start, but the call is returned, not output; else
+    /// refused with the state unchanged.
+    fn call_now(&mut self) -> R {
+        let before = self.e.stats();
+        let waiting = self.slots.values().any(|s| matches!(s.st, St::Waiting(_)));
+        let queued = self.slots.values().any(|s| s.key == DEFAULT_KEY && s.st == St::Queued);
+        let expect = if self.closed {
+            Err(AddError::Rejected(ErrorCode::Closed))
+        } else if self.cfg.max_batch_weight.is_some_and(|c| c < 1.0) {
+            Err(AddError::Rejected(ErrorCode::TooLarge))
+        } else if waiting || before.queued >= self.cfg.max_queued as u64 || queued || !self.room(DEFAULT_KEY) {
+            Err(AddError::Rejected(ErrorCode::Full))
+        } else {
+            Ok(())
+        };
+        self.steps += 1;
+        match self.e.call_now(self.now) {
+            Ok((id, batch)) => {
+                ensure!(expect.is_ok(), "call_now started call {batch}, expected {expect:?}");
+                ensure!(!self.slots.contains_key(&id), "call_now returned id {id}, still in use");
+                ensure!(!self.reserved.contains(&id), "call_now returned id {id}, reserved for plain adds");
+                ensure!(batch > self.last_batch, "batch id {batch} not fresh");
+                self.last_batch = batch;
+                let (uid, enter) = (self.next_uid, self.next_enter);
+                self.next_uid += 1;
+                self.next_enter += 1;
+                self.accepted += 1;
+                self.batches += 1;
+                self.seen[DIRECT_CALLS] += 1;
+                self.slots.insert(
+                    id,
+                    Slot {
+                        uid,
+                        caller_live: true,
+                        key: DEFAULT_KEY,
+                        weight: 1.0,
+                        deadline: None,
+                        dedupe: None,
+                        st: St::Queued,
+                        attempt: 1,
+                        sends: 1,
+                        followers: Vec::new(),
+                        enter,
+                        entered_at: self.now,
+                        admitted: false,
+                    },
+                );
+                // FIFO per key: no never-sent item of the default key is left behind it.
+                self.fifo(DEFAULT_KEY, &[id], &[enter])?;
+                self.slots.get_mut(&id).unwrap().st = St::InFlight(batch);
+                let flight = Flight {
+                    key: DEFAULT_KEY,
+                    entries: vec![(id, uid)],
+                    attempt: 1,
+                    weight: 1.0,
+                    started: self.now,
+                    timed_out: false,
+                    abandoned: false,
+                    direct: true,
+                };
+                self.flights.insert(batch, flight);
+                self.drain()?;
+                // Nothing is output: not the call (the host makes it), nor a Tick or TurnEnd.
+                ensure!(self.log.is_empty(), "call_now produced {:?}", self.log);
+                self.check()
+            }
+            Err(err) => {
+                ensure!(Err(err.clone()) == expect, "call_now refused with {err:?}, expected {expect:?}");
+                self.refused(&before, "call_now")
+            }
+        }
     }
 
     fn add_invalid(&mut self, which: u8) -> R {
@@ -1644,7 +1728,8 @@ impl H {
             && fates.iter().all(|(_, fate)| matches!(fate, Fate::Settle(o) if o.is_ok()))
             && live.iter().all(|(_, id)| self.slots[id].caller_live && self.slots[id].followers.is_empty());
         if whole {
-            expected = vec![Output::Succeeded { batch: b }];
+            // A direct call's success is the host's to know: nothing is output.
+            expected = if f.direct { vec![] } else { vec![Output::Succeeded { batch: b }] };
         }
         for &(id, fate) in &fates {
             let s = self.slots.get_mut(&id).unwrap();
@@ -1673,6 +1758,12 @@ impl H {
             Resp::Fail(fl) => self.e.fail(b, fl, self.now),
         };
         ensure!(r.is_ok(), "outcome for call {b} refused: {r:?}");
+        if f.direct && whole {
+            // Settled silently, before any output of this call (a flush it completes).
+            for (i, &(id, _)) in f.entries.iter().enumerate() {
+                self.on_settle(id, Outcome::Ok { index: i as u32 }, true)?;
+            }
+        }
         self.completing = Some((b, f.entries.clone()));
         let drained = self.drain();
         self.completing = None;
@@ -1687,7 +1778,8 @@ impl H {
                 let settled = got
                     .iter()
                     .any(|o| matches!(*o, Output::Settle { item, .. } | Output::Release { item } if item == id))
-                    || got.contains(&Output::Succeeded { batch: b });
+                    || got.contains(&Output::Succeeded { batch: b })
+                    || (f.direct && whole);
                 ensure!(settled || bisected, "item {id} retried with the budget exhausted ({} tokens)", self.tokens);
             }
         }
@@ -1710,7 +1802,9 @@ impl H {
             failed,
             batch_error,
         };
-        ensure!(ends == [&want], "BatchEnd {ends:?}, expected {want:?}");
+        // A call started by `call_now` ends without a BatchEnd.
+        let want: Vec<&BatchEnd> = if f.direct { vec![] } else { vec![&want] };
+        ensure!(ends == want, "BatchEnd {ends:?}, expected {want:?}");
         // Invariant (adaptive): a call's end sends what gathered behind it on its key.
         if self.cfg.adaptive {
             self.check_due(|s| s.key == f.key && s.enter < entered_before_end)?;

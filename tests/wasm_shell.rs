@@ -5,7 +5,10 @@
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
-use hyperbatch::wasm::wire::{CIRCUIT, PARAM_COUNT, STATS_LEN, SUCCEEDED};
+use hyperbatch::wasm::wire::{
+    ADD_CLOSED, ADD_FULL, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE, PARAM_COUNT, P_MAX_IN_FLIGHT,
+    STATS_LEN, SUCCEEDED,
+};
 use hyperbatch::wasm::Core;
 use js_sys::{Float64Array, WebAssembly};
 use wasm_bindgen::JsCast;
@@ -285,17 +288,36 @@ fn complete_ok_settles_every_item_by_position() {
         _ => panic!("{recs:?}"),
     };
 
-    assert!(c.complete_ok(batch, 3, 5.0));
+    assert_eq!(c.complete_ok(batch, 3, 5.0), COMPLETE_DRAIN);
     let recs = decode(&drain(&mut c));
     // [12, batch]: every item of the call resolves with its own entry, one record for all.
     assert!(recs.contains(&Rec::Succeeded { batch }), "{recs:?}");
     assert_eq!(settles(&recs), vec![], "no record per item: {recs:?}");
-    assert!(!c.complete_ok(batch, 3, 6.0), "a late answer: the batch is no longer in flight");
+    assert_eq!(c.complete_ok(batch, 3, 6.0), COMPLETE_LATE, "a late answer: the batch is no longer in flight");
     let s = stats(&mut c);
     assert_eq!(s.len(), 11);
     // [queued, inFlightBatches, inFlightItems, batches, items, succeeded, failed, ...]
     assert_eq!(s[..7], [0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 0.0]);
     assert!(c.next_wake().is_nan(), "idle again");
+}
+
+#[wasm_bindgen_test]
+fn call_now_starts_a_call_that_outputs_nothing() {
+    // maxInFlight 1: the second call cannot start while the first is out.
+    let mut c = core(&[(P_MAX_IN_FLIGHT, 1.0)]);
+    let r = c.call_now(1.0);
+    assert!(r >= 2.0 && r % 2.0 == 0.0, "batch * 2, nothing to drain: {r}");
+    let batch = r / 2.0;
+    assert_eq!(drain(&mut c), Vec::<f64>::new(), "no Dispatch: the caller makes the call");
+    assert_eq!(stats(&mut c)[..5], [0.0, 1.0, 1.0, 1.0, 1.0], "in flight, counted");
+    assert_eq!(c.call_now(2.0), f64::from(ADD_FULL), "maxInFlight reached");
+    assert_eq!(c.complete_ok(batch, 1, 3.0), COMPLETE_DONE, "a success outputs nothing");
+    assert_eq!(drain(&mut c), Vec::<f64>::new());
+    assert_eq!(stats(&mut c)[..7], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+    assert!(c.next_wake().is_nan(), "idle again");
+    c.close(4.0);
+    drain(&mut c);
+    assert_eq!(c.call_now(5.0), f64::from(ADD_CLOSED));
 }
 
 #[wasm_bindgen_test]
@@ -356,7 +378,7 @@ fn next_wake_follows_the_window() {
         _ => panic!("{recs:?}"),
     };
     assert!(c.next_wake().is_nan(), "only in flight, no timeout: no timer");
-    assert!(c.complete_ok(batch, 2, 120.0));
+    assert_eq!(c.complete_ok(batch, 2, 120.0), COMPLETE_DRAIN);
     drain(&mut c);
     assert!(c.next_wake().is_nan());
 }

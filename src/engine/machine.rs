@@ -162,6 +162,8 @@ struct Batch {
     wanted: usize,
     /// `wanted` fell to 0 (see `abandon.rs`).
     abandoned: bool,
+    /// Started by [`Engine::call_now`]: its start and its success are the host's to know.
+    direct: bool,
 }
 
 #[derive(Debug)]

@@ -131,6 +131,15 @@ impl Core {
         self.add_result(r.map(|(id, _)| id))
     }
 
+    /// One item sent at once in a call the caller makes itself (see `Engine::call_now`):
+    /// `≥ 0`: `batch * 2 + must_drain`; `< 0`: the refusal, as `add`'s.
+    pub fn call_now(&mut self, now: f64) -> f64 {
+        match self.engine.call_now(now) {
+            Ok((_, batch)) => (batch * 2) as f64 + f64::from(u8::from(self.engine_has_output())),
+            Err(e) => f64::from(refusal(&e)),
+        }
+    }
+
     /// Plain adds recorded by JS: the first `n` reserved ids join the default queue (see
     /// `Engine::add_reserved`). `0`/`1`: accepted (`1`: output pending); `< 0`: as `add`.
     pub fn add_reserved(&mut self, n: u32, now: f64) -> i32 {
@@ -155,14 +164,7 @@ impl Core {
     fn add_result(&self, r: Result<u32, AddError>) -> i32 {
         match r {
             Ok(id) => ((id as i32) << 1) | i32::from(self.engine_has_output()),
-            Err(AddError::Rejected(ErrorCode::Closed)) => ADD_CLOSED,
-            Err(AddError::Rejected(ErrorCode::Full)) => ADD_FULL,
-            Err(AddError::Rejected(ErrorCode::TooLarge)) => ADD_TOO_LARGE,
-            Err(AddError::Rejected(ErrorCode::Deadline)) => ADD_DEADLINE,
-            Err(AddError::Rejected(_)) => ADD_REJECTED,
-            Err(AddError::Invalid(InputError::InvalidWeight(_))) => ADD_BAD_WEIGHT,
-            Err(AddError::Invalid(InputError::InvalidDeadline(_))) => ADD_BAD_DEADLINE,
-            Err(AddError::Invalid(_)) => ADD_INVALID,
+            Err(e) => refusal(&e),
         }
     }
 
@@ -187,13 +189,18 @@ impl Core {
         self.engine.close(now) as f64
     }
 
-    /// Every entry succeeded. False: the batch is no longer in flight (a late answer).
-    pub fn complete_ok(&mut self, batch: f64, n: u32, now: f64) -> bool {
+    /// Every entry succeeded. `COMPLETE_LATE`: the batch is no longer in flight (a late answer);
+    /// `COMPLETE_DRAIN`: output is pending or the wake-up moved earlier; else `COMPLETE_DONE`.
+    pub fn complete_ok(&mut self, batch: f64, n: u32, now: f64) -> u32 {
         let n = n as usize;
         if self.oks.len() < n {
             self.oks.resize(n, ItemResult::Ok);
         }
-        self.engine.complete(batch as u64, &self.oks[..n], now).is_ok()
+        match self.engine.complete(batch as u64, &self.oks[..n], now) {
+            Err(_) => COMPLETE_LATE,
+            Ok(()) if self.engine_has_output() => COMPLETE_DRAIN,
+            Ok(()) => COMPLETE_DONE,
+        }
     }
 
     /// `codes[i]`: `RESULT_OK`, `RESULT_ERROR`, `RESULT_RETRYABLE` (`retry_after[i]`, NaN for none).
@@ -292,6 +299,21 @@ impl Core {
             encode(&mut self.buf, o);
         }
         self.buf.len()
+    }
+}
+
+/// Why an add was refused, as `add` returns it (below zero).
+#[inline(never)]
+fn refusal(e: &AddError) -> i32 {
+    match e {
+        AddError::Rejected(ErrorCode::Closed) => ADD_CLOSED,
+        AddError::Rejected(ErrorCode::Full) => ADD_FULL,
+        AddError::Rejected(ErrorCode::TooLarge) => ADD_TOO_LARGE,
+        AddError::Rejected(ErrorCode::Deadline) => ADD_DEADLINE,
+        AddError::Rejected(_) => ADD_REJECTED,
+        AddError::Invalid(InputError::InvalidWeight(_)) => ADD_BAD_WEIGHT,
+        AddError::Invalid(InputError::InvalidDeadline(_)) => ADD_BAD_DEADLINE,
+        AddError::Invalid(_) => ADD_INVALID,
     }
 }
 

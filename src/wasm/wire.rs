@@ -62,6 +62,11 @@ pub const ADD_BAD_WEIGHT: i32 = -10;
 pub const ADD_BAD_DEADLINE: i32 = -11;
 pub const ADD_INVALID: i32 = -12;
 
+// `Core::complete_ok`: the batch was not in flight; done; done and `drain` is due.
+pub const COMPLETE_LATE: u32 = 0;
+pub const COMPLETE_DONE: u32 = 1;
+pub const COMPLETE_DRAIN: u32 = 2;
+
 /// The most ids one `Core::reserve` hands out: plain adds are handed over at least this often.
 pub const RESERVE_MAX: usize = 1024;
 

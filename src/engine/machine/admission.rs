@@ -26,6 +26,47 @@ impl Engine {
         r
     }
 
+    /// One plain item (default queue, weight 1, no deadline) sent at once in a call of its own,
+    /// as `add` then `flush` would send it when nothing else waits to go on the default queue:
+    /// for a host that makes the call itself (`hyperbatch/dataloader`'s batches). The call is
+    /// returned here, not output as an [`Output::Dispatch`]; the host reports its end with
+    /// `complete` or `fail` as for any call, and a successful end is not output either (no
+    /// [`Output::Succeeded`], no [`Output::BatchEnd`]): the host knows it. Other outcomes (a
+    /// cancel, a timeout, a failure) are output as for any call. Refused, with the state
+    /// unchanged, when `add` would refuse (E_CLOSED, E_TOO_LARGE, E_FULL), or with E_FULL when
+    /// the call cannot start now: items queued on the default key, or no room under
+    /// `maxInFlight`, `maxInFlightPerKey` or its circuit.
+    pub fn call_now(&mut self, now: f64) -> Result<(ItemId, BatchId), AddError> {
+        let k = DEFAULT_KEY;
+        if self.closed {
+            return Err(AddError::Rejected(ErrorCode::Closed));
+        }
+        if matches!(self.cfg.max_batch_weight, Some(cap) if 1.0 > cap) {
+            return Err(AddError::Rejected(ErrorCode::TooLarge));
+        }
+        let key = &self.keys[k as usize];
+        let room = self.queued < self.cfg.queued_cap() && self.waiting == 0 && key.queue.is_empty();
+        let may_start = self.in_flight_batches < self.cfg.in_flight_cap()
+            && key.in_flight < self.cfg.per_key_cap()
+            && self.circuit_allows_send(k, now);
+        if !(room && may_start) {
+            return Err(AddError::Rejected(ErrorCode::Full));
+        }
+        let idx = self.alloc_item();
+        let (seq, order) = (self.flushes.number(), self.next_order);
+        self.next_order += 1;
+        let it = &mut self.items[idx as usize];
+        it.key = k;
+        it.weight = 1.0;
+        it.deadline = f64::INFINITY;
+        it.seq = seq;
+        it.order = order;
+        let gen = it.gen;
+        self.stats.items += 1;
+        self.live += 1;
+        Ok((idx, self.start_call(k, vec![(idx, gen)], now, true)))
+    }
+
     pub(super) fn try_add(
         &mut self,
         key: KeyId,

@@ -3,7 +3,7 @@
 //! decided in `due.rs`.
 
 use super::{Batch, Engine, Slot, State, Timer};
-use crate::engine::{Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
+use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
 impl Engine {
@@ -77,9 +77,14 @@ impl Engine {
     }
 
     pub(super) fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, now: f64) {
-        if entries.is_empty() {
-            return;
+        if !entries.is_empty() {
+            self.start_call(k, entries, now, false);
         }
+    }
+
+    /// Put `entries` (not empty) in flight as one call of key `k`, output as a [`Dispatch`]
+    /// unless `direct` (the host starts it itself: see `call_now`).
+    pub(super) fn start_call(&mut self, k: KeyId, entries: Vec<Slot>, now: f64, direct: bool) -> BatchId {
         debug_assert_ne!(k, UNROUTED, "the routing queue dispatches through dispatch_route");
         let batch = self.next_batch;
         self.next_batch += 1;
@@ -106,17 +111,24 @@ impl Engine {
             self.timers.push(now + t, Timer::CallTimeout(batch));
         }
         let wanted = entries.len();
-        let b = Batch { key: k, entries, attempt, weight, started: now, timed_out: false, wanted, abandoned: false };
+        let b = Batch {
+            key: k,
+            entries,
+            attempt,
+            weight,
+            started: now,
+            timed_out: false,
+            wanted,
+            abandoned: false,
+            direct,
+        };
         self.batches.insert(batch, b);
         self.circuit_sent(k, batch);
-        self.out.push_back(Output::Dispatch(Dispatch {
-            batch,
-            key: k,
-            items: ids,
-            attempt,
-            deadline: deadline.is_finite().then_some(deadline),
-            weight,
-        }));
+        if !direct {
+            let deadline = deadline.is_finite().then_some(deadline);
+            self.out.push_back(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
+        }
+        batch
     }
 
     pub(super) fn dispatch_unit(&mut self, u: u64, now: f64) {

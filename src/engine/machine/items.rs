@@ -4,6 +4,7 @@
 use super::*;
 
 impl Engine {
+    #[inline(never)]
     pub(super) fn alloc_item(&mut self) -> u32 {
         match self.free_items.pop() {
             Some(i) => i,

@@ -38,7 +38,9 @@ impl Engine {
                 ok = b.entries.len() as u32;
                 self.live -= b.entries.len();
                 self.stats.succeeded += u64::from(ok);
-                self.out.push_back(Output::Succeeded { batch });
+                if !b.direct {
+                    self.out.push_back(Output::Succeeded { batch });
+                }
             }
             (_, None) => {
                 for (i, &(idx, gen)) in b.entries.iter().enumerate() {
@@ -171,17 +173,19 @@ impl Engine {
     }
 
     pub(super) fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
-        self.out.push_back(Output::BatchEnd(BatchEnd {
-            batch,
-            key: b.key,
-            size: b.entries.len() as u32,
-            weight: b.weight,
-            attempt: b.attempt,
-            duration_ms: now - b.started,
-            succeeded: ok,
-            failed,
-            batch_error,
-        }));
+        if !b.direct {
+            self.out.push_back(Output::BatchEnd(BatchEnd {
+                batch,
+                key: b.key,
+                size: b.entries.len() as u32,
+                weight: b.weight,
+                attempt: b.attempt,
+                duration_ms: now - b.started,
+                succeeded: ok,
+                failed,
+                batch_error,
+            }));
+        }
         if !b.abandoned {
             self.call_took(b.key, now - b.started, now);
         }
