@@ -87,11 +87,24 @@ function engineSeesError(v) {
 
 function noop() {}
 
-// One executor for every load's promise: no closure per load.
+// One executor for every load's promise: no closure per load. A `const` arrow, so that V8
+// inlines it where the promise is made (a function declaration measured slower).
 let capturedResolve, capturedReject;
-function capture(resolve, reject) {
+const capture = (resolve, reject) => {
   capturedResolve = resolve;
   capturedReject = reject;
+};
+
+function keyError(key) {
+  return new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
+}
+
+/** A cache hit: resolved with its batch's loads, as DataLoader does. */
+function cacheHit(batch, cached) {
+  const hits = batch.cacheHits || (batch.cacheHits = []);
+  const hit = new Promise(capture);
+  hits.push(capturedResolve, cached);
+  return hit;
 }
 
 /**
@@ -219,44 +232,38 @@ class DataLoader {
     return DataLoader.#shared;
   }
 
+  // The common path is kept small enough for V8 to inline it into the caller's loop.
   load(key) {
-    if (key === null || key === undefined) {
-      throw new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
-    }
+    if (key === null || key === undefined) throw keyError(key);
+    if (this.#windowed) return this.#loadWindowed(key);
+    let batch = this.#batch;
+    if (batch === null || batch.hasDispatched || batch.keys.length >= this.#maxBatchSize) batch = this.#newBatch();
     const cacheMap = this.#cacheMap;
-    if (this.#windowed) {
-      let cacheKey;
-      if (cacheMap) {
-        cacheKey = this.#cacheKeyFn(key);
-        const cached = cacheMap.get(cacheKey);
-        if (cached) {
-          const hit = new Promise(capture);
-          capturedResolve(cached);
-          return hit;
-        }
-      }
-      const promise = this.#send(key);
-      if (cacheMap) cacheMap.set(cacheKey, promise);
-      return promise;
-    }
-
-    const batch = this.#currentBatch();
     let cacheKey;
     if (cacheMap) {
       cacheKey = this.#cacheKeyFn(key);
       const cached = cacheMap.get(cacheKey);
-      if (cached) {
-        // Resolved with its batch, as DataLoader does.
-        const hits = batch.cacheHits || (batch.cacheHits = []);
-        const hit = new Promise(capture);
-        hits.push(capturedResolve, cached);
-        return hit;
-      }
+      if (cached) return cacheHit(batch, cached);
     }
     batch.keys.push(key);
     if (this.#counts !== undefined) this.#counts.queued++;
     const promise = new Promise(capture);
-    batch.settles.push(capturedResolve, capturedReject);
+    // One object per load, as DataLoader's: measured faster to push than the two functions.
+    batch.callbacks.push({ resolve: capturedResolve, reject: capturedReject });
+    if (cacheMap) cacheMap.set(cacheKey, promise);
+    return promise;
+  }
+
+  /** A load when the engine's window decides when a batch goes (`maxWaitMs`). */
+  #loadWindowed(key) {
+    const cacheMap = this.#cacheMap;
+    let cacheKey;
+    if (cacheMap) {
+      cacheKey = this.#cacheKeyFn(key);
+      const cached = cacheMap.get(cacheKey);
+      if (cached) return new Promise((resolve) => resolve(cached));
+    }
+    const promise = this.#send(key);
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }
@@ -306,11 +313,9 @@ class DataLoader {
     return this.#batcher !== undefined ? this.#batcher.stats() : { ...this.#counts };
   }
 
-  /** DataLoader's getCurrentBatch: the open batch, or a new one whose dispatch is scheduled. */
-  #currentBatch() {
-    const open = this.#batch;
-    if (open !== null && !open.hasDispatched && open.keys.length < this.#maxBatchSize) return open;
-    const batch = { hasDispatched: false, keys: [], settles: [], cacheHits: undefined };
+  /** DataLoader's getCurrentBatch when the open batch is gone or full: a new one whose dispatch is scheduled. */
+  #newBatch() {
+    const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
       this.#dispatch(batch);
@@ -318,18 +323,18 @@ class DataLoader {
     return batch;
   }
 
-  /** Hand the batch's keys to the engine and flush: it calls batchLoadFn now, synchronously. */
+  /** The batch is due: the engine starts its call now (batchLoadFn is called synchronously). */
   #dispatch(batch) {
     batch.hasDispatched = true;
     if (this.#batch === batch) this.#batch = null; // a long-lived loader keeps no settled batch
-    const { keys, settles } = batch;
+    const { keys, callbacks } = batch;
     if (keys.length === 0) {
       resolveCacheHits(batch);
       return;
     }
     const engine = this.#batcher;
     if (engine === undefined) {
-      // The whole batch is one item, in flight at once; its call (#load) settles the loads and the cache hits.
+      // The whole batch is one engine item in a call of its own; #load makes it.
       this.#counts.queued -= keys.length;
       const shared = DataLoader.#sharedRunner();
       let call;
@@ -342,7 +347,7 @@ class DataLoader {
       this.#load(batch, shared, call);
       return;
     }
-    for (let i = 0; i < keys.length; i++) settles[2 * i](this.#send(keys[i]));
+    for (let i = 0; i < keys.length; i++) callbacks[i].resolve(this.#send(keys[i]));
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
@@ -371,15 +376,15 @@ class DataLoader {
       const wrong = valuesError(keys, values);
       if (wrong !== undefined) throw wrong;
       resolveCacheHits(batch);
-      const settles = batch.settles;
+      const callbacks = batch.callbacks;
       let failed = 0;
       for (let i = 0; i < keys.length; i++) {
         const value = values[i];
         if (value instanceof Error) {
           failed++;
-          settles[2 * i + 1](value);
+          callbacks[i].reject(value);
         } else {
-          settles[2 * i](value);
+          callbacks[i].resolve(value);
         }
       }
       counts.failed += failed;
@@ -401,10 +406,10 @@ class DataLoader {
   #failedDispatch(batch, error, shared, call) {
     try {
       resolveCacheHits(batch);
-      const keys = batch.keys, settles = batch.settles;
+      const keys = batch.keys, callbacks = batch.callbacks;
       for (let i = 0; i < keys.length; i++) {
         this.clear(keys[i]);
-        settles[2 * i + 1](error);
+        callbacks[i].reject(error);
       }
       this.#counts.failed += keys.length;
     } finally {
