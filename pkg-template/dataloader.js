@@ -87,6 +87,10 @@ function engineSeesError(v) {
 
 function noop() {}
 
+function identity(key) {
+  return key;
+}
+
 // One executor for every load's promise: no closure per load. A `const` arrow, so that V8
 // inlines it where the promise is made (a function declaration measured slower).
 let capturedResolve, capturedReject;
@@ -149,7 +153,7 @@ function getValidBatchScheduleFn(options) {
 
 function getValidCacheKeyFn(options) {
   const cacheKeyFn = options && options.cacheKeyFn;
-  if (cacheKeyFn === undefined) return (key) => key;
+  if (cacheKeyFn === undefined) return identity;
   if (typeof cacheKeyFn !== "function") throw new TypeError(`cacheKeyFn must be a function: ${cacheKeyFn}`);
   return cacheKeyFn;
 }
@@ -165,10 +169,11 @@ function getValidCacheMap(options) {
   return cacheMap;
 }
 
-/** The extra options given: their names and values as the Batcher takes them. */
+/** The extra options given, as the Batcher takes them; undefined when none is (nothing allocated). */
 function extrasOf(options) {
-  const given = {};
-  if (options) for (const name of EXTRAS) if (options[name] !== undefined) given[name] = options[name];
+  let given;
+  if (options) for (const name of EXTRAS) if (options[name] !== undefined) (given ??= {})[name] = options[name];
+  if (given === undefined) return undefined;
   if (given.maxWaitMs !== undefined && options.batchScheduleFn !== undefined) {
     throw Object.assign(new TypeError("hyperbatch/dataloader: give either `maxWaitMs` or `batchScheduleFn`, not both"),
       { code: "E_CONFIG" });
@@ -214,9 +219,10 @@ class DataLoader {
     this.#cacheMap = getValidCacheMap(options);
     this.name = options && options.name ? options.name : null;
     const extras = extrasOf(options);
-    this.#windowed = extras.maxWaitMs !== undefined;
-    this.#engineFailures = extras.retry !== undefined || extras.timeoutMs !== undefined || extras.bisect === true;
-    if (Object.keys(extras).length !== 0) {
+    this.#windowed = extras !== undefined && extras.maxWaitMs !== undefined;
+    this.#engineFailures = extras !== undefined
+      && (extras.retry !== undefined || extras.timeoutMs !== undefined || extras.bisect === true);
+    if (extras !== undefined) {
       this.#batcher = new Batcher(batcherOptions(extras, this.#maxBatchSize, (batch) => this.#transport(batch.items)));
     } else {
       this.#counts = { queued: 0, inFlightBatches: 0, inFlightItems: 0, batches: 0, items: 0, succeeded: 0, failed: 0,
