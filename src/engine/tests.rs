@@ -1221,3 +1221,39 @@ fn a_routed_item_refused_by_an_open_circuit_frees_its_room_for_waiters() {
     assert!(H::settles(&out).contains(&(routed, Outcome::CircuitOpen { key: k })));
     assert!(out.contains(&Output::Admitted { item: waiter }), "the waiter gets the room: {out:?}");
 }
+
+#[test]
+fn call_now_starts_a_call_at_once_and_its_success_outputs_nothing() {
+    let mut h = H::new(Config { max_in_flight: 1.0, ..cfg() });
+    let (item, batch) = h.e.call_now(0.0).unwrap();
+    assert_eq!(h.drain(), vec![], "no Dispatch: the host makes the call");
+    let s = h.e.stats();
+    assert_eq!((s.items, s.batches, s.in_flight_batches, s.in_flight_items), (1, 1, 1, 1));
+    // maxInFlight reached: the next one cannot start now, and nothing changes.
+    assert_eq!(h.e.call_now(1.0), Err(AddError::Rejected(ErrorCode::Full)));
+    assert_eq!(h.e.stats(), s);
+    h.e.complete(batch, &[ItemResult::Ok], 2.0).unwrap();
+    assert_eq!(h.drain(), vec![], "no Succeeded, no BatchEnd");
+    let s = h.e.stats();
+    assert_eq!((s.succeeded, s.in_flight_batches, h.e.unsettled()), (1, 0, 0));
+    assert_eq!(h.e.cancel(item, 3.0), Err(InputError::UnknownItem(item)), "settled");
+    assert_eq!(h.e.poll_timeout(), None, "idle again");
+}
+
+#[test]
+fn call_now_never_overtakes_queued_items_and_its_failures_are_output() {
+    let mut h = H::new(cfg());
+    let queued = h.add(0.0);
+    h.drain();
+    assert_eq!(h.e.call_now(1.0), Err(AddError::Rejected(ErrorCode::Full)), "an item waits on the default queue");
+    let d = h.time(10.0);
+    assert_eq!(d[0].items, vec![queued]);
+    // The queue is empty again: a direct call starts beside the one in flight.
+    let (item, batch) = h.e.call_now(11.0).unwrap();
+    h.e.fail(batch, Failure { retryable: Some(false), ..Failure::thrown() }, 12.0).unwrap();
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(item, Outcome::Transport { attempts: 1 })], "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::BatchEnd(_))), "a direct call's end is the host's: {out:?}");
+    h.e.close(13.0);
+    assert_eq!(h.e.call_now(14.0), Err(AddError::Rejected(ErrorCode::Closed)));
+}
