@@ -56,6 +56,7 @@ const OPTIONS = {
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
 
 let bindings; // { Core, memory }: the wasm-bindgen glue's Core and the instance's memory
+const utf8 = new TextEncoder();
 
 /** Called once by the runtime entry after the wasm module is instantiated. */
 function setBindings(glue, memory) {
@@ -377,15 +378,15 @@ class Runner {
       throw hbError("E_CONFIG", "hyperbatch: the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
     const { params, given } = engineParams(options);
-    const core = new bindings.Core(params, Math.floor(Math.random() * 2 ** 52));
+    const core = new bindings.Core();
     this.memory = bindings.memory;
-    const n = core.problem();
+    this.core = core;
+    const n = core.configure(this.put(params), Math.floor(Math.random() * 2 ** 52));
     if (n !== 0) {
       const problem = String.fromCharCode(...new Float64Array(this.memory.buffer, core.buf_ptr(), n));
       core.free();
       throw rangeError(problem, given);
     }
-    this.core = core;
     this.transport = given.transport;
     this.keyOf = given.keyOf;
     this.weigh = given.weigh;
@@ -529,7 +530,7 @@ class Runner {
     if (id === undefined) {
       const name = keyName(k);
       if (name === undefined) return -1;
-      id = this.core.intern(name);
+      id = this.core.intern(this.putText(name));
       this.keyIds.set(k, id);
       this.keyVals[id] = k;
     }
@@ -596,9 +597,9 @@ class Runner {
     const now = this.now();
     if (dedupe === undefined) return this.track(this.core.add(key, weight, deadline, now), item, signal, weight);
     if (typeof dedupe === "string") {
-      return this.track(this.core.add_dedupe(key, weight, deadline, dedupe, now), item, signal, weight);
+      return this.track(this.core.add_dedupe(key, weight, deadline, this.putText(dedupe), now), item, signal, weight);
     }
-    const r = this.core.add_dedupe(key, weight, deadline, dedupe.token, now);
+    const r = this.core.add_dedupe(key, weight, deadline, this.putText(dedupe.token), now);
     if (r >= 0) {
       dedupe.refs++;
       this.dedupeHeld[r >>> 1] = dedupe;
@@ -1193,8 +1194,8 @@ class Runner {
             }
           }
           if (codes === undefined) {
-            codes = new Uint8Array(n);
-            after = new Float64Array(n).fill(NaN);
+            codes = new Float64Array(2 * n); // n codes, then n retry-after floors (Core.complete)
+            after = codes.subarray(n).fill(NaN);
           }
           if (unreadable !== undefined) {
             (substitutes ??= new Map()).set(i, unreadable);
@@ -1218,7 +1219,7 @@ class Runner {
     this.cur = { results: v, error: undefined, substitutes, items: Batch.itemsOf(batch), ids: Batch.idsOf(batch) };
     this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
-    else this.core.complete(id, codes, after, Date.now());
+    else this.core.complete(id, this.put(codes) >> 1, Date.now());
     this.drain();
     this.cur = undefined; // read: the call's items and results must not outlive it
   }
@@ -1292,7 +1293,7 @@ class Runner {
       if (this.core === undefined) return;
       this.cur = { results: undefined, error: undefined };
       this.sync();
-      this.core.route_done(routeId, ids, Date.now());
+      this.core.route_done(routeId, this.put(ids), Date.now());
       this.drain();
       this.cur = undefined;
     }, (err) => this.routeFailed(routeId, err));
@@ -1303,7 +1304,7 @@ class Runner {
     if (!Array.isArray(keys) || keys.length !== n) {
       throw hbError("E_ROUTE", `hyperbatch: resolveKeys must return an array of ${n} keys, got ${describe(keys)}`);
     }
-    const ids = new Uint32Array(n);
+    const ids = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const k = keys[i];
       ids[i] = k === undefined || k === null ? UNROUTED : Math.max(UNROUTED, this.internKey(k));
@@ -1342,6 +1343,19 @@ class Runner {
     }
     this.drain();
     return p;
+  }
+
+  /** Copies numbers where the Core reads its input (Core.input); returns how many. */
+  put(numbers) {
+    const n = numbers.length, at = this.core.input(n); // first: it may grow (detach) the memory
+    new Float64Array(this.memory.buffer, at, n).set(numbers);
+    return n;
+  }
+
+  /** Writes a string as UTF-8 where the Core reads its input; returns its length in bytes. */
+  putText(text) {
+    const room = text.length * 3, at = this.core.input((room + 7) >> 3); // 3: UTF-8 bytes per UTF-16 unit at most
+    return utf8.encodeInto(text, new Uint8Array(this.memory.buffer, at, room)).written;
   }
 
   /** The engine's stats vector (see Core.stats), copied out of wasm memory. */
