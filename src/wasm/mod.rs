@@ -137,12 +137,13 @@ impl Core {
         self.input.as_mut_ptr()
     }
 
-    /// 0 when `configure` accepted the options; else the length of "option\trule", written as UTF-16
-    /// code units into the buffer at `buf_ptr` (core.js makes the RangeError and frees the Core).
+    /// 0 when `configure` accepted the options; else the length of "option\trule", written a
+    /// character per number into the buffer at `buf_ptr` (the text is ASCII, see `ConfigError`;
+    /// core.js makes the RangeError and frees the Core).
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {
-            let text = e.option.encode_utf16().chain([u16::from(b'\t')]).chain(e.rule.encode_utf16());
+            let text = e.option.bytes().chain([b'\t']).chain(e.rule.bytes());
             self.buf.extend(text.map(f64::from));
         }
         self.buf.len()
