@@ -58,9 +58,9 @@ fn put(c: &mut Core, numbers: &[f64]) -> usize {
     numbers.len()
 }
 
-/// A string written as UTF-8 where the Core reads text, as core.js's `putText` does.
+/// A string written as UTF-8 where the Core reads its input, as core.js's `putText` does.
 fn put_text(c: &mut Core, text: &str) -> usize {
-    let at = c.text(text.len());
+    let at = c.input(text.len().div_ceil(8));
     Uint8Array::new_with_byte_offset_and_length(&memory().buffer(), at as u32, text.len() as u32)
         .copy_from(text.as_bytes());
     text.len()

@@ -2,6 +2,11 @@
 //! options, forwards numeric inputs, and encodes outputs into one `f64` buffer that the JS
 //! side reads through a view on wasm memory (one boundary crossing per drain, not per item).
 //! Promises, item values and the host timer stay in JS (`pkg-template/core.js`).
+//!
+//! Every export takes and returns numbers only (lists and strings are written at `input`), so
+//! JS needs none of wasm-bindgen's generated glue: core.js instantiates the module itself and
+//! calls `core_<method>(pointer, …)` (see `bind` there). A parameter or return type other than
+//! a number (`&str`, a slice, a `JsValue`, `Result`) would need that glue again.
 
 use crate::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -83,7 +88,7 @@ pub struct Core {
     ids: Vec<u32>,
     /// What JS writes (at the pointer `input` returns) before a call that takes a list or a
     /// string: numbers for `configure`, `complete` and `route_done`, UTF-8 bytes for `intern`
-    /// and `add_dedupe`. Lists and strings cross in memory, so the glue needs no helpers.
+    /// and `add_dedupe`. Lists and strings cross in memory, not as wasm-bindgen arguments.
     input: Vec<f64>,
     /// `ItemResult::Ok` as many times as the largest call `complete_ok` was given.
     oks: Vec<ItemResult>,
@@ -112,10 +117,9 @@ impl Core {
     }
 
     /// The first `n` numbers of `input` are the options (see `decode_config`), `seed` the
-    /// jitter seed. Only numbers
-    /// cross: a value out of range does not throw (that would ship wasm-bindgen's externref
-    /// table) but keeps the engine as it was and returns the length of the problem text
-    /// (see `problem`); 0 when the options were accepted.
+    /// jitter seed. A value out of range does not throw (that would ship wasm-bindgen's
+    /// externref table and glue) but keeps the engine as it was and returns the length of the
+    /// problem text (see `problem`); 0 when the options were accepted.
     pub fn configure(&mut self, n: usize, seed: f64) -> usize {
         let cfg = decode_config(&self.input[..n.min(self.input.len())]);
         match cfg.validate() {
