@@ -1,7 +1,8 @@
-// Node (CommonJS): wasm-bindgen's nodejs glue instantiates synchronously on require.
+// Node (CommonJS): the wasm is read from disk and instantiated synchronously on require.
 "use strict";
-const glue = require("./cjs/hyperbatch.js");
+const { readFileSync } = require("node:fs");
+const { join } = require("node:path");
 const core = require("./core.cjs");
 
-core.setBindings(glue, glue.memory); // the build adds `memory` to the nodejs glue's exports
+core.loadSync(readFileSync(join(__dirname, "hyperbatch_bg.wasm")));
 exports.Batcher = core.Batcher;

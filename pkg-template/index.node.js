@@ -1,9 +1,7 @@
 // Node (ESM): the wasm is read from disk and instantiated synchronously, so no top-level await.
 import { readFileSync } from "node:fs";
-import * as glue from "./hyperbatch.js";
-import { setBindings } from "./core.js";
+import { loadSync } from "./core.js";
 
-const wasm = glue.initSync({ module: readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)) });
-setBindings(glue, wasm.memory);
+loadSync(readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)));
 
 export { Batcher } from "./core.js";

@@ -1,9 +1,8 @@
 // Cloudflare Workers: workerd refuses to compile wasm from bytes, so the module is imported
 // (wrangler bundles it as CompiledWasm) and instantiated synchronously.
 import wasm from "./hyperbatch_bg.wasm";
-import * as glue from "./hyperbatch.js";
-import { setBindings } from "./core.js";
+import { loadSync } from "./core.js";
 
-setBindings(glue, glue.initSync({ module: wasm }).memory);
+loadSync(wasm);
 
 export { Batcher } from "./core.js";

@@ -1,7 +1,6 @@
 // For hosts that load the .wasm themselves: call `await init(source)` before `new Batcher()`.
 // `source`: a WebAssembly.Module, bytes, a Response (or a promise of one), or a URL.
-import initWasm, * as glue from "./hyperbatch.js";
-import { setBindings } from "./core.js";
+import { load } from "./core.js";
 
 export { Batcher } from "./core.js";
 
@@ -11,6 +10,6 @@ export function init(source) {
   if (source === undefined || source === null) {
     return Promise.reject(Object.assign(new TypeError("hyperbatch/slim: init(source) needs a Module, bytes, a Response or a URL"), { code: "E_CONFIG" }));
   }
-  ready ??= initWasm({ module_or_path: source }).then((wasm) => setBindings(glue, wasm.memory));
+  ready ??= load(source);
   return ready;
 }

@@ -89,7 +89,7 @@ const { profile: cargoProfile, targets, cargo_args: cargoArgs = [], rustflags = 
 // Only the wasm32 build: host builds (proc macros) keep their own flags.
 if (rustflags.length) env.CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS = rustflags.join(" ");
 if (cargoProfile !== "release") throw new Error(`wasm-pack.toml: build.profile must be "release" (got ${cargoProfile})`);
-const outDirs = { web: pkg, nodejs: join(pkg, "cjs") };
+const outDirs = { web: pkg };
 
 rmSync(pkg, { recursive: true, force: true });
 for (const target of targets) {
@@ -100,16 +100,10 @@ for (const target of targets) {
   const wasm = join(out, "hyperbatch_bg.wasm");
   run(join(bin, "wasm-opt"), [...profile["wasm-opt"].flags, wasm, "-o", wasm]);
   rmSync(join(out, ".gitignore"), { force: true }); // wasm-pack's `*` would empty `npm pack`
+  // The glue is not shipped: core.js instantiates the module itself (its exports take and
+  // return numbers only, see `bind` there), which saves the browser 1.5 KB gzip.
+  rmSync(join(out, "hyperbatch.js"));
 }
-// The nodejs glue is CommonJS inside a "type": "module" package.
-writeFileSync(join(outDirs.nodejs, "package.json"), '{ "type": "commonjs" }\n');
-// The shell exports no memory getter (that import would cost the browser's glue and .wasm an
-// externref table): the web glue's init returns the instance's exports, the nodejs glue keeps
-// them private, so it exports their memory here for index.cjs.
-const cjsGlue = join(outDirs.nodejs, "hyperbatch.js");
-const glueText = readFileSync(cjsGlue, "utf8");
-if (!/^let wasm = wasmInstance\.exports;$/m.test(glueText)) throw new Error(`${cjsGlue}: no \`let wasm = wasmInstance.exports;\``);
-writeFileSync(cjsGlue, `${glueText}exports.memory = wasm.memory;\n`);
 
 cpSync(join(root, "pkg-template"), pkg, { recursive: true });
 // core.js has no imports and one export line: its CommonJS twin is a one-line change.

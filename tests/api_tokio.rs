@@ -734,3 +734,21 @@ async fn a_failing_key_opens_its_circuit_then_probes_and_closes() {
     assert_eq!(states, [CircuitState::Open, CircuitState::HalfOpen, CircuitState::Closed]);
     assert!(changes[0].1.as_deref().unwrap().contains("down"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn flush_on_hide_is_accepted_natively_and_every_call_is_not_keepalive() {
+    // No document here: the option changes nothing, so builder code is the same on every target.
+    let keepalive = Arc::new(Mutex::new(Vec::new()));
+    let k = keepalive.clone();
+    let b = Batcher::builder().max_wait(10 * MS).flush_on_hide(true).build(move |batch: Batch<u32>| {
+        k.lock().unwrap().push(batch.keepalive);
+        async move { doubled(&batch) }
+    });
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((x.unwrap(), y.unwrap()), (2, 4));
+    let z = b.add(3);
+    b.flush().await;
+    assert_eq!(z.await.unwrap(), 6);
+    b.close().await;
+    assert_eq!(*keepalive.lock().unwrap(), [false, false]);
+}

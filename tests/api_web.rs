@@ -162,6 +162,8 @@ async fn js_transport_converts_items_and_results_both_ways() {
     let seen = js_sys::Reflect::get(&js_sys::global(), &"jsSeen".into()).unwrap();
     let items = js_sys::Reflect::get(&seen, &"items".into()).unwrap();
     assert_eq!(String::from(js_sys::JSON::stringify(&items).unwrap()), r#"[{"id":1,"tag":"a"},{"id":2,"tag":null}]"#);
+    // An ordinary call: not keepalive.
+    assert_eq!(eval("globalThis.jsSeen.info.keepalive"), false);
     // The call ended on its own: its signal stays unaborted.
     assert_eq!(eval("globalThis.jsSeen.info.signal instanceof AbortSignal && !jsSeen.info.signal.aborted"), true);
 }
@@ -318,4 +320,239 @@ async fn an_entry_that_does_not_convert_fails_its_item() {
     assert_eq!(err.code(), ErrorCode::Item);
     assert!(err.to_string().contains("entry 0"), "{err}");
     assert_eq!(y.unwrap(), 2);
+}
+
+// ---- flush_on_hide --------------------------------------------------------------------------
+// Chromium has a document: the tests hide the page with synthetic events, overriding
+// `document.visibilityState` as the JS face's browser test does. Node has none: the option
+// must do nothing there.
+
+/// One transport call as `flush_on_hide` tests see it.
+#[derive(Clone, Debug, PartialEq)]
+struct Sent {
+    key: Option<String>,
+    items: Vec<u32>,
+    keepalive: bool,
+}
+
+type SentLog = Rc<RefCell<Vec<Sent>>>;
+
+/// A transport that records each call's key, items and keepalive flag, and answers `n * 10`.
+fn recording_keepalive() -> (SentLog, impl Fn(Batch<u32>) -> std::future::Ready<BatchResult<u32>>) {
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let log = sent.clone();
+    let transport = move |batch: Batch<u32>| {
+        let key = batch.key.as_deref().map(str::to_owned);
+        log.borrow_mut().push(Sent { key, items: batch.items.to_vec(), keepalive: batch.keepalive });
+        std::future::ready(Ok(batch.items.iter().map(|n| Ok(n * 10)).collect()))
+    };
+    (sent, transport)
+}
+
+/// `f`'s output, or a panic if it takes longer than `ms` (the items wait on a long window).
+async fn within<T>(ms: u32, f: impl std::future::Future<Output = T>) -> T {
+    match futures::future::select(Box::pin(f), Box::pin(sleep(ms))).await {
+        futures::future::Either::Left((out, _)) => out,
+        futures::future::Either::Right(_) => panic!("not settled within {ms} ms"),
+    }
+}
+
+fn has_document() -> bool {
+    eval("typeof document === 'object' && document !== null") == JsValue::TRUE
+}
+
+/// `visibilitychange` with `document.visibilityState` overridden to `state` meanwhile.
+fn visibility_change(state: &str) {
+    eval(&format!(
+        "Object.defineProperty(document, 'visibilityState', {{ value: '{state}', configurable: true }});
+         document.dispatchEvent(new Event('visibilitychange'));
+         delete document.visibilityState;"
+    ));
+}
+
+fn page_hide() {
+    eval("window.dispatchEvent(new Event('pagehide'))");
+}
+
+#[wasm_bindgen_test]
+async fn visibilitychange_to_hidden_sends_every_queue_at_once_as_keepalive_calls() {
+    if !has_document() {
+        return; // Node: see flush_on_hide_does_nothing_without_a_document
+    }
+    let (sent, transport) = recording_keepalive();
+    let b = Batcher::builder().max_wait(LONG).key_of(|n: &u32| n % 2).flush_on_hide(true).build(transport);
+    let pending = join_all((1..=4).map(|n| b.add(n)));
+    sleep(20).await;
+    visibility_change("visible"); // not a hide
+    sleep(20).await;
+    assert!(sent.borrow().is_empty(), "nothing leaves before the page is hidden: {:?}", sent.borrow());
+    let started = Instant::now();
+    visibility_change("hidden");
+    let out: Vec<u32> = within(1000, pending).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(out, [10, 20, 30, 40]);
+    assert!(started.elapsed() < Duration::from_secs(1), "sent after {:?}", started.elapsed());
+    let mut calls = sent.borrow().clone();
+    calls.sort_by_key(|c| c.key.clone());
+    assert_eq!(
+        calls,
+        [
+            Sent { key: Some("0".into()), items: vec![2, 4], keepalive: true },
+            Sent { key: Some("1".into()), items: vec![1, 3], keepalive: true },
+        ]
+    );
+    // A later call, flushed the ordinary way, is not keepalive.
+    let later = b.add(5);
+    b.flush().await;
+    assert_eq!(later.await.unwrap(), 50);
+    assert_eq!(sent.borrow().last(), Some(&Sent { key: Some("1".into()), items: vec![5], keepalive: false }));
+}
+
+#[wasm_bindgen_test]
+async fn pagehide_sends_every_queue_at_once_as_keepalive_calls() {
+    if !has_document() {
+        return;
+    }
+    let (sent, transport) = recording_keepalive();
+    let b = Batcher::builder().max_wait(LONG).flush_on_hide(true).build(transport);
+    // flush() dispatches 1 and 2 before the hide (the driver has not started that call yet when
+    // the event comes): only the hide's own call, 3, is keepalive.
+    let (x, y) = (b.add(1), b.add(2));
+    let flushed = b.flush();
+    let z = b.add(3);
+    let started = Instant::now();
+    page_hide();
+    let (x, y, z, ()) = within(1000, async { futures::join!(x, y, z, flushed) }).await;
+    assert_eq!((x.unwrap(), y.unwrap(), z.unwrap()), (10, 20, 30));
+    assert!(started.elapsed() < Duration::from_secs(1), "sent after {:?}", started.elapsed());
+    assert_eq!(
+        *sent.borrow(),
+        [Sent { key: None, items: vec![1, 2], keepalive: false }, Sent { key: None, items: vec![3], keepalive: true }]
+    );
+    // A later call is an ordinary one.
+    let later = b.add(4);
+    b.flush().await;
+    assert_eq!(later.await.unwrap(), 40);
+    assert!(!sent.borrow()[2].keepalive);
+}
+
+#[wasm_bindgen_test]
+async fn js_transport_gets_keepalive_in_its_info() {
+    if !has_document() {
+        return;
+    }
+    let f = js("(globalThis.jsKeepalive ??= []).push(info.keepalive); return items;");
+    let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).flush_on_hide(true).build(JsTransport::new(f));
+    let pending = b.add(1);
+    sleep(10).await;
+    page_hide();
+    assert_eq!(within(1000, pending).await.unwrap(), 1);
+    let later = b.add(2);
+    b.flush().await;
+    assert_eq!(later.await.unwrap(), 2);
+    assert_eq!(eval("JSON.stringify(globalThis.jsKeepalive)"), "[true,false]");
+}
+
+#[wasm_bindgen_test]
+async fn without_flush_on_hide_the_page_hide_events_send_nothing() {
+    if !has_document() {
+        return;
+    }
+    let (sent, transport) = recording_keepalive();
+    let b = Batcher::builder().max_wait(LONG).flush_on_hide(false).build(transport);
+    let pending = b.add(1);
+    sleep(10).await;
+    visibility_change("hidden");
+    page_hide();
+    sleep(30).await;
+    assert!(sent.borrow().is_empty(), "sent on hide: {:?}", sent.borrow());
+    b.flush().await;
+    assert_eq!(pending.await.unwrap(), 10);
+    assert_eq!(*sent.borrow(), [Sent { key: None, items: vec![1], keepalive: false }]);
+}
+
+/// Records the page-hide listeners added to and removed from `document` and `window` (own
+/// properties shadowing EventTarget's methods, which web-sys calls by name); `live()` lists
+/// those still registered, `stop()` removes the shims.
+fn track_listeners() {
+    eval(
+        "globalThis.hbListeners = (() => {
+           const live = [];
+           const targets = [document, window];
+           for (const t of targets) {
+             t.addEventListener = function (type, fn, opts) {
+               live.push([this, type, fn]);
+               return EventTarget.prototype.addEventListener.call(this, type, fn, opts);
+             };
+             t.removeEventListener = function (type, fn, opts) {
+               const i = live.findIndex(([x, y, f]) => x === this && y === type && f === fn);
+               if (i >= 0) live.splice(i, 1);
+               return EventTarget.prototype.removeEventListener.call(this, type, fn, opts);
+             };
+           }
+           return {
+             live: () => live.map(([t, type]) => `${t === document ? 'document' : 'window'}:${type}`).sort().join(' '),
+             stop: () => { for (const t of targets) { delete t.addEventListener; delete t.removeEventListener; } },
+           };
+         })();",
+    );
+}
+
+fn live_listeners() -> String {
+    eval("globalThis.hbListeners.live()").as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn close_and_the_drivers_end_remove_the_listeners() {
+    if !has_document() {
+        return;
+    }
+    track_listeners();
+    let both = "document:visibilitychange window:pagehide";
+    // close() removes them: later hide events reach nothing.
+    let (sent, transport) = recording_keepalive();
+    let b = Batcher::builder().max_wait(LONG).flush_on_hide(true).build(transport);
+    assert_eq!(live_listeners(), both);
+    let pending = b.add(1);
+    b.close().await;
+    assert_eq!(pending.await.unwrap(), 10);
+    assert_eq!(live_listeners(), "");
+    visibility_change("hidden");
+    page_hide();
+    sleep(20).await;
+    assert_eq!(*sent.borrow(), [Sent { key: None, items: vec![1], keepalive: false }]);
+    // The driver's end removes them too: here a driver dropped unspawned, its batcher still held.
+    let echo = |batch: Batch<u32>| std::future::ready(Ok(batch.items.iter().map(|n| Ok(*n)).collect()));
+    let (held, driver) = Batcher::builder().flush_on_hide(true).build_with_driver(echo);
+    assert_eq!(live_listeners(), both);
+    drop(driver);
+    assert_eq!(live_listeners(), "");
+    assert_eq!(held.add(1).await.unwrap_err().code(), ErrorCode::Closed);
+    // So does dropping every handle (which closes the batcher), and the option off adds none.
+    let (_, transport) = recording_keepalive();
+    drop(Batcher::builder().flush_on_hide(true).build(transport));
+    let (_, transport) = recording_keepalive();
+    let off = Batcher::builder().flush_on_hide(false).build(transport);
+    assert_eq!(live_listeners(), "");
+    drop(off);
+    eval("globalThis.hbListeners.stop()");
+}
+
+#[wasm_bindgen_test]
+async fn flush_on_hide_does_nothing_without_a_document() {
+    if has_document() {
+        return; // Chromium: see the tests above
+    }
+    let (sent, transport) = recording_keepalive();
+    let b = Batcher::builder().max_wait(Duration::from_millis(20)).flush_on_hide(true).build(transport);
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((x.unwrap(), y.unwrap()), (10, 20));
+    assert_eq!(*sent.borrow(), [Sent { key: None, items: vec![1, 2], keepalive: false }]);
+    // Events on the global (Node has EventTarget, no document) reach no listener.
+    eval("globalThis.dispatchEvent?.(new Event('pagehide'))");
+    let later = b.add(3);
+    sleep(5).await;
+    assert_eq!(sent.borrow().len(), 1);
+    assert_eq!(later.await.unwrap(), 30);
+    assert!(!sent.borrow()[1].keepalive);
+    b.close().await;
 }

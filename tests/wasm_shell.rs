@@ -7,10 +7,10 @@
 
 use hyperbatch::wasm::wire::{
     ADD_CLOSED, ADD_FULL, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE, PARAM_COUNT, P_MAX_IN_FLIGHT,
-    STATS_LEN, SUCCEEDED,
+    STATS_LEN, SUCCEEDED, UNROUTED,
 };
 use hyperbatch::wasm::Core;
-use js_sys::{Float64Array, WebAssembly};
+use js_sys::{Float64Array, Uint8Array, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -39,10 +39,39 @@ fn params(set: &[(usize, f64)]) -> Vec<f64> {
     p
 }
 
+/// A Core configured the way core.js does it: the options written at `input`, then `configure`.
+fn configured(p: &[f64], seed: f64) -> (Core, usize) {
+    let mut c = Core::new();
+    let n = put(&mut c, p);
+    let problem = c.configure(n, seed);
+    (c, problem)
+}
+
 fn core(set: &[(usize, f64)]) -> Core {
-    let mut c = Core::new(&params(set), 1.0);
-    assert_eq!(c.problem(), 0, "refused {set:?}: {:?}", problem(&mut c));
+    let (mut c, problem_len) = configured(&params(set), 1.0);
+    assert_eq!(problem_len, 0, "refused {set:?}: {:?}", problem(&mut c));
     c
+}
+
+/// Numbers written where the Core reads its input, as core.js's `put` does; returns how many.
+fn put(c: &mut Core, numbers: &[f64]) -> usize {
+    let at = c.input(numbers.len());
+    Float64Array::new_with_byte_offset_and_length(&memory().buffer(), at as u32, numbers.len() as u32)
+        .copy_from(numbers);
+    numbers.len()
+}
+
+/// A string written as UTF-8 where the Core reads its input, as core.js's `putText` does.
+fn put_text(c: &mut Core, text: &str) -> usize {
+    let at = c.input(text.len().div_ceil(8));
+    Uint8Array::new_with_byte_offset_and_length(&memory().buffer(), at as u32, text.len() as u32)
+        .copy_from(text.as_bytes());
+    text.len()
+}
+
+fn intern(c: &mut Core, name: &str) -> u32 {
+    let n = put_text(c, name);
+    c.intern(n)
 }
 
 /// The module's memory, as the runtime entries hand it to core.js.
@@ -59,7 +88,7 @@ fn problem(c: &mut Core) -> String {
 }
 
 fn new_err(set: &[(usize, f64)]) -> String {
-    let e = problem(&mut Core::new(&params(set), 1.0));
+    let e = problem(&mut configured(&params(set), 1.0).0);
     assert!(!e.is_empty(), "constructor accepted {set:?}");
     e
 }
@@ -150,8 +179,8 @@ fn default_params_construct_an_idle_core() {
 #[wasm_bindgen_test]
 fn short_params_mean_defaults() {
     // Missing trailing entries read as "not given", like NaN.
-    let mut c = Core::new(&[], 7.0);
-    assert_eq!(c.problem(), 0, "empty params are all defaults");
+    let (mut c, problem_len) = configured(&[], 7.0);
+    assert_eq!(problem_len, 0, "empty params are all defaults");
     assert!(c.next_wake().is_nan());
 }
 
@@ -170,8 +199,9 @@ fn out_of_range_option_throws_option_tab_rule() {
 
 #[wasm_bindgen_test]
 fn a_refused_core_is_idle_and_repeats_its_problem() {
-    let mut c = Core::new(&params(&[(0, 0.0)]), 1.0);
+    let (mut c, problem_len) = configured(&params(&[(0, 0.0)]), 1.0);
     let first = problem(&mut c);
+    assert_eq!(problem_len, first.encode_utf16().count(), "configure returns the problem's length");
     assert_eq!(first, "maxBatchSize\tan integer from 1 to 100000");
     assert_eq!(problem(&mut c), first, "problem() rewrites the same text");
     assert!(c.next_wake().is_nan(), "the stand-in engine is idle");
@@ -209,7 +239,7 @@ fn circuit_breaker_params_and_records() {
     // circuitBreaker (index 20) { failureThreshold (21): 1, resetMs (22): 100 }, no retries.
     assert_eq!(new_err(&[(20, 1.0), (21, 0.0)]), "circuitBreaker.failureThreshold\tan integer from 1 to 4294967295");
     let mut c = core(&[(10, 1.0), (20, 1.0), (21, 1.0), (22, 100.0)]);
-    let key = c.intern("s1");
+    let key = intern(&mut c, "s1");
     c.add(key, 1.0, NO, 0.0);
     c.handle_time(20.0);
     let batch = match dispatches(&decode(&drain(&mut c)))[..] {
@@ -331,7 +361,8 @@ fn complete_with_codes_settles_item_errors() {
         [Rec::Dispatch { batch, .. }] => *batch,
         _ => panic!("{recs:?}"),
     };
-    assert!(c.complete(batch, &[0, 1], &[NO, NO], 1.0));
+    let n = put(&mut c, &[0.0, 1.0, NO, NO]) / 2;
+    assert!(c.complete(batch, n, 1.0));
     let recs = decode(&drain(&mut c));
     assert_eq!(settles(&recs), vec![(a, 0.0, 0.0), (b, 1.0, 1.0)], "ok at 0, item error at 1: {recs:?}");
 }
@@ -402,10 +433,10 @@ fn flush_dispatches_now_and_buffer_is_reused() {
 #[wasm_bindgen_test]
 fn intern_gives_stable_key_ids() {
     let mut c = core(&[(0, 1.0)]);
-    let k = c.intern("users");
-    assert_eq!(c.intern("users"), k);
+    let k = intern(&mut c, "users");
+    assert_eq!(intern(&mut c, "users"), k);
     assert_ne!(k, DEFAULT_KEY);
-    assert_ne!(c.intern("orders"), k);
+    assert_ne!(intern(&mut c, "orders"), k);
     let r = c.add(k, 1.0, NO, 0.0);
     assert!(r >= 0);
     c.handle_time(0.0);
@@ -440,4 +471,54 @@ fn reserved_ids_take_plain_adds_in_bulk() {
     let recs = decode(&drain(&mut c));
     assert!(matches!(dispatches(&recs)[..], [Rec::Dispatch { items, .. }] if *items == ids), "{recs:?}");
     assert_eq!(stats(&mut c)[4], 3.0, "three items accepted");
+}
+
+#[wasm_bindgen_test]
+fn dedupe_text_is_read_from_text() {
+    let mut c = core(&[]);
+    let add_dedupe = |c: &mut Core, text: &str| {
+        let n = put_text(c, text);
+        let r = c.add_dedupe(DEFAULT_KEY, 1.0, NO, n, 0.0);
+        assert!(r >= 0, "add_dedupe rejected: {r}");
+    };
+    add_dedupe(&mut c, "a");
+    add_dedupe(&mut c, "a");
+    add_dedupe(&mut c, "é");
+    drain(&mut c);
+    c.flush(0.0);
+    let recs = decode(&drain(&mut c));
+    match dispatches(&recs)[..] {
+        [Rec::Dispatch { items, .. }] => assert_eq!(items.len(), 2, "equal texts share a slot: {recs:?}"),
+        _ => panic!("{recs:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+fn route_done_reads_key_ids_from_input() {
+    let mut c = core(&[]);
+    let key = intern(&mut c, "k");
+    for _ in 0..2 {
+        assert!(c.add(UNROUTED, 1.0, NO, 0.0) >= 0);
+    }
+    c.flush(0.0);
+    let recs = decode(&drain(&mut c));
+    let (route, items) = match &recs.iter().find(|r| matches!(r, Rec::Route { .. })) {
+        Some(Rec::Route { route, items }) => (*route, items.clone()),
+        _ => panic!("no route record: {recs:?}"),
+    };
+    assert_eq!(items.len(), 2);
+    let n = put(&mut c, &[f64::from(key)]);
+    assert!(!c.route_done(route, n, 0.0), "one key for two items is refused");
+    let n = put(&mut c, &[f64::from(key), f64::from(DEFAULT_KEY)]);
+    assert!(c.route_done(route, n, 0.0));
+    c.flush(0.0);
+    let mut keys: Vec<f64> = decode(&drain(&mut c))
+        .iter()
+        .filter_map(|r| match r {
+            Rec::Dispatch { key, .. } => Some(*key),
+            _ => None,
+        })
+        .collect();
+    keys.sort_by(f64::total_cmp);
+    assert_eq!(keys, vec![f64::from(DEFAULT_KEY), f64::from(key)], "each item in the queue of its key");
 }

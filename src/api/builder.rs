@@ -352,6 +352,40 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
+    /// `flushOnHide` (default false): in a browser, when the page is hidden (`visibilitychange`
+    /// to `"hidden"` on `document`, or `pagehide` on `window`), every queue dispatches at once,
+    /// regardless of windows, and those calls carry [`Batch::keepalive`](crate::Batch::keepalive)
+    /// `= true`: pass it to `fetch` so the request outlives the page (browsers cap keepalive bodies
+    /// at 64 KiB in total, so cap batches with [`max_batch_weight`](Builder::max_batch_weight) in
+    /// bytes). Every other call carries `false`. `close()` and the driver's end remove the
+    /// listeners.
+    ///
+    /// It listens only with the `web` feature on wasm32 where there is a `document`; elsewhere
+    /// (native, tokio, Node, Deno, workers) it does nothing, so the same builder code runs
+    /// everywhere.
+    ///
+    /// ```
+    /// use hyperbatch::{Batch, BatchResult, Batcher};
+    /// let (events, driver) = Batcher::builder()
+    ///     .max_wait(std::time::Duration::from_secs(5))
+    ///     .max_batch_weight(32.0 * 1024.0) // bytes: keepalive bodies share 64 KiB
+    ///     .weight_of(|event: &String| event.len() as f64)
+    ///     .flush_on_hide(true)
+    ///     .build_with_driver(|batch: Batch<String>| async move {
+    ///         // In the browser: web-sys's RequestInit::set_keepalive(batch.keepalive), then fetch.
+    ///         assert!(!batch.keepalive, "only a page-hide flush's calls are keepalive");
+    ///         Ok(batch.items.iter().map(|_| Ok(())).collect()) as BatchResult<()>
+    ///     });
+    /// futures::executor::ThreadPool::new().unwrap().spawn_ok(driver);
+    /// let sent = events.add("page view".to_owned());
+    /// futures::executor::block_on(events.flush()); // natively there is no page to hide
+    /// assert!(futures::executor::block_on(sent).is_ok());
+    /// ```
+    pub fn flush_on_hide(mut self, on: bool) -> Self {
+        self.options.flush_on_hide = on;
+        self
+    }
+
     /// Seeds the backoff jitter so that a run replays exactly (random by default).
     ///
     /// ```

@@ -58,6 +58,8 @@ pub(crate) struct Options<I, O> {
     pub(crate) resolve_keys: Option<ResolveKeys<I>>,
     pub(crate) classify: Option<Classify>,
     pub(crate) hooks: Hooks<I, O>,
+    /// Listen for page hide (only where there is a document: `web` on wasm32).
+    pub(crate) flush_on_hide: bool,
 }
 
 impl<I, O> Default for Options<I, O> {
@@ -70,6 +72,7 @@ impl<I, O> Default for Options<I, O> {
             resolve_keys: None,
             classify: None,
             hooks: Hooks::default(),
+            flush_on_hide: false,
         }
     }
 }
@@ -99,8 +102,19 @@ struct Slot<I, O> {
 
 /// Work the outputs asked for, run by the driver in order.
 enum Job<I> {
-    Call { batch: BatchId, key: Option<Arc<str>>, items: Arc<[I]>, attempt: u32, deadline: Option<f64>, weight: f64 },
-    Route { route: RouteId, items: Vec<I> },
+    Call {
+        batch: BatchId,
+        key: Option<Arc<str>>,
+        items: Arc<[I]>,
+        attempt: u32,
+        deadline: Option<f64>,
+        weight: f64,
+        keepalive: bool,
+    },
+    Route {
+        route: RouteId,
+        items: Vec<I>,
+    },
     TimedOut(BatchId),
     Abandoned(BatchId),
 }
@@ -118,6 +132,8 @@ struct State<I, O> {
     turn_end: bool,
     /// The driver has ended (or was dropped): nothing will drain outputs any more.
     stopped: bool,
+    /// The outputs being taken are the page-hide flush's: its calls are keepalive.
+    hiding: bool,
     /// Per key id: the batch-level error that opened its circuit (E_CIRCUIT_OPEN's cause).
     circuit_errors: Vec<Option<Error>>,
     /// Per call in flight: its item ids, which `Output::Succeeded` settles all at once.
@@ -188,6 +204,7 @@ where
             tick: false,
             turn_end: false,
             stopped: false,
+            hiding: false,
             circuit_errors: Vec::new(),
             dispatched: HashMap::new(),
         }),
@@ -198,6 +215,10 @@ where
         clock,
         handles: AtomicUsize::new(1),
     });
+    #[cfg(all(feature = "web", target_arch = "wasm32"))]
+    if shared.options.flush_on_hide {
+        super::web::listen_for_hide(&shared);
+    }
     let task = DriverTask {
         shared: shared.clone(),
         transport,
@@ -355,7 +376,43 @@ impl<I, O> Shared<I, O> {
         })
     }
 
+    /// The page was hidden (`flush_on_hide`): every queue dispatches now, as keepalive calls.
+    #[cfg_attr(not(all(feature = "web", target_arch = "wasm32")), allow(dead_code))]
+    pub(crate) fn hide(&self) {
+        let mut settled = Settled::default();
+        {
+            let mut st = lock(&self.state);
+            if st.stopped {
+                return;
+            }
+            st.engine.flush(self.now()); // its Flushed resolves nothing
+                                         // Every call these outputs dispatch is the flush's, and only those (`take_outputs`
+                                         // reads the flag; jobs queued before keep theirs).
+            st.hiding = true;
+            self.take_outputs(&mut st, &mut settled, None);
+            st.hiding = false;
+        }
+        self.settle(settled, &mut Cause::None);
+        self.driver.wake();
+    }
+
+    /// Removes the page-hide listeners (`close`, or the driver's end); idempotent.
+    fn stop_listening_for_hide(&self) {
+        #[cfg(all(feature = "web", target_arch = "wasm32"))]
+        if self.options.flush_on_hide {
+            super::web::stop_listening_for_hide(self.hide_id());
+        }
+    }
+
+    /// The key of this batcher's page-hide listeners: its address, unique while it lives (the
+    /// driver, which holds it, removes them when it ends).
+    #[cfg(all(feature = "web", target_arch = "wasm32"))]
+    pub(crate) fn hide_id(&self) -> usize {
+        self as *const Self as usize
+    }
+
     pub(crate) fn close(&self) -> Option<oneshot::Receiver<()>> {
+        self.stop_listening_for_hide();
         self.input(|st, now| {
             st.engine.close(now); // its Flushed resolves nothing: the driver's end does
             let (tx, rx) = oneshot::channel();
@@ -429,8 +486,8 @@ impl<I, O> Shared<I, O> {
                         .collect();
                     let key = st.keys.get(d.key as usize).cloned().flatten();
                     st.dispatched.insert(d.batch, d.items.clone());
-                    let (attempt, deadline, weight) = (d.attempt, d.deadline, d.weight);
-                    st.jobs.push_back(Job::Call { batch: d.batch, key, items, attempt, deadline, weight });
+                    let (attempt, deadline, weight, keepalive) = (d.attempt, d.deadline, d.weight, st.hiding);
+                    st.jobs.push_back(Job::Call { batch: d.batch, key, items, attempt, deadline, weight, keepalive });
                 }
                 Output::Route { route, items } => {
                     let items = items
@@ -790,14 +847,14 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
     /// Runs one job the outputs asked for.
     fn run(&mut self, job: Job<I>) {
         match job {
-            Job::Call { batch, key, items, attempt, deadline, weight } => {
+            Job::Call { batch, key, items, attempt, deadline, weight, keepalive } => {
                 if let Some(hook) = &self.shared.options.hooks.start {
                     let info =
                         BatchInfo { id: batch, key: key.as_deref(), size: items.len(), weight, attempt, items: &items };
                     guarded(|| hook(&info));
                 }
                 let deadline = deadline.filter(|d| d.is_finite()).map(|d| self.shared.to_instant(d));
-                let call = Batch { id: batch, key: key.clone(), items: items.clone(), attempt, deadline };
+                let call = Batch { id: batch, key: key.clone(), items: items.clone(), attempt, deadline, keepalive };
                 let (abort, registration) = AbortHandle::new_pair();
                 let transport = &self.transport;
                 let state = match std::panic::catch_unwind(AssertUnwindSafe(|| transport.call(call))) {
@@ -982,6 +1039,7 @@ impl<I, O, T: Transport<I, O>, R: Runtime> Drop for DriverTask<I, O, T, R> {
     fn drop(&mut self) {
         // Ended or dropped: whoever still waits gets E_CLOSED (the driver's end means nothing
         // is pending after a normal close), and later calls fail or resolve at once.
+        self.shared.stop_listening_for_hide();
         let mut st = lock(&self.shared.state);
         st.stopped = true;
         let callers: Vec<_> = st.slots.iter_mut().filter_map(|s| s.caller.take()).collect();

@@ -16,11 +16,13 @@ use wasm_bindgen_futures::JsFuture;
 use super::error::{ItemError, TransportError};
 use super::transport::{Batch, BatchResult, Transport};
 
-/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal})`, where
+/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal, keepalive})`, where
 /// `items` is the batch's items converted by serde-wasm-bindgen (JSON-compatible: structs and maps
 /// become plain objects, `None` becomes `null`), `key` is the queue's key or `undefined`, and
 /// `signal` an `AbortSignal` that aborts when the batcher gives the call up (its `timeout`, or
 /// every caller of the batch gone), as the JS face's `batch.signal` does: hand it to `fetch`.
+/// `keepalive` is [`Batch::keepalive`] (true on the calls of a
+/// [`flush_on_hide`](crate::Builder::flush_on_hide) flush): `fetch`'s option of that name.
 ///
 /// The function returns (or resolves to) an array with one entry per item, in order. An entry
 /// that is a JS `Error` fails that item ([`ItemError`]; `retryable: true` and `retryAfterMs` are
@@ -39,7 +41,8 @@ use super::transport::{Batch, BatchResult, Transport};
 /// // Usually handed in from JS (a #[wasm_bindgen] function's argument); here built in place.
 /// let f: js_sys::Function = js_sys::Function::new_with_args(
 ///     "ids, info",
-///     "return fetch('/users/batch', { method: 'POST', body: JSON.stringify({ ids }), signal: info.signal })
+///     "return fetch('/users/batch', { method: 'POST', body: JSON.stringify({ ids }), signal: info.signal,
+///                                     keepalive: info.keepalive })
 ///        .then(async (r) => { if (!r.ok) throw Object.assign(new Error(await r.text()), { status: r.status });
 ///                             return (await r.json()).results; })",
 /// );
@@ -113,8 +116,13 @@ fn start<I: Serialize>(function: &Function, batch: &Batch<I>, abort: &AbortOnDro
     let info = Object::new();
     let key = batch.key.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
     let signal = abort.0.as_ref().map_or(JsValue::UNDEFINED, AbortController::signal);
-    let fields =
-        [("id", JsValue::from(batch.id as f64)), ("key", key), ("attempt", batch.attempt.into()), ("signal", signal)];
+    let fields = [
+        ("id", JsValue::from(batch.id as f64)),
+        ("key", key),
+        ("attempt", batch.attempt.into()),
+        ("signal", signal),
+        ("keepalive", batch.keepalive.into()),
+    ];
     for (name, value) in fields {
         Reflect::set(&info, &name.into(), &value).expect("setting a property of a plain object");
     }

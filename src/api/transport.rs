@@ -41,6 +41,21 @@ pub struct Batch<I> {
     pub attempt: u32,
     /// The earliest item deadline.
     pub deadline: Option<Instant>,
+    /// Pass it to `fetch`'s `keepalive` so that the request outlives the page: `true` only for
+    /// the calls of the flush that [`flush_on_hide`](crate::Builder::flush_on_hide) makes when
+    /// the page is hidden, `false` for every other call.
+    ///
+    /// ```
+    /// use hyperbatch::{Batch, BatchResult};
+    /// async fn transport(batch: Batch<u32>) -> BatchResult<u32> {
+    ///     // In the browser: RequestInit's keepalive (web-sys) or `{ keepalive }` in JS.
+    ///     let keepalive = batch.keepalive;
+    ///     # let _ = keepalive;
+    ///     Ok(batch.items.iter().map(|n| Ok(*n)).collect())
+    /// }
+    /// # let _ = transport;
+    /// ```
+    pub keepalive: bool,
 }
 
 /// The function a batcher calls with each batch. Implemented for every

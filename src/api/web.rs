@@ -2,13 +2,20 @@
 //! is `gloo_timers`' `setTimeout`, its clock `performance.now()` (through `web_time::Instant`).
 //! Works wherever those globals exist: browsers, workers, Node, Deno.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use gloo_timers::future::TimeoutFuture;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{Event, EventTarget, VisibilityState};
 use web_time::Instant;
 
 use super::batcher::Batcher;
 use super::builder::Builder;
+use super::driver::Shared;
 use super::error::Error;
 use super::runtime::Runtime;
 use super::transport::Transport;
@@ -72,4 +79,56 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         wasm_bindgen_futures::spawn_local(driver);
         Ok(batcher)
     }
+}
+
+/// One batcher's page-hide listeners; dropping them removes them (and frees the closure).
+struct HideListeners {
+    targets: Vec<(EventTarget, &'static str)>,
+    on_hide: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for HideListeners {
+    fn drop(&mut self) {
+        for (target, kind) in &self.targets {
+            let _ = target.remove_event_listener_with_callback(kind, self.on_hide.as_ref().unchecked_ref());
+        }
+    }
+}
+
+thread_local! {
+    /// The listeners of each batcher built with `flush_on_hide`, by `Shared::hide_id`. Kept here,
+    /// not in the batcher, because JS objects are not `Send` and the batcher's handles are.
+    static HIDE_LISTENERS: RefCell<HashMap<usize, HideListeners>> = RefCell::new(HashMap::new());
+}
+
+/// `flush_on_hide`: `visibilitychange` to hidden on `document`, and `pagehide` on `window`, flush
+/// every queue as keepalive calls. Nothing without a document (Node, Deno, workers).
+pub(crate) fn listen_for_hide<I: 'static, O: 'static>(shared: &Arc<Shared<I, O>>) {
+    let Some(window) = web_sys::window() else { return };
+    let Some(document) = window.document() else { return };
+    let weak: Weak<Shared<I, O>> = Arc::downgrade(shared);
+    let doc = document.clone();
+    let on_hide = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        if event.type_() == "visibilitychange" && doc.visibility_state() != VisibilityState::Hidden {
+            return;
+        }
+        if let Some(shared) = weak.upgrade() {
+            shared.hide();
+        }
+    });
+    let mut targets = Vec::new();
+    for (target, kind) in [(EventTarget::from(document), "visibilitychange"), (window.into(), "pagehide")] {
+        if target.add_event_listener_with_callback(kind, on_hide.as_ref().unchecked_ref()).is_ok() {
+            targets.push((target, kind));
+        }
+    }
+    let listeners = HideListeners { targets, on_hide };
+    HIDE_LISTENERS.with(|all| all.borrow_mut().insert(shared.hide_id(), listeners));
+}
+
+/// Removes a batcher's page-hide listeners (none registered, or already removed: nothing).
+pub(crate) fn stop_listening_for_hide(id: usize) {
+    // Taken out first: the listeners are dropped (removed) outside the map's borrow.
+    let listeners = HIDE_LISTENERS.try_with(|all| all.borrow_mut().remove(&id)).ok().flatten();
+    drop(listeners);
 }

@@ -134,7 +134,8 @@ impl Default for Config {
 }
 
 /// A value out of its range. `rule` says what is allowed (static text, so the wasm shell
-/// needs no number formatting); `value` is what was given.
+/// needs no number formatting); `value` is what was given. `option` and `rule` are ASCII: the
+/// wasm shell sends them to JS a byte per character.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
     /// Dotted option path, e.g. `retry.maxAttempts`.
@@ -151,7 +152,7 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
-/// Largest delay a host timer takes (setTimeout clamps above 2^31−1 ms).
+/// Largest delay a host timer takes (setTimeout clamps above 2^31-1 ms).
 pub const MAX_DELAY_MS: f64 = 2_147_483_647.0;
 
 fn check(ok: bool, option: &'static str, rule: &'static str, value: f64) -> Result<(), ConfigError> {
@@ -200,7 +201,7 @@ impl Config {
             let t = b.max_tokens;
             check(t.is_finite() && t > 0.0, "retry.budget.maxTokens", "a finite number > 0", t)?;
             let ratio = b.token_ratio;
-            // Both ≥ 0 but ratio > maxTokens: blame the one set off its default (maxTokens: 0.05 alone is the culprit).
+            // Both >= 0 but ratio > maxTokens: blame the one set off its default (maxTokens: 0.05 alone is the culprit).
             if ratio == BudgetConfig::default().token_ratio {
                 check(ratio <= t, "retry.budget.maxTokens", "a number >= tokenRatio (default 0.1)", t)?;
             }
@@ -275,5 +276,11 @@ mod tests {
         assert!(r.budget().is_some());
         r.budget = BudgetOption::Enabled(false);
         assert!(r.budget().is_none());
+    }
+
+    #[test]
+    fn option_names_and_rules_are_ascii() {
+        // Every `option` and `rule` is a literal in this file (see `validate`); the file is kept ASCII.
+        assert!(include_str!("config.rs").is_ascii(), "src/engine/config.rs holds a non-ASCII character");
     }
 }

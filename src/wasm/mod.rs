@@ -2,6 +2,11 @@
 //! options, forwards numeric inputs, and encodes outputs into one `f64` buffer that the JS
 //! side reads through a view on wasm memory (one boundary crossing per drain, not per item).
 //! Promises, item values and the host timer stay in JS (`pkg-template/core.js`).
+//!
+//! Every export takes and returns numbers only (lists and strings are written at `input`), so
+//! JS needs none of wasm-bindgen's generated glue: core.js instantiates the module itself and
+//! calls `core_<method>(pointer, …)` (see `bind` there). A parameter or return type other than
+//! a number (`&str`, a slice, a `JsValue`, `Result`) would need that glue again.
 
 use crate::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -79,11 +84,15 @@ fn decode_config(p: &[f64]) -> Config {
 pub struct Core {
     engine: Engine,
     buf: Vec<f64>,
-    /// The ids of the last `reserve`, read by JS through `ids_ptr`.
+    /// The ids of the last `reserve`, read by JS through `ids_ptr`; also `route_done`'s keys.
     ids: Vec<u32>,
+    /// What JS writes (at the pointer `input` returns) before a call that takes a list or a
+    /// string: numbers for `configure`, `complete` and `route_done`, UTF-8 bytes for `intern`
+    /// and `add_dedupe`. Lists and strings cross in memory, not as wasm-bindgen arguments.
+    input: Vec<f64>,
     /// `ItemResult::Ok` as many times as the largest call `complete_ok` was given.
     oks: Vec<ItemResult>,
-    /// The option `new` refused (see `problem`).
+    /// The option `configure` refused (see `problem`).
     problem: Option<ConfigError>,
     /// What `stats` wrote last, read by JS at the pointer it returns.
     stats: [f64; STATS_LEN],
@@ -91,33 +100,62 @@ pub struct Core {
 
 #[wasm_bindgen]
 impl Core {
-    /// `params`: the options as numbers (see `decode_config`); `seed`: jitter seed. Only numbers
-    /// cross: a value out of range does not throw (that would ship wasm-bindgen's externref
-    /// table) but leaves an idle default engine and the reason for `problem`.
+    /// An idle engine on the default options until `configure` sets the caller's.
     #[wasm_bindgen(constructor)]
-    pub fn new(params: &[f64], seed: f64) -> Core {
-        let cfg = decode_config(params);
-        let problem = cfg.validate().err();
-        // The default configuration is valid (tested in the engine), so `new` cannot fail here.
-        let cfg = if problem.is_some() { Config::default() } else { cfg };
-        let engine = Engine::new(cfg, seed as u64).unwrap_or_else(|_| core::arch::wasm32::unreachable());
-        // The buffer grows to the largest drain: a short-lived engine does not hold 8 KiB it never used.
-        Core { engine, buf: Vec::new(), ids: Vec::new(), oks: Vec::new(), problem, stats: [0.0; STATS_LEN] }
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Core {
+        Core {
+            // The default configuration is valid (tested in the engine), so this cannot fail.
+            engine: Engine::new(Config::default(), 0).unwrap_or_else(|_| core::arch::wasm32::unreachable()),
+            buf: Vec::new(),
+            ids: Vec::new(),
+            input: Vec::new(),
+            oks: Vec::new(),
+            problem: None,
+            stats: [0.0; STATS_LEN],
+        }
     }
 
-    /// 0 when `new` accepted the options; else the length of "option\trule", written as UTF-16
-    /// code units into the buffer at `buf_ptr` (core.js makes the RangeError and frees the Core).
+    /// The first `n` numbers of `input` are the options (see `decode_config`), `seed` the
+    /// jitter seed. A value out of range does not throw (that would ship wasm-bindgen's
+    /// externref table and glue) but keeps the engine as it was and returns the length of the
+    /// problem text (see `problem`); 0 when the options were accepted.
+    pub fn configure(&mut self, n: usize, seed: f64) -> usize {
+        let cfg = decode_config(&self.input[..n.min(self.input.len())]);
+        match cfg.validate() {
+            Ok(()) => {
+                self.engine = Engine::new(cfg, seed as u64).unwrap_or_else(|_| core::arch::wasm32::unreachable());
+                self.problem = None;
+            }
+            Err(e) => self.problem = Some(e),
+        }
+        self.problem()
+    }
+
+    /// Room for `n` numbers (`8 * n` bytes) at the returned pointer, for JS to fill before a
+    /// call that reads `input` (valid until the next call).
+    pub fn input(&mut self, n: usize) -> *mut f64 {
+        if self.input.len() < n {
+            self.input = vec![0.0; n]; // the old contents are not needed: JS writes the new ones
+        }
+        self.input.as_mut_ptr()
+    }
+
+    /// 0 when `configure` accepted the options; else the length of "option\trule", written a
+    /// character per number into the buffer at `buf_ptr` (the text is ASCII, see `ConfigError`;
+    /// core.js makes the RangeError and frees the Core).
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {
-            let text = e.option.encode_utf16().chain([u16::from(b'\t')]).chain(e.rule.encode_utf16());
+            let text = e.option.bytes().chain([b'\t']).chain(e.rule.bytes());
             self.buf.extend(text.map(f64::from));
         }
         self.buf.len()
     }
 
-    pub fn intern(&mut self, name: &str) -> u32 {
-        self.engine.intern(name)
+    /// The key id of the name in the first `n` bytes of `input` (UTF-8).
+    pub fn intern(&mut self, n: usize) -> u32 {
+        self.engine.intern(text(&self.input, n))
     }
 
     /// `≥ 0`: `id << 1 | must_drain` (output pending or the wake-up moved earlier); `< 0`: the rejection (see `add_error`).
@@ -126,8 +164,9 @@ impl Core {
         self.add_result(r.map(|(id, _)| id))
     }
 
-    pub fn add_dedupe(&mut self, key: u32, weight: f64, deadline: f64, dedupe: &str, now: f64) -> i32 {
-        let r = self.engine.add(key, weight, opt(deadline), Some(dedupe), now);
+    /// As `add`, with the dedupe key in the first `n` bytes of `input` (UTF-8).
+    pub fn add_dedupe(&mut self, key: u32, weight: f64, deadline: f64, n: usize, now: f64) -> i32 {
+        let r = self.engine.add(key, weight, opt(deadline), Some(text(&self.input, n)), now);
         self.add_result(r.map(|(id, _)| id))
     }
 
@@ -135,7 +174,7 @@ impl Core {
     /// `≥ 0`: `batch * 2 + must_drain`; `< 0`: the refusal, as `add`'s.
     pub fn call_now(&mut self, now: f64) -> f64 {
         match self.engine.call_now(now) {
-            Ok((_, batch)) => (batch * 2) as f64 + f64::from(u8::from(self.engine_has_output())),
+            Ok((_, batch)) => ((batch << 1) | u64::from(self.engine_has_output())) as f64,
             Err(e) => f64::from(refusal(&e)),
         }
     }
@@ -203,12 +242,14 @@ impl Core {
         }
     }
 
-    /// `codes[i]`: `RESULT_OK`, `RESULT_ERROR`, `RESULT_RETRYABLE` (`retry_after[i]`, NaN for none).
-    pub fn complete(&mut self, batch: f64, codes: &[u8], retry_after: &[f64], now: f64) -> bool {
+    /// `input`: `n` codes (`RESULT_OK`, `RESULT_ERROR`, `RESULT_RETRYABLE`), then `n`
+    /// retry-after floors (NaN for none).
+    pub fn complete(&mut self, batch: f64, n: usize, now: f64) -> bool {
+        let (codes, retry_after) = self.input.split_at(n.min(self.input.len()));
         let results: Vec<ItemResult> = codes
             .iter()
             .zip(retry_after)
-            .map(|(&c, &ra)| match c {
+            .map(|(&c, &ra)| match c as u8 {
                 RESULT_OK => ItemResult::Ok,
                 c => ItemResult::Err { retryable: c == RESULT_RETRYABLE, retry_after_ms: opt(ra) },
             })
@@ -251,9 +292,11 @@ impl Core {
         self.engine.fail(batch as u64, failure, now).is_ok()
     }
 
-    /// One key id per routed item; 0 where `resolveKeys` gave none.
-    pub fn route_done(&mut self, route: f64, keys: &[u32], now: f64) -> bool {
-        self.engine.route_done(route as u64, keys, now).is_ok()
+    /// `input`: `n` key ids, one per routed item; 0 where `resolveKeys` gave none.
+    pub fn route_done(&mut self, route: f64, n: usize, now: f64) -> bool {
+        self.ids.clear();
+        self.ids.extend(self.input.iter().take(n).map(|&k| k as u32));
+        self.engine.route_done(route as u64, &self.ids, now).is_ok()
     }
 
     pub fn route_failed(&mut self, route: f64, now: f64) {
@@ -315,6 +358,16 @@ fn refusal(e: &AddError) -> i32 {
         AddError::Invalid(InputError::InvalidDeadline(_)) => ADD_BAD_DEADLINE,
         AddError::Invalid(_) => ADD_INVALID,
     }
+}
+
+/// The first `n` bytes of `input` as text.
+fn text(input: &[f64], n: usize) -> &str {
+    let n = n.min(8 * input.len());
+    // SAFETY: `input` owns `8 * input.len()` initialised bytes and `n` is within them. The bytes
+    // are UTF-8: JS wrote them with `TextEncoder.encodeInto` (core.js `putText`), the same trust
+    // wasm-bindgen's own `&str` arguments place in the glue (they are not validated either);
+    // checking here would ship `from_utf8` (700 B).
+    unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(input.as_ptr().cast::<u8>(), n)) }
 }
 
 fn encode(b: &mut Vec<f64>, o: Output) {

@@ -44,12 +44,8 @@ impl Engine {
         if matches!(self.cfg.max_batch_weight, Some(cap) if 1.0 > cap) {
             return Err(AddError::Rejected(ErrorCode::TooLarge));
         }
-        let key = &self.keys[k as usize];
-        let room = self.queued < self.cfg.queued_cap() && self.waiting == 0 && key.queue.is_empty();
-        let may_start = self.in_flight_batches < self.cfg.in_flight_cap()
-            && key.in_flight < self.cfg.per_key_cap()
-            && self.circuit_allows_send(k, now);
-        if !(room && may_start) {
+        let room = self.queued < self.cfg.queued_cap() && self.waiting == 0 && self.keys[k as usize].queue.is_empty();
+        if !(room && self.may_start(k, now)) {
             return Err(AddError::Rejected(ErrorCode::Full));
         }
         let idx = self.alloc_item();

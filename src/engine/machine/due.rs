@@ -175,7 +175,7 @@ impl Engine {
             return true;
         }
         debug_assert!(self.in_flight_batches < self.cfg.in_flight_cap(), "run_due checks the cap first");
-        if self.keys[k as usize].in_flight >= self.cfg.per_key_cap() || !self.circuit_allows_send(k, now) {
+        if !self.may_start(k, now) {
             return false; // scheduled again when one of this key's calls ends
         }
         match self.keys[k as usize].ready_units.pop_front() {
@@ -186,6 +186,14 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Whether key `k` may start a call now: under `maxInFlight`, `maxInFlightPerKey` and its circuit.
+    #[inline(never)]
+    pub(super) fn may_start(&self, k: KeyId, now: f64) -> bool {
+        self.in_flight_batches < self.cfg.in_flight_cap()
+            && self.keys[k as usize].in_flight < self.cfg.per_key_cap()
+            && self.circuit_allows_send(k, now)
     }
 
     /// A call ended: the call's own key competes again, and keys waiting in `ready` for
