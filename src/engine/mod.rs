@@ -1,7 +1,7 @@
 //! The batching engine: a deterministic, sans-IO state machine.
 //!
 //! It knows items only by id, keys by interned id, and time only as the `now` each input
-//! carries. Inputs are method calls (`add`, `add_reserved`, `cancel`, `complete`, `fail`,
+//! carries. Inputs are method calls (`add`, `add_reserved`, `call_now`, `cancel`, `complete`, `fail`,
 //! `handle_time`, `flush`, `close`, `route_done`); decisions come out of `poll_output()` and
 //! `poll_timeout()`.
 
