@@ -36,7 +36,8 @@ run_js() {
   npm_install "$root/scripts/mutants"
   if [ ! -f pkg/package.json ]; then
     step "node scripts/build.mjs (pkg/ is missing)"
-    bash scripts/install.sh build && node scripts/build.mjs
+    bash scripts/install.sh build
+    node scripts/build.mjs
   fi
   npm_install "$root/js-tests"
   # The suites load pkg/core.js through the package: put the readable source there (the
