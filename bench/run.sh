@@ -13,7 +13,7 @@ if [ -n "${HYPERBATCH_PKG:-}" ]; then
   HYPERBATCH_PKG="$(cd "$HYPERBATCH_PKG" && pwd)" # run.mjs runs from bench/
   export HYPERBATCH_PKG
 elif [ ! -f "$root/pkg/package.json" ]; then
-  (cd "$root" && node scripts/build.mjs) >&2
+  (cd "$root" && bash scripts/install.sh build && node scripts/build.mjs) >&2
 fi
 cd "$root/bench"
 exec node run.mjs

@@ -66,7 +66,6 @@ const utf8 = new TextEncoder();
  */
 function bind(instance) {
   const wasm = instance.exports;
-  wasm.__wbindgen_start();
   // A Batcher dropped without close() frees its engine when collected, as the glue did.
   const registry = typeof FinalizationRegistry === "function"
     ? new FinalizationRegistry((pointer) => wasm.__wbg_core_free(pointer, 1))
@@ -95,14 +94,14 @@ function bind(instance) {
 }
 
 /**
- * What the module imports: wasm-bindgen's externref-table set-up (nothing to set: no JS value
- * crosses) and its throw (a Core used after free, or re-entered: a bug here, never the caller's).
- * Their names carry a hash, so they are matched by what they are, not spelled out.
+ * What the module imports: wasm-bindgen's throw only (a Core used after free, or re-entered: a bug
+ * here, never the caller's). Its name carries a hash, so it is not spelled out. (The build turns
+ * reference-types off, so there is no externref table to set up and no start function.)
  */
 function importsOf(module) {
   const imports = {};
   for (const { module: from, name } of WebAssembly.Module.imports(module)) {
-    (imports[from] ??= {})[name] = name.includes("externref") ? () => {} : (at, n) => {
+    (imports[from] ??= {})[name] = (at, n) => {
       throw new Error(`hyperbatch: ${new TextDecoder().decode(new Uint8Array(bindings.memory.buffer, at >>> 0, n >>> 0))}`);
     };
   }

@@ -85,7 +85,9 @@ function writeWireBlock() {
 }
 writeWireBlock();
 
-const { profile: cargoProfile, targets, cargo_args: cargoArgs = [], rustflags = [] } = profile.build;
+const { profile: cargoProfile, toolchain, targets, cargo_args: cargoArgs = [], rustflags = [] } = profile.build;
+// The wasm32 build's toolchain (rustup reads RUSTUP_TOOLCHAIN); everything else keeps the default.
+if (toolchain) env.RUSTUP_TOOLCHAIN = toolchain;
 // Only the wasm32 build: host builds (proc macros) keep their own flags.
 if (rustflags.length) env.CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS = rustflags.join(" ");
 if (cargoProfile !== "release") throw new Error(`wasm-pack.toml: build.profile must be "release" (got ${cargoProfile})`);

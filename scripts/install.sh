@@ -3,7 +3,7 @@
 # first and skips what is already there; it works as root and as a user with sudo.
 #
 # Usage: bash scripts/install.sh GROUP...     (no GROUP: build)
-#   build     wasm32 target, wasm-bindgen-cli at Cargo.toml's pin, wasm-pack, the npm build tools
+#   build     wasm32 target, the wasm build's pinned nightly, wasm-bindgen-cli at Cargo.toml's pin, wasm-pack, the npm build tools
 #   browser   Debian's chromium + chromium-driver (headless tests; never a downloaded browser)
 #   lint      shellcheck
 #   nodes     Node 22 and 24 as npm packages, into .tools/node22 and .tools/node24
@@ -23,6 +23,15 @@ install_build() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     step "rustup target add wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown
+  fi
+  # The npm build's pinned toolchain (wasm-pack.toml [build] toolchain), with the sources of
+  # core/alloc that -Zbuild-std compiles and the wasm32 target.
+  local pin
+  pin=$(sed -n 's/^toolchain = "\(.*\)"$/\1/p' "$root/wasm-pack.toml")
+  if [ -n "$pin" ] && ! { rustup component list --installed --toolchain "$pin" 2>/dev/null | grep -q '^rust-src' &&
+    rustup target list --installed --toolchain "$pin" 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
+    step "rustup toolchain install $pin (rust-src, wasm32; about 1 minute)"
+    rustup toolchain install "$pin" --profile minimal --component rust-src --target wasm32-unknown-unknown
   fi
   # wasm-bindgen-cli must match the wasm-bindgen the crate is pinned to (Cargo.toml "=X").
   local want have

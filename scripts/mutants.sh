@@ -36,6 +36,7 @@ run_js() {
   npm_install "$root/scripts/mutants"
   if [ ! -f pkg/package.json ]; then
     step "node scripts/build.mjs (pkg/ is missing)"
+    bash scripts/install.sh build
     node scripts/build.mjs
   fi
   npm_install "$root/js-tests"

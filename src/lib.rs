@@ -38,7 +38,25 @@ pub mod wasm;
 // Smaller than std's dlmalloc and faster on this workload (bench/node).
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOC: Alloc = Alloc(talc::wasm::new_wasm_dynamic_allocator());
+
+/// talc without its in-place `realloc`: a growing Vec takes GlobalAlloc's default (allocate,
+/// copy, free), which ships far less code in the .wasm.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+struct Alloc(talc::wasm::WasmDynamicTalc);
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+// SAFETY: both calls forward to talc's, with the caller's own guarantees.
+unsafe impl core::alloc::GlobalAlloc for Alloc {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees for `alloc` are talc's.
+        unsafe { self.0.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc` above with `layout`, i.e. from talc.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+}
 
 // A panic is a bug (the engine returns errors for bad input): trap, without formatting a message.
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
