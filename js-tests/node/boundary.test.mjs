@@ -81,3 +81,41 @@ test("a refused option is a RangeError naming it and the value, every time", () 
     (err) => err instanceof RangeError && err.option === "circuitBreaker.failureThreshold" && / got 0\.5$/.test(err.message),
   );
 });
+
+test("flush() and add() from user code that runs while core.js reads a drain: the drain is finished first", async (t) => {
+  // The same getter, now calling flush() and add(): those feed the engine and would read its
+  // outputs into the buffer the outer drain is still reading. They must wait for it instead.
+  let b;
+  const flushes = [];
+  const late = [];
+  class Down extends Error {
+    get message() {
+      // each refused late add reads this message again: stop after three
+      if (late.length < 3) {
+        flushes.push(b.flush());
+        late.push(b.add(`late${late.length}`).catch((err) => err.code));
+      }
+      return "down";
+    }
+  }
+  b = open(t, {
+    transport: async () => {
+      throw new Down();
+    },
+    maxBatchSize: 1,
+    maxInFlight: 1,
+    retry: { maxAttempts: 1 },
+    circuitBreaker: { failureThreshold: 1, resetMs: LONG },
+  });
+  const first = b.add("a");
+  const rest = ["b", "c", "d"].map((item) => b.add(item));
+  await assert.rejects(first, (err) => err.code === "E_TRANSPORT");
+  const results = await Promise.allSettled(rest);
+  assert.deepEqual(results.map((r) => r.reason?.code), ["E_CIRCUIT_OPEN", "E_CIRCUIT_OPEN", "E_CIRCUIT_OPEN"]);
+  await Promise.all(flushes);
+  // the circuit is open for LONG: every add made from the getter is refused too, none is lost
+  assert.equal(late.length, 3, "the getter ran while reading");
+  assert.deepEqual(new Set(await Promise.all(late)), new Set(["E_CIRCUIT_OPEN"]));
+  const s = b.stats();
+  assert.deepEqual([s.queued, s.inFlightBatches, s.failed], [0, 0, 4 + late.length]);
+});
