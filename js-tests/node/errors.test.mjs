@@ -387,6 +387,21 @@ test("E_TIMEOUT: after maxAttempts timeouts the caller gets E_TIMEOUT", async (t
   await b.close();
 });
 
+test("E_TIMEOUT: a later call of several times out on its own (each call's timer finds its call)", async (t) => {
+  // The first two calls answer; the third never does: only it times out, after timeoutMs.
+  const { calls, transport: tr } = recorder((batch, i) => (i < 2 ? batch.items.map(echo) : new Promise(() => {})));
+  const b = open(t, { transport: tr, maxWaitMs: LONG, maxBatchSize: 1, timeoutMs: 20, retry: { ...FAST_RETRY, maxAttempts: 1 } });
+  const ok = [track(b.add("a")), track(b.add("b"))];
+  await waitFor(() => ok.every(settled), "the first two calls");
+  const late = track(b.add("c"));
+  await waitFor(() => settled(late), "the third call's timeout", 3000);
+  assert.deepEqual(ok.map((p) => p.value), ["r:a", "r:b"]);
+  assertCode(late.reason, "E_TIMEOUT");
+  assert.equal(calls.length, 3);
+  assert.ok(calls[2].signal.aborted && !calls[0].signal.aborted && !calls[1].signal.aborted, "only the third call's signal");
+  await b.close();
+});
+
 // ---------------------------------------------------------------------------- E_TRANSPORT
 
 test("E_TRANSPORT: wraps what the transport threw (sync), rejected with, or a non-Error value; attempts = calls", async (t) => {

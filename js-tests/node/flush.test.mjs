@@ -443,6 +443,24 @@ test("dedupe: only within one queue and one window (other keys and later windows
   await b.close();
 });
 
+test("dedupe: the first caller of a shared slot aborts; the slot is still sent with its item for the others", async (t) => {
+  // The slot carries the first caller's item value; aborting that caller must not drop the value
+  // the others still wait on (the engine settles it without releasing the value).
+  const { calls, transport } = recorder((batch) => batch.items.map((x) => `r:${x?.id}:${x?.who}`));
+  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.id });
+  const controller = new AbortController();
+  const first = track(b.add({ id: 1, who: "first" }, { signal: controller.signal }));
+  const second = track(b.add({ id: 1, who: "second" }));
+  controller.abort();
+  await b.flush();
+  await waitFor(() => settled(first) && settled(second), "both callers");
+  assertCode(first.reason, "E_ABORTED");
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0].items, [{ id: 1, who: "first" }], "the slot goes with the first caller's item");
+  assert.equal(second.value, "r:1:first");
+  await b.close();
+});
+
 // ---------------------------------------------------------------------------------- addMany
 
 test("addMany: resolves in input order with Promise.allSettled-shaped entries; opts apply to every item", async (t) => {
