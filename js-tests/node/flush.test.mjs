@@ -461,6 +461,28 @@ test("dedupe: the first caller of a shared slot aborts; the slot is still sent w
   await b.close();
 });
 
+test("dedupe: the aborted first caller's item is let go after its slot's call, not another queued item", async (t) => {
+  // ids: 0 first caller of slot x (aborted), 1 an item queued under another key, 2 a follower of
+  // x, 3 fills key k1's batch. When k1's call ends, item 0's value is let go; item 1 is still
+  // queued and must be sent with its own value.
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, maxBatchSize: 2, keyOf: (x) => x.k, dedupeBy: (x) => x.d });
+  const controller = new AbortController();
+  const first = track(b.add({ id: "first", k: "k1", d: "x" }, { signal: controller.signal }));
+  const other = track(b.add({ id: "other", k: "k2", d: "y" }));
+  const follower = track(b.add({ id: "follower", k: "k1", d: "x" }));
+  controller.abort();
+  const fill = track(b.add({ id: "fill", k: "k1", d: "z" }));
+  await waitFor(() => settled(follower) && settled(fill), "k1's call");
+  assertCode(first.reason, "E_ABORTED");
+  assert.deepEqual([follower.value, fill.value], ["r:first", "r:fill"]);
+  await b.flush();
+  await waitFor(() => settled(other), "k2's call");
+  assert.equal(other.value, "r:other");
+  assert.deepEqual(calls.map((c) => [c.key, c.items.map(label)]), [["k1", ["first", "fill"]], ["k2", ["other"]]]);
+  await b.close();
+});
+
 // ---------------------------------------------------------------------------------- addMany
 
 test("addMany: resolves in input order with Promise.allSettled-shaped entries; opts apply to every item", async (t) => {
