@@ -182,6 +182,22 @@ test("hostile: thenables from the transport whose then throws, or calls back twi
   }
 });
 
+test("result entries null, undefined and other primitives are values; a function entry whose then throws fails its item", async (t) => {
+  const fnThen = function entry() {};
+  Object.defineProperty(fnThen, "then", { get() { throw new Error("no then"); } });
+  const plainFn = () => "kept";
+  const answer = [null, undefined, 0, "", false, NaN, plainFn, fnThen];
+  const b = open(t, { maxWaitMs: LONG, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: () => answer });
+  const s = answer.map((_, i) => track(b.add(i)));
+  await b.flush();
+  await waitFor(() => s.every(settled), "every item");
+  assert.deepEqual(s.slice(0, 7).map((x) => x.status), Array(7).fill("fulfilled"));
+  assert.deepEqual(s.slice(0, 6).map((x) => x.value), [null, undefined, 0, "", false, NaN]);
+  assert.ok(s[6].value === plainFn, "a function entry is the value");
+  assertCode(s[7].reason, "E_RESULT_SHAPE", "a function entry whose then getter throws");
+  await b.close();
+});
+
 test("hostile: a transport that rewrites batch.id or empties batch.items still gets its answer mapped", async (t) => {
   const b = open(t, {
     maxWaitMs: 0,
