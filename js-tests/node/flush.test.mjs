@@ -483,6 +483,25 @@ test("dedupe: the aborted first caller's item is let go after its slot's call, n
   await b.close();
 });
 
+test("dedupe: an object key stays one slot while any of its callers waits (one aborts, a later add still joins)", async (t) => {
+  const { calls, transport } = recorder();
+  const key = { user: 1 };
+  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.key });
+  const controller = new AbortController();
+  const first = track(b.add({ id: "first", key }, { signal: controller.signal }));
+  const second = track(b.add({ id: "second", key }));
+  controller.abort();
+  await macrotask();
+  assertCode(first.reason, "E_ABORTED");
+  const third = track(b.add({ id: "third", key }));
+  await b.flush();
+  await waitFor(() => settled(second) && settled(third), "the slot's callers");
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0].items.map(label), ["first"], "one slot, carried by the first item");
+  assert.deepEqual([second.value, third.value], ["r:first", "r:first"]);
+  await b.close();
+});
+
 // ---------------------------------------------------------------------------------- addMany
 
 test("addMany: resolves in input order with Promise.allSettled-shaped entries; opts apply to every item", async (t) => {

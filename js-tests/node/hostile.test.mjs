@@ -384,6 +384,8 @@ const DISTINCT = [
   ["1n and 1", 1n, 1],
   ["1n and \"1\"", 1n, "1"],
   ["true and \"true\"", true, "true"],
+  ["1n and true", 1n, true],
+  ["0n and false", 0n, false],
   ["null and \"null\"", null, "null"],
   ["an object and \"[object Object]\"", {}, "[object Object]"],
   // UTF-8 turns every lone surrogate into U+FFFD: these must not meet in the engine.
