@@ -82,6 +82,29 @@ for (const [name, options, cls, names] of BAD_CONFIGS) {
   });
 }
 
+test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; weight 0 and null options are accepted", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG });
+  const bad = [
+    [5, "add options"], ["x", "add options"], [true, "add options"],
+    [{ weight: -1 }, "weight"], [{ weight: Infinity }, "weight"], [{ weight: NaN }, "weight"], [{ weight: "3" }, "weight"],
+    [{ deadline: "soon" }, "deadline"], [{ deadline: NaN }, "deadline"],
+    [{ signal: {} }, "signal"], [{ signal: null }, "signal"], [{ signal: 5 }, "signal"],
+    [{ key: {} }, "key"],
+  ];
+  for (const [opts, option] of bad) {
+    const err = await rejectsWith(b.add("x", opts), "E_CONFIG", JSON.stringify(opts));
+    assert.equal(err.option, option, `${String(JSON.stringify(opts))}: err.option`);
+    assert.ok(err.message.includes(`\`${option}\``), `the message names the option: ${err.message}`);
+  }
+  // contract silent: null options mean none, as undefined does
+  const ok = [track(b.add("zero", { weight: 0 })), track(b.add("null", null))];
+  await b.flush();
+  assert.deepEqual(ok.map((p) => p.value), ["r:zero", "r:null"]);
+  assert.equal(calls.length, 1);
+  await b.close();
+});
+
 test("E_CONFIG: valid edge values and every enum value are accepted", async () => {
   const good = [
     { maxBatchSize: 1 },

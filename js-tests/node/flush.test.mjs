@@ -483,22 +483,39 @@ test("dedupe: the aborted first caller's item is let go after its slot's call, n
   await b.close();
 });
 
-test("dedupe: an object key stays one slot while any of its callers waits (one aborts, a later add still joins)", async (t) => {
+for (const leaving of ["first", "second", "refused"]) {
+  test(`dedupe: an object key stays one slot while any of its callers waits (${leaving} caller leaves, a later add still joins)`, async (t) => {
+    const { calls, transport } = recorder();
+    const key = { user: 1 };
+    const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.key });
+    const controller = new AbortController();
+    const opts = (who) => (who === leaving ? { signal: controller.signal } : undefined);
+    const first = track(b.add({ id: "first", key }, opts("first")));
+    const second = track(b.add({ id: "second", key }, opts("second")));
+    // "refused": an add with the same key whose deadline has passed is refused
+    const refused = track(b.add({ id: "refused", key }, { deadline: Date.now() - 1000 }));
+    controller.abort();
+    await macrotask();
+    assertCode(refused.reason, "E_DEADLINE");
+    if (leaving !== "refused") assertCode((leaving === "first" ? first : second).reason, "E_ABORTED");
+    const third = track(b.add({ id: "third", key }));
+    await b.flush();
+    const waiting = [first, second, third].filter((p, i) => ["first", "second", "third"][i] !== leaving);
+    await waitFor(() => waiting.every(settled), "the slot's callers");
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0].items.map(label), ["first"], "one slot, carried by the first item");
+    assert.deepEqual(waiting.map((p) => p.value), waiting.map(() => "r:first"));
+    await b.close();
+  });
+}
+
+test("dedupe: items whose dedupeBy is undefined are not deduplicated", async (t) => {
   const { calls, transport } = recorder();
-  const key = { user: 1 };
-  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.key });
-  const controller = new AbortController();
-  const first = track(b.add({ id: "first", key }, { signal: controller.signal }));
-  const second = track(b.add({ id: "second", key }));
-  controller.abort();
-  await macrotask();
-  assertCode(first.reason, "E_ABORTED");
-  const third = track(b.add({ id: "third", key }));
+  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.d });
+  const ps = [{ id: 1 }, { id: 2 }, { id: 3, d: "k" }, { id: 4, d: "k" }].map((x) => track(b.add(x)));
   await b.flush();
-  await waitFor(() => settled(second) && settled(third), "the slot's callers");
-  assert.equal(calls.length, 1);
-  assert.deepEqual(calls[0].items.map(label), ["first"], "one slot, carried by the first item");
-  assert.deepEqual([second.value, third.value], ["r:first", "r:first"]);
+  assert.deepEqual(calls[0].items.map(label), [1, 2, 3]);
+  assert.deepEqual(ps.map((p) => p.value), ["r:1", "r:2", "r:3", "r:3"]);
   await b.close();
 });
 
