@@ -403,6 +403,21 @@ test("resolveKeys: not called for items that keyOf or AddOptions.key already rou
   await b.close();
 });
 
+test("resolveKeys alone (no keyOf, weigh or dedupeBy): every add is routed by resolveKeys", async (t) => {
+  const { calls, transport } = recorder();
+  const routed = [];
+  const b = open(t, {
+    transport,
+    maxWaitMs: 10,
+    resolveKeys: (items) => (routed.push([...items]), items.map((x) => (x % 2 ? "odd" : "even"))),
+  });
+  const ps = [1, 2, 3].map((x) => b.add(x));
+  assert.deepEqual(await Promise.all(ps), ["r:1", "r:2", "r:3"]);
+  assert.deepEqual(routed, [[1, 2, 3]]);
+  assert.deepEqual(calls.map((c) => [c.key, c.items]).sort(), [["even", [2]], ["odd", [1, 3]]]);
+  await b.close();
+});
+
 // ---------------------------------------------------------------------------------- dedupe
 
 test("dedupe: equal dedupe keys in one queue window share one slot and one outcome", async (t) => {
