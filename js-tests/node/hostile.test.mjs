@@ -327,12 +327,13 @@ test("hostile: add options, signals and addMany lists whose reads throw reject i
     await waitFor(() => settled(s), "the add to settle");
     assert.equal(s.count, 1);
   }
-  for (const list of [trapProxy([1, 2]), revoked()]) {
+  for (const list of [trapProxy([1, 2]), revoked(), "ab", 5, { length: 2, 0: "x", 1: "y" }]) {
     let p;
     assert.doesNotThrow(() => {
       p = b.addMany(list);
     });
-    await assert.rejects(p);
+    const err = await rejectsWith(p, "E_CONFIG");
+    assert.ok(err.message.includes("`addMany items`"), err.message);
   }
   assert.equal(await b.add(2), echo(2), "the batcher goes on");
 });
@@ -543,6 +544,11 @@ test("close: after close() resolves, add rejects E_CLOSED, flush/close resolve, 
     await b.close();
     await b[Symbol.asyncDispose]?.();
   }
+  assert.deepEqual(b.stats(), last);
+  // the last counters are a copy: a batcher made and used after the free leaves them alone
+  const other = new Batcher({ maxWaitMs: 0, transport: (batch) => batch.items.map(echo) });
+  await Promise.all(Array.from({ length: 9_000 }, (_, i) => other.add(i)));
+  await other.close();
   assert.deepEqual(b.stats(), last);
 });
 
