@@ -198,6 +198,29 @@ test("result entries null, undefined and other primitives are values; a function
   await b.close();
 });
 
+test("an entry getter that gives an Error once, then throws: its item fails with E_RESULT_SHAPE", async (t) => {
+  // The error entry is read again when its caller is settled: that read throws.
+  const b = open(t, { maxWaitMs: LONG, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: () => {
+    const results = ["r:0"];
+    let reads = 0;
+    Object.defineProperty(results, 1, {
+      enumerable: true,
+      get() {
+        if (reads++ === 0) return new Error("item 1 failed");
+        throw new Error("gone");
+      },
+    });
+    return results;
+  } });
+  const s = [0, 1].map((i) => track(b.add(i)));
+  await b.flush();
+  await waitFor(() => s.every(settled), "both items");
+  assert.equal(s[0].value, "r:0");
+  assertCode(s[1].reason, "E_RESULT_SHAPE");
+  assert.equal(s[1].reason.cause.message, "gone");
+  await b.close();
+});
+
 test("hostile: a transport that rewrites batch.id or empties batch.items still gets its answer mapped", async (t) => {
   const b = open(t, {
     maxWaitMs: 0,
