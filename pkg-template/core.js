@@ -611,6 +611,11 @@ class Runner {
   }
 
   add(item, opts) {
+    if (this.reading) {
+      // From a getter while a drain is read: the engine may hand out an id whose settle is
+      // still in that drain's buffer. The add waits until the read is over.
+      return new Promise((resolve) => queueMicrotask(() => resolve(this.add(item, opts))));
+    }
     if (opts === undefined && this.plain) {
       // The common case: one queue, weight 1, no per-add options: no engine call per item.
       const id = this.plainId();

@@ -7,8 +7,12 @@
 #   MUTANTS_JOBS=1  MUTANTS_TIMEOUT=40   cargo-mutants --jobs, --timeout (s)
 #   PROPTEST_CASES=32                    property-test cases per mutant (the test's own default is 256)
 #   HYPERBATCH_MUTATE="pkg/core.js:150-200"   Stryker: only these lines (comma-separated)
-#   HYPERBATCH_MUTANT_SUITES="retry,errors"   Stryker: the js-tests/node suites it runs
+#   HYPERBATCH_MUTANT_SUITES="retry,errors"   Stryker: the js-tests/node suites it runs (default:
+#                                            every fast, deterministic one; see stryker.conf.mjs)
+#   STRYKER_FLAGS="--force"                   Stryker: extra flags
 # Reports: mutants.out/ (cargo-mutants) and reports/mutation/ (Stryker); both are git-ignored.
+# Stryker runs incrementally: reports/stryker-incremental-<lines>.json keeps each selection's
+# results, and a rerun tests only mutants whose code or covering suites changed (--force: all).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -33,6 +37,8 @@ run_rust() {
 }
 
 run_js() {
+  # shellcheck disable=SC2206 # word splitting wanted: extra Stryker flags such as --force
+  local STRYKER_ARGS=(${STRYKER_FLAGS:-})
   npm_install "$root/scripts/mutants"
   if [ ! -f pkg/package.json ]; then
     step "node scripts/build.mjs (pkg/ is missing)"
@@ -49,7 +55,7 @@ run_js() {
   trap "cp '$saved' pkg/core.js; rm -f '$saved'" EXIT
   cp pkg-template/core.js pkg/core.js
   step "stryker run stryker.conf.mjs (pkg/core.js in place)"
-  "$root/scripts/mutants/node_modules/.bin/stryker" run stryker.conf.mjs
+  "$root/scripts/mutants/node_modules/.bin/stryker" run stryker.conf.mjs "${STRYKER_ARGS[@]}"
 }
 
 tools=("$@")

@@ -279,3 +279,12 @@ test("stats(): counters follow a run with successes, item failures, a retry and 
   });
   await b.close();
 });
+
+test("stats(): counts the adds of the current turn at once (plain adds, read in the same turn)", async (t) => {
+  const b = open(t, { transport: (batch) => batch.items, maxWaitMs: LONG });
+  const ps = [1, 2, 3].map((x) => b.add(x));
+  const s = b.stats();
+  assert.deepEqual([s.queued, s.items], [3, 3]);
+  await b.flush();
+  assert.deepEqual(await Promise.all(ps), [1, 2, 3]);
+});

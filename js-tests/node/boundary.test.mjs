@@ -81,3 +81,91 @@ test("a refused option is a RangeError naming it and the value, every time", () 
     (err) => err instanceof RangeError && err.option === "circuitBreaker.failureThreshold" && / got 0\.5$/.test(err.message),
   );
 });
+
+test("flush() and add() from user code that runs while core.js reads a drain: the drain is finished first", async (t) => {
+  // The same getter, now calling flush() and add(): those feed the engine and would read its
+  // outputs into the buffer the outer drain is still reading. They must wait for it instead.
+  let b;
+  const flushes = [];
+  const late = [];
+  class Down extends Error {
+    get message() {
+      // each refused late add reads this message again: stop after three
+      if (late.length < 3) {
+        flushes.push(b.flush());
+        late.push(b.add(`late${late.length}`).catch((err) => err.code));
+      }
+      return "down";
+    }
+  }
+  b = open(t, {
+    transport: async () => {
+      throw new Down();
+    },
+    maxBatchSize: 1,
+    maxInFlight: 1,
+    retry: { maxAttempts: 1 },
+    circuitBreaker: { failureThreshold: 1, resetMs: LONG },
+  });
+  const first = b.add("a");
+  const rest = ["b", "c", "d"].map((item) => b.add(item));
+  await assert.rejects(first, (err) => err.code === "E_TRANSPORT");
+  const results = await Promise.allSettled(rest);
+  assert.deepEqual(results.map((r) => r.reason?.code), ["E_CIRCUIT_OPEN", "E_CIRCUIT_OPEN", "E_CIRCUIT_OPEN"]);
+  await Promise.all(flushes);
+  // the circuit is open for LONG: every add made from the getter is refused too, none is lost
+  assert.equal(late.length, 3, "the getter ran while reading");
+  assert.deepEqual(new Set(await Promise.all(late)), new Set(["E_CIRCUIT_OPEN"]));
+  const s = b.stats();
+  assert.deepEqual([s.queued, s.inFlightBatches, s.failed], [0, 0, 4 + late.length]);
+});
+
+/**
+ * A batcher with maxBatchSize 1 whose call for "b" returns a bare thenable (its callbacks kept)
+ * and whose call for "a" answers with an array whose entry getter, on its second read (core.js
+ * reading the drain that settles "a"), answers "b" through `answerB(ok, fail)`.
+ */
+function answeredWhileReading(t, answerB) {
+  let ok, fail;
+  let reads = 0;
+  const b = open(t, {
+    maxBatchSize: 1,
+    maxWaitMs: LONG,
+    retry: { maxAttempts: 1 },
+    transport: (batch) => {
+      if (batch.items[0] === "b") return { then: (resolve, reject) => ([ok, fail] = [resolve, reject]) };
+      const results = [];
+      Object.defineProperty(results, 0, {
+        enumerable: true,
+        get() {
+          if (++reads === 2) answerB(ok, fail);
+          return "r:a";
+        },
+      });
+      return new Promise((resolve) => setTimeout(() => resolve(results), 5));
+    },
+  });
+  return { b, reads: () => reads };
+}
+
+test("a call answered from user code while core.js reads a drain (a result getter) is taken after the read", async (t) => {
+  const { b, reads } = answeredWhileReading(t, (ok) => ok(["r:b"]));
+  const results = await Promise.allSettled([b.add("a"), b.add("b")]);
+  assert.ok(reads() >= 2, "the getter ran while reading");
+  assert.deepEqual(results, [{ status: "fulfilled", value: "r:a" }, { status: "fulfilled", value: "r:b" }]);
+  const s = b.stats();
+  assert.deepEqual([s.inFlightBatches, s.succeeded, s.failed], [0, 2, 0]);
+});
+
+test("a call failed from user code while core.js reads a drain (a result getter) is taken after the read", async (t) => {
+  const boom = new Error("b failed");
+  const { b, reads } = answeredWhileReading(t, (ok, fail) => fail(boom));
+  const [a, bb] = await Promise.allSettled([b.add("a"), b.add("b")]);
+  assert.ok(reads() >= 2, "the getter ran while reading");
+  assert.deepEqual(a, { status: "fulfilled", value: "r:a" });
+  assert.equal(bb.status, "rejected");
+  assert.equal(bb.reason.code, "E_TRANSPORT");
+  assert.ok(bb.reason.cause === boom, "the transport's error is the cause");
+  const s = b.stats();
+  assert.deepEqual([s.inFlightBatches, s.succeeded, s.failed], [0, 1, 1]);
+});

@@ -56,6 +56,25 @@ test("abort every item of an in-flight call: batch.signal aborts with an E_ABORT
   await b.close();
 });
 
+test("abort every item of a later in-flight call while others run: only that call's signal aborts", async (t) => {
+  // Calls 0 and 1 are in flight with items nobody aborts; call 2's items are all aborted.
+  const { gate, calls, transport } = gated();
+  const b = open(t, { transport, maxWaitMs: LONG, maxBatchSize: 2, retry: FAST_RETRY });
+  const keep = ["a", "b", "c", "d"].map((x) => track(b.add(x)));
+  const controller = new AbortController();
+  const gone = ["e", "f"].map((x) => track(b.add(x, { signal: controller.signal })));
+  await waitFor(() => calls.length === 3, "three calls");
+  controller.abort();
+  await waitFor(() => calls[2].signal.aborted, "the third call's signal to abort", 2000);
+  assertCode(calls[2].signal.reason, "E_ABORTED");
+  assert.ok(!calls[0].signal.aborted && !calls[1].signal.aborted, "the other calls still run");
+  gate.resolve();
+  await waitFor(() => [...keep, ...gone].every(settled), "every caller");
+  assert.deepEqual(keep.map((p) => p.value), ["r:a", "r:b", "r:c", "r:d"]);
+  for (const p of gone) assertCode(p.reason, "E_ABORTED");
+  await b.close();
+});
+
 test("abort only some items of an in-flight call: batch.signal does not abort, the rest succeed", async (t) => {
   const { gate, calls, transport } = gated();
   const b = open(t, { transport, maxWaitMs: LONG });

@@ -50,6 +50,11 @@ const BAD_CONFIGS = [
   ["timeoutMs -5", { transport, timeoutMs: -5 }, RangeError, "timeoutMs"],
   ["errorMode unknown", { transport, errorMode: "all_or_nothing" }, null, "errorMode"],
   ["retry not an object", { transport, retry: 5 }, TypeError, "retry"],
+  ["retry null", { transport, retry: null }, TypeError, "retry"],
+  ["retry true", { transport, retry: true }, TypeError, "retry"],
+  ["retry false (only budget may be false)", { transport, retry: false }, TypeError, "retry"],
+  ["circuitBreaker true", { transport, circuitBreaker: true }, TypeError, "circuitBreaker"],
+  ["options null", null, TypeError, "options"],
   ["retry.maxAttempts 0", { transport, retry: { maxAttempts: 0 } }, RangeError, "maxAttempts"],
   ["retry.maxAtempts (typo)", { transport, retry: { maxAtempts: 3 } }, null, "maxAtempts"],
   ["retry.baseDelayMs -1", { transport, retry: { baseDelayMs: -1 } }, RangeError, "baseDelayMs"],
@@ -81,6 +86,29 @@ for (const [name, options, cls, names] of BAD_CONFIGS) {
     assert.ok(error.message.includes(names), `message "${error.message}" does not name ${names}`);
   });
 }
+
+test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; weight 0 and null options are accepted", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG });
+  const bad = [
+    [5, "add options"], ["x", "add options"], [true, "add options"],
+    [{ weight: -1 }, "weight"], [{ weight: Infinity }, "weight"], [{ weight: NaN }, "weight"], [{ weight: "3" }, "weight"],
+    [{ deadline: "soon" }, "deadline"], [{ deadline: NaN }, "deadline"],
+    [{ signal: {} }, "signal"], [{ signal: null }, "signal"], [{ signal: 5 }, "signal"],
+    [{ key: {} }, "key"],
+  ];
+  for (const [opts, option] of bad) {
+    const err = await rejectsWith(b.add("x", opts), "E_CONFIG", JSON.stringify(opts));
+    assert.equal(err.option, option, `${String(JSON.stringify(opts))}: err.option`);
+    assert.ok(err.message.includes(`\`${option}\``), `the message names the option: ${err.message}`);
+  }
+  // contract silent: null options mean none, as undefined does
+  const ok = [track(b.add("zero", { weight: 0 })), track(b.add("null", null))];
+  await b.flush();
+  assert.deepEqual(ok.map((p) => p.value), ["r:zero", "r:null"]);
+  assert.equal(calls.length, 1);
+  await b.close();
+});
 
 test("E_CONFIG: valid edge values and every enum value are accepted", async () => {
   const good = [
@@ -384,6 +412,21 @@ test("E_TIMEOUT: after maxAttempts timeouts the caller gets E_TIMEOUT", async (t
   assertCode(p.reason, "E_TIMEOUT");
   assert.equal(calls.length, 2);
   assert.ok(calls.every((c) => c.signal.aborted));
+  await b.close();
+});
+
+test("E_TIMEOUT: a later call of several times out on its own (each call's timer finds its call)", async (t) => {
+  // The first two calls answer; the third never does: only it times out, after timeoutMs.
+  const { calls, transport: tr } = recorder((batch, i) => (i < 2 ? batch.items.map(echo) : new Promise(() => {})));
+  const b = open(t, { transport: tr, maxWaitMs: LONG, maxBatchSize: 1, timeoutMs: 20, retry: { ...FAST_RETRY, maxAttempts: 1 } });
+  const ok = [track(b.add("a")), track(b.add("b"))];
+  await waitFor(() => ok.every(settled), "the first two calls");
+  const late = track(b.add("c"));
+  await waitFor(() => settled(late), "the third call's timeout", 3000);
+  assert.deepEqual(ok.map((p) => p.value), ["r:a", "r:b"]);
+  assertCode(late.reason, "E_TIMEOUT");
+  assert.equal(calls.length, 3);
+  assert.ok(calls[2].signal.aborted && !calls[0].signal.aborted && !calls[1].signal.aborted, "only the third call's signal");
   await b.close();
 });
 

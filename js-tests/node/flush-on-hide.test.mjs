@@ -4,6 +4,7 @@
 // js-tests/runtimes/browser/flush-on-hide.test.mjs.) Here a stand-in document and window
 // (EventTargets) play the browser.
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { Batcher, LONG, assertCode, macrotask, open, sleep, test } from "./_helpers.mjs";
 
 function recording(t, options) {
@@ -96,6 +97,7 @@ test("close() removes the listeners: a hide after close (and after the engine is
   const { b, calls } = recording(t, { flushOnHide: true, maxWaitMs: LONG });
   await Promise.all([b.add(1), b.close()]);
   assert.equal(removed, 2, "visibilitychange and pagehide");
+  assert.deepEqual([getEventListeners(document, "visibilitychange").length, getEventListeners(window, "pagehide").length], [0, 0]);
   document.visibilityState = "hidden";
   document.dispatchEvent(new Event("visibilitychange"));
   window.dispatchEvent(new Event("pagehide"));

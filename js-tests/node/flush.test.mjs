@@ -403,6 +403,21 @@ test("resolveKeys: not called for items that keyOf or AddOptions.key already rou
   await b.close();
 });
 
+test("resolveKeys alone (no keyOf, weigh or dedupeBy): every add is routed by resolveKeys", async (t) => {
+  const { calls, transport } = recorder();
+  const routed = [];
+  const b = open(t, {
+    transport,
+    maxWaitMs: 10,
+    resolveKeys: (items) => (routed.push([...items]), items.map((x) => (x % 2 ? "odd" : "even"))),
+  });
+  const ps = [1, 2, 3].map((x) => b.add(x));
+  assert.deepEqual(await Promise.all(ps), ["r:1", "r:2", "r:3"]);
+  assert.deepEqual(routed, [[1, 2, 3]]);
+  assert.deepEqual(calls.map((c) => [c.key, c.items]).sort(), [["even", [2]], ["odd", [1, 3]]]);
+  await b.close();
+});
+
 // ---------------------------------------------------------------------------------- dedupe
 
 test("dedupe: equal dedupe keys in one queue window share one slot and one outcome", async (t) => {
@@ -440,6 +455,82 @@ test("dedupe: only within one queue and one window (other keys and later windows
   await b.flush();
   assert.equal(calls.length, 3, "a later window sends the same dedupe key again");
   assert.ok([...first, again].every((p) => p.value === "r:1"));
+  await b.close();
+});
+
+test("dedupe: the first caller of a shared slot aborts; the slot is still sent with its item for the others", async (t) => {
+  // The slot carries the first caller's item value; aborting that caller must not drop the value
+  // the others still wait on (the engine settles it without releasing the value).
+  const { calls, transport } = recorder((batch) => batch.items.map((x) => `r:${x?.id}:${x?.who}`));
+  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.id });
+  const controller = new AbortController();
+  const first = track(b.add({ id: 1, who: "first" }, { signal: controller.signal }));
+  const second = track(b.add({ id: 1, who: "second" }));
+  controller.abort();
+  await b.flush();
+  await waitFor(() => settled(first) && settled(second), "both callers");
+  assertCode(first.reason, "E_ABORTED");
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0].items, [{ id: 1, who: "first" }], "the slot goes with the first caller's item");
+  assert.equal(second.value, "r:1:first");
+  await b.close();
+});
+
+test("dedupe: the aborted first caller's item is let go after its slot's call, not another queued item", async (t) => {
+  // ids: 0 first caller of slot x (aborted), 1 an item queued under another key, 2 a follower of
+  // x, 3 fills key k1's batch. When k1's call ends, item 0's value is let go; item 1 is still
+  // queued and must be sent with its own value.
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, maxBatchSize: 2, keyOf: (x) => x.k, dedupeBy: (x) => x.d });
+  const controller = new AbortController();
+  const first = track(b.add({ id: "first", k: "k1", d: "x" }, { signal: controller.signal }));
+  const other = track(b.add({ id: "other", k: "k2", d: "y" }));
+  const follower = track(b.add({ id: "follower", k: "k1", d: "x" }));
+  controller.abort();
+  const fill = track(b.add({ id: "fill", k: "k1", d: "z" }));
+  await waitFor(() => settled(follower) && settled(fill), "k1's call");
+  assertCode(first.reason, "E_ABORTED");
+  assert.deepEqual([follower.value, fill.value], ["r:first", "r:fill"]);
+  await b.flush();
+  await waitFor(() => settled(other), "k2's call");
+  assert.equal(other.value, "r:other");
+  assert.deepEqual(calls.map((c) => [c.key, c.items.map(label)]), [["k1", ["first", "fill"]], ["k2", ["other"]]]);
+  await b.close();
+});
+
+for (const leaving of ["first", "second", "refused"]) {
+  test(`dedupe: an object key stays one slot while any of its callers waits (${leaving} caller leaves, a later add still joins)`, async (t) => {
+    const { calls, transport } = recorder();
+    const key = { user: 1 };
+    const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.key });
+    const controller = new AbortController();
+    const opts = (who) => (who === leaving ? { signal: controller.signal } : undefined);
+    const first = track(b.add({ id: "first", key }, opts("first")));
+    const second = track(b.add({ id: "second", key }, opts("second")));
+    // "refused": an add with the same key whose deadline has passed is refused
+    const refused = track(b.add({ id: "refused", key }, { deadline: Date.now() - 1000 }));
+    controller.abort();
+    await macrotask();
+    assertCode(refused.reason, "E_DEADLINE");
+    if (leaving !== "refused") assertCode((leaving === "first" ? first : second).reason, "E_ABORTED");
+    const third = track(b.add({ id: "third", key }));
+    await b.flush();
+    const waiting = [first, second, third].filter((p, i) => ["first", "second", "third"][i] !== leaving);
+    await waitFor(() => waiting.every(settled), "the slot's callers");
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0].items.map(label), ["first"], "one slot, carried by the first item");
+    assert.deepEqual(waiting.map((p) => p.value), waiting.map(() => "r:first"));
+    await b.close();
+  });
+}
+
+test("dedupe: items whose dedupeBy is undefined are not deduplicated", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.d });
+  const ps = [{ id: 1 }, { id: 2 }, { id: 3, d: "k" }, { id: 4, d: "k" }].map((x) => track(b.add(x)));
+  await b.flush();
+  assert.deepEqual(calls[0].items.map(label), [1, 2, 3]);
+  assert.deepEqual(ps.map((p) => p.value), ["r:1", "r:2", "r:3", "r:3"]);
   await b.close();
 });
 

@@ -111,3 +111,24 @@ test("hooks carry the batch: bisect calls each carry their own half", async (t) 
   assert.ok(ends.some((e) => e.items.length === 1 && e.items[0] === 3 && e.results === undefined), "the poison item alone");
   assert.ok(ends.some((e) => e.items.includes(1) && e.results !== undefined), "a clean half succeeds with its results");
 });
+
+test("hooks carry the key: info.key is batch.key for each key's calls, in onBatchStart and onBatchEnd", async (t) => {
+  const items = [{ k: "a", v: 1 }, { k: "b", v: 2 }, { k: 7, v: 3 }, { k: "a", v: 4 }];
+  const keys = [];
+  const { b, calls, starts, ends } = recorded(t, (batch) => {
+    keys.push([batch.id, batch.key]);
+    return batch.items.map((x) => x.v);
+  }, { keyOf: (x) => x.k });
+  const ps = items.map((x) => b.add(x));
+  await b.flush();
+  assert.deepEqual(await Promise.all(ps), [1, 2, 3, 4]);
+  assert.equal(calls.length, 3);
+  const byId = new Map(keys);
+  assert.deepEqual([...byId.values()].sort(), [7, "a", "b"].sort());
+  for (const info of [...starts, ...ends]) assert.equal(info.key, byId.get(info.id), `hook info.key of call ${info.id}`);
+  assertCarried(calls, starts, ends);
+  // the default queue has no key
+  const c = recorded(t, (batch) => batch.items);
+  await Promise.all([c.b.add(1), c.b.flush()]);
+  assert.deepEqual([c.starts[0].key, c.ends[0].key], [undefined, undefined]);
+});

@@ -182,6 +182,45 @@ test("hostile: thenables from the transport whose then throws, or calls back twi
   }
 });
 
+test("result entries null, undefined and other primitives are values; a function entry whose then throws fails its item", async (t) => {
+  const fnThen = function entry() {};
+  Object.defineProperty(fnThen, "then", { get() { throw new Error("no then"); } });
+  const plainFn = () => "kept";
+  const answer = [null, undefined, 0, "", false, NaN, plainFn, fnThen];
+  const b = open(t, { maxWaitMs: LONG, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: () => answer });
+  const s = answer.map((_, i) => track(b.add(i)));
+  await b.flush();
+  await waitFor(() => s.every(settled), "every item");
+  assert.deepEqual(s.slice(0, 7).map((x) => x.status), Array(7).fill("fulfilled"));
+  assert.deepEqual(s.slice(0, 6).map((x) => x.value), [null, undefined, 0, "", false, NaN]);
+  assert.ok(s[6].value === plainFn, "a function entry is the value");
+  assertCode(s[7].reason, "E_RESULT_SHAPE", "a function entry whose then getter throws");
+  await b.close();
+});
+
+test("an entry getter that gives an Error once, then throws: its item fails with E_RESULT_SHAPE", async (t) => {
+  // The error entry is read again when its caller is settled: that read throws.
+  const b = open(t, { maxWaitMs: LONG, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: () => {
+    const results = ["r:0"];
+    let reads = 0;
+    Object.defineProperty(results, 1, {
+      enumerable: true,
+      get() {
+        if (reads++ === 0) return new Error("item 1 failed");
+        throw new Error("gone");
+      },
+    });
+    return results;
+  } });
+  const s = [0, 1].map((i) => track(b.add(i)));
+  await b.flush();
+  await waitFor(() => s.every(settled), "both items");
+  assert.equal(s[0].value, "r:0");
+  assertCode(s[1].reason, "E_RESULT_SHAPE");
+  assert.equal(s[1].reason.cause.message, "gone");
+  await b.close();
+});
+
 test("hostile: a transport that rewrites batch.id or empties batch.items still gets its answer mapped", async (t) => {
   const b = open(t, {
     maxWaitMs: 0,
@@ -311,12 +350,13 @@ test("hostile: add options, signals and addMany lists whose reads throw reject i
     await waitFor(() => settled(s), "the add to settle");
     assert.equal(s.count, 1);
   }
-  for (const list of [trapProxy([1, 2]), revoked()]) {
+  for (const list of [trapProxy([1, 2]), revoked(), "ab", 5, { length: 2, 0: "x", 1: "y" }]) {
     let p;
     assert.doesNotThrow(() => {
       p = b.addMany(list);
     });
-    await assert.rejects(p);
+    const err = await rejectsWith(p, "E_CONFIG");
+    assert.ok(err.message.includes("`addMany items`"), err.message);
   }
   assert.equal(await b.add(2), echo(2), "the batcher goes on");
 });
@@ -368,6 +408,8 @@ const DISTINCT = [
   ["1n and 1", 1n, 1],
   ["1n and \"1\"", 1n, "1"],
   ["true and \"true\"", true, "true"],
+  ["1n and true", 1n, true],
+  ["0n and false", 0n, false],
   ["null and \"null\"", null, "null"],
   ["an object and \"[object Object]\"", {}, "[object Object]"],
   // UTF-8 turns every lone surrogate into U+FFFD: these must not meet in the engine.
@@ -525,6 +567,11 @@ test("close: after close() resolves, add rejects E_CLOSED, flush/close resolve, 
     await b.close();
     await b[Symbol.asyncDispose]?.();
   }
+  assert.deepEqual(b.stats(), last);
+  // the last counters are a copy: a batcher made and used after the free leaves them alone
+  const other = new Batcher({ maxWaitMs: 0, transport: (batch) => batch.items.map(echo) });
+  await Promise.all(Array.from({ length: 9_000 }, (_, i) => other.add(i)));
+  await other.close();
   assert.deepEqual(b.stats(), last);
 });
 

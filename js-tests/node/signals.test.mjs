@@ -293,3 +293,25 @@ test("a primitive whose prototype has addEventListener as its signal: add() stil
   assertCode(s.reason, "E_ABORTED");
   assertCode(q.reason, "E_ABORTED");
 });
+
+test("a shared signal whose last-added item settles first: items added after that still abort with it", async (t) => {
+  // The watch's list loses its tail first; a later item is linked after the new tail.
+  const { calls, transport, release } = heldCalls();
+  const b = open(t, { transport, maxWaitMs: LONG, maxBatchSize: 10, keyOf: (x) => x.k });
+  const controller = new AbortController();
+  const { signal } = controller;
+  const a = track(b.add({ id: "a", k: "slow" }, { signal }));
+  const tail = track(b.add({ id: "tail", k: "fast" }, { signal }));
+  b.flush();
+  await waitFor(() => calls.length === 2, "two calls");
+  release(calls.findIndex((c) => c.key === "fast"));
+  await waitFor(() => settled(tail), "the tail item");
+  const later = track(b.add({ id: "later", k: "slow" }, { signal }));
+  controller.abort();
+  await macrotask();
+  assertCode(a.reason, "E_ABORTED");
+  assertCode(later.reason, "E_ABORTED", "the item added after the tail settled");
+  assert.equal(listeners(signal), 0);
+  release(0);
+  release(1);
+});
