@@ -362,6 +362,24 @@ test("resolveKeys: items whose keyOf is undefined are routed together by one res
   await b.close();
 });
 
+test("resolveKeys: flush() covers items still waiting for their key (sent once routed, not after maxWaitMs)", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, {
+    transport,
+    maxWaitMs: 3000,
+    resolveKeys: async (items) => items.map(() => "k"),
+  });
+  const a = track(b.add({ id: 1 }));
+  const t0 = now();
+  await b.flush();
+  const took = now() - t0;
+  assert.ok(settled(a), "flush() resolves once the item it covered settled");
+  assert.equal(a.value, "r:1");
+  assert.ok(took < 1000, `flush() took ${took.toFixed(0)} ms: the routed item waited out maxWaitMs`);
+  assert.deepEqual(calls.map((c) => [c.key, c.items.map(label)]), [["k", [1]]]);
+  await b.close();
+});
+
 test("resolveKeys: items are gathered under the maxBatchSize rule", async (t) => {
   const routed = [];
   const { calls, transport } = recorder();

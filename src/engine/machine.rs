@@ -196,6 +196,9 @@ pub struct Engine {
     flushes: Flushes,
     next_flush: FlushId,
     next_order: u64,
+    /// `next_order` at the latest flush or close: an item ordered before it was queued when that
+    /// flush came, so once `resolveKeys` routes it, it is due at once.
+    flushed_before: u64,
     due: Vec<KeyId>,
     /// Due keys by the arrival order of their oldest item (`run_due`'s buffer).
     ready: BinaryHeap<Reverse<(u64, KeyId)>>,
@@ -244,6 +247,7 @@ impl Engine {
             flushes: Flushes::default(),
             next_flush: 1,
             next_order: 0,
+            flushed_before: 0,
             due: Vec::new(),
             ready: BinaryHeap::new(),
             ready_stale: false,
@@ -286,6 +290,7 @@ impl Engine {
         let id = self.next_flush;
         self.next_flush += 1;
         self.flushes.open(id, self.live);
+        self.flushed_before = self.next_order;
         self.due_all_queued();
         self.run_due(now);
         self.after_input(now);
@@ -318,8 +323,15 @@ impl Engine {
             }
             if k != UNROUTED && self.key_valid(k) {
                 self.queued -= 1; // counted again by enqueue
-                self.items[idx as usize].key = k;
+                let it = &mut self.items[idx as usize];
+                it.key = k;
+                let flushed = it.order < self.flushed_before;
                 self.enqueue(idx, now);
+                // A flush made while the item waited for its key covers it: `flush()` dispatches
+                // everything queued when it is called.
+                if flushed {
+                    self.flushed_route(idx, gen, k);
+                }
             } else {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
@@ -335,6 +347,16 @@ impl Engine {
         self.run_due(now);
         self.after_input(now);
         Ok(())
+    }
+
+    /// A routed item that a flush covered is due at once (unless it joined a slot or left).
+    #[cold]
+    #[inline(never)]
+    fn flushed_route(&mut self, idx: u32, gen: u32, k: KeyId) {
+        let it = &self.items[idx as usize];
+        if it.gen == gen && it.state == State::Queued {
+            self.due_through(k, it.order, false);
+        }
     }
 
     /// `resolveKeys` failed: its items fail with E_ROUTE.

@@ -1257,3 +1257,41 @@ fn call_now_never_overtakes_queued_items_and_its_failures_are_output() {
     h.e.close(13.0);
     assert_eq!(h.e.call_now(14.0), Err(AddError::Rejected(ErrorCode::Closed)));
 }
+
+#[test]
+fn a_flush_covers_items_still_waiting_for_resolve_keys() {
+    let mut h = H::new(Config { max_wait_ms: 3000.0, ..cfg() });
+    let a = h.add_to(UNROUTED, 1.0, None, 0.0);
+    let f = h.e.flush(1.0);
+    let route = h
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, .. } => Some(route),
+            _ => None,
+        })
+        .expect("the flush sends the routing queue at once");
+    // An item added after the flush and routed with a later call is not covered by it.
+    let b = h.add_to(UNROUTED, 1.0, None, 2.0);
+    let k = h.e.intern("east");
+    h.e.route_done(route, &[k], 5.0).unwrap();
+    let d = h.dispatches();
+    assert_eq!(d.len(), 1, "a is due at once, not after maxWaitMs");
+    assert_eq!((d[0].key, d[0].items.clone()), (k, vec![a]));
+    let out = h.ok(&d[0], 6.0);
+    assert!(out.contains(&Output::Flushed { flush: f }));
+    h.e.handle_time(3002.0);
+    let route = h
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, .. } => Some(route),
+            _ => None,
+        })
+        .expect("b is routed when its window ends");
+    let k = h.e.intern("east"); // released when a's call ended; the host interns each answer
+    h.e.route_done(route, &[k], 3002.0).unwrap();
+    assert!(h.dispatches().is_empty(), "b waits for its key's window: the flush came before it");
+    assert_eq!(h.e.poll_timeout(), Some(3002.0 + 3000.0));
+    assert_eq!(h.time(3002.0 + 3000.0)[0].items, vec![b]);
+}
