@@ -147,6 +147,14 @@ for (const kind of ["module", "bytes", "arraybuffer", "response"]) {
   });
 }
 
+test("slim: new Batcher() before init() throws E_CONFIG naming init, and works once init() is done", { timeout: 20_000 }, async () => {
+  const r = await runSlim(["before-init", wasmFile()]);
+  assert.equal(r.code, 0, `child failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split("\n").pop());
+  assert.deepEqual(out.before, { name: out.before.name, code: "E_CONFIG", mentionsInit: true });
+  assert.deepEqual(out.results, [2, 3]);
+});
+
 test("slim: init(URL) fetches the .wasm over HTTP", { timeout: 20_000 }, async () => {
   const path = wasmFile();
   const server = createServer((req, res) => {
