@@ -581,3 +581,48 @@ fn an_aborted_item_takes_its_window_with_it() {
     e.handle_time(150.0);
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![second]]);
 }
+
+// Kills: units.rs left_unit → (), `unit.live -= 1` → `+=` / `/=`, `unit.live > 0` → `>=`: a unit
+// (a batch waiting for its backoff to be resent) whose items were all aborted is dropped at once,
+// and its key with it; one held by capacity is dropped unsent.
+#[test]
+fn a_unit_whose_items_all_left_is_dropped_with_its_key() {
+    let unavailable = || Failure { status: Some(503.0), ..Failure::thrown() };
+    // Waiting for its backoff timer.
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let items: Vec<ItemId> = (0..2).map(|_| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, unavailable(), 1.0).unwrap();
+    assert!(released(&outputs(&mut e)).is_empty());
+    e.cancel(items[0], 1.2).unwrap();
+    assert!(released(&outputs(&mut e)).is_empty(), "one item is still in the unit");
+    e.cancel(items[1], 1.4).unwrap();
+    assert_eq!(released(&outputs(&mut e)), [k], "nothing is left of the key");
+    e.handle_time(50.0);
+    e.handle_time(50.0);
+    assert!(dispatches(&mut e).is_empty());
+    // Ready, but held by maxInFlight behind another key's call.
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let (k, other) = (e.intern("k"), e.intern("other"));
+    let items: Vec<ItemId> = (0..2).map(|_| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, unavailable(), 1.0).unwrap();
+    e.add(other, 1.0, None, None, 1.0).unwrap();
+    e.flush(1.0);
+    let held = dispatches(&mut e);
+    assert_eq!(held.len(), 1, "the other key's call holds the only slot");
+    e.handle_time(10.0);
+    e.handle_time(10.0);
+    assert!(dispatches(&mut e).is_empty(), "the unit waits for capacity");
+    for &item in &items {
+        e.cancel(item, 11.0).unwrap();
+    }
+    // The key stays listed as due until capacity frees; then nothing is sent and it goes.
+    e.complete(held[0].batch, &[ItemResult::Ok], 12.0).unwrap();
+    let out = outputs(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "{out:?}");
+    assert_eq!(released(&out), [other, k]);
+}
