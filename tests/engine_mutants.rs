@@ -626,3 +626,27 @@ fn a_unit_whose_items_all_left_is_dropped_with_its_key() {
     assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "{out:?}");
     assert_eq!(released(&out), [other, k]);
 }
+
+// Kills: due.rs run_due `Some(now_oldest) if now_oldest != oldest` → false: a key waiting for
+// capacity competes by its oldest item *now*. Its first item aborted while it waited, so another
+// key's older item goes first.
+#[test]
+fn a_key_waiting_for_capacity_competes_by_its_oldest_item_now() {
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let (z, a, b) = (e.intern("z"), e.intern("a"), e.intern("b"));
+    e.add(z, 1.0, None, None, 0.0).unwrap();
+    e.flush(0.0);
+    let busy = dispatches(&mut e);
+    assert_eq!(busy.len(), 1);
+    let a1 = e.add(a, 1.0, None, None, 1.0).unwrap().0;
+    let b1 = e.add(b, 1.0, None, None, 2.0).unwrap().0;
+    let a2 = e.add(a, 1.0, None, None, 3.0).unwrap().0;
+    e.flush(3.0);
+    assert!(dispatches(&mut e).is_empty(), "held by maxInFlight");
+    e.cancel(a1, 4.0).unwrap();
+    e.complete(busy[0].batch, &[ItemResult::Ok], 5.0).unwrap();
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![b1]], "b1 is older than a2");
+    e.complete(d[0].batch, &[ItemResult::Ok], 6.0).unwrap();
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![a2]]);
+}
