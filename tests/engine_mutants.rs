@@ -650,3 +650,44 @@ fn a_key_waiting_for_capacity_competes_by_its_oldest_item_now() {
     e.complete(d[0].batch, &[ItemResult::Ok], 6.0).unwrap();
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![a2]]);
 }
+
+/// Adds `n` items for `resolveKeys` and returns them with the route call that classifies them.
+fn routed(e: &mut Engine, n: usize) -> (Vec<ItemId>, hyperbatch::engine::RouteId) {
+    let items: Vec<ItemId> = (0..n).map(|_| e.add(UNROUTED, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let route = outputs(e)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, items: got } => {
+                assert_eq!(got, items);
+                Some(route)
+            }
+            _ => None,
+        })
+        .expect("a resolveKeys call");
+    (items, route)
+}
+
+// Kills: machine.rs route_done's release loop `k > DEFAULT_KEY && key_valid(k)` → `==` / `<`
+// (a key interned for an answer whose item left meanwhile would never be released) and → `||`
+// (an id that names no key would be looked up: a panic instead of E_ROUTE).
+#[test]
+fn route_answers_release_unused_keys_and_refuse_unknown_ids() {
+    let mut e = engine(quiet());
+    let (items, route) = routed(&mut e, 2);
+    e.cancel(items[0], 1.0).unwrap();
+    outputs(&mut e);
+    let (fresh, unknown) = (e.intern("fresh"), 999);
+    e.route_done(route, &[fresh, unknown], 2.0).unwrap();
+    let out = outputs(&mut e);
+    assert_eq!(released(&out), [fresh], "its only item was aborted during the route call");
+    let settled: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Settle { item, outcome, .. } => Some((*item, *outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(settled, [(items[1], hyperbatch::engine::Outcome::Code(ErrorCode::Route))]);
+    assert_eq!(e.unsettled(), 0);
+}
