@@ -691,3 +691,79 @@ fn route_answers_release_unused_keys_and_refuse_unknown_ids() {
     assert_eq!(settled, [(items[1], hyperbatch::engine::Outcome::Code(ErrorCode::Route))]);
     assert_eq!(e.unsettled(), 0);
 }
+
+/// How many plain adds `reserve_plain` hands out now (asking for plenty).
+fn plain_room(e: &mut Engine) -> usize {
+    e.reserve_plain(1000).len()
+}
+
+// Kills: admission.rs reserve_plain → empty, its `reserved.len() < want` → `>`; plain_room → 0 and
+// its guard `closed || waiting > 0 || cap < 1.0 || circuit open` (each `||` → `&&`, `waiting > 0`
+// → `==`/`<`/`>=`, `cap < 1.0` → `==`/`>`/`<=`): plain adds in bulk get as many ids as can be
+// added before one must tick the host, and none when they must go through `add`.
+#[test]
+fn reserve_plain_hands_out_what_the_default_queue_takes_before_a_tick() {
+    let mut e = engine(Config { max_batch_size: 5.0, ..quiet() });
+    assert_eq!(plain_room(&mut e), 5, "up to maxBatchSize");
+    let ids = e.reserve_plain(2).to_vec();
+    e.add_reserved(2, 0.0).unwrap();
+    assert_eq!(plain_room(&mut e), 3);
+    e.flush(1.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [ids]);
+    e.close(2.0);
+    assert_eq!(plain_room(&mut e), 0, "closed");
+    // A weight cap: each plain add weighs 1, so a cap of exactly 1 takes one, below 1 none.
+    let mut e = engine(Config { max_batch_weight: Some(1.0), ..quiet() });
+    assert_eq!(plain_room(&mut e), 1);
+    let mut e = engine(Config { max_batch_weight: Some(0.5), ..quiet() });
+    assert_eq!(plain_room(&mut e), 0, "a plain add is too heavy");
+    // Adds waiting for room (whenFull: "wait") go first.
+    let mut e = engine(Config { max_queued: 1.0, when_full: hyperbatch::engine::WhenFull::Wait, ..quiet() });
+    let k = e.intern("k");
+    e.add(k, 1.0, None, None, 0.0).unwrap();
+    outputs(&mut e);
+    e.add(k, 1.0, None, None, 0.0).unwrap();
+    outputs(&mut e);
+    let mut waiting = engine(Config { max_queued: 1.0, when_full: hyperbatch::engine::WhenFull::Wait, ..quiet() });
+    assert_eq!(plain_room(&mut waiting), 1, "room for one");
+    assert_eq!(plain_room(&mut e), 0, "an add waits");
+    // Bulk adds are refused while adds wait for room, even an empty one (kills add_reserved's
+    // `waiting > 0 || queued + n > cap` → `&&`, and `waiting > 0` → `<`).
+    let full = hyperbatch::engine::AddError::Rejected(ErrorCode::Full);
+    assert_eq!(e.add_reserved(0, 0.0), Err(full));
+    assert_eq!(waiting.add_reserved(0, 0.0), Ok(()));
+    // The default queue's circuit is open: adds are refused one by one.
+    let breaker = Some(hyperbatch::engine::CircuitConfig { failure_threshold: 1.0, reset_ms: 100.0 });
+    let mut e = engine(Config { circuit_breaker: breaker, ..quiet() });
+    add(&mut e, 1.0, 0.0);
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, Failure { status: Some(400.0), ..Failure::thrown() }, 1.0).unwrap();
+    assert_eq!(e.stats().circuits_open, 1);
+    assert_eq!(plain_room(&mut e), 0, "circuit open");
+}
+
+// Kills: admission.rs try_add `refused = key != UNROUTED && ..` → `==`: an add to a key whose
+// circuit is open settles with E_CIRCUIT_OPEN whatever the room, not E_FULL.
+#[test]
+fn an_add_to_an_open_circuit_is_refused_by_it_even_when_full() {
+    let breaker = Some(hyperbatch::engine::CircuitConfig { failure_threshold: 1.0, reset_ms: 100.0 });
+    let mut e = engine(Config { circuit_breaker: breaker, max_queued: 1.0, ..quiet() });
+    let (down, other) = (e.intern("down"), e.intern("other"));
+    e.add(down, 1.0, None, None, 0.0).unwrap();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, Failure { status: Some(400.0), ..Failure::thrown() }, 1.0).unwrap();
+    outputs(&mut e);
+    e.add(other, 1.0, None, None, 2.0).unwrap(); // maxQueued reached
+    assert_eq!(
+        e.add(other, 1.0, None, None, 2.0).unwrap_err(),
+        hyperbatch::engine::AddError::Rejected(ErrorCode::Full)
+    );
+    let (item, _) = e.add(down, 1.0, None, None, 2.0).expect("accepted, then settled by the circuit");
+    let out = outputs(&mut e);
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Settle { item: i, outcome: hyperbatch::engine::Outcome::CircuitOpen { .. }, .. } if *i == item)),
+        "{out:?}"
+    );
+}
