@@ -31,7 +31,10 @@ run_rust() {
   step "cargo mutants ${args[*]} (settings in .cargo/mutants.toml)"
   # cargo-mutants exits 2 (survivors) or 3 (timeouts): results to read, not failures here.
   local rc=0
-  PROPTEST_CASES="${PROPTEST_CASES:-32}" cargo mutants "${args[@]}" || rc=$?
+  # opt-level 1: the property test runs in 0.2 s instead of 8 s (unloaded) per mutant;
+  # overflow checks and debug assertions stay on (they kill mutants too).
+  CARGO_PROFILE_DEV_OPT_LEVEL="${CARGO_PROFILE_DEV_OPT_LEVEL:-1}" CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}" \
+    PROPTEST_CASES="${PROPTEST_CASES:-32}" cargo mutants "${args[@]}" || rc=$?
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ "$rc" -ne 3 ]; then exit "$rc"; fi
   step "cargo-mutants: survivors in mutants.out/missed.txt, timeouts in mutants.out/timeout.txt"
 }

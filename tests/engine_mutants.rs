@@ -581,3 +581,189 @@ fn an_aborted_item_takes_its_window_with_it() {
     e.handle_time(150.0);
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![second]]);
 }
+
+// Kills: units.rs left_unit → (), `unit.live -= 1` → `+=` / `/=`, `unit.live > 0` → `>=`: a unit
+// (a batch waiting for its backoff to be resent) whose items were all aborted is dropped at once,
+// and its key with it; one held by capacity is dropped unsent.
+#[test]
+fn a_unit_whose_items_all_left_is_dropped_with_its_key() {
+    let unavailable = || Failure { status: Some(503.0), ..Failure::thrown() };
+    // Waiting for its backoff timer.
+    let mut e = engine(quiet());
+    let k = e.intern("k");
+    let items: Vec<ItemId> = (0..2).map(|_| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, unavailable(), 1.0).unwrap();
+    assert!(released(&outputs(&mut e)).is_empty());
+    e.cancel(items[0], 1.2).unwrap();
+    assert!(released(&outputs(&mut e)).is_empty(), "one item is still in the unit");
+    e.cancel(items[1], 1.4).unwrap();
+    assert_eq!(released(&outputs(&mut e)), [k], "nothing is left of the key");
+    e.handle_time(50.0);
+    e.handle_time(50.0);
+    assert!(dispatches(&mut e).is_empty());
+    // Ready, but held by maxInFlight behind another key's call.
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let (k, other) = (e.intern("k"), e.intern("other"));
+    let items: Vec<ItemId> = (0..2).map(|_| e.add(k, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, unavailable(), 1.0).unwrap();
+    e.add(other, 1.0, None, None, 1.0).unwrap();
+    e.flush(1.0);
+    let held = dispatches(&mut e);
+    assert_eq!(held.len(), 1, "the other key's call holds the only slot");
+    e.handle_time(10.0);
+    e.handle_time(10.0);
+    assert!(dispatches(&mut e).is_empty(), "the unit waits for capacity");
+    for &item in &items {
+        e.cancel(item, 11.0).unwrap();
+    }
+    // The key stays listed as due until capacity frees; then nothing is sent and it goes.
+    e.complete(held[0].batch, &[ItemResult::Ok], 12.0).unwrap();
+    let out = outputs(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "{out:?}");
+    assert_eq!(released(&out), [other, k]);
+}
+
+// Kills: due.rs run_due `Some(now_oldest) if now_oldest != oldest` → false: a key waiting for
+// capacity competes by its oldest item *now*. Its first item aborted while it waited, so another
+// key's older item goes first.
+#[test]
+fn a_key_waiting_for_capacity_competes_by_its_oldest_item_now() {
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let (z, a, b) = (e.intern("z"), e.intern("a"), e.intern("b"));
+    e.add(z, 1.0, None, None, 0.0).unwrap();
+    e.flush(0.0);
+    let busy = dispatches(&mut e);
+    assert_eq!(busy.len(), 1);
+    let a1 = e.add(a, 1.0, None, None, 1.0).unwrap().0;
+    let b1 = e.add(b, 1.0, None, None, 2.0).unwrap().0;
+    let a2 = e.add(a, 1.0, None, None, 3.0).unwrap().0;
+    e.flush(3.0);
+    assert!(dispatches(&mut e).is_empty(), "held by maxInFlight");
+    e.cancel(a1, 4.0).unwrap();
+    e.complete(busy[0].batch, &[ItemResult::Ok], 5.0).unwrap();
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [vec![b1]], "b1 is older than a2");
+    e.complete(d[0].batch, &[ItemResult::Ok], 6.0).unwrap();
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![a2]]);
+}
+
+/// Adds `n` items for `resolveKeys` and returns them with the route call that classifies them.
+fn routed(e: &mut Engine, n: usize) -> (Vec<ItemId>, hyperbatch::engine::RouteId) {
+    let items: Vec<ItemId> = (0..n).map(|_| e.add(UNROUTED, 1.0, None, None, 0.0).unwrap().0).collect();
+    e.flush(0.0);
+    let route = outputs(e)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, items: got } => {
+                assert_eq!(got, items);
+                Some(route)
+            }
+            _ => None,
+        })
+        .expect("a resolveKeys call");
+    (items, route)
+}
+
+// Kills: machine.rs route_done's release loop `k > DEFAULT_KEY && key_valid(k)` → `==` / `<`
+// (a key interned for an answer whose item left meanwhile would never be released) and → `||`
+// (an id that names no key would be looked up: a panic instead of E_ROUTE).
+#[test]
+fn route_answers_release_unused_keys_and_refuse_unknown_ids() {
+    let mut e = engine(quiet());
+    let (items, route) = routed(&mut e, 2);
+    e.cancel(items[0], 1.0).unwrap();
+    outputs(&mut e);
+    let (fresh, unknown) = (e.intern("fresh"), 999);
+    e.route_done(route, &[fresh, unknown], 2.0).unwrap();
+    let out = outputs(&mut e);
+    assert_eq!(released(&out), [fresh], "its only item was aborted during the route call");
+    let settled: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Settle { item, outcome, .. } => Some((*item, *outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(settled, [(items[1], hyperbatch::engine::Outcome::Code(ErrorCode::Route))]);
+    assert_eq!(e.unsettled(), 0);
+}
+
+/// How many plain adds `reserve_plain` hands out now (asking for plenty).
+fn plain_room(e: &mut Engine) -> usize {
+    e.reserve_plain(1000).len()
+}
+
+// Kills: admission.rs reserve_plain → empty, its `reserved.len() < want` → `>`; plain_room → 0 and
+// its guard `closed || waiting > 0 || cap < 1.0 || circuit open` (each `||` → `&&`, `waiting > 0`
+// → `==`/`<`/`>=`, `cap < 1.0` → `==`/`>`/`<=`): plain adds in bulk get as many ids as can be
+// added before one must tick the host, and none when they must go through `add`.
+#[test]
+fn reserve_plain_hands_out_what_the_default_queue_takes_before_a_tick() {
+    let mut e = engine(Config { max_batch_size: 5.0, ..quiet() });
+    assert_eq!(plain_room(&mut e), 5, "up to maxBatchSize");
+    let ids = e.reserve_plain(2).to_vec();
+    e.add_reserved(2, 0.0).unwrap();
+    assert_eq!(plain_room(&mut e), 3);
+    e.flush(1.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [ids]);
+    e.close(2.0);
+    assert_eq!(plain_room(&mut e), 0, "closed");
+    // A weight cap: each plain add weighs 1, so a cap of exactly 1 takes one, below 1 none.
+    let mut e = engine(Config { max_batch_weight: Some(1.0), ..quiet() });
+    assert_eq!(plain_room(&mut e), 1);
+    let mut e = engine(Config { max_batch_weight: Some(0.5), ..quiet() });
+    assert_eq!(plain_room(&mut e), 0, "a plain add is too heavy");
+    // Adds waiting for room (whenFull: "wait") go first.
+    let mut e = engine(Config { max_queued: 1.0, when_full: hyperbatch::engine::WhenFull::Wait, ..quiet() });
+    let k = e.intern("k");
+    e.add(k, 1.0, None, None, 0.0).unwrap();
+    outputs(&mut e);
+    e.add(k, 1.0, None, None, 0.0).unwrap();
+    outputs(&mut e);
+    let mut waiting = engine(Config { max_queued: 1.0, when_full: hyperbatch::engine::WhenFull::Wait, ..quiet() });
+    assert_eq!(plain_room(&mut waiting), 1, "room for one");
+    assert_eq!(plain_room(&mut e), 0, "an add waits");
+    // Bulk adds are refused while adds wait for room, even an empty one (kills add_reserved's
+    // `waiting > 0 || queued + n > cap` → `&&`, and `waiting > 0` → `<`).
+    let full = hyperbatch::engine::AddError::Rejected(ErrorCode::Full);
+    assert_eq!(e.add_reserved(0, 0.0), Err(full));
+    assert_eq!(waiting.add_reserved(0, 0.0), Ok(()));
+    // The default queue's circuit is open: adds are refused one by one.
+    let breaker = Some(hyperbatch::engine::CircuitConfig { failure_threshold: 1.0, reset_ms: 100.0 });
+    let mut e = engine(Config { circuit_breaker: breaker, ..quiet() });
+    add(&mut e, 1.0, 0.0);
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, Failure { status: Some(400.0), ..Failure::thrown() }, 1.0).unwrap();
+    assert_eq!(e.stats().circuits_open, 1);
+    assert_eq!(plain_room(&mut e), 0, "circuit open");
+}
+
+// Kills: admission.rs try_add `refused = key != UNROUTED && ..` → `==`: an add to a key whose
+// circuit is open settles with E_CIRCUIT_OPEN whatever the room, not E_FULL.
+#[test]
+fn an_add_to_an_open_circuit_is_refused_by_it_even_when_full() {
+    let breaker = Some(hyperbatch::engine::CircuitConfig { failure_threshold: 1.0, reset_ms: 100.0 });
+    let mut e = engine(Config { circuit_breaker: breaker, max_queued: 1.0, ..quiet() });
+    let (down, other) = (e.intern("down"), e.intern("other"));
+    e.add(down, 1.0, None, None, 0.0).unwrap();
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    e.fail(d[0].batch, Failure { status: Some(400.0), ..Failure::thrown() }, 1.0).unwrap();
+    outputs(&mut e);
+    e.add(other, 1.0, None, None, 2.0).unwrap(); // maxQueued reached
+    assert_eq!(
+        e.add(other, 1.0, None, None, 2.0).unwrap_err(),
+        hyperbatch::engine::AddError::Rejected(ErrorCode::Full)
+    );
+    let (item, _) = e.add(down, 1.0, None, None, 2.0).expect("accepted, then settled by the circuit");
+    let out = outputs(&mut e);
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Settle { item: i, outcome: hyperbatch::engine::Outcome::CircuitOpen { .. }, .. } if *i == item)),
+        "{out:?}"
+    );
+}

@@ -99,6 +99,23 @@ mod tests {
         assert_eq!(map.remove(&next), None, "never inserted");
     }
 
+    // The sweep point exactly: holes are kept (sweeping on every removal would make removal
+    // O(n)) until they outnumber the live entries by more than 8, and never longer.
+    #[test]
+    fn holes_are_swept_once_they_outnumber_live_entries_by_more_than_8() {
+        let mut map = IdMap::default();
+        for id in 1..=20 {
+            map.insert(id, ());
+        }
+        for id in 1..=14 {
+            map.remove(&id);
+            assert_eq!(map.entries.len(), 20, "{id} holes, {} live: kept", map.len());
+        }
+        map.remove(&15);
+        assert_eq!((map.entries.len(), map.len()), (5, 5), "15 holes > 5 live + 8: swept");
+        assert_eq!(map.get(&16), Some(&()));
+    }
+
     #[test]
     fn an_old_live_id_does_not_hold_every_hole_after_it() {
         let mut map = IdMap::default();

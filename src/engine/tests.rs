@@ -1295,3 +1295,75 @@ fn a_flush_covers_items_still_waiting_for_resolve_keys() {
     assert_eq!(h.e.poll_timeout(), Some(3002.0 + 3000.0));
     assert_eq!(h.time(3002.0 + 3000.0)[0].items, vec![b]);
 }
+
+// Opening rejects what the key has not sent, wherever it waits, even when that is all it holds
+// (kills machine/circuit.rs reject_unsent's early exit mutants: `waiting > 0`, `retry_waiting > 0`
+// → `==`/`<`, `||` → `&&`, `!ready_units.is_empty()` → delete `!`), and nothing of another key
+// (kills `it.key == k && unsent(..)` → `||`).
+#[test]
+fn opening_rejects_an_add_waiting_for_room_and_spares_other_keys() {
+    // maxInFlight 2 is taken by a call of k and one of `other`; `other` (maxInFlightPerKey 1)
+    // holds x queued, which fills maxQueued: w, an add to k, waits for room.
+    let c = Config {
+        max_queued: 1.0,
+        when_full: WhenFull::Wait,
+        max_in_flight: 2.0,
+        max_in_flight_per_key: Some(1.0),
+        ..breaker(1.0, 1.0)
+    };
+    let mut h = H::new(c);
+    let (k, other) = (h.e.intern("down"), h.e.intern("up"));
+    h.add_to(k, 1.0, None, 0.0);
+    let a = h.time(10.0);
+    h.add_to(other, 1.0, None, 11.0);
+    let y = h.time(21.0);
+    let x = h.add_to(other, 1.0, None, 22.0);
+    let (w, admission) = h.e.add(k, 1.0, None, None, 23.0).unwrap();
+    assert_eq!(admission, Admission::Waiting);
+    assert!(h.time(23.0).is_empty());
+    let out = h.fail_call(&a[0], 24.0);
+    assert_eq!(circuit_changes(&out), vec![(k, CircuitState::Open)]);
+    let failed = (a[0].items[0], Outcome::Transport { attempts: 1 });
+    assert_eq!(H::settles(&out), vec![failed, (w, Outcome::CircuitOpen { key: k })], "w, not x: {out:?}");
+    let out = h.ok(&y[0], 25.0);
+    assert_eq!(sent(&out).iter().map(|d| d.items.clone()).collect::<Vec<_>>(), vec![vec![x]]);
+}
+
+#[test]
+fn opening_rejects_an_item_waiting_to_retry_when_nothing_else_waits() {
+    let mut h = H::new(Config { max_in_flight_per_key: Some(2.0), ..breaker(1.0, 2.0) });
+    let a = h.add(0.0);
+    let first = h.time(10.0);
+    h.add(11.0);
+    let second = h.time(21.0);
+    h.e.complete(first[0].batch, &[err(true)], 22.0).unwrap(); // a waits to retry (a success for the circuit)
+    assert!(H::settles(&h.drain()).is_empty());
+    // A 400 of a lone item is not retried: only a is left unsent when the circuit opens.
+    h.e.fail(second[0].batch, Failure { status: Some(400.0), ..Failure::thrown() }, 23.0).unwrap();
+    let out = h.drain();
+    assert_eq!(circuit_changes(&out), vec![(DEFAULT_KEY, CircuitState::Open)]);
+    assert!(H::settles(&out).contains(&(a, Outcome::CircuitOpen { key: DEFAULT_KEY })), "{out:?}");
+    assert!(h.time(1000.0).is_empty());
+    assert_eq!(h.e.unsettled(), 0);
+}
+
+#[test]
+fn opening_rejects_a_ready_unit_held_by_capacity() {
+    let mut h = H::new(Config { max_in_flight: 2.0, ..breaker(2.0, 5.0) });
+    let k = h.e.intern("down");
+    let other = h.e.intern("up");
+    let a = h.add_to(k, 1.0, None, 0.0);
+    let first = h.time(10.0);
+    h.add_to(k, 1.0, None, 11.0);
+    let second = h.time(21.0);
+    h.fail_call(&first[0], 22.0); // a is resent as a unit after 10 ms; one failure of two
+    h.add_to(other, 1.0, None, 23.0);
+    h.e.flush(23.0);
+    assert_eq!(h.dispatches().iter().map(|d| d.key).collect::<Vec<_>>(), vec![other], "the second slot");
+    assert!(h.time(40.0).is_empty(), "a's unit is ready but waits for capacity");
+    h.e.fail(second[0].batch, Failure { status: Some(400.0), ..Failure::thrown() }, 41.0).unwrap();
+    let out = h.drain();
+    assert_eq!(circuit_changes(&out), vec![(k, CircuitState::Open)]);
+    assert!(H::settles(&out).contains(&(a, Outcome::CircuitOpen { key: k })), "{out:?}");
+    assert!(sent(&out).is_empty());
+}
