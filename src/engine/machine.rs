@@ -349,13 +349,19 @@ impl Engine {
         Ok(())
     }
 
-    /// A routed item that a flush covered is due at once (unless it joined a slot or left).
+    /// A routed item that a flush covered is due at once; one that joined a dedupe slot makes
+    /// that slot's item due (the flush waits for it to settle).
     #[cold]
     #[inline(never)]
     fn flushed_route(&mut self, idx: u32, gen: u32, k: KeyId) {
         let it = &self.items[idx as usize];
-        if it.gen == gen && it.state == State::Queued {
-            self.due_through(k, it.order, false);
+        if it.gen != gen {
+            return; // refused by the key's open circuit
+        }
+        let owner = if it.state == State::Follower { it.primary } else { idx };
+        let o = &self.items[owner as usize];
+        if o.state == State::Queued {
+            self.due_through(k, o.order, false);
         }
     }
 

@@ -83,7 +83,14 @@ fn fx_hashes_exactly_as_rustc_hash() {
         assert_eq!(FxBuild.hash_one(s), rustc_hash::FxBuildHasher.hash_one(s));
         assert_eq!(FxBuild.hash_one(Box::<str>::from(s)), rustc_hash::FxBuildHasher.hash_one(s));
     }
+    // Every integer width forwards to the same method (a width that fell back to `write` would
+    // hash as bytes: other values).
+    assert_eq!(FxBuild.hash_one(7u8), rustc_hash::FxBuildHasher.hash_one(7u8));
+    assert_eq!(FxBuild.hash_one(7u16), rustc_hash::FxBuildHasher.hash_one(7u16));
     assert_eq!(FxBuild.hash_one(7u32), rustc_hash::FxBuildHasher.hash_one(7u32));
+    assert_eq!(FxBuild.hash_one(7u64), rustc_hash::FxBuildHasher.hash_one(7u64));
+    assert_eq!(FxBuild.hash_one(7u128), rustc_hash::FxBuildHasher.hash_one(7u128));
+    assert_eq!(FxBuild.hash_one(7usize), rustc_hash::FxBuildHasher.hash_one(7usize));
 }
 
 /// An accepted `add`, as the shell indexes its promise and value (a slot reused after it settles).

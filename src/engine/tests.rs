@@ -1367,3 +1367,29 @@ fn opening_rejects_a_ready_unit_held_by_capacity() {
     assert!(H::settles(&out).contains(&(a, Outcome::CircuitOpen { key: k })), "{out:?}");
     assert!(sent(&out).is_empty());
 }
+
+// A routed item that joins a dedupe slot queued after the flush: the flush covers it, so the slot
+// goes at once (kills `it.gen == gen && queued` → `||` in flushed_route, which sent it only by luck).
+#[test]
+fn a_flush_covers_a_routed_item_that_joins_a_later_dedupe_slot() {
+    let mut h = H::new(Config { max_wait_ms: 3000.0, ..cfg() });
+    let (a, _) = h.e.add(UNROUTED, 1.0, None, Some("x"), 0.0).unwrap();
+    let f = h.e.flush(1.0);
+    let route = h
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Route { route, .. } => Some(route),
+            _ => None,
+        })
+        .expect("the flush sends the routing queue at once");
+    let k = h.e.intern("east");
+    let (p, _) = h.e.add(k, 1.0, None, Some("x"), 2.0).unwrap(); // after the flush: its window
+    h.e.route_done(route, &[k], 5.0).unwrap();
+    let d = h.dispatches();
+    assert_eq!(d.len(), 1, "the slot a joined goes at once, not after maxWaitMs");
+    assert_eq!((d[0].key, d[0].items.clone()), (k, vec![p]));
+    let out = h.ok(&d[0], 6.0);
+    assert!(H::settles(&out).iter().any(|&(i, _)| i == a), "a settles with the slot: {out:?}");
+    assert!(out.contains(&Output::Flushed { flush: f }));
+}
