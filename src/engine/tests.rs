@@ -61,6 +61,16 @@ impl H {
             })
             .collect()
     }
+    /// The next `resolveKeys` call among the outputs (`what` names it when there is none).
+    fn route(&mut self, what: &str) -> RouteId {
+        self.drain()
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Route { route, .. } => Some(route),
+                _ => None,
+            })
+            .expect(what)
+    }
     fn time(&mut self, now: f64) -> Vec<Dispatch> {
         self.e.handle_time(now);
         self.dispatches()
@@ -1208,14 +1218,7 @@ fn a_routed_item_refused_by_an_open_circuit_frees_its_room_for_waiters() {
     let (waiter, admission) = h.e.add(DEFAULT_KEY, 1.0, None, None, 2.0).unwrap();
     assert_eq!(admission, Admission::Waiting);
     h.e.handle_time(2.0);
-    let route = h
-        .drain()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Route { route, .. } => Some(route),
-            _ => None,
-        })
-        .expect("a resolveKeys call");
+    let route = h.route("a resolveKeys call");
     h.e.route_done(route, &[k], 3.0).unwrap();
     let out = h.drain();
     assert!(H::settles(&out).contains(&(routed, Outcome::CircuitOpen { key: k })));
@@ -1263,14 +1266,7 @@ fn a_flush_covers_items_still_waiting_for_resolve_keys() {
     let mut h = H::new(Config { max_wait_ms: 3000.0, ..cfg() });
     let a = h.add_to(UNROUTED, 1.0, None, 0.0);
     let f = h.e.flush(1.0);
-    let route = h
-        .drain()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Route { route, .. } => Some(route),
-            _ => None,
-        })
-        .expect("the flush sends the routing queue at once");
+    let route = h.route("the flush sends the routing queue at once");
     // An item added after the flush and routed with a later call is not covered by it.
     let b = h.add_to(UNROUTED, 1.0, None, 2.0);
     let k = h.e.intern("east");
@@ -1281,14 +1277,7 @@ fn a_flush_covers_items_still_waiting_for_resolve_keys() {
     let out = h.ok(&d[0], 6.0);
     assert!(out.contains(&Output::Flushed { flush: f }));
     h.e.handle_time(3002.0);
-    let route = h
-        .drain()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Route { route, .. } => Some(route),
-            _ => None,
-        })
-        .expect("b is routed when its window ends");
+    let route = h.route("b is routed when its window ends");
     let k = h.e.intern("east"); // released when a's call ended; the host interns each answer
     h.e.route_done(route, &[k], 3002.0).unwrap();
     assert!(h.dispatches().is_empty(), "b waits for its key's window: the flush came before it");
@@ -1375,14 +1364,7 @@ fn a_flush_covers_a_routed_item_that_joins_a_later_dedupe_slot() {
     let mut h = H::new(Config { max_wait_ms: 3000.0, ..cfg() });
     let (a, _) = h.e.add(UNROUTED, 1.0, None, Some("x"), 0.0).unwrap();
     let f = h.e.flush(1.0);
-    let route = h
-        .drain()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Route { route, .. } => Some(route),
-            _ => None,
-        })
-        .expect("the flush sends the routing queue at once");
+    let route = h.route("the flush sends the routing queue at once");
     let k = h.e.intern("east");
     let (p, _) = h.e.add(k, 1.0, None, Some("x"), 2.0).unwrap(); // after the flush: its window
     h.e.route_done(route, &[k], 5.0).unwrap();

@@ -38,29 +38,43 @@ impl Engine {
     /// `maxInFlight`, `maxInFlightPerKey` or its circuit.
     pub fn call_now(&mut self, now: f64) -> Result<(ItemId, BatchId), AddError> {
         let k = DEFAULT_KEY;
+        self.plain_refusal()?;
+        let room = self.queued < self.cfg.queued_cap() && self.waiting == 0 && self.keys[k as usize].queue.is_empty();
+        if !(room && self.may_start(k, now)) {
+            return Err(AddError::Rejected(ErrorCode::Full));
+        }
+        let idx = self.alloc_item();
+        let (_, gen) = self.stamp_plain(idx);
+        self.stats.items += 1;
+        self.live += 1;
+        Ok((idx, self.start_call(k, vec![(idx, gen)], now, true)))
+    }
+
+    /// Why a plain item (default queue, weight 1) cannot be accepted at all: closed, or heavier
+    /// than `maxBatchWeight`.
+    fn plain_refusal(&self) -> Result<(), AddError> {
         if self.closed {
             return Err(AddError::Rejected(ErrorCode::Closed));
         }
         if matches!(self.cfg.max_batch_weight, Some(cap) if 1.0 > cap) {
             return Err(AddError::Rejected(ErrorCode::TooLarge));
         }
-        let room = self.queued < self.cfg.queued_cap() && self.waiting == 0 && self.keys[k as usize].queue.is_empty();
-        if !(room && self.may_start(k, now)) {
-            return Err(AddError::Rejected(ErrorCode::Full));
-        }
-        let idx = self.alloc_item();
+        Ok(())
+    }
+
+    /// A slot becomes a plain item arriving now: default key, weight 1, no deadline, the next
+    /// flush number and arrival order. Returns its order and generation.
+    #[inline]
+    fn stamp_plain(&mut self, idx: u32) -> (u64, u32) {
         let (seq, order) = (self.flushes.number(), self.next_order);
         self.next_order += 1;
         let it = &mut self.items[idx as usize];
-        it.key = k;
+        it.key = DEFAULT_KEY;
         it.weight = 1.0;
         it.deadline = f64::INFINITY;
         it.seq = seq;
         it.order = order;
-        let gen = it.gen;
-        self.stats.items += 1;
-        self.live += 1;
-        Ok((idx, self.start_call(k, vec![(idx, gen)], now, true)))
+        (order, it.gen)
     }
 
     pub(super) fn try_add(
@@ -199,12 +213,7 @@ impl Engine {
         if n > self.reserved.len() {
             return Err(AddError::Invalid(InputError::NotReserved { asked: n, reserved: self.reserved.len() }));
         }
-        if self.closed {
-            return Err(AddError::Rejected(ErrorCode::Closed));
-        }
-        if matches!(self.cfg.max_batch_weight, Some(cap) if 1.0 > cap) {
-            return Err(AddError::Rejected(ErrorCode::TooLarge));
-        }
+        self.plain_refusal()?;
         if self.waiting > 0 || self.queued + n > self.cfg.queued_cap() {
             return Err(AddError::Rejected(ErrorCode::Full));
         }
@@ -212,18 +221,10 @@ impl Engine {
             return Ok(());
         }
         let mut reserved = core::mem::take(&mut self.reserved);
-        let q = &mut self.keys[DEFAULT_KEY as usize].queue;
         for &idx in &reserved[..n] {
-            let (seq, order) = (self.flushes.number(), self.next_order);
-            self.next_order += 1;
-            let it = &mut self.items[idx as usize];
-            it.key = DEFAULT_KEY;
-            it.weight = 1.0;
-            it.deadline = f64::INFINITY;
-            it.seq = seq;
-            it.order = order;
-            it.state = State::Queued;
-            q.push_back(Entry { order, item: idx, gen: it.gen, at: now }, 1.0);
+            let (order, gen) = self.stamp_plain(idx);
+            self.items[idx as usize].state = State::Queued;
+            self.keys[DEFAULT_KEY as usize].queue.push_back(Entry { order, item: idx, gen, at: now }, 1.0);
         }
         self.stats.items += n as u64;
         self.live += n;
