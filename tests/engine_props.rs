@@ -325,6 +325,28 @@ struct Slot {
     admitted: bool,
 }
 
+impl Slot {
+    /// A plain add (default key, weight 1, no deadline or dedupe) just queued; `enter` is set by
+    /// `Model::enter`.
+    fn plain(uid: u64) -> Self {
+        Slot {
+            uid,
+            caller_live: true,
+            key: DEFAULT_KEY,
+            weight: 1.0,
+            deadline: None,
+            dedupe: None,
+            st: St::Queued,
+            attempt: 1,
+            sends: 0,
+            followers: Vec::new(),
+            enter: 0,
+            entered_at: 0.0,
+            admitted: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Flight {
     key: KeyId,
@@ -1301,24 +1323,7 @@ impl H {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.slots.insert(
-                    id,
-                    Slot {
-                        uid,
-                        caller_live: true,
-                        key: DEFAULT_KEY,
-                        weight: 1.0,
-                        deadline: None,
-                        dedupe: None,
-                        st: St::Queued,
-                        attempt: 1,
-                        sends: 0,
-                        followers: Vec::new(),
-                        enter: 0,
-                        entered_at: 0.0,
-                        admitted: false,
-                    },
-                );
+                self.slots.insert(id, Slot::plain(uid));
                 self.enter(id)?;
             }
             self.drain()?;
@@ -1363,24 +1368,7 @@ impl H {
                 self.accepted += 1;
                 self.batches += 1;
                 self.seen[DIRECT_CALLS] += 1;
-                self.slots.insert(
-                    id,
-                    Slot {
-                        uid,
-                        caller_live: true,
-                        key: DEFAULT_KEY,
-                        weight: 1.0,
-                        deadline: None,
-                        dedupe: None,
-                        st: St::Queued,
-                        attempt: 1,
-                        sends: 1,
-                        followers: Vec::new(),
-                        enter,
-                        entered_at: self.now,
-                        admitted: false,
-                    },
-                );
+                self.slots.insert(id, Slot { sends: 1, enter, entered_at: self.now, ..Slot::plain(uid) });
                 // FIFO per key: no never-sent item of the default key is left behind it.
                 self.fifo(DEFAULT_KEY, &[id], &[enter])?;
                 self.slots.get_mut(&id).unwrap().st = St::InFlight(batch);

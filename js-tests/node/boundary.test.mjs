@@ -29,15 +29,16 @@ test("stats() from the hooks and the transport does not disturb the outputs bein
   assert.deepEqual([s.queued, s.inFlightBatches, s.batches, s.items, s.succeeded], [0, 0, 3, 6, 6]);
 });
 
-test("stats() from user code that runs while core.js reads a drain (an error's message getter)", async (t) => {
-  // E_CIRCUIT_OPEN's message reads the cause's message while the settles of one drain are being
-  // read: stats() from that getter must leave the rest of the drain intact.
+/**
+ * A batcher whose transport throws an error with a `message` getter that calls `onRead(b)`:
+ * "a" is in flight; "b", "c", "d" wait behind maxInFlight and are refused together (one drain,
+ * E_CIRCUIT_OPEN, whose message reads the getter) once a's failure opens the circuit.
+ */
+function refusedTogether(t, onRead) {
   let b;
-  let reads = 0;
   class Down extends Error {
     get message() {
-      reads++;
-      b.stats();
+      onRead(b);
       return "down";
     }
   }
@@ -50,10 +51,19 @@ test("stats() from user code that runs while core.js reads a drain (an error's m
     retry: { maxAttempts: 1 },
     circuitBreaker: { failureThreshold: 1, resetMs: LONG },
   });
-  // "a" is in flight; "b", "c", "d" wait behind maxInFlight and are refused together once its
-  // failure opens the circuit.
   const first = b.add("a");
   const rest = ["b", "c", "d"].map((item) => b.add(item));
+  return { b, first, rest };
+}
+
+test("stats() from user code that runs while core.js reads a drain (an error's message getter)", async (t) => {
+  // E_CIRCUIT_OPEN's message reads the cause's message while the settles of one drain are being
+  // read: stats() from that getter must leave the rest of the drain intact.
+  let reads = 0;
+  const { b, first, rest } = refusedTogether(t, (b) => {
+    reads++;
+    b.stats();
+  });
   await assert.rejects(first, (err) => err.code === "E_TRANSPORT");
   const results = await Promise.allSettled(rest);
   assert.ok(reads >= 3, `the getter ran while reading: ${reads}`);
@@ -85,30 +95,15 @@ test("a refused option is a RangeError naming it and the value, every time", () 
 test("flush() and add() from user code that runs while core.js reads a drain: the drain is finished first", async (t) => {
   // The same getter, now calling flush() and add(): those feed the engine and would read its
   // outputs into the buffer the outer drain is still reading. They must wait for it instead.
-  let b;
   const flushes = [];
   const late = [];
-  class Down extends Error {
-    get message() {
-      // each refused late add reads this message again: stop after three
-      if (late.length < 3) {
-        flushes.push(b.flush());
-        late.push(b.add(`late${late.length}`).catch((err) => err.code));
-      }
-      return "down";
+  const { b, first, rest } = refusedTogether(t, (b) => {
+    // each refused late add reads this message again: stop after three
+    if (late.length < 3) {
+      flushes.push(b.flush());
+      late.push(b.add(`late${late.length}`).catch((err) => err.code));
     }
-  }
-  b = open(t, {
-    transport: async () => {
-      throw new Down();
-    },
-    maxBatchSize: 1,
-    maxInFlight: 1,
-    retry: { maxAttempts: 1 },
-    circuitBreaker: { failureThreshold: 1, resetMs: LONG },
   });
-  const first = b.add("a");
-  const rest = ["b", "c", "d"].map((item) => b.add(item));
   await assert.rejects(first, (err) => err.code === "E_TRANSPORT");
   const results = await Promise.allSettled(rest);
   assert.deepEqual(results.map((r) => r.reason?.code), ["E_CIRCUIT_OPEN", "E_CIRCUIT_OPEN", "E_CIRCUIT_OPEN"]);
