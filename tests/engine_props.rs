@@ -326,8 +326,8 @@ struct Slot {
 }
 
 impl Slot {
-    /// A plain add (default key, weight 1, no deadline or dedupe) just queued; `enter` is set by
-    /// `Model::enter`.
+    /// A new add just queued, plain (default key, weight 1, no deadline or dedupe) unless the
+    /// caller sets those fields; `enter` is set by `Model::enter`.
     fn plain(uid: u64) -> Self {
         Slot {
             uid,
@@ -1225,24 +1225,7 @@ impl H {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.slots.insert(
-                    id,
-                    Slot {
-                        uid,
-                        caller_live: true,
-                        key,
-                        weight,
-                        deadline,
-                        dedupe,
-                        st: St::Queued,
-                        attempt: 1,
-                        sends: 0,
-                        followers: Vec::new(),
-                        enter: 0,
-                        entered_at: 0.0,
-                        admitted: false,
-                    },
-                );
+                self.slots.insert(id, Slot { key, weight, deadline, dedupe, ..Slot::plain(uid) });
                 match adm {
                     Admission::Queued => {
                         self.enter(id)?;
