@@ -1,7 +1,8 @@
-// Node (ESM): the wasm is read from disk and instantiated synchronously, so no top-level await.
-import { readFileSync } from "node:fs";
+// Node (ESM), sync. No `import "node:fs"`: its ESM namespace loads fs streams, slow.
+import { createRequire } from "node:module";
 import { loadSync } from "./core.js";
 
-loadSync(readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)));
+const fs = process.getBuiltinModule?.("fs") ?? createRequire(import.meta.url)("fs");
+loadSync(fs.readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)));
 
 export { Batcher } from "./core.js";

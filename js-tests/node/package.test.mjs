@@ -55,6 +55,38 @@ test('package: `import { Batcher } from "hyperbatch"` works in Node ESM with no 
   await b.close();
 });
 
+/** Runs `code` as an ES module in a fresh Node process; resolves its stdout's last line as JSON. */
+function runModule(code) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ["--input-type=module", "-e", code], { timeout: 15_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`child failed: ${err.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout.trim().split("\n").pop()));
+    });
+  });
+}
+
+const ENTRY = JSON.stringify(join(PKG, "index.node.js"));
+const ADD_TWO = `const b = new Batcher({ transport: (batch) => batch.items.map((x) => x * 10), maxWaitMs: 0 });
+  const results = await Promise.all([b.add(1), b.add(2)]);
+  await b.close();`;
+
+// Cold start: `import "node:fs"` builds fs's ESM namespace, which loads its streams module (3-12 ms
+// of a fresh process). The entry reads the .wasm through process.getBuiltinModule instead.
+test("package: the Node ESM entry does not load fs streams (cold start)", async () => {
+  const out = await runModule(`const { Batcher } = await import(${ENTRY});
+  ${ADD_TWO}
+  console.log(JSON.stringify({ results, streams: process.moduleLoadList.includes("NativeModule internal/fs/streams") }));`);
+  assert.deepEqual(out, { results: [10, 20], streams: false });
+});
+
+test("package: the Node ESM entry loads where process.getBuiltinModule is missing (Node < 20.16)", async () => {
+  const out = await runModule(`delete process.getBuiltinModule;
+  const { Batcher } = await import(${ENTRY});
+  ${ADD_TWO}
+  console.log(JSON.stringify({ results, missing: process.getBuiltinModule === undefined }));`);
+  assert.deepEqual(out, { results: [10, 20], missing: true });
+});
+
 test("package: exports uses the node, deno, workerd, browser, import, require and types conditions", () => {
   assert.equal(typeof manifest.exports, "object", "package.json has an exports map");
   const conditions = conditionsOf(mainExport());
