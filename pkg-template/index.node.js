@@ -1,4 +1,4 @@
-// Node (ESM), sync. No `import "node:fs"`: its ESM namespace loads fs streams, slow.
+// Node ESM: sync. fs via getBuiltinModule: `import "node:fs"` also loads fs streams.
 import { createRequire } from "node:module";
 import { loadSync } from "./core.js";
 

@@ -1064,11 +1064,13 @@ impl H {
         }
         // Invariant (deadline-aware dispatch): a queued item whose deadline is more than the
         // lead away has a wake-up at deadline − lead at the latest (unless its queue is due
-        // already and waits for room: the lead may have shrunk since).
+        // already and waits for room: the lead may have shrunk since). Checked once no Tick or
+        // TurnEnd is pending: the queue that one sends needs no timer of its own, and the check
+        // after it holds whatever it left queued to this rule.
         for (id, s) in &self.slots {
             if let (St::Queued, true, Some(d)) = (s.st, s.caller_live, s.deadline) {
                 let by = d - self.lead(s.key);
-                if by > self.now && self.room(s.key) {
+                if by > self.now && self.room(s.key) && !self.wake_pending() {
                     ensure!(
                         t.is_some_and(|t| t <= by + 1e-9),
                         "item {id} (deadline {d}, lead {}) must go by {by}; next wake-up {t:?}",

@@ -18,6 +18,12 @@ impl Engine {
             self.due_through(k, it.order, true);
             return true;
         }
+        // Its queue sends it by `now + maxWaitMs` anyway (the window of the queue's oldest item,
+        // which came no later; a full, pressed, closed or adaptive-idle queue sends sooner; one
+        // held by its per-key cap or circuit would be held at `flush_at` too): no timer needed.
+        if flush_at >= now + self.cfg.max_wait_ms {
+            return false;
+        }
         let gen = it.gen;
         self.timers.push(flush_at, Timer::DeadlineFlush { item: idx, gen });
         false
