@@ -1,7 +1,13 @@
 //! One timer structure for all keys: a min-heap of (time, event). Entries are never removed
 //! in place; an entry whose subject has moved on is skipped when it reaches the top.
+//!
+//! Most timers are pushed in time order (a deadline or window a fixed span after "now", which
+//! only grows): those go to a sorted run, a deque whose front is its earliest, so pushing and
+//! popping them (stale ones included: one per item with a deadline) costs O(1) instead of
+//! O(log n) sifts through the heap. The heap holds only the ones that came out of order.
 
 use alloc::collections::BinaryHeap;
+use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use super::{BatchId, KeyId};
@@ -50,6 +56,10 @@ impl Ord for Entry {
 #[derive(Debug)]
 pub struct Timers {
     heap: BinaryHeap<Entry>,
+    /// Entries in (time, seq) order, each pushed no earlier than the one before it; those
+    /// before `head` are popped (a Vec, not a VecDeque: the heap's Vec code serves both).
+    run: Vec<Entry>,
+    head: usize,
     seq: u64,
     /// The wake-up last reported to the host, and the earliest entry pushed since: when the
     /// latter is earlier, the host's timer must be re-armed.
@@ -59,7 +69,14 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers { heap: BinaryHeap::new(), seq: 0, reported: f64::INFINITY, earliest_new: f64::INFINITY }
+        Timers {
+            heap: BinaryHeap::new(),
+            run: Vec::new(),
+            head: 0,
+            seq: 0,
+            reported: f64::INFINITY,
+            earliest_new: f64::INFINITY,
+        }
     }
 }
 
@@ -67,7 +84,17 @@ impl Timers {
     pub fn push(&mut self, at: f64, timer: Timer) {
         self.seq += 1;
         self.earliest_new = self.earliest_new.min(at);
-        self.heap.push(Entry { at, seq: self.seq, timer });
+        let entry = Entry { at, seq: self.seq, timer };
+        // `>=` on times: a later seq at the same time sorts after, as in the heap.
+        if self.head == self.run.len() {
+            self.run.clear();
+            self.head = 0;
+        }
+        if self.run.last().is_none_or(|last| at >= last.at) {
+            self.run.push(entry);
+        } else {
+            self.heap.push(entry);
+        }
     }
     /// Record the wake-up the host now knows about.
     pub fn reported(&mut self, at: Option<f64>) {
@@ -78,21 +105,49 @@ impl Timers {
     pub fn moved_earlier(&self) -> bool {
         self.earliest_new < self.reported
     }
+    /// Whether the earliest entry is the run's front (else the heap's top, if any).
+    fn run_first(&self) -> bool {
+        match (self.run.get(self.head), self.heap.peek()) {
+            (Some(r), Some(h)) => r > h, // `Ord` is reversed: greater = earlier
+            (r, _) => r.is_some(),
+        }
+    }
     pub fn peek(&self) -> Option<(f64, Timer)> {
-        self.heap.peek().map(|e| (e.at, e.timer))
+        let e = if self.run_first() { self.run.get(self.head) } else { self.heap.peek() };
+        e.map(|e| (e.at, e.timer))
     }
     pub fn pop(&mut self) -> Option<(f64, Timer)> {
-        self.heap.pop().map(|e| (e.at, e.timer))
+        if self.run_first() {
+            let e = self.run[self.head];
+            self.head += 1;
+            if self.head > 64 && self.head * 2 > self.run.len() {
+                self.compact_run();
+            }
+            Some((e.at, e.timer))
+        } else {
+            self.heap.pop().map(|e| (e.at, e.timer))
+        }
+    }
+    /// Drop the popped entries from the front of the run.
+    fn compact_run(&mut self) {
+        let live = self.run.len() - self.head;
+        self.run.copy_within(self.head.., 0);
+        self.run.truncate(live);
+        self.head = 0;
     }
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.run.len() - self.head
     }
     pub fn clear(&mut self) {
         self.heap.clear();
+        self.run.clear();
+        self.head = 0;
     }
     /// Drop every entry `keep` rejects (used to compact stale entries).
     pub fn retain(&mut self, mut keep: impl FnMut(f64, Timer) -> bool) {
         self.heap.retain(|e| keep(e.at, e.timer));
+        self.compact_run();
+        self.run.retain(|e| keep(e.at, e.timer));
     }
 }
 
@@ -110,5 +165,64 @@ mod tests {
         assert_eq!(t.pop(), Some((1.0, Timer::Window(3))));
         assert_eq!(t.pop(), Some((5.0, Timer::Window(1))));
         assert_eq!(t.pop(), None);
+    }
+
+    /// A run that is never empty (steady traffic) still drops what was popped from it.
+    #[test]
+    fn a_steady_run_keeps_no_popped_entries() {
+        let mut t = Timers::default();
+        for i in 0..100u32 {
+            t.push(f64::from(i), Timer::Window(i));
+        }
+        for i in 100..10_000u32 {
+            t.push(f64::from(i), Timer::Window(i));
+            assert_eq!(t.pop(), Some((f64::from(i - 100), Timer::Window(i - 100))));
+            assert!(t.run.len() <= 2 * t.len() + 65, "{} entries held for {} timers", t.run.len(), t.len());
+        }
+    }
+
+    /// The sorted run and the heap together pop exactly as one heap would: earliest first, then
+    /// in push order; `retain` and `len` cover both. Pushes mix in-order runs (the run) with
+    /// out-of-order times (the heap), pops interleaved; checked against a sorted list.
+    #[test]
+    fn run_and_heap_pop_in_time_then_push_order() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for _ in 0..200 {
+            let mut t = Timers::default();
+            let mut model: Vec<(f64, u64, u32)> = Vec::new(); // (at, push number, id)
+            let (mut pushes, mut now) = (0u32, 0.0);
+            for _ in 0..400 {
+                match next(6) {
+                    0..=2 => {
+                        now += next(3) as f64; // time goes on: a fixed span after it is in order
+                        let at = if next(3) == 0 { now - next(5) as f64 } else { now + 10.0 };
+                        t.push(at, Timer::Window(pushes));
+                        model.push((at, u64::from(pushes), pushes));
+                        pushes += 1;
+                    }
+                    3 | 4 => {
+                        model.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                        let want =
+                            (!model.is_empty()).then(|| model.remove(0)).map(|(at, _, id)| (at, Timer::Window(id)));
+                        assert_eq!(t.peek(), want);
+                        assert_eq!(t.pop(), want);
+                    }
+                    _ => {
+                        let drop = next(4) as u32;
+                        t.retain(|_, timer| !matches!(timer, Timer::Window(id) if id % 4 == drop));
+                        model.retain(|&(_, _, id)| id % 4 != drop);
+                    }
+                }
+                assert_eq!(t.len(), model.len());
+                // Popped entries do not pile up in front of the run (memory stays bounded).
+                assert!(t.head <= 64 || t.head * 2 <= t.run.len(), "{} popped of {}", t.head, t.run.len());
+            }
+        }
     }
 }
