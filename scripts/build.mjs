@@ -160,8 +160,10 @@ for (const entry of ["index.browser.js", "index.node.js"]) {
     console.log(`    ${f.padEnd(22)} ${String(gz).padStart(6)} B gzip`);
   }
   const goal = total > budget ? `${total - budget} B above the goal of ${budget}` : `goal ${budget} met`;
-  console.log(`    ${"total".padEnd(22)} ${String(total).padStart(6)} B gzip (gate ${gate}; ${goal})`);
-  if (total > gate) over.push(`${entry}: ${total} B gzip, ${total - gate} B over`);
+  // The gate is what a browser downloads; Node's entry differs only in its own few hundred bytes.
+  const gated = entry === "index.browser.js";
+  console.log(`    ${"total".padEnd(22)} ${String(total).padStart(6)} B gzip (${gated ? `gate ${gate}` : "not gated"}; ${goal})`);
+  if (gated && total > gate) over.push(`${entry}: ${total} B gzip, ${total - gate} B over`);
 }
 if (over.length) throw new Error(`over the size gate (wasm-pack.toml [budget] gate_gzip_bytes = ${gate}): ${over.join("; ")}`);
 mkdirSync(pkg, { recursive: true });
