@@ -14,7 +14,7 @@
 // graphql tests are left out: another runner, and child processes.
 const suites = (process.env.HYPERBATCH_MUTANT_SUITES ??
   "flush,errors,modes,bisect,backpressure,cancel,signals,turn,timers,hooks,hostile,circuit,adaptive," +
-  "flush-on-hide,boundary,timeline,retry,dataloader/facade,dataloader/parity,dataloader/runner").split(",");
+  "flush-on-hide,boundary,timeline,retry,load,dataloader/facade,dataloader/parity,dataloader/runner").split(",");
 const suiteFile = (s) => (s.includes("/") ? `js-tests/${s}.test.mjs` : `js-tests/node/${s}.test.mjs`);
 const mutate = (process.env.HYPERBATCH_MUTATE ?? "pkg/core.js").split(",");
 // One incremental file and report per line-range selection: rerunning a chunk retests only the

@@ -558,7 +558,11 @@ test("library errors are Error instances with a string code", async (t) => {
   errors.push(await rejectsWith(b.add("y"), "E_FULL"));
   await b.close();
   errors.push(await rejectsWith(b.add("z"), "E_CLOSED"));
-  for (const e of errors) assert.ok(e instanceof Error && typeof e.message === "string" && e.message.length > 0);
+  for (const e of errors) {
+    assert.ok(e instanceof Error && typeof e.message === "string" && e.message.length > 0);
+    // contract silent: with nothing behind it an error has no `cause` at all (a log shows none)
+    assert.ok(!Object.hasOwn(e, "cause"), `${e.code}: no own cause`);
+  }
   assert.equal(ok.value, "r:ok");
 });
 
