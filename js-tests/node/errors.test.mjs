@@ -87,6 +87,26 @@ for (const [name, options, cls, names] of BAD_CONFIGS) {
   });
 }
 
+test("E_CONFIG: an unknown option's message suggests the known name within two edits, none further away", () => {
+  // contract silent: the hint's wording is free; the name it offers is checked.
+  const suggestion = (options) => {
+    try {
+      new Batcher({ transport, ...options });
+    } catch (e) {
+      assertCode(e, "E_CONFIG");
+      return /did you mean `([^`]+)`/.exec(e.message)?.[1] ?? null;
+    }
+    assert.fail("accepted");
+  };
+  assert.equal(suggestion({ maxBatchSise: 1 }), "maxBatchSize", "one substitution");
+  assert.equal(suggestion({ maxbatchsize: 1 }), "maxBatchSize", "case is ignored");
+  assert.equal(suggestion({ maxWaitMsXY: 1 }), "maxWaitMs", "two insertions");
+  assert.equal(suggestion({ axWaitM: 1 }), "maxWaitMs", "two deletions");
+  assert.equal(suggestion({ maxWaitMsXYZ: 1 }), null, "three insertions");
+  assert.equal(suggestion({ abcdefghi: 1 }), null, "as long as maxWaitMs, nothing alike");
+  assert.equal(suggestion({ retry: { maxAtempts: 3 } }), "retry.maxAttempts", "nested, with its path");
+});
+
 test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; weight 0 and null options are accepted", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG });
@@ -142,6 +162,20 @@ test("E_CONFIG: valid edge values and every enum value are accepted", async () =
     const b = new Batcher({ transport, ...extra });
     await b.close();
   }
+});
+
+test("E_CONFIG: null for maxBatchWeight, maxInFlightPerKey or timeoutMs is accepted and means none", async (t) => {
+  // The reference: "`null` or absent = no weight cap / only maxInFlight applies / no timeout".
+  for (const option of ["maxBatchWeight", "maxInFlightPerKey", "timeoutMs"]) {
+    const b = new Batcher({ transport, [option]: null });
+    await b.close();
+  }
+  const { calls, transport: recording } = recorder();
+  const b = open(t, { transport: recording, maxWaitMs: LONG, maxBatchWeight: null, maxInFlightPerKey: null, timeoutMs: null });
+  const heavy = track(b.add("heavy", { weight: 1e12 }));
+  await b.flush();
+  assert.equal(heavy.value, "r:heavy", "no weight cap");
+  assert.deepEqual(calls.map((c) => c.items), [["heavy"]]);
 });
 
 // ------------------------------------------------------------------------------- E_CLOSED
