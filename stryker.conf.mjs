@@ -6,8 +6,8 @@
 // The tap runner runs each suite as one `node --test-reporter=tap` process and measures which
 // suites reach each mutant, so a mutant runs only the suites that reach it.
 // Default: every Node suite that is fast and deterministic. Left out: memory (35 s), soak
-// (seeded load, 2 s, slow per mutant), exit and package (child processes / npm pack: they do not
-// run the mutant Stryker switches on in this process).
+// (seeded load, 2 s, slow per mutant), exit and package (npm pack; their child processes inherit
+// the active mutant through the environment, but Stryker measures no coverage in them).
 // A name with a slash is a path under js-tests/: "dataloader/…" are hyperbatch/dataloader's
 // node:test files (ESM, so they load pkg/core.js; the facade is the only user of runnerOf,
 // startCall and finishCall). DataLoader's own suite (Jest) and the facade's memory, types and
