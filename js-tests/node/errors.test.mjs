@@ -525,6 +525,44 @@ test("E_RESULT_SHAPE: a non-array result or a wrong length fails the batch, as i
 
 // ---------------------------------------------------------------- E_FAIL_FAST, E_ATOMIC (codes)
 
+test("E_TRANSPORT: its message carries the thrown value's message, else what String() makes of it", async (t) => {
+  // contract silent: the wording is free; what the message takes from the thrown value is checked.
+  const named = Object.assign(() => {}, { message: "a function's own message" });
+  for (const [name, thrown, text] of [
+    ["an Error", new Error("socket hang up"), "socket hang up"],
+    ["a function with a message", named, "a function's own message"],
+    ["an Error with an empty message", new RangeError(""), "RangeError"],
+    ["a string", "boom", "boom"],
+  ]) {
+    const b = open(t, { transport: () => { throw thrown; }, maxWaitMs: LONG, retry: { maxAttempts: 1 } });
+    const p = track(b.add("x"));
+    await b.flush();
+    assertCode(p.reason, "E_TRANSPORT", name);
+    assert.ok(p.reason.message.endsWith(`: ${text}`), `${name}: ${p.reason.message}`);
+    await b.close();
+  }
+});
+
+test("E_CONFIG: the message says what was given (null, a number, an array and its length, an object String() cannot print)", async (t) => {
+  // contract silent: the wording is free; the description of the bad value is checked.
+  const given = (options) => {
+    try {
+      new Batcher({ transport, ...options });
+    } catch (e) {
+      assertCode(e, "E_CONFIG");
+      return / got (.*)$/.exec(e.message)?.[1];
+    }
+    assert.fail("accepted");
+  };
+  assert.equal(given({ keyOf: null }), "null");
+  assert.equal(given({ keyOf: 5 }), "number");
+  assert.equal(given({ keyOf: [1, 2] }), "an array of 2");
+  assert.equal(given({ keyOf: {} }), "object");
+  const b = open(t, { transport, maxWaitMs: LONG });
+  const err = await rejectsWith(b.add("x", { weight: Object.create(null) }), "E_CONFIG");
+  assert.ok(err.message.endsWith("got object"), err.message);
+});
+
 test("E_FAIL_FAST and E_ATOMIC are Errors with their codes and the failing entry as cause", async (t) => {
   for (const [errorMode, code] of [["fail_fast", "E_FAIL_FAST"], ["atomic", "E_ATOMIC"]]) {
     const bad = new Error("row 2 invalid");
