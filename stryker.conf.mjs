@@ -6,11 +6,16 @@
 // The tap runner runs each suite as one `node --test-reporter=tap` process and measures which
 // suites reach each mutant, so a mutant runs only the suites that reach it.
 // Default: every Node suite that is fast and deterministic. Left out: memory (35 s), soak
-// (seeded load, 2 s, slow per mutant), exit and package (child processes / npm pack: they do not
-// run the mutant Stryker switches on in this process).
+// (seeded load, 2 s, slow per mutant), exit and package (npm pack; their child processes inherit
+// the active mutant through the environment, but Stryker measures no coverage in them).
+// A name with a slash is a path under js-tests/: "dataloader/…" are hyperbatch/dataloader's
+// node:test files (ESM, so they load pkg/core.js; the facade is the only user of runnerOf,
+// startCall and finishCall). DataLoader's own suite (Jest) and the facade's memory, types and
+// graphql tests are left out: another runner, and child processes.
 const suites = (process.env.HYPERBATCH_MUTANT_SUITES ??
   "flush,errors,modes,bisect,backpressure,cancel,signals,turn,timers,hooks,hostile,circuit,adaptive," +
-  "flush-on-hide,boundary,timeline,retry").split(",");
+  "flush-on-hide,boundary,timeline,retry,load,dataloader/facade,dataloader/parity,dataloader/runner").split(",");
+const suiteFile = (s) => (s.includes("/") ? `js-tests/${s}.test.mjs` : `js-tests/node/${s}.test.mjs`);
 const mutate = (process.env.HYPERBATCH_MUTATE ?? "pkg/core.js").split(",");
 // One incremental file and report per line-range selection: rerunning a chunk retests only the
 // mutants whose code or covering suites changed (`--incremental`).
@@ -23,7 +28,7 @@ export default {
   // Stryker lists the project's files before it runs: only what the tests load is of interest.
   ignorePatterns: ["/*", "!/pkg", "!/js-tests", "/js-tests/runtimes", "/js-tests/server", "/js-tests/integration"],
   testRunner: "tap",
-  tap: { testFiles: suites.map((s) => `js-tests/node/${s}.test.mjs`), forceBail: true },
+  tap: { testFiles: suites.map(suiteFile), forceBail: true },
   coverageAnalysis: "perTest",
   // Two cores shared with other work: one suite process at a time.
   concurrency: 1,

@@ -164,3 +164,38 @@ test("a call failed from user code while core.js reads a drain (a result getter)
   const s = b.stats();
   assert.deepEqual([s.inFlightBatches, s.succeeded, s.failed], [0, 1, 1]);
 });
+
+test("flush() from a result getter during a closing batcher's last drain: the engine is freed and nothing escapes", async (t) => {
+  // The getter's flush() re-enters while that drain is read, so it is read in a microtask; the
+  // drain then settles the last item and frees the engine before that microtask runs.
+  const escaped = [];
+  const onUncaught = (err) => escaped.push(err);
+  process.on("uncaughtException", onUncaught);
+  t.after(() => process.off("uncaughtException", onUncaught));
+  let b, reads = 0, flushed;
+  b = open(t, {
+    maxWaitMs: LONG,
+    transport: async (batch) => {
+      const results = [];
+      Object.defineProperty(results, 0, {
+        enumerable: true,
+        get() {
+          if (++reads === 2) flushed = b.flush(); // the second read: core.js reading the drain
+          return `r:${batch.items[0]}`;
+        },
+      });
+      return results;
+    },
+  });
+  const p = b.add("a");
+  const closed = b.close();
+  assert.equal(await p, "r:a");
+  await closed;
+  assert.equal(reads, 2, "the getter ran while reading");
+  await flushed;
+  await new Promise((resolve) => setImmediate(resolve)); // the queued read has run
+  assert.deepEqual(escaped.map(String), []);
+  await assert.rejects(b.add("late"), (err) => err.code === "E_CLOSED");
+  const s = b.stats();
+  assert.deepEqual([s.queued, s.inFlightBatches, s.succeeded], [0, 0, 1]);
+});

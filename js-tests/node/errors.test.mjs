@@ -87,6 +87,26 @@ for (const [name, options, cls, names] of BAD_CONFIGS) {
   });
 }
 
+test("E_CONFIG: an unknown option's message suggests the known name within two edits, none further away", () => {
+  // contract silent: the hint's wording is free; the name it offers is checked.
+  const suggestion = (options) => {
+    try {
+      new Batcher({ transport, ...options });
+    } catch (e) {
+      assertCode(e, "E_CONFIG");
+      return /did you mean `([^`]+)`/.exec(e.message)?.[1] ?? null;
+    }
+    assert.fail("accepted");
+  };
+  assert.equal(suggestion({ maxBatchSise: 1 }), "maxBatchSize", "one substitution");
+  assert.equal(suggestion({ maxbatchsize: 1 }), "maxBatchSize", "case is ignored");
+  assert.equal(suggestion({ maxWaitMsXY: 1 }), "maxWaitMs", "two insertions");
+  assert.equal(suggestion({ axWaitM: 1 }), "maxWaitMs", "two deletions");
+  assert.equal(suggestion({ maxWaitMsXYZ: 1 }), null, "three insertions");
+  assert.equal(suggestion({ abcdefghi: 1 }), null, "as long as maxWaitMs, nothing alike");
+  assert.equal(suggestion({ retry: { maxAtempts: 3 } }), "retry.maxAttempts", "nested, with its path");
+});
+
 test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; weight 0 and null options are accepted", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG });
@@ -142,6 +162,20 @@ test("E_CONFIG: valid edge values and every enum value are accepted", async () =
     const b = new Batcher({ transport, ...extra });
     await b.close();
   }
+});
+
+test("E_CONFIG: null for maxBatchWeight, maxInFlightPerKey or timeoutMs is accepted and means none", async (t) => {
+  // The reference: "`null` or absent = no weight cap / only maxInFlight applies / no timeout".
+  for (const option of ["maxBatchWeight", "maxInFlightPerKey", "timeoutMs"]) {
+    const b = new Batcher({ transport, [option]: null });
+    await b.close();
+  }
+  const { calls, transport: recording } = recorder();
+  const b = open(t, { transport: recording, maxWaitMs: LONG, maxBatchWeight: null, maxInFlightPerKey: null, timeoutMs: null });
+  const heavy = track(b.add("heavy", { weight: 1e12 }));
+  await b.flush();
+  assert.equal(heavy.value, "r:heavy", "no weight cap");
+  assert.deepEqual(calls.map((c) => c.items), [["heavy"]]);
 });
 
 // ------------------------------------------------------------------------------- E_CLOSED
@@ -491,6 +525,44 @@ test("E_RESULT_SHAPE: a non-array result or a wrong length fails the batch, as i
 
 // ---------------------------------------------------------------- E_FAIL_FAST, E_ATOMIC (codes)
 
+test("E_TRANSPORT: its message carries the thrown value's message, else what String() makes of it", async (t) => {
+  // contract silent: the wording is free; what the message takes from the thrown value is checked.
+  const named = Object.assign(() => {}, { message: "a function's own message" });
+  for (const [name, thrown, text] of [
+    ["an Error", new Error("socket hang up"), "socket hang up"],
+    ["a function with a message", named, "a function's own message"],
+    ["an Error with an empty message", new RangeError(""), "RangeError"],
+    ["a string", "boom", "boom"],
+  ]) {
+    const b = open(t, { transport: () => { throw thrown; }, maxWaitMs: LONG, retry: { maxAttempts: 1 } });
+    const p = track(b.add("x"));
+    await b.flush();
+    assertCode(p.reason, "E_TRANSPORT", name);
+    assert.ok(p.reason.message.endsWith(`: ${text}`), `${name}: ${p.reason.message}`);
+    await b.close();
+  }
+});
+
+test("E_CONFIG: the message says what was given (null, a number, an array and its length, an object String() cannot print)", async (t) => {
+  // contract silent: the wording is free; the description of the bad value is checked.
+  const given = (options) => {
+    try {
+      new Batcher({ transport, ...options });
+    } catch (e) {
+      assertCode(e, "E_CONFIG");
+      return / got (.*)$/.exec(e.message)?.[1];
+    }
+    assert.fail("accepted");
+  };
+  assert.equal(given({ keyOf: null }), "null");
+  assert.equal(given({ keyOf: 5 }), "number");
+  assert.equal(given({ keyOf: [1, 2] }), "an array of 2");
+  assert.equal(given({ keyOf: {} }), "object");
+  const b = open(t, { transport, maxWaitMs: LONG });
+  const err = await rejectsWith(b.add("x", { weight: Object.create(null) }), "E_CONFIG");
+  assert.ok(err.message.endsWith("got object"), err.message);
+});
+
 test("E_FAIL_FAST and E_ATOMIC are Errors with their codes and the failing entry as cause", async (t) => {
   for (const [errorMode, code] of [["fail_fast", "E_FAIL_FAST"], ["atomic", "E_ATOMIC"]]) {
     const bad = new Error("row 2 invalid");
@@ -558,7 +630,11 @@ test("library errors are Error instances with a string code", async (t) => {
   errors.push(await rejectsWith(b.add("y"), "E_FULL"));
   await b.close();
   errors.push(await rejectsWith(b.add("z"), "E_CLOSED"));
-  for (const e of errors) assert.ok(e instanceof Error && typeof e.message === "string" && e.message.length > 0);
+  for (const e of errors) {
+    assert.ok(e instanceof Error && typeof e.message === "string" && e.message.length > 0);
+    // contract silent: with nothing behind it an error has no `cause` at all (a log shows none)
+    assert.ok(!Object.hasOwn(e, "cause"), `${e.code}: no own cause`);
+  }
   assert.equal(ok.value, "r:ok");
 });
 

@@ -542,6 +542,27 @@ for (const leaving of ["first", "second", "refused"]) {
   });
 }
 
+test("dedupe: an object key dedupes in every window of a long-lived batcher (item ids reused, adds joining an open window)", async (t) => {
+  // Later windows reuse freed item ids, and an add joining a window already armed asks for no
+  // drain: the first add of `pair` below gets id 0 with nothing to drain (add()'s `r >= 0`).
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.key });
+  const first = [track(b.add({ id: "a", key: {} })), track(b.add({ id: "b", key: {} }))];
+  await b.flush();
+  assert.deepEqual(first.map((p) => p.value), ["r:a", "r:b"]);
+  for (let round = 1; round <= 3; round++) {
+    const lead = track(b.add({ id: `lead${round}`, key: {} }));
+    await macrotask();
+    const key = {};
+    const pair = [track(b.add({ id: `x${round}`, key })), track(b.add({ id: `y${round}`, key }))];
+    await b.flush();
+    await waitFor(() => [lead, ...pair].every(settled), `round ${round}'s callers`);
+    assert.deepEqual(calls[round].items.map(label), [`lead${round}`, `x${round}`], `round ${round}: one slot per object key`);
+    assert.deepEqual(pair.map((p) => p.value), [`r:x${round}`, `r:x${round}`]);
+  }
+  await b.close();
+});
+
 test("dedupe: items whose dedupeBy is undefined are not deduplicated", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG, dedupeBy: (x) => x.d });

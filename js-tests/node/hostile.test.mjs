@@ -4,6 +4,7 @@
 // (the contract "Guarantees"). Also: dedupe keys compare by SameValueZero, options are looked up
 // as own names only and nested option objects must be plain objects.
 import assert from "node:assert/strict";
+import { runInNewContext } from "node:vm";
 import {
   test,
   Batcher,
@@ -61,6 +62,9 @@ const HOSTILE_ERRORS = [
   ["a Proxy whose traps throw", () => trapProxy()],
   ["a revoked Proxy", () => revoked()],
   ["a Symbol", () => Symbol("thrown")],
+  // a message that is not a string: the library's messages must not put it in a template
+  ["an Error whose message is a Symbol", () => Object.assign(new Error("m"), { message: Symbol("message") })],
+  ["an Error whose message's toString throws", () => Object.assign(new Error("m"), { message: { toString: boom("toString") } })],
 ];
 
 for (const [what, make] of HOSTILE_ERRORS) {
@@ -195,6 +199,22 @@ test("result entries null, undefined and other primitives are values; a function
   assert.deepEqual(s.slice(0, 6).map((x) => x.value), [null, undefined, 0, "", false, NaN]);
   assert.ok(s[6].value === plainFn, "a function entry is the value");
   assertCode(s[7].reason, "E_RESULT_SHAPE", "a function entry whose then getter throws");
+  await b.close();
+});
+
+test("an Error entry from another realm (node:vm) fails its item like any Error, as the same object", async (t) => {
+  // Errors made in another realm (vm context, iframe, worker-made structured clones aside) are
+  // not `instanceof Error` here; they are still item errors.
+  const foreign = runInNewContext('new Error("other realm")');
+  assert.ok(!(foreign instanceof Error), "the entry is from another realm");
+  const b = open(t, { maxWaitMs: LONG, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: () => ["r:0", foreign] });
+  const s = [0, 1].map((i) => track(b.add(i)));
+  await b.flush();
+  await waitFor(() => s.every(settled), "both items");
+  assert.equal(s[0].value, "r:0");
+  assert.equal(s[1].status, "rejected");
+  assert.ok(s[1].reason === foreign, "the caller gets the entry itself");
+  assertStats(b, { succeeded: 1, failed: 1 });
   await b.close();
 });
 
@@ -490,6 +510,8 @@ const BAD_NAMES = [
   ["retry: a class instance", { transport, retry: new (class RetryOptions { maxAttempts = 2; })() }, "retry"],
   ["retry.budget: []", { transport, retry: { budget: [] } }, "retry.budget"],
   ["retry.budget: new Map()", { transport, retry: { budget: new Map() } }, "retry.budget"],
+  // a function is not an options object, even with no prototype (it would read as empty)
+  ["retry: a null-prototype function", { transport, retry: Object.setPrototypeOf(() => {}, null) }, "retry"],
   // An own "__proto__" key (as JSON.parse makes) is an unknown option, never merged or ignored.
   ["JSON __proto__", { transport, ...JSON.parse('{"__proto__": {"maxBatchSize": 0}}') }, "__proto__"],
   ["nested JSON __proto__", { transport, retry: JSON.parse('{"__proto__": {"maxAttempts": 2}}') }, "retry.__proto__"],
@@ -548,6 +570,26 @@ test("config: a budget whose maxTokens is below the default tokenRatio names max
     assert.match(e.message, /`retry\.budget\.tokenRatio`.*got 3/);
     return true;
   });
+});
+
+test("config: nested options may be null-prototype objects, and take effect", async (t) => {
+  const bare = (o) => Object.assign(Object.create(null), o);
+  let calls = 0;
+  const b = open(t, {
+    maxWaitMs: LONG,
+    transport: () => {
+      calls++;
+      throw Object.assign(new Error("down"), { retryable: true });
+    },
+    retry: bare({ ...FAST_RETRY, maxAttempts: 2, budget: bare({ maxTokens: 10, tokenRatio: 0.5 }) }),
+    circuitBreaker: bare({ failureThreshold: 5, resetMs: 1000 }),
+  });
+  const p = track(b.add("x"));
+  await b.flush();
+  await waitFor(() => settled(p), "the item");
+  assertCode(p.reason, "E_TRANSPORT");
+  assert.equal(calls, 2, "retry.maxAttempts 2 from a null-prototype `retry`");
+  await b.close();
 });
 
 // ------------------------------------------------------------------------- close() frees
