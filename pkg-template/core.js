@@ -500,6 +500,7 @@ class Runner {
     this.cur = undefined; // the results / error / route error the outputs being drained refer to
     this.reasons = []; // per item id: its signal's reason, read when the abort event fired
     this.live = 0; // callers not settled yet
+    this.direct = 0; // calls of startCall not finished yet
     this.reading = false; // drain() is reading the output buffer
     this.closing = false; // close() was called: free the engine once nothing is left
     this.lastStats = undefined; // the counters when the engine was freed
@@ -681,13 +682,15 @@ class Runner {
   /**
    * hyperbatch/dataloader's batch: one item the engine sends at once in a call of its own that
    * the caller makes itself, then ends with finishCall(id) (two engine calls, no Batch, no
-   * promise). Returns the call's id; throws the add's error when the engine refuses.
+   * promise). Returns the call's id; throws the add's error when the engine refuses. For a
+   * Batcher without `timeoutMs` (the facade's shared one): a timed-out call is never ended here.
    */
   startCall() {
     if (this.core === undefined) throw this.addError(ADD_CLOSED); // closed and freed
     this.sync();
     const r = this.core.call_now(Date.now());
     if (r < 0) throw this.addError(r, 1);
+    this.direct++; // close() waits for it: the engine is not freed under a call in flight
     if (r % 2 === 1) this.drain();
     return (r - (r % 2)) / 2;
   }
@@ -696,7 +699,10 @@ class Runner {
   finishCall(id) {
     if (this.core === undefined) return;
     this.sync();
-    if (this.core.complete_ok(id, 1, Date.now()) === COMPLETE_DRAIN) this.drain();
+    const r = this.core.complete_ok(id, 1, Date.now());
+    if (r !== COMPLETE_LATE) this.direct--; // an id finished twice counts once
+    if (r === COMPLETE_DRAIN) this.drain();
+    else if (this.closing) this.maybeFree();
   }
 
   /** The caller's promise for item `id`: one shared executor, no closure per add. */
@@ -1158,7 +1164,7 @@ class Runner {
 
   /** After close(): once nothing is pending, free the engine's wasm memory; later calls use none. */
   maybeFree() {
-    if (this.live !== 0 || this.calls.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
+    if (this.live !== 0 || this.direct !== 0 || this.calls.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
     const core = this.core;
     this.lastStats = this.readStats(); // a copy: the engine's memory is freed next
     if (this.timer !== undefined) clearTimeout(this.timer);

@@ -97,14 +97,33 @@ test("with timeoutMs, a call finished before its timeout succeeded", async () =>
   await b.close();
 });
 
-test("close() while a started call is in flight: finishCall(id) afterwards throws nothing, and close() resolves", async () => {
+test("close() while a started call is in flight waits for finishCall(id), then the call counts as succeeded", async () => {
   const b = new Batcher({ transport: neverCalled, ...SHARED });
   const runner = runnerOf(b);
   const id = runner.startCall();
-  const closed = b.close();
+  let closed = false;
+  const closing = b.close().then(() => (closed = true));
   await macrotask();
+  assert.equal(closed, false, "close() resolved while a started call was in flight");
+  assert.deepEqual(counts(b), { batches: 1, items: 1, inFlightBatches: 1, inFlightItems: 1, succeeded: 0, failed: 0, queued: 0 });
   runner.finishCall(id);
-  await closed;
-  runner.finishCall(id);
+  await closing;
+  assert.deepEqual(counts(b), { batches: 1, items: 1, inFlightBatches: 0, inFlightItems: 0, succeeded: 1, failed: 0, queued: 0 });
+  runner.finishCall(id); // finished twice, after the engine is freed: nothing happens
   assert.throws(() => runner.startCall(), (err) => err.code === "E_CLOSED");
+});
+
+test("close() with two started calls resolves after the second finishCall, not the first (an id finished twice counts once)", async () => {
+  const b = new Batcher({ transport: neverCalled, ...SHARED });
+  const runner = runnerOf(b);
+  const [a, c] = [runner.startCall(), runner.startCall()];
+  let closed = false;
+  const closing = b.close().then(() => (closed = true));
+  runner.finishCall(a);
+  runner.finishCall(a);
+  await macrotask();
+  assert.equal(closed, false, "close() resolved with a started call still in flight");
+  runner.finishCall(c);
+  await closing;
+  assert.equal(b.stats().succeeded, 2);
 });
