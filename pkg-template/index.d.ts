@@ -92,7 +92,8 @@ export interface BatcherOptions<I, O> {
   maxBatchSize?: number;
   /** Default 10; 0 = at the end of the current tick. */
   maxWaitMs?: number;
-  maxBatchWeight?: number;
+  /** None by default; `null` = none. */
+  maxBatchWeight?: number | null;
   weigh?: (item: I) => number;
   keyOf?: (item: I) => BatchKey | undefined;
   resolveKeys?: (items: I[]) => ReadonlyArray<BatchKey | undefined> | PromiseLike<ReadonlyArray<BatchKey | undefined>>;
@@ -104,8 +105,10 @@ export interface BatcherOptions<I, O> {
   whenFull?: "reject" | "wait";
   /** Default 4. */
   maxInFlight?: number;
-  maxInFlightPerKey?: number;
-  timeoutMs?: number;
+  /** None by default; `null` = none. */
+  maxInFlightPerKey?: number | null;
+  /** None by default; `null` = none. */
+  timeoutMs?: number | null;
   /** Default "partial". */
   errorMode?: "partial" | "fail_fast" | "atomic";
   retry?: RetryOptions;

@@ -33,3 +33,11 @@ export const guarded = new Batcher<{ shard: string }, string>({
 });
 export const open: number = guarded.stats().circuitsOpen;
 export const code: ErrorCode = "E_CIRCUIT_OPEN";
+
+// `null` is "none" for the caps and the timeout, as the reference says (the JS accepts it).
+export const uncapped = new Batcher<string, string>({
+  maxBatchWeight: null,
+  maxInFlightPerKey: null,
+  timeoutMs: null,
+  transport: async (batch) => batch.items,
+});
