@@ -28,7 +28,11 @@ fn opt(v: f64) -> Option<f64> {
 /// Options arrive as numbers at their `wire::P_*` index (NaN: not given). Names and types were
 /// checked in JS; the engine's `Config::validate` checks the values.
 fn decode_config(p: &[f64]) -> Config {
-    let at = |i: usize| p.get(i).copied().and_then(opt);
+    // Copied into a fixed array first: each read is then a load, not a bounds check.
+    let mut a = [f64::NAN; PARAM_COUNT];
+    let n = p.len().min(PARAM_COUNT);
+    a[..n].copy_from_slice(&p[..n]);
+    let at = |i: usize| opt(a[i]);
     let d = Config::default();
     let r = d.retry.clone();
     let budget = match at(P_BUDGET) {
@@ -120,9 +124,9 @@ impl Core {
     /// problem text (see `problem`); 0 when the options were accepted.
     pub fn configure(&mut self, n: usize, seed: f64) -> usize {
         let cfg = decode_config(&self.input[..n.min(self.input.len())]);
-        match cfg.validate() {
-            Ok(()) => {
-                self.engine = Engine::new(cfg, seed as u64).unwrap_or_else(|_| core::arch::wasm32::unreachable());
+        match Engine::new(cfg, seed as u64) {
+            Ok(engine) => {
+                self.engine = engine;
                 self.problem = None;
             }
             Err(e) => self.problem = Some(e),
