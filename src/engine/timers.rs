@@ -92,7 +92,18 @@ impl Timers {
     }
     /// Drop every entry `keep` rejects (used to compact stale entries).
     pub fn retain(&mut self, mut keep: impl FnMut(f64, Timer) -> bool) {
-        self.heap.retain(|e| keep(e.at, e.timer));
+        // (A copy loop and a rebuild: `BinaryHeap::retain` ships more code in the .wasm.)
+        let mut v = core::mem::take(&mut self.heap).into_vec();
+        let mut kept = 0;
+        for i in 0..v.len() {
+            let e = v[i];
+            if keep(e.at, e.timer) {
+                v[kept] = e;
+                kept += 1;
+            }
+        }
+        v.truncate(kept);
+        self.heap = BinaryHeap::from(v);
     }
 }
 

@@ -233,7 +233,9 @@ impl Engine {
         // of the turn), and fullness or backpressure only grows, so the last tells whether to tick.
         self.queue_grew(DEFAULT_KEY, reserved[0], f64::INFINITY, now);
         self.queue_grew(DEFAULT_KEY, reserved[n - 1], f64::INFINITY, now);
-        reserved.drain(..n);
+        // (Not `drain(..n)`: its drop glue is 200 B of the .wasm.)
+        reserved.copy_within(n.., 0);
+        reserved.truncate(reserved.len() - n);
         self.reserved = reserved;
         Ok(())
     }

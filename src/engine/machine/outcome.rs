@@ -246,7 +246,10 @@ impl Engine {
             self.out.push_back(Output::Settle { item: idx, outcome, release: true });
             self.free_item(idx);
             let primary = &mut self.items[p as usize];
-            primary.followers.retain(|&f| f != idx);
+            // A follower joins its slot once. (Not `retain`: more code in the .wasm.)
+            if let Some(i) = primary.followers.iter().position(|&f| f == idx) {
+                primary.followers.remove(i);
+            }
             if primary.caller_settled && primary.followers.is_empty() {
                 self.drop_slot(p, now);
             }
