@@ -36,10 +36,11 @@ use super::flush::Flushes;
 use super::id_map::IdMap;
 use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
+use super::str_map::StrMap;
 use super::timers::{Timer, Timers};
 use super::{
-    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, HashMap, InputError, ItemId, ItemResult, KeyId,
-    Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
+    RouteId, Stats, DEFAULT_KEY, UNROUTED,
 };
 
 const NONE: u32 = u32::MAX;
@@ -181,7 +182,7 @@ pub struct Engine {
     free_items: Vec<u32>,
     keys: Vec<Key>,
     free_keys: Vec<u32>,
-    key_ids: HashMap<Box<str>, KeyId>,
+    key_ids: StrMap,
     batches: IdMap<Batch>,
     next_batch: BatchId,
     routes: IdMap<Vec<Slot>>,
@@ -233,7 +234,7 @@ impl Engine {
             free_items: Vec::new(),
             keys,
             free_keys: Vec::new(),
-            key_ids: HashMap::default(),
+            key_ids: StrMap::default(),
             batches: IdMap::default(),
             next_batch: 1,
             routes: IdMap::default(),

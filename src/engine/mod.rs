@@ -14,6 +14,7 @@ mod id_map;
 mod machine;
 mod queue;
 mod retry;
+mod str_map;
 mod timers;
 
 pub use budget::Budget;
@@ -28,13 +29,10 @@ pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use crate::prelude::*;
 use core::fmt;
 
-/// The engine's maps of names and dedupe strings: FxHash, small in the .wasm, and its inputs are
-/// the application's own keys (no seed to draw in no_std).
-pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, FxBuild>;
-
-/// rustc-hash's FxHasher, the same hash values, with its byte loop out of line: `str` keys are
-/// hashed as `&str` (lookups) and as `&Box<str>` (inserts, rehash), and each inlined the loop
-/// (about 440 B of the .wasm apiece).
+/// The hash of [`str_map::StrMap`] (key names, dedupe strings): FxHash, small in the .wasm, and
+/// its inputs are the application's own keys (no seed to draw in no_std). rustc-hash's
+/// FxHasher, the same hash values, with its byte loop out of line (inlined, it was about 440 B
+/// of the .wasm per call site).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FxBuild;
 

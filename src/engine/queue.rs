@@ -1,8 +1,7 @@
 //! A key's queue: items waiting for their first send (or re-queued after a retryable item
 //! error), in arrival order, plus the per-key state that decides when it dispatches.
 
-use super::HashMap;
-use crate::prelude::*;
+use super::str_map::StrMap;
 use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
@@ -28,7 +27,7 @@ pub struct Queue {
     /// Every entry with `order` below this is due now (flush, deadlines).
     pub due_before: u64,
     /// Dedupe key → the queued item that carries it.
-    pub dedupe: HashMap<Box<str>, u32>,
+    pub dedupe: StrMap,
 }
 
 impl Queue {
