@@ -9,6 +9,7 @@ mod budget;
 mod call_time;
 mod circuit;
 mod config;
+mod fifo;
 mod flush;
 mod id_map;
 mod machine;

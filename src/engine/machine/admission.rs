@@ -327,7 +327,7 @@ impl Engine {
             if self.items[idx as usize].state == State::Queued {
                 self.due_through(k, self.items[idx as usize].order, true);
             }
-            self.out.push_back(Output::Admitted { item: idx });
+            self.out.push(Output::Admitted { item: idx });
         }
     }
 }

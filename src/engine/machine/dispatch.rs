@@ -68,7 +68,7 @@ impl Engine {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);
         let release = self.items[idx as usize].followers.is_empty();
-        self.out.push_back(Output::Settle { item: idx, outcome, release });
+        self.out.push(Output::Settle { item: idx, outcome, release });
         if release {
             self.free_item(idx);
         } else {
@@ -126,7 +126,7 @@ impl Engine {
         self.circuit_sent(k, batch);
         if !direct {
             let deadline = deadline.is_finite().then_some(deadline);
-            self.out.push_back(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
+            self.out.push(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
         }
         batch
     }
@@ -180,6 +180,6 @@ impl Engine {
         self.next_route += 1;
         let items = entries.iter().map(|&(i, _)| i).collect();
         self.routes.insert(route, entries);
-        self.out.push_back(Output::Route { route, items });
+        self.out.push(Output::Route { route, items });
     }
 }

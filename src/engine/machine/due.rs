@@ -22,7 +22,7 @@ impl Engine {
         }
         if tick && !self.tick_requested {
             self.tick_requested = true;
-            self.out.push_back(Output::Tick);
+            self.out.push(Output::Tick);
         }
     }
 
@@ -32,7 +32,7 @@ impl Engine {
         self.schedule_due(k, false);
         if !self.tick_requested && !self.turn_end_requested {
             self.turn_end_requested = true;
-            self.out.push_back(Output::TurnEnd);
+            self.out.push(Output::TurnEnd);
         }
     }
 
