@@ -20,6 +20,8 @@ struct Index {
 const HOLE: u32 = u32::MAX;
 
 impl Index {
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     fn find(&self, id: u64) -> Option<u32> {
         let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
         let slot = self.entries[i].1;

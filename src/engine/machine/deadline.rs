@@ -11,6 +11,8 @@ use crate::prelude::*;
 impl Engine {
     /// A queued item has a deadline: its queue is due now if the lead has already begun
     /// (returns true), else a timer makes it due at deadline − lead.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn arm_deadline(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) -> bool {
         let flush_at = deadline - self.keys[k as usize].call_time.lead_ms();
         let it = &self.items[idx as usize];

@@ -64,6 +64,8 @@ impl Engine {
 
     /// A caller whose deadline passed while its slot was being taken for a send settles with
     /// E_DEADLINE; the slot is freed unless followers still ride on it.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn expire_unsent(&mut self, idx: u32) {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);

@@ -164,6 +164,8 @@ impl Engine {
         Ok(())
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn end_call(&mut self, batch: BatchId) -> Batch {
         let b = self.batches.remove(&batch).expect("checked by the caller");
         self.in_flight_batches -= 1;
@@ -204,6 +206,8 @@ impl Engine {
         self.timers.push(now + delay, Timer::ItemRetry { item: idx, gen });
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn count_settled(&mut self, idx: u32, outcome: Outcome) {
         self.live -= 1;
         self.flushes.settled(self.items[idx as usize].seq);
