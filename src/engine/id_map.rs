@@ -103,6 +103,8 @@ impl<V> IdMap<V> {
         self.index.live
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(crate) fn remove(&mut self, id: &u64) -> Option<V> {
         let slot = self.index.remove(*id)?;
         self.free.push(slot);

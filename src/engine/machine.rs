@@ -397,6 +397,16 @@ impl Engine {
         Some(o)
     }
 
+    /// Every pending output to `f`, oldest first, as repeated [`Engine::poll_output`] would give
+    /// them (the wasm shell's drain: the outputs move out without a stand-in to drop).
+    pub fn drain_outputs(&mut self, mut f: impl FnMut(Output)) {
+        let read = core::mem::take(&mut self.out_read);
+        for o in self.out.drain(read..) {
+            f(o);
+        }
+        self.out.clear();
+    }
+
     /// Whether [`Engine::poll_output`] has something.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()

@@ -130,6 +130,8 @@ impl StrMap {
     }
 
     /// Empties the map, keeping its table.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(crate) fn clear(&mut self) {
         if self.len != 0 {
             for s in &mut self.slots {

@@ -344,9 +344,8 @@ impl Core {
     /// Encode every pending output into the buffer; returns its length in f64s.
     pub fn drain(&mut self) -> usize {
         self.buf.clear();
-        while let Some(o) = self.engine.poll_output() {
-            encode(&mut self.buf, o);
-        }
+        let buf = &mut self.buf;
+        self.engine.drain_outputs(|o| encode(buf, o));
         self.buf.len()
     }
 }

@@ -272,6 +272,8 @@ impl Engine {
         self.queue_grew(k, idx, deadline, now);
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn join(&mut self, idx: u32, primary: u32) {
         let it = &mut self.items[idx as usize];
         it.state = State::Follower;
