@@ -41,7 +41,12 @@ impl Queue {
     /// Insert by `order`: a retried item keeps its place among its key's waiting items.
     pub fn insert_ordered(&mut self, e: Entry, weight: f64) {
         let pos = self.entries.partition_point(|x| x.order < e.order);
-        self.entries.insert(pos, e);
+        // Pushed at the back, then swapped into place: `VecDeque::insert` ships its own
+        // wrap-around copy (about 600 B of the .wasm). A retry is not the hot path.
+        self.entries.push_back(e);
+        for i in (pos + 1..self.entries.len()).rev() {
+            self.entries.swap(i, i - 1);
+        }
         self.live += 1;
         self.weight += weight;
         self.retried += 1;
