@@ -69,7 +69,12 @@ impl Timers {
     pub fn push(&mut self, at: f64, timer: Timer) {
         self.seq += 1;
         self.earliest_new = self.earliest_new.min(at);
-        self.heap.push(Entry { at, seq: self.seq, timer });
+        self.insert(Entry { at, seq: self.seq, timer });
+    }
+    /// The heap's one sift-up (`push` and `retain` share it).
+    #[inline(never)]
+    fn insert(&mut self, e: Entry) {
+        self.heap.push(e);
     }
     /// Record the wake-up the host now knows about.
     pub fn reported(&mut self, at: Option<f64>) {
@@ -94,18 +99,13 @@ impl Timers {
     }
     /// Drop every entry `keep` rejects (used to compact stale entries).
     pub fn retain(&mut self, mut keep: impl FnMut(f64, Timer) -> bool) {
-        // (A copy loop and a rebuild: `BinaryHeap::retain` ships more code in the .wasm.)
-        let mut v = core::mem::take(&mut self.heap).into_vec();
-        let mut kept = 0;
-        for i in 0..v.len() {
-            let e = v[i];
+        // The kept entries pushed again (with their own `seq`): no rebuild or `retain` code in the
+        // .wasm next to the sift-up `push` ships anyway. Compaction is rare (see `after_input`).
+        for e in core::mem::take(&mut self.heap).into_vec() {
             if keep(e.at, e.timer) {
-                v[kept] = e;
-                kept += 1;
+                self.insert(e);
             }
         }
-        v.truncate(kept);
-        self.heap = BinaryHeap::from(v);
     }
 }
 
@@ -123,5 +123,17 @@ mod tests {
         assert_eq!(t.pop(), Some((1.0, Timer::Window(3))));
         assert_eq!(t.pop(), Some((5.0, Timer::Window(1))));
         assert_eq!(t.pop(), None);
+    }
+
+    #[test]
+    fn retain_keeps_the_order_of_what_it_keeps() {
+        let mut t = Timers::default();
+        for (k, at) in [9.0, 3.0, 7.0, 3.0, 1.0, 8.0, 3.0, 2.0, 3.0].into_iter().enumerate() {
+            t.push(at, Timer::Window(k as u32));
+        }
+        t.retain(|_, timer| !matches!(timer, Timer::Window(k) if k % 3 == 0));
+        let popped: Vec<_> = core::iter::from_fn(|| t.pop()).collect();
+        let kept = [(1.0, 4), (2.0, 7), (3.0, 1), (3.0, 8), (7.0, 2), (8.0, 5)];
+        assert_eq!(popped, kept.map(|(at, k)| (at, Timer::Window(k))), "earliest first, ties in push order");
     }
 }
