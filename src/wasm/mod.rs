@@ -146,6 +146,8 @@ impl Core {
     /// 0 when `configure` accepted the options; else the length of "option\trule", written a
     /// character per number into the buffer at `buf_ptr` (the text is ASCII, see `ConfigError`;
     /// core.js makes the RangeError and frees the Core).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {

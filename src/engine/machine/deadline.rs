@@ -31,14 +31,14 @@ impl Engine {
         if !self.keys[k as usize].alive || !self.keys[k as usize].call_time.record(duration_ms) {
             return;
         }
-        let with_deadline: Vec<(u32, f64)> = self.keys[k as usize]
-            .queue
-            .entries
-            .iter()
-            .filter(|e| self.slot_in(e.item, e.gen, State::Queued))
-            .map(|e| (e.item, self.items[e.item as usize].deadline))
-            .filter(|&(_, d)| d.is_finite())
-            .collect();
+        // A loop, not `filter…collect`: that inlined its iterator twice in the .wasm.
+        let mut with_deadline: Vec<(u32, f64)> = Vec::new();
+        for e in &self.keys[k as usize].queue.entries {
+            let deadline = self.items[e.item as usize].deadline;
+            if self.slot_in(e.item, e.gen, State::Queued) && deadline.is_finite() {
+                with_deadline.push((e.item, deadline));
+            }
+        }
         for (idx, deadline) in with_deadline {
             self.arm_deadline(k, idx, deadline, now);
         }
