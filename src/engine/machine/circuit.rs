@@ -71,10 +71,13 @@ impl Engine {
             return;
         }
         let unsent = |state| matches!(state, State::Queued | State::Waiting | State::RetryWait | State::InUnit);
-        let slots: Vec<Slot> = (self.items.iter().enumerate())
-            .filter(|(_, it)| it.key == k && unsent(it.state))
-            .map(|(i, it)| (i as u32, it.gen))
-            .collect();
+        // A loop, not `filter…collect` (more code in the .wasm).
+        let mut slots: Vec<Slot> = Vec::new();
+        for (i, it) in self.items.iter().enumerate() {
+            if it.key == k && unsent(it.state) {
+                slots.push((i as u32, it.gen));
+            }
+        }
         let outcome = Outcome::CircuitOpen { key: k };
         for (idx, gen) in slots {
             let it = &self.items[idx as usize];

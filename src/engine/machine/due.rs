@@ -244,7 +244,14 @@ impl Engine {
         let oldest = if q.retried == 0 {
             q.entries.front().map_or(f64::INFINITY, |e| e.at)
         } else {
-            q.entries.iter().filter(|e| self.entry_live(e)).map(|e| e.at).fold(f64::INFINITY, f64::min)
+            // A loop, not `fold` (which inlined one copy per half of the VecDeque).
+            let mut oldest = f64::INFINITY;
+            for e in &q.entries {
+                if self.entry_live(e) {
+                    oldest = oldest.min(e.at);
+                }
+            }
+            oldest
         };
         oldest + self.cfg.max_wait_ms
     }
