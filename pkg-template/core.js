@@ -60,15 +60,15 @@ let bindings; // { Core, memory }: the shell's Core and the instance's memory (s
 const utf8 = new TextEncoder();
 
 /**
- * The shell (src/wasm) is built by wasm-bindgen, but its JS glue is not shipped: every export
- * takes and returns numbers, so a Core is the pointer `core_new()` returns and its method `m`
- * is the export `core_m(pointer, …)`. Called once per instance.
+ * The shell (src/wasm) exports plain functions of numbers: a Core is the pointer `core_new()`
+ * returns, its method `m` is the export `core_m(pointer, …)`, and `free_core(pointer)` drops it.
+ * Called once per instance.
  */
 function bind(instance) {
   const wasm = instance.exports;
-  // A Batcher dropped without close() frees its engine when collected, as the glue did.
+  // A Batcher dropped without close() frees its engine when collected.
   const registry = typeof FinalizationRegistry === "function"
-    ? new FinalizationRegistry((pointer) => wasm.__wbg_core_free(pointer, 1))
+    ? new FinalizationRegistry((pointer) => wasm.free_core(pointer))
     : undefined;
   class Core {
     constructor() {
@@ -78,7 +78,7 @@ function bind(instance) {
 
     free() {
       registry?.unregister(this);
-      wasm.__wbg_core_free(this.pointer, 0);
+      wasm.free_core(this.pointer);
     }
   }
   for (const name of Object.keys(wasm)) {
@@ -93,25 +93,10 @@ function bind(instance) {
   bindings = { Core, memory: wasm.memory };
 }
 
-/**
- * What the module imports: wasm-bindgen's throw only (a Core used after free, or re-entered: a bug
- * here, never the caller's). Its name carries a hash, so it is not spelled out. (The build turns
- * reference-types off, so there is no externref table to set up and no start function.)
- */
-function importsOf(module) {
-  const imports = {};
-  for (const { module: from, name } of WebAssembly.Module.imports(module)) {
-    (imports[from] ??= {})[name] = (at, n) => {
-      throw new Error(`hyperbatch: ${new TextDecoder().decode(new Uint8Array(bindings.memory.buffer, at >>> 0, n >>> 0))}`);
-    };
-  }
-  return imports;
-}
-
 /** Binds the .wasm now: `source` a WebAssembly.Module or its bytes (Node, Deno, workerd, require). */
 function loadSync(source) {
   const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source);
-  bind(new WebAssembly.Instance(module, importsOf(module)));
+  bind(new WebAssembly.Instance(module)); // the module imports nothing
 }
 
 /** Binds the .wasm: `source` as loadSync's, or a Response (or a promise of one), a URL or a Request (fetched). */
@@ -125,7 +110,7 @@ async function load(source) {
     source = await source.arrayBuffer();
   }
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  bind(await WebAssembly.instantiate(module, importsOf(module)));
+  bind(await WebAssembly.instantiate(module));
 }
 
 function hbError(code, message, cause, Ctor = Error) {

@@ -2,7 +2,7 @@
 //! deadline-aware dispatch: a queue holding an item with a deadline dispatches at the latest at
 //! deadline − lead, so the call starts before the deadline although host timers fire late.
 
-use super::HashMap;
+use super::str_map::StrMap;
 use crate::prelude::*;
 
 /// The lead is never below this (and is this before any call of the key has ended): Node and
@@ -48,9 +48,8 @@ impl CallTime {
 /// Estimates of released keys, by name.
 #[derive(Debug, Default)]
 pub struct RetiredCallTimes {
-    /// Name → index in `times`: the map type the engine already has for key names (one hash map
-    /// instantiation less in the .wasm).
-    by_name: HashMap<Box<str>, u32>,
+    /// Name → index in `times`: the map type the engine already has for key names.
+    by_name: StrMap,
     times: Vec<CallTime>,
     /// Slots of `times` whose name was taken.
     free: Vec<u32>,

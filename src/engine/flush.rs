@@ -3,11 +3,11 @@
 //! unsettled then (all numbered below W) and is done when that count reaches 0. While no flush
 //! is pending, an item costs one counter increment.
 
-use alloc::collections::VecDeque;
+use super::fifo::Fifo;
 
 use super::FlushId;
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Pending {
     id: FlushId,
     /// Items numbered below this are the flush's.
@@ -20,7 +20,7 @@ struct Pending {
 pub struct Flushes {
     next_seq: u64,
     /// In the order taken: a later flush covers every item of an earlier one, so they finish in order.
-    pending: VecDeque<Pending>,
+    pending: Fifo<Pending>,
 }
 
 impl Flushes {
@@ -38,7 +38,7 @@ impl Flushes {
 
     /// The item numbered `seq` settled.
     pub fn settled(&mut self, seq: u64) {
-        for p in self.pending.iter_mut().rev() {
+        for p in self.pending.as_mut_slice().iter_mut().rev() {
             if seq >= p.upto {
                 break; // earlier flushes end lower still
             }

@@ -3,62 +3,112 @@
 //! enough: a lookup is a binary search, and it ships far less code in the .wasm than one hash
 //! map per value type. A removal leaves a hole; holes are swept once they outnumber the live
 //! entries, so memory follows what is live even while one old id stays (a call that hangs).
+//! The values sit in a slab whose free slots are reused, so the search and the sweep are not
+//! generic: they ship once, not once per value type.
 
 use crate::prelude::*;
 
-#[derive(Debug)]
-pub(crate) struct IdMap<V> {
-    /// Sorted by id; `None`: removed.
-    entries: Vec<(u64, Option<V>)>,
+/// The ids, each with the slot of its value in [`IdMap`]'s slab. Not generic: the search and the
+/// sweep ship once for every value type.
+#[derive(Debug, Default)]
+struct Index {
+    /// Sorted by id; slot `HOLE`: removed.
+    entries: Vec<(u64, u32)>,
     live: usize,
 }
 
-impl<V> Default for IdMap<V> {
-    fn default() -> Self {
-        IdMap { entries: Vec::new(), live: 0 }
-    }
-}
+const HOLE: u32 = u32::MAX;
 
-impl<V> IdMap<V> {
-    fn find(&self, id: u64) -> Option<usize> {
-        self.entries.binary_search_by_key(&id, |e| e.0).ok()
-    }
-
-    /// `id` must be above every id inserted before.
-    pub(crate) fn insert(&mut self, id: u64, v: V) {
-        debug_assert!(self.entries.last().is_none_or(|e| e.0 < id), "ids must increase");
-        self.entries.push((id, Some(v)));
-        self.live += 1;
+impl Index {
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
+    fn find(&self, id: u64) -> Option<u32> {
+        let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
+        let slot = self.entries[i].1;
+        (slot != HOLE).then_some(slot)
     }
 
-    pub(crate) fn get(&self, id: &u64) -> Option<&V> {
-        self.find(*id).and_then(|i| self.entries[i].1.as_ref())
-    }
-
-    pub(crate) fn get_mut(&mut self, id: &u64) -> Option<&mut V> {
-        let i = self.find(*id)?;
-        self.entries[i].1.as_mut()
-    }
-
-    pub(crate) fn contains_key(&self, id: &u64) -> bool {
-        self.get(id).is_some()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.live
-    }
-
-    pub(crate) fn remove(&mut self, id: &u64) -> Option<V> {
-        let i = self.find(*id)?;
-        let v = self.entries[i].1.take()?;
+    #[inline(never)]
+    fn remove(&mut self, id: u64) -> Option<u32> {
+        let i = self.entries.binary_search_by_key(&id, |e| e.0).ok()?;
+        let slot = core::mem::replace(&mut self.entries[i].1, HOLE);
+        if slot == HOLE {
+            return None;
+        }
         self.live -= 1;
         if self.live == 0 {
             self.entries.clear();
         } else if self.entries.len() - self.live > self.live + 8 {
             // A sweep costs what the holes it removes cost to make: amortised O(1).
-            self.entries.retain(|e| e.1.is_some());
+            // (A copy loop: `retain` ships several times this code.)
+            let mut kept = 0;
+            for i in 0..self.entries.len() {
+                let e = self.entries[i];
+                if e.1 != HOLE {
+                    self.entries[kept] = e;
+                    kept += 1;
+                }
+            }
+            self.entries.truncate(kept);
         }
-        Some(v)
+        Some(slot)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct IdMap<V> {
+    index: Index,
+    /// The values by slot; `None`: a free slot, listed in `free`.
+    slots: Vec<Option<V>>,
+    free: Vec<u32>,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap { index: Index::default(), slots: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<V> IdMap<V> {
+    /// `id` must be above every id inserted before.
+    pub(crate) fn insert(&mut self, id: u64, v: V) {
+        debug_assert!(self.index.entries.last().is_none_or(|e| e.0 < id), "ids must increase");
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(v);
+                s
+            }
+            None => {
+                self.slots.push(Some(v));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.entries.push((id, slot));
+        self.index.live += 1;
+    }
+
+    pub(crate) fn get(&self, id: &u64) -> Option<&V> {
+        self.slots[self.index.find(*id)? as usize].as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &u64) -> Option<&mut V> {
+        self.slots[self.index.find(*id)? as usize].as_mut()
+    }
+
+    pub(crate) fn contains_key(&self, id: &u64) -> bool {
+        self.index.find(*id).is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.live
+    }
+
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
+    pub(crate) fn remove(&mut self, id: &u64) -> Option<V> {
+        let slot = self.index.remove(*id)?;
+        self.free.push(slot);
+        self.slots[slot as usize].take()
     }
 }
 
@@ -94,7 +144,8 @@ mod tests {
             }
             assert_eq!(map.get(&id), model.get(&id));
             assert_eq!(map.len(), model.len());
-            assert!(map.entries.len() <= 2 * map.len() + 9, "holes are swept");
+            assert!(map.index.entries.len() <= 2 * map.len() + 9, "holes are swept");
+            assert_eq!(map.slots.len(), map.len() + map.free.len(), "every slot is live or free");
         }
         assert_eq!(map.remove(&next), None, "never inserted");
     }
@@ -109,10 +160,10 @@ mod tests {
         }
         for id in 1..=14 {
             map.remove(&id);
-            assert_eq!(map.entries.len(), 20, "{id} holes, {} live: kept", map.len());
+            assert_eq!(map.index.entries.len(), 20, "{id} holes, {} live: kept", map.len());
         }
         map.remove(&15);
-        assert_eq!((map.entries.len(), map.len()), (5, 5), "15 holes > 5 live + 8: swept");
+        assert_eq!((map.index.entries.len(), map.len()), (5, 5), "15 holes > 5 live + 8: swept");
         assert_eq!(map.get(&16), Some(&()));
     }
 
@@ -125,7 +176,7 @@ mod tests {
             map.remove(&id);
         }
         assert_eq!(map.len(), 1);
-        assert!(map.entries.len() <= 11);
+        assert!(map.index.entries.len() <= 11);
         assert_eq!(map.remove(&1), Some(()));
     }
 }

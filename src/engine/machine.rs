@@ -32,14 +32,16 @@ use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
 use super::circuit::Circuit;
 use super::config::{Config, ConfigError, ErrorMode, WhenFull};
+use super::fifo::Fifo;
 use super::flush::Flushes;
 use super::id_map::IdMap;
 use super::queue::{Entry, Queue};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
+use super::str_map::StrMap;
 use super::timers::{Timer, Timers};
 use super::{
-    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, HashMap, InputError, ItemId, ItemResult, KeyId,
-    Outcome, Output, RouteId, Stats, DEFAULT_KEY, UNROUTED,
+    AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
+    RouteId, Stats, DEFAULT_KEY, UNROUTED,
 };
 
 const NONE: u32 = u32::MAX;
@@ -181,14 +183,14 @@ pub struct Engine {
     free_items: Vec<u32>,
     keys: Vec<Key>,
     free_keys: Vec<u32>,
-    key_ids: HashMap<Box<str>, KeyId>,
+    key_ids: StrMap,
     batches: IdMap<Batch>,
     next_batch: BatchId,
     routes: IdMap<Vec<Slot>>,
     next_route: RouteId,
     units: IdMap<Unit>,
     next_unit: u64,
-    waiters: VecDeque<Slot>,
+    waiters: Fifo<Slot>,
     waiting: usize,
     /// Ids handed out by `reserve_plain` and not used yet (free slots no `add` takes).
     reserved: Vec<u32>,
@@ -206,7 +208,10 @@ pub struct Engine {
     /// ahead of its queue): `run_due` re-reads them all before it serves one.
     ready_stale: bool,
     retired_call_times: RetiredCallTimes,
-    out: VecDeque<Output>,
+    /// Outputs not polled yet: those from `out_read` on (a Vec read from the front and cleared
+    /// once read through, rather than a VecDeque: less code in the .wasm).
+    out: Vec<Output>,
+    out_read: usize,
     tick_requested: bool,
     /// An [`Output::TurnEnd`] is out and no `handle_time` came since.
     turn_end_requested: bool,
@@ -233,14 +238,14 @@ impl Engine {
             free_items: Vec::new(),
             keys,
             free_keys: Vec::new(),
-            key_ids: HashMap::default(),
+            key_ids: StrMap::default(),
             batches: IdMap::default(),
             next_batch: 1,
             routes: IdMap::default(),
             next_route: 1,
             units: IdMap::default(),
             next_unit: 1,
-            waiters: VecDeque::new(),
+            waiters: Fifo::default(),
             waiting: 0,
             reserved: Vec::new(),
             timers: Timers::default(),
@@ -252,7 +257,8 @@ impl Engine {
             ready: BinaryHeap::new(),
             ready_stale: false,
             retired_call_times: RetiredCallTimes::default(),
-            out: VecDeque::new(),
+            out: Vec::new(),
+            out_read: 0,
             tick_requested: false,
             turn_end_requested: false,
             closed: false,
@@ -381,7 +387,24 @@ impl Engine {
     // ---------------------------------------------------------------- outputs
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let o = self.out.get_mut(self.out_read)?;
+        let o = core::mem::replace(o, Output::Tick);
+        self.out_read += 1;
+        if self.out_read == self.out.len() {
+            self.out.clear();
+            self.out_read = 0;
+        }
+        Some(o)
+    }
+
+    /// Every pending output to `f`, oldest first, as repeated [`Engine::poll_output`] would give
+    /// them (the wasm shell's drain: the outputs move out without a stand-in to drop).
+    pub fn drain_outputs(&mut self, mut f: impl FnMut(Output)) {
+        let read = core::mem::take(&mut self.out_read);
+        for o in self.out.drain(read..) {
+            f(o);
+        }
+        self.out.clear();
     }
 
     /// Whether [`Engine::poll_output`] has something.
@@ -435,7 +458,7 @@ impl Engine {
     /// Bookkeeping after every input: completed flushes, and compaction of stale timers.
     fn after_input(&mut self, _now: f64) {
         while let Some(id) = self.flushes.pop_done() {
-            self.out.push_back(Output::Flushed { flush: id });
+            self.out.push(Output::Flushed { flush: id });
         }
         let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
         if self.timers.len() > bound {

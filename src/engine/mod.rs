@@ -9,11 +9,13 @@ mod budget;
 mod call_time;
 mod circuit;
 mod config;
+mod fifo;
 mod flush;
 mod id_map;
 mod machine;
 mod queue;
 mod retry;
+mod str_map;
 mod timers;
 
 pub use budget::Budget;
@@ -27,71 +29,6 @@ pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 
 use crate::prelude::*;
 use core::fmt;
-
-/// The engine's maps of names and dedupe strings: FxHash, small in the .wasm, and its inputs are
-/// the application's own keys (no seed to draw in no_std).
-pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, FxBuild>;
-
-/// rustc-hash's FxHasher, the same hash values, with its byte loop out of line: `str` keys are
-/// hashed as `&str` (lookups) and as `&Box<str>` (inserts, rehash), and each inlined the loop
-/// (about 440 B of the .wasm apiece).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FxBuild;
-
-pub(crate) struct Fx(rustc_hash::FxHasher);
-
-impl core::hash::BuildHasher for FxBuild {
-    type Hasher = Fx;
-    fn build_hasher(&self) -> Fx {
-        Fx(rustc_hash::FxHasher::default())
-    }
-}
-
-impl core::hash::Hasher for Fx {
-    #[inline(never)]
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0.write_u8(i);
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.0.write_u16(i);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0.write_u32(i);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0.write_u64(i);
-    }
-    fn write_u128(&mut self, i: u128) {
-        self.0.write_u128(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.0.write_usize(i);
-    }
-    fn finish(&self) -> u64 {
-        self.0.finish()
-    }
-}
-
-#[cfg(test)]
-#[test]
-fn fx_hashes_exactly_as_rustc_hash() {
-    use core::hash::BuildHasher;
-    for s in ["", "a", "key-17", "a key longer than two words, so the loop runs"] {
-        assert_eq!(FxBuild.hash_one(s), rustc_hash::FxBuildHasher.hash_one(s));
-        assert_eq!(FxBuild.hash_one(Box::<str>::from(s)), rustc_hash::FxBuildHasher.hash_one(s));
-    }
-    // Every integer width forwards to the same method (a width that fell back to `write` would
-    // hash as bytes: other values).
-    assert_eq!(FxBuild.hash_one(7u8), rustc_hash::FxBuildHasher.hash_one(7u8));
-    assert_eq!(FxBuild.hash_one(7u16), rustc_hash::FxBuildHasher.hash_one(7u16));
-    assert_eq!(FxBuild.hash_one(7u32), rustc_hash::FxBuildHasher.hash_one(7u32));
-    assert_eq!(FxBuild.hash_one(7u64), rustc_hash::FxBuildHasher.hash_one(7u64));
-    assert_eq!(FxBuild.hash_one(7u128), rustc_hash::FxBuildHasher.hash_one(7u128));
-    assert_eq!(FxBuild.hash_one(7usize), rustc_hash::FxBuildHasher.hash_one(7usize));
-}
 
 /// An accepted `add`, as the shell indexes its promise and value (a slot reused after it settles).
 pub type ItemId = u32;

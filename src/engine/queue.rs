@@ -1,8 +1,7 @@
 //! A key's queue: items waiting for their first send (or re-queued after a retryable item
 //! error), in arrival order, plus the per-key state that decides when it dispatches.
 
-use super::HashMap;
-use crate::prelude::*;
+use super::str_map::StrMap;
 use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
@@ -28,7 +27,7 @@ pub struct Queue {
     /// Every entry with `order` below this is due now (flush, deadlines).
     pub due_before: u64,
     /// Dedupe key → the queued item that carries it.
-    pub dedupe: HashMap<Box<str>, u32>,
+    pub dedupe: StrMap,
 }
 
 impl Queue {
@@ -42,7 +41,12 @@ impl Queue {
     /// Insert by `order`: a retried item keeps its place among its key's waiting items.
     pub fn insert_ordered(&mut self, e: Entry, weight: f64) {
         let pos = self.entries.partition_point(|x| x.order < e.order);
-        self.entries.insert(pos, e);
+        // Pushed at the back, then swapped into place: `VecDeque::insert` ships its own
+        // wrap-around copy (about 600 B of the .wasm). A retry is not the hot path.
+        self.entries.push_back(e);
+        for i in (pos + 1..self.entries.len()).rev() {
+            self.entries.swap(i, i - 1);
+        }
         self.live += 1;
         self.weight += weight;
         self.retried += 1;

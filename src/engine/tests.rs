@@ -1375,3 +1375,31 @@ fn a_flush_covers_a_routed_item_that_joins_a_later_dedupe_slot() {
     assert!(H::settles(&out).iter().any(|&(i, _)| i == a), "a settles with the slot: {out:?}");
     assert!(out.contains(&Output::Flushed { flush: f }));
 }
+
+#[test]
+fn drain_outputs_gives_what_poll_output_would_after_a_partial_poll() {
+    // Two engines fed the same inputs: one polled, one polled once and then drained.
+    let run = |drain: bool| {
+        let mut e = Engine::new(Config { max_batch_size: 2.0, ..cfg() }, 1).unwrap();
+        for _ in 0..5 {
+            e.add(DEFAULT_KEY, 1.0, None, None, 0.0).unwrap();
+        }
+        e.handle_time(0.0);
+        let mut out = vec![e.poll_output().expect("an output")];
+        if drain {
+            e.drain_outputs(|o| out.push(o));
+        } else {
+            while let Some(o) = e.poll_output() {
+                out.push(o);
+            }
+        }
+        assert!(!e.has_output());
+        e.flush(1.0);
+        e.drain_outputs(|o| out.push(o));
+        assert_eq!(e.poll_output(), None);
+        out
+    };
+    let polled = run(false);
+    assert!(polled.iter().filter(|o| matches!(o, Output::Dispatch(_))).count() >= 2, "{polled:?}");
+    assert_eq!(run(true), polled);
+}

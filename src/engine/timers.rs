@@ -81,6 +81,8 @@ impl Default for Timers {
 }
 
 impl Timers {
+    // Out of line: six callers, each an inlined sift-up in the .wasm.
+    #[inline(never)]
     pub fn push(&mut self, at: f64, timer: Timer) {
         self.seq += 1;
         self.earliest_new = self.earliest_new.min(at);
@@ -89,12 +91,19 @@ impl Timers {
         if self.head == self.run.len() {
             self.run.clear();
             self.head = 0;
+        } else if self.head > 64 && self.head * 2 > self.run.len() {
+            self.compact_run(); // popped entries do not pile up in front of a never-empty run
         }
         if self.run.last().is_none_or(|last| at >= last.at) {
             self.run.push(entry);
         } else {
-            self.heap.push(entry);
+            self.insert(entry);
         }
+    }
+    /// The heap's one sift-up (`push` and `retain` share it).
+    #[inline(never)]
+    fn insert(&mut self, e: Entry) {
+        self.heap.push(e);
     }
     /// Record the wake-up the host now knows about.
     pub fn reported(&mut self, at: Option<f64>) {
@@ -106,6 +115,7 @@ impl Timers {
         self.earliest_new < self.reported
     }
     /// Whether the earliest entry is the run's front (else the heap's top, if any).
+    #[inline(never)]
     fn run_first(&self) -> bool {
         match (self.run.get(self.head), self.heap.peek()) {
             (Some(r), Some(h)) => r > h, // `Ord` is reversed: greater = earlier
@@ -116,13 +126,11 @@ impl Timers {
         let e = if self.run_first() { self.run.get(self.head) } else { self.heap.peek() };
         e.map(|e| (e.at, e.timer))
     }
+    #[inline(never)]
     pub fn pop(&mut self) -> Option<(f64, Timer)> {
         if self.run_first() {
             let e = self.run[self.head];
             self.head += 1;
-            if self.head > 64 && self.head * 2 > self.run.len() {
-                self.compact_run();
-            }
             Some((e.at, e.timer))
         } else {
             self.heap.pop().map(|e| (e.at, e.timer))
@@ -145,9 +153,24 @@ impl Timers {
     }
     /// Drop every entry `keep` rejects (used to compact stale entries).
     pub fn retain(&mut self, mut keep: impl FnMut(f64, Timer) -> bool) {
-        self.heap.retain(|e| keep(e.at, e.timer));
-        self.compact_run();
-        self.run.retain(|e| keep(e.at, e.timer));
+        // The heap's kept entries pushed again (with their own `seq`): no rebuild or `retain` code in
+        // the .wasm next to the sift-up `push` ships anyway. Compaction is rare (see `after_input`).
+        for e in core::mem::take(&mut self.heap).into_vec() {
+            if keep(e.at, e.timer) {
+                self.insert(e);
+            }
+        }
+        // The run's kept entries moved to its front, in order: it stays sorted.
+        let mut kept = 0;
+        for i in self.head..self.run.len() {
+            let e = self.run[i];
+            if keep(e.at, e.timer) {
+                self.run[kept] = e;
+                kept += 1;
+            }
+        }
+        self.run.truncate(kept);
+        self.head = 0;
     }
 }
 
@@ -220,9 +243,26 @@ mod tests {
                     }
                 }
                 assert_eq!(t.len(), model.len());
-                // Popped entries do not pile up in front of the run (memory stays bounded).
-                assert!(t.head <= 64 || t.head * 2 <= t.run.len(), "{} popped of {}", t.head, t.run.len());
+                // Popped entries do not pile up in front of the run: a push compacts them.
+                if t.head > 0 && t.head < t.run.len() {
+                    let (head, len) = (t.head, t.run.len());
+                    t.push(f64::INFINITY, Timer::Window(u32::MAX));
+                    assert!(t.head <= 64 || t.head * 2 <= t.run.len(), "{head} popped of {len}, then a push");
+                    model.push((f64::INFINITY, u64::MAX, u32::MAX));
+                }
             }
         }
+    }
+
+    #[test]
+    fn retain_keeps_the_order_of_what_it_keeps() {
+        let mut t = Timers::default();
+        for (k, at) in [9.0, 3.0, 7.0, 3.0, 1.0, 8.0, 3.0, 2.0, 3.0].into_iter().enumerate() {
+            t.push(at, Timer::Window(k as u32));
+        }
+        t.retain(|_, timer| !matches!(timer, Timer::Window(k) if k % 3 == 0));
+        let popped: Vec<_> = core::iter::from_fn(|| t.pop()).collect();
+        let kept = [(1.0, 4), (2.0, 7), (3.0, 1), (3.0, 8), (7.0, 2), (8.0, 5)];
+        assert_eq!(popped, kept.map(|(at, k)| (at, Timer::Window(k))), "earliest first, ties in push order");
     }
 }

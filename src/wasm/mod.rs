@@ -1,15 +1,16 @@
-//! The wasm-bindgen shell around [`crate::engine::Engine`]. No policy lives here: it decodes
+//! The wasm shell around [`crate::engine::Engine`]. No policy lives here: it decodes
 //! options, forwards numeric inputs, and encodes outputs into one `f64` buffer that the JS
 //! side reads through a view on wasm memory (one boundary crossing per drain, not per item).
 //! Promises, item values and the host timer stay in JS (`pkg-template/core.js`).
 //!
 //! Every export takes and returns numbers only (lists and strings are written at `input`), so
-//! JS needs none of wasm-bindgen's generated glue: core.js instantiates the module itself and
-//! calls `core_<method>(pointer, …)` (see `bind` there). A parameter or return type other than
-//! a number (`&str`, a slice, a `JsValue`, `Result`) would need that glue again.
+//! JS needs no generated glue: core.js instantiates the module itself and calls
+//! `core_<method>(pointer, …)` (see `bind` there). The exports are plain `extern "C"` functions
+//! (see `exports!`), not wasm-bindgen's: its wrappers around a `Rc<RefCell>` with a borrow check
+//! and a throwing import cost about 3 KB of the .wasm, and a numbers-only shell that never calls
+//! JS cannot be re-entered.
 
 use crate::prelude::*;
-use wasm_bindgen::prelude::*;
 
 use crate::engine::{
     AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, ConfigError, Engine, ErrorCode, ErrorMode,
@@ -27,7 +28,11 @@ fn opt(v: f64) -> Option<f64> {
 /// Options arrive as numbers at their `wire::P_*` index (NaN: not given). Names and types were
 /// checked in JS; the engine's `Config::validate` checks the values.
 fn decode_config(p: &[f64]) -> Config {
-    let at = |i: usize| p.get(i).copied().and_then(opt);
+    // Copied into a fixed array first: each read is then a load, not a bounds check.
+    let mut a = [f64::NAN; PARAM_COUNT];
+    let n = p.len().min(PARAM_COUNT);
+    a[..n].copy_from_slice(&p[..n]);
+    let at = |i: usize| opt(a[i]);
     let d = Config::default();
     let r = d.retry.clone();
     let budget = match at(P_BUDGET) {
@@ -80,7 +85,6 @@ fn decode_config(p: &[f64]) -> Config {
 }
 
 /// The engine plus its output buffer.
-#[wasm_bindgen]
 pub struct Core {
     engine: Engine,
     buf: Vec<f64>,
@@ -98,10 +102,8 @@ pub struct Core {
     stats: [f64; STATS_LEN],
 }
 
-#[wasm_bindgen]
 impl Core {
     /// An idle engine on the default options until `configure` sets the caller's.
-    #[wasm_bindgen(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Core {
         Core {
@@ -117,14 +119,14 @@ impl Core {
     }
 
     /// The first `n` numbers of `input` are the options (see `decode_config`), `seed` the
-    /// jitter seed. A value out of range does not throw (that would ship wasm-bindgen's
-    /// externref table and glue) but keeps the engine as it was and returns the length of the
+    /// jitter seed. A value out of range does not throw (that would need a JS import and glue)
+    /// but keeps the engine as it was and returns the length of the
     /// problem text (see `problem`); 0 when the options were accepted.
     pub fn configure(&mut self, n: usize, seed: f64) -> usize {
         let cfg = decode_config(&self.input[..n.min(self.input.len())]);
-        match cfg.validate() {
-            Ok(()) => {
-                self.engine = Engine::new(cfg, seed as u64).unwrap_or_else(|_| core::arch::wasm32::unreachable());
+        match Engine::new(cfg, seed as u64) {
+            Ok(engine) => {
+                self.engine = engine;
                 self.problem = None;
             }
             Err(e) => self.problem = Some(e),
@@ -144,6 +146,8 @@ impl Core {
     /// 0 when `configure` accepted the options; else the length of "option\trule", written a
     /// character per number into the buffer at `buf_ptr` (the text is ASCII, see `ConfigError`;
     /// core.js makes the RangeError and frees the Core).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {
@@ -342,11 +346,68 @@ impl Core {
     /// Encode every pending output into the buffer; returns its length in f64s.
     pub fn drain(&mut self) -> usize {
         self.buf.clear();
-        while let Some(o) = self.engine.poll_output() {
-            encode(&mut self.buf, o);
-        }
+        let buf = &mut self.buf;
+        self.engine.drain_outputs(|o| encode(buf, o));
         self.buf.len()
     }
+}
+
+/// The module's exports: `core_<method>(core, …)` calls `Core::<method>` on the `Core` that
+/// `core_new` made, until `core_free` drops it.
+macro_rules! exports {
+    ($($export:ident => $method:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {$(
+        /// # Safety
+        /// `core` came from [`core_new`] and was not given to [`core_free`]; no other call runs
+        /// on it (JS is single-threaded and the module calls no JS).
+        #[no_mangle]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe extern "C" fn $export(core: *mut Core, $($arg: $ty),*) $(-> $ret)? {
+            // SAFETY: see above.
+            unsafe { (*core).$method($($arg),*) }
+        }
+    )*};
+}
+
+exports! {
+    core_configure => configure(n: usize, seed: f64) -> usize;
+    core_input => input(n: usize) -> *mut f64;
+    core_problem => problem() -> usize;
+    core_intern => intern(n: usize) -> u32;
+    core_add => add(key: u32, weight: f64, deadline: f64, now: f64) -> i32;
+    core_add_dedupe => add_dedupe(key: u32, weight: f64, deadline: f64, n: usize, now: f64) -> i32;
+    core_call_now => call_now(now: f64) -> f64;
+    core_add_reserved => add_reserved(n: u32, now: f64) -> i32;
+    core_reserve => reserve(max: u32) -> u32;
+    core_ids_ptr => ids_ptr() -> *const u32;
+    core_cancel => cancel(id: u32, now: f64) -> bool;
+    core_handle_time => handle_time(now: f64);
+    core_flush => flush(now: f64) -> f64;
+    core_close => close(now: f64) -> f64;
+    core_complete_ok => complete_ok(batch: f64, n: u32, now: f64) -> u32;
+    core_complete => complete(batch: f64, n: usize, now: f64) -> bool;
+    core_fail => fail(batch: f64, kind: u8, retryable: u8, status: f64, retry_after: f64, class: u8, now: f64) -> bool;
+    core_route_done => route_done(route: f64, n: usize, now: f64) -> bool;
+    core_route_failed => route_failed(route: f64, now: f64);
+    core_next_wake => next_wake() -> f64;
+    core_stats => stats() -> *const f64;
+    core_buf_ptr => buf_ptr() -> *const f64;
+    core_drain => drain() -> usize;
+}
+
+/// A new `Core` (see `Core::new`), owned by JS through the returned pointer until `core_free`.
+#[no_mangle]
+pub extern "C" fn core_new() -> *mut Core {
+    Box::into_raw(Box::new(Core::new()))
+}
+
+/// Drops a `Core`. Not `core_…`: JS binds those as methods (core.js `bind`).
+///
+/// # Safety
+/// `core` came from [`core_new`] and is not used after this.
+#[no_mangle]
+pub unsafe extern "C" fn free_core(core: *mut Core) {
+    // SAFETY: see above.
+    drop(unsafe { Box::from_raw(core) });
 }
 
 /// Why an add was refused, as `add` returns it (below zero).
@@ -381,11 +442,11 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         Output::Dispatch(d) => {
             put(b, &[DISPATCH, d.batch as f64, d.key as f64, d.attempt as f64]);
             put(b, &[d.deadline.unwrap_or(f64::NAN), d.weight, d.items.len() as f64]);
-            b.extend(d.items.iter().map(|&i| i as f64));
+            put_ids(b, &d.items);
         }
         Output::Route { route, items } => {
             put(b, &[ROUTE, route as f64, items.len() as f64]);
-            b.extend(items.iter().map(|&i| i as f64));
+            put_ids(b, &items);
         }
         Output::Settle { item, outcome, release } => {
             let (kind, arg) = match outcome {
@@ -413,6 +474,12 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         Output::Flushed { flush } => put(b, &[FLUSHED, flush as f64]),
         Output::CircuitChange { key, state } => put(b, &[CIRCUIT, key as f64, f64::from(state as u8)]),
     }
+}
+
+/// Appends a list of ids (a dispatch's or a route's items). Out of line: one loop for both.
+#[inline(never)]
+fn put_ids(b: &mut Vec<f64>, ids: &[u32]) {
+    b.extend(ids.iter().map(|&i| f64::from(i)));
 }
 
 /// Appends one output's numbers. Out of line: each `extend([..])` inlined its own capacity check

@@ -18,7 +18,7 @@ impl Engine {
         }
         let outcome = Outcome::CircuitOpen { key: k };
         self.count_settled(idx, outcome);
-        self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+        self.out.push(Output::Settle { item: idx, outcome, release: true });
         self.free_item(idx);
         true
     }
@@ -40,7 +40,7 @@ impl Engine {
     /// Key `k` started call `batch`.
     pub(super) fn circuit_sent(&mut self, k: KeyId, batch: BatchId) {
         if let Some(state) = self.keys[k as usize].circuit.sent(batch) {
-            self.out.push_back(Output::CircuitChange { key: k, state });
+            self.out.push(Output::CircuitChange { key: k, state });
         }
     }
 
@@ -52,7 +52,7 @@ impl Engine {
             return;
         };
         if let Some(state) = self.keys[k as usize].circuit.call_ended(cfg, batch, ok, now) {
-            self.out.push_back(Output::CircuitChange { key: k, state });
+            self.out.push(Output::CircuitChange { key: k, state });
         }
         if self.keys[k as usize].circuit.refuses(now) {
             self.reject_unsent(k, now);
@@ -71,10 +71,13 @@ impl Engine {
             return;
         }
         let unsent = |state| matches!(state, State::Queued | State::Waiting | State::RetryWait | State::InUnit);
-        let slots: Vec<Slot> = (self.items.iter().enumerate())
-            .filter(|(_, it)| it.key == k && unsent(it.state))
-            .map(|(i, it)| (i as u32, it.gen))
-            .collect();
+        // A loop, not `filter…collect` (more code in the .wasm).
+        let mut slots: Vec<Slot> = Vec::new();
+        for (i, it) in self.items.iter().enumerate() {
+            if it.key == k && unsent(it.state) {
+                slots.push((i as u32, it.gen));
+            }
+        }
         let outcome = Outcome::CircuitOpen { key: k };
         for (idx, gen) in slots {
             let it = &self.items[idx as usize];
@@ -86,7 +89,7 @@ impl Engine {
             if !it.caller_settled {
                 it.caller_settled = true;
                 self.count_settled(idx, outcome);
-                self.out.push_back(Output::Settle { item: idx, outcome, release: false });
+                self.out.push(Output::Settle { item: idx, outcome, release: false });
             }
             self.drop_slot(idx, now); // out of its queue or unit; Release follows
         }

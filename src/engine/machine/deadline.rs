@@ -11,6 +11,8 @@ use crate::prelude::*;
 impl Engine {
     /// A queued item has a deadline: its queue is due now if the lead has already begun
     /// (returns true), else a timer makes it due at deadline − lead.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn arm_deadline(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) -> bool {
         let flush_at = deadline - self.keys[k as usize].call_time.lead_ms();
         let it = &self.items[idx as usize];
@@ -35,14 +37,14 @@ impl Engine {
         if !self.keys[k as usize].alive || !self.keys[k as usize].call_time.record(duration_ms) {
             return;
         }
-        let with_deadline: Vec<(u32, f64)> = self.keys[k as usize]
-            .queue
-            .entries
-            .iter()
-            .filter(|e| self.slot_in(e.item, e.gen, State::Queued))
-            .map(|e| (e.item, self.items[e.item as usize].deadline))
-            .filter(|&(_, d)| d.is_finite())
-            .collect();
+        // A loop, not `filter…collect`: that inlined its iterator twice in the .wasm.
+        let mut with_deadline: Vec<(u32, f64)> = Vec::new();
+        for e in &self.keys[k as usize].queue.entries {
+            let deadline = self.items[e.item as usize].deadline;
+            if self.slot_in(e.item, e.gen, State::Queued) && deadline.is_finite() {
+                with_deadline.push((e.item, deadline));
+            }
+        }
         for (idx, deadline) in with_deadline {
             self.arm_deadline(k, idx, deadline, now);
         }

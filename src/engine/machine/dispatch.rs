@@ -64,11 +64,13 @@ impl Engine {
 
     /// A caller whose deadline passed while its slot was being taken for a send settles with
     /// E_DEADLINE; the slot is freed unless followers still ride on it.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn expire_unsent(&mut self, idx: u32) {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);
         let release = self.items[idx as usize].followers.is_empty();
-        self.out.push_back(Output::Settle { item: idx, outcome, release });
+        self.out.push(Output::Settle { item: idx, outcome, release });
         if release {
             self.free_item(idx);
         } else {
@@ -126,7 +128,7 @@ impl Engine {
         self.circuit_sent(k, batch);
         if !direct {
             let deadline = deadline.is_finite().then_some(deadline);
-            self.out.push_back(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
+            self.out.push(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
         }
         batch
     }
@@ -180,6 +182,6 @@ impl Engine {
         self.next_route += 1;
         let items = entries.iter().map(|&(i, _)| i).collect();
         self.routes.insert(route, entries);
-        self.out.push_back(Output::Route { route, items });
+        self.out.push(Output::Route { route, items });
     }
 }

@@ -14,6 +14,8 @@ use crate::engine::{KeyId, Output, UNROUTED};
 
 impl Engine {
     /// Mark a key due; with `tick`, ask the host for a [`Output::Tick`] (the next microtask).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn schedule_due(&mut self, k: KeyId, tick: bool) {
         let key = &mut self.keys[k as usize];
         if !key.scheduled {
@@ -22,7 +24,7 @@ impl Engine {
         }
         if tick && !self.tick_requested {
             self.tick_requested = true;
-            self.out.push_back(Output::Tick);
+            self.out.push(Output::Tick);
         }
     }
 
@@ -32,12 +34,14 @@ impl Engine {
         self.schedule_due(k, false);
         if !self.tick_requested && !self.turn_end_requested {
             self.turn_end_requested = true;
-            self.out.push_back(Output::TurnEnd);
+            self.out.push(Output::TurnEnd);
         }
     }
 
     /// Every entry of key `k` up to `order` is due now (a deadline near, a retry's backoff over,
     /// an add that waited for room).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn due_through(&mut self, k: KeyId, order: u64, tick: bool) {
         let q = &mut self.keys[k as usize].queue;
         q.due_before = q.due_before.max(order + 1);
@@ -77,7 +81,7 @@ impl Engine {
             let waiting = core::mem::take(&mut ready).into_vec();
             for Reverse((_, k)) in waiting {
                 match self.oldest(k, now) {
-                    Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
+                    Some(oldest) if self.keys[k as usize].alive => push_ready(&mut ready, oldest, k),
                     _ => self.settle_schedule(k),
                 }
             }
@@ -90,7 +94,7 @@ impl Engine {
                     continue;
                 }
                 match self.oldest(k, now) {
-                    Some(oldest) if self.keys[k as usize].alive => ready.push(Reverse((oldest, k))),
+                    Some(oldest) if self.keys[k as usize].alive => push_ready(&mut ready, oldest, k),
                     _ => self.settle_schedule(k),
                 }
             }
@@ -101,7 +105,7 @@ impl Engine {
                 break;
             };
             match self.oldest(k, now) {
-                Some(now_oldest) if now_oldest != oldest => ready.push(Reverse((now_oldest, k))),
+                Some(now_oldest) if now_oldest != oldest => push_ready(&mut ready, now_oldest, k),
                 None => self.settle_schedule(k),
                 Some(_) => self.serve(k, now),
             }
@@ -120,6 +124,8 @@ impl Engine {
     }
 
     /// A key leaves the due set: it waits for its window (or nothing) again.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     fn settle_schedule(&mut self, k: KeyId) {
         self.keys[k as usize].scheduled = false;
         if self.keys[k as usize].alive {
@@ -140,13 +146,19 @@ impl Engine {
             let it = &self.items[e.item as usize];
             it.caller_settled || now <= it.deadline || !it.followers.is_empty()
         };
-        let queued = key
-            .queue
-            .entries
-            .iter()
-            .find(|e| live(e) && sendable(e))
-            .or_else(|| key.queue.entries.iter().find(live))
-            .map(|e| e.order);
+        // The first live and sendable entry, else the first live one: one pass (two `find`s
+        // each inlined a two-slice search in the .wasm).
+        let (mut queued, mut first_live) = (None, None);
+        for e in &key.queue.entries {
+            if live(&e) {
+                if sendable(&e) {
+                    queued = Some(e.order);
+                    break;
+                }
+                first_live = first_live.or(Some(e.order));
+            }
+        }
+        let queued = queued.or(first_live);
         let unit = match key.ready_units.front() {
             // A unit whose items all left still has to be taken off: it counts as oldest.
             Some(u) => Some(
@@ -189,6 +201,7 @@ impl Engine {
     }
 
     /// Whether key `k` may start a call now: under `maxInFlight`, `maxInFlightPerKey` and its circuit.
+    // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn may_start(&self, k: KeyId, now: f64) -> bool {
         self.in_flight_batches < self.cfg.in_flight_cap()
@@ -231,7 +244,14 @@ impl Engine {
         let oldest = if q.retried == 0 {
             q.entries.front().map_or(f64::INFINITY, |e| e.at)
         } else {
-            q.entries.iter().filter(|e| self.entry_live(e)).map(|e| e.at).fold(f64::INFINITY, f64::min)
+            // A loop, not `fold` (which inlined one copy per half of the VecDeque).
+            let mut oldest = f64::INFINITY;
+            for e in &q.entries {
+                if self.entry_live(e) {
+                    oldest = oldest.min(e.at);
+                }
+            }
+            oldest
         };
         oldest + self.cfg.max_wait_ms
     }
@@ -273,4 +293,10 @@ impl Engine {
             || window <= now
             || q.entries.front().is_some_and(|e| e.order < q.due_before)
     }
+}
+
+/// Out of line: `run_due` pushes in three places, each an inlined sift-up in the .wasm.
+#[inline(never)]
+fn push_ready(ready: &mut alloc::collections::BinaryHeap<Reverse<(u64, KeyId)>>, oldest: u64, k: KeyId) {
+    ready.push(Reverse((oldest, k)));
 }

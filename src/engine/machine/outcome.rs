@@ -39,7 +39,7 @@ impl Engine {
                 self.live -= b.entries.len();
                 self.stats.succeeded += u64::from(ok);
                 if !b.direct {
-                    self.out.push_back(Output::Succeeded { batch });
+                    self.out.push(Output::Succeeded { batch });
                 }
             }
             (_, None) => {
@@ -164,6 +164,8 @@ impl Engine {
         Ok(())
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn end_call(&mut self, batch: BatchId) -> Batch {
         let b = self.batches.remove(&batch).expect("checked by the caller");
         self.in_flight_batches -= 1;
@@ -174,7 +176,7 @@ impl Engine {
 
     pub(super) fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
         if !b.direct {
-            self.out.push_back(Output::BatchEnd(BatchEnd {
+            self.out.push(Output::BatchEnd(BatchEnd {
                 batch,
                 key: b.key,
                 size: b.entries.len() as u32,
@@ -204,6 +206,8 @@ impl Engine {
         self.timers.push(now + delay, Timer::ItemRetry { item: idx, gen });
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn count_settled(&mut self, idx: u32, outcome: Outcome) {
         self.live -= 1;
         self.flushes.settled(self.items[idx as usize].seq);
@@ -218,10 +222,10 @@ impl Engine {
     pub(super) fn settle_slot(&mut self, idx: u32, outcome: Outcome) {
         self.settle_followers(idx, outcome);
         if self.items[idx as usize].caller_settled {
-            self.out.push_back(Output::Release { item: idx });
+            self.out.push(Output::Release { item: idx });
         } else {
             self.count_settled(idx, outcome);
-            self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+            self.out.push(Output::Settle { item: idx, outcome, release: true });
         }
         self.free_item(idx);
     }
@@ -230,7 +234,7 @@ impl Engine {
         let followers = core::mem::take(&mut self.items[idx as usize].followers);
         for f in followers {
             self.count_settled(f, outcome);
-            self.out.push_back(Output::Settle { item: f, outcome, release: true });
+            self.out.push(Output::Settle { item: f, outcome, release: true });
             self.free_item(f);
         }
     }
@@ -243,10 +247,13 @@ impl Engine {
         let it = &mut self.items[idx as usize];
         if it.state == State::Follower {
             let p = it.primary;
-            self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+            self.out.push(Output::Settle { item: idx, outcome, release: true });
             self.free_item(idx);
             let primary = &mut self.items[p as usize];
-            primary.followers.retain(|&f| f != idx);
+            // A follower joins its slot once. (Not `retain`: more code in the .wasm.)
+            if let Some(i) = primary.followers.iter().position(|&f| f == idx) {
+                primary.followers.remove(i);
+            }
             if primary.caller_settled && primary.followers.is_empty() {
                 self.drop_slot(p, now);
             }
@@ -254,10 +261,10 @@ impl Engine {
         }
         if !it.followers.is_empty() {
             it.caller_settled = true;
-            self.out.push_back(Output::Settle { item: idx, outcome, release: false });
+            self.out.push(Output::Settle { item: idx, outcome, release: false });
             return;
         }
-        self.out.push_back(Output::Settle { item: idx, outcome, release: true });
+        self.out.push(Output::Settle { item: idx, outcome, release: true });
         self.drop_slot(idx, now);
     }
 
@@ -293,7 +300,7 @@ impl Engine {
         let it = &self.items[idx as usize];
         let left_call = (it.state == State::InFlight).then_some(it.batch);
         if it.caller_settled {
-            self.out.push_back(Output::Release { item: idx });
+            self.out.push(Output::Release { item: idx });
         }
         self.free_item(idx);
         if let Some(batch) = left_call {

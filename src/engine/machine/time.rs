@@ -60,7 +60,7 @@ impl Engine {
                 if let Some(b) = self.batches.get_mut(&batch) {
                     if !b.timed_out {
                         b.timed_out = true;
-                        self.out.push_back(Output::CallTimedOut { batch });
+                        self.out.push(Output::CallTimedOut { batch });
                     }
                 }
             }

@@ -1,0 +1,74 @@
+//! A first-in first-out queue of small `Copy` records: a vector read from a front index, reset
+//! once read through and compacted once the read part is the larger half. Less code in the .wasm
+//! than a `VecDeque` (whose growth and wrap-around ship per element type).
+
+use crate::prelude::*;
+
+#[derive(Debug)]
+pub(crate) struct Fifo<T> {
+    items: Vec<T>,
+    /// Items before it have been popped.
+    head: usize,
+}
+
+impl<T> Default for Fifo<T> {
+    fn default() -> Self {
+        Fifo { items: Vec::new(), head: 0 }
+    }
+}
+
+impl<T: Copy> Fifo<T> {
+    pub(crate) fn push_back(&mut self, v: T) {
+        self.items.push(v);
+    }
+
+    pub(crate) fn front(&self) -> Option<&T> {
+        self.items.get(self.head)
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        let v = *self.items.get(self.head)?;
+        self.head += 1;
+        if self.head == self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        } else if self.head > 16 && 2 * self.head > self.items.len() {
+            // Amortised O(1): the items moved are fewer than those popped since the last move.
+            self.items.copy_within(self.head.., 0);
+            self.items.truncate(self.items.len() - self.head);
+            self.head = 0;
+        }
+        Some(v)
+    }
+
+    /// The queued items, front first.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.items[self.head..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn behaves_like_a_vec_deque_and_compacts() {
+        let (mut fifo, mut model) = (Fifo::default(), VecDeque::new());
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for step in 0..50_000u32 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if seed % 5 < 3 {
+                fifo.push_back(step);
+                model.push_back(step);
+            } else {
+                assert_eq!(fifo.pop_front(), model.pop_front());
+            }
+            assert_eq!(fifo.front(), model.front());
+            assert!(fifo.as_mut_slice().iter().eq(model.iter()));
+            assert!(fifo.items.len() <= 2 * model.len() + 17, "the read part is compacted away");
+        }
+    }
+}
