@@ -57,9 +57,7 @@ mod tests {
         let (mut fifo, mut model) = (Fifo::default(), VecDeque::new());
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         for step in 0..50_000u32 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::engine::xorshift(&mut seed);
             if seed % 5 < 3 {
                 fifo.push_back(step);
                 model.push_back(step);

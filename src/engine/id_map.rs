@@ -123,9 +123,7 @@ mod tests {
         let mut next = 1u64;
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::engine::xorshift(&mut seed);
             let id = 1 + seed % next;
             match seed % 7 {
                 0..=2 => {

@@ -18,6 +18,15 @@ mod retry;
 mod str_map;
 mod timers;
 
+/// The model tests' random numbers: one xorshift64 step (seeded by each test, so runs repeat).
+#[cfg(test)]
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 pub use budget::Budget;
 pub use call_time::MIN_LEAD_MS;
 pub use circuit::CircuitState;

@@ -152,9 +152,7 @@ mod tests {
         let (mut map, mut model) = (StrMap::default(), BTreeMap::<String, u32>::new());
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         for step in 0..60_000u32 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::engine::xorshift(&mut seed);
             // Few names, so inserts, hits, removals and long probe runs all happen; the range
             // changes over time so the map grows, drains and refills.
             let range = [40, 400, 4000][(step / 20_000) as usize];

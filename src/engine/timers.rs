@@ -210,12 +210,7 @@ mod tests {
     #[test]
     fn run_and_heap_pop_in_time_then_push_order() {
         let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = move |n: u64| crate::engine::xorshift(&mut rng) % n;
         for _ in 0..200 {
             let mut t = Timers::default();
             let mut model: Vec<(f64, u64, u32)> = Vec::new(); // (at, push number, id)
