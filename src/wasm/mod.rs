@@ -353,11 +353,11 @@ impl Core {
 }
 
 /// The module's exports: `core_<method>(core, …)` calls `Core::<method>` on the `Core` that
-/// `core_new` made, until `core_free` drops it.
+/// `core_new` made, until [`free_core`] drops it.
 macro_rules! exports {
     ($($export:ident => $method:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {$(
         /// # Safety
-        /// `core` came from [`core_new`] and was not given to [`core_free`]; no other call runs
+        /// `core` came from [`core_new`] and was not given to [`free_core`]; no other call runs
         /// on it (JS is single-threaded and the module calls no JS).
         #[no_mangle]
         #[allow(clippy::too_many_arguments)]
@@ -394,7 +394,7 @@ exports! {
     core_drain => drain() -> usize;
 }
 
-/// A new `Core` (see `Core::new`), owned by JS through the returned pointer until `core_free`.
+/// A new `Core` (see `Core::new`), owned by JS through the returned pointer until [`free_core`].
 #[no_mangle]
 pub extern "C" fn core_new() -> *mut Core {
     Box::into_raw(Box::new(Core::new()))
