@@ -262,5 +262,8 @@ test("memory: a settled call's items are not promoted through the in-flight call
   `, ["--min-semi-space-size=16"]); // no minor GC while the items are live: each would promote them
   const growth = after - before;
   t.diagnostic(`old space grew ${growth.toFixed(2)} MiB over the minor GCs`);
-  assert.ok(growth < 0.5, `old space grew ${growth.toFixed(2)} MiB: a settled call's items were promoted`);
+  // The 400 items weigh about 1.5 MiB (1,000 small integers each): promoted, they show as that much
+  // growth. Without them old space still moved by up to 0.52 MiB on Node 24 (runtime allocations of
+  // its own, with the session-start package too), so the bar sits between the two.
+  assert.ok(growth < 1.0, `old space grew ${growth.toFixed(2)} MiB: a settled call's items were promoted`);
 });
