@@ -112,16 +112,23 @@ fn decode(b: &[f64]) -> Vec<Rec> {
             0 => (Rec::Tick, 1),
             11 => (Rec::TurnEnd, 1),
             1 => {
-                let n = b[i + 6] as usize;
+                // A run of ids in a row is sent as its first id; any other list, after -1.
+                let (n, first) = (b[i + 6] as usize, b[i + 7]);
+                let (items, len) = if first >= 0.0 {
+                    ((0..n).map(|j| first + j as f64).collect(), 8)
+                } else {
+                    assert_eq!(first, -1.0);
+                    (b[i + 8..i + 8 + n].to_vec(), 8 + n)
+                };
                 let r = Rec::Dispatch {
                     batch: b[i + 1],
                     key: b[i + 2],
                     attempt: b[i + 3],
                     deadline: b[i + 4],
                     weight: b[i + 5],
-                    items: b[i + 7..i + 7 + n].to_vec(),
+                    items,
                 };
-                (r, 7 + n)
+                (r, len)
             }
             2 => {
                 let n = b[i + 2] as usize;
@@ -279,12 +286,29 @@ fn dispatch_record_layout() {
 
     c.handle_time(1.0);
     let buf = drain(&mut c);
-    // [1, batch, key, attempt, deadline, weight, n, ids...]
+    // [1, batch, key, attempt, deadline, weight, n, first]: a and b are ids in a row
+    assert_eq!(b, a + 1.0);
     assert_eq!(buf[..4], [1.0, 1.0, f64::from(DEFAULT_KEY), 1.0]);
     assert_eq!(buf[4], 500.0, "the batch deadline is its earliest item deadline");
-    assert_eq!(buf[5..9], [3.5, 2.0, a, b]);
-    assert_eq!(buf.len(), 9, "one dispatch, nothing else: {buf:?}");
+    assert_eq!(buf[5..8], [3.5, 2.0, a]);
+    assert_eq!(buf.len(), 8, "one dispatch, nothing else: {buf:?}");
     assert_eq!(stats(&mut c)[..3], [0.0, 1.0, 2.0], "[queued, inFlightBatches, inFlightItems]");
+}
+
+#[wasm_bindgen_test]
+fn dispatch_of_ids_not_in_a_row_lists_them_after_minus_one() {
+    // maxBatchSize 3, maxWaitMs 10: a, b, c queued, b aborted, the window sends a and c.
+    let mut c = core(&[(0, 3.0), (1, 10.0)]);
+    let (a, _) = add(&mut c, 1.0, NO, 0.0);
+    let (b, _) = add(&mut c, 1.0, NO, 0.0);
+    let (z, _) = add(&mut c, 1.0, NO, 0.0);
+    assert!(c.cancel(b as u32, 0.0));
+    drain(&mut c);
+    c.handle_time(20.0);
+    let buf = drain(&mut c);
+    // [1, batch, key, attempt, deadline, weight, n, -1, ids...]
+    assert_eq!(buf[5..10], [2.0, 2.0, -1.0, a, z], "{buf:?}");
+    assert_eq!(buf.len(), 10, "one dispatch, nothing else: {buf:?}");
 }
 
 #[wasm_bindgen_test]

@@ -29,6 +29,13 @@ impl<T: Copy> Fifo<T> {
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         let v = *self.items.get(self.head)?;
         self.head += 1;
+        self.compact();
+        Some(v)
+    }
+
+    // Out of line: -7 B gzip of .wasm.
+    #[inline(never)]
+    fn compact(&mut self) {
         if self.head == self.items.len() {
             self.items.clear();
             self.head = 0;
@@ -38,7 +45,6 @@ impl<T: Copy> Fifo<T> {
             self.items.truncate(self.items.len() - self.head);
             self.head = 0;
         }
-        Some(v)
     }
 
     /// The queued items, front first.

@@ -180,7 +180,10 @@ struct Unit {
 pub struct Engine {
     cfg: Config,
     items: Vec<Item>,
-    free_items: Vec<u32>,
+    /// Free item slots, handed out oldest-freed first: items freed in id order (a batch that
+    /// settled, then the next) come back in that order, so plain adds take consecutive ids and
+    /// their batches cross the boundary as runs (`Output::Dispatch` encoded with its first id).
+    free_items: Fifo<u32>,
     keys: Vec<Key>,
     free_keys: Vec<u32>,
     key_ids: StrMap,
@@ -194,6 +197,8 @@ pub struct Engine {
     waiting: usize,
     /// Ids handed out by `reserve_plain` and not used yet (free slots no `add` takes).
     reserved: Vec<u32>,
+    /// How many of `reserved` the last `reserve_plain` handed out (less what `add_reserved` took).
+    reserved_shown: usize,
     timers: Timers,
     flushes: Flushes,
     next_flush: FlushId,
@@ -235,7 +240,7 @@ impl Engine {
         Ok(Engine {
             cfg,
             items: Vec::new(),
-            free_items: Vec::new(),
+            free_items: Fifo::default(),
             keys,
             free_keys: Vec::new(),
             key_ids: StrMap::default(),
@@ -248,6 +253,7 @@ impl Engine {
             waiters: Fifo::default(),
             waiting: 0,
             reserved: Vec::new(),
+            reserved_shown: 0,
             timers: Timers::default(),
             flushes: Flushes::default(),
             next_flush: 1,

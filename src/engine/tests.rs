@@ -1403,3 +1403,37 @@ fn drain_outputs_gives_what_poll_output_would_after_a_partial_poll() {
     assert!(polled.iter().filter(|o| matches!(o, Output::Dispatch(_))).count() >= 2, "{polled:?}");
     assert_eq!(run(true), polled);
 }
+
+#[test]
+fn freed_ids_come_back_in_order_so_plain_batches_are_runs() {
+    // What lets the shell send a plain batch as its first id (`Output::Dispatch` as a run): ids
+    // freed by settled batches, and reserved ids given back, are handed out again in order.
+    let mut h = H::new(Config { max_batch_size: 100.0, max_queued: 1e6, max_in_flight: 1e6, ..cfg() });
+    let is_run = |d: &Dispatch| d.items.iter().zip(d.items[0]..).all(|(&i, j)| i == j);
+    let mut now = 0.0;
+    for round in 0..20 {
+        // Reservations of several sizes, the last ones partly used and given back (as a host
+        // does when a turn ends), 1,000 adds in all.
+        let mut added = 0;
+        for (k, want) in [8usize, 16, 1024, 3, 1024].into_iter().cycle().enumerate() {
+            if added == 1000 {
+                break;
+            }
+            let ids = h.e.reserve_plain(want).to_vec();
+            let take = if k % 3 == 2 { ids.len() / 2 } else { ids.len() }.min(1000 - added);
+            h.e.add_reserved(take, now).unwrap();
+            added += take;
+        }
+        now += 10.0;
+        let sent = h.time(now);
+        assert_eq!(sent.iter().map(|d| d.items.len()).sum::<usize>(), 1000, "round {round}");
+        if round > 0 {
+            let split = sent.iter().filter(|d| !is_run(d)).count();
+            assert!(split <= 1, "round {round}: {split} of {} batches are not runs", sent.len());
+        }
+        for d in &sent {
+            h.ok(d, now);
+        }
+        assert_eq!(h.e.stats().queued + h.e.stats().in_flight_items, 0);
+    }
+}

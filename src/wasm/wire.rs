@@ -7,7 +7,8 @@
 // Output tags: each record is `[tag, fields…]` in the f64 buffer `Core::drain` fills.
 /// `[TICK]`: call `handle_time` on the next microtask.
 pub const TICK: f64 = 0.0;
-/// `[DISPATCH, batch, key, attempt, deadline | NaN, weight, n, item × n]`
+/// `[DISPATCH, batch, key, attempt, deadline | NaN, weight, n, first, item × n]`: `first` ≥ 0 when
+/// the items are the ids `first, first + 1, …, first + n − 1` (then no ids follow), −1 otherwise.
 pub const DISPATCH: f64 = 1.0;
 /// `[ROUTE, route, n, item × n]`
 pub const ROUTE: f64 = 2.0;

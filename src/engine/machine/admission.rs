@@ -172,17 +172,16 @@ impl Engine {
     /// reserved id dispatches as promptly as with one `add` per item. Empty when plain adds must
     /// go through [`Engine::add`] (closed, full, adds waiting for room, a weight cap below 1).
     /// The ids stay out of `add`'s reach until used, or until the next call reserves afresh.
+    /// Ids reserved before and not handed out now stay held, in order, for the next call: so
+    /// the ids freed by settled batches, handed out in order, go out again in that order.
     pub fn reserve_plain(&mut self, max: usize) -> &[ItemId] {
         let want = self.plain_room().min(max);
-        while self.reserved.len() > want {
-            let idx = self.reserved.pop().expect("longer than want");
-            self.free_items.push(idx);
-        }
         while self.reserved.len() < want {
             let idx = self.alloc_item();
             self.reserved.push(idx);
         }
-        &self.reserved
+        self.reserved_shown = want;
+        &self.reserved[..want]
     }
 
     /// How many plain adds the default queue takes before one of them must tick the host.
@@ -210,8 +209,8 @@ impl Engine {
     /// would be queued (closed, too heavy, `maxQueued` reached, adds waiting for room): such
     /// adds go through [`Engine::add`]. The remaining reserved ids stay reserved.
     pub fn add_reserved(&mut self, n: usize, now: f64) -> Result<(), AddError> {
-        if n > self.reserved.len() {
-            return Err(AddError::Invalid(InputError::NotReserved { asked: n, reserved: self.reserved.len() }));
+        if n > self.reserved_shown {
+            return Err(AddError::Invalid(InputError::NotReserved { asked: n, reserved: self.reserved_shown }));
         }
         self.plain_refusal()?;
         if self.waiting > 0 || self.queued + n > self.cfg.queued_cap() {
@@ -237,6 +236,7 @@ impl Engine {
         reserved.copy_within(n.., 0);
         reserved.truncate(reserved.len() - n);
         self.reserved = reserved;
+        self.reserved_shown -= n;
         Ok(())
     }
 

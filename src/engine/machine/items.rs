@@ -6,7 +6,7 @@ use super::*;
 impl Engine {
     #[inline(never)]
     pub(super) fn alloc_item(&mut self) -> u32 {
-        match self.free_items.pop() {
+        match self.free_items.pop_front() {
             Some(i) => i,
             None => {
                 self.items.push(Item::vacant());
@@ -28,7 +28,7 @@ impl Engine {
             it.followers = Vec::new();
         }
         it.dedupe = None;
-        self.free_items.push(idx);
+        self.free_items.push_back(idx);
     }
 
     pub(super) fn slot_in(&self, idx: u32, gen: u32, state: State) -> bool {
