@@ -10,6 +10,8 @@
 //! 100, maxWaitMs 0 (DataLoader-style: due work goes out at the end of the turn).
 //! - burst: every item is added in one turn, then the turn ends (one Tick);
 //! - stream: turns of 1,000 adds each, every turn's batches answered before the next.
+//! - plain-burst, plain-stream (1 key): the same, with adds made as core.js makes plain ones
+//!   (ids reserved in bulk with `reserve_plain`, handed over with `add_reserved`).
 //!
 //! The cost per item must stay flat from 1e3 to 1e6 items and from 1 to 10,000 keys (no
 //! per-item scan of the queues, the keys or the items). With 10,000 keys a 1,000-item turn
@@ -38,6 +40,8 @@ struct Shell {
     /// The size of the call just answered.
     last_size: u64,
     batches: u64,
+    /// Plain adds in bulk (`reserve_plain` + `add_reserved`), one key only.
+    plain: bool,
 }
 
 impl Shell {
@@ -59,6 +63,7 @@ impl Shell {
             settled: 0,
             last_size: 0,
             batches: 0,
+            plain: false,
         }
     }
 
@@ -93,7 +98,7 @@ impl Shell {
                     let i = self.by_id[key as usize] as usize;
                     self.cache[i] = None;
                 }
-                Output::Tick | Output::BatchEnd(_) => {}
+                Output::Tick | Output::TurnEnd | Output::BatchEnd(_) => {} // run() calls handle_time
                 o => panic!("unexpected {o:?}"),
             }
         }
@@ -106,10 +111,21 @@ impl Shell {
         let mut added = 0;
         while added < items {
             let n = turn.min(items - added);
-            for j in 0..n {
-                let k = self.key((added + j) % keys);
-                let r = self.e.add(k, 1.0, None, None, self.now);
-                black_box(r.expect("accepted"));
+            if self.plain {
+                // As core.js adds plain items: ids reserved up to 1,024 at a time, handed over in bulk.
+                let mut left = n;
+                while left > 0 {
+                    let got = black_box(self.e.reserve_plain(left.min(1024))).len();
+                    assert!(got > 0, "room for plain adds");
+                    self.e.add_reserved(got, self.now).expect("accepted");
+                    left -= got;
+                }
+            } else {
+                for j in 0..n {
+                    let k = self.key((added + j) % keys);
+                    let r = self.e.add(k, 1.0, None, None, self.now);
+                    black_box(r.expect("accepted"));
+                }
             }
             added += n;
             self.drain(); // a Tick
@@ -130,9 +146,10 @@ struct Row {
     items_per_batch: f64,
 }
 
-fn measure(keys: usize, items: usize, burst: bool, quick: bool) -> Row {
+fn measure(keys: usize, items: usize, burst: bool, plain: bool, quick: bool) -> Row {
     let turn = if burst { items } else { TURN };
     let mut shell = Shell::new(keys, items);
+    shell.plain = plain;
     // Runs of at least ~1e6 items per sample (1e3-item runs are repeated); best of a few.
     let reps = (1_000_000 / items).max(1) / if quick { 10 } else { 1 };
     let samples = if quick { 2 } else { 7 };
@@ -150,7 +167,12 @@ fn measure(keys: usize, items: usize, burst: bool, quick: bool) -> Row {
     Row {
         keys,
         items,
-        mode: if burst { "burst" } else { "stream" },
+        mode: match (plain, burst) {
+            (true, true) => "plain-burst",
+            (true, false) => "plain-stream",
+            (false, true) => "burst",
+            (false, false) => "stream",
+        },
         ns_per_item: best.as_nanos() as f64 / total,
         items_per_batch: (shell.settled - s0) as f64 / (shell.batches - b0) as f64,
     }
@@ -165,15 +187,20 @@ fn main() {
     let mut worst: f64 = 0.0;
     for keys in [1, 10_000] {
         for items in [1_000, 1_000_000] {
-            for burst in [true, false] {
-                if !burst && items <= TURN {
-                    continue; // one turn either way
+            for (burst, plain) in [(true, false), (false, false), (true, true), (false, true)] {
+                if (!burst && items <= TURN) || (plain && keys > 1) {
+                    continue; // one turn either way; plain adds go to the default queue only
                 }
-                let mode = if burst { "burst" } else { "stream" };
+                let mode = match (plain, burst) {
+                    (true, true) => "plain-burst",
+                    (true, false) => "plain-stream",
+                    (false, true) => "burst",
+                    (false, false) => "stream",
+                };
                 if !only.is_empty() && !only.contains(&format!("{keys}:{items}:{mode}")) {
                     continue;
                 }
-                let r = measure(keys, items, burst, quick);
+                let r = measure(keys, items, burst, plain, quick);
                 worst = worst.max(r.ns_per_item);
                 println!(
                     "{:>7} {:>9} {:>7} {:>10.1} {:>11.1}",

@@ -29,22 +29,22 @@ impl<T: Copy> Fifo<T> {
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         let v = *self.items.get(self.head)?;
         self.head += 1;
-        self.compact();
-        Some(v)
-    }
-
-    // Out of line: -7 B gzip of .wasm.
-    #[inline(never)]
-    fn compact(&mut self) {
         if self.head == self.items.len() {
             self.items.clear();
             self.head = 0;
         } else if self.head > 16 && 2 * self.head > self.items.len() {
-            // Amortised O(1): the items moved are fewer than those popped since the last move.
-            self.items.copy_within(self.head.., 0);
-            self.items.truncate(self.items.len() - self.head);
-            self.head = 0;
+            self.compact();
         }
+        Some(v)
+    }
+
+    /// Amortised O(1): the items moved are fewer than those popped since the last move.
+    // Out of line: a call only once per move, not per pop.
+    #[inline(never)]
+    fn compact(&mut self) {
+        self.items.copy_within(self.head.., 0);
+        self.items.truncate(self.items.len() - self.head);
+        self.head = 0;
     }
 
     /// The queued items, front first.

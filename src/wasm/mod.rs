@@ -442,9 +442,9 @@ fn encode(b: &mut Vec<f64>, o: Output) {
         Output::Dispatch(d) => {
             put(b, &[DISPATCH, d.batch as f64, d.key as f64, d.attempt as f64]);
             // A run of consecutive ids (plain adds, see `Engine::reserve_plain`) goes as its first id.
-            let first = d.items[0];
             let run = d.items.windows(2).all(|w| w[1] == w[0] + 1);
-            put(b, &[d.deadline.unwrap_or(f64::NAN), d.weight, d.items.len() as f64, if run { f64::from(first) } else { -1.0 }]);
+            let first = if run { f64::from(d.items[0]) } else { -1.0 };
+            put(b, &[d.deadline.unwrap_or(f64::NAN), d.weight, d.items.len() as f64, first]);
             if !run {
                 put_ids(b, &d.items);
             }
