@@ -55,6 +55,9 @@ const OPTIONS = {
   flushOnHide: FLAG, circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
 };
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
+// Jobs a drain collects, three entries each in `jobs`: kind, then its two arguments (no object
+// per job; see Cur for why objects made per call are avoided on this path).
+const JOB_CALL = 0, JOB_TIMED_OUT = 1, JOB_ABANDONED = 2, JOB_END = 3, JOB_CIRCUIT = 4, JOB_ROUTE = 5;
 
 let bindings; // { Core, memory }: the shell's Core and the instance's memory (see bind)
 const utf8 = new TextEncoder();
@@ -335,6 +338,48 @@ class Batch {
   static abort(batch, reason) {
     batch.#reason = reason;
     if (batch.#controller !== undefined) batch.#controller.abort(reason);
+  }
+}
+
+/** A call in flight (Runner.calls). See endCall for why the batch is held through a record. */
+class CallRecord {
+  constructor(batch) {
+    this.batch = batch;
+  }
+}
+
+/**
+ * What the outputs being drained refer to (Runner.cur): the call's results or error, its items.
+ * Objects on the per-call path are class instances whose shape one instance made here keeps
+ * alive (SHAPES): in a full GC V8 frees a shape that no live object has, and throws away the
+ * optimised code that relied on it (drain, readOutputs, call, result: "weak objects" in
+ * --trace-deopt). Every full GC between bursts of calls then cost the next burst that code:
+ * measured 0.63-0.75x DataLoader's throughput with a gc() before each round, 0.96-1.00x with
+ * the shapes kept.
+ */
+class Cur {
+  static #shapes = (() => {
+    // Numbers as readOutputs passes them: read from a Float64Array (heap numbers, not small
+    // integers: another field representation, another shape). Batch ids go as an array or a
+    // number, deadlines as undefined or a number: one of each makes those fields general.
+    const f = new Float64Array([0, 1]);
+    return [
+      new Cur(),
+      new CallRecord(undefined),
+      new Batch(f[0], undefined, [], [], f[1], undefined, false),
+      new Batch(f[0], "", f[0], [], f[1], f[0], false),
+    ];
+  })();
+  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false, routeError) {
+    this.results = results;
+    this.error = error;
+    this.message = message;
+    this.items = items;
+    this.ids = ids; // an array, or the first of a run of ids (see DISPATCH)
+    this.size = size; // the call's size (not items.length: the transport may empty batch.items)
+    this.substitutes = substitutes;
+    this.routeFailed = routeFailed;
+    this.routeError = routeError;
   }
 }
 
@@ -919,12 +964,12 @@ class Runner {
     if (this.runningJobs) return; // an outer drain is running jobs: it runs these after its own
     this.runningJobs = true;
     try {
-      for (let j = 0; j < jobs.length; j++) {
-        const job = jobs[j];
+      for (let j = 0; j < jobs.length; j += 3) {
+        const kind = jobs[j], a = jobs[j + 1], b = jobs[j + 2];
         try {
-          this.run(job);
+          this.run(kind, a, b);
         } catch (err) {
-          this.jobFailed(job, err);
+          this.jobFailed(kind, a, err);
         }
       }
     } finally {
@@ -948,21 +993,21 @@ class Runner {
     }
   }
 
-  /** One job asked for by the engine: a transport call, a timeout, a hook or a route. */
-  run(job) {
-    if (job.batch !== undefined) this.call(job.batch, job.weight);
-    else if (job.timedOut !== undefined) this.timedOut(job.timedOut);
-    else if (job.abandoned !== undefined) this.abandoned(job.abandoned);
-    else if (job.end !== undefined) callHook(this.onBatchEnd, job.end);
-    else if (job.circuit !== undefined) callHook(this.onCircuitChange, job.circuit);
-    else this.route(job.route, job.items);
+  /** One job asked for by the engine (see JOB_*): a transport call, a timeout, a hook or a route. */
+  run(kind, a, b) {
+    if (kind === JOB_CALL) this.call(a, b);
+    else if (kind === JOB_TIMED_OUT) this.timedOut(a);
+    else if (kind === JOB_ABANDONED) this.abandoned(a);
+    else if (kind === JOB_END) callHook(this.onBatchEnd, a);
+    else if (kind === JOB_CIRCUIT) callHook(this.onCircuitChange, a);
+    else this.route(a, b);
   }
 
   /** A job threw (it should not: user code is guarded): fail its call or route, never the others. */
-  jobFailed(job, err) {
+  jobFailed(kind, a, err) {
     try {
-      if (job.batch !== undefined) this.failure(job.batch, err, FAIL_THROWN);
-      else if (job.items !== undefined) this.routeFailed(job.route, err);
+      if (kind === JOB_CALL) this.failure(a, err, FAIL_THROWN);
+      else if (kind === JOB_ROUTE) this.routeFailed(a, err);
     } catch {
       // nothing left to settle through
     }
@@ -984,7 +1029,7 @@ class Runner {
           i += 2;
           // Every item of the call resolves with its entry (cur: the call being completed).
           const ids = cur.ids, results = cur.results, res = this.res, rej = this.rej, vals = this.vals;
-          const extra = this.listening !== 0 || this.dedupeBy !== undefined, m = cur.size; // not items.length: the transport may empty batch.items
+          const extra = this.listening !== 0 || this.dedupeBy !== undefined, m = cur.size;
           for (let j = 0; j < m; j++) {
             const id = typeof ids === "number" ? ids + j : ids[j], resolve = res[id], reject = rej[id];
             res[id] = rej[id] = vals[id] = undefined;
@@ -1033,7 +1078,7 @@ class Runner {
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline, this.hiding);
-          jobs.push({ batch, weight: buf[i + 5] });
+          jobs.push(JOB_CALL, batch, buf[i + 5]);
           i += 8 + m;
           break;
         }
@@ -1042,11 +1087,11 @@ class Runner {
           i += 2;
           break;
         case TIMED_OUT:
-          jobs.push({ timedOut: buf[i + 1] });
+          jobs.push(JOB_TIMED_OUT, buf[i + 1], undefined);
           i += 2;
           break;
         case ABANDONED:
-          jobs.push({ abandoned: buf[i + 1] });
+          jobs.push(JOB_ABANDONED, buf[i + 1], undefined);
           i += 2;
           break;
         case BATCH_END: {
@@ -1058,7 +1103,7 @@ class Runner {
               failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.error : undefined,
               items: cur.items, results: cur.results,
             };
-            jobs.push({ end: info });
+            jobs.push(JOB_END, info, undefined);
           }
           i += 10;
           break;
@@ -1067,7 +1112,7 @@ class Runner {
           const m = buf[i + 2];
           const ids = new Array(m);
           for (let j = 0; j < m; j++) ids[j] = buf[i + 3 + j];
-          jobs.push({ route: buf[i + 1], items: ids.map((id) => this.vals[id]) });
+          jobs.push(JOB_ROUTE, buf[i + 1], ids.map((id) => this.vals[id]));
           i += 3 + m;
           break;
         }
@@ -1097,7 +1142,7 @@ class Runner {
           if (this.onCircuitChange !== undefined) {
             const info = { key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], state };
             if (state === "open") info.error = cur.error;
-            jobs.push({ circuit: info });
+            jobs.push(JOB_CIRCUIT, info, undefined);
           }
           i += 3;
           break;
@@ -1212,7 +1257,7 @@ class Runner {
   }
 
   call(batch, weight) {
-    this.calls.set(Batch.idOf(batch), { batch });
+    this.calls.set(Batch.idOf(batch), new CallRecord(batch));
     if (this.onBatchStart !== undefined) {
       callHook(this.onBatchStart, {
         id: Batch.idOf(batch), key: batch.key, size: Batch.sizeOf(batch), weight, attempt: batch.attempt,
@@ -1284,7 +1329,7 @@ class Runner {
       return;
     }
     this.endCall(id);
-    this.cur = { results: v, error: undefined, substitutes, items: Batch.itemsOf(batch), ids: Batch.idsOf(batch), size: n };
+    this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
     this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, Date.now());
     else this.core.complete(id, this.put(codes) >> 1, Date.now());
@@ -1318,7 +1363,7 @@ class Runner {
         cls = CLASS_DEFAULT; // a classify that throws falls back to the default rule
       }
     }
-    this.cur = { results: undefined, error: err, message: errorText(err), items: Batch.itemsOf(batch) };
+    this.cur = new Cur(undefined, err, errorText(err), Batch.itemsOf(batch));
     this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();
@@ -1359,7 +1404,7 @@ class Runner {
         return;
       }
       if (this.core === undefined) return;
-      this.cur = { results: undefined, error: undefined };
+      this.cur = new Cur();
       this.sync();
       this.core.route_done(routeId, this.put(ids), Date.now());
       this.drain();
@@ -1382,7 +1427,7 @@ class Runner {
 
   routeFailed(routeId, err) {
     if (this.core === undefined) return;
-    this.cur = { results: undefined, error: undefined, routeFailed: true, routeError: err, message: errorText(err) };
+    this.cur = new Cur(undefined, undefined, errorText(err), undefined, undefined, 0, undefined, true, err);
     this.sync();
     this.core.route_failed(routeId, Date.now());
     this.drain();
