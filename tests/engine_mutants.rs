@@ -5,8 +5,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use hyperbatch::engine::{
-    backoff_delay, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure, InputError,
-    ItemId, ItemResult, Jitter, Output, RetryConfig, Rng, DEFAULT_KEY, UNROUTED,
+    backoff_delay, AddError, BudgetConfig, BudgetOption, Config, Dispatch, Engine, ErrorCode, ErrorMode, Failure,
+    InputError, ItemId, ItemResult, Jitter, Output, RetryConfig, Rng, DEFAULT_KEY, UNROUTED,
 };
 
 const INF: f64 = f64::INFINITY;
@@ -766,4 +766,25 @@ fn an_add_to_an_open_circuit_is_refused_by_it_even_when_full() {
         out.iter().any(|o| matches!(o, Output::Settle { item: i, outcome: hyperbatch::engine::Outcome::CircuitOpen { .. }, .. } if *i == item)),
         "{out:?}"
     );
+}
+
+#[test]
+fn add_reserved_takes_only_ids_the_last_reservation_handed_out() {
+    // Kills `reserved_shown -= n` → `+=` / `/=` in add_reserved: what is left of a reservation
+    // is what it handed out less what was added; ids held back for the next call are not the
+    // host's to add.
+    let mut e = engine(Config { max_batch_size: 1000.0, ..quiet() });
+    assert_eq!(e.reserve_plain(10).len(), 10);
+    e.add_reserved(6, 0.0).expect("6 of 10");
+    e.add_reserved(4, 0.0).expect("the other 4");
+    assert!(matches!(
+        e.add_reserved(1, 0.0),
+        Err(AddError::Invalid(InputError::NotReserved { asked: 1, reserved: 0 }))
+    ));
+    // A smaller reservation hands out fewer ids and holds the rest back, in order.
+    let first = e.reserve_plain(10).to_vec();
+    assert_eq!(e.reserve_plain(3), &first[..3]);
+    assert!(e.add_reserved(4, 0.0).is_err(), "only 3 were handed out");
+    e.add_reserved(3, 0.0).expect("the 3");
+    assert_eq!(e.reserve_plain(10)[..7], first[3..], "the held-back ids go out next, in order");
 }
