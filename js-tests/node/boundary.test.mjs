@@ -199,3 +199,34 @@ test("flush() from a result getter during a closing batcher's last drain: the en
   const s = b.stats();
   assert.deepEqual([s.queued, s.inFlightBatches, s.succeeded], [0, 0, 1]);
 });
+
+for (const [kind, extra] of [["plain", {}], ["keyed", { keyOf: () => "k" }]]) test(`${kind} add()s from a result entry's getter, while core.js reads the drain settling that call, wait for the read`, async (t) => {
+  // The drain settling [1, 2, 3] is being read when the getter of entry 0 runs (its second read:
+  // the first is the shape check). Adds made there must not take ids before the read is over:
+  // the call's ids are free in the engine by then, and one handed out again would have its
+  // caller's resolver overwritten before that drain resolves it.
+  let b, reads = 0;
+  const late = [];
+  b = open(t, {
+    transport: (batch) => {
+      const out = batch.items.map((x) => x * 10);
+      if (batch.items[0] === 1) {
+        Object.defineProperty(out, 0, {
+          get() {
+            if (++reads === 2) for (let i = 1; i <= 12; i++) late.push(b.add(100 * i));
+            return 10;
+          },
+          enumerable: true,
+        });
+      }
+      return out;
+    },
+    maxBatchSize: 3,
+    maxWaitMs: 0,
+    ...extra,
+  });
+  const ps = [1, 2, 3].map((x) => b.add(x));
+  assert.deepEqual(await Promise.all(ps), [10, 20, 30]);
+  assert.equal(reads, 2, "the getter ran while reading");
+  assert.deepEqual(await Promise.all(late), Array.from({ length: 12 }, (_, i) => 1000 * (i + 1)));
+});
