@@ -146,16 +146,18 @@ impl Core {
         self.input.as_mut_ptr()
     }
 
-    /// 0 when `configure` accepted the options; else the length of "option\trule", written a
-    /// character per number into the buffer at `buf_ptr` (the text is ASCII, see `ConfigError`;
-    /// core.js makes the RangeError and frees the Core).
+    /// 0 when `configure` accepted the options; else how many numbers it wrote into the buffer
+    /// at `buf_ptr`: the refused option's `ConfigOption` number, then the rule a character per
+    /// number (ASCII, see `ConfigError`). core.js names the option, makes the RangeError and
+    /// frees the Core.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {
-            // A push per byte: `extend` of the chain inlined its reserve and three copy loops.
-            for b in e.option.bytes().chain([b'\t']).chain(e.rule.bytes()) {
+            self.buf.push(f64::from(e.option as u8));
+            // A push per byte: `extend` inlined its reserve and a copy loop.
+            for b in e.rule.bytes() {
                 self.buf.push(f64::from(b));
             }
         }
