@@ -1,11 +1,11 @@
 //! The wasm shell's own behaviour, tested through the public `Core` API in a real wasm runtime:
 //! `wasm-pack test --node` and `wasm-pack test --headless --chrome` (scripts/test-wasm.sh).
-//! Option decoding, the problem (option number, rule text), the add return code, the output buffer
+//! Option decoding, the problem (option and rule numbers), the add return code, the output buffer
 //! encoding and the stats vector (read back through views on the module's memory, as core.js does).
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
-use hyperbatch::engine::ConfigOption;
+use hyperbatch::engine::{ConfigOption, Rule};
 use hyperbatch::wasm::wire::{
     ADD_CLOSED, ADD_FULL, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE, PARAM_COUNT, P_MAX_IN_FLIGHT,
     STATS_LEN, SUCCEEDED, UNROUTED,
@@ -80,18 +80,17 @@ fn memory() -> WebAssembly::Memory {
     wasm_bindgen::memory().dyn_into().expect("the module's memory is a WebAssembly.Memory")
 }
 
-/// `problem()` read the way core.js reads it, from the buffer at `buf_ptr`: the option's
-/// number (named here by the engine's `ConfigOption`, in core.js by the list the build generates
-/// from it), then the rule's UTF-16 units; as "option\trule".
+/// `problem()` read the way core.js reads it, from the buffer at `buf_ptr`: the option's and
+/// the rule's numbers, named here by the engine's `ConfigOption` and `Rule` (in core.js by the
+/// lists the build generates from them); as "option\trule", or "" when there is none.
 fn problem(c: &mut Core) -> String {
     let n = c.problem();
     let view = Float64Array::new_with_byte_offset_and_length(&memory().buffer(), c.buf_ptr() as u32, n as u32);
-    let numbers = view.to_vec();
-    let Some((&option, rule)) = numbers.split_first() else {
-        return String::new();
-    };
-    let units: Vec<u16> = rule.iter().map(|&u| u as u16).collect();
-    format!("{}\t{}", ConfigOption::ALL[option as usize].path(), String::from_utf16(&units).expect("UTF-16"))
+    match view.to_vec()[..] {
+        [] => String::new(),
+        [option, rule] => format!("{}\t{}", ConfigOption::ALL[option as usize].path(), Rule::ALL[rule as usize].text()),
+        ref other => panic!("a problem is two numbers, got {other:?}"),
+    }
 }
 
 fn new_err(set: &[(usize, f64)]) -> String {

@@ -246,7 +246,7 @@ fn config_error(e: engine::ConfigError) -> Error {
         }
     }
     let option = option.strip_suffix("_ms").unwrap_or(&option).to_owned();
-    Error::new(Code::Config, format!("hyperbatch: option `{option}` must be {}, got {}", e.rule, e.value))
+    Error::new(Code::Config, format!("hyperbatch: option `{option}` must be {}, got {}", e.rule.text(), e.value))
 }
 
 fn code(c: engine::ErrorCode) -> Code {

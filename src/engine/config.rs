@@ -201,19 +201,64 @@ impl ConfigOption {
     }
 }
 
-/// A value out of its range. `rule` says what is allowed (static text, so the wasm shell
-/// needs no number formatting); `value` is what was given. `rule` is ASCII: the wasm shell
-/// sends it to JS a byte per character.
+/// What a numeric option allows, in words (static text, so the wasm shell needs no number
+/// formatting). Reported by number like `ConfigOption`, and named in core.js from the list the
+/// build generates from `text` (-0.1 KB gzip of the .wasm and core.js together).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Rule {
+    BatchSize = 0,
+    Delay = 1,
+    Positive = 2,
+    Count = 3,
+    Timeout = 4,
+    Attempts = 5,
+    Multiplier = 6,
+    AtLeastTokenRatio = 7,
+    UpToMaxTokens = 8,
+}
+
+impl Rule {
+    /// Every rule, by number.
+    pub const ALL: [Rule; 9] = [
+        Rule::BatchSize,
+        Rule::Delay,
+        Rule::Positive,
+        Rule::Count,
+        Rule::Timeout,
+        Rule::Attempts,
+        Rule::Multiplier,
+        Rule::AtLeastTokenRatio,
+        Rule::UpToMaxTokens,
+    ];
+
+    /// The rule in words, as the error message says it ("must be ...").
+    pub fn text(self) -> &'static str {
+        match self {
+            Rule::BatchSize => "an integer from 1 to 100000",
+            Rule::Delay => "a number from 0 to 2147483647 (ms)",
+            Rule::Positive => "a finite number > 0",
+            Rule::Count => "an integer from 1 to 4294967295",
+            Rule::Timeout => "a number > 0 and <= 2147483647 (ms)",
+            Rule::Attempts => "an integer from 1 to 1000",
+            Rule::Multiplier => "a number from 1 to 1000",
+            Rule::AtLeastTokenRatio => "a number >= tokenRatio (default 0.1)",
+            Rule::UpToMaxTokens => "a number from 0 to maxTokens",
+        }
+    }
+}
+
+/// A value out of its range: the option, what it allows, and `value`, what was given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
     pub option: ConfigOption,
-    pub rule: &'static str,
+    pub rule: Rule,
     pub value: f64,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hyperbatch: option `{}` must be {}, got {}", self.option.path(), self.rule, self.value)
+        write!(f, "hyperbatch: option `{}` must be {}, got {}", self.option.path(), self.rule.text(), self.value)
     }
 }
 
@@ -222,7 +267,7 @@ impl core::error::Error for ConfigError {}
 /// Largest delay a host timer takes (setTimeout clamps above 2^31-1 ms).
 pub const MAX_DELAY_MS: f64 = 2_147_483_647.0;
 
-fn check(ok: bool, option: ConfigOption, rule: &'static str, value: f64) -> Result<(), ConfigError> {
+fn check(ok: bool, option: ConfigOption, rule: Rule, value: f64) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
@@ -246,42 +291,40 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         use ConfigOption::*;
         const U32: f64 = u32::MAX as f64;
-        const INT: &str = "an integer from 1 to 4294967295";
-        const DELAY: &str = "a number from 0 to 2147483647 (ms)";
         let v = self.max_batch_size;
-        check(int_in(v, 1.0, 100_000.0), MaxBatchSize, "an integer from 1 to 100000", v)?;
-        check(num_in(self.max_wait_ms, 0.0, MAX_DELAY_MS), MaxWaitMs, DELAY, self.max_wait_ms)?;
+        check(int_in(v, 1.0, 100_000.0), MaxBatchSize, Rule::BatchSize, v)?;
+        check(num_in(self.max_wait_ms, 0.0, MAX_DELAY_MS), MaxWaitMs, Rule::Delay, self.max_wait_ms)?;
         if let Some(w) = self.max_batch_weight {
-            check(w.is_finite() && w > 0.0, MaxBatchWeight, "a finite number > 0", w)?;
+            check(w.is_finite() && w > 0.0, MaxBatchWeight, Rule::Positive, w)?;
         }
-        check(int_in(self.max_queued, 1.0, U32), MaxQueued, INT, self.max_queued)?;
-        check(int_in(self.max_in_flight, 1.0, U32), MaxInFlight, INT, self.max_in_flight)?;
+        check(int_in(self.max_queued, 1.0, U32), MaxQueued, Rule::Count, self.max_queued)?;
+        check(int_in(self.max_in_flight, 1.0, U32), MaxInFlight, Rule::Count, self.max_in_flight)?;
         if let Some(n) = self.max_in_flight_per_key {
-            check(int_in(n, 1.0, U32), MaxInFlightPerKey, INT, n)?;
+            check(int_in(n, 1.0, U32), MaxInFlightPerKey, Rule::Count, n)?;
         }
         if let Some(t) = self.timeout_ms {
-            check(t > 0.0 && t <= MAX_DELAY_MS, TimeoutMs, "a number > 0 and <= 2147483647 (ms)", t)?;
+            check(t > 0.0 && t <= MAX_DELAY_MS, TimeoutMs, Rule::Timeout, t)?;
         }
         let r = &self.retry;
-        check(int_in(r.max_attempts, 1.0, 1000.0), MaxAttempts, "an integer from 1 to 1000", r.max_attempts)?;
-        check(num_in(r.base_delay_ms, 0.0, MAX_DELAY_MS), BaseDelayMs, DELAY, r.base_delay_ms)?;
-        check(num_in(r.max_delay_ms, 0.0, MAX_DELAY_MS), MaxDelayMs, DELAY, r.max_delay_ms)?;
-        check(num_in(r.multiplier, 1.0, 1000.0), Multiplier, "a number from 1 to 1000", r.multiplier)?;
-        check(num_in(r.max_retry_after_ms, 0.0, MAX_DELAY_MS), MaxRetryAfterMs, DELAY, r.max_retry_after_ms)?;
+        check(int_in(r.max_attempts, 1.0, 1000.0), MaxAttempts, Rule::Attempts, r.max_attempts)?;
+        check(num_in(r.base_delay_ms, 0.0, MAX_DELAY_MS), BaseDelayMs, Rule::Delay, r.base_delay_ms)?;
+        check(num_in(r.max_delay_ms, 0.0, MAX_DELAY_MS), MaxDelayMs, Rule::Delay, r.max_delay_ms)?;
+        check(num_in(r.multiplier, 1.0, 1000.0), Multiplier, Rule::Multiplier, r.multiplier)?;
+        check(num_in(r.max_retry_after_ms, 0.0, MAX_DELAY_MS), MaxRetryAfterMs, Rule::Delay, r.max_retry_after_ms)?;
         if let Some(b) = r.budget() {
             let t = b.max_tokens;
-            check(t.is_finite() && t > 0.0, MaxTokens, "a finite number > 0", t)?;
+            check(t.is_finite() && t > 0.0, MaxTokens, Rule::Positive, t)?;
             let ratio = b.token_ratio;
             // Both >= 0 but ratio > maxTokens: blame the one set off its default (maxTokens: 0.05 alone is the culprit).
             if ratio == BudgetConfig::default().token_ratio {
-                check(ratio <= t, MaxTokens, "a number >= tokenRatio (default 0.1)", t)?;
+                check(ratio <= t, MaxTokens, Rule::AtLeastTokenRatio, t)?;
             }
-            check(num_in(ratio, 0.0, t), TokenRatio, "a number from 0 to maxTokens", ratio)?;
+            check(num_in(ratio, 0.0, t), TokenRatio, Rule::UpToMaxTokens, ratio)?;
         }
         if let Some(c) = &self.circuit_breaker {
             let t = c.failure_threshold;
-            check(int_in(t, 1.0, U32), FailureThreshold, INT, t)?;
-            check(num_in(c.reset_ms, 0.0, MAX_DELAY_MS), ResetMs, DELAY, c.reset_ms)?;
+            check(int_in(t, 1.0, U32), FailureThreshold, Rule::Count, t)?;
+            check(num_in(c.reset_ms, 0.0, MAX_DELAY_MS), ResetMs, Rule::Delay, c.reset_ms)?;
         }
         Ok(())
     }
@@ -362,8 +405,15 @@ mod tests {
     }
 
     #[test]
+    fn rules_are_listed_by_number() {
+        for (i, r) in Rule::ALL.into_iter().enumerate() {
+            assert_eq!(r as usize, i, "{r:?}");
+        }
+    }
+
+    #[test]
     fn option_names_and_rules_are_ascii() {
-        // Every `option` and `rule` is a literal in this file (see `validate`); the file is kept ASCII.
+        // Every option path and rule is a literal in this file (`ConfigOption::path`, `Rule::text`); kept ASCII.
         assert!(include_str!("config.rs").is_ascii(), "src/engine/config.rs holds a non-ASCII character");
     }
 }

@@ -146,20 +146,15 @@ impl Core {
         self.input.as_mut_ptr()
     }
 
-    /// 0 when `configure` accepted the options; else how many numbers it wrote into the buffer
-    /// at `buf_ptr`: the refused option's `ConfigOption` number, then the rule a character per
-    /// number (ASCII, see `ConfigError`). core.js names the option, makes the RangeError and
-    /// frees the Core.
+    /// 0 when `configure` accepted the options; else 2, the numbers it wrote into the buffer at
+    /// `buf_ptr`: the refused option's `ConfigOption` and its `Rule`. core.js names both, makes
+    /// the RangeError and frees the Core.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {
-            self.buf.push(f64::from(e.option as u8));
-            // A push per byte: `extend` inlined its reserve and a copy loop.
-            for b in e.rule.bytes() {
-                self.buf.push(f64::from(b));
-            }
+            self.buf.extend([f64::from(e.option as u8), f64::from(e.rule as u8)]);
         }
         self.buf.len()
     }
