@@ -11,8 +11,8 @@
 //! decisions, retries, bisect, budget, backpressure and stats. It never reads a clock and never
 //! calls JS. The `wasm` module (built for `wasm32` only) is the shell: it holds no policy.
 //!
-//! The npm build compiles it for wasm32 without the `std` feature: `no_std` + `alloc`, talc as
-//! the allocator and a panic handler that traps, so no formatting machinery ships (Cargo.toml).
+//! The npm build compiles it for wasm32 without the `std` feature: `no_std` + `alloc`, a size-class
+//! allocator (`heap`) and a panic handler that traps, so no formatting machinery ships (Cargo.toml).
 #![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
 
 extern crate alloc;
@@ -35,28 +35,12 @@ pub use api::*;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-// Smaller than std's dlmalloc and faster on this workload (bench/node).
+// The allocator: size classes over memory.grow (src/heap.rs), smaller than dlmalloc and talc.
+#[cfg(any(test, target_arch = "wasm32"))]
+mod heap;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOC: Alloc = Alloc(talc::wasm::new_wasm_dynamic_allocator());
-
-/// talc without its in-place `realloc`: a growing Vec takes GlobalAlloc's default (allocate,
-/// copy, free), which ships far less code in the .wasm.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-struct Alloc(talc::wasm::WasmDynamicTalc);
-
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-// SAFETY: both calls forward to talc's, with the caller's own guarantees.
-unsafe impl core::alloc::GlobalAlloc for Alloc {
-    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
-        // SAFETY: the caller's guarantees for `alloc` are talc's.
-        unsafe { self.0.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
-        // SAFETY: `ptr` came from `alloc` above with `layout`, i.e. from talc.
-        unsafe { self.0.dealloc(ptr, layout) }
-    }
-}
+static ALLOC: heap::WasmHeap = heap::WasmHeap(core::cell::UnsafeCell::new(heap::Heap::new()));
 
 // A panic is a bug (the engine returns errors for bad input): trap, without formatting a message.
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]

@@ -14,7 +14,7 @@ const NAN: f64 = f64::NAN;
 
 /// The option `validate` blames for `c`, or None when it accepts it.
 fn blamed(c: &Config) -> Option<&'static str> {
-    c.validate().err().map(|e| e.option)
+    c.validate().err().map(|e| e.option.path())
 }
 
 /// Checks one option: every value in `ok` is accepted, every value in `bad` is refused with this
@@ -29,7 +29,7 @@ fn edges(option: &str, set: impl Fn(&mut Config, f64), ok: &[f64], bad: &[f64]) 
         let mut c = Config::default();
         set(&mut c, v);
         let e = c.validate().expect_err(&format!("{option} = {v} must be refused"));
-        assert_eq!(e.option, option, "{option} = {v}");
+        assert_eq!(e.option.path(), option, "{option} = {v}");
         assert!(e.value.to_bits() == v.to_bits(), "{option}: reported {} for {v}", e.value);
     }
 }

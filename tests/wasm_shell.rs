@@ -1,10 +1,11 @@
 //! The wasm shell's own behaviour, tested through the public `Core` API in a real wasm runtime:
 //! `wasm-pack test --node` and `wasm-pack test --headless --chrome` (scripts/test-wasm.sh).
-//! Option decoding, the "option\trule" problem text, the add return code, the output buffer
+//! Option decoding, the problem (option and rule numbers), the add return code, the output buffer
 //! encoding and the stats vector (read back through views on the module's memory, as core.js does).
 //! The engine's policy is tested natively in src/engine/tests.rs; on the host this file is empty.
 #![cfg(target_arch = "wasm32")]
 
+use hyperbatch::engine::{ConfigOption, Rule};
 use hyperbatch::wasm::wire::{
     ADD_CLOSED, ADD_FULL, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE, PARAM_COUNT, P_MAX_IN_FLIGHT,
     STATS_LEN, SUCCEEDED, UNROUTED,
@@ -79,12 +80,17 @@ fn memory() -> WebAssembly::Memory {
     wasm_bindgen::memory().dyn_into().expect("the module's memory is a WebAssembly.Memory")
 }
 
-/// `problem()`, then its UTF-16 text read the way core.js reads it: from the buffer at `buf_ptr`.
+/// `problem()` read the way core.js reads it, from the buffer at `buf_ptr`: the option's and
+/// the rule's numbers, named here by the engine's `ConfigOption` and `Rule` (in core.js by the
+/// lists the build generates from them); as "option\trule", or "" when there is none.
 fn problem(c: &mut Core) -> String {
     let n = c.problem();
     let view = Float64Array::new_with_byte_offset_and_length(&memory().buffer(), c.buf_ptr() as u32, n as u32);
-    let units: Vec<u16> = view.to_vec().into_iter().map(|u| u as u16).collect();
-    String::from_utf16(&units).expect("UTF-16")
+    match view.to_vec()[..] {
+        [] => String::new(),
+        [option, rule] => format!("{}\t{}", ConfigOption::ALL[option as usize].path(), Rule::ALL[rule as usize].text()),
+        ref other => panic!("a problem is two numbers, got {other:?}"),
+    }
 }
 
 fn new_err(set: &[(usize, f64)]) -> String {
@@ -208,7 +214,7 @@ fn out_of_range_option_throws_option_tab_rule() {
 fn a_refused_core_is_idle_and_repeats_its_problem() {
     let (mut c, problem_len) = configured(&params(&[(0, 0.0)]), 1.0);
     let first = problem(&mut c);
-    assert_eq!(problem_len, first.encode_utf16().count(), "configure returns the problem's length");
+    assert_eq!(problem_len, c.problem(), "configure returns the problem's length");
     assert_eq!(first, "maxBatchSize\tan integer from 1 to 100000");
     assert_eq!(problem(&mut c), first, "problem() rewrites the same text");
     assert!(c.next_wake().is_nan(), "the stand-in engine is idle");

@@ -237,7 +237,7 @@ where
 /// E_CONFIG naming the option as the builder spells it (`retry.maxAttempts` → `retry.max_attempts`).
 fn config_error(e: engine::ConfigError) -> Error {
     let mut option = String::new();
-    for c in e.option.chars() {
+    for c in e.option.path().chars() {
         if c.is_ascii_uppercase() {
             option.push('_');
             option.push(c.to_ascii_lowercase());
@@ -246,7 +246,7 @@ fn config_error(e: engine::ConfigError) -> Error {
         }
     }
     let option = option.strip_suffix("_ms").unwrap_or(&option).to_owned();
-    Error::new(Code::Config, format!("hyperbatch: option `{option}` must be {}, got {}", e.rule, e.value))
+    Error::new(Code::Config, format!("hyperbatch: option `{option}` must be {}, got {}", e.rule.text(), e.value))
 }
 
 fn code(c: engine::ErrorCode) -> Code {

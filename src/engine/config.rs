@@ -133,20 +133,132 @@ impl Default for Config {
     }
 }
 
-/// A value out of its range. `rule` says what is allowed (static text, so the wasm shell
-/// needs no number formatting); `value` is what was given. `option` and `rule` are ASCII: the
-/// wasm shell sends them to JS a byte per character.
+/// A numeric option that `validate` checks. The wasm shell reports one by its number, and
+/// core.js names it from the list the build generates from `path` (so the names stay out of
+/// the .wasm: -0.3 KB gzip).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConfigOption {
+    MaxBatchSize = 0,
+    MaxWaitMs = 1,
+    MaxBatchWeight = 2,
+    MaxQueued = 3,
+    MaxInFlight = 4,
+    MaxInFlightPerKey = 5,
+    TimeoutMs = 6,
+    MaxAttempts = 7,
+    BaseDelayMs = 8,
+    MaxDelayMs = 9,
+    Multiplier = 10,
+    MaxRetryAfterMs = 11,
+    MaxTokens = 12,
+    TokenRatio = 13,
+    FailureThreshold = 14,
+    ResetMs = 15,
+}
+
+impl ConfigOption {
+    /// Every option, by number.
+    pub const ALL: [ConfigOption; 16] = [
+        ConfigOption::MaxBatchSize,
+        ConfigOption::MaxWaitMs,
+        ConfigOption::MaxBatchWeight,
+        ConfigOption::MaxQueued,
+        ConfigOption::MaxInFlight,
+        ConfigOption::MaxInFlightPerKey,
+        ConfigOption::TimeoutMs,
+        ConfigOption::MaxAttempts,
+        ConfigOption::BaseDelayMs,
+        ConfigOption::MaxDelayMs,
+        ConfigOption::Multiplier,
+        ConfigOption::MaxRetryAfterMs,
+        ConfigOption::MaxTokens,
+        ConfigOption::TokenRatio,
+        ConfigOption::FailureThreshold,
+        ConfigOption::ResetMs,
+    ];
+
+    /// Its dotted path in the options, e.g. `retry.maxAttempts`.
+    pub fn path(self) -> &'static str {
+        match self {
+            ConfigOption::MaxBatchSize => "maxBatchSize",
+            ConfigOption::MaxWaitMs => "maxWaitMs",
+            ConfigOption::MaxBatchWeight => "maxBatchWeight",
+            ConfigOption::MaxQueued => "maxQueued",
+            ConfigOption::MaxInFlight => "maxInFlight",
+            ConfigOption::MaxInFlightPerKey => "maxInFlightPerKey",
+            ConfigOption::TimeoutMs => "timeoutMs",
+            ConfigOption::MaxAttempts => "retry.maxAttempts",
+            ConfigOption::BaseDelayMs => "retry.baseDelayMs",
+            ConfigOption::MaxDelayMs => "retry.maxDelayMs",
+            ConfigOption::Multiplier => "retry.multiplier",
+            ConfigOption::MaxRetryAfterMs => "retry.maxRetryAfterMs",
+            ConfigOption::MaxTokens => "retry.budget.maxTokens",
+            ConfigOption::TokenRatio => "retry.budget.tokenRatio",
+            ConfigOption::FailureThreshold => "circuitBreaker.failureThreshold",
+            ConfigOption::ResetMs => "circuitBreaker.resetMs",
+        }
+    }
+}
+
+/// What a numeric option allows, in words (static text, so the wasm shell needs no number
+/// formatting). Reported by number like `ConfigOption`, and named in core.js from the list the
+/// build generates from `text` (-0.1 KB gzip of the .wasm and core.js together).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Rule {
+    BatchSize = 0,
+    Delay = 1,
+    Positive = 2,
+    Count = 3,
+    Timeout = 4,
+    Attempts = 5,
+    Multiplier = 6,
+    AtLeastTokenRatio = 7,
+    UpToMaxTokens = 8,
+}
+
+impl Rule {
+    /// Every rule, by number.
+    pub const ALL: [Rule; 9] = [
+        Rule::BatchSize,
+        Rule::Delay,
+        Rule::Positive,
+        Rule::Count,
+        Rule::Timeout,
+        Rule::Attempts,
+        Rule::Multiplier,
+        Rule::AtLeastTokenRatio,
+        Rule::UpToMaxTokens,
+    ];
+
+    /// The rule in words, as the error message says it ("must be ...").
+    pub fn text(self) -> &'static str {
+        match self {
+            Rule::BatchSize => "an integer from 1 to 100000",
+            Rule::Delay => "a number from 0 to 2147483647 (ms)",
+            Rule::Positive => "a finite number > 0",
+            Rule::Count => "an integer from 1 to 4294967295",
+            Rule::Timeout => "a number > 0 and <= 2147483647 (ms)",
+            Rule::Attempts => "an integer from 1 to 1000",
+            Rule::Multiplier => "a number from 1 to 1000",
+            Rule::AtLeastTokenRatio => "a number >= tokenRatio (default 0.1)",
+            Rule::UpToMaxTokens => "a number from 0 to maxTokens",
+        }
+    }
+}
+
+/// A value out of its range: the option, what it allows, and `value`, what was given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
-    /// Dotted option path, e.g. `retry.maxAttempts`.
-    pub option: &'static str,
-    pub rule: &'static str,
+    pub option: ConfigOption,
+    pub rule: Rule,
     pub value: f64,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hyperbatch: option `{}` must be {}, got {}", self.option, self.rule, self.value)
+        write!(f, "hyperbatch: option `{}` must be {}, got {}", self.option.path(), self.rule.text(), self.value)
     }
 }
 
@@ -155,7 +267,7 @@ impl core::error::Error for ConfigError {}
 /// Largest delay a host timer takes (setTimeout clamps above 2^31-1 ms).
 pub const MAX_DELAY_MS: f64 = 2_147_483_647.0;
 
-fn check(ok: bool, option: &'static str, rule: &'static str, value: f64) -> Result<(), ConfigError> {
+fn check(ok: bool, option: ConfigOption, rule: Rule, value: f64) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
@@ -177,43 +289,42 @@ fn num_in(v: f64, lo: f64, hi: f64) -> bool {
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        use ConfigOption::*;
         const U32: f64 = u32::MAX as f64;
-        const INT: &str = "an integer from 1 to 4294967295";
-        const DELAY: &str = "a number from 0 to 2147483647 (ms)";
         let v = self.max_batch_size;
-        check(int_in(v, 1.0, 100_000.0), "maxBatchSize", "an integer from 1 to 100000", v)?;
-        check(num_in(self.max_wait_ms, 0.0, MAX_DELAY_MS), "maxWaitMs", DELAY, self.max_wait_ms)?;
+        check(int_in(v, 1.0, 100_000.0), MaxBatchSize, Rule::BatchSize, v)?;
+        check(num_in(self.max_wait_ms, 0.0, MAX_DELAY_MS), MaxWaitMs, Rule::Delay, self.max_wait_ms)?;
         if let Some(w) = self.max_batch_weight {
-            check(w.is_finite() && w > 0.0, "maxBatchWeight", "a finite number > 0", w)?;
+            check(w.is_finite() && w > 0.0, MaxBatchWeight, Rule::Positive, w)?;
         }
-        check(int_in(self.max_queued, 1.0, U32), "maxQueued", INT, self.max_queued)?;
-        check(int_in(self.max_in_flight, 1.0, U32), "maxInFlight", INT, self.max_in_flight)?;
+        check(int_in(self.max_queued, 1.0, U32), MaxQueued, Rule::Count, self.max_queued)?;
+        check(int_in(self.max_in_flight, 1.0, U32), MaxInFlight, Rule::Count, self.max_in_flight)?;
         if let Some(n) = self.max_in_flight_per_key {
-            check(int_in(n, 1.0, U32), "maxInFlightPerKey", INT, n)?;
+            check(int_in(n, 1.0, U32), MaxInFlightPerKey, Rule::Count, n)?;
         }
         if let Some(t) = self.timeout_ms {
-            check(t > 0.0 && t <= MAX_DELAY_MS, "timeoutMs", "a number > 0 and <= 2147483647 (ms)", t)?;
+            check(t > 0.0 && t <= MAX_DELAY_MS, TimeoutMs, Rule::Timeout, t)?;
         }
         let r = &self.retry;
-        check(int_in(r.max_attempts, 1.0, 1000.0), "retry.maxAttempts", "an integer from 1 to 1000", r.max_attempts)?;
-        check(num_in(r.base_delay_ms, 0.0, MAX_DELAY_MS), "retry.baseDelayMs", DELAY, r.base_delay_ms)?;
-        check(num_in(r.max_delay_ms, 0.0, MAX_DELAY_MS), "retry.maxDelayMs", DELAY, r.max_delay_ms)?;
-        check(num_in(r.multiplier, 1.0, 1000.0), "retry.multiplier", "a number from 1 to 1000", r.multiplier)?;
-        check(num_in(r.max_retry_after_ms, 0.0, MAX_DELAY_MS), "retry.maxRetryAfterMs", DELAY, r.max_retry_after_ms)?;
+        check(int_in(r.max_attempts, 1.0, 1000.0), MaxAttempts, Rule::Attempts, r.max_attempts)?;
+        check(num_in(r.base_delay_ms, 0.0, MAX_DELAY_MS), BaseDelayMs, Rule::Delay, r.base_delay_ms)?;
+        check(num_in(r.max_delay_ms, 0.0, MAX_DELAY_MS), MaxDelayMs, Rule::Delay, r.max_delay_ms)?;
+        check(num_in(r.multiplier, 1.0, 1000.0), Multiplier, Rule::Multiplier, r.multiplier)?;
+        check(num_in(r.max_retry_after_ms, 0.0, MAX_DELAY_MS), MaxRetryAfterMs, Rule::Delay, r.max_retry_after_ms)?;
         if let Some(b) = r.budget() {
             let t = b.max_tokens;
-            check(t.is_finite() && t > 0.0, "retry.budget.maxTokens", "a finite number > 0", t)?;
+            check(t.is_finite() && t > 0.0, MaxTokens, Rule::Positive, t)?;
             let ratio = b.token_ratio;
             // Both >= 0 but ratio > maxTokens: blame the one set off its default (maxTokens: 0.05 alone is the culprit).
             if ratio == BudgetConfig::default().token_ratio {
-                check(ratio <= t, "retry.budget.maxTokens", "a number >= tokenRatio (default 0.1)", t)?;
+                check(ratio <= t, MaxTokens, Rule::AtLeastTokenRatio, t)?;
             }
-            check(num_in(ratio, 0.0, t), "retry.budget.tokenRatio", "a number from 0 to maxTokens", ratio)?;
+            check(num_in(ratio, 0.0, t), TokenRatio, Rule::UpToMaxTokens, ratio)?;
         }
         if let Some(c) = &self.circuit_breaker {
             let t = c.failure_threshold;
-            check(int_in(t, 1.0, U32), "circuitBreaker.failureThreshold", INT, t)?;
-            check(num_in(c.reset_ms, 0.0, MAX_DELAY_MS), "circuitBreaker.resetMs", DELAY, c.reset_ms)?;
+            check(int_in(t, 1.0, U32), FailureThreshold, Rule::Count, t)?;
+            check(num_in(c.reset_ms, 0.0, MAX_DELAY_MS), ResetMs, Rule::Delay, c.reset_ms)?;
         }
         Ok(())
     }
@@ -248,28 +359,32 @@ mod tests {
     fn range_errors_name_the_option() {
         let c = Config { max_batch_size: 0.0, ..Config::default() };
         let e = c.validate().unwrap_err();
-        assert_eq!((e.option, e.value), ("maxBatchSize", 0.0));
+        assert_eq!((e.option, e.value), (ConfigOption::MaxBatchSize, 0.0));
         assert_eq!(e.to_string(), "hyperbatch: option `maxBatchSize` must be an integer from 1 to 100000, got 0");
         let mut c = Config::default();
         c.retry.max_attempts = 1.5;
-        assert_eq!(c.validate().unwrap_err().option, "retry.maxAttempts");
+        assert_eq!(c.validate().unwrap_err().option.path(), "retry.maxAttempts");
         let mut c = Config::default();
         c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: -1.0, token_ratio: 0.1 });
-        assert_eq!(c.validate().unwrap_err().option, "retry.budget.maxTokens");
+        assert_eq!(c.validate().unwrap_err().option.path(), "retry.budget.maxTokens");
         c.retry.budget = BudgetOption::Config(BudgetConfig { max_tokens: 0.05, token_ratio: 0.1 });
-        assert_eq!(c.validate().unwrap_err().option, "retry.budget.maxTokens", "the default ratio is not the culprit");
+        assert_eq!(
+            c.validate().unwrap_err().option.path(),
+            "retry.budget.maxTokens",
+            "the default ratio is not the culprit"
+        );
         let c = Config { max_wait_ms: f64::NAN, ..Config::default() };
-        assert_eq!(c.validate().unwrap_err().option, "maxWaitMs");
+        assert_eq!(c.validate().unwrap_err().option.path(), "maxWaitMs");
         let c = Config { timeout_ms: Some(0.0), ..Config::default() };
-        assert_eq!(c.validate().unwrap_err().option, "timeoutMs");
+        assert_eq!(c.validate().unwrap_err().option.path(), "timeoutMs");
         let breaker = |failure_threshold, reset_ms| Config {
             circuit_breaker: Some(CircuitConfig { failure_threshold, reset_ms }),
             ..Config::default()
         };
-        assert_eq!(breaker(0.0, 10.0).validate().unwrap_err().option, "circuitBreaker.failureThreshold");
-        assert_eq!(breaker(2.5, 10.0).validate().unwrap_err().option, "circuitBreaker.failureThreshold");
-        assert_eq!(breaker(5.0, -1.0).validate().unwrap_err().option, "circuitBreaker.resetMs");
-        assert_eq!(breaker(5.0, f64::NAN).validate().unwrap_err().option, "circuitBreaker.resetMs");
+        assert_eq!(breaker(0.0, 10.0).validate().unwrap_err().option.path(), "circuitBreaker.failureThreshold");
+        assert_eq!(breaker(2.5, 10.0).validate().unwrap_err().option.path(), "circuitBreaker.failureThreshold");
+        assert_eq!(breaker(5.0, -1.0).validate().unwrap_err().option.path(), "circuitBreaker.resetMs");
+        assert_eq!(breaker(5.0, f64::NAN).validate().unwrap_err().option.path(), "circuitBreaker.resetMs");
         breaker(1.0, 0.0).validate().unwrap();
     }
 
@@ -282,8 +397,23 @@ mod tests {
     }
 
     #[test]
+    fn options_are_listed_by_number_with_distinct_paths() {
+        for (i, o) in ConfigOption::ALL.into_iter().enumerate() {
+            assert_eq!(o as usize, i, "{o:?}");
+            assert_eq!(ConfigOption::ALL.iter().filter(|p| p.path() == o.path()).count(), 1, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn rules_are_listed_by_number() {
+        for (i, r) in Rule::ALL.into_iter().enumerate() {
+            assert_eq!(r as usize, i, "{r:?}");
+        }
+    }
+
+    #[test]
     fn option_names_and_rules_are_ascii() {
-        // Every `option` and `rule` is a literal in this file (see `validate`); the file is kept ASCII.
+        // Every option path and rule is a literal in this file (`ConfigOption::path`, `Rule::text`); kept ASCII.
         assert!(include_str!("config.rs").is_ascii(), "src/engine/config.rs holds a non-ASCII character");
     }
 }

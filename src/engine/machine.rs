@@ -123,6 +123,8 @@ struct Key {
 }
 
 impl Key {
+    // Out of line: Engine::new builds two and intern one; inlined, each is a run of stores.
+    #[inline(never)]
     fn new(name: &str) -> Self {
         Key { alive: true, name: name.into(), window_at: f64::INFINITY, ..Key::default() }
     }

@@ -31,7 +31,8 @@ pub use budget::Budget;
 pub use call_time::MIN_LEAD_MS;
 pub use circuit::CircuitState;
 pub use config::{
-    BudgetConfig, BudgetOption, CircuitConfig, Config, ConfigError, ErrorMode, Jitter, RetryConfig, WhenFull,
+    BudgetConfig, BudgetOption, CircuitConfig, Config, ConfigError, ConfigOption, ErrorMode, Jitter, RetryConfig, Rule,
+    WhenFull,
 };
 pub use machine::Engine;
 pub use retry::{backoff_delay, Class, Failure, FailureKind, Rng};

@@ -588,7 +588,7 @@ fn bad_input_is_an_error_not_a_panic() {
 #[test]
 fn config_errors_name_the_option() {
     let e = Engine::new(Config { max_in_flight: 0.0, ..cfg() }, 0).err().unwrap();
-    assert_eq!(e.option, "maxInFlight");
+    assert_eq!(e.option.path(), "maxInFlight");
 }
 
 #[test]

@@ -25,8 +25,11 @@ fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-/// Options arrive as numbers at their `wire::P_*` index (NaN: not given). Names and types were
-/// checked in JS; the engine's `Config::validate` checks the values.
+/// Options arrive as numbers at their `wire::P_*` index (NaN or missing: not given). Names and
+/// types were checked in JS; the engine's `Config::validate` checks the values.
+// Out of line: `Core::new` decodes the defaults through it too (-180 B gzip against inlining it
+// into `configure` and building `Config::default()` in `new`).
+#[inline(never)]
 fn decode_config(p: &[f64]) -> Config {
     // Copied into a fixed array first: each read is then a load, not a bounds check.
     let mut a = [f64::NAN; PARAM_COUNT];
@@ -107,8 +110,8 @@ impl Core {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Core {
         Core {
-            // The default configuration is valid (tested in the engine), so this cannot fail.
-            engine: Engine::new(Config::default(), 0).unwrap_or_else(|_| core::arch::wasm32::unreachable()),
+            // The defaults (no option given) are valid (tested in the engine): this cannot fail.
+            engine: Engine::new(decode_config(&[]), 0).unwrap_or_else(|_| core::arch::wasm32::unreachable()),
             buf: Vec::new(),
             ids: Vec::new(),
             input: Vec::new(),
@@ -143,18 +146,15 @@ impl Core {
         self.input.as_mut_ptr()
     }
 
-    /// 0 when `configure` accepted the options; else the length of "option\trule", written a
-    /// character per number into the buffer at `buf_ptr` (the text is ASCII, see `ConfigError`;
-    /// core.js makes the RangeError and frees the Core).
+    /// 0 when `configure` accepted the options; else 2, the numbers it wrote into the buffer at
+    /// `buf_ptr`: the refused option's `ConfigOption` and its `Rule`. core.js names both, makes
+    /// the RangeError and frees the Core.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub fn problem(&mut self) -> usize {
         self.buf.clear();
         if let Some(e) = &self.problem {
-            // A push per byte: `extend` of the chain inlined its reserve and three copy loops.
-            for b in e.option.bytes().chain([b'\t']).chain(e.rule.bytes()) {
-                self.buf.push(f64::from(b));
-            }
+            self.buf.extend([f64::from(e.option as u8), f64::from(e.rule as u8)]);
         }
         self.buf.len()
     }
