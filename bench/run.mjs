@@ -46,6 +46,8 @@ function entryOf(sub, conditions) {
   if (!target) throw new Error(`${PKG}: no export ${sub} for ${conditions}`);
   return path.join(PKG, target);
 }
+// Node's conditions: `node`, then `module-sync` (Node 20.19+ and 22.10+, every Node benchmarked
+// here), then `import`.
 const fileEntries = (conditions) => ({
   entry: pathToFileURL(entryOf(".", conditions)).href,
   dataloaderEntry: pathToFileURL(entryOf("./dataloader", conditions)).href,
@@ -166,7 +168,7 @@ async function runRuntime(name) {
   const config = { quick: QUICK, sections: suiteSections, peers: pathToFileURL(PEERS).href };
   if (name in NODES) {
     if (!fs.existsSync(NODES[name])) return { runtime: name, error: `${NODES[name]} missing (bash scripts/install.sh nodes)` };
-    return runCli(name, NODES[name], ["--expose-gc", "lib/cli.js"], { ...config, ...fileEntries(["node", "import", "default"]) });
+    return runCli(name, NODES[name], ["--expose-gc", "lib/cli.js"], { ...config, ...fileEntries(["node", "module-sync", "import", "default"]) });
   }
   if (name === "deno") {
     const deno = path.join(HERE, "node_modules", ".bin", "deno");
@@ -180,7 +182,7 @@ async function runRuntime(name) {
 // ------------------------------------------------------------------------ cold start and memory
 const COLD_CONTENDERS = ["floor", "hyperbatch", "dataloader", "promise-batcher", "batshit"];
 function coldOnce(bin, which) {
-  const r = spawnSync(bin, ["--expose-gc", path.join(HERE, "lib", "cold.mjs"), which, fileEntries(["node", "import", "default"]).entry], {
+  const r = spawnSync(bin, ["--expose-gc", path.join(HERE, "lib", "cold.mjs"), which, fileEntries(["node", "module-sync", "import", "default"]).entry], {
     cwd: HERE,
     encoding: "utf8",
     timeout: 60_000,
@@ -357,7 +359,7 @@ if (RUNTIME_NAMES.some((n) => runtimes[n].cold && !runtimes[n].cold.error)) {
   }
   table(["runtime", "raw floor", "hyperbatch", "DataLoader", "promise-batcher", "batshit"], rows);
 }
-const size = packageSize(PKG, entryOf(".", ["node", "import", "default"]));
+const size = packageSize(PKG, entryOf(".", ["node", "module-sync", "import", "default"]));
 md.push(`**Package size** as Node loads it (gzip -9, a report): ${size.files.map((f) => `${f.file} ${f.gzip} B`).join(", ")}; total ${size.gzip} B.`, "");
 md.push("**Targets**:", "");
 table(["", "target", "runtime", "value", "limit"], targets.map((t) => [t.pass ? "PASS" : "**FAIL**", t.what, rtName(t.runtime), t.value == null ? "did not run" : `${fmt(t.value)}×`, `${t.op} ${t.limit}`]));

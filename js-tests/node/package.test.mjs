@@ -12,6 +12,7 @@ import * as esm from "hyperbatch";
 
 const PKG = realpathSync(fileURLToPath(new URL("../node_modules/hyperbatch/", import.meta.url)));
 const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+const HERE = fileURLToPath(new URL(".", import.meta.url));
 const manifest = JSON.parse(readFileSync(join(PKG, "package.json"), "utf8"));
 
 /** Every file path under the package (no node_modules), relative to it. */
@@ -79,12 +80,37 @@ test("package: the Node ESM entry does not load fs streams (cold start)", async 
   assert.deepEqual(out, { results: [10, 20], streams: false });
 });
 
-test("package: the Node ESM entry loads where process.getBuiltinModule is missing (Node < 20.16)", async () => {
+test("package: the Node ESM entry for older Node loads where process.getBuiltinModule is missing (Node < 20.16)", async () => {
   const out = await runModule(`delete process.getBuiltinModule;
-  const { Batcher } = await import(${ENTRY});
+  const { Batcher } = await import(${JSON.stringify(join(PKG, "index.node-compat.js"))});
   ${ADD_TWO}
   console.log(JSON.stringify({ results, missing: process.getBuiltinModule === undefined }));`);
   assert.deepEqual(out, { results: [10, 20], missing: true });
+});
+
+// Cold start: Node from 20.19 / 22.10 reads the `module-sync` condition and gets index.node.js,
+// which imports no builtin (a static `import "node:module"` cost 0.33 ms of a fresh process);
+// older Node and Bun get index.node-compat.js.
+test("package: Node resolves import \"hyperbatch\" to the entry that imports no builtin; the others load the same engine", async () => {
+  const resolved = await new Promise((resolve, reject) => {
+    const code = `console.log(JSON.stringify([import.meta.resolve("hyperbatch"), import.meta.resolve("hyperbatch/dataloader")]))`;
+    execFile(process.execPath, ["--input-type=module", "-e", code], { cwd: HERE, timeout: 15_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split("\n").pop())));
+  });
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  const moduleSync = major > 22 || (major === 22 && minor >= 10) || (major === 20 && minor >= 19);
+  assert.deepEqual(resolved.map((u) => u.split("/").pop()),
+    moduleSync ? ["index.node.js", "dataloader.node.js"] : ["index.node-compat.js", "dataloader.node-compat.js"]);
+  const source = readFileSync(join(PKG, "index.node.js"), "utf8");
+  assert.deepEqual(source.match(/^import .*$/gm), [`import { loadSync } from "./core.js";`], "index.node.js imports only core.js");
+  for (const entry of ["index.node.js", "index.node-compat.js", "dataloader.node.js", "dataloader.node-compat.js"]) {
+    const out = await runModule(`const m = await import(${JSON.stringify(join(PKG, entry))});
+    const Batcher = m.Batcher ?? (await import(${JSON.stringify(join(PKG, "index.node.js"))})).Batcher;
+    ${ADD_TWO}
+    const isLoader = typeof m.default === "function" && "prime" in m.default.prototype;
+    console.log(JSON.stringify({ results, isLoader }));`);
+    assert.deepEqual(out, { results: [10, 20], isLoader: entry.startsWith("dataloader") }, entry);
+  }
 });
 
 test("package: exports uses the node, deno, workerd, browser, import, require and types conditions", () => {

@@ -1,0 +1,11 @@
+// Node (ESM) before 20.19 / 22.10, and runtimes that read the `node` condition but not
+// `module-sync` (Bun): sync, no top-level await. fs through getBuiltinModule where there is one
+// (`import "node:fs"` builds fs's ESM namespace, which loads fs streams too: 3–12 ms of a fresh
+// process), else through createRequire (Node < 20.16).
+import { createRequire } from "node:module";
+import { loadSync } from "./core.js";
+
+const fs = process.getBuiltinModule?.("fs") ?? createRequire(import.meta.url)("fs");
+loadSync(fs.readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)));
+
+export { Batcher } from "./core.js";
