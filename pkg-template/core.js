@@ -371,8 +371,8 @@ class CallRecord {
  * alive (SHAPES): in a full GC V8 frees a shape that no live object has, and throws away the
  * optimised code that relied on it (drain, readOutputs, call, result: "weak objects" in
  * --trace-deopt). Every full GC between bursts of calls then cost the next burst that code:
- * measured 0.63-0.75x DataLoader's throughput with a gc() before each round, 0.96-1.00x with
- * the shapes kept.
+ * measured 0.63-0.75x DataLoader's throughput with a gc() before each round, 0.98-1.27x with
+ * the shapes kept (js-tests/node/optimised.test.mjs counts those deopts).
  */
 class Cur {
   static #shapes = (() => {
@@ -754,7 +754,7 @@ class Runner {
 
   /**
    * The caller's promise for item `id`. A closure per add, as DataLoader has: in V8 (Node 20-24)
-   * it measured 10-18 % faster per item than one shared executor writing module variables (an
+   * it measured 7-12 % faster per item than one shared executor writing module variables (an
    * old object, so every store went through the write barrier).
    */
   pending(id, item) {
@@ -1047,8 +1047,9 @@ class Runner {
           // Every item of the call resolves with its entry (cur: the call being completed).
           const ids = cur.ids, results = cur.results, res = this.res, rej = this.rej, vals = this.vals;
           const extra = this.listening !== 0 || this.dedupeBy !== undefined, m = cur.size;
+          const run = typeof ids === "number"; // the first of a run of ids, or a list (see DISPATCH)
           for (let j = 0; j < m; j++) {
-            const id = typeof ids === "number" ? ids + j : ids[j], resolve = res[id], reject = rej[id];
+            const id = run ? ids + j : ids[j], resolve = res[id], reject = rej[id];
             res[id] = rej[id] = vals[id] = undefined;
             if (extra) this.forget(id);
             try {
@@ -1080,13 +1081,12 @@ class Runner {
           break;
         }
         case DISPATCH: {
-          let m = buf[i + 6];
-          const vals = this.vals;
-          // ids: an array, or the first of a run of consecutive ids (a number)
-          let ids = buf[i + 7], items;
-          if (ids >= 0) {
-            items = vals.slice(ids, ids + m);
-            m = 0;
+          const m = buf[i + 6], vals = this.vals, first = buf[i + 7];
+          // A run of consecutive ids comes as its first (kept as the number); other ids follow it listed.
+          const listed = first >= 0 ? 0 : m;
+          let ids = first, items;
+          if (listed === 0) {
+            items = vals.slice(first, first + m);
           } else {
             ids = new Array(m);
             items = new Array(m);
@@ -1096,7 +1096,7 @@ class Runner {
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline, this.hiding);
           jobs.push(JOB_CALL, batch, buf[i + 5]);
-          i += 8 + m;
+          i += 8 + listed;
           break;
         }
         case RELEASE:
