@@ -6,6 +6,11 @@ use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
 /// so it rejoins ahead of newer items); `gen` detects a slot freed since it was queued.
+///
+/// With `run > 0` it stands for that many plain items (weight 1, no deadline, no dedupe) with
+/// consecutive ids from `item`, orders from `order` and flush numbers from `seq`: plain adds in
+/// bulk queue as one entry, and their slots are not written until something needs them one by
+/// one (see `machine/runs.rs`). Such an entry is always live.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub order: u64,
@@ -13,6 +18,16 @@ pub struct Entry {
     pub gen: u32,
     /// When it (re)entered the queue: its `maxWaitMs` window starts here.
     pub at: f64,
+    /// Plain items it stands for (0: the one item `item`, whose slot holds the rest).
+    pub run: u32,
+    /// A run's first flush number (unused otherwise).
+    pub seq: u64,
+}
+
+impl Entry {
+    pub fn item(order: u64, item: u32, gen: u32, at: f64) -> Entry {
+        Entry { order, item, gen, at, run: 0, seq: 0 }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +53,24 @@ impl Queue {
         self.weight += weight;
     }
 
+    /// Queue a run of plain items, merged into the last entry when it is a run this one continues
+    /// (ids, orders and flush numbers in a row, the same arrival time): plain adds handed over in
+    /// several parts of one turn make one entry.
+    pub fn push_run(&mut self, e: Entry) {
+        let n = e.run as usize;
+        self.live += n;
+        self.weight += n as f64;
+        if let Some(b) = self.entries.back_mut() {
+            let len = u64::from(b.run);
+            if b.run > 0 && b.item + b.run == e.item && b.order + len == e.order && b.seq + len == e.seq && b.at == e.at
+            {
+                b.run += e.run;
+                return;
+            }
+        }
+        self.entries.push_back(e);
+    }
+
     /// Insert by `order`: a retried item keeps its place among its key's waiting items.
     pub fn insert_ordered(&mut self, e: Entry, weight: f64) {
         let pos = self.entries.partition_point(|x| x.order < e.order);
@@ -54,7 +87,12 @@ impl Queue {
 
     /// Account for a live entry that leaves the queue (cut into a batch, aborted, expired).
     pub fn forget(&mut self, weight: f64, retried: bool) {
-        self.live -= 1;
+        self.forget_n(1, weight, retried);
+    }
+
+    /// Account for `n` live items that leave the queue, `weight` in all.
+    pub fn forget_n(&mut self, n: usize, weight: f64, retried: bool) {
+        self.live -= n;
         self.weight -= weight;
         if retried {
             self.retried -= 1;
