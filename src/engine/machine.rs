@@ -37,7 +37,7 @@ use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::fifo::Fifo;
 use super::flush::Flushes;
 use super::id_map::IdMap;
-use super::queue::{Entry, Queue};
+use super::queue::{Entry, Queue, RUN};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::str_map::StrMap;
 use super::timers::{Timer, Timers};

@@ -5,28 +5,61 @@ use super::str_map::StrMap;
 use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
-/// so it rejoins ahead of newer items); `gen` detects a slot freed since it was queued.
+/// so it rejoins ahead of newer items); its generation detects a slot freed since it was queued.
 ///
-/// With `run > 0` it stands for that many plain items (weight 1, no deadline, no dedupe) with
+/// A *run* entry stands for [`Entry::run`] plain items (weight 1, no deadline, no dedupe) with
 /// consecutive ids from `item`, orders from `order` and flush numbers from `seq`: plain adds in
 /// bulk queue as one entry, and their slots are not written until something needs them one by
-/// one (see `machine/runs.rs`). Such an entry is always live.
+/// one (see `machine/runs.rs`). Such an entry is always live. 32 bytes: a queue of 128 entries
+/// fills a 4 KiB block of the allocator's size classes exactly.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub order: u64,
-    pub item: u32,
-    pub gen: u32,
+    /// A run's first flush number (unused otherwise: the slot holds its own).
+    pub seq: u64,
     /// When it (re)entered the queue: its `maxWaitMs` window starts here.
     pub at: f64,
-    /// Plain items it stands for (0: the one item `item`, whose slot holds the rest).
-    pub run: u32,
-    /// A run's first flush number (unused otherwise).
-    pub seq: u64,
+    pub item: u32,
+    /// The slot's generation (below `RUN`), or `RUN | length` for a run.
+    tag: u32,
 }
+
+/// Marks a run in [`Entry`]'s tag; item generations stay below it.
+pub const RUN: u32 = 1 << 31;
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 32);
 
 impl Entry {
     pub fn item(order: u64, item: u32, gen: u32, at: f64) -> Entry {
-        Entry { order, item, gen, at, run: 0, seq: 0 }
+        debug_assert!(gen < RUN);
+        Entry { order, seq: 0, at, item, tag: gen }
+    }
+
+    /// A run of `len` (≥ 1) plain items.
+    pub fn run_of(order: u64, seq: u64, at: f64, first: u32, len: u32) -> Entry {
+        Entry { order, seq, at, item: first, tag: RUN | len }
+    }
+
+    /// The generation of the slot an item entry was queued with.
+    pub fn gen(&self) -> u32 {
+        self.tag
+    }
+
+    /// How many plain items a run entry stands for; 0 for an item entry.
+    pub fn run(&self) -> u32 {
+        if self.tag & RUN != 0 {
+            self.tag & !RUN
+        } else {
+            0
+        }
+    }
+
+    /// A run entry gives its first `n` (fewer than it has) items away.
+    pub fn skip(&mut self, n: u32) {
+        self.item += n;
+        self.order += u64::from(n);
+        self.seq += u64::from(n);
+        self.tag -= n;
     }
 }
 
@@ -57,14 +90,14 @@ impl Queue {
     /// (ids, orders and flush numbers in a row, the same arrival time): plain adds handed over in
     /// several parts of one turn make one entry.
     pub fn push_run(&mut self, e: Entry) {
-        let n = e.run as usize;
-        self.live += n;
-        self.weight += n as f64;
+        let n = e.run();
+        self.live += n as usize;
+        self.weight += f64::from(n);
         if let Some(b) = self.entries.back_mut() {
-            let len = u64::from(b.run);
-            if b.run > 0 && b.item + b.run == e.item && b.order + len == e.order && b.seq + len == e.seq && b.at == e.at
-            {
-                b.run += e.run;
+            let len = b.run();
+            let next = u64::from(len);
+            if len > 0 && b.item + len == e.item && b.order + next == e.order && b.seq + next == e.seq && b.at == e.at {
+                b.tag += n;
                 return;
             }
         }

@@ -225,7 +225,7 @@ impl Engine {
         self.reserved_shown -= n;
         let (order, seq) = (self.next_order, self.flushes.number_n(n));
         self.next_order += n as u64;
-        let run = Entry { order, item: first, gen: 0, at: now, run: n32, seq };
+        let run = Entry::run_of(order, seq, now, first, n32);
         self.keys[DEFAULT_KEY as usize].queue.push_run(run);
         self.stats.items += n as u64;
         self.live += n;

@@ -23,9 +23,9 @@ impl Engine {
             let Some(e) = key.queue.entries.front_mut() else {
                 break;
             };
-            if e.run > 0 {
+            if e.run() > 0 {
                 // Plain items, weight 1 each: as many as fit, taken off the front of the run.
-                let room = (e.run as usize).min(size - count);
+                let room = (e.run() as usize).min(size - count);
                 let mut take = 0;
                 if cap == f64::INFINITY && entries.is_empty() {
                     take = room;
@@ -40,14 +40,10 @@ impl Engine {
                     break;
                 }
                 let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq };
-                if take == e.run as usize {
+                if take == e.run() as usize {
                     key.queue.entries.pop_front();
                 } else {
-                    let t = take as u32;
-                    e.item += t;
-                    e.run -= t;
-                    e.order += u64::from(t);
-                    e.seq += u64::from(t);
+                    e.skip(take as u32);
                 }
                 self.queued -= take;
                 key.queue.forget_n(take, take as f64, false);
@@ -55,13 +51,14 @@ impl Engine {
                 if entries.is_empty() {
                     runs.push(r);
                 } else {
+                    entries.reserve(size - entries.len());
                     Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
                 }
                 continue;
             }
             let e = *e;
             let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen {
+            if it.gen != e.gen() {
                 key.queue.entries.pop_front();
                 continue;
             }
@@ -89,11 +86,12 @@ impl Engine {
             if send {
                 weight += it.weight;
                 it.state = State::InFlight;
-                // Runs taken before it are needed as slots now, ahead of it.
+                entries.reserve(size - entries.len()); // room for the whole batch: allocated once
+                                                       // Runs taken before it are needed as slots now, ahead of it.
                 for r in core::mem::take(&mut runs) {
                     Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
                 }
-                entries.push((e.item, e.gen));
+                entries.push((e.item, e.gen()));
                 count += 1;
             }
         }
@@ -143,7 +141,7 @@ impl Engine {
         let batch = self.next_batch;
         self.next_batch += 1;
         let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
-        let mut ids = Vec::with_capacity(entries.len());
+        let mut ids = Vec::with_capacity(entries.len() + runs.iter().map(|r| r.len as usize).sum::<usize>());
         for &(idx, _) in &entries {
             let it = &mut self.items[idx as usize];
             it.state = State::InFlight;
@@ -226,12 +224,12 @@ impl Engine {
                 break;
             };
             let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen {
+            if it.gen != e.gen() {
                 continue;
             }
             it.state = State::Routing; // still counted in `queued`: not sent yet
             q.forget(it.weight, false);
-            entries.push((e.item, e.gen));
+            entries.push((e.item, e.gen()));
         }
         let key = &mut self.keys[UNROUTED as usize];
         if key.queue.is_empty() {

@@ -144,7 +144,7 @@ impl Engine {
         let live = |e: &&Entry| self.entry_live(e);
         let sendable = |e: &&Entry| {
             let it = &self.items[e.item as usize];
-            e.run > 0 || it.caller_settled || now <= it.deadline || !it.followers.is_empty()
+            e.run() > 0 || it.caller_settled || now <= it.deadline || !it.followers.is_empty()
         };
         // The first live and sendable entry, else the first live one: one pass (two `find`s
         // each inlined a two-slice search in the .wasm).
@@ -225,7 +225,7 @@ impl Engine {
 
     /// A run of plain items is always live (they cannot leave a queue but by being sent).
     fn entry_live(&self, e: &Entry) -> bool {
-        e.run > 0 || self.items[e.item as usize].gen == e.gen
+        e.run() > 0 || self.items[e.item as usize].gen == e.gen()
     }
 
     /// Drop dead entries from the front, so the front is a live item.

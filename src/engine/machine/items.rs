@@ -46,7 +46,7 @@ impl Engine {
     pub(super) fn free_item(&mut self, idx: u32) {
         // Reset what the next use reads before writing it (cheaper than a whole vacant Item).
         let it = &mut self.items[idx as usize];
-        it.gen = it.gen.wrapping_add(1);
+        it.gen = (it.gen + 1) & !RUN; // below the queue's run mark
         it.state = State::Free;
         it.attempt = 1;
         it.sends = 0;

@@ -57,8 +57,8 @@ impl Engine {
         // By index: iterating the VecDeque inlined a two-slice walk.
         for i in 0..self.keys[k as usize].queue.entries.len() {
             let e = self.keys[k as usize].queue.entries[i];
-            if e.run > 0 {
-                let r = Run { first: e.item, len: e.run, order: e.order, seq: e.seq };
+            if e.run() > 0 {
+                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq };
                 Engine::stamp_run(&mut self.items, r, State::Queued, &mut scratch);
             }
         }
