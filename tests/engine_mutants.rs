@@ -788,3 +788,61 @@ fn add_reserved_takes_only_ids_the_last_reservation_handed_out() {
     e.add_reserved(3, 0.0).expect("the 3");
     assert_eq!(e.reserve_plain(10).collect::<Vec<_>>(), first[3..], "the held-back ids go out next, in order");
 }
+
+/// `n` plain adds in bulk at `now`, as core.js makes them: reserve, then hand over what was taken.
+fn bulk(e: &mut Engine, n: usize, now: f64) -> Vec<ItemId> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let got: Vec<ItemId> = e.reserve_plain(n - ids.len()).collect();
+        assert!(!got.is_empty(), "no room for plain adds");
+        e.add_reserved(got.len(), now).unwrap();
+        ids.extend(got);
+    }
+    ids
+}
+
+fn ok_all(e: &mut Engine, d: &Dispatch, now: f64) {
+    e.complete(d.batch, &vec![ItemResult::Ok; d.items.len()], now).unwrap();
+    outputs(e);
+}
+
+// Kills (the plain-runs commit): fifo.rs front_mut → None (take_ids would grow the slot table for
+// every reservation: freed ids never came back), back_mut → None and items.rs free_ids
+// `last.0 + last.1 == first` → `!=` / `*` (freed batches would stay separate runs, so one
+// reservation would stop at the first), `last.1 += n` → `*=` (the merged run would claim ids the
+// table does not have).
+#[test]
+fn plain_batches_freed_in_order_come_back_as_one_reservation() {
+    let mut e = engine(Config { max_batch_size: 6.0, ..quiet() });
+    let a = bulk(&mut e, 3, 0.0);
+    e.flush(0.0);
+    let da = dispatches(&mut e);
+    let b = bulk(&mut e, 3, 1.0);
+    e.flush(1.0);
+    let db = dispatches(&mut e);
+    assert_eq!((a.clone(), b.clone()), ((0..3).collect(), (3..6).collect()));
+    ok_all(&mut e, &da[0], 2.0);
+    ok_all(&mut e, &db[0], 2.0);
+    assert_eq!(e.reserve_plain(6), 0..6, "both freed batches, merged, in order");
+    e.add_reserved(6, 3.0).unwrap();
+    assert_eq!(e.reserve_plain(6), 6..12, "none free: the table grows");
+}
+
+// Kills: queue.rs push_run `b.at == e.at` → `!=`: plain adds handed over at different moments stay
+// separate entries, each with its own maxWaitMs window; merged, what is left of the later adds after
+// a cut would wait from the earlier moment.
+#[test]
+fn plain_adds_from_a_later_turn_keep_their_own_window() {
+    let mut e = engine(Config { max_batch_size: 3.0, max_wait_ms: 10.0, ..quiet() });
+    let early = bulk(&mut e, 2, 0.0);
+    // The third fills the batch (a tick is asked for); two more are taken before the tick.
+    let late = bulk(&mut e, 3, 5.0);
+    e.handle_time(5.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].items, [early[0], early[1], late[0]]);
+    e.handle_time(12.0);
+    assert!(dispatches(&mut e).is_empty(), "the last two arrived at 5: due at 15");
+    e.handle_time(15.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [late[1..].to_vec()]);
+}
