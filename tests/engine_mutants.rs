@@ -846,3 +846,25 @@ fn plain_adds_from_a_later_turn_keep_their_own_window() {
     e.handle_time(15.0);
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [late[1..].to_vec()]);
 }
+
+// Kills: deadline.rs call_took `e.run == 0 && slot_in(..) && deadline.is_finite()` → `||` (either
+// `&&`): a lengthened lead re-arms the deadlines of live queued items only. An entry left behind by
+// a cancelled item (or a run, whose first slot was never written) keeps a stale deadline in its
+// slot: armed, it made the queue due at once.
+#[test]
+fn a_longer_lead_does_not_rearm_the_deadline_of_a_cancelled_item() {
+    let mut e = engine(quiet());
+    add(&mut e, 1.0, 0.0);
+    e.flush(0.0);
+    let slow = dispatches(&mut e);
+    let queued = add(&mut e, 1.0, 1.0);
+    let (gone, _) = e.add(DEFAULT_KEY, 1.0, Some(100.0), None, 1.0).unwrap();
+    e.cancel(gone, 2.0).unwrap();
+    outputs(&mut e);
+    // A 50 ms call: the lead becomes 50 ms, and 100 − 50 ≤ now.
+    ok_all(&mut e, &slow[0], 50.0);
+    e.handle_time(50.0);
+    assert!(dispatches(&mut e).is_empty(), "nothing queued has a deadline: the window (1e9 ms) holds");
+    e.flush(60.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![queued]]);
+}
