@@ -868,3 +868,18 @@ fn a_longer_lead_does_not_rearm_the_deadline_of_a_cancelled_item() {
     e.flush(60.0);
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![queued]]);
 }
+
+// Kills: dispatch.rs cut `(e.run as usize).min(size - count)` → `size + count`: a run cut after
+// other items gives the batch only the room maxBatchSize leaves.
+#[test]
+fn a_plain_run_after_other_items_fills_only_the_room_left() {
+    let mut e = engine(Config { max_batch_size: 4.0, ..quiet() });
+    let a = bulk(&mut e, 2, 0.0);
+    let single = add(&mut e, 1.0, 0.0);
+    let b = bulk(&mut e, 3, 0.0); // the first fills the batch, two more come before the tick
+    e.handle_time(0.0);
+    let sent: Vec<_> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [vec![a[0], a[1], single, b[0]]]);
+    e.flush(1.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [b[1..].to_vec()]);
+}
