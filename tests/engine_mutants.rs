@@ -883,3 +883,39 @@ fn a_plain_run_after_other_items_fills_only_the_room_left() {
     e.flush(1.0);
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [b[1..].to_vec()]);
 }
+
+// Kills: due.rs oldest's `e.run > 0 || it.caller_settled || now <= it.deadline || ..` → `&&` (the
+// first `||`) and `e.run > 0` → `<`: a queued run is always sendable. Its first slot, never written,
+// still holds the deadline of the item that used the id before; read, the run looked expired, so
+// its key competed for capacity by a later item's order and another key went first.
+#[test]
+fn a_plain_run_competes_by_its_own_order_whatever_its_slot_held_before() {
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let other = e.intern("other");
+    let blocker = e.intern("blocker");
+    let (expired, _) = e.add(DEFAULT_KEY, 1.0, Some(5.0), None, 0.0).unwrap();
+    e.add(blocker, 1.0, None, None, 0.0).unwrap();
+    e.flush(0.0);
+    let first = dispatches(&mut e);
+    assert_eq!(first[0].items, [expired]);
+    e.complete(first[0].batch, &[ItemResult::Ok], 1.0).unwrap();
+    let held = dispatches(&mut e); // the blocker's batch goes now, and holds the only slot
+    assert_eq!(held[0].key, blocker);
+    let run = bulk(&mut e, 1, 2.0);
+    assert_eq!(run, [expired], "the run reuses the freed id");
+    let later = e.add(other, 1.0, None, None, 2.0).unwrap().0;
+    let single = add(&mut e, 1.0, 2.0);
+    e.flush(3.0);
+    assert!(dispatches(&mut e).is_empty(), "maxInFlight");
+    // At 10 the old deadline (5) has passed; the run, older than `later`, still goes first.
+    e.complete(held[0].batch, &[ItemResult::Ok], 10.0).unwrap();
+    e.handle_time(10.0);
+    let next = dispatches(&mut e);
+    assert_eq!(
+        next.iter().map(|d| (d.key, d.items.clone())).collect::<Vec<_>>(),
+        [(DEFAULT_KEY, vec![run[0], single])]
+    );
+    e.complete(next[0].batch, &[ItemResult::Ok; 2], 11.0).unwrap();
+    let last: Vec<_> = dispatches(&mut e).into_iter().map(|d| (d.key, d.items)).collect();
+    assert_eq!(last, [(other, vec![later])]);
+}
