@@ -919,3 +919,27 @@ fn a_plain_run_competes_by_its_own_order_whatever_its_slot_held_before() {
     let last: Vec<_> = dispatches(&mut e).into_iter().map(|d| (d.key, d.items)).collect();
     assert_eq!(last, [(other, vec![later])]);
 }
+
+// Kills: runs.rs stamp_run `it.order = r.order + j` → `*`: the items of a plain run written one by
+// one (here, after an item error) keep their arrival orders, so a retried one rejoins its queue
+// ahead of items that came after it.
+#[test]
+fn a_retried_item_of_a_plain_run_rejoins_ahead_of_later_items() {
+    let mut c = quiet();
+    c.retry.max_attempts = 3.0;
+    let mut e = engine(c);
+    bulk(&mut e, 5, 0.0);
+    e.flush(0.0);
+    dispatches(&mut e);
+    let run = bulk(&mut e, 3, 0.0); // arrival orders 5, 6, 7
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d[0].items, run);
+    let later = [add(&mut e, 1.0, 0.0), add(&mut e, 1.0, 0.0)]; // orders 8, 9
+    let retry = ItemResult::Err { retryable: true, retry_after_ms: None };
+    e.complete(d[0].batch, &[ItemResult::Ok, ItemResult::Ok, retry], 1.0).unwrap();
+    outputs(&mut e);
+    e.handle_time(5.0); // its backoff (1 ms) is over: it rejoins, and its queue is due
+    let sent: Vec<_> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [vec![run[2], later[0], later[1]]]);
+}
