@@ -788,3 +788,158 @@ fn add_reserved_takes_only_ids_the_last_reservation_handed_out() {
     e.add_reserved(3, 0.0).expect("the 3");
     assert_eq!(e.reserve_plain(10).collect::<Vec<_>>(), first[3..], "the held-back ids go out next, in order");
 }
+
+/// `n` plain adds in bulk at `now`, as core.js makes them: reserve, then hand over what was taken.
+fn bulk(e: &mut Engine, n: usize, now: f64) -> Vec<ItemId> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let got: Vec<ItemId> = e.reserve_plain(n - ids.len()).collect();
+        assert!(!got.is_empty(), "no room for plain adds");
+        e.add_reserved(got.len(), now).unwrap();
+        ids.extend(got);
+    }
+    ids
+}
+
+fn ok_all(e: &mut Engine, d: &Dispatch, now: f64) {
+    e.complete(d.batch, &vec![ItemResult::Ok; d.items.len()], now).unwrap();
+    outputs(e);
+}
+
+// Kills (the plain-runs commit): fifo.rs front_mut → None (take_ids would grow the slot table for
+// every reservation: freed ids never came back), back_mut → None and items.rs free_ids
+// `last.0 + last.1 == first` → `!=` / `*` (freed batches would stay separate runs, so one
+// reservation would stop at the first), `last.1 += n` → `*=` (the merged run would claim ids the
+// table does not have).
+#[test]
+fn plain_batches_freed_in_order_come_back_as_one_reservation() {
+    let mut e = engine(Config { max_batch_size: 6.0, ..quiet() });
+    let a = bulk(&mut e, 3, 0.0);
+    e.flush(0.0);
+    let da = dispatches(&mut e);
+    let b = bulk(&mut e, 3, 1.0);
+    e.flush(1.0);
+    let db = dispatches(&mut e);
+    assert_eq!((a.clone(), b.clone()), ((0..3).collect(), (3..6).collect()));
+    ok_all(&mut e, &da[0], 2.0);
+    ok_all(&mut e, &db[0], 2.0);
+    assert_eq!(e.reserve_plain(6), 0..6, "both freed batches, merged, in order");
+    e.add_reserved(6, 3.0).unwrap();
+    assert_eq!(e.reserve_plain(6), 6..12, "none free: the table grows");
+}
+
+// Kills: queue.rs push_run `b.at == e.at` → `!=`: plain adds handed over at different moments stay
+// separate entries, each with its own maxWaitMs window; merged, what is left of the later adds after
+// a cut would wait from the earlier moment.
+#[test]
+fn plain_adds_from_a_later_turn_keep_their_own_window() {
+    let mut e = engine(Config { max_batch_size: 3.0, max_wait_ms: 10.0, ..quiet() });
+    let early = bulk(&mut e, 2, 0.0);
+    // The third fills the batch (a tick is asked for); two more are taken before the tick.
+    let late = bulk(&mut e, 3, 5.0);
+    e.handle_time(5.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].items, [early[0], early[1], late[0]]);
+    e.handle_time(12.0);
+    assert!(dispatches(&mut e).is_empty(), "the last two arrived at 5: due at 15");
+    e.handle_time(15.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [late[1..].to_vec()]);
+}
+
+// Kills: deadline.rs call_took `e.run == 0 && slot_in(..) && deadline.is_finite()` → `||` (either
+// `&&`): a lengthened lead re-arms the deadlines of live queued items only. An entry left behind by
+// a cancelled item (or a run, whose first slot was never written) keeps a stale deadline in its
+// slot: armed, it made the queue due at once.
+#[test]
+fn a_longer_lead_does_not_rearm_the_deadline_of_a_cancelled_item() {
+    let mut e = engine(quiet());
+    add(&mut e, 1.0, 0.0);
+    e.flush(0.0);
+    let slow = dispatches(&mut e);
+    let queued = add(&mut e, 1.0, 1.0);
+    let (gone, _) = e.add(DEFAULT_KEY, 1.0, Some(100.0), None, 1.0).unwrap();
+    e.cancel(gone, 2.0).unwrap();
+    outputs(&mut e);
+    // A 50 ms call: the lead becomes 50 ms, and 100 − 50 ≤ now.
+    ok_all(&mut e, &slow[0], 50.0);
+    e.handle_time(50.0);
+    assert!(dispatches(&mut e).is_empty(), "nothing queued has a deadline: the window (1e9 ms) holds");
+    e.flush(60.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [vec![queued]]);
+}
+
+// Kills: dispatch.rs cut `(e.run as usize).min(size - count)` → `size + count`: a run cut after
+// other items gives the batch only the room maxBatchSize leaves.
+#[test]
+fn a_plain_run_after_other_items_fills_only_the_room_left() {
+    let mut e = engine(Config { max_batch_size: 4.0, ..quiet() });
+    let a = bulk(&mut e, 2, 0.0);
+    let single = add(&mut e, 1.0, 0.0);
+    let b = bulk(&mut e, 3, 0.0); // the first fills the batch, two more come before the tick
+    e.handle_time(0.0);
+    let sent: Vec<_> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [vec![a[0], a[1], single, b[0]]]);
+    e.flush(1.0);
+    assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [b[1..].to_vec()]);
+}
+
+// Kills: due.rs oldest's `e.run > 0 || it.caller_settled || now <= it.deadline || ..` → `&&` (the
+// first `||`) and `e.run > 0` → `<`: a queued run is always sendable. Its first slot, never written,
+// still holds the deadline of the item that used the id before; read, the run looked expired, so
+// its key competed for capacity by a later item's order and another key went first.
+#[test]
+fn a_plain_run_competes_by_its_own_order_whatever_its_slot_held_before() {
+    let mut e = engine(Config { max_in_flight: 1.0, ..quiet() });
+    let other = e.intern("other");
+    let blocker = e.intern("blocker");
+    let (expired, _) = e.add(DEFAULT_KEY, 1.0, Some(5.0), None, 0.0).unwrap();
+    e.add(blocker, 1.0, None, None, 0.0).unwrap();
+    e.flush(0.0);
+    let first = dispatches(&mut e);
+    assert_eq!(first[0].items, [expired]);
+    e.complete(first[0].batch, &[ItemResult::Ok], 1.0).unwrap();
+    let held = dispatches(&mut e); // the blocker's batch goes now, and holds the only slot
+    assert_eq!(held[0].key, blocker);
+    let run = bulk(&mut e, 1, 2.0);
+    assert_eq!(run, [expired], "the run reuses the freed id");
+    let later = e.add(other, 1.0, None, None, 2.0).unwrap().0;
+    let single = add(&mut e, 1.0, 2.0);
+    e.flush(3.0);
+    assert!(dispatches(&mut e).is_empty(), "maxInFlight");
+    // At 10 the old deadline (5) has passed; the run, older than `later`, still goes first.
+    e.complete(held[0].batch, &[ItemResult::Ok], 10.0).unwrap();
+    e.handle_time(10.0);
+    let next = dispatches(&mut e);
+    assert_eq!(
+        next.iter().map(|d| (d.key, d.items.clone())).collect::<Vec<_>>(),
+        [(DEFAULT_KEY, vec![run[0], single])]
+    );
+    e.complete(next[0].batch, &[ItemResult::Ok; 2], 11.0).unwrap();
+    let last: Vec<_> = dispatches(&mut e).into_iter().map(|d| (d.key, d.items)).collect();
+    assert_eq!(last, [(other, vec![later])]);
+}
+
+// Kills: runs.rs stamp_run `it.order = r.order + j` → `*`: the items of a plain run written one by
+// one (here, after an item error) keep their arrival orders, so a retried one rejoins its queue
+// ahead of items that came after it.
+#[test]
+fn a_retried_item_of_a_plain_run_rejoins_ahead_of_later_items() {
+    let mut c = quiet();
+    c.retry.max_attempts = 3.0;
+    let mut e = engine(c);
+    bulk(&mut e, 5, 0.0);
+    e.flush(0.0);
+    dispatches(&mut e);
+    let run = bulk(&mut e, 3, 0.0); // arrival orders 5, 6, 7
+    e.flush(0.0);
+    let d = dispatches(&mut e);
+    assert_eq!(d[0].items, run);
+    let later = [add(&mut e, 1.0, 0.0), add(&mut e, 1.0, 0.0)]; // orders 8, 9
+    let retry = ItemResult::Err { retryable: true, retry_after_ms: None };
+    e.complete(d[0].batch, &[ItemResult::Ok, ItemResult::Ok, retry], 1.0).unwrap();
+    outputs(&mut e);
+    e.handle_time(5.0); // its backoff (1 ms) is over: it rejoins, and its queue is due
+    let sent: Vec<_> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [vec![run[2], later[0], later[1]]]);
+}

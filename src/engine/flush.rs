@@ -92,4 +92,23 @@ mod tests {
         assert_eq!(f.pop_done(), Some(2));
         assert_eq!(f.pop_done(), None);
     }
+
+    // Kills settled_run `(p.upto - seq)` → `+`: a run that a flush's end falls inside (plain
+    // adds merged into one queue entry across a flush) counts only its items before that end.
+    #[test]
+    fn a_run_across_a_flush_settles_only_its_part_before_it() {
+        let mut f = Flushes::default();
+        let one = f.number();
+        let run = f.number_n(3);
+        f.open(1, 4); // items 0..4: `one` and the run's first 3
+        let more = f.number_n(2);
+        f.open(2, 6);
+        assert_eq!((run, more), (1, 4));
+        // The queue merged both parts: they settle as one run of 5 from `run`.
+        f.settled_run(run, 5);
+        assert_eq!(f.pop_done(), None, "`one` is still out");
+        f.settled(one);
+        assert_eq!(f.pop_done(), Some(1));
+        assert_eq!(f.pop_done(), Some(2));
+    }
 }

@@ -141,3 +141,49 @@ impl Queue {
         self.live == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(item: u32, run: u32, order: u64, seq: u64, at: f64) -> Entry {
+        Entry { order, item, gen: 0, at, run, seq }
+    }
+
+    /// The entries' (first id, run length).
+    fn shape(q: &Queue) -> Vec<(u32, u32)> {
+        q.entries.iter().map(|e| (e.item, e.run)).collect()
+    }
+
+    // Kills push_run's merge test: `b.run > 0` → `==` / `<` (never merges), each `+` → `*` and
+    // each `==` → `!=` (merges what does not continue the last run, or never merges). A wrongly
+    // merged entry hands its items out with the last run's ids, orders, flush numbers or moment.
+    #[test]
+    fn a_run_merges_only_into_the_run_it_continues() {
+        let mut q = Queue::default();
+        q.push_run(run(3, 2, 10, 20, 0.0));
+        q.push_run(run(5, 3, 12, 22, 0.0));
+        assert_eq!(shape(&q), [(3, 5)], "ids, orders, numbers in a row, same moment: one entry");
+        assert_eq!((q.live, q.weight), (5, 5.0));
+        // Each differs from a continuation (ids 8.., orders 15.., numbers 25.., at 0) in one field,
+        // so that the `*` mutants (3 * 5 = 15, …) would take it for one.
+        let breaks = [
+            run(15, 1, 15, 25, 0.0), // ids
+            run(8, 1, 50, 25, 0.0),  // orders
+            run(8, 1, 15, 100, 0.0), // flush numbers
+            run(8, 1, 15, 25, 1.0),  // moment
+        ];
+        for b in breaks {
+            let mut q = Queue::default();
+            q.push_run(run(3, 5, 10, 20, 0.0));
+            q.push_run(b);
+            assert_eq!(shape(&q), [(3, 5), (b.item, 1)], "{b:?} does not continue the run");
+            assert_eq!(q.live, 6);
+        }
+        // A single item never takes a run in.
+        let mut q = Queue::default();
+        q.push_back(Entry::item(10, 3, 0, 0.0), 1.0);
+        q.push_run(run(4, 2, 11, 0, 0.0));
+        assert_eq!(shape(&q), [(3, 0), (4, 2)]);
+    }
+}
