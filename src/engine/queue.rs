@@ -147,12 +147,12 @@ mod tests {
     use super::*;
 
     fn run(item: u32, run: u32, order: u64, seq: u64, at: f64) -> Entry {
-        Entry { order, item, gen: 0, at, run, seq }
+        Entry::run_of(order, seq, at, item, run)
     }
 
     /// The entries' (first id, run length).
     fn shape(q: &Queue) -> Vec<(u32, u32)> {
-        q.entries.iter().map(|e| (e.item, e.run)).collect()
+        q.entries.iter().map(|e| (e.item, e.run())).collect()
     }
 
     // Kills push_run's merge test: `b.run > 0` → `==` / `<` (never merges), each `+` → `*` and
