@@ -6,8 +6,10 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
 import { minify } from "terser";
 import { parse } from "smol-toml";
+import { orderFunctions } from "./wasm-order.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = join(root, "pkg");
@@ -143,6 +145,30 @@ function shortenExports(wasm) {
   return names;
 }
 
+/**
+ * The .wasm's functions in the order gzip compresses best (scripts/wasm-order.mjs, settings in
+ * wasm-pack.toml [order]). The search takes seconds; its result depends only on the input and
+ * the settings, so it is kept in target/ under their hash and a rebuild of the same code reuses it.
+ */
+function orderForGzip(wasm) {
+  const input = readFileSync(wasm), settings = profile.order;
+  const hash = createHash("sha256").update(input).update(JSON.stringify(settings)).digest("hex");
+  const cache = join(root, "target", "wasm-order", `${hash}.wasm`);
+  let out;
+  if (existsSync(cache)) {
+    out = readFileSync(cache);
+    console.log(`functions ordered for gzip: ${cache} (cached)`);
+  } else {
+    const { bytes, before, after } = orderFunctions(input, settings);
+    out = bytes;
+    console.log(`functions ordered for gzip: ${before} -> ${after} B gzip`);
+    mkdirSync(dirname(cache), { recursive: true });
+    writeFileSync(cache, out);
+  }
+  new WebAssembly.Module(out); // validates
+  writeFileSync(wasm, out);
+}
+
 const { profile: cargoProfile, toolchain, targets, cargo_args: cargoArgs = [], rustflags = [] } = profile.build;
 // The wasm32 build's toolchain (rustup reads RUSTUP_TOOLCHAIN); everything else keeps the default.
 if (toolchain) env.RUSTUP_TOOLCHAIN = toolchain;
@@ -161,6 +187,7 @@ for (const target of targets) {
   const wasm = join(out, "hyperbatch_bg.wasm");
   exportNames = shortenExports(wasm); // first: it reads the target features the flags strip
   run(join(bin, "wasm-opt"), [...profile["wasm-opt"].flags, wasm, "-o", wasm]);
+  orderForGzip(wasm);
   rmSync(join(out, ".gitignore"), { force: true }); // wasm-pack's `*` would empty `npm pack`
   // The glue is not shipped: core.js instantiates the module itself (its exports take and
   // return numbers only, see `bind` there), which saves the browser 1.5 KB gzip.
