@@ -1,10 +1,15 @@
-// Reorders a .wasm's functions so that gzip compresses the code section better: similar
-// functions next to each other fall within deflate's 32 KB window of each other's repeats. The
-// order is found by a seeded hill climb (swap two functions, move one or a run of them, keep
-// the change when gzip -9 of the whole module shrinks), so the same input always gives the same output. Every call
-// (`call`), export and the function section are renumbered to match; the code is otherwise
-// copied byte for byte. Modules with a table, element or start section are refused (the shell
-// has none: no indirect calls), as are instructions this decoder does not know.
+// Two edits of the shipped .wasm that wasm-opt does not make the way the build needs them.
+//
+// renameExports gives the exports the names the build chose (see build.mjs shortenExports).
+//
+// orderFunctions reorders the functions so that gzip compresses the code section better:
+// similar functions next to each other fall within deflate's 32 KB window of each other's
+// repeats. The order is found by a seeded hill climb (swap two functions, move one or a run of
+// them, keep the change when gzip -9 of the whole module shrinks), so the same input always
+// gives the same output. Every call (`call`), export and the function section are renumbered to
+// match; the code is otherwise copied byte for byte. Modules with imports, a table, element or
+// start section are refused (the shell has none: no indirect calls), as are instructions this
+// decoder does not know.
 import { gzipSync } from "node:zlib";
 
 function uleb(b, p) {
@@ -57,7 +62,7 @@ function callSites(b, start, end) {
       p = q2;
       for (let i = 0; i <= n; i++) p = skipLeb(b, p);
     } else if (op === 0x11) {
-      throw new Error("wasm-order: call_indirect is not supported");
+      throw new Error("wasm-edit: call_indirect is not supported");
     } else if (op >= 0x28 && op <= 0x3e) {
       p = skipLeb(b, skipLeb(b, p)); // loads and stores: align, offset
     } else if (op === 0x3f || op === 0x40) {
@@ -76,22 +81,20 @@ function callSites(b, start, end) {
       if (sub <= 7) continue; // saturating truncations
       if (sub === 10) p += 2; // memory.copy: two memories
       else if (sub === 11) p += 1; // memory.fill
-      else throw new Error(`wasm-order: unknown instruction 0xfc ${sub}`);
+      else throw new Error(`wasm-edit: unknown instruction 0xfc ${sub}`);
     } else if (
       op === 0x00 || op === 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x1a || op === 0x1b ||
       (op >= 0x45 && op <= 0xc4)
     ) {
       // no immediates: unreachable, nop, else, end, return, drop, select, numeric, sign-extension
     } else {
-      throw new Error(`wasm-order: unknown instruction 0x${op.toString(16)}`);
+      throw new Error(`wasm-edit: unknown instruction 0x${op.toString(16)}`);
     }
   }
   return sites;
 }
 
-/** `bytes` reordered (see above); `evals` tries of the hill climb. */
-export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
-  const b = bytes;
+function sectionsOf(b) {
   const sections = [];
   for (let p = 8; p < b.length;) {
     const id = b[p];
@@ -99,9 +102,53 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
     sections.push({ id, start: p, body: q, end: q + size });
     p = q + size;
   }
+  return sections;
+}
+
+function section(id, parts) {
+  const body = Buffer.concat(parts);
+  return Buffer.concat([Buffer.from([id, ...encode(body.length)]), body]);
+}
+
+/** The module's exports: name, kind, index, and where each entry's kind byte starts. */
+function exportsOf(b, exp) {
+  let [e, x] = uleb(b, exp.body);
+  const exports = [];
+  for (let i = 0; i < e; i++) {
+    const [len, y] = uleb(b, x);
+    const name = b.subarray(y, y + len).toString("utf8");
+    const kind = b[y + len];
+    const [idx, z] = uleb(b, y + len + 1);
+    exports.push({ name, kind, idx, head: b.subarray(x, y + len + 1) });
+    x = z;
+  }
+  return exports;
+}
+
+/** `bytes` with each export renamed to `rename(name)` (same order, same kinds and indices). */
+export function renameExports(bytes, rename) {
+  const b = Buffer.from(bytes), sections = sectionsOf(b), out = [b.subarray(0, 8)];
+  for (const s of sections) {
+    if (s.id !== 7) {
+      out.push(b.subarray(s.start, s.end));
+      continue;
+    }
+    const entries = exportsOf(b, s).map(({ name, kind, idx }) => {
+      const to = Buffer.from(rename(name), "utf8");
+      return Buffer.from([...encode(to.length), ...to, kind, ...encode(idx)]);
+    });
+    out.push(section(7, [Buffer.from(encode(entries.length)), ...entries]));
+  }
+  return Buffer.concat(out);
+}
+
+/** `bytes` reordered (see above); `evals` tries of the hill climb. */
+export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
+  const b = Buffer.from(bytes);
+  const sections = sectionsOf(b);
   const find = (id) => sections.find((s) => s.id === id);
   for (const id of [2, 4, 8, 9]) {
-    if (find(id)) throw new Error(`wasm-order: section ${id} (imports, table, start or elements) is not supported`);
+    if (find(id)) throw new Error(`wasm-edit: section ${id} (imports, table, start or elements) is not supported`);
   }
   const fnSec = find(3), code = find(10), exp = find(7);
   // Function types, in index order.
@@ -114,28 +161,14 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
   }
   // Bodies and their call sites.
   let [m, q] = uleb(b, code.body);
-  if (m !== n) throw new Error("wasm-order: function and code sections differ in length");
+  if (m !== n) throw new Error("wasm-edit: function and code sections differ in length");
   const bodies = [];
   for (let i = 0; i < n; i++) {
     const [size, r] = uleb(b, q);
     bodies.push({ start: r, end: r + size, sites: callSites(b, r, r + size) });
     q = r + size;
   }
-  // Exports: name, kind, index.
-  let [e, x] = uleb(b, exp.body);
-  const exports = [];
-  for (let i = 0; i < e; i++) {
-    const [len, y] = uleb(b, x);
-    const kind = b[y + len];
-    const [idx, z] = uleb(b, y + len + 1);
-    exports.push({ head: b.subarray(x, y + len + 1), kind, idx });
-    x = z;
-  }
-
-  const section = (id, parts) => {
-    const body = Buffer.concat(parts);
-    return Buffer.concat([Buffer.from([id, ...encode(body.length)]), body]);
-  };
+  const exports = exportsOf(b, exp);
   const build = (order) => {
     const pos = new Array(n);
     order.forEach((f, k) => (pos[f] = k));
@@ -157,7 +190,7 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
       if (s.id === 3) out.push(section(3, [Buffer.from(encode(n)), ...order.map((f) => types[f])]));
       else if (s.id === 10) out.push(section(10, codeParts));
       else if (s.id === 7) {
-        out.push(section(7, [Buffer.from(encode(e)),
+        out.push(section(7, [Buffer.from(encode(exports.length)),
           ...exports.map((x) => Buffer.concat([x.head, Buffer.from(encode(x.kind === 0 ? pos[x.idx] : x.idx))]))]));
       } else out.push(b.subarray(s.start, s.end));
     }
