@@ -3,13 +3,14 @@
 // Usage: node scripts/build.mjs
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { minify } from "terser";
 import { parse } from "smol-toml";
 import { orderFunctions, renameExports } from "./wasm-edit.mjs";
+import { orderForGzip as orderJs } from "./js-order.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = join(root, "pkg");
@@ -172,27 +173,31 @@ function shortName(k) {
 }
 
 /**
- * The .wasm's functions in the order gzip compresses best (scripts/wasm-edit.mjs, settings in
- * wasm-pack.toml [order]). The search takes seconds; its result depends only on the input and
- * the settings, so it is kept in target/ under their hash and a rebuild of the same code reuses it.
+ * `file` with its parts in the order gzip compresses best: a .wasm's functions
+ * (scripts/wasm-edit.mjs), a minified module's functions and methods (scripts/js-order.mjs);
+ * settings in wasm-pack.toml [order]. The search takes seconds; its result depends only on the
+ * input and the settings, so it is kept in target/gzip-order/ under their hash and a rebuild of
+ * the same code reuses it.
  */
-function orderForGzip(wasm) {
-  const input = readFileSync(wasm), settings = profile.order;
+function orderForGzip(file) {
+  const input = readFileSync(file), settings = profile.order, wasm = file.endsWith(".wasm");
   const hash = createHash("sha256").update(input).update(JSON.stringify(settings)).digest("hex");
-  const cache = join(root, "target", "wasm-order", `${hash}.wasm`);
+  const cache = join(root, "target", "gzip-order", hash);
   let out;
   if (existsSync(cache)) {
     out = readFileSync(cache);
-    console.log(`functions ordered for gzip: ${cache} (cached)`);
+    console.log(`${basename(file)} ordered for gzip (cached)`);
   } else {
-    const { bytes, before, after } = orderFunctions(input, settings);
-    out = bytes;
-    console.log(`functions ordered for gzip: ${before} -> ${after} B gzip`);
+    const { before, after, ...r } = wasm
+      ? orderFunctions(input, { evals: settings.wasm_evals, seed: settings.seed })
+      : orderJs(input.toString("utf8"), { evals: settings.js_evals, seed: settings.seed });
+    out = wasm ? r.bytes : Buffer.from(r.code, "utf8");
+    console.log(`${basename(file)} ordered for gzip: ${before} -> ${after} B gzip`);
     mkdirSync(dirname(cache), { recursive: true });
     writeFileSync(cache, out);
   }
-  new WebAssembly.Module(out); // validates
-  writeFileSync(wasm, out);
+  if (wasm) new WebAssembly.Module(out); // validates
+  writeFileSync(file, out);
 }
 
 const { profile: cargoProfile, toolchain, targets, cargo_args: cargoArgs = [], rustflags = [] } = profile.build;
@@ -274,6 +279,7 @@ for (const f of profile.minify.files) {
   const mangle = f === "core.js" || f === "core.cjs" ? mangleInternal() : true;
   const { code } = await minify(readFileSync(file, "utf8"), { module, ecma: 2022, compress, mangle });
   writeFileSync(file, code);
+  orderForGzip(file);
 }
 
 // Every file package.json lists must exist, and nothing else ships by accident.
