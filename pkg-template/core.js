@@ -16,8 +16,8 @@ const TICK = 0, DISPATCH = 1, ROUTE = 2, SETTLE = 3, RELEASE = 4, TIMED_OUT = 5,
   OUTCOME_ATOMIC = 5, OUTCOME_CODE = 6, OUTCOME_CIRCUIT_OPEN = 7, ADD_CLOSED = -1, ADD_FULL = -2,
   ADD_TOO_LARGE = -3, ADD_DEADLINE = -4, ADD_REJECTED = -9, ADD_BAD_WEIGHT = -10, ADD_BAD_DEADLINE = -11,
   ADD_INVALID = -12, COMPLETE_LATE = 0, COMPLETE_DONE = 1, COMPLETE_DRAIN = 2, RESERVE_MAX = 1024,
-  STATS_LEN = 11, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0, P_MAX_WAIT_MS = 1,
-  P_MAX_BATCH_WEIGHT = 2, P_MAX_QUEUED = 3, P_WHEN_FULL = 4, P_MAX_IN_FLIGHT = 5,
+  RESERVE_SPAN = 65536, STATS_LEN = 11, UNROUTED = 0, DEFAULT_KEY = 1, P_MAX_BATCH_SIZE = 0,
+  P_MAX_WAIT_MS = 1, P_MAX_BATCH_WEIGHT = 2, P_MAX_QUEUED = 3, P_WHEN_FULL = 4, P_MAX_IN_FLIGHT = 5,
   P_MAX_IN_FLIGHT_PER_KEY = 6, P_TIMEOUT_MS = 7, P_ERROR_MODE = 8, P_BISECT = 9, P_MAX_ATTEMPTS = 10,
   P_BASE_DELAY_MS = 11, P_MAX_DELAY_MS = 12, P_MULTIPLIER = 13, P_JITTER = 14, P_MAX_RETRY_AFTER_MS = 15,
   P_BUDGET = 16, P_MAX_TOKENS = 17, P_TOKEN_RATIO = 18, P_ADAPTIVE = 19, P_CIRCUIT_BREAKER = 20,
@@ -517,7 +517,7 @@ class Runner {
     // handed over in bulk (ingest): when the reservation is used up (a queue may be full), at
     // the end of the clock's turn, and before any other engine input, so the engine sees
     // every input in order.
-    this.reserved = new Uint32Array(RESERVE_MAX);
+    this.first = 0; // the reserved ids are first, first + 1, … (the engine hands out runs of ids)
     this.reservedLen = 0;
     this.used = 0; // reserved ids taken by plain adds not handed over yet
     // How many ids to ask for: doubles while reservations are used up, follows the adds of a
@@ -650,7 +650,7 @@ class Runner {
    */
   add(item, opts) {
     if (opts === undefined && this.plain && !this.reading && (this.used < this.reservedLen || this.refill())) {
-      const id = this.reserved[this.used++];
+      const id = this.first + this.used++;
       const p = this.pending(id, item);
       if (this.used === this.reservedLen) this.usedUp();
       return p;
@@ -767,12 +767,11 @@ class Runner {
   refill() {
     if (this.clock === 0 && this.turnEndOnAdd) this.queueTurnEnd();
     this.now(); // its turn-end microtask hands the adds over
-    const core = this.core, n = core.reserve(this.reserveSize);
+    const r = this.core.reserve(this.reserveSize), n = r % RESERVE_SPAN;
     this.used = 0;
     this.reservedLen = n;
-    if (n === 0) return false;
-    this.reserved.set(new Uint32Array(this.memory.buffer, core.ids_ptr() >>> 0, n));
-    return true;
+    this.first = (r - n) / RESERVE_SPAN;
+    return n !== 0;
   }
 
   /** Every reserved id is taken (a queue may be full now): hand the adds over, ask for more next time. */
@@ -794,7 +793,7 @@ class Runner {
     // Not reached while every other input syncs first; should it be, no caller is left hanging.
     const err = this.addError(r, 1);
     for (let j = 0; j < n; j++) {
-      const id = this.reserved[j], reject = this.rej[id];
+      const id = this.first + j, reject = this.rej[id];
       this.res[id] = this.rej[id] = this.vals[id] = undefined;
       this.live--;
       reject(err);

@@ -705,7 +705,7 @@ fn plain_room(e: &mut Engine) -> usize {
 fn reserve_plain_hands_out_what_the_default_queue_takes_before_a_tick() {
     let mut e = engine(Config { max_batch_size: 5.0, ..quiet() });
     assert_eq!(plain_room(&mut e), 5, "up to maxBatchSize");
-    let ids = e.reserve_plain(2).to_vec();
+    let ids = e.reserve_plain(2).collect::<Vec<_>>();
     e.add_reserved(2, 0.0).unwrap();
     assert_eq!(plain_room(&mut e), 3);
     e.flush(1.0);
@@ -782,9 +782,9 @@ fn add_reserved_takes_only_ids_the_last_reservation_handed_out() {
         Err(AddError::Invalid(InputError::NotReserved { asked: 1, reserved: 0 }))
     ));
     // A smaller reservation hands out fewer ids and holds the rest back, in order.
-    let first = e.reserve_plain(10).to_vec();
-    assert_eq!(e.reserve_plain(3), &first[..3]);
+    let first: Vec<_> = e.reserve_plain(10).collect();
+    assert_eq!(e.reserve_plain(3).collect::<Vec<_>>(), &first[..3]);
     assert!(e.add_reserved(4, 0.0).is_err(), "only 3 were handed out");
     e.add_reserved(3, 0.0).expect("the 3");
-    assert_eq!(e.reserve_plain(10)[..7], first[3..], "the held-back ids go out next, in order");
+    assert_eq!(e.reserve_plain(10).collect::<Vec<_>>(), first[3..], "the held-back ids go out next, in order");
 }

@@ -323,6 +323,9 @@ struct Slot {
     entered_at: f64,
     /// It waited for room: once admitted it goes with its key's next batch.
     admitted: bool,
+    /// Added in bulk (`add_reserved`): no signal, so never cancelled (the engine keeps such
+    /// items as runs, out of `cancel`'s reach).
+    bulk: bool,
 }
 
 impl Slot {
@@ -343,6 +346,7 @@ impl Slot {
             enter: 0,
             entered_at: 0.0,
             admitted: false,
+            bulk: false,
         }
     }
 }
@@ -1268,7 +1272,7 @@ impl H {
     fn plain(&mut self, max: u8, take: u8) -> R {
         let before = self.e.stats();
         self.steps += 1;
-        self.reserved = self.e.reserve_plain(usize::from(max)).to_vec();
+        self.reserved = self.e.reserve_plain(usize::from(max)).collect();
         let n = self.reserved.len();
         ensure!(n <= usize::from(max), "reserved {n} ids, at most {max} asked");
         let mut distinct = self.reserved.clone();
@@ -1308,7 +1312,7 @@ impl H {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.slots.insert(id, Slot::plain(uid));
+                self.slots.insert(id, Slot { bulk: true, ..Slot::plain(uid) });
                 self.enter(id)?;
             }
             self.drain()?;
@@ -1398,7 +1402,8 @@ impl H {
     }
 
     fn cancel(&mut self, pick: u16) -> R {
-        let live = self.live_callers();
+        let mut live = self.live_callers();
+        live.retain(|i| !self.slots[i].bulk);
         if live.is_empty() {
             return Ok(());
         }

@@ -8,7 +8,7 @@
 use hyperbatch::engine::{ConfigOption, Rule};
 use hyperbatch::wasm::wire::{
     ADD_CLOSED, ADD_FULL, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE, PARAM_COUNT, P_MAX_IN_FLIGHT,
-    STATS_LEN, SUCCEEDED, UNROUTED,
+    RESERVE_SPAN, STATS_LEN, SUCCEEDED, UNROUTED,
 };
 use hyperbatch::wasm::Core;
 use js_sys::{Float64Array, Uint8Array, WebAssembly};
@@ -480,11 +480,12 @@ fn intern_gives_stable_key_ids() {
     }
 }
 
-/// `reserve()`, then the ids read the way core.js reads them: a Uint32Array view at `ids_ptr`.
+/// `reserve()`, then the ids read the way core.js reads them: `first * RESERVE_SPAN + count`.
 fn reserve(c: &mut Core) -> Vec<f64> {
-    let n = c.reserve(1024);
-    let view = js_sys::Uint32Array::new_with_byte_offset_and_length(&memory().buffer(), c.ids_ptr() as u32, n);
-    view.to_vec().into_iter().map(f64::from).collect()
+    let r = c.reserve(1024);
+    let n = r % f64::from(RESERVE_SPAN);
+    let first = (r - n) / f64::from(RESERVE_SPAN);
+    (0..n as u32).map(|j| first + f64::from(j)).collect()
 }
 
 #[wasm_bindgen_test]

@@ -34,6 +34,15 @@ impl<T: Copy> Fifo<T> {
         self.items.get(self.head)
     }
 
+    pub(crate) fn front_mut(&mut self) -> Option<&mut T> {
+        self.items.get_mut(self.head)
+    }
+
+    /// The newest item (read part aside: the vector is cleared once read through).
+    pub(crate) fn back_mut(&mut self) -> Option<&mut T> {
+        self.items.last_mut()
+    }
+
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         let v = *self.items.get(self.head)?;
         self.head += 1;

@@ -31,6 +31,13 @@ impl Flushes {
         s
     }
 
+    /// The first of `n` numbers for items accepted together (plain adds in bulk).
+    pub fn number_n(&mut self, n: usize) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += n as u64;
+        s
+    }
+
     /// A flush of every item accepted so far, `unsettled` of which have not settled.
     pub fn open(&mut self, id: FlushId, unsettled: usize) {
         self.pending.push_back(Pending { id, upto: self.next_seq, left: unsettled });
@@ -43,6 +50,16 @@ impl Flushes {
                 break; // earlier flushes end lower still
             }
             p.left -= 1;
+        }
+    }
+
+    /// The `n` items numbered from `seq` settled.
+    pub fn settled_run(&mut self, seq: u64, n: u32) {
+        for p in self.pending.as_mut_slice().iter_mut().rev() {
+            if seq >= p.upto {
+                break;
+            }
+            p.left -= (p.upto - seq).min(u64::from(n)) as usize;
         }
     }
 

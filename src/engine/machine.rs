@@ -9,7 +9,8 @@
 //! This file holds the state and the public inputs that only route to the rest; each concept
 //! has its module: `admission` (adds), `items` (the slot table), `keys`, `due` (which queue
 //! sends when), `dispatch` (cutting and sending batches), `deadline`, `outcome` (answers and
-//! failures), `bisect`, `units` (resends), `abandon`, `time` (timers).
+//! failures), `bisect`, `units` (resends), `abandon`, `time` (timers), `runs` (plain items kept
+//! as runs of ids, their slots written only when one is needed alone).
 
 mod abandon;
 mod admission;
@@ -21,6 +22,7 @@ mod due;
 mod items;
 mod keys;
 mod outcome;
+mod runs;
 mod time;
 mod units;
 
@@ -35,7 +37,7 @@ use super::config::{Config, ConfigError, ErrorMode, WhenFull};
 use super::fifo::Fifo;
 use super::flush::Flushes;
 use super::id_map::IdMap;
-use super::queue::{Entry, Queue};
+use super::queue::{Entry, Queue, RUN};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::str_map::StrMap;
 use super::timers::{Timer, Timers};
@@ -81,6 +83,8 @@ struct Item {
 }
 
 impl Item {
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     fn vacant() -> Self {
         Item {
             gen: 0,
@@ -154,10 +158,23 @@ impl Key {
 
 type Slot = (u32, u32); // (item index, generation)
 
+/// Plain items in flight as a run (see `runs.rs`): ids, arrival orders and flush numbers in a row.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    first: u32,
+    len: u32,
+    order: u64,
+    seq: u64,
+}
+
 #[derive(Debug)]
 struct Batch {
     key: KeyId,
+    /// Its items, in order: as slots, or (a batch of plain items only) as `runs`, never both.
     entries: Vec<Slot>,
+    runs: Vec<Run>,
+    /// Its items, however it holds them.
+    size: usize,
     attempt: u32,
     weight: f64,
     started: f64,
@@ -182,10 +199,10 @@ struct Unit {
 pub struct Engine {
     cfg: Config,
     items: Vec<Item>,
-    /// Free item slots, handed out oldest-freed first: items freed in id order (a batch that
-    /// settled, then the next) come back in that order, so plain adds take consecutive ids and
-    /// their batches cross the boundary as runs (`Output::Dispatch` encoded with its first id).
-    free_items: Fifo<u32>,
+    /// Free item slots as (first, count) runs of ids, handed out oldest-freed first: items freed
+    /// in id order (a batch that settled, then the next) come back in that order, merged, so
+    /// plain adds take consecutive ids and queue, go and settle as runs (see `runs.rs`).
+    free_items: Fifo<(u32, u32)>,
     keys: Vec<Key>,
     free_keys: Vec<u32>,
     key_ids: StrMap,
@@ -197,8 +214,9 @@ pub struct Engine {
     next_unit: u64,
     waiters: Fifo<Slot>,
     waiting: usize,
-    /// Ids handed out by `reserve_plain` and not used yet (free slots no `add` takes).
-    reserved: Vec<u32>,
+    /// Ids handed out by `reserve_plain` and not used yet (free slots no `add` takes), as
+    /// (first, count).
+    reserved: (u32, u32),
     /// How many of `reserved` the last `reserve_plain` handed out (less what `add_reserved` took).
     reserved_shown: usize,
     timers: Timers,
@@ -254,7 +272,7 @@ impl Engine {
             next_unit: 1,
             waiters: Fifo::default(),
             waiting: 0,
-            reserved: Vec::new(),
+            reserved: (0, 0),
             reserved_shown: 0,
             timers: Timers::default(),
             flushes: Flushes::default(),
@@ -287,7 +305,9 @@ impl Engine {
     // ---------------------------------------------------------------- inputs
 
     /// Abort an item (its `AbortSignal` fired): it settles with E_ABORTED now; if it was not
-    /// sent yet it leaves its queue, and if it is in flight its result will be ignored.
+    /// sent yet it leaves its queue, and if it is in flight its result will be ignored. Plain
+    /// items added in bulk have no signal: while they travel as a run (see `runs.rs`) they are
+    /// not found here ([`InputError::UnknownItem`]).
     pub fn cancel(&mut self, item: ItemId, now: f64) -> Result<(), InputError> {
         if !self.caller_live(item) {
             return Err(InputError::UnknownItem(item));

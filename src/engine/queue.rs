@@ -5,14 +5,62 @@ use super::str_map::StrMap;
 use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
-/// so it rejoins ahead of newer items); `gen` detects a slot freed since it was queued.
+/// so it rejoins ahead of newer items); its generation detects a slot freed since it was queued.
+///
+/// A *run* entry stands for [`Entry::run`] plain items (weight 1, no deadline, no dedupe) with
+/// consecutive ids from `item`, orders from `order` and flush numbers from `seq`: plain adds in
+/// bulk queue as one entry, and their slots are not written until something needs them one by
+/// one (see `machine/runs.rs`). Such an entry is always live. 32 bytes: a queue of 128 entries
+/// fills a 4 KiB block of the allocator's size classes exactly.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub order: u64,
-    pub item: u32,
-    pub gen: u32,
+    /// A run's first flush number (unused otherwise: the slot holds its own).
+    pub seq: u64,
     /// When it (re)entered the queue: its `maxWaitMs` window starts here.
     pub at: f64,
+    pub item: u32,
+    /// The slot's generation (below `RUN`), or `RUN | length` for a run.
+    tag: u32,
+}
+
+/// Marks a run in [`Entry`]'s tag; item generations stay below it.
+pub const RUN: u32 = 1 << 31;
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 32);
+
+impl Entry {
+    pub fn item(order: u64, item: u32, gen: u32, at: f64) -> Entry {
+        debug_assert!(gen < RUN);
+        Entry { order, seq: 0, at, item, tag: gen }
+    }
+
+    /// A run of `len` (≥ 1) plain items.
+    pub fn run_of(order: u64, seq: u64, at: f64, first: u32, len: u32) -> Entry {
+        Entry { order, seq, at, item: first, tag: RUN | len }
+    }
+
+    /// The generation of the slot an item entry was queued with.
+    pub fn gen(&self) -> u32 {
+        self.tag
+    }
+
+    /// How many plain items a run entry stands for; 0 for an item entry.
+    pub fn run(&self) -> u32 {
+        if self.tag & RUN != 0 {
+            self.tag & !RUN
+        } else {
+            0
+        }
+    }
+
+    /// A run entry gives its first `n` (fewer than it has) items away.
+    pub fn skip(&mut self, n: u32) {
+        self.item += n;
+        self.order += u64::from(n);
+        self.seq += u64::from(n);
+        self.tag -= n;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +86,24 @@ impl Queue {
         self.weight += weight;
     }
 
+    /// Queue a run of plain items, merged into the last entry when it is a run this one continues
+    /// (ids, orders and flush numbers in a row, the same arrival time): plain adds handed over in
+    /// several parts of one turn make one entry.
+    pub fn push_run(&mut self, e: Entry) {
+        let n = e.run();
+        self.live += n as usize;
+        self.weight += f64::from(n);
+        if let Some(b) = self.entries.back_mut() {
+            let len = b.run();
+            let next = u64::from(len);
+            if len > 0 && b.item + len == e.item && b.order + next == e.order && b.seq + next == e.seq && b.at == e.at {
+                b.tag += n;
+                return;
+            }
+        }
+        self.entries.push_back(e);
+    }
+
     /// Insert by `order`: a retried item keeps its place among its key's waiting items.
     pub fn insert_ordered(&mut self, e: Entry, weight: f64) {
         let pos = self.entries.partition_point(|x| x.order < e.order);
@@ -54,7 +120,12 @@ impl Queue {
 
     /// Account for a live entry that leaves the queue (cut into a batch, aborted, expired).
     pub fn forget(&mut self, weight: f64, retried: bool) {
-        self.live -= 1;
+        self.forget_n(1, weight, retried);
+    }
+
+    /// Account for `n` live items that leave the queue, `weight` in all.
+    pub fn forget_n(&mut self, n: usize, weight: f64, retried: bool) {
+        self.live -= n;
         self.weight -= weight;
         if retried {
             self.retried -= 1;

@@ -1419,7 +1419,7 @@ fn freed_ids_come_back_in_order_so_plain_batches_are_runs() {
             if added == 1000 {
                 break;
             }
-            let ids = h.e.reserve_plain(want).to_vec();
+            let ids = h.e.reserve_plain(want).collect::<Vec<_>>();
             let take = if k % 3 == 2 { ids.len() / 2 } else { ids.len() }.min(1000 - added);
             h.e.add_reserved(take, now).unwrap();
             added += take;
@@ -1436,4 +1436,178 @@ fn freed_ids_come_back_in_order_so_plain_batches_are_runs() {
         }
         assert_eq!(h.e.stats().queued + h.e.stats().in_flight_items, 0);
     }
+}
+
+// ---------------------------------------------------------------- plain items as runs
+
+impl H {
+    /// `n` plain adds in bulk, as core.js makes them: reserve, then hand over what was taken.
+    fn bulk(&mut self, n: usize, now: f64) -> Vec<ItemId> {
+        let mut ids = Vec::new();
+        while ids.len() < n {
+            let got: Vec<ItemId> = self.e.reserve_plain(n - ids.len()).collect();
+            assert!(!got.is_empty(), "no room for plain adds");
+            self.e.add_reserved(got.len(), now).unwrap();
+            ids.extend(got);
+        }
+        ids
+    }
+}
+
+#[test]
+fn plain_runs_mixed_with_other_items_go_in_queue_order() {
+    // A batch that mixes runs with an item added alone writes the runs' slots (in order) and
+    // settles item by item; a batch of runs alone settles as one record.
+    let mut h = H::new(Config { max_batch_size: 7.0, ..cfg() });
+    let mut want = h.bulk(3, 0.0);
+    want.push(h.add_to(DEFAULT_KEY, 1.0, Some(1e9), 0.0));
+    want.extend(h.bulk(3, 0.0));
+    let d = h.time(0.0);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].items, want);
+    assert_eq!((d[0].weight, d[0].deadline), (7.0, Some(1e9)));
+    h.e.complete(
+        d[0].batch,
+        &[ItemResult::Ok, err(false), ItemResult::Ok, ItemResult::Ok, ItemResult::Ok, ItemResult::Ok, ItemResult::Ok],
+        1.0,
+    )
+    .unwrap();
+    let out = h.drain();
+    let settled = H::settles(&out);
+    let expected: Vec<(ItemId, Outcome)> = want
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            let index = i as u32;
+            (id, if i == 1 { Outcome::ItemError { index } } else { Outcome::Ok { index } })
+        })
+        .collect();
+    assert_eq!(settled, expected);
+    let s = h.e.stats();
+    assert_eq!((s.succeeded, s.failed, s.queued, s.in_flight_items), (6, 1, 0, 0));
+    // Freed, the ids come back as one run: the next plain batch settles with one record.
+    let again = h.bulk(7, 2.0);
+    let d = h.time(2.0);
+    assert_eq!(d[0].items, again);
+    h.e.complete(d[0].batch, &[ItemResult::Ok; 7], 3.0).unwrap();
+    let mut raw = Vec::new();
+    h.e.drain_outputs(|o| raw.push(o));
+    assert!(raw.contains(&Output::Succeeded { batch: d[0].batch }), "{raw:?}");
+    assert!(!raw.iter().any(|o| matches!(o, Output::Settle { .. })), "{raw:?}");
+}
+
+#[test]
+fn a_failed_plain_call_retries_its_items_one_by_one() {
+    // The call's runs become ordinary items when it fails: resent as a unit, then one retryable
+    // item error re-queues that item alone; every caller settles once, with its own entry.
+    let mut c = Config { max_batch_size: 4.0, ..cfg() };
+    c.retry.max_attempts = 3.0;
+    c.retry.budget = BudgetOption::Enabled(false);
+    let mut h = H::new(c);
+    let ids = h.bulk(4, 0.0);
+    let d = h.time(0.0);
+    assert_eq!(d[0].items, ids);
+    h.e.fail(d[0].batch, Failure { status: Some(503.0), ..Failure::thrown() }, 1.0).unwrap();
+    assert!(H::settles(&h.drain()).is_empty(), "retried, not settled");
+    let d = h.time(50.0);
+    assert_eq!((d[0].items.clone(), d[0].attempt), (ids.clone(), 2));
+    h.e.complete(d[0].batch, &[ItemResult::Ok, ItemResult::Ok, err(true), ItemResult::Ok], 51.0).unwrap();
+    let out = h.drain();
+    let firsts: Vec<_> = H::settles(&out).into_iter().map(|(i, _)| i).collect();
+    assert_eq!(firsts, [ids[0], ids[1], ids[3]]);
+    let d = h.time(200.0);
+    assert_eq!((d[0].items.clone(), d[0].attempt), (vec![ids[2]], 3));
+    let out = h.ok(&d[0], 201.0);
+    assert_eq!(H::settles(&out), [(ids[2], Outcome::Ok { index: 0 })]);
+    let s = h.e.stats();
+    assert_eq!((s.succeeded, s.failed, s.retries, s.queued, s.in_flight_items), (4, 0, 5, 0, 0));
+    assert_eq!(h.e.unsettled(), 0);
+}
+
+#[test]
+fn an_opening_circuit_refuses_queued_plain_runs() {
+    // The default key's circuit opens while plain runs wait in its queue: each of their callers
+    // settles with E_CIRCUIT_OPEN, the queue empties, and plain adds go one by one (refused).
+    let mut c = breaker(1.0, 1.0);
+    c.max_in_flight = 1.0;
+    let mut h = H::new(c);
+    let first = h.bulk(2, 0.0);
+    let d = h.time(10.0);
+    assert_eq!(d[0].items, first);
+    let queued = h.bulk(5, 11.0);
+    assert_eq!(h.e.stats().queued, 5);
+    h.e.fail(d[0].batch, Failure { status: Some(500.0), ..Failure::thrown() }, 12.0).unwrap();
+    let out = h.drain();
+    let settled = H::settles(&out);
+    for id in first.iter().chain(&queued) {
+        assert_eq!(settled.iter().filter(|(i, _)| i == id).count(), 1, "item {id} settled once: {out:?}");
+    }
+    let circuit: Vec<_> =
+        settled.iter().filter(|(_, o)| matches!(o, Outcome::CircuitOpen { .. })).map(|p| p.0).collect();
+    assert_eq!(circuit, queued);
+    let s = h.e.stats();
+    assert_eq!((s.queued, s.failed, s.circuits_open), (0, 7, 1));
+    assert_eq!(h.e.reserve_plain(10).len(), 0, "plain adds go through add while the circuit is open");
+    assert_eq!(h.e.unsettled(), 0);
+    // Half-open after reset_ms: the probe goes, succeeds, and plain runs flow again.
+    let probe = h.add(200.0);
+    let d = h.time(211.0);
+    assert_eq!(d[0].items, [probe]);
+    h.ok(&d[0], 212.0);
+    let ids = h.bulk(3, 213.0);
+    let d = h.time(300.0);
+    assert_eq!(d[0].items, ids);
+    let out = h.ok(&d[0], 301.0);
+    assert_eq!(H::settles(&out).len(), 3);
+}
+
+#[test]
+fn a_flush_waits_for_plain_runs_split_across_calls() {
+    // Flush numbers of runs: settled as runs, a flush is done once every item before it settled.
+    let mut h = H::new(Config { max_batch_size: 4.0, ..cfg() });
+    h.bulk(4, 0.0);
+    let a = h.time(0.0);
+    h.bulk(4, 0.0);
+    let b = h.time(0.0);
+    let more = h.bulk(2, 0.0);
+    let f = h.e.flush(1.0);
+    let c = h.dispatches();
+    assert_eq!(c.len(), 1, "the flush sends the rest");
+    assert_eq!(c[0].items, more);
+    let flushed = |out: &[Output]| out.contains(&Output::Flushed { flush: f });
+    assert!(!flushed(&h.ok(&b[0], 2.0)));
+    assert!(!flushed(&h.ok(&c[0], 3.0)));
+    assert!(flushed(&h.ok(&a[0], 4.0)), "the last of the flush's items settled");
+}
+
+#[test]
+fn a_weight_cap_cuts_plain_runs_by_weight() {
+    let mut h = H::new(Config { max_batch_weight: Some(2.5), max_batch_size: 100.0, ..cfg() });
+    let ids = h.bulk(5, 0.0);
+    let sent: Vec<Vec<ItemId>> = h.time(0.0).into_iter().map(|d| d.items).collect();
+    assert_eq!(sent, [ids[0..2].to_vec(), ids[2..4].to_vec()]);
+    let d = h.time(100.0);
+    assert_eq!((d[0].items.clone(), d[0].weight), (vec![ids[4]], 1.0));
+}
+
+#[test]
+fn a_plain_item_in_a_run_is_not_cancelled() {
+    // Plain adds have no signal: while it travels in a run, `cancel` does not find it and
+    // changes nothing; once its call failed and it is an ordinary item again, it can be.
+    let mut c = Config { max_batch_size: 2.0, ..cfg() };
+    c.retry.max_attempts = 2.0;
+    c.retry.budget = BudgetOption::Enabled(false);
+    let mut h = H::new(c);
+    let ids = h.bulk(2, 0.0);
+    let before = h.e.stats();
+    assert_eq!(h.e.cancel(ids[0], 0.0), Err(InputError::UnknownItem(ids[0])));
+    assert_eq!(h.e.stats(), before);
+    let d = h.time(0.0);
+    assert_eq!(h.e.cancel(ids[1], 0.0), Err(InputError::UnknownItem(ids[1])));
+    h.e.fail(d[0].batch, Failure { status: Some(503.0), ..Failure::thrown() }, 1.0).unwrap();
+    h.drain();
+    assert_eq!(h.e.cancel(ids[1], 2.0), Ok(()));
+    assert_eq!(H::settles(&h.drain()), [(ids[1], Outcome::Code(ErrorCode::Aborted))]);
+    let d = h.time(100.0);
+    assert_eq!(d[0].items, [ids[0]]);
 }

@@ -91,7 +91,7 @@ fn decode_config(p: &[f64]) -> Config {
 pub struct Core {
     engine: Engine,
     buf: Vec<f64>,
-    /// The ids of the last `reserve`, read by JS through `ids_ptr`; also `route_done`'s keys.
+    /// `route_done`'s keys.
     ids: Vec<u32>,
     /// What JS writes (at the pointer `input` returns) before a call that takes a list or a
     /// string: numbers for `configure`, `complete` and `route_done`, UTF-8 bytes for `intern`
@@ -192,18 +192,11 @@ impl Core {
         self.add_result(r.map(|()| 0))
     }
 
-    /// Up to `max` (at most `RESERVE_MAX`) ids for the next plain adds (see
-    /// `Engine::reserve_plain`), at `ids_ptr`; returns how many.
-    pub fn reserve(&mut self, max: u32) -> u32 {
+    /// Up to `max` (at most `RESERVE_MAX`) consecutive ids for the next plain adds (see
+    /// `Engine::reserve_plain`): `first * RESERVE_SPAN + count`.
+    pub fn reserve(&mut self, max: u32) -> f64 {
         let ids = self.engine.reserve_plain((max as usize).min(RESERVE_MAX));
-        self.ids.clear();
-        self.ids.extend_from_slice(ids);
-        self.ids.len() as u32
-    }
-
-    /// Pointer to the ids of the last `reserve` (valid until the next call).
-    pub fn ids_ptr(&self) -> *const u32 {
-        self.ids.as_ptr()
+        f64::from(ids.start) * f64::from(RESERVE_SPAN) + ids.len() as f64
     }
 
     fn add_result(&self, r: Result<u32, AddError>) -> i32 {
@@ -377,8 +370,7 @@ exports! {
     core_add_dedupe => add_dedupe(key: u32, weight: f64, deadline: f64, n: usize, now: f64) -> i32;
     core_call_now => call_now(now: f64) -> f64;
     core_add_reserved => add_reserved(n: u32, now: f64) -> i32;
-    core_reserve => reserve(max: u32) -> u32;
-    core_ids_ptr => ids_ptr() -> *const u32;
+    core_reserve => reserve(max: u32) -> f64;
     core_cancel => cancel(id: u32, now: f64) -> bool;
     core_handle_time => handle_time(now: f64);
     core_flush => flush(now: f64) -> f64;

@@ -70,6 +70,9 @@ pub const COMPLETE_DRAIN: u32 = 2;
 
 /// The most ids one `Core::reserve` hands out: plain adds are handed over at least this often.
 pub const RESERVE_MAX: usize = 1024;
+/// `Core::reserve` returns `first * RESERVE_SPAN + count` (count ≤ RESERVE_MAX < RESERVE_SPAN).
+pub const RESERVE_SPAN: u32 = 65536;
+const _: () = assert!(RESERVE_MAX < RESERVE_SPAN as usize);
 
 /// How many f64s `Core::stats` writes.
 pub const STATS_LEN: usize = 11;

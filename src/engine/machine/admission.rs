@@ -47,7 +47,7 @@ impl Engine {
         let (_, gen) = self.stamp_plain(idx);
         self.stats.items += 1;
         self.live += 1;
-        Ok((idx, self.start_call(k, vec![(idx, gen)], now, true)))
+        Ok((idx, self.start_call(k, vec![(idx, gen)], Vec::new(), now, true)))
     }
 
     /// Why a plain item (default queue, weight 1) cannot be accepted at all: closed, or heavier
@@ -171,17 +171,17 @@ impl Engine {
     /// a host that records plain adds itself and hands them over as soon as it has used every
     /// reserved id dispatches as promptly as with one `add` per item. Empty when plain adds must
     /// go through [`Engine::add`] (closed, full, adds waiting for room, a weight cap below 1).
-    /// The ids stay out of `add`'s reach until used, or until the next call reserves afresh.
-    /// Ids reserved before and not handed out now stay held, in order, for the next call: so
-    /// the ids freed by settled batches, handed out in order, go out again in that order.
-    pub fn reserve_plain(&mut self, max: usize) -> &[ItemId] {
-        let want = self.plain_room().min(max);
-        while self.reserved.len() < want {
-            let idx = self.alloc_item();
-            self.reserved.push(idx);
+    /// The ids are consecutive (fewer than `max` when the oldest free ids in a row are fewer)
+    /// and stay out of `add`'s reach until used: ids reserved before and not handed out now stay
+    /// held, in order, and go out first at the next call.
+    pub fn reserve_plain(&mut self, max: usize) -> core::ops::Range<ItemId> {
+        let want = self.plain_room().min(max).min(u32::MAX as usize / 2) as u32;
+        if self.reserved.1 == 0 && want > 0 {
+            self.reserved = self.take_ids(want);
         }
-        self.reserved_shown = want;
-        &self.reserved[..want]
+        let (first, n) = (self.reserved.0, self.reserved.1.min(want));
+        self.reserved_shown = n as usize;
+        first..first + n
     }
 
     /// How many plain adds the default queue takes before one of them must tick the host.
@@ -219,24 +219,20 @@ impl Engine {
         if n == 0 {
             return Ok(());
         }
-        let mut reserved = core::mem::take(&mut self.reserved);
-        for &idx in &reserved[..n] {
-            let (order, gen) = self.stamp_plain(idx);
-            self.items[idx as usize].state = State::Queued;
-            self.keys[DEFAULT_KEY as usize].queue.push_back(Entry { order, item: idx, gen, at: now }, 1.0);
-        }
+        let n32 = n as u32;
+        let first = self.reserved.0;
+        self.reserved = (first + n32, self.reserved.1 - n32);
+        self.reserved_shown -= n;
+        let (order, seq) = (self.next_order, self.flushes.number_n(n));
+        self.next_order += n as u64;
+        let run = Entry::run_of(order, seq, now, first, n32);
+        self.keys[DEFAULT_KEY as usize].queue.push_run(run);
         self.stats.items += n as u64;
         self.live += n;
         self.queued += n;
-        // What each add's growth would trigger: the first opens the window (or asks for the end
-        // of the turn), and fullness or backpressure only grows, so the last tells whether to tick.
-        self.queue_grew(DEFAULT_KEY, reserved[0], f64::INFINITY, now);
-        self.queue_grew(DEFAULT_KEY, reserved[n - 1], f64::INFINITY, now);
-        // (Not `drain(..n)`: its drop glue is 200 B of the .wasm.)
-        reserved.copy_within(n.., 0);
-        reserved.truncate(reserved.len() - n);
-        self.reserved = reserved;
-        self.reserved_shown -= n;
+        // What the adds' growth triggers, as one add after another would: the queue's window (or
+        // the end of the turn), or, once full or under backpressure, a tick.
+        self.queue_grew(DEFAULT_KEY, first, f64::INFINITY, now);
         Ok(())
     }
 
@@ -262,7 +258,7 @@ impl Engine {
         it.order = order;
         it.state = State::Queued;
         let q = &mut self.keys[k as usize].queue;
-        q.push_back(Entry { order, item: idx, gen, at: now }, weight);
+        q.push_back(Entry::item(order, idx, gen, now), weight);
         if k != UNROUTED {
             if let Some(d) = &it.dedupe {
                 q.dedupe.insert(d.clone(), idx);
@@ -288,7 +284,7 @@ impl Engine {
         let (k, gen, order, weight, deadline) = (it.key, it.gen, it.order, it.weight, it.deadline);
         let key = &mut self.keys[k as usize];
         key.retry_waiting -= 1;
-        key.queue.insert_ordered(Entry { order, item: idx, gen, at: now }, weight);
+        key.queue.insert_ordered(Entry::item(order, idx, gen, now), weight);
         self.ready_stale = true;
         // Its backoff was its wait: it goes with the next batch of its key.
         self.due_through(k, order, false);

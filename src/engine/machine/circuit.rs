@@ -70,6 +70,7 @@ impl Engine {
         if !holds {
             return;
         }
+        self.stamp_queued_runs(k); // found by their slots below
         let unsent = |state| matches!(state, State::Queued | State::Waiting | State::RetryWait | State::InUnit);
         // A loop, not `filter…collect` (more code in the .wasm).
         let mut slots: Vec<Slot> = Vec::new();

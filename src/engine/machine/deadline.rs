@@ -41,7 +41,7 @@ impl Engine {
         let mut with_deadline: Vec<(u32, f64)> = Vec::new();
         for e in &self.keys[k as usize].queue.entries {
             let deadline = self.items[e.item as usize].deadline;
-            if self.slot_in(e.item, e.gen, State::Queued) && deadline.is_finite() {
+            if e.run() == 0 && self.slot_in(e.item, e.gen(), State::Queued) && deadline.is_finite() {
                 with_deadline.push((e.item, deadline));
             }
         }

@@ -2,26 +2,63 @@
 //! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
 //! decided in `due.rs`.
 
-use super::{Batch, Engine, Slot, State, Timer};
+use super::{Batch, Engine, Run, Slot, State, Timer};
 use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
 impl Engine {
     /// Take the front batch off a queue: up to `maxBatchSize` items, stopping before the item
-    /// that would push the weight over `maxBatchWeight`.
-    pub(super) fn cut(&mut self, k: KeyId, now: f64) -> Vec<Slot> {
+    /// that would push the weight over `maxBatchWeight`. A batch of plain runs alone stays runs;
+    /// one that mixes them with other items gets them as slots (see `runs.rs`).
+    pub(super) fn cut(&mut self, k: KeyId, now: f64) -> (Vec<Slot>, Vec<Run>) {
         let size = self.cfg.batch_size().min(self.keys[k as usize].queue.live);
         let cap = self.cfg.max_batch_weight.unwrap_or(f64::INFINITY);
-        let mut entries = Vec::with_capacity(size);
+        let mut entries = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
+        let mut count = 0;
         let mut expired = Vec::new();
         let mut weight = 0.0;
         let key = &mut self.keys[k as usize];
-        while entries.len() < size {
-            let Some(&e) = key.queue.entries.front() else {
+        while count < size {
+            let Some(e) = key.queue.entries.front_mut() else {
                 break;
             };
+            if e.run() > 0 {
+                // Plain items, weight 1 each: as many as fit, taken off the front of the run.
+                let room = (e.run() as usize).min(size - count);
+                let mut take = 0;
+                if cap == f64::INFINITY && entries.is_empty() {
+                    take = room;
+                    weight += room as f64; // whole numbers so far: exact
+                } else {
+                    while take < room && (count + take == 0 || weight + 1.0 <= cap) {
+                        weight += 1.0;
+                        take += 1;
+                    }
+                }
+                if take == 0 {
+                    break;
+                }
+                let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq };
+                if take == e.run() as usize {
+                    key.queue.entries.pop_front();
+                } else {
+                    e.skip(take as u32);
+                }
+                self.queued -= take;
+                key.queue.forget_n(take, take as f64, false);
+                count += take;
+                if entries.is_empty() {
+                    runs.push(r);
+                } else {
+                    entries.reserve(size - entries.len());
+                    Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
+                }
+                continue;
+            }
+            let e = *e;
             let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen {
+            if it.gen != e.gen() {
                 key.queue.entries.pop_front();
                 continue;
             }
@@ -29,7 +66,7 @@ impl Engine {
             // settles instead of being sent (a slot carrying followers still goes).
             let passed = !it.caller_settled && now > it.deadline;
             let send = !passed || !it.followers.is_empty();
-            if send && !entries.is_empty() && weight + it.weight > cap {
+            if send && count != 0 && weight + it.weight > cap {
                 break;
             }
             key.queue.entries.pop_front();
@@ -49,7 +86,13 @@ impl Engine {
             if send {
                 weight += it.weight;
                 it.state = State::InFlight;
-                entries.push((e.item, e.gen));
+                entries.reserve(size - entries.len()); // room for the whole batch: allocated once
+                                                       // Runs taken before it are needed as slots now, ahead of it.
+                for r in core::mem::take(&mut runs) {
+                    Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
+                }
+                entries.push((e.item, e.gen()));
+                count += 1;
             }
         }
         if key.queue.is_empty() {
@@ -59,7 +102,7 @@ impl Engine {
             self.expire_unsent(idx);
         }
         self.admit_waiters(now);
-        entries
+        (entries, runs)
     }
 
     /// A caller whose deadline passed while its slot was being taken for a send settles with
@@ -78,20 +121,27 @@ impl Engine {
         }
     }
 
-    pub(super) fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, now: f64) {
-        if !entries.is_empty() {
-            self.start_call(k, entries, now, false);
+    pub(super) fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, runs: Vec<Run>, now: f64) {
+        if !entries.is_empty() || !runs.is_empty() {
+            self.start_call(k, entries, runs, now, false);
         }
     }
 
-    /// Put `entries` (not empty) in flight as one call of key `k`, output as a [`Dispatch`]
-    /// unless `direct` (the host starts it itself: see `call_now`).
-    pub(super) fn start_call(&mut self, k: KeyId, entries: Vec<Slot>, now: f64, direct: bool) -> BatchId {
+    /// Put `entries` or `runs` (one of them not empty) in flight as one call of key `k`, output
+    /// as a [`Dispatch`] unless `direct` (the host starts it itself: see `call_now`).
+    pub(super) fn start_call(
+        &mut self,
+        k: KeyId,
+        entries: Vec<Slot>,
+        runs: Vec<Run>,
+        now: f64,
+        direct: bool,
+    ) -> BatchId {
         debug_assert_ne!(k, UNROUTED, "the routing queue dispatches through dispatch_route");
         let batch = self.next_batch;
         self.next_batch += 1;
         let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
-        let mut ids = Vec::with_capacity(entries.len());
+        let mut ids = Vec::with_capacity(entries.len() + runs.iter().map(|r| r.len as usize).sum::<usize>());
         for &(idx, _) in &entries {
             let it = &mut self.items[idx as usize];
             it.state = State::InFlight;
@@ -105,17 +155,28 @@ impl Engine {
             weight += it.weight;
             ids.push(idx);
         }
+        // Plain runs: first sends, weight 1 each, no deadline; their slots stay unwritten.
+        for r in &runs {
+            for id in r.first..r.first + r.len {
+                ids.push(id);
+            }
+        }
+        if entries.is_empty() {
+            weight = ids.len() as f64;
+        }
         self.stats.batches += 1;
         self.in_flight_batches += 1;
-        self.in_flight_items += entries.len();
+        self.in_flight_items += ids.len();
         self.keys[k as usize].in_flight += 1;
         if let Some(t) = self.cfg.timeout_ms {
             self.timers.push(now + t, Timer::CallTimeout(batch));
         }
-        let wanted = entries.len();
+        let wanted = ids.len();
         let b = Batch {
             key: k,
             entries,
+            runs,
+            size: wanted,
             attempt,
             weight,
             started: now,
@@ -150,7 +211,7 @@ impl Engine {
                 }
                 live.push((i, g));
             }
-            self.dispatch(unit.key, live, now);
+            self.dispatch(unit.key, live, Vec::new(), now);
         }
     }
 
@@ -163,12 +224,12 @@ impl Engine {
                 break;
             };
             let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen {
+            if it.gen != e.gen() {
                 continue;
             }
             it.state = State::Routing; // still counted in `queued`: not sent yet
             q.forget(it.weight, false);
-            entries.push((e.item, e.gen));
+            entries.push((e.item, e.gen()));
         }
         let key = &mut self.keys[UNROUTED as usize];
         if key.queue.is_empty() {

@@ -141,10 +141,10 @@ impl Engine {
     fn oldest(&mut self, k: KeyId, now: f64) -> Option<u64> {
         self.purge_front(k);
         let key = &self.keys[k as usize];
-        let live = |e: &&Entry| self.items[e.item as usize].gen == e.gen;
+        let live = |e: &&Entry| self.entry_live(e);
         let sendable = |e: &&Entry| {
             let it = &self.items[e.item as usize];
-            it.caller_settled || now <= it.deadline || !it.followers.is_empty()
+            e.run() > 0 || it.caller_settled || now <= it.deadline || !it.followers.is_empty()
         };
         // The first live and sendable entry, else the first live one: one pass (two `find`s
         // each inlined a two-slice search in the .wasm).
@@ -193,8 +193,8 @@ impl Engine {
         match self.keys[k as usize].ready_units.pop_front() {
             Some(u) => self.dispatch_unit(u, now),
             None => {
-                let entries = self.cut(k, now);
-                self.dispatch(k, entries, now);
+                let (entries, runs) = self.cut(k, now);
+                self.dispatch(k, entries, runs, now);
             }
         }
         true
@@ -223,8 +223,9 @@ impl Engine {
         self.run_due(now);
     }
 
+    /// A run of plain items is always live (they cannot leave a queue but by being sent).
     fn entry_live(&self, e: &Entry) -> bool {
-        self.items[e.item as usize].gen == e.gen
+        e.run() > 0 || self.items[e.item as usize].gen == e.gen()
     }
 
     /// Drop dead entries from the front, so the front is a live item.

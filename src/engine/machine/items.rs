@@ -6,19 +6,47 @@ use super::*;
 impl Engine {
     #[inline(never)]
     pub(super) fn alloc_item(&mut self) -> u32 {
-        match self.free_items.pop_front() {
-            Some(i) => i,
+        self.take_ids(1).0
+    }
+
+    /// Up to `want` (≥ 1) free ids in a row, oldest freed first: (first, count ≥ 1). The table
+    /// grows by `want` when none is free.
+    pub(super) fn take_ids(&mut self, want: u32) -> (u32, u32) {
+        match self.free_items.front_mut() {
+            Some(r) => {
+                let (first, n) = (r.0, r.1.min(want));
+                r.0 += n;
+                r.1 -= n;
+                if r.1 == 0 {
+                    self.free_items.pop_front();
+                }
+                (first, n)
+            }
             None => {
-                self.items.push(Item::vacant());
-                (self.items.len() - 1) as u32
+                let first = self.items.len() as u32;
+                for _ in 0..want {
+                    self.items.push(Item::vacant());
+                }
+                (first, want)
             }
         }
+    }
+
+    /// Ids `first..first + n` are free (slots reset already, or never written: a run's).
+    pub(super) fn free_ids(&mut self, first: u32, n: u32) {
+        if let Some(last) = self.free_items.back_mut() {
+            if last.0 + last.1 == first {
+                last.1 += n;
+                return;
+            }
+        }
+        self.free_items.push_back((first, n));
     }
 
     pub(super) fn free_item(&mut self, idx: u32) {
         // Reset what the next use reads before writing it (cheaper than a whole vacant Item).
         let it = &mut self.items[idx as usize];
-        it.gen = it.gen.wrapping_add(1);
+        it.gen = (it.gen + 1) & !RUN; // below the queue's run mark
         it.state = State::Free;
         it.attempt = 1;
         it.sends = 0;
@@ -28,7 +56,7 @@ impl Engine {
             it.followers = Vec::new();
         }
         it.dedupe = None;
-        self.free_items.push_back(idx);
+        self.free_ids(idx, 1);
     }
 
     pub(super) fn slot_in(&self, idx: u32, gen: u32, state: State) -> bool {

@@ -10,10 +10,11 @@ impl Engine {
         if b.timed_out {
             return Err(InputError::TimedOut(batch));
         }
-        if results.len() != b.entries.len() {
-            return Err(InputError::ResultCount { batch, expected: b.entries.len(), got: results.len() });
+        let size = b.size;
+        if results.len() != size {
+            return Err(InputError::ResultCount { batch, expected: size, got: results.len() });
         }
-        let b = self.end_call(batch);
+        let mut b = self.end_call(batch);
         let retryable_entry = |r: &ItemResult| matches!(r, ItemResult::Err { retryable: true, .. });
         // A call that returns a retryable item error costs a token, as a failed call does.
         if b.abandoned {
@@ -24,6 +25,9 @@ impl Engine {
             self.budget.on_success();
         }
         let first_err = results.iter().position(|r| !matches!(r, ItemResult::Ok));
+        if first_err.is_some() {
+            self.materialise_call(batch, &mut b); // outcomes item by item
+        }
         let max_attempts = self.cfg.max_attempts();
         let (mut ok, mut failed) = (0u32, 0u32);
         let mut tally = |o: Outcome| if o.is_ok() { ok += 1 } else { failed += 1 };
@@ -35,8 +39,9 @@ impl Engine {
                     self.flushes.settled(self.items[idx as usize].seq);
                     self.free_item(idx);
                 }
-                ok = b.entries.len() as u32;
-                self.live -= b.entries.len();
+                self.settle_runs(&b.runs);
+                ok = size as u32;
+                self.live -= size;
                 self.stats.succeeded += u64::from(ok);
                 if !b.direct {
                     self.out.push(Output::Succeeded { batch });
@@ -118,7 +123,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Every slot of the call is still in it, with its own caller and no follower.
+    /// Every slot of the call is still in it, with its own caller and no follower (plain runs
+    /// always are).
     pub(super) fn whole(&self, b: &Batch) -> bool {
         b.entries.iter().all(|&(idx, gen)| {
             let it = &self.items[idx as usize];
@@ -131,7 +137,8 @@ impl Engine {
         if !self.batches.contains_key(&batch) {
             return Err(InputError::UnknownBatch(batch));
         }
-        let b = self.end_call(batch);
+        let mut b = self.end_call(batch);
+        self.materialise_call(batch, &mut b);
         if !b.abandoned {
             self.budget.on_failure();
         }
@@ -169,7 +176,7 @@ impl Engine {
     pub(super) fn end_call(&mut self, batch: BatchId) -> Batch {
         let b = self.batches.remove(&batch).expect("checked by the caller");
         self.in_flight_batches -= 1;
-        self.in_flight_items -= b.entries.len();
+        self.in_flight_items -= b.size;
         self.keys[b.key as usize].in_flight -= 1;
         b
     }
@@ -179,7 +186,7 @@ impl Engine {
             self.out.push(Output::BatchEnd(BatchEnd {
                 batch,
                 key: b.key,
-                size: b.entries.len() as u32,
+                size: b.size as u32,
                 weight: b.weight,
                 attempt: b.attempt,
                 duration_ms: now - b.started,

@@ -1,0 +1,75 @@
+//! Plain items as runs of ids. Plain adds in bulk (`add_reserved`) take consecutive ids and
+//! queue as one entry; a batch cut from such entries alone goes in flight as runs, and when
+//! every item of it succeeds it settles and frees them as runs: the slots of its items are
+//! never written. So the plain path costs the engine per batch, not per item.
+//!
+//! Anything that needs the items one by one writes their slots first (*materialises* them):
+//! a batch that mixes plain and other items (at the cut), a call that fails or has an item
+//! error (before its outcome is applied), a queue whose circuit opens. From then on they are
+//! ordinary items, exactly as if each had been added alone. Plain items have no signal: the
+//! engine's `cancel` does not reach them while they are in a run.
+
+use super::*;
+
+impl Engine {
+    /// Write the slots of `n` plain items from `r` as `state` (arrival order, flush number,
+    /// default key, weight 1, no deadline); their `(index, generation)`s go to `slots`.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
+    pub(super) fn stamp_run(items: &mut [Item], r: Run, state: State, slots: &mut Vec<Slot>) {
+        for j in 0..r.len {
+            let idx = r.first + j;
+            let it = &mut items[idx as usize];
+            it.key = DEFAULT_KEY;
+            it.weight = 1.0;
+            it.deadline = f64::INFINITY;
+            it.seq = r.seq + u64::from(j);
+            it.order = r.order + u64::from(j);
+            it.state = state;
+            slots.push((idx, it.gen));
+        }
+    }
+
+    /// A call of plain runs is needed item by item (a failure, an item error): its items become
+    /// ordinary in-flight items of the call, in order.
+    pub(super) fn materialise_call(&mut self, batch: BatchId, b: &mut Batch) {
+        Engine::stamp_call(&mut self.items, batch, core::mem::take(&mut b.runs), &mut b.entries);
+    }
+
+    #[inline(never)]
+    fn stamp_call(items: &mut [Item], batch: BatchId, runs: Vec<Run>, entries: &mut Vec<Slot>) {
+        for r in runs {
+            let from = entries.len();
+            Engine::stamp_run(items, r, State::InFlight, entries);
+            for &(idx, _) in &entries[from..] {
+                let it = &mut items[idx as usize];
+                it.batch = batch;
+                it.sends = 1;
+            }
+        }
+    }
+
+    /// Every item of key `k`'s queued runs gets its slot written as queued, for a pass over the
+    /// slots that takes every queued item of the key out (`reject_unsent`): the run entries stay
+    /// until the last item leaves and the queue is cleared with them.
+    pub(super) fn stamp_queued_runs(&mut self, k: KeyId) {
+        let mut scratch = Vec::new();
+        // By index: iterating the VecDeque inlined a two-slice walk.
+        for i in 0..self.keys[k as usize].queue.entries.len() {
+            let e = self.keys[k as usize].queue.entries[i];
+            if e.run() > 0 {
+                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq };
+                Engine::stamp_run(&mut self.items, r, State::Queued, &mut scratch);
+            }
+        }
+    }
+
+    /// A call of plain runs succeeded: its items settle and their ids are free again.
+    #[inline(never)]
+    pub(super) fn settle_runs(&mut self, runs: &[Run]) {
+        for r in runs {
+            self.flushes.settled_run(r.seq, r.len);
+            self.free_ids(r.first, r.len);
+        }
+    }
+}
