@@ -150,13 +150,16 @@ function shortenExports(wasm) {
     if (n === "free" || n === "pointer" || n === "constructor") throw new Error(`export ${n} would replace core.js's Core.${n}`);
   }
   const renaming = new Map();
+  // A short name is none that core.js reads or writes as a member already (`.x`, `x:`).
+  const core = readFileSync(join(root, "pkg-template", "core.js"), "utf8");
+  const taken = new Set([...core.matchAll(/\.\s*([A-Za-z_$][\w$]*)|([A-Za-z_$][\w$]*)\s*:/g)].map((m) => m[1] ?? m[2]));
   let k = 0;
   // `memory` stays: the tests read a Runner's `memory` (hyperbatch/dataloader's runnerOf).
   for (const n of jsNames.filter((n) => !isPublic(n) && n !== "memory")) {
     let short;
     do {
       short = shortName(k++);
-    } while (jsNames.includes(short));
+    } while (jsNames.includes(short) || taken.has(short));
     renaming.set(n, short);
   }
   writeFileSync(wasm, renameExports(bytes, (n) => renaming.get(jsNames[names.indexOf(n)]) ?? jsNames[names.indexOf(n)]));
