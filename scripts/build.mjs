@@ -179,12 +179,14 @@ function shortName(k) {
  * `file` with its parts in the order gzip compresses best: a .wasm's functions
  * (scripts/wasm-edit.mjs), a minified module's functions and methods (scripts/js-order.mjs);
  * settings in wasm-pack.toml [order]. The search takes seconds; its result depends only on the
- * input and the settings, so it is kept in target/gzip-order/ under their hash and a rebuild of
- * the same code reuses it.
+ * input, the settings and the search's code, so it is kept in target/gzip-order/ under their
+ * hash and a rebuild of the same code reuses it.
  */
 function orderForGzip(file) {
   const input = readFileSync(file), settings = profile.order, wasm = file.endsWith(".wasm");
-  const hash = createHash("sha256").update(input).update(JSON.stringify(settings)).digest("hex");
+  // The key: the input, the settings and the search's own code (a changed search, a new result).
+  const search = readFileSync(join(root, "scripts", wasm ? "wasm-edit.mjs" : "js-order.mjs"));
+  const hash = createHash("sha256").update(input).update(JSON.stringify(settings)).update(search).digest("hex");
   const cache = join(root, "target", "gzip-order", hash);
   let out;
   if (existsSync(cache)) {

@@ -4,12 +4,14 @@
 //
 // orderFunctions reorders the functions so that gzip compresses the code section better:
 // similar functions next to each other fall within deflate's 32 KB window of each other's
-// repeats. The order is found by a seeded hill climb (swap two functions, move one or a run of
-// them, keep the change when gzip -9 of the whole module shrinks), so the same input always
-// gives the same output. Every call (`call`), export and the function section are renumbered to
-// match; the code is otherwise copied byte for byte. Modules with imports, a table, element or
-// start section are refused (the shell has none: no indirect calls), as are instructions this
-// decoder does not know.
+// repeats; and it renumbers each function's locals (within a run of one type, so the
+// declarations stay) so that the same code reads the same bytes more often. Both are found by
+// one seeded hill climb (half the tries swap two locals of a function, half swap two functions
+// or move one or a run of them; a change is kept when gzip -9 of the whole module shrinks), so
+// the same input always gives the same output. Every call (`call`), local access, export and
+// the function section are renumbered to match; the code is otherwise copied byte for byte.
+// Modules with imports, a table, element or start section are refused (the shell has none: no
+// indirect calls), as are instructions this decoder does not know.
 import { gzipSync } from "node:zlib";
 
 function uleb(b, p) {
@@ -36,31 +38,40 @@ function encode(v) {
   return out;
 }
 
-/** The offsets of every `call`'s function index in a function body (its locals and code). */
-function callSites(b, start, end) {
+/**
+ * A function body's local declarations (`[count, type]` groups, where they end) and the
+ * immediates the reordering rewrites: each `call`'s function index, each local.get/set/tee's
+ * local index, with their offsets.
+ */
+function scanBody(b, start, end) {
   let p = start;
-  const [groups, q] = uleb(b, p);
+  const [n, q] = uleb(b, p);
   p = q;
-  for (let i = 0; i < groups; i++) p = skipLeb(b, p) + 1; // count, value type
-  const sites = [];
+  const groups = [];
+  for (let i = 0; i < n; i++) {
+    const [count, r] = uleb(b, p);
+    groups.push([count, b[r]]);
+    p = r + 1;
+  }
+  const codeStart = p, sites = [];
   while (p < end) {
     const op = b[p++];
-    if (op === 0x10) {
-      // call funcidx
+    if (op === 0x10 || (op >= 0x20 && op <= 0x22)) {
+      // call funcidx; local.get / local.set / local.tee localidx
       const [idx, q2] = uleb(b, p);
-      sites.push({ at: p, end: q2, idx });
+      sites.push({ at: p, end: q2, idx, call: op === 0x10 });
       p = q2;
     } else if (op === 0x02 || op === 0x03 || op === 0x04) {
       // block / loop / if: a block type (0x40, a value type, or a type index as s33)
       const t = b[p];
       p = t === 0x40 || (t >= 0x7b && t <= 0x7f) ? p + 1 : skipLeb(b, p);
-    } else if (op === 0x0c || op === 0x0d || (op >= 0x20 && op <= 0x24) || op === 0x41 || op === 0x42) {
-      p = skipLeb(b, p); // br, br_if, local/global get/set/tee, i32.const, i64.const
+    } else if (op === 0x0c || op === 0x0d || op === 0x23 || op === 0x24 || op === 0x41 || op === 0x42) {
+      p = skipLeb(b, p); // br, br_if, global.get/set, i32.const, i64.const
     } else if (op === 0x0e) {
       // br_table: a vector of labels and the default
-      const [n, q2] = uleb(b, p);
+      const [n2, q2] = uleb(b, p);
       p = q2;
-      for (let i = 0; i <= n; i++) p = skipLeb(b, p);
+      for (let i = 0; i <= n2; i++) p = skipLeb(b, p);
     } else if (op === 0x11) {
       throw new Error("wasm-edit: call_indirect is not supported");
     } else if (op >= 0x28 && op <= 0x3e) {
@@ -73,8 +84,8 @@ function callSites(b, start, end) {
       p += 8;
     } else if (op === 0x1c) {
       // select with types
-      const [n, q2] = uleb(b, p);
-      p = q2 + n;
+      const [n2, q2] = uleb(b, p);
+      p = q2 + n2;
     } else if (op === 0xfc) {
       const [sub, q2] = uleb(b, p);
       p = q2;
@@ -91,7 +102,7 @@ function callSites(b, start, end) {
       throw new Error(`wasm-edit: unknown instruction 0x${op.toString(16)}`);
     }
   }
-  return sites;
+  return { codeStart, groups, sites };
 }
 
 function sectionsOf(b) {
@@ -151,43 +162,71 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
     if (find(id)) throw new Error(`wasm-edit: section ${id} (imports, table, start or elements) is not supported`);
   }
   const fnSec = find(3), code = find(10), exp = find(7);
+  // Each signature's parameter count (a function's first locals).
+  let [nt, p] = uleb(b, find(1).body);
+  const params = [];
+  for (let i = 0; i < nt; i++) {
+    if (b[p] !== 0x60) throw new Error("wasm-edit: a type that is not a function type");
+    const [np, q] = uleb(b, p + 1);
+    const [nr, r] = uleb(b, q + np);
+    params.push(np);
+    p = r + nr;
+  }
   // Function types, in index order.
-  let [n, p] = uleb(b, fnSec.body);
+  let n;
+  [n, p] = uleb(b, fnSec.body);
   const types = [];
   for (let i = 0; i < n; i++) {
-    const q = skipLeb(b, p);
-    types.push(b.subarray(p, q));
+    const [t, q] = uleb(b, p);
+    types.push({ bytes: b.subarray(p, q), params: params[t] });
     p = q;
   }
-  // Bodies and their call sites.
+  // Bodies, their immediates, and the runs of locals of one type (index ranges that may be
+  // permuted: the declarations stay as they are).
   let [m, q] = uleb(b, code.body);
   if (m !== n) throw new Error("wasm-edit: function and code sections differ in length");
   const bodies = [];
-  for (let i = 0; i < n; i++) {
+  for (let f = 0; f < n; f++) {
     const [size, r] = uleb(b, q);
-    bodies.push({ start: r, end: r + size, sites: callSites(b, r, r + size) });
+    const body = { start: r, end: r + size, ...scanBody(b, r, r + size), runs: [] };
+    let first = types[f].params;
+    for (const [count] of body.groups) {
+      if (count > 1) body.runs.push([first, count]);
+      first += count;
+    }
+    body.locals = first;
+    bodies.push(body);
     q = r + size;
   }
   const exports = exportsOf(b, exp);
-  const build = (order) => {
-    const pos = new Array(n);
-    order.forEach((f, k) => (pos[f] = k));
-    const codeParts = [Buffer.from(encode(n))];
-    for (const f of order) {
-      const { start, end, sites } = bodies[f];
-      const parts = [];
-      let at = start;
-      for (const s of sites) {
-        parts.push(b.subarray(at, s.at), Buffer.from(encode(pos[s.idx])));
-        at = s.end;
-      }
-      parts.push(b.subarray(at, end));
-      const body = Buffer.concat(parts);
-      codeParts.push(Buffer.from(encode(body.length)), body);
+  const withLocals = bodies.map((body, f) => f).filter((f) => bodies[f].runs.length > 0);
+
+  // Function `f`'s body with calls to the functions at `pos` and its locals renumbered by
+  // `renumber` (old index → new; undefined: as they are).
+  const assemble = (f, pos, renumber) => {
+    const { start, end, sites } = bodies[f];
+    const out = Buffer.allocUnsafe(end - start + 5 * sites.length);
+    let o = 0, at = start;
+    for (const s of sites) {
+      o += b.copy(out, o, at, s.at);
+      let v = s.call ? pos[s.idx] : renumber === undefined ? s.idx : renumber[s.idx];
+      do {
+        out[o++] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+        v >>>= 7;
+      } while (v);
+      at = s.end;
     }
+    o += b.copy(out, o, at, end);
+    return out.subarray(0, o);
+  };
+  const callees = bodies.map(({ sites }) => [...new Set(sites.filter((s) => s.call).map((s) => s.idx))]);
+  // The module from bodies in order (`built[f]`: function f's).
+  const build = (order, pos, built) => {
+    const codeParts = [Buffer.from(encode(n))];
+    for (const f of order) codeParts.push(Buffer.from(encode(built[f].length)), built[f]);
     const out = [b.subarray(0, 8)];
     for (const s of sections) {
-      if (s.id === 3) out.push(section(3, [Buffer.from(encode(n)), ...order.map((f) => types[f])]));
+      if (s.id === 3) out.push(section(3, [Buffer.from(encode(n)), ...order.map((f) => types[f].bytes)]));
       else if (s.id === 10) out.push(section(10, codeParts));
       else if (s.id === 7) {
         out.push(section(7, [Buffer.from(encode(exports.length)),
@@ -196,9 +235,15 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
     }
     return Buffer.concat(out);
   };
-  const size = (order) => gzipSync(build(order), { level: 9 }).length;
+  const positions = (order) => {
+    const pos = new Array(n);
+    order.forEach((f, k) => (pos[f] = k));
+    return pos;
+  };
 
-  let order = bodies.map((_, i) => i), best = size(order);
+  let order = bodies.map((_, i) => i), pos = positions(order), locals = [];
+  let built = order.map((f) => assemble(f, pos, undefined));
+  let best = gzipSync(build(order, pos, built), { level: 9 }).length;
   const before = best;
   let state = seed >>> 0 || 1;
   const random = (k) => {
@@ -206,19 +251,40 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
     return Math.floor((state / 2 ** 32) * k);
   };
   for (let t = 0; t < evals; t++) {
-    const next = order.slice(), i = random(n), j = random(n);
-    const move = random(3);
-    if (move === 0) [next[i], next[j]] = [next[j], next[i]];
-    else if (move === 1) next.splice(j, 0, next.splice(i, 1)[0]);
-    else {
-      const run = next.splice(i, 1 + random(8)); // a run of up to 8 functions moves together
-      next.splice(random(next.length + 1), 0, ...run);
+    let nextOrder = order, nextPos = pos, nextLocals = locals;
+    const nextBuilt = built.slice();
+    if (random(2) === 0 && withLocals.length > 0) {
+      // Two locals of one type in one function trade indices.
+      const f = withLocals[random(withLocals.length)], runs = bodies[f].runs, [first, count] = runs[random(runs.length)];
+      const renumber = (locals[f] ?? [...Array(bodies[f].locals).keys()]).slice();
+      const i = renumber.indexOf(first + random(count)), j = renumber.indexOf(first + random(count));
+      [renumber[i], renumber[j]] = [renumber[j], renumber[i]];
+      nextLocals = locals.slice();
+      nextLocals[f] = renumber;
+      nextBuilt[f] = assemble(f, pos, renumber);
+    } else {
+      nextOrder = order.slice();
+      const i = random(n), j = random(n), move = random(3);
+      if (move === 0) [nextOrder[i], nextOrder[j]] = [nextOrder[j], nextOrder[i]];
+      else if (move === 1) nextOrder.splice(j, 0, nextOrder.splice(i, 1)[0]);
+      else {
+        const run = nextOrder.splice(i, 1 + random(8)); // a run of up to 8 functions moves together
+        nextOrder.splice(random(nextOrder.length + 1), 0, ...run);
+      }
+      nextPos = positions(nextOrder);
+      // Only the bodies calling a function that moved change.
+      for (let f = 0; f < n; f++) {
+        if (callees[f].some((g) => nextPos[g] !== pos[g])) nextBuilt[f] = assemble(f, nextPos, locals[f]);
+      }
     }
-    const s = size(next);
+    const s = gzipSync(build(nextOrder, nextPos, nextBuilt), { level: 9 }).length;
     if (s < best) {
       best = s;
-      order = next;
+      order = nextOrder;
+      pos = nextPos;
+      locals = nextLocals;
+      built = nextBuilt;
     }
   }
-  return { bytes: build(order), before, after: best };
+  return { bytes: build(order, pos, built), before, after: best };
 }
