@@ -1521,7 +1521,7 @@ impl H {
             let n = self.flights[&b].entries.len();
             let before = self.e.stats();
             self.steps += 1;
-            let r = self.e.complete(b, &vec![ItemResult::Ok; n], self.now);
+            let r = all_ok(&mut self.e, b, n, self.now);
             ensure!(r == Err(InputError::TimedOut(b)), "complete after timeout: {r:?}");
             self.refused(&before, "complete after timeout")?;
             self.outcome(b, Resp::Fail(Failure::of_kind(FailureKind::Timeout)))?;
@@ -1732,6 +1732,10 @@ impl H {
         let entered_before_end = self.next_enter;
         self.steps += 1;
         let r = match resp {
+            // Every entry a success: `complete_ok` on every other call (it must act the same).
+            Resp::Complete(results) if b % 2 == 0 && results.iter().all(|r| *r == ItemResult::Ok) => {
+                self.e.complete_ok(b, results.len(), self.now)
+            }
             Resp::Complete(results) => self.e.complete(b, &results, self.now),
             Resp::Fail(fl) => self.e.fail(b, fl, self.now),
         };
@@ -1803,7 +1807,7 @@ impl H {
             self.e.fail(b, Failure::thrown(), self.now)
         } else {
             let n = (pick % 4) as usize;
-            self.e.complete(b, &vec![ItemResult::Ok; n], self.now)
+            all_ok(&mut self.e, b, n, self.now)
         };
         // A late or duplicate outcome is refused (never a panic) and changes nothing.
         ensure!(r == Err(InputError::UnknownBatch(b)), "late outcome for {b}: {r:?}");
@@ -1818,7 +1822,7 @@ impl H {
         let got = if pick % 2 == 0 { n + 1 } else { n - 1 };
         let before = self.e.stats();
         self.steps += 1;
-        let r = self.e.complete(b, &vec![ItemResult::Ok; got], self.now);
+        let r = all_ok(&mut self.e, b, got, self.now);
         ensure!(r == Err(InputError::ResultCount { batch: b, expected: n, got }), "wrong result count for {b}: {r:?}");
         self.refused(&before, "wrong result count")
     }
@@ -2173,4 +2177,13 @@ fn regression_a_key_holding_only_expired_items_is_still_served() {
         None,
     );
     scenario(cfg, seed, &ops, close_at).unwrap();
+}
+
+/// `n` successes for call `b`: through `complete_ok` for even ids, `complete` for odd ones.
+fn all_ok(e: &mut Engine, b: BatchId, n: usize, now: f64) -> Result<(), InputError> {
+    if b % 2 == 0 {
+        e.complete_ok(b, n, now)
+    } else {
+        e.complete(b, &vec![ItemResult::Ok; n], now)
+    }
 }

@@ -72,6 +72,9 @@ struct Caller {
     weight: f64,
     deadline: f64,
     state: CallerState,
+    /// Added in bulk (`add_reserved`): no signal; while it travels in a run of ids the engine's
+    /// `cancel` does not find it (it has no slot until needed alone).
+    bulk: bool,
 }
 
 #[derive(Debug)]
@@ -175,6 +178,8 @@ impl Driver {
                 let deadline = deadline.as_ref().map(|d| d.at(self.now));
                 self.add(key, weight.get(), deadline, dedupe.map(|d| DEDUPE[usize::from(d) % DEDUPE.len()]));
             }
+            // Plain adds on the default queue go in bulk, as the shell makes them.
+            Op::Burst { key: KeyPick::Default, n, dedupe: false } => self.plain(usize::from(n % 64)),
             Op::Burst { key, n, dedupe } => {
                 for i in 0..usize::from(n % 64) {
                     self.add(key, 1.0, None, dedupe.then_some(DEDUPE[i % DEDUPE.len()]));
@@ -315,7 +320,7 @@ impl Driver {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.callers.insert(id, Caller { uid, key, weight, deadline, state });
+                self.callers.insert(id, Caller { uid, key, weight, deadline, state, bulk: false });
             }
             Err(AddError::Rejected(ErrorCode::Full)) => {
                 ensure!(self, refusal.is_none(), "add refused E_FULL, expected {refusal:?}");
@@ -346,8 +351,60 @@ impl Driver {
         }
     }
 
+    /// `n` plain adds as the shell makes them: ids reserved in bulk (`reserve_plain`) and handed
+    /// over together (`add_reserved`), each as `add(DEFAULT_KEY, 1.0, None, None)` that is
+    /// queued; what no reservation covers (no room: full, closed, an open circuit) goes alone.
+    fn plain(&mut self, n: usize) {
+        let mut done = 0;
+        while done < n {
+            self.what = "plain adds";
+            let ids: Vec<ItemId> = self.e.reserve_plain(n - done).collect();
+            if ids.is_empty() {
+                self.add(&KeyPick::Default, 1.0, None, None);
+                done += 1;
+                continue;
+            }
+            ensure!(self, ids.len() <= n - done, "reserved {} ids, at most {} asked", ids.len(), n - done);
+            self.ctx = Ctx::Add;
+            let r = self.e.add_reserved(ids.len(), self.now);
+            ensure!(self, r.is_ok(), "add_reserved of {} reserved ids refused: {r:?}", ids.len());
+            for &id in &ids {
+                let free = !self.callers.contains_key(&id) && !self.held.contains_key(&id);
+                ensure!(self, free, "reserved id {id} is not free");
+                let uid = self.next_uid;
+                self.next_uid += 1;
+                self.accepted += 1;
+                let (key, weight, deadline, state) = (DEFAULT_KEY, 1.0, f64::INFINITY, CallerState::Queued);
+                self.callers.insert(id, Caller { uid, key, weight, deadline, state, bulk: true });
+            }
+            done += ids.len();
+            self.drain();
+            self.after();
+        }
+    }
+
     fn cancel(&mut self, item: ItemId) {
         self.what = "cancel";
+        if self.callers.get(&item).is_some_and(|c| c.bulk) {
+            // In a run it has no slot and cancel does not find it (nothing changes); once needed
+            // alone (its call failed) it is an ordinary item.
+            let before = (self.e.stats(), self.e.unsettled());
+            self.ctx = Ctx::Cancel(item);
+            match self.e.cancel(item, self.now) {
+                Err(InputError::UnknownItem(_)) => {
+                    ensure!(self, !self.e.has_output(), "a refused cancel made output");
+                    ensure!(self, (self.e.stats(), self.e.unsettled()) == before, "a refused cancel changed the state");
+                    return;
+                }
+                r => {
+                    ensure!(self, r.is_ok(), "cancel of bulk caller {item}: {r:?}");
+                }
+            }
+            self.drain();
+            ensure!(self, !self.callers.contains_key(&item), "cancelled caller {item} did not settle");
+            self.after();
+            return;
+        }
         if !self.callers.contains_key(&item) {
             let r = self.refused(|e, now| e.cancel(item, now));
             ensure!(self, r == InputError::UnknownItem(item), "cancel of a settled id: {r:?}");

@@ -220,7 +220,9 @@ pub enum Op {
         deadline: Option<Deadline>,
         dedupe: Option<u8>,
     },
-    /// Many adds in one turn (unit weight): fills batches and queues fast.
+    /// Many adds in one turn (unit weight): fills batches and queues fast. On the default queue
+    /// without dedupe they go in bulk, as the shell's plain adds (`reserve_plain`,
+    /// `add_reserved`: the engine keeps them as runs of ids).
     Burst {
         key: KeyPick,
         n: u8,

@@ -199,6 +199,8 @@ struct Unit {
 pub struct Engine {
     cfg: Config,
     items: Vec<Item>,
+    /// Ids handed out so far: every id below it is free, in use, or reserved (see `items.rs`).
+    ids_end: u32,
     /// Free item slots as (first, count) runs of ids, handed out oldest-freed first: items freed
     /// in id order (a batch that settled, then the next) come back in that order, merged, so
     /// plain adds take consecutive ids and queue, go and settle as runs (see `runs.rs`).
@@ -260,6 +262,7 @@ impl Engine {
         Ok(Engine {
             cfg,
             items: Vec::new(),
+            ids_end: 0,
             free_items: Fifo::default(),
             keys,
             free_keys: Vec::new(),
@@ -481,6 +484,12 @@ impl Engine {
     /// Callers accepted and not yet settled.
     pub fn unsettled(&self) -> usize {
         self.live
+    }
+
+    /// Item slots the table holds (plain runs take ids without slots).
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.items.len()
     }
 
     /// Bookkeeping after every input: completed flushes, and compaction of stale timers.

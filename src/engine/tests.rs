@@ -1611,3 +1611,33 @@ fn a_plain_item_in_a_run_is_not_cancelled() {
     let d = h.time(100.0);
     assert_eq!(d[0].items, [ids[0]]);
 }
+
+#[test]
+fn plain_items_in_runs_take_ids_but_no_slots() {
+    // A plain workload keeps no item table (what made a queued item cost 579 bytes in Node, 242
+    // now); slots come with the first item that needs one, and cover the ids below it.
+    let mut h = H::new(Config { max_batch_size: 100.0, max_queued: 1e6, max_in_flight: 1e6, ..cfg() });
+    for round in 0..10 {
+        let ids = h.bulk(1000, round as f64 * 10.0);
+        let sent = h.time(round as f64 * 10.0 + 1.0);
+        assert_eq!(sent.iter().map(|d| d.items.len()).sum::<usize>(), ids.len());
+        for d in &sent {
+            h.ok(d, round as f64 * 10.0 + 2.0);
+        }
+    }
+    assert_eq!(h.e.slots(), 0, "plain runs wrote slots");
+    assert_eq!(h.e.unsettled(), 0);
+    // An item added alone needs its slot: the table grows to its id, reused ids first.
+    let k = h.e.intern("k");
+    let id = h.add_to(k, 1.0, None, 200.0);
+    assert!(id < 1000, "freed ids come back first, got {id}");
+    assert_eq!(h.e.slots(), id as usize + 1);
+    // A run needed item by item (its call failed: bisected here) gets its slots then.
+    let ids = h.bulk(3, 200.0);
+    let d = h.time(300.0);
+    let plain = d.iter().find(|d| d.items == ids).expect("the plain batch");
+    h.e.fail(plain.batch, Failure { retryable: Some(false), ..Failure::thrown() }, 301.0).unwrap();
+    let halves: Vec<Vec<ItemId>> = h.dispatches().into_iter().map(|d| d.items).collect();
+    assert_eq!(halves.concat(), ids, "bisected into {halves:?}");
+    assert!(h.e.slots() > *ids.iter().max().unwrap() as usize);
+}

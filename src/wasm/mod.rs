@@ -98,7 +98,6 @@ pub struct Core {
     /// and `add_dedupe`. Lists and strings cross in memory, not as wasm-bindgen arguments.
     input: Vec<f64>,
     /// `ItemResult::Ok` as many times as the largest call `complete_ok` was given.
-    oks: Vec<ItemResult>,
     /// The option `configure` refused (see `problem`).
     problem: Option<ConfigError>,
     /// What `stats` wrote last, read by JS at the pointer it returns.
@@ -115,7 +114,6 @@ impl Core {
             buf: Vec::new(),
             ids: Vec::new(),
             input: Vec::new(),
-            oks: Vec::new(),
             problem: None,
             stats: [0.0; STATS_LEN],
         }
@@ -230,11 +228,7 @@ impl Core {
     /// Every entry succeeded. `COMPLETE_LATE`: the batch is no longer in flight (a late answer);
     /// `COMPLETE_DRAIN`: output is pending or the wake-up moved earlier; else `COMPLETE_DONE`.
     pub fn complete_ok(&mut self, batch: f64, n: u32, now: f64) -> u32 {
-        let n = n as usize;
-        if self.oks.len() < n {
-            self.oks.resize(n, ItemResult::Ok);
-        }
-        match self.engine.complete(batch as u64, &self.oks[..n], now) {
+        match self.engine.complete_ok(batch as u64, n as usize, now) {
             Err(_) => COMPLETE_LATE,
             Ok(()) if self.engine_has_output() => COMPLETE_DRAIN,
             Ok(()) => COMPLETE_DONE,

@@ -319,7 +319,10 @@ impl Engine {
             self.keys[k as usize].waiting -= 1;
             self.enqueue(idx, now);
             if self.items[idx as usize].gen != gen {
-                continue; // refused by its key's open circuit: settled, not admitted
+                // Refused by its key's open circuit: settled, not admitted. It may have been the
+                // last the key held: a closed batcher's key goes now, nothing else would release it.
+                self.maybe_release_key(k);
+                continue;
             }
             // It waited for room already: it goes with its key's next batch.
             if self.items[idx as usize].state == State::Queued {

@@ -40,9 +40,12 @@ impl Engine {
         // A loop, not `filter…collect`: that inlined its iterator twice in the .wasm.
         let mut with_deadline: Vec<(u32, f64)> = Vec::new();
         for e in &self.keys[k as usize].queue.entries {
-            let deadline = self.items[e.item as usize].deadline;
-            if e.run() == 0 && self.slot_in(e.item, e.gen(), State::Queued) && deadline.is_finite() {
-                with_deadline.push((e.item, deadline));
+            // A run has no deadline (and maybe no slots yet).
+            if e.run() == 0 && self.slot_in(e.item, e.gen(), State::Queued) {
+                let deadline = self.items[e.item as usize].deadline;
+                if deadline.is_finite() {
+                    with_deadline.push((e.item, deadline));
+                }
             }
         }
         for (idx, deadline) in with_deadline {

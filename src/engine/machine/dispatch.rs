@@ -86,8 +86,9 @@ impl Engine {
             if send {
                 weight += it.weight;
                 it.state = State::InFlight;
-                entries.reserve(size - entries.len()); // room for the whole batch: allocated once
-                                                       // Runs taken before it are needed as slots now, ahead of it.
+                // Room for the whole batch, allocated once; runs taken before this item are
+                // needed as slots now, ahead of it.
+                entries.reserve(size - entries.len());
                 for r in core::mem::take(&mut runs) {
                     Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
                 }

@@ -143,8 +143,11 @@ impl Engine {
         let key = &self.keys[k as usize];
         let live = |e: &&Entry| self.entry_live(e);
         let sendable = |e: &&Entry| {
-            let it = &self.items[e.item as usize];
-            e.run() > 0 || it.caller_settled || now <= it.deadline || !it.followers.is_empty()
+            // A run: plain items, no deadline (and maybe no slots yet).
+            e.run() > 0 || {
+                let it = &self.items[e.item as usize];
+                it.caller_settled || now <= it.deadline || !it.followers.is_empty()
+            }
         };
         // The first live and sendable entry, else the first live one: one pass (two `find`s
         // each inlined a two-slice search in the .wasm).

@@ -1,16 +1,28 @@
 //! The item table: slots by id, reused after they are freed (`gen` tells a reused slot from
-//! the one a stale reference meant).
+//! the one a stale reference meant). Ids are handed out from `ids_end` up when none is free;
+//! the table holds a slot only for ids some item needed one for: plain items in runs never
+//! do, so a plain workload keeps no table at all.
 
 use super::*;
 
 impl Engine {
     #[inline(never)]
     pub(super) fn alloc_item(&mut self) -> u32 {
-        self.take_ids(1).0
+        let id = self.take_ids(1).0;
+        self.ensure_slots(id + 1);
+        id
     }
 
-    /// Up to `want` (≥ 1) free ids in a row, oldest freed first: (first, count ≥ 1). The table
-    /// grows by `want` when none is free.
+    /// The table holds a slot for every id below `end`.
+    #[inline(never)]
+    pub(super) fn ensure_slots(&mut self, end: u32) {
+        while self.items.len() < end as usize {
+            self.items.push(Item::vacant());
+        }
+    }
+
+    /// Up to `want` (≥ 1) free ids in a row, oldest freed first: (first, count ≥ 1). New ids
+    /// when none is free (their slots come with their first use, see `ensure_slots`).
     pub(super) fn take_ids(&mut self, want: u32) -> (u32, u32) {
         match self.free_items.front_mut() {
             Some(r) => {
@@ -23,10 +35,8 @@ impl Engine {
                 (first, n)
             }
             None => {
-                let first = self.items.len() as u32;
-                for _ in 0..want {
-                    self.items.push(Item::vacant());
-                }
+                let first = self.ids_end;
+                self.ids_end += want;
                 (first, want)
             }
         }

@@ -16,7 +16,10 @@ impl Engine {
     /// default key, weight 1, no deadline); their `(index, generation)`s go to `slots`.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
-    pub(super) fn stamp_run(items: &mut [Item], r: Run, state: State, slots: &mut Vec<Slot>) {
+    pub(super) fn stamp_run(items: &mut Vec<Item>, r: Run, state: State, slots: &mut Vec<Slot>) {
+        while items.len() < (r.first + r.len) as usize {
+            items.push(Item::vacant()); // the run's ids may be new: their slots come now
+        }
         for j in 0..r.len {
             let idx = r.first + j;
             let it = &mut items[idx as usize];
@@ -37,7 +40,7 @@ impl Engine {
     }
 
     #[inline(never)]
-    fn stamp_call(items: &mut [Item], batch: BatchId, runs: Vec<Run>, entries: &mut Vec<Slot>) {
+    fn stamp_call(items: &mut Vec<Item>, batch: BatchId, runs: Vec<Run>, entries: &mut Vec<Slot>) {
         for r in runs {
             let from = entries.len();
             Engine::stamp_run(items, r, State::InFlight, entries);
