@@ -162,7 +162,8 @@ export function orderFunctions(bytes, { evals = 6000, seed = 1 } = {}) {
     if (find(id)) throw new Error(`wasm-edit: section ${id} (imports, table, start or elements) is not supported`);
   }
   const fnSec = find(3), code = find(10), exp = find(7);
-  // Each signature's parameter count (a function's first locals).
+  // Each signature's parameter count (a function's first locals). Value types are one byte each
+  // (numbers only: the build has no reference types).
   let [nt, p] = uleb(b, find(1).body);
   const params = [];
   for (let i = 0; i < nt; i++) {
