@@ -1496,14 +1496,19 @@ fn plain_runs_mixed_with_other_items_go_in_queue_order() {
     assert!(!raw.iter().any(|o| matches!(o, Output::Settle { .. })), "{raw:?}");
 }
 
+/// Batches of `size`, up to `attempts` calls per item, no retry budget.
+fn retrying(size: f64, attempts: f64) -> H {
+    let mut c = Config { max_batch_size: size, ..cfg() };
+    c.retry.max_attempts = attempts;
+    c.retry.budget = BudgetOption::Enabled(false);
+    H::new(c)
+}
+
 #[test]
 fn a_failed_plain_call_retries_its_items_one_by_one() {
     // The call's runs become ordinary items when it fails: resent as a unit, then one retryable
     // item error re-queues that item alone; every caller settles once, with its own entry.
-    let mut c = Config { max_batch_size: 4.0, ..cfg() };
-    c.retry.max_attempts = 3.0;
-    c.retry.budget = BudgetOption::Enabled(false);
-    let mut h = H::new(c);
+    let mut h = retrying(4.0, 3.0);
     let ids = h.bulk(4, 0.0);
     let d = h.time(0.0);
     assert_eq!(d[0].items, ids);
@@ -1594,10 +1599,7 @@ fn a_weight_cap_cuts_plain_runs_by_weight() {
 fn a_plain_item_in_a_run_is_not_cancelled() {
     // Plain adds have no signal: while it travels in a run, `cancel` does not find it and
     // changes nothing; once its call failed and it is an ordinary item again, it can be.
-    let mut c = Config { max_batch_size: 2.0, ..cfg() };
-    c.retry.max_attempts = 2.0;
-    c.retry.budget = BudgetOption::Enabled(false);
-    let mut h = H::new(c);
+    let mut h = retrying(2.0, 2.0);
     let ids = h.bulk(2, 0.0);
     let before = h.e.stats();
     assert_eq!(h.e.cancel(ids[0], 0.0), Err(InputError::UnknownItem(ids[0])));
