@@ -91,12 +91,11 @@ function identity(key) {
   return key;
 }
 
-// One executor for every load's promise: no closure per load. A `const` arrow, so that V8
-// inlines it where the promise is made (a function declaration measured slower).
-let capturedResolve, capturedReject;
-const capture = (resolve, reject) => {
+// A cache hit's promise: one executor for all (no closure per hit). A `const` arrow, so that
+// V8 inlines it where the promise is made (a function declaration measured slower).
+let capturedResolve;
+const capture = (resolve) => {
   capturedResolve = resolve;
-  capturedReject = reject;
 };
 
 function keyError(key) {
@@ -205,6 +204,7 @@ class DataLoader {
   #batch = null; // the batch loads join until it dispatches or fills (DataLoader's `_batch`)
   #batcher; // its own Batcher, when extras are given; else #shared
   #counts; // stats() of a loader on #shared, counted here
+  #parked = 0; // keys of full batches not dispatched yet (with the open batch's: stats().queued)
   #windowed; // `maxWaitMs` given: the engine's window decides when a batch goes
   #engineFailures; // retry / timeoutMs / bisect given: a rejected batch is the engine's to handle
 
@@ -252,10 +252,12 @@ class DataLoader {
       if (cached) return cacheHit(batch, cached);
     }
     batch.keys.push(key);
-    if (this.#counts !== undefined) this.#counts.queued++;
-    const promise = new Promise(capture);
-    // One object per load, as DataLoader's: measured faster to push than the two functions.
-    batch.callbacks.push({ resolve: capturedResolve, reject: capturedReject });
+    // A closure per load, as DataLoader's (one shared executor writing module variables measured
+    // 0.79-0.85x DataLoader in Chromium against 0.89-0.97x so; no difference in Node 20 and 24).
+    const callbacks = batch.callbacks;
+    const promise = new Promise((resolve, reject) => {
+      callbacks.push({ resolve, reject });
+    });
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }
@@ -316,11 +318,16 @@ class DataLoader {
 
   /** The engine's counters, as `Batcher.stats()`. */
   stats() {
-    return this.#batcher !== undefined ? this.#batcher.stats() : { ...this.#counts };
+    if (this.#batcher !== undefined) return this.#batcher.stats();
+    // Keys wait in the batches not dispatched yet (counted here, not per load).
+    const open = this.#batch;
+    return { ...this.#counts, queued: this.#parked + (open !== null && !open.hasDispatched ? open.keys.length : 0) };
   }
 
   /** DataLoader's getCurrentBatch when the open batch is gone or full: a new one whose dispatch is scheduled. */
   #newBatch() {
+    const full = this.#batch;
+    if (full !== null && !full.hasDispatched) this.#parked += full.keys.length; // it takes no more keys
     const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
@@ -333,6 +340,7 @@ class DataLoader {
   #dispatch(batch) {
     batch.hasDispatched = true;
     if (this.#batch === batch) this.#batch = null; // a long-lived loader keeps no settled batch
+    else this.#parked -= batch.keys.length;
     const { keys, callbacks } = batch;
     if (keys.length === 0) {
       resolveCacheHits(batch);
@@ -341,7 +349,6 @@ class DataLoader {
     const engine = this.#batcher;
     if (engine === undefined) {
       // The whole batch is one engine item in a call of its own; #load makes it.
-      this.#counts.queued -= keys.length;
       const shared = DataLoader.#sharedRunner();
       let call;
       try {

@@ -87,6 +87,25 @@ test("stats() of a loader without extras: queued until dispatched, then in fligh
   assert.deepEqual(now(), [0, 0, 0]);
 });
 
+test("stats().queued counts the keys of every batch not dispatched yet, full ones and the open one", async () => {
+  // maxBatchSize 2, five loads: two full batches and an open one wait for their dispatch; a cache
+  // hit is no key. A custom schedule holds them until it runs them.
+  const scheduled = [];
+  const l = new DataLoader(async (keys) => keys, { maxBatchSize: 2, batchScheduleFn: (fn) => scheduled.push(fn) });
+  const loads = [1, 2, 3, 4, 5].map((k) => l.load(k));
+  const cached = l.load(1);
+  assert.equal(l.stats().queued, 5);
+  scheduled.shift()(); // the first full batch goes
+  assert.equal(l.stats().queued, 3);
+  scheduled.pop()(); // the open one
+  assert.equal(l.stats().queued, 2);
+  scheduled.shift()();
+  assert.equal(l.stats().queued, 0);
+  assert.deepEqual(await Promise.all([...loads, cached]), [1, 2, 3, 4, 5, 1]);
+  assert.equal(l.stats().queued, 0);
+  assert.equal(l.stats().items, 5);
+});
+
 test("a batch over the engine's 100,000-key ceiling is one call without extras (as DataLoader), calls of 100,000 with them", async () => {
   const keys = Array.from({ length: 100001 }, (_, i) => i);
   for (const [options, sizes] of [[{ cache: false }, [100001]], [{ cache: false, maxInFlight: 4 }, [100000, 1]]]) {
