@@ -60,7 +60,7 @@ impl Engine {
     }
 
     /// Every slot of key `k` not sent yet settles with E_CIRCUIT_OPEN (its followers too).
-    fn reject_unsent(&mut self, k: KeyId, now: f64) {
+    pub(super) fn reject_unsent(&mut self, k: KeyId, now: f64) {
         let key = &self.keys[k as usize];
         let holds = !key.queue.is_empty()
             || key.waiting > 0

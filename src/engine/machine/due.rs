@@ -190,6 +190,13 @@ impl Engine {
             return true;
         }
         debug_assert!(self.in_flight_batches < self.cfg.in_flight_cap(), "run_due checks the cap first");
+        if self.keys[k as usize].circuit.refuses(now) {
+            // Its circuit refuses, yet something of it waits to be sent: the clock went back
+            // below the reopening time after the circuit had let it through. Refused now, as
+            // when the circuit opened (nothing would wake the key at the reopening time).
+            self.reject_unsent(k, now);
+            return false;
+        }
         if !self.may_start(k, now) {
             return false; // scheduled again when one of this key's calls ends
         }
