@@ -16,8 +16,13 @@ impl Engine {
     /// The table holds a slot for every id below `end`.
     #[inline(never)]
     pub(super) fn ensure_slots(&mut self, end: u32) {
-        while self.items.len() < end as usize {
-            self.items.push(Item::vacant());
+        Engine::grow_slots(&mut self.items, end);
+    }
+
+    /// As `ensure_slots`, on the table alone (for callers that hold another part of the engine).
+    pub(super) fn grow_slots(items: &mut Vec<Item>, end: u32) {
+        while items.len() < end as usize {
+            items.push(Item::vacant());
         }
     }
 

@@ -17,9 +17,7 @@ impl Engine {
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn stamp_run(items: &mut Vec<Item>, r: Run, state: State, slots: &mut Vec<Slot>) {
-        while items.len() < (r.first + r.len) as usize {
-            items.push(Item::vacant()); // the run's ids may be new: their slots come now
-        }
+        Engine::grow_slots(items, r.first + r.len); // the run's ids may be new: their slots come now
         for j in 0..r.len {
             let idx = r.first + j;
             let it = &mut items[idx as usize];
