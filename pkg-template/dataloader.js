@@ -101,14 +101,22 @@ const capture = (resolve) => {
 };
 
 /**
- * A load's value: the loads of a batch follow its answer `{ values, next }` in the order they were
- * made (a promise's reactions run in the order they were added), so each takes the next value.
- * An Error value rejects that load only, as DataLoader does.
+ * A load's value: the loads of a batch follow its answer in the order they were made (a promise's
+ * reactions run in the order they were added), so each takes the next value. An Error value
+ * rejects that load only, as DataLoader does; from `good` on, every load rejects with `error`
+ * (DataLoader's failedDispatch after reading a value threw).
  */
 function take(answer) {
-  const value = answer.values[answer.next++];
-  if (value instanceof Error) throw value;
+  const i = answer.next++;
+  if (i >= answer.good) throw answer.error;
+  const value = answer.values[i];
+  if (answer.errors !== null && answer.errors[i]) throw value;
   return value;
+}
+
+/** An answer where the loads from `good` on reject with `error`; `errors` flags Error values (or null). */
+function answerOf(values, good, error, errors) {
+  return { values, next: 0, good, error, errors };
 }
 
 function keyError(key) {
@@ -377,7 +385,7 @@ class DataLoader {
     }
     const sent = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) sent[i] = this.#send(keys[i]);
-    batch.settle({ values: sent, next: 0 });
+    batch.settle(answerOf(sent, keys.length, undefined, null));
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
@@ -398,7 +406,7 @@ class DataLoader {
     }
     counts.inFlightBatches++;
     counts.inFlightItems += keys.length;
-    let answered = false;
+    let answered = false, failedAt = false;
     batchPromise.then((values) => {
       answered = true;
       counts.inFlightBatches--;
@@ -406,13 +414,32 @@ class DataLoader {
       const wrong = valuesError(keys, values);
       if (wrong !== undefined) throw wrong;
       resolveCacheHits(batch);
-      let failed = 0;
-      for (let i = 0; i < keys.length; i++) if (values[i] instanceof Error) failed++;
-      batch.settle({ values, next: 0 });
+      // Each value read once, as DataLoader reads them (a getter or proxy sees what it would).
+      const n = keys.length, copy = new Array(n);
+      let i = 0, failed = 0, errors = null;
+      try {
+        for (; i < n; i++) {
+          const value = values[i];
+          if (value instanceof Error) {
+            (errors ??= new Array(n).fill(false))[i] = true;
+            failed++;
+          }
+          copy[i] = value;
+        }
+      } catch (error) {
+        // DataLoader settled the loads before `i`, then failedDispatch rejects the rest.
+        failedAt = true;
+        counts.failed += failed;
+        counts.succeeded += i - failed;
+        this.#failedDispatch(batch, error, shared, call, answerOf(copy, i, error, errors));
+        return;
+      }
+      batch.settle(answerOf(copy, n, undefined, errors));
       counts.failed += failed;
-      counts.succeeded += keys.length - failed;
+      counts.succeeded += n - failed;
       shared.finishCall(call);
     }).catch((error) => {
+      if (failedAt) throw error; // the cacheKeyFn threw while failing the batch: unhandled, as in DataLoader
       if (!answered) {
         counts.inFlightBatches--;
         counts.inFlightItems -= keys.length;
@@ -423,16 +450,22 @@ class DataLoader {
 
   /**
    * DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads
-   * reject. Then the engine's call (if any) ends: settled by the loader, it succeeded.
+   * reject (from `partial.good` on, when given). Then the engine's call (if any) ends: settled by
+   * the loader, it succeeded. A cacheKeyFn that throws here still lets every load settle.
    */
-  #failedDispatch(batch, error, shared, call) {
+  #failedDispatch(batch, error, shared, call, partial) {
+    const keys = batch.keys;
     try {
       resolveCacheHits(batch);
-      const keys = batch.keys;
       for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
-      batch.fail(error);
-      this.#counts.failed += keys.length;
     } finally {
+      if (partial === undefined) {
+        batch.fail(error);
+        this.#counts.failed += keys.length;
+      } else {
+        batch.settle(partial);
+        this.#counts.failed += keys.length - partial.good;
+      }
       if (shared !== undefined) shared.finishCall(call);
     }
   }

@@ -4,6 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import Hyper from "hyperbatch/dataloader";
 
 const Upstream = createRequire(import.meta.url)("dataloader");
@@ -136,4 +138,43 @@ test("without extras, loads settle in DataLoader's order, a load one promise job
     const late = expected.map((e) => (e.k === "hit" ? e.job : e.job + 1));
     assert.deepEqual(actual.map((a) => a.job), late, `jobs, fail: ${fail}`);
   }
+});
+
+/**
+ * batchLoadFn answers with an array-like whose value at `throwAt` throws when read: DataLoader
+ * settles the loads before it by their values, rejects the rest with that error and forgets every
+ * key of the batch. Each value is read once, as DataLoader reads it.
+ */
+async function throwingValues(Loader, throwAt) {
+  const reads = [];
+  const loader = new Loader((keys) => Promise.resolve(new Proxy(keys.map((k) => (k === "e" ? new Error(k) : `v${k}`)), {
+    get(target, prop, receiver) {
+      if (/^\d+$/.test(String(prop))) {
+        reads.push(Number(prop));
+        if (Number(prop) === throwAt) throw new Error(`getter ${prop}`);
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  })));
+  const settled = await Promise.allSettled(["a", "e", "b", "c"].map((k) => loader.load(k)));
+  // A key still cached answers from the cache: no second batchLoadFn call.
+  let called = false;
+  const again = await Promise.allSettled(["a", "c"].map((k) => loader.load(k)));
+  const outcomes = settled.map(describeOutcome);
+  return { outcomes, reads: reads.sort(), again: again.map(describeOutcome), called };
+}
+
+test("a batch value that throws when read: the loads before it settle, the rest reject, every key is forgotten, each value read once (as DataLoader)", async () => {
+  for (const throwAt of [0, 1, 2, 3, -1]) {
+    const expected = await throwingValues(Upstream, throwAt);
+    assert.deepEqual(await throwingValues(Hyper, throwAt), expected, `throwAt ${throwAt}`);
+  }
+});
+
+test("a cacheKeyFn that throws while a failed batch forgets its keys: every load still settles (DataLoader leaves them pending), the call ends once", () => {
+  // In a process of its own: the cacheKeyFn's error is an unhandled rejection, as in DataLoader.
+  const run = (which) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL("fixtures/throwing-cache-key.mjs", import.meta.url)), which], { encoding: "utf8" }));
+  const upstream = run("dataloader"), hyper = run("hyperbatch/dataloader");
+  assert.deepEqual(upstream, { calls: 1, states: ["pending", "pending"], unhandled: ["cacheKeyFn broke"] });
+  assert.deepEqual(hyper, { calls: 1, states: ["rejected:down", "rejected:down"], unhandled: ["cacheKeyFn broke"], inFlightBatches: 0 });
 });
