@@ -13,16 +13,15 @@
 // that Batcher, which the engine puts in flight at once in a call of its own (startCall: the
 // engine admits, counts and starts it; finishCall ends it); the loader makes that call itself
 // (one batchLoadFn call: DataLoader's dispatchBatch), and it settles the loads as DataLoader
-// does, one promise job later: a load's promise is `answer.then(take)`, not a promise of its own
-// with resolving functions and a {resolve, reject} record (DataLoader's per-load cost). The
-// engine's work is two calls per batch, not per key: a per-key engine item, or a Batch and a
+// does, keeping only each load's resolve (an Error value rejects through core.js's rejectVia, one
+// promise job later), not a {resolve, reject} record per load. The engine's work is two calls per batch, not per key: a per-key engine item, or a Batch and a
 // promise step per batch, cost more than DataLoader's whole load.
 // A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
 // This module needs only core.js (`Batcher`, and its internal `runnerOf`); each runtime entry
 // (dataloader.node.js, …) loads the wasm first.
-import { Batcher, runnerOf } from "./core.js";
+import { Batcher, rejectVia, resolveVia, runnerOf } from "./core.js";
 
 const ENGINE_MAX_BATCH = 100000; // the engine's largest maxBatchSize
 const UNLIMITED = 4294967295; // the engine's largest maxQueued / maxInFlight
@@ -100,25 +99,6 @@ const capture = (resolve) => {
   capturedResolve = resolve;
 };
 
-/**
- * A load's value: the loads of a batch follow its answer in the order they were made (a promise's
- * reactions run in the order they were added), so each takes the next value. An Error value
- * rejects that load only, as DataLoader does; from `good` on, every load rejects with `error`
- * (DataLoader's failedDispatch after reading a value threw).
- */
-function take(answer) {
-  const i = answer.next++;
-  if (i >= answer.good) throw answer.error;
-  const value = answer.values[i];
-  if (answer.errors !== null && answer.errors[i]) throw value;
-  return value;
-}
-
-/** An answer where the loads from `good` on reject with `error`; `errors` flags Error values (or null). */
-function answerOf(values, good, error, errors) {
-  return { values, next: 0, good, error, errors };
-}
-
 function keyError(key) {
   return new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
 }
@@ -149,7 +129,7 @@ function resolveCacheHits(batch) {
   const hits = batch.cacheHits;
   if (hits === undefined) return;
   batch.cacheHits = undefined;
-  for (let i = 0; i < hits.length; i += 2) hits[i](hits[i + 1]);
+  for (let i = 0; i < hits.length; i += 2) resolveVia(hits[i], hits[i + 1]);
 }
 
 function getValidMaxBatchSize(options) {
@@ -273,9 +253,11 @@ class DataLoader {
       if (cached) return cacheHit(batch, cached);
     }
     batch.keys.push(key);
-    // The load's promise follows its batch's, and `take` hands it its own value: no closure, no
-    // resolving functions and no {resolve, reject} object per load (DataLoader makes all three).
-    const promise = batch.answer.then(take);
+    // Only the resolve function is kept: no {resolve, reject} record per load (DataLoader's).
+    const callbacks = batch.callbacks;
+    const promise = new Promise((resolve) => {
+      callbacks.push(resolve);
+    });
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }
@@ -346,12 +328,7 @@ class DataLoader {
   #newBatch() {
     const full = this.#batch;
     if (full !== null && !full.hasDispatched) this.#parked += full.keys.length; // it takes no more keys
-    const batch = { hasDispatched: false, keys: [], answer: undefined, settle: undefined, fail: undefined,
-      cacheHits: undefined };
-    batch.answer = new Promise((resolve, reject) => {
-      batch.settle = resolve;
-      batch.fail = reject;
-    });
+    const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
       this.#dispatch(batch);
@@ -377,15 +354,13 @@ class DataLoader {
       try {
         call = shared.startCall();
       } catch (error) {
-        this.#failedDispatch(batch, error); // not reached: the shared Batcher has no limits
+        this.#failedDispatch(batch, error, undefined, undefined, 0); // not reached: the shared Batcher has no limits
         return;
       }
       this.#load(batch, shared, call);
       return;
     }
-    const sent = new Array(keys.length);
-    for (let i = 0; i < keys.length; i++) sent[i] = this.#send(keys[i]);
-    batch.settle(answerOf(sent, keys.length, undefined, null));
+    for (let i = 0; i < keys.length; i++) resolveVia(batch.callbacks[i], this.#send(keys[i]));
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
@@ -401,7 +376,7 @@ class DataLoader {
     counts.items += keys.length;
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
     if (error !== undefined) {
-      this.#failedDispatch(batch, error, shared, call);
+      this.#failedDispatch(batch, error, shared, call, 0);
       return;
     }
     counts.inFlightBatches++;
@@ -414,29 +389,29 @@ class DataLoader {
       const wrong = valuesError(keys, values);
       if (wrong !== undefined) throw wrong;
       resolveCacheHits(batch);
-      // Each value read once, as DataLoader reads them (a getter or proxy sees what it would).
-      const n = keys.length, copy = new Array(n);
-      let i = 0, failed = 0, errors = null;
+      const callbacks = batch.callbacks;
+      let i = 0, failed = 0;
       try {
-        for (; i < n; i++) {
+        for (; i < keys.length; i++) {
           const value = values[i];
           if (value instanceof Error) {
-            (errors ??= new Array(n).fill(false))[i] = true;
             failed++;
+            rejectVia(callbacks[i], value);
+          } else {
+            resolveVia(callbacks[i], value);
           }
-          copy[i] = value;
         }
       } catch (error) {
-        // DataLoader settled the loads before `i`, then failedDispatch rejects the rest.
+        // A value that throws when read: DataLoader has settled the loads before it, and
+        // failedDispatch rejects the rest.
         failedAt = true;
         counts.failed += failed;
         counts.succeeded += i - failed;
-        this.#failedDispatch(batch, error, shared, call, answerOf(copy, i, error, errors));
+        this.#failedDispatch(batch, error, shared, call, i);
         return;
       }
-      batch.settle(answerOf(copy, n, undefined, errors));
       counts.failed += failed;
-      counts.succeeded += n - failed;
+      counts.succeeded += keys.length - failed;
       shared.finishCall(call);
     }).catch((error) => {
       if (failedAt) throw error; // the cacheKeyFn threw while failing the batch: unhandled, as in DataLoader
@@ -444,28 +419,24 @@ class DataLoader {
         counts.inFlightBatches--;
         counts.inFlightItems -= keys.length;
       }
-      this.#failedDispatch(batch, error, shared, call);
+      this.#failedDispatch(batch, error, shared, call, 0);
     });
   }
 
   /**
    * DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads
-   * reject (from `partial.good` on, when given). Then the engine's call (if any) ends: settled by
-   * the loader, it succeeded. A cacheKeyFn that throws here still lets every load settle.
+   * from `from` on reject. Then the engine's call (if any) ends: settled by the loader, it
+   * succeeded. A cacheKeyFn that throws here still lets every load settle.
    */
-  #failedDispatch(batch, error, shared, call, partial) {
+  #failedDispatch(batch, error, shared, call, from) {
     const keys = batch.keys;
     try {
       resolveCacheHits(batch);
       for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
     } finally {
-      if (partial === undefined) {
-        batch.fail(error);
-        this.#counts.failed += keys.length;
-      } else {
-        batch.settle(partial);
-        this.#counts.failed += keys.length - partial.good;
-      }
+      const callbacks = batch.callbacks;
+      for (let i = from; i < keys.length; i++) rejectVia(callbacks[i], error);
+      this.#counts.failed += keys.length - from;
       if (shared !== undefined) shared.finishCall(call);
     }
   }

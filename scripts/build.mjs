@@ -240,13 +240,13 @@ writeFileSync(join(pkg, "core.cjs"), `"use strict";\n${core.replace(exportLine, 
 // which gets Batcher from index.cjs (that loads the wasm) and is the class itself, like
 // require("dataloader").
 const dataloader = readFileSync(join(pkg, "dataloader.js"), "utf8");
-const dlImport = /^import \{ Batcher, runnerOf \} from "\.\/core\.js";$/m;
+const dlImport = /^import \{ Batcher, ([\w, ]+) \} from "\.\/core\.js";$/m;
 const dlExport = /^export \{ DataLoader, DataLoader as default \};$/m;
 if (!dlImport.test(dataloader) || !dlExport.test(dataloader)) {
   throw new Error("pkg-template/dataloader.js must import Batcher from ./core.js and end with its export line");
 }
 writeFileSync(join(pkg, "dataloader.cjs"), `"use strict";\n${dataloader
-  .replace(dlImport, 'const { Batcher } = require("./index.cjs");\nconst { runnerOf } = require("./core.cjs");')
+  .replace(dlImport, 'const { Batcher } = require("./index.cjs");\nconst { $1 } = require("./core.cjs");')
   .replace(dlExport, "module.exports = DataLoader;\nDataLoader.default = DataLoader;\nDataLoader.DataLoader = DataLoader;")}`);
 // timeline.js (hyperbatch/timeline) imports nothing and ends with one export line, like core.js.
 const timeline = readFileSync(join(pkg, "timeline.js"), "utf8");
