@@ -539,8 +539,8 @@ class Runner {
     this.circuitErrors = []; // per engine key id: the error that opened its circuit (E_CIRCUIT_OPEN's cause)
     this.classify = given["retry.classify"];
     this.timeoutMs = given.timeoutMs;
-    // Per item id: resolve, reject, value.
-    this.res = []; // per item id: its caller's resolve (see rejectVia)
+    // Per item id: its caller's resolve (rejections too: see rejectVia) and its value.
+    this.res = [];
     this.vals = [];
     // Abort signals: one listener per distinct signal, however many items share it (a signal's
     // listener list is walked on every add and remove, so a listener per item is quadratic).
