@@ -1,8 +1,8 @@
 //! A key's queue: items waiting for their first send (or re-queued after a retryable item
 //! error), in arrival order, plus the per-key state that decides when it dispatches.
 
+use super::fifo::Fifo;
 use super::str_map::StrMap;
-use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
 /// so it rejoins ahead of newer items); its generation detects a slot freed since it was queued.
@@ -65,7 +65,7 @@ impl Entry {
 
 #[derive(Debug, Default)]
 pub struct Queue {
-    pub entries: VecDeque<Entry>,
+    pub entries: Fifo<Entry>,
     /// Live entries (dead ones are skipped lazily).
     pub live: usize,
     /// Sum of live entries' weights.
@@ -80,7 +80,7 @@ pub struct Queue {
 
 impl Queue {
     pub fn push_back(&mut self, e: Entry, weight: f64) {
-        debug_assert!(self.entries.back().is_none_or(|b| b.order < e.order));
+        debug_assert!(self.entries.last().is_none_or(|b| b.order < e.order));
         self.entries.push_back(e);
         self.live += 1;
         self.weight += weight;
@@ -107,12 +107,7 @@ impl Queue {
     /// Insert by `order`: a retried item keeps its place among its key's waiting items.
     pub fn insert_ordered(&mut self, e: Entry, weight: f64) {
         let pos = self.entries.partition_point(|x| x.order < e.order);
-        // Pushed at the back, then swapped into place: `VecDeque::insert` ships its own
-        // wrap-around copy (about 600 B of the .wasm). A retry is not the hot path.
-        self.entries.push_back(e);
-        for i in (pos + 1..self.entries.len()).rev() {
-            self.entries.swap(i, i - 1);
-        }
+        self.entries.insert(pos, e);
         self.live += 1;
         self.weight += weight;
         self.retried += 1;

@@ -2,7 +2,7 @@
 //! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
 //! decided in `due.rs`.
 
-use super::{Batch, Engine, Run, Slot, State, Timer};
+use super::{Batch, Engine, Run, Slot, State, Timer, Unit};
 use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
@@ -243,7 +243,7 @@ impl Engine {
         let route = self.next_route;
         self.next_route += 1;
         let items = entries.iter().map(|&(i, _)| i).collect();
-        self.routes.insert(route, entries);
+        self.routes.insert(route, Unit::unit(UNROUTED, entries));
         self.out.push(Output::Route { route, items });
     }
 }

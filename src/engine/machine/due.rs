@@ -152,7 +152,7 @@ impl Engine {
         // The first live and sendable entry, else the first live one: one pass (two `find`s
         // each inlined a two-slice search in the .wasm).
         let (mut queued, mut first_live) = (None, None);
-        for e in &key.queue.entries {
+        for e in key.queue.entries.iter() {
             if live(&e) {
                 if sendable(&e) {
                     queued = Some(e.order);
@@ -255,9 +255,8 @@ impl Engine {
         let oldest = if q.retried == 0 {
             q.entries.front().map_or(f64::INFINITY, |e| e.at)
         } else {
-            // A loop, not `fold` (which inlined one copy per half of the VecDeque).
             let mut oldest = f64::INFINITY;
-            for e in &q.entries {
+            for e in q.entries.iter() {
                 if self.entry_live(e) {
                     oldest = oldest.min(e.at);
                 }

@@ -55,7 +55,7 @@ impl Engine {
     /// until the last item leaves and the queue is cleared with them.
     pub(super) fn stamp_queued_runs(&mut self, k: KeyId) {
         let mut scratch = Vec::new();
-        // By index: iterating the VecDeque inlined a two-slice walk.
+        // By index: the slots are written while the queue is read.
         for i in 0..self.keys[k as usize].queue.entries.len() {
             let e = self.keys[k as usize].queue.entries[i];
             if e.run() > 0 {
