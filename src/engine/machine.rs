@@ -510,10 +510,16 @@ impl Engine {
         self.items.len()
     }
 
+    /// Queue an output. Out of line: each inlined `push` repeated its capacity check.
+    #[inline(never)]
+    fn emit(&mut self, o: Output) {
+        self.out.push(o);
+    }
+
     /// Bookkeeping after every input: completed flushes, and compaction of stale timers.
     fn after_input(&mut self, _now: f64) {
         while let Some(id) = self.flushes.pop_done() {
-            self.out.push(Output::Flushed { flush: id });
+            self.emit(Output::Flushed { flush: id });
         }
         let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
         if self.timers.len() > bound {

@@ -18,7 +18,7 @@ impl Engine {
         }
         let outcome = Outcome::CircuitOpen { key: k };
         self.count_settled(idx, outcome);
-        self.out.push(Output::Settle { item: idx, outcome, release: true });
+        self.emit(Output::Settle { item: idx, outcome, release: true });
         self.free_item(idx);
         true
     }
@@ -40,7 +40,7 @@ impl Engine {
     /// Key `k` started call `batch`.
     pub(super) fn circuit_sent(&mut self, k: KeyId, batch: BatchId) {
         if let Some(state) = self.keys[k as usize].circuit.sent(batch) {
-            self.out.push(Output::CircuitChange { key: k, state });
+            self.emit(Output::CircuitChange { key: k, state });
         }
     }
 
@@ -52,7 +52,7 @@ impl Engine {
             return;
         };
         if let Some(state) = self.keys[k as usize].circuit.call_ended(cfg, batch, ok, now) {
-            self.out.push(Output::CircuitChange { key: k, state });
+            self.emit(Output::CircuitChange { key: k, state });
         }
         if self.keys[k as usize].circuit.refuses(now) {
             self.reject_unsent(k, now);
@@ -90,7 +90,7 @@ impl Engine {
             if !it.caller_settled {
                 it.caller_settled = true;
                 self.count_settled(idx, outcome);
-                self.out.push(Output::Settle { item: idx, outcome, release: false });
+                self.emit(Output::Settle { item: idx, outcome, release: false });
             }
             self.drop_slot(idx, now); // out of its queue or unit; Release follows
         }

@@ -114,7 +114,7 @@ impl Engine {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);
         let release = self.items[idx as usize].followers.is_empty();
-        self.out.push(Output::Settle { item: idx, outcome, release });
+        self.emit(Output::Settle { item: idx, outcome, release });
         if release {
             self.free_item(idx);
         } else {
@@ -190,7 +190,7 @@ impl Engine {
         self.circuit_sent(k, batch);
         if !direct {
             let deadline = deadline.is_finite().then_some(deadline);
-            self.out.push(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
+            self.emit(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
         }
         batch
     }
@@ -244,6 +244,6 @@ impl Engine {
         self.next_route += 1;
         let items = entries.iter().map(|&(i, _)| i).collect();
         self.routes.insert(route, Unit::unit(UNROUTED, entries));
-        self.out.push(Output::Route { route, items });
+        self.emit(Output::Route { route, items });
     }
 }

@@ -24,7 +24,7 @@ impl Engine {
         }
         if tick && !self.tick_requested {
             self.tick_requested = true;
-            self.out.push(Output::Tick);
+            self.emit(Output::Tick);
         }
     }
 
@@ -34,7 +34,7 @@ impl Engine {
         self.schedule_due(k, false);
         if !self.tick_requested && !self.turn_end_requested {
             self.turn_end_requested = true;
-            self.out.push(Output::TurnEnd);
+            self.emit(Output::TurnEnd);
         }
     }
 
