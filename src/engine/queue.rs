@@ -132,6 +132,17 @@ impl Queue {
         }
     }
 
+    /// Item `idx` leaves the queue: the dedupe key `d` no longer finds it (unless it names
+    /// another item by now). Out of line: two callers.
+    #[inline(never)]
+    pub fn unlist_dedupe(&mut self, d: Option<&str>, idx: u32) {
+        if let Some(d) = d {
+            if self.dedupe.get(d) == Some(&idx) {
+                self.dedupe.remove(d);
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }

@@ -47,6 +47,8 @@ impl Engine {
     /// A call of key `k` ended (`ok`: it returned an array; `None`: abandoned, no verdict). Its
     /// items have been settled, re-queued or put in units already: if the circuit refuses now,
     /// everything of the key that has not been sent rejects.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn circuit_call_ended(&mut self, k: KeyId, batch: BatchId, ok: Option<bool>, now: f64) {
         let Some(cfg) = &self.cfg.circuit_breaker else {
             return;

@@ -77,11 +77,7 @@ impl Engine {
             if first_send {
                 self.queued -= 1;
             }
-            if let Some(d) = &it.dedupe {
-                if key.queue.dedupe.get(d) == Some(&e.item) {
-                    key.queue.dedupe.remove(d);
-                }
-            }
+            key.queue.unlist_dedupe(it.dedupe.as_deref(), e.item);
             key.queue.forget(it.weight, !first_send);
             if send {
                 weight += it.weight;

@@ -48,6 +48,8 @@ impl Engine {
     }
 
     /// Ids `first..first + n` are free (slots reset already, or never written: a run's).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn free_ids(&mut self, first: u32, n: u32) {
         if let Some(last) = self.free_items.back_mut() {
             if last.0 + last.1 == first {

@@ -297,11 +297,7 @@ impl Engine {
                 if it.sends == 0 {
                     self.queued -= 1;
                 }
-                if let Some(d) = &it.dedupe {
-                    if q.dedupe.get(d) == Some(&idx) {
-                        q.dedupe.remove(d);
-                    }
-                }
+                q.unlist_dedupe(it.dedupe.as_deref(), idx);
                 if q.is_empty() {
                     self.keys[k as usize].window_at = f64::INFINITY;
                 }
