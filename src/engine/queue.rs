@@ -119,6 +119,8 @@ impl Queue {
     }
 
     /// Account for `n` live items that leave the queue, `weight` in all.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn forget_n(&mut self, n: usize, weight: f64, retried: bool) {
         self.live -= n;
         self.weight -= weight;

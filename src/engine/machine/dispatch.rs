@@ -118,6 +118,8 @@ impl Engine {
         }
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, runs: Vec<Run>, now: f64) {
         if !entries.is_empty() || !runs.is_empty() {
             self.start_call(k, entries, runs, now, false);

@@ -33,6 +33,8 @@ impl Engine {
 
     /// A call of plain runs is needed item by item (a failure, an item error): its items become
     /// ordinary in-flight items of the call, in order.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn materialise_call(&mut self, batch: BatchId, b: &mut Batch) {
         Engine::stamp_call(&mut self.items, batch, core::mem::take(&mut b.runs), &mut b.entries);
     }

@@ -4,6 +4,8 @@
 use super::*;
 
 impl Engine {
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn new_unit(&mut self, key: KeyId, entries: Vec<Slot>) -> u64 {
         let u = self.next_unit;
         self.next_unit += 1;
