@@ -87,6 +87,8 @@ impl<V> IdMap<V> {
         self.index.live += 1;
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(crate) fn get(&self, id: &u64) -> Option<&V> {
         self.slots[self.index.find(*id)? as usize].as_ref()
     }

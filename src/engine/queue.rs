@@ -55,6 +55,8 @@ impl Entry {
     }
 
     /// A run entry gives its first `n` (fewer than it has) items away.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn skip(&mut self, n: u32) {
         self.item += n;
         self.order += u64::from(n);

@@ -234,6 +234,8 @@ impl Engine {
     }
 
     /// A run of plain items is always live (they cannot leave a queue but by being sent).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     fn entry_live(&self, e: &Entry) -> bool {
         e.run() > 0 || self.items[e.item as usize].gen == e.gen()
     }
