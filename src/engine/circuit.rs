@@ -42,6 +42,8 @@ impl Circuit {
     }
 
     /// Open (whether or not `resetMs` has passed): counted in `stats().circuitsOpen`.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
     }

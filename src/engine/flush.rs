@@ -45,19 +45,16 @@ impl Flushes {
 
     /// The item numbered `seq` settled.
     pub fn settled(&mut self, seq: u64) {
-        for p in self.pending.as_mut_slice().iter_mut().rev() {
-            if seq >= p.upto {
-                break; // earlier flushes end lower still
-            }
-            p.left -= 1;
-        }
+        self.settled_run(seq, 1); // one loop in the .wasm
     }
 
     /// The `n` items numbered from `seq` settled.
+    // Out of line: three callers.
+    #[inline(never)]
     pub fn settled_run(&mut self, seq: u64, n: u32) {
         for p in self.pending.as_mut_slice().iter_mut().rev() {
             if seq >= p.upto {
-                break;
+                break; // earlier flushes end lower still
             }
             p.left -= (p.upto - seq).min(u64::from(n)) as usize;
         }

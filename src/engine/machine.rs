@@ -27,7 +27,7 @@ mod time;
 mod units;
 
 use crate::prelude::*;
-use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::collections::BinaryHeap;
 use core::cmp::Reverse;
 
 use super::budget::Budget;
@@ -111,7 +111,7 @@ struct Key {
     name: Box<str>,
     queue: Queue,
     in_flight: usize,
-    ready_units: VecDeque<u64>,
+    ready_units: Fifo<u64>,
     pending_units: usize,
     retry_waiting: usize,
     /// Adds for this key waiting for room (`whenFull: "wait"`): they hold the key too.
@@ -187,12 +187,28 @@ struct Batch {
     direct: bool,
 }
 
-#[derive(Debug)]
-struct Unit {
-    key: KeyId,
-    entries: Vec<Slot>,
-    /// Entries whose slot is still in this unit.
-    live: usize,
+/// A unit (a batch waiting to be resent as it was) or a `resolveKeys` call: its key, its slots,
+/// and in `wanted` how many of them are still in it. A `Batch` too: one map type in the .wasm.
+type Unit = Batch;
+
+impl Batch {
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
+    fn unit(key: KeyId, entries: Vec<Slot>) -> Unit {
+        Batch {
+            key,
+            wanted: entries.len(),
+            entries,
+            runs: Vec::new(),
+            size: 0,
+            attempt: 0,
+            weight: 0.0,
+            started: 0.0,
+            timed_out: false,
+            abandoned: false,
+            direct: false,
+        }
+    }
 }
 
 /// See the module docs of [`crate::engine`].
@@ -210,7 +226,9 @@ pub struct Engine {
     key_ids: StrMap,
     batches: IdMap<Batch>,
     next_batch: BatchId,
-    routes: IdMap<Vec<Slot>>,
+    /// `resolveKeys` calls in flight: their items, as a unit of the routing queue (one map type
+    /// less in the .wasm).
+    routes: IdMap<Unit>,
     next_route: RouteId,
     units: IdMap<Unit>,
     next_unit: u64,
@@ -349,11 +367,11 @@ impl Engine {
     /// `resolveKeys` answered: one key per item of the route call ([`UNROUTED`] where it gave
     /// none, which fails that item with E_ROUTE).
     pub fn route_done(&mut self, route: RouteId, keys: &[KeyId], now: f64) -> Result<(), InputError> {
-        let n = self.routes.get(&route).ok_or(InputError::UnknownRoute(route))?.len();
+        let n = self.routes.get(&route).ok_or(InputError::UnknownRoute(route))?.entries.len();
         if keys.len() != n {
             return Err(InputError::ResultCount { batch: route, expected: n, got: keys.len() });
         }
-        let entries = self.routes.remove(&route).unwrap_or_default();
+        let entries = self.routes.remove(&route).map_or_else(Vec::new, |u| u.entries);
         for (&(idx, gen), &k) in entries.iter().zip(keys) {
             if !self.slot_in(idx, gen, State::Routing) {
                 continue;
@@ -404,8 +422,8 @@ impl Engine {
 
     /// `resolveKeys` failed: its items fail with E_ROUTE.
     pub fn route_failed(&mut self, route: RouteId, now: f64) -> Result<(), InputError> {
-        let entries = self.routes.remove(&route).ok_or(InputError::UnknownRoute(route))?;
-        for (idx, gen) in entries {
+        let unit = self.routes.remove(&route).ok_or(InputError::UnknownRoute(route))?;
+        for (idx, gen) in unit.entries {
             if self.slot_in(idx, gen, State::Routing) {
                 self.remove_caller(idx, ErrorCode::Route, now);
             }
@@ -492,10 +510,16 @@ impl Engine {
         self.items.len()
     }
 
+    /// Queue an output. Out of line: each inlined `push` repeated its capacity check.
+    #[inline(never)]
+    fn emit(&mut self, o: Output) {
+        self.out.push(o);
+    }
+
     /// Bookkeeping after every input: completed flushes, and compaction of stale timers.
     fn after_input(&mut self, _now: f64) {
         while let Some(id) = self.flushes.pop_done() {
-            self.out.push(Output::Flushed { flush: id });
+            self.emit(Output::Flushed { flush: id });
         }
         let bound = 64 + 4 * (self.live + self.in_flight_batches + self.units.len() + self.keys.len());
         if self.timers.len() > bound {

@@ -1,8 +1,8 @@
 //! A key's queue: items waiting for their first send (or re-queued after a retryable item
 //! error), in arrival order, plus the per-key state that decides when it dispatches.
 
+use super::fifo::Fifo;
 use super::str_map::StrMap;
-use alloc::collections::VecDeque;
 
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
 /// so it rejoins ahead of newer items); its generation detects a slot freed since it was queued.
@@ -55,6 +55,8 @@ impl Entry {
     }
 
     /// A run entry gives its first `n` (fewer than it has) items away.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn skip(&mut self, n: u32) {
         self.item += n;
         self.order += u64::from(n);
@@ -65,7 +67,7 @@ impl Entry {
 
 #[derive(Debug, Default)]
 pub struct Queue {
-    pub entries: VecDeque<Entry>,
+    pub entries: Fifo<Entry>,
     /// Live entries (dead ones are skipped lazily).
     pub live: usize,
     /// Sum of live entries' weights.
@@ -80,7 +82,7 @@ pub struct Queue {
 
 impl Queue {
     pub fn push_back(&mut self, e: Entry, weight: f64) {
-        debug_assert!(self.entries.back().is_none_or(|b| b.order < e.order));
+        debug_assert!(self.entries.last().is_none_or(|b| b.order < e.order));
         self.entries.push_back(e);
         self.live += 1;
         self.weight += weight;
@@ -107,12 +109,7 @@ impl Queue {
     /// Insert by `order`: a retried item keeps its place among its key's waiting items.
     pub fn insert_ordered(&mut self, e: Entry, weight: f64) {
         let pos = self.entries.partition_point(|x| x.order < e.order);
-        // Pushed at the back, then swapped into place: `VecDeque::insert` ships its own
-        // wrap-around copy (about 600 B of the .wasm). A retry is not the hot path.
-        self.entries.push_back(e);
-        for i in (pos + 1..self.entries.len()).rev() {
-            self.entries.swap(i, i - 1);
-        }
+        self.entries.insert(pos, e);
         self.live += 1;
         self.weight += weight;
         self.retried += 1;
@@ -124,6 +121,8 @@ impl Queue {
     }
 
     /// Account for `n` live items that leave the queue, `weight` in all.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub fn forget_n(&mut self, n: usize, weight: f64, retried: bool) {
         self.live -= n;
         self.weight -= weight;
@@ -134,6 +133,17 @@ impl Queue {
             // No float drift survives an empty queue; dead entries go with it.
             self.weight = 0.0;
             self.entries.clear();
+        }
+    }
+
+    /// Item `idx` leaves the queue: the dedupe key `d` no longer finds it (unless it names
+    /// another item by now). Out of line: two callers.
+    #[inline(never)]
+    pub fn unlist_dedupe(&mut self, d: Option<&str>, idx: u32) {
+        if let Some(d) = d {
+            if self.dedupe.get(d) == Some(&idx) {
+                self.dedupe.remove(d);
+            }
         }
     }
 

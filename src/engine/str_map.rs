@@ -55,6 +55,8 @@ impl StrMap {
         }
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(crate) fn get(&self, name: &str) -> Option<&u32> {
         self.find(name).map(|i| &self.slots[i].1)
     }

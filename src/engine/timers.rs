@@ -47,6 +47,8 @@ impl PartialOrd for Entry {
 }
 impl Ord for Entry {
     // Reversed: the heap is a max-heap, we want the earliest (then oldest) first.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     fn cmp(&self, o: &Self) -> Ordering {
         o.at.total_cmp(&self.at).then(o.seq.cmp(&self.seq))
     }

@@ -18,7 +18,7 @@ impl Engine {
         // A timed-out call's signal has aborted already, and its failure is the transport's.
         if b.wanted == 0 && !b.timed_out {
             b.abandoned = true;
-            self.out.push(Output::Abandoned { batch });
+            self.emit(Output::Abandoned { batch });
         }
     }
 }

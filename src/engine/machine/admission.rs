@@ -328,7 +328,7 @@ impl Engine {
             if self.items[idx as usize].state == State::Queued {
                 self.due_through(k, self.items[idx as usize].order, true);
             }
-            self.out.push(Output::Admitted { item: idx });
+            self.emit(Output::Admitted { item: idx });
         }
     }
 }

@@ -18,7 +18,7 @@ impl Engine {
         }
         let outcome = Outcome::CircuitOpen { key: k };
         self.count_settled(idx, outcome);
-        self.out.push(Output::Settle { item: idx, outcome, release: true });
+        self.emit(Output::Settle { item: idx, outcome, release: true });
         self.free_item(idx);
         true
     }
@@ -40,19 +40,21 @@ impl Engine {
     /// Key `k` started call `batch`.
     pub(super) fn circuit_sent(&mut self, k: KeyId, batch: BatchId) {
         if let Some(state) = self.keys[k as usize].circuit.sent(batch) {
-            self.out.push(Output::CircuitChange { key: k, state });
+            self.emit(Output::CircuitChange { key: k, state });
         }
     }
 
     /// A call of key `k` ended (`ok`: it returned an array; `None`: abandoned, no verdict). Its
     /// items have been settled, re-queued or put in units already: if the circuit refuses now,
     /// everything of the key that has not been sent rejects.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn circuit_call_ended(&mut self, k: KeyId, batch: BatchId, ok: Option<bool>, now: f64) {
         let Some(cfg) = &self.cfg.circuit_breaker else {
             return;
         };
         if let Some(state) = self.keys[k as usize].circuit.call_ended(cfg, batch, ok, now) {
-            self.out.push(Output::CircuitChange { key: k, state });
+            self.emit(Output::CircuitChange { key: k, state });
         }
         if self.keys[k as usize].circuit.refuses(now) {
             self.reject_unsent(k, now);
@@ -90,7 +92,7 @@ impl Engine {
             if !it.caller_settled {
                 it.caller_settled = true;
                 self.count_settled(idx, outcome);
-                self.out.push(Output::Settle { item: idx, outcome, release: false });
+                self.emit(Output::Settle { item: idx, outcome, release: false });
             }
             self.drop_slot(idx, now); // out of its queue or unit; Release follows
         }

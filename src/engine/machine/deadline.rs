@@ -39,7 +39,7 @@ impl Engine {
         }
         // A loop, not `filter…collect`: that inlined its iterator twice in the .wasm.
         let mut with_deadline: Vec<(u32, f64)> = Vec::new();
-        for e in &self.keys[k as usize].queue.entries {
+        for e in self.keys[k as usize].queue.entries.iter() {
             // A run has no deadline (and maybe no slots yet).
             if e.run() == 0 && self.slot_in(e.item, e.gen(), State::Queued) {
                 let deadline = self.items[e.item as usize].deadline;

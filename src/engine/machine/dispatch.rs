@@ -2,7 +2,7 @@
 //! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
 //! decided in `due.rs`.
 
-use super::{Batch, Engine, Run, Slot, State, Timer};
+use super::{Batch, Engine, Run, Slot, State, Timer, Unit};
 use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
@@ -77,11 +77,7 @@ impl Engine {
             if first_send {
                 self.queued -= 1;
             }
-            if let Some(d) = &it.dedupe {
-                if key.queue.dedupe.get(d) == Some(&e.item) {
-                    key.queue.dedupe.remove(d);
-                }
-            }
+            key.queue.unlist_dedupe(it.dedupe.as_deref(), e.item);
             key.queue.forget(it.weight, !first_send);
             if send {
                 weight += it.weight;
@@ -114,7 +110,7 @@ impl Engine {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);
         let release = self.items[idx as usize].followers.is_empty();
-        self.out.push(Output::Settle { item: idx, outcome, release });
+        self.emit(Output::Settle { item: idx, outcome, release });
         if release {
             self.free_item(idx);
         } else {
@@ -122,6 +118,8 @@ impl Engine {
         }
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn dispatch(&mut self, k: KeyId, entries: Vec<Slot>, runs: Vec<Run>, now: f64) {
         if !entries.is_empty() || !runs.is_empty() {
             self.start_call(k, entries, runs, now, false);
@@ -190,7 +188,7 @@ impl Engine {
         self.circuit_sent(k, batch);
         if !direct {
             let deadline = deadline.is_finite().then_some(deadline);
-            self.out.push(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
+            self.emit(Output::Dispatch(Dispatch { batch, key: k, items: ids, attempt, deadline, weight }));
         }
         batch
     }
@@ -243,7 +241,7 @@ impl Engine {
         let route = self.next_route;
         self.next_route += 1;
         let items = entries.iter().map(|&(i, _)| i).collect();
-        self.routes.insert(route, entries);
-        self.out.push(Output::Route { route, items });
+        self.routes.insert(route, Unit::unit(UNROUTED, entries));
+        self.emit(Output::Route { route, items });
     }
 }

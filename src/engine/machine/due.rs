@@ -24,7 +24,7 @@ impl Engine {
         }
         if tick && !self.tick_requested {
             self.tick_requested = true;
-            self.out.push(Output::Tick);
+            self.emit(Output::Tick);
         }
     }
 
@@ -34,7 +34,7 @@ impl Engine {
         self.schedule_due(k, false);
         if !self.tick_requested && !self.turn_end_requested {
             self.turn_end_requested = true;
-            self.out.push(Output::TurnEnd);
+            self.emit(Output::TurnEnd);
         }
     }
 
@@ -152,7 +152,7 @@ impl Engine {
         // The first live and sendable entry, else the first live one: one pass (two `find`s
         // each inlined a two-slice search in the .wasm).
         let (mut queued, mut first_live) = (None, None);
-        for e in &key.queue.entries {
+        for e in key.queue.entries.iter() {
             if live(&e) {
                 if sendable(&e) {
                     queued = Some(e.order);
@@ -234,6 +234,8 @@ impl Engine {
     }
 
     /// A run of plain items is always live (they cannot leave a queue but by being sent).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     fn entry_live(&self, e: &Entry) -> bool {
         e.run() > 0 || self.items[e.item as usize].gen == e.gen()
     }
@@ -255,9 +257,8 @@ impl Engine {
         let oldest = if q.retried == 0 {
             q.entries.front().map_or(f64::INFINITY, |e| e.at)
         } else {
-            // A loop, not `fold` (which inlined one copy per half of the VecDeque).
             let mut oldest = f64::INFINITY;
-            for e in &q.entries {
+            for e in q.entries.iter() {
                 if self.entry_live(e) {
                     oldest = oldest.min(e.at);
                 }

@@ -20,6 +20,8 @@ impl Engine {
     }
 
     /// As `ensure_slots`, on the table alone (for callers that hold another part of the engine).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn grow_slots(items: &mut Vec<Item>, end: u32) {
         while items.len() < end as usize {
             items.push(Item::vacant());
@@ -28,6 +30,8 @@ impl Engine {
 
     /// Up to `want` (≥ 1) free ids in a row, oldest freed first: (first, count ≥ 1). New ids
     /// when none is free (their slots come with their first use, see `ensure_slots`).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn take_ids(&mut self, want: u32) -> (u32, u32) {
         match self.free_items.front_mut() {
             Some(r) => {
@@ -48,6 +52,8 @@ impl Engine {
     }
 
     /// Ids `first..first + n` are free (slots reset already, or never written: a run's).
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn free_ids(&mut self, first: u32, n: u32) {
         if let Some(last) = self.free_items.back_mut() {
             if last.0 + last.1 == first {

@@ -57,7 +57,7 @@ impl Engine {
             self.key_ids.remove(&name);
             self.keys[k as usize].retire();
             self.free_keys.push(k);
-            self.out.push(Output::KeyReleased { key: k });
+            self.emit(Output::KeyReleased { key: k });
         }
     }
 }

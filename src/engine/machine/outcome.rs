@@ -55,7 +55,7 @@ impl Engine {
                 self.live -= size;
                 self.stats.succeeded += u64::from(ok);
                 if !b.direct {
-                    self.out.push(Output::Succeeded { batch });
+                    self.emit(Output::Succeeded { batch });
                 }
             }
             (_, None) => {
@@ -194,7 +194,7 @@ impl Engine {
 
     pub(super) fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
         if !b.direct {
-            self.out.push(Output::BatchEnd(BatchEnd {
+            self.emit(Output::BatchEnd(BatchEnd {
                 batch,
                 key: b.key,
                 size: b.size as u32,
@@ -240,10 +240,10 @@ impl Engine {
     pub(super) fn settle_slot(&mut self, idx: u32, outcome: Outcome) {
         self.settle_followers(idx, outcome);
         if self.items[idx as usize].caller_settled {
-            self.out.push(Output::Release { item: idx });
+            self.emit(Output::Release { item: idx });
         } else {
             self.count_settled(idx, outcome);
-            self.out.push(Output::Settle { item: idx, outcome, release: true });
+            self.emit(Output::Settle { item: idx, outcome, release: true });
         }
         self.free_item(idx);
     }
@@ -252,7 +252,7 @@ impl Engine {
         let followers = core::mem::take(&mut self.items[idx as usize].followers);
         for f in followers {
             self.count_settled(f, outcome);
-            self.out.push(Output::Settle { item: f, outcome, release: true });
+            self.emit(Output::Settle { item: f, outcome, release: true });
             self.free_item(f);
         }
     }
@@ -265,7 +265,7 @@ impl Engine {
         let it = &mut self.items[idx as usize];
         if it.state == State::Follower {
             let p = it.primary;
-            self.out.push(Output::Settle { item: idx, outcome, release: true });
+            self.emit(Output::Settle { item: idx, outcome, release: true });
             self.free_item(idx);
             let primary = &mut self.items[p as usize];
             // A follower joins its slot once. (Not `retain`: more code in the .wasm.)
@@ -279,10 +279,10 @@ impl Engine {
         }
         if !it.followers.is_empty() {
             it.caller_settled = true;
-            self.out.push(Output::Settle { item: idx, outcome, release: false });
+            self.emit(Output::Settle { item: idx, outcome, release: false });
             return;
         }
-        self.out.push(Output::Settle { item: idx, outcome, release: true });
+        self.emit(Output::Settle { item: idx, outcome, release: true });
         self.drop_slot(idx, now);
     }
 
@@ -297,11 +297,7 @@ impl Engine {
                 if it.sends == 0 {
                     self.queued -= 1;
                 }
-                if let Some(d) = &it.dedupe {
-                    if q.dedupe.get(d) == Some(&idx) {
-                        q.dedupe.remove(d);
-                    }
-                }
+                q.unlist_dedupe(it.dedupe.as_deref(), idx);
                 if q.is_empty() {
                     self.keys[k as usize].window_at = f64::INFINITY;
                 }
@@ -318,7 +314,7 @@ impl Engine {
         let it = &self.items[idx as usize];
         let left_call = (it.state == State::InFlight).then_some(it.batch);
         if it.caller_settled {
-            self.out.push(Output::Release { item: idx });
+            self.emit(Output::Release { item: idx });
         }
         self.free_item(idx);
         if let Some(batch) = left_call {

@@ -33,6 +33,8 @@ impl Engine {
 
     /// A call of plain runs is needed item by item (a failure, an item error): its items become
     /// ordinary in-flight items of the call, in order.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn materialise_call(&mut self, batch: BatchId, b: &mut Batch) {
         Engine::stamp_call(&mut self.items, batch, core::mem::take(&mut b.runs), &mut b.entries);
     }
@@ -55,7 +57,7 @@ impl Engine {
     /// until the last item leaves and the queue is cleared with them.
     pub(super) fn stamp_queued_runs(&mut self, k: KeyId) {
         let mut scratch = Vec::new();
-        // By index: iterating the VecDeque inlined a two-slice walk.
+        // By index: the slots are written while the queue is read.
         for i in 0..self.keys[k as usize].queue.entries.len() {
             let e = self.keys[k as usize].queue.entries[i];
             if e.run() > 0 {

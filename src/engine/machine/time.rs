@@ -60,7 +60,7 @@ impl Engine {
                 if let Some(b) = self.batches.get_mut(&batch) {
                     if !b.timed_out {
                         b.timed_out = true;
-                        self.out.push(Output::CallTimedOut { batch });
+                        self.emit(Output::CallTimedOut { batch });
                     }
                 }
             }

@@ -4,6 +4,8 @@
 use super::*;
 
 impl Engine {
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn new_unit(&mut self, key: KeyId, entries: Vec<Slot>) -> u64 {
         let u = self.next_unit;
         self.next_unit += 1;
@@ -11,7 +13,7 @@ impl Engine {
             self.items[idx as usize].state = State::InUnit;
             self.items[idx as usize].batch = u;
         }
-        self.units.insert(u, Unit { key, live: entries.len(), entries });
+        self.units.insert(u, Unit::unit(key, entries));
         u
     }
 
@@ -21,8 +23,8 @@ impl Engine {
         let Some(unit) = self.units.get_mut(&u) else {
             return;
         };
-        unit.live -= 1;
-        if unit.live > 0 {
+        unit.wanted -= 1;
+        if unit.wanted > 0 {
             return;
         }
         let k = unit.key;
