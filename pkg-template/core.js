@@ -1584,4 +1584,4 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
-export { Batcher, load, loadSync, rejectVia, resolveVia, runnerOf };
+export { Batcher, load, loadSync, runnerOf };
