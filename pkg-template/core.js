@@ -408,8 +408,9 @@ function failedEntry(cur, i) {
   return substitute !== undefined ? substitute : entry(cur.results, i);
 }
 
-// A caller's promise keeps only its resolve function: a rejection resolves it with a thenable
-// that rejects, one promise job later. So that no caller settled after a rejection overtakes it,
+// A plain add's promise keeps only its resolve function: a rejection resolves it with a thenable
+// that rejects, one promise job later (items of the general path keep their reject as well, so
+// an abort or a deadline rejects them in the next job, as a reject call does). So that no caller settled after a rejection overtakes it,
 // every settle while such a job is still queued goes through a thenable too: callers settle in
 // the order the engine settles them, and the common path stores one function per item, not two.
 let lateJobs = 0; // thenable jobs queued and not run yet
@@ -421,6 +422,11 @@ function rejectVia(resolve, err) {
       reject(err);
     },
   });
+}
+/** Rejects at once when it has the reject function and nothing is on its way, else through a thenable. */
+function rejectNow(resolve, reject, err) {
+  if (reject !== undefined && lateJobs === 0) reject(err);
+  else rejectVia(resolve, err);
 }
 function resolveVia(resolve, value) {
   if (lateJobs === 0) resolve(value);
@@ -539,9 +545,11 @@ class Runner {
     this.circuitErrors = []; // per engine key id: the error that opened its circuit (E_CIRCUIT_OPEN's cause)
     this.classify = given["retry.classify"];
     this.timeoutMs = given.timeoutMs;
-    // Per item id: its caller's resolve (rejections too: see rejectVia) and its value.
+    // Per item id: its caller's resolve, its value, and (items not added by the plain path, the
+    // ones an abort or a deadline can reject) its reject: see rejectVia.
     this.res = [];
     this.vals = [];
+    this.rej = [];
     // Abort signals: one listener per distinct signal, however many items share it (a signal's
     // listener list is walked on every add and remove, so a listener per item is quadratic).
     this.watches = new WeakMap(); // signal → its open SignalWatch (a Map measured slower with a signal per item)
@@ -804,6 +812,18 @@ class Runner {
     return p;
   }
 
+  /** The caller's promise for an item of the general path: its reject kept too, so an abort rejects at once. */
+  pendingWithReject(id, item) {
+    this.vals[id] = item;
+    const res = this.res, rej = this.rej;
+    const p = new Promise((resolve, reject) => {
+      res[id] = resolve;
+      rej[id] = reject;
+    });
+    this.live++;
+    return p;
+  }
+
   /** Reserve ids for plain adds; false when the engine has no room (they must go through `core.add`). */
   refill() {
     if (this.clock === 0 && this.turnEndOnAdd) this.queueTurnEnd();
@@ -885,7 +905,7 @@ class Runner {
       return refused(this.addError(r, weight));
     }
     const id = r >>> 1;
-    const p = this.pending(id, item);
+    const p = this.pendingWithReject(id, item);
     if (signal !== undefined) this.listen(id, signal);
     if (r & 1) this.drain();
     return p;
@@ -1078,12 +1098,13 @@ class Runner {
         case SUCCEEDED: {
           i += 2;
           // Every item of the call resolves with its entry (cur: the call being completed).
-          const ids = cur.ids, results = cur.results, res = this.res, vals = this.vals;
+          const ids = cur.ids, results = cur.results, res = this.res, rej = this.rej, vals = this.vals;
           const extra = this.listening !== 0 || this.dedupeBy !== undefined, m = cur.size;
           const run = typeof ids === "number"; // the first of a run of ids, or a list (see DISPATCH)
           for (let j = 0; j < m; j++) {
             const id = run ? ids + j : ids[j], resolve = res[id];
             res[id] = vals[id] = undefined;
+            if (rej[id] !== undefined) rej[id] = undefined;
             if (extra) this.forget(id);
             try {
               if (lateJobs !== 0) resolveVia(resolve, results[j]);
@@ -1099,18 +1120,18 @@ class Runner {
           const id = buf[i + 1], kind = buf[i + 2], arg = buf[i + 3];
           if (buf[i + 4] === 1) this.vals[id] = undefined;
           i += 5;
-          const resolve = this.res[id];
-          this.res[id] = undefined;
+          const resolve = this.res[id], reject = this.rej[id];
+          this.res[id] = this.rej[id] = undefined;
           this.live--;
           this.forget(id);
           if (kind === OUTCOME_OK) {
             try {
               resolveVia(resolve, cur.results[arg]);
             } catch (err) {
-              rejectVia(resolve, entryError(arg, err));
+              rejectNow(resolve, reject, entryError(arg, err));
             }
           } else {
-            rejectVia(resolve, this.outcomeError(kind, arg, cur, id));
+            rejectNow(resolve, reject, this.outcomeError(kind, arg, cur, id));
           }
           break;
         }
@@ -1270,7 +1291,7 @@ class Runner {
     this.flushes.clear();
     for (const resolve of this.closeWaiters) resolveVia(resolve, undefined);
     this.closeWaiters = [];
-    this.vals = this.res = this.watchOf = this.watchNext = this.watchPrev = this.reasons = this.dedupeHeld = [];
+    this.vals = this.res = this.rej = this.watchOf = this.watchNext = this.watchPrev = this.reasons = this.dedupeHeld = [];
     this.keyIds.clear();
     this.keyVals = [];
     this.dedupeIds.clear();

@@ -55,3 +55,18 @@ test("settle order: after the engine is freed, close(), flush() and a refused ad
   await Promise.all([...adds, ...closes]);
   assert.deepEqual(log, ["a bad", "b bad", "closed", "closed again", "flushed", "refused E_CLOSED"]);
 });
+
+test("settle order: an item aborted in flight rejects in the first promise job after abort(), as a reject call would", async (t) => {
+  // The call hangs until its batch.signal aborts (every item of it aborted).
+  const b = open(t, { maxWaitMs: 0, transport: (batch) => new Promise((resolve, reject) => {
+    batch.signal.addEventListener("abort", () => reject(batch.signal.reason));
+  }) });
+  const controller = new AbortController();
+  let state = "pending";
+  b.add("a", { signal: controller.signal }).catch((e) => (state = e.code));
+  await new Promise((resolve) => setTimeout(resolve, 5)); // sent, its call hanging
+  assert.equal(b.stats().inFlightItems, 1);
+  controller.abort();
+  await null;
+  assert.equal(state, "E_ABORTED");
+});
