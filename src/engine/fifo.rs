@@ -110,12 +110,6 @@ impl<T> core::ops::Deref for Fifo<T> {
     }
 }
 
-impl<T> core::ops::DerefMut for Fifo<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.items[self.head..]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +163,19 @@ mod tests {
         }
         fifo.clear();
         assert!(fifo.is_empty() && fifo.front().is_none());
+    }
+
+    #[test]
+    fn push_front_after_a_pop_reuses_the_read_part() {
+        // A retried item put back at the front of its queue (`insert_ordered` at 0) must not
+        // shift the whole queue along when the slot it left is still there.
+        let mut fifo = Fifo::default();
+        (0..100u32).for_each(|i| fifo.push_back(i));
+        let first = fifo.pop_front().unwrap();
+        let cap = fifo.items.capacity();
+        fifo.push_front(first);
+        assert_eq!((fifo.head, fifo.items.len(), fifo.items.capacity()), (0, 100, cap), "no shift, no growth");
+        assert!(fifo.iter().copied().eq(0..100));
     }
 
     #[test]
