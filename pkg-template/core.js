@@ -410,18 +410,22 @@ function failedEntry(cur, i) {
 
 // A plain add's promise keeps only its resolve function: a rejection resolves it with a thenable
 // that rejects, one promise job later (items of the general path keep their reject as well, so
-// an abort or a deadline rejects them in the next job, as a reject call does). So that no caller settled after a rejection overtakes it,
-// every settle while such a job is still queued goes through a thenable too: callers settle in
-// the order the engine settles them, and the common path stores one function per item, not two.
+// an abort or a deadline rejects them in the next job, as a reject call does). So that no caller
+// settled after a rejection overtakes it, every settle while such a job is still queued goes
+// through a thenable too: callers settle in the order the engine settles them, and the common
+// path stores one function per item, not two.
 let lateJobs = 0; // thenable jobs queued and not run yet
-function rejectVia(resolve, err) {
+function settleLate(resolve, value, failed) {
   lateJobs++;
   resolve({
-    then(_, reject) {
+    then(fulfil, reject) {
       lateJobs--;
-      reject(err);
+      (failed ? reject : fulfil)(value);
     },
   });
+}
+function rejectVia(resolve, err) {
+  settleLate(resolve, err, true);
 }
 /** Rejects at once when it has the reject function and nothing is on its way, else through a thenable. */
 function rejectNow(resolve, reject, err) {
@@ -430,31 +434,17 @@ function rejectNow(resolve, reject, err) {
 }
 function resolveVia(resolve, value) {
   if (lateJobs === 0) resolve(value);
-  else {
-    lateJobs++;
-    resolve({
-      then(fulfil) {
-        lateJobs--;
-        fulfil(value);
-      },
-    });
-  }
+  else settleLate(resolve, value, false);
 }
 
 /** A promise rejected with `err` after every settle still on its way (see rejectVia). */
 function refused(err) {
-  if (lateJobs === 0) return Promise.reject(err);
-  let resolve;
-  const p = new Promise((r) => {
-    resolve = r;
-  });
-  rejectVia(resolve, err);
-  return p;
+  return lateJobs === 0 ? Promise.reject(err) : new Promise((r) => rejectVia(r, err));
 }
 
 /** A promise fulfilled after every settle still on its way. */
 function fulfilled() {
-  return lateJobs === 0 ? Promise.resolve() : new Promise((r) => resolveVia(r, undefined));
+  return lateJobs === 0 ? Promise.resolve() : new Promise((r) => settleLate(r, undefined, false));
 }
 
 function entryError(i, err) {

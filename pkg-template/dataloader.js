@@ -13,8 +13,9 @@
 // that Batcher, which the engine puts in flight at once in a call of its own (startCall: the
 // engine admits, counts and starts it; finishCall ends it); the loader makes that call itself
 // (one batchLoadFn call: DataLoader's dispatchBatch), and it settles the loads as DataLoader
-// does, in the same promise jobs. The engine's work is two calls per batch, not per key: a per-key engine item, or a Batch and a
-// promise step per batch, cost more than DataLoader's whole load.
+// does, in the same promise jobs. The engine's work is two calls per batch, not per key: a
+// per-key engine item, or a Batch and a promise step per batch, cost more than DataLoader's
+// whole load.
 // A loader with extras gets a Batcher of its own; with `maxWaitMs` the engine's window replaces
 // DataLoader's schedule: loads go straight to the Batcher and it decides when a batch is due.
 //
@@ -382,7 +383,7 @@ class DataLoader {
     }
     counts.inFlightBatches++;
     counts.inFlightItems += keys.length;
-    let answered = false, failedAt = false;
+    let answered = false, readThrew = false;
     batchPromise.then((values) => {
       answered = true;
       counts.inFlightBatches--;
@@ -405,7 +406,7 @@ class DataLoader {
       } catch (error) {
         // A value that throws when read: DataLoader has settled the loads before it, and
         // failedDispatch rejects the rest.
-        failedAt = true;
+        readThrew = true;
         counts.failed += failed;
         counts.succeeded += i - failed;
         this.#failedDispatch(batch, error, shared, call, i);
@@ -415,7 +416,7 @@ class DataLoader {
       counts.succeeded += keys.length - failed;
       shared.finishCall(call);
     }).catch((error) => {
-      if (failedAt) throw error; // the cacheKeyFn threw while failing the batch: unhandled, as in DataLoader
+      if (readThrew) throw error; // the cacheKeyFn threw while failing the batch: unhandled, as in DataLoader
       if (!answered) {
         counts.inFlightBatches--;
         counts.inFlightItems -= keys.length;

@@ -115,12 +115,20 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
+    /// `steps` random steps on a Fifo and a VecDeque model side by side; `step` gets both, the
+    /// step's random number and its index.
+    fn walk(seed: u64, steps: u32, mut step: impl FnMut(&mut Fifo<u32>, &mut VecDeque<u32>, u64, u32)) -> Fifo<u32> {
+        let (mut fifo, mut model, mut seed) = (Fifo::default(), VecDeque::new(), seed);
+        for i in 0..steps {
+            crate::engine::xorshift(&mut seed);
+            step(&mut fifo, &mut model, seed, i);
+        }
+        fifo
+    }
+
     #[test]
     fn behaves_like_a_vec_deque_and_compacts() {
-        let (mut fifo, mut model) = (Fifo::default(), VecDeque::new());
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for step in 0..50_000u32 {
-            crate::engine::xorshift(&mut seed);
+        walk(0x2545_F491_4F6C_DD1D, 50_000, |fifo, model, seed, step| {
             if seed % 5 < 3 {
                 fifo.push_back(step);
                 model.push_back(step);
@@ -130,15 +138,12 @@ mod tests {
             assert_eq!(fifo.front(), model.front());
             assert!(fifo.as_mut_slice().iter().eq(model.iter()));
             assert!(fifo.items.len() <= 2 * model.len() + 17, "the read part is compacted away");
-        }
+        });
     }
 
     #[test]
     fn inserts_and_retain_behave_like_a_vec_deque() {
-        let (mut fifo, mut model) = (Fifo::default(), VecDeque::new());
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for step in 0..20_000u32 {
-            crate::engine::xorshift(&mut seed);
+        let mut fifo = walk(0x9E37_79B9_7F4A_7C15, 20_000, |fifo, model, seed, step| {
             match seed % 8 {
                 0..=2 => {
                     fifo.push_back(step);
@@ -160,7 +165,7 @@ mod tests {
                 _ => assert_eq!(fifo.pop_front(), model.pop_front()),
             }
             assert!(fifo.iter().eq(model.iter()));
-        }
+        });
         fifo.clear();
         assert!(fifo.is_empty() && fifo.front().is_none());
     }
