@@ -1351,6 +1351,16 @@ class Runner {
     const n = Batch.sizeOf(batch);
     let codes, after, shapeError, substitutes;
     try {
+      if (!Array.isArray(v) && v !== null && (typeof v === "object" || typeof v === "function")) {
+        // A thenable a foreign thenable resolved with (or a sync transport returned as a
+        // function): "resolves to" as `await` reads it, so what it resolves to is the answer.
+        const then = v.then;
+        if (typeof then === "function") {
+          new Promise((ok, bad) => Reflect.apply(then, v, [ok, bad]))
+            .then((w) => this.result(batch, w), (e) => this.failure(batch, e, FAIL_THROWN));
+          return;
+        }
+      }
       if (!Array.isArray(v) || v.length !== n) {
         shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got ${describe(v)}`);
       } else {

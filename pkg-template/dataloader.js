@@ -186,7 +186,8 @@ function batcherOptions(extras, maxBatchSize, transport) {
   const windowed = extras.maxWaitMs !== undefined;
   return {
     transport,
-    maxBatchSize: windowed ? Math.min(ENGINE_MAX_BATCH, Math.ceil(maxBatchSize)) : ENGINE_MAX_BATCH,
+    // NaN (accepted by DataLoader) makes batches of one key there.
+    maxBatchSize: windowed ? (isNaN(maxBatchSize) ? 1 : Math.min(ENGINE_MAX_BATCH, Math.ceil(maxBatchSize))) : ENGINE_MAX_BATCH,
     maxWaitMs: 0, // without `maxWaitMs` every batch is flushed as soon as its keys are added
     maxQueued: UNLIMITED,
     maxInFlight: UNLIMITED,
@@ -244,7 +245,8 @@ class DataLoader {
     if (key === null || key === undefined) throw keyError(key);
     if (this.#windowed) return this.#loadWindowed(key);
     let batch = this.#batch;
-    if (batch === null || batch.hasDispatched || batch.keys.length >= this.#maxBatchSize) batch = this.#newBatch();
+    // `!(length < max)`, as DataLoader's test reads: a maxBatchSize of NaN makes batches of one key.
+    if (batch === null || batch.hasDispatched || !(batch.keys.length < this.#maxBatchSize)) batch = this.#newBatch();
     const cacheMap = this.#cacheMap;
     let cacheKey;
     if (cacheMap) {
@@ -340,9 +342,10 @@ class DataLoader {
 
   /** The batch is due: the engine starts its call now (batchLoadFn is called synchronously). */
   #dispatch(batch) {
+    const again = batch.hasDispatched; // a batchScheduleFn that calls back twice: dispatched twice, as in DataLoader
     batch.hasDispatched = true;
     if (this.#batch === batch) this.#batch = null; // a long-lived loader keeps no settled batch
-    else this.#parked -= batch.keys.length;
+    else if (!again) this.#parked -= batch.keys.length;
     const keys = batch.keys;
     if (keys.length === 0) {
       resolveCacheHits(batch);

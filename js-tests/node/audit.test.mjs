@@ -1,0 +1,81 @@
+// The contract audited from outside: hostile uses a caller can make of the public API (odd option
+// values, transports answering through foreign thenables, schedules calling back twice), each
+// test written against a defect found by probing the built package. Each asserts what the
+// contract says or, where it is silent, what a user of DataLoader, the Fetch API and AbortSignal
+// would expect (said in a comment).
+import assert from "node:assert/strict";
+import DataLoader from "hyperbatch/dataloader";
+import { test, FAST_RETRY, echo, open, track } from "./_helpers.mjs";
+
+// ---------------------------------------------------------------------------------------------
+// transport: "returns (or resolves to) an array"
+
+// "Resolves to" as `await` reads it: a thenable that resolves with another thenable (or a
+// promise) resolves to what that one resolves to. A foreign thenable's callback may pass a
+// promise; the items must get the array, not E_RESULT_SHAPE.
+test("audit: a transport whose thenable resolves with a promise or a thenable resolves to the array inside", async (t) => {
+  const answers = [
+    ["a thenable resolving with a promise", (items) => ({ then: (ok) => ok(Promise.resolve(items.map(echo))) })],
+    ["a thenable resolving with a thenable", (items) => ({ then: (ok) => ok({ then: (ok2) => ok2(items.map(echo)) }) })],
+    ["an async transport resolving with a thenable", async (items) => ({ then: (ok) => ok(items.map(echo)) })],
+    ["a function with a then method", (items) => Object.assign(() => {}, { then: (ok) => ok(items.map(echo)) })],
+  ];
+  for (const [what, answer] of answers) {
+    const b = open(t, { maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: (batch) => answer(batch.items) });
+    const s = [0, 1].map((i) => track(b.add(i)));
+    await b.close();
+    assert.deepEqual(s.map((x) => [x.status, x.value, x.count]), [["fulfilled", echo(0), 1], ["fulfilled", echo(1), 1]], what);
+  }
+});
+
+test("audit: a transport whose thenable resolves with a thenable that rejects fails with E_TRANSPORT (cause kept)", async (t) => {
+  const boom = new Error("inner rejection");
+  const b = open(t, {
+    maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1 },
+    transport: () => ({ then: (ok) => ok({ then: (_, bad) => bad(boom) }) }),
+  });
+  const s = track(b.add(1));
+  await b.close();
+  assert.equal(s.status, "rejected");
+  assert.equal(s.reason.code, "E_TRANSPORT");
+  assert.equal(s.reason.cause, boom);
+});
+
+// ---------------------------------------------------------------------------------------------
+// hyperbatch/dataloader: "the same semantics as DataLoader 2.2"
+
+// DataLoader 2.2.3 accepts maxBatchSize NaN (`typeof NaN === "number"`, `NaN < 1` is false) and
+// a batch takes another key only while `keys.length < maxBatchSize`: never, so every load is a
+// batch of its own. The facade must batch the same, with or without the `maxWaitMs` extra.
+test("audit: dataloader maxBatchSize NaN gives batches of one key, as DataLoader's does", async () => {
+  for (const extra of [{}, { maxWaitMs: 5 }]) {
+    const batches = [];
+    const l = new DataLoader(async (keys) => {
+      batches.push([...keys]);
+      return keys;
+    }, { maxBatchSize: NaN, ...extra });
+    assert.deepEqual(await Promise.all([l.load(1), l.load(2), l.load(3)]), [1, 2, 3]);
+    assert.deepEqual(batches, [[1], [2], [3]], JSON.stringify(extra));
+  }
+});
+
+// A batchScheduleFn that calls back twice dispatches the batch twice in DataLoader (two
+// batchLoadFn calls); the facade's extra `stats()` must still never count a negative queue.
+test("audit: dataloader batchScheduleFn calling back twice never makes stats().queued negative", async () => {
+  const callbacks = [];
+  const calls = [];
+  const l = new DataLoader(async (keys) => {
+    calls.push([...keys]);
+    return keys;
+  }, { batchScheduleFn: (fn) => callbacks.push(fn) });
+  const p = Promise.all([l.load(1), l.load(2)]);
+  assert.equal(l.stats().queued, 2);
+  callbacks[0]();
+  callbacks[0]();
+  assert.equal(l.stats().queued, 0);
+  assert.deepEqual(await p, [1, 2]);
+  assert.deepEqual(calls, [[1, 2], [1, 2]], "dispatched twice, as DataLoader does");
+  const s = l.stats();
+  assert.equal(s.queued, 0);
+  assert.equal(s.inFlightBatches, 0);
+});
