@@ -1010,7 +1010,7 @@ class Runner {
       if (this.closing && !this.runningJobs) this.maybeFree();
       return;
     }
-    const buf = new Float64Array(this.memory.buffer, core.buf_ptr() >>> 0, n);
+    const buf = this.outputs(n);
     // Transport, resolveKeys and hook calls run after the buffer is read (they may re-enter
     // the engine), in the order the engine asked for them, across nested drains too.
     const jobs = this.jobs, cur = this.cur;
@@ -1037,6 +1037,16 @@ class Runner {
       this.runningJobs = false;
     }
     if (this.closing) this.maybeFree();
+  }
+
+  /**
+   * The drain's n outputs. Settling a caller may run user code (an entry's getter, a thenable's
+   * `then`, a signal-like object's removeEventListener) that calls the engine (flush, close, an
+   * abort) and grows the wasm memory, which detaches the view being read: read on through a new
+   * one (the outputs themselves stay where they are until the next drain).
+   */
+  outputs(n) {
+    return new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
   }
 
   queueTick() {
@@ -1104,6 +1114,7 @@ class Runner {
             }
           }
           this.live -= m;
+          if (buf.length === 0) buf = this.outputs(n); // see outputs()
           break;
         }
         case SETTLE: {
@@ -1123,6 +1134,7 @@ class Runner {
           } else {
             rejectNow(resolve, reject, this.outcomeError(kind, arg, cur, id));
           }
+          if (buf.length === 0) buf = this.outputs(n); // see outputs()
           break;
         }
         case DISPATCH: {

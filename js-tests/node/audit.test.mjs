@@ -79,3 +79,39 @@ test("audit: dataloader batchScheduleFn calling back twice never makes stats().q
   assert.equal(s.queued, 0);
   assert.equal(s.inFlightBatches, 0);
 });
+
+// ---------------------------------------------------------------------------------------------
+// "Every accepted item settles exactly once ... whatever the transport does"
+
+// A result entry's getter runs while core.js reads the engine's outputs; one that calls the
+// engine a lot (here 100 000 flush() calls: every flush is an output waiting to be read) grows
+// the wasm memory, which detaches the view of the outputs being read. The outputs after that
+// entry (other keys' settles, calls to start) must still be read, not lost.
+test("audit: a result getter that grows the wasm memory mid-read loses no settle and no call", async (t) => {
+  let b;
+  const flushes = [];
+  b = open(t, {
+    maxWaitMs: 1, keyOf: (x) => x % 50,
+    transport: (batch) => {
+      const r = batch.items.map(echo);
+      if (batch.items[0] === 0) {
+        Object.defineProperty(r, 0, {
+          get() {
+            for (let i = 0; i < 100_000; i++) flushes.push(b.flush());
+            return "zero";
+          },
+        });
+      }
+      return r;
+    },
+  });
+  const s = Array.from({ length: 200 }, (_, i) => track(b.add(i)));
+  await Promise.race([b.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  assert.deepEqual(s.flatMap((x, i) => (x.count === 1 && x.status === "fulfilled" ? [] : [i])), [], "every item settles once");
+  assert.equal(s[0].value, "zero");
+  assert.deepEqual(s.slice(1).map((x) => x.value), Array.from({ length: 199 }, (_, i) => echo(i + 1)));
+  await Promise.all(flushes);
+  const st = b.stats();
+  assert.equal(st.inFlightBatches, 0);
+  assert.equal(st.succeeded, 200);
+});
