@@ -150,7 +150,8 @@ function describe(v) {
   } catch {
     // a revoked Proxy, or a Proxy array whose length getter throws
   }
-  return v === null ? "null" : typeof v;
+  // NaN is the one number a "must be a number" rule refuses: "got number" would contradict it.
+  return v === null ? "null" : v !== v ? "NaN" : typeof v;
 }
 
 /** `String(v)`, or what `v` is when even that throws (null-prototype objects, Proxies). */

@@ -115,3 +115,20 @@ test("audit: a result getter that grows the wasm memory mid-read loses no settle
   assert.equal(st.inFlightBatches, 0);
   assert.equal(st.succeeded, 200);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Errors name what is wrong
+
+// A NaN deadline or key is refused with E_CONFIG; "must be … a number, got number" would name
+// nothing wrong. The message must say NaN.
+test("audit: a NaN deadline or key is refused with E_CONFIG whose message says NaN", async (t) => {
+  const b = open(t, { maxWaitMs: 0, transport: (batch) => batch.items.map(echo) });
+  for (const [what, opts] of [["deadline", { deadline: NaN }], ["key", { key: NaN }]]) {
+    const s = track(b.add(1, opts));
+    await b.flush();
+    assert.equal(s.status, "rejected", what);
+    assert.equal(s.reason.code, "E_CONFIG", what);
+    assert.ok(s.reason instanceof Error, what);
+    assert.match(s.reason.message, new RegExp(`\`${what}\`.*got NaN`), what);
+  }
+});
