@@ -743,8 +743,10 @@ class Runner {
         if (d !== undefined) dedupe = this.dedupeToken(d);
       }
     } catch (err) {
-      return refused(err);
+      return refused(this.core === undefined ? this.addError(ADD_CLOSED) : err);
     }
+    // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
+    if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
     const now = this.now();
     if (dedupe === undefined) return this.track(this.core.add(key, weight, deadline, now), item, signal, weight);
     if (typeof dedupe === "string") {

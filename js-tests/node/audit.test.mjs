@@ -5,7 +5,7 @@
 // would expect (said in a comment).
 import assert from "node:assert/strict";
 import DataLoader from "hyperbatch/dataloader";
-import { test, FAST_RETRY, echo, open, track } from "./_helpers.mjs";
+import { test, Batcher, FAST_RETRY, echo, open, track } from "./_helpers.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // transport: "returns (or resolves to) an array"
@@ -130,5 +130,40 @@ test("audit: a NaN deadline or key is refused with E_CONFIG whose message says N
     assert.equal(s.reason.code, "E_CONFIG", what);
     assert.ok(s.reason instanceof Error, what);
     assert.match(s.reason.message, new RegExp(`\`${what}\`.*got NaN`), what);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// "close(): reject later adds" — also when the user code an add calls closes the batcher
+
+// keyOf, weigh, dedupeBy, a getter of the add options or of a signal-like object run inside
+// add(); one that calls close() on an idle batcher frees it there. The add must then reject with
+// E_CLOSED (the batcher is closed), never throw, never reject with an uncoded TypeError.
+test("audit: an add whose keyOf, weigh, dedupeBy or option getter closes the batcher rejects with E_CLOSED", async () => {
+  const cases = [
+    ["keyOf", (close) => ({ keyOf: () => (close(), "k") }), undefined],
+    ["weigh", (close) => ({ weigh: () => (close(), 1) }), undefined],
+    ["dedupeBy", (close) => ({ dedupeBy: (x) => (close(), x) }), undefined],
+    ["a key getter", () => ({}), (close) => ({ get key() { close(); return "k"; } })],
+    ["a signal's aborted getter", () => ({}), (close) => ({
+      signal: { get aborted() { close(); return false; }, addEventListener() {}, removeEventListener() {} },
+    })],
+  ];
+  for (const [what, options, addOptions] of cases) {
+    let b, closed;
+    const close = () => {
+      closed = b.close();
+    };
+    b = new Batcher({ maxWaitMs: 1, transport: (batch) => batch.items.map(echo), ...options(close) });
+    let s;
+    assert.doesNotThrow(() => {
+      s = track(b.add(1, addOptions?.(close)));
+    }, what);
+    await closed;
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(s.status, "rejected", what);
+    assert.equal(s.count, 1, what);
+    assert.ok(s.reason instanceof Error, what);
+    assert.equal(s.reason.code, "E_CLOSED", `${what}: ${s.reason.message}`);
   }
 });
