@@ -1415,6 +1415,7 @@ class Runner {
       this.failure(batch, shapeError, FAIL_SHAPE);
       return;
     }
+    if (this.inFlight(id) !== batch) return; // an entry's getter answered the call (a thenable calling back again)
     this.endCall(id);
     this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
     this.sync();
@@ -1432,8 +1433,9 @@ class Runner {
       queueMicrotask(() => this.failure(batch, err, kind));
       return;
     }
-    this.endCall(id);
     // Every read of the error is guarded: a getter or Proxy trap that throws reads as absent.
+    // User code runs here (getters, classify) while the call still counts as in flight, so a
+    // close() from it cannot free the engine under this call's end.
     let retryable = RETRYABLE_UNKNOWN, status = NaN, after = NaN;
     if (err !== null && typeof err === "object") {
       const r = read(err, "retryable"), s = read(err, "status");
@@ -1450,7 +1452,10 @@ class Runner {
         cls = CLASS_DEFAULT; // a classify that throws falls back to the default rule
       }
     }
-    this.cur = new Cur(undefined, err, errorText(err), Batch.itemsOf(batch));
+    const message = errorText(err);
+    if (this.inFlight(id) !== batch) return; // that user code answered the call (a thenable calling back again)
+    this.endCall(id);
+    this.cur = new Cur(undefined, err, message, Batch.itemsOf(batch));
     this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, Date.now());
     this.drain();

@@ -167,3 +167,82 @@ test("audit: an add whose keyOf, weigh, dedupeBy or option getter closes the bat
     assert.equal(s.reason.code, "E_CLOSED", `${what}: ${s.reason.message}`);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// "close() ... wait for in-flight"; nothing escapes the library
+
+/** Runs `fn`, collecting the uncaught exceptions and unhandled rejections it causes. */
+async function escapes(fn) {
+  const seen = [];
+  const onError = (e) => seen.push(e);
+  process.on("uncaughtException", onError);
+  process.on("unhandledRejection", onError);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    process.off("uncaughtException", onError);
+    process.off("unhandledRejection", onError);
+  }
+  return seen;
+}
+
+// A call whose every item was aborted is still in flight (close() waits for it). When it then
+// fails, the library reads the error (its getters) and calls classify: user code that may call
+// close(). That close() must wait for the call's end, not free the engine under it.
+for (const how of ["classify", "a getter of the error"]) {
+  test(`audit: ${how} calling close() on a failing call whose items were all aborted: close waits, nothing escapes`, async () => {
+    let b, closed;
+    const ac = new AbortController();
+    const close = () => {
+      closed ??= b.close();
+    };
+    const err = how === "classify" ? new Error("down") : { message: "down", get retryable() { close(); return undefined; } };
+    let reject;
+    b = new Batcher({
+      maxWaitMs: 1, retry: { ...FAST_RETRY, maxAttempts: 2, classify: how === "classify" ? () => (close(), "retry") : undefined },
+      transport: () => new Promise((_, bad) => {
+        reject = bad;
+      }),
+    });
+    const s = track(b.add(1, { signal: ac.signal }));
+    const seen = await escapes(async () => {
+      while (reject === undefined) await new Promise((r) => setTimeout(r, 1));
+      ac.abort("gone");
+      await new Promise((r) => setTimeout(r, 1));
+      reject(err);
+      await closed;
+    });
+    assert.deepEqual(seen, [], "nothing escapes the library");
+    assert.equal(s.reason.code, "E_ABORTED");
+    const st = b.stats();
+    assert.deepEqual([st.inFlightBatches, st.inFlightItems, st.queued], [0, 0, 0], "close() resolved once the call had ended");
+    assert.equal(st.batches, 1, "the aborted item is not retried");
+  });
+}
+
+// A foreign thenable may keep its callbacks and call them again from user code the library runs
+// while it handles the first answer (a result entry's getter). One answer settles the items (here
+// the nested one, handled first), the other is ignored like any late one; nothing may throw out
+// of the thenable's caller.
+test("audit: a thenable that answers again from inside a result entry's getter: one answer settles the items, nothing escapes", async (t) => {
+  let again;
+  const b = open(t, {
+    maxWaitMs: 1,
+    transport: () => ({
+      then(ok) {
+        again = ok;
+        setTimeout(() => ok([{ get then() { again(["second"]); return undefined; } }]), 1);
+      },
+    }),
+  });
+  let s;
+  const seen = await escapes(async () => {
+    s = track(b.add(1));
+    await b.close();
+  });
+  assert.deepEqual(seen, [], "nothing escapes the library");
+  assert.equal(s.count, 1);
+  assert.equal(s.status, "fulfilled");
+  assert.equal(b.stats().inFlightBatches, 0);
+});
