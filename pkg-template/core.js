@@ -132,6 +132,13 @@ function hbError(code, message, cause, Ctor = Error) {
   return err;
 }
 
+/** As hbError, with `cause` an own property even when it is undefined (a transport may throw undefined). */
+function causedError(code, message, cause) {
+  const err = new Error(message, { cause });
+  err.code = code;
+  return err;
+}
+
 function configError(option, message, Ctor = TypeError) {
   const err = hbError("E_CONFIG", `hyperbatch: option \`${option}\` ${message}`, undefined, Ctor);
   err.option = option;
@@ -139,7 +146,7 @@ function configError(option, message, Ctor = TypeError) {
 }
 
 function abortError(reason) {
-  const err = hbError("E_ABORTED", "hyperbatch: the item was aborted", reason);
+  const err = causedError("E_ABORTED", "hyperbatch: the item was aborted", reason);
   err.name = "AbortError";
   return err;
 }
@@ -1252,7 +1259,7 @@ class Runner {
     switch (kind) {
       case OUTCOME_ITEM_ERROR: return failedEntry(cur, arg);
       case OUTCOME_TRANSPORT: {
-        const err = hbError("E_TRANSPORT",
+        const err = causedError("E_TRANSPORT",
           `hyperbatch: transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.message ?? errorText(cur.error)}`,
           cur.error);
         err.attempts = arg;

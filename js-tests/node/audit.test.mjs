@@ -246,3 +246,41 @@ test("audit: a thenable that answers again from inside a result entry's getter: 
   assert.equal(s.status, "fulfilled");
   assert.equal(b.stats().inFlightBatches, 0);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Error objects exactly as the contract names them
+
+// E_TRANSPORT's `cause` is "the transport's error" and E_ABORTED's is `signal.reason`: own
+// properties even when that value is undefined (a transport may throw undefined; a signal-like
+// object may have no reason), so `"cause" in err` holds as for `new Error(m, { cause })`. The
+// facade relies on it to give DataLoader's callers what the batch function rejected with.
+test("audit: E_TRANSPORT and E_ABORTED carry an own cause even when it is undefined", async (t) => {
+  const b = open(t, { maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: () => Promise.reject(undefined) });
+  const s = track(b.add(1));
+  let listener;
+  const signalLike = { aborted: false, addEventListener: (_, fn) => { listener = fn; }, removeEventListener() {} };
+  const c = open(t, { maxWaitMs: 10_000, transport: (batch) => batch.items });
+  const a = track(c.add(1, { signal: signalLike }));
+  listener();
+  await b.close();
+  await c.close();
+  assert.equal(s.reason.code, "E_TRANSPORT");
+  assert.ok(Object.hasOwn(s.reason, "cause"), "E_TRANSPORT has its cause");
+  assert.equal(s.reason.cause, undefined);
+  assert.equal(a.reason.code, "E_ABORTED");
+  assert.ok(Object.hasOwn(a.reason, "cause"), "E_ABORTED has its cause");
+  assert.equal(a.reason.cause, undefined);
+});
+
+test("audit: dataloader with retry, timeoutMs or bisect: a batch function rejecting with undefined rejects loads with undefined, as DataLoader's", async () => {
+  for (const extra of [{ retry: { maxAttempts: 1 } }, { timeoutMs: 1000 }, { bisect: true }]) {
+    const l = new DataLoader(async () => {
+      throw undefined;
+    }, extra);
+    let got = "fulfilled";
+    await l.load(1).then(undefined, (e) => {
+      got = e;
+    });
+    assert.equal(got, undefined, JSON.stringify(extra));
+  }
+});
