@@ -1270,7 +1270,7 @@ class Runner {
       case OUTCOME_ATOMIC: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", failedEntry(cur, arg));
       case OUTCOME_CIRCUIT_OPEN: {
         const cause = this.circuitErrors[arg];
-        return hbError("E_CIRCUIT_OPEN", `hyperbatch: the key's circuit is open: ${errorText(cause)}`, cause);
+        return causedError("E_CIRCUIT_OPEN", `hyperbatch: the key's circuit is open: ${errorText(cause)}`, cause);
       }
       default: {
         const code = CODES[arg];

@@ -272,6 +272,21 @@ test("audit: E_TRANSPORT and E_ABORTED carry an own cause even when it is undefi
   assert.equal(a.reason.cause, undefined);
 });
 
+test("audit: E_CIRCUIT_OPEN carries an own cause even when the failures that opened it were undefined", async (t) => {
+  const b = open(t, {
+    maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1 }, circuitBreaker: { failureThreshold: 1, resetMs: 60_000 },
+    transport: () => Promise.reject(undefined),
+  });
+  const first = track(b.add(1));
+  await b.flush();
+  const s = track(b.add(2));
+  await b.close();
+  assert.equal(first.reason.code, "E_TRANSPORT");
+  assert.equal(s.reason.code, "E_CIRCUIT_OPEN");
+  assert.ok(Object.hasOwn(s.reason, "cause"), "E_CIRCUIT_OPEN has its cause");
+  assert.equal(s.reason.cause, undefined);
+});
+
 test("audit: dataloader with retry, timeoutMs or bisect: a batch function rejecting with undefined rejects loads with undefined, as DataLoader's", async () => {
   for (const extra of [{ retry: { maxAttempts: 1 } }, { timeoutMs: 1000 }, { bisect: true }]) {
     const l = new DataLoader(async () => {
