@@ -119,7 +119,7 @@ async function load(source) {
   }
   source = await source;
   if (typeof Response === "function" && source instanceof Response) {
-    if (!source.ok) throw new Error(`hyperbatch: fetching the .wasm failed: ${source.status} ${source.statusText} (${source.url})`);
+    if (!source.ok) throw hbError("E_CONFIG", `hyperbatch: fetching the .wasm failed: ${source.status} ${source.statusText} (${source.url})`);
     source = await source.arrayBuffer();
   }
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);

@@ -4,6 +4,9 @@
 // contract says or, where it is silent, what a user of DataLoader, the Fetch API and AbortSignal
 // would expect (said in a comment).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import DataLoader from "hyperbatch/dataloader";
 import { test, Batcher, FAST_RETRY, echo, open, track } from "./_helpers.mjs";
 
@@ -298,4 +301,24 @@ test("audit: dataloader with retry, timeoutMs or bisect: a batch function reject
     });
     assert.equal(got, undefined, JSON.stringify(extra));
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// hyperbatch/slim: init(source)
+
+// A host that loads the .wasm itself may fail once (a 404, a network error, wrong bytes): the
+// rejection is an Error with a code like every error the library makes, and a later init() with
+// a good source works (a failed init is not remembered as the module's fate).
+test("audit: slim init() that fails rejects with E_CONFIG and can be tried again", { timeout: 20_000 }, async () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const wasm = join(here, "..", "..", "pkg", "hyperbatch_bg.wasm");
+  const r = spawnSync(process.execPath, ["slim-retry.mjs", wasm], { cwd: join(here, "fixtures"), encoding: "utf8", timeout: 15_000 });
+  assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split("\n").pop());
+  assert.deepEqual(out.results, [2, 3], "init with good bytes after two failures works");
+  for (const what of ["notFound", "garbage"]) {
+    assert.equal(out[what].error, true, what);
+    assert.equal(out[what].code, "E_CONFIG", `${what}: ${out[what].message}`);
+  }
+  assert.match(out.notFound.message, /404/);
 });
