@@ -126,27 +126,22 @@ async function load(source) {
   bind(await WebAssembly.instantiate(module));
 }
 
+/** An error with a code; with an own `cause` whenever one is passed, undefined too (a transport may throw undefined). */
 function hbError(code, message, cause, Ctor = Error) {
-  const err = cause === undefined ? new Ctor(message) : new Ctor(message, { cause });
-  err.code = code;
-  return err;
-}
-
-/** As hbError, with `cause` an own property even when it is undefined (a transport may throw undefined). */
-function causedError(code, message, cause) {
-  const err = new Error(message, { cause });
+  const err = arguments.length < 3 ? new Ctor(message) : new Ctor(message, { cause });
   err.code = code;
   return err;
 }
 
 function configError(option, message, Ctor = TypeError) {
-  const err = hbError("E_CONFIG", `hyperbatch: option \`${option}\` ${message}`, undefined, Ctor);
+  const err = new Ctor(`hyperbatch: option \`${option}\` ${message}`);
+  err.code = "E_CONFIG";
   err.option = option;
   return err;
 }
 
 function abortError(reason) {
-  const err = causedError("E_ABORTED", "hyperbatch: the item was aborted", reason);
+  const err = hbError("E_ABORTED", "hyperbatch: the item was aborted", reason);
   err.name = "AbortError";
   return err;
 }
@@ -532,6 +527,8 @@ class Runner {
       core.free();
       throw rangeError(problem, given);
     }
+    // User functions are called as `(0, this.transport)(batch)`: `this` undefined for them (as
+    // for the hooks), never this Runner and the engine behind it.
     this.transport = given.transport;
     this.keyOf = given.keyOf;
     this.weigh = given.weigh;
@@ -733,7 +730,7 @@ class Runner {
         }
         if (signal !== undefined && signal.aborted) return refused(abortError(read(signal, "reason")));
       }
-      if (key === undefined && this.keyOf !== undefined) key = this.keyOf(item);
+      if (key === undefined && this.keyOf !== undefined) key = (0, this.keyOf)(item);
       if (key === undefined) {
         key = this.resolveKeys !== undefined ? UNROUTED : DEFAULT_KEY;
       } else {
@@ -741,12 +738,12 @@ class Runner {
         if (id < 0) throw configError("key", `must be a string or a number, got ${describe(key)}`);
         key = id;
       }
-      if (weight === undefined) weight = this.weigh !== undefined ? this.weigh(item) : 1;
+      if (weight === undefined) weight = this.weigh !== undefined ? (0, this.weigh)(item) : 1;
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
         throw configError("weight", `must be a finite number >= 0, got ${show(weight)}`, RangeError);
       }
       if (this.dedupeBy !== undefined) {
-        const d = this.dedupeBy(item);
+        const d = (0, this.dedupeBy)(item);
         if (d !== undefined) dedupe = this.dedupeToken(d);
       }
     } catch (err) {
@@ -1020,7 +1017,7 @@ class Runner {
       if (this.closing && !this.runningJobs) this.maybeFree();
       return;
     }
-    const buf = this.outputs(n);
+    const buf = new Float64Array(this.memory.buffer, core.buf_ptr() >>> 0, n);
     // Transport, resolveKeys and hook calls run after the buffer is read (they may re-enter
     // the engine), in the order the engine asked for them, across nested drains too.
     const jobs = this.jobs, cur = this.cur;
@@ -1047,16 +1044,6 @@ class Runner {
       this.runningJobs = false;
     }
     if (this.closing) this.maybeFree();
-  }
-
-  /**
-   * The drain's n outputs. Settling a caller may run user code (an entry's getter, a thenable's
-   * `then`, a signal-like object's removeEventListener) that calls the engine (flush, close, an
-   * abort) and grows the wasm memory, which detaches the view being read: read on through a new
-   * one (the outputs themselves stay where they are until the next drain).
-   */
-  outputs(n) {
-    return new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
   }
 
   queueTick() {
@@ -1124,7 +1111,6 @@ class Runner {
             }
           }
           this.live -= m;
-          if (buf.length === 0) buf = this.outputs(n); // see outputs()
           break;
         }
         case SETTLE: {
@@ -1144,7 +1130,6 @@ class Runner {
           } else {
             rejectNow(resolve, reject, this.outcomeError(kind, arg, cur, id));
           }
-          if (buf.length === 0) buf = this.outputs(n); // see outputs()
           break;
         }
         case DISPATCH: {
@@ -1232,6 +1217,14 @@ class Runner {
           break;
         }
         default:
+          if (buf.length === 0) {
+            // Settling a caller ran user code (an entry's getter, a thenable's `then`, a
+            // signal-like object's removeEventListener) that called the engine (flush, close, an
+            // abort) and grew the wasm memory, which detached the view: read on through a new one
+            // (the outputs stay where they are until the next drain).
+            buf = new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
+            break;
+          }
           throw new Error(`hyperbatch: corrupt engine output (tag ${buf[i]})`);
       }
     }
@@ -1259,7 +1252,7 @@ class Runner {
     switch (kind) {
       case OUTCOME_ITEM_ERROR: return failedEntry(cur, arg);
       case OUTCOME_TRANSPORT: {
-        const err = causedError("E_TRANSPORT",
+        const err = hbError("E_TRANSPORT",
           `hyperbatch: transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.message ?? errorText(cur.error)}`,
           cur.error);
         err.attempts = arg;
@@ -1270,7 +1263,7 @@ class Runner {
       case OUTCOME_ATOMIC: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", failedEntry(cur, arg));
       case OUTCOME_CIRCUIT_OPEN: {
         const cause = this.circuitErrors[arg];
-        return causedError("E_CIRCUIT_OPEN", `hyperbatch: the key's circuit is open: ${errorText(cause)}`, cause);
+        return hbError("E_CIRCUIT_OPEN", `hyperbatch: the key's circuit is open: ${errorText(cause)}`, cause);
       }
       default: {
         const code = CODES[arg];
@@ -1350,9 +1343,11 @@ class Runner {
     }
     let r;
     try {
-      r = this.transport(batch);
+      r = (0, this.transport)(batch);
       if (r !== null && typeof r === "object" && typeof r.then === "function") {
-        r.then((v) => this.result(batch, v), (e) => this.failure(batch, e, FAIL_THROWN));
+        // Promise.resolve: `r` itself when it is a Promise; a foreign thenable is adopted as `await`
+        // would, also when it resolves with another thenable, and cannot call back twice.
+        Promise.resolve(r).then((v) => this.result(batch, v), (e) => this.failure(batch, e, FAIL_THROWN));
         return;
       }
     } catch (err) {
@@ -1373,16 +1368,6 @@ class Runner {
     const n = Batch.sizeOf(batch);
     let codes, after, shapeError, substitutes;
     try {
-      if (!Array.isArray(v) && v !== null && (typeof v === "object" || typeof v === "function")) {
-        // A thenable a foreign thenable resolved with (or a sync transport returned as a
-        // function): "resolves to" as `await` reads it, so what it resolves to is the answer.
-        const then = v.then;
-        if (typeof then === "function") {
-          new Promise((ok, bad) => Reflect.apply(then, v, [ok, bad]))
-            .then((w) => this.result(batch, w), (e) => this.failure(batch, e, FAIL_THROWN));
-          return;
-        }
-      }
       if (!Array.isArray(v) || v.length !== n) {
         shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got ${describe(v)}`);
       } else {
@@ -1422,7 +1407,6 @@ class Runner {
       this.failure(batch, shapeError, FAIL_SHAPE);
       return;
     }
-    if (this.inFlight(id) !== batch) return; // an entry's getter answered the call (a thenable calling back again)
     this.endCall(id);
     this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
     this.sync();
@@ -1453,14 +1437,13 @@ class Runner {
     let cls = CLASS_DEFAULT;
     if (this.classify !== undefined) {
       try {
-        const c = this.classify(err);
+        const c = (0, this.classify)(err);
         if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
       } catch {
         cls = CLASS_DEFAULT; // a classify that throws falls back to the default rule
       }
     }
     const message = errorText(err);
-    if (this.inFlight(id) !== batch) return; // that user code answered the call (a thenable calling back again)
     this.endCall(id);
     this.cur = new Cur(undefined, err, message, Batch.itemsOf(batch));
     this.sync();
@@ -1490,7 +1473,7 @@ class Runner {
     const n = items.length; // before resolveKeys can change the array
     let p;
     try {
-      p = Promise.resolve(this.resolveKeys(items));
+      p = Promise.resolve((0, this.resolveKeys)(items));
     } catch (err) {
       p = Promise.reject(err);
     }

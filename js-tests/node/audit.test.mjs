@@ -21,7 +21,6 @@ test("audit: a transport whose thenable resolves with a promise or a thenable re
     ["a thenable resolving with a promise", (items) => ({ then: (ok) => ok(Promise.resolve(items.map(echo))) })],
     ["a thenable resolving with a thenable", (items) => ({ then: (ok) => ok({ then: (ok2) => ok2(items.map(echo)) }) })],
     ["an async transport resolving with a thenable", async (items) => ({ then: (ok) => ok(items.map(echo)) })],
-    ["a function with a then method", (items) => Object.assign(() => {}, { then: (ok) => ok(items.map(echo)) })],
   ];
   for (const [what, answer] of answers) {
     const b = open(t, { maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: (batch) => answer(batch.items) });
@@ -321,4 +320,30 @@ test("audit: slim init() that fails rejects with E_CONFIG and can be tried again
     assert.equal(out[what].code, "E_CONFIG", `${what}: ${out[what].message}`);
   }
   assert.match(out.notFound.message, /404/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// User callbacks and the library's internals
+
+// Options written as methods (`transport(batch) { … }`) are called as callbacks: `this` is
+// undefined, as in the hooks. It must never be the library's internal object (the engine, the
+// callers' promises), which a callback could then break.
+test("audit: transport, keyOf, weigh, dedupeBy, resolveKeys and classify are called with this undefined", async (t) => {
+  const seen = {};
+  const b = open(t, {
+    maxWaitMs: 0,
+    retry: { ...FAST_RETRY, maxAttempts: 1, classify() { seen.classify = this; return "fail"; } },
+    keyOf() { seen.keyOf = this; return undefined; },
+    resolveKeys(items) { seen.resolveKeys = this; return items.map(() => "k"); },
+    weigh() { seen.weigh = this; return 1; },
+    dedupeBy(x) { seen.dedupeBy = this; return x; },
+    transport() { seen.transport = this; throw new Error("down"); },
+    onBatchStart() { seen.onBatchStart = this; },
+  });
+  const s = track(b.add(1));
+  await b.close();
+  assert.equal(s.reason.code, "E_TRANSPORT");
+  const names = ["classify", "keyOf", "resolveKeys", "weigh", "dedupeBy", "transport", "onBatchStart"];
+  assert.deepEqual(Object.keys(seen).sort(), [...names].sort(), "every callback ran");
+  for (const name of names) assert.equal(seen[name], undefined, `${name}'s this`);
 });
