@@ -1407,6 +1407,7 @@ class Runner {
       this.failure(batch, shapeError, FAIL_SHAPE);
       return;
     }
+    if (this.inFlight(id) !== batch) return; // an entry's getter answered it again (a Promise whose then was replaced)
     this.endCall(id);
     this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
     this.sync();
@@ -1444,6 +1445,7 @@ class Runner {
       }
     }
     const message = errorText(err);
+    if (this.inFlight(id) !== batch) return; // that user code answered it (as above)
     this.endCall(id);
     this.cur = new Cur(undefined, err, message, Batch.itemsOf(batch));
     this.sync();

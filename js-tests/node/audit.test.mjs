@@ -223,18 +223,44 @@ for (const how of ["classify", "a getter of the error"]) {
   });
 }
 
-// A foreign thenable may keep its callbacks and call them again from user code the library runs
-// while it handles the first answer (a result entry's getter). One answer settles the items (here
-// the nested one, handled first), the other is ignored like any late one; nothing may throw out
-// of the thenable's caller.
-test("audit: a thenable that answers again from inside a result entry's getter: one answer settles the items, nothing escapes", async (t) => {
-  let again;
-  const b = open(t, {
-    maxWaitMs: 1,
-    transport: () => ({
-      then(ok) {
+// A thenable may keep its callbacks and call them again from user code the library runs while it
+// handles the first answer (a result entry's getter). A foreign thenable is adopted through a
+// promise, so its second call is a no-op; a Promise whose `then` was replaced gets the library's
+// callbacks themselves. Either way one answer settles the items (for the latter the nested one,
+// handled first), the other is ignored like a late answer, and nothing throws out of the caller.
+for (const [what, make] of [
+  ["a thenable", (then) => ({ then })],
+  ["a Promise whose then was replaced", (then) => Object.assign(new Promise(() => {}), { then })],
+]) {
+  test(`audit: ${what} that answers again from inside a result entry's getter: one answer settles the items, nothing escapes`, async (t) => {
+    let again;
+    const b = open(t, {
+      maxWaitMs: 1,
+      transport: () => make((ok) => {
         again = ok;
         setTimeout(() => ok([{ get then() { again(["second"]); return undefined; } }]), 1);
+      }),
+    });
+    let s;
+    const seen = await escapes(async () => {
+      s = track(b.add(1));
+      await b.close();
+    });
+    assert.deepEqual(seen, [], "nothing escapes the library");
+    assert.equal(s.count, 1);
+    assert.equal(s.status, "fulfilled");
+    assert.equal(b.stats().inFlightBatches, 0);
+  });
+}
+
+test("audit: a Promise whose then was replaced, failing with an error whose getter answers the call again: nothing escapes", async (t) => {
+  let ok;
+  const b = open(t, {
+    maxWaitMs: 1, retry: { ...FAST_RETRY, maxAttempts: 1 },
+    transport: () => Object.assign(new Promise(() => {}), {
+      then(fulfil, reject) {
+        ok = fulfil;
+        setTimeout(() => reject({ message: "down", get retryable() { ok(["late"]); return undefined; } }), 1);
       },
     }),
   });
@@ -245,7 +271,6 @@ test("audit: a thenable that answers again from inside a result entry's getter: 
   });
   assert.deepEqual(seen, [], "nothing escapes the library");
   assert.equal(s.count, 1);
-  assert.equal(s.status, "fulfilled");
   assert.equal(b.stats().inFlightBatches, 0);
 });
 
