@@ -1276,7 +1276,7 @@ class Runner {
         if (code === "E_ROUTE") {
           return cur !== undefined && cur.routeFailed === true
             ? hbError(code, `hyperbatch: resolveKeys failed: ${cur.message}`, cur.routeError)
-            : hbError(code, "hyperbatch: resolveKeys returned no key for this item");
+            : hbError(code, "hyperbatch: resolveKeys returned no string or number key for this item");
         }
         return hbError(code, `hyperbatch: ${code}`);
       }

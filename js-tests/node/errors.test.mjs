@@ -601,6 +601,20 @@ test("E_ROUTE: resolveKeys throwing or returning the wrong number of keys reject
   }
 });
 
+test("E_ROUTE: an item resolveKeys gives no usable key (undefined, NaN, an object) rejects alone, saying what a key is", async (t) => {
+  const { calls, transport: tr } = recorder();
+  const b = open(t, { transport: tr, maxWaitMs: 5, resolveKeys: async (items) => items.map((x) => x.k) });
+  const ps = [{ id: 1, k: "a" }, { id: 2, k: undefined }, { id: 3, k: NaN }, { id: 4, k: {} }].map((x) => track(b.add(x)));
+  await waitFor(() => ps.every(settled), "every item");
+  assert.equal(ps[0].value, "r:1");
+  for (const p of ps.slice(1)) {
+    assertCode(p.reason, "E_ROUTE");
+    assert.match(p.reason.message, /no string or number key/, p.reason.message);
+  }
+  assert.deepEqual(calls.map((c) => c.items.map((x) => x.id)), [[1]], "only the routed item is sent");
+  await b.close();
+});
+
 // ---------------------------------------------------------------------- item error identity
 
 test("an item error returned by the transport reaches its caller as the same object", async (t) => {
