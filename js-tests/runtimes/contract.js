@@ -871,6 +871,33 @@ export function checks(Batcher, assert) {
     await Promise.all([idle.close(), idle.close()]); // never used
   });
 
+  check("hostile: adds waiting for room (whenFull \"wait\") aborted, expiring, or still waiting when close() comes: each settles once", async (open) => {
+    const { calls, transport } = recorder(async (batch) => {
+      await sleep(10);
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxQueued: 1, whenFull: "wait", maxInFlight: 1, maxWaitMs: LONG });
+    const ac = new AbortController();
+    const ps = [
+      track(b.add(1)), track(b.add(2)), track(b.add(3, { signal: ac.signal })),
+      track(b.add(4, { deadline: Date.now() + 5 })), track(b.add(5)),
+    ];
+    ac.abort("gone");
+    const closed = track(b.close());
+    await allSettledOnce(b, ps);
+    assert.equal(closed.status, "fulfilled");
+    assert.equal(ps[0].value, echo(1), "close() sends what is queued");
+    // Adds still waiting for room when close() begins may be sent or rejected with E_CLOSED.
+    for (const i of [1, 4]) {
+      if (ps[i].status === "fulfilled") assert.equal(ps[i].value, echo(i + 1));
+      else assertCode(ps[i].reason, "E_CLOSED", `add ${i + 1}, waiting when close() began:`);
+    }
+    assertCode(ps[2].reason, "E_ABORTED", "aborted while waiting:");
+    assert.ok(ps[2].reason.cause === "gone");
+    assertCode(ps[3].reason, "E_DEADLINE", "expired while waiting:");
+    assert.ok(calls.every((c) => !c.items.includes(3) && !c.items.includes(4)), "neither was sent");
+  });
+
   check("hostile: add() never throws: odd options, keys, weights, a keyOf that throws; addMany with a non-array; a constructor given a throwing Proxy", async (open) => {
     const thrown = new Error("keyOf failed");
     const b = open({ transport: (batch) => batch.items.map(echo), maxWaitMs: 0, keyOf: (x) => { if (x === "kt") throw thrown; return undefined; } });
