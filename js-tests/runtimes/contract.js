@@ -898,6 +898,42 @@ export function checks(Batcher, assert) {
     assert.ok(calls.every((c) => !c.items.includes(3) && !c.items.includes(4)), "neither was sent");
   });
 
+  check("hostile: resolveKeys throwing non-Errors or answering badly → E_ROUTE (cause kept), a thenable answer adopted; classify answering garbage or throwing → the default rule", async (open) => {
+    const answers = [
+      ["throws null", () => { throw null; }, "cause", null],
+      ["rejects with undefined", () => Promise.reject(undefined), "cause", undefined],
+      ["returns a string", () => "k", "E_ROUTE"], ["returns too few keys", (items) => items.slice(1).map(() => "k"), "E_ROUTE"],
+      ["returns object keys", (items) => items.map(() => ({})), "E_ROUTE"], ["returns NaN keys", (items) => items.map(() => NaN), "E_ROUTE"],
+      ["returns a callable thenable", (items) => Object.assign(() => {}, { then: (ok) => ok(items.map(() => "k")) }), "ok"],
+    ];
+    for (const [what, resolveKeys, want, cause] of answers) {
+      const { calls, transport } = recorder((batch) => batch.items.map((x) => `${batch.key}:${x}`));
+      const b = open({ transport, maxWaitMs: 0, keyOf: () => undefined, resolveKeys });
+      const ps = [1, 2].map((x) => track(b.add(x)));
+      await allSettledOnce(b, ps, what);
+      if (want === "ok") {
+        assert.deepEqual(ps.map((s) => s.value), ["k:1", "k:2"], what);
+        continue;
+      }
+      for (const s of ps) {
+        assertCode(s.reason, "E_ROUTE", `resolveKeys ${what}:`);
+        if (want === "cause") {
+          assert.ok(Object.prototype.hasOwnProperty.call(s.reason, "cause") && s.reason.cause === cause, `${what}: cause`);
+        }
+      }
+      assert.equal(calls.length, 0, `${what}: unrouted items are never sent`);
+    }
+    for (const [what, classify] of [["returns 5", () => 5], ["throws null", () => { throw null; }],
+      ["returns a promise", () => Promise.resolve("fail")], ["returns an object", () => ({ toString: () => "fail" })]]) {
+      const { calls, transport } = recorder(() => { throw new Error("down"); });
+      const b = open({ transport, maxWaitMs: 0, retry: { ...FAST_RETRY, classify } });
+      const s = track(b.add(1));
+      await allSettledOnce(b, [s], what);
+      assertCode(s.reason, "E_TRANSPORT", `classify ${what}:`);
+      assert.equal(calls.length, 3, `classify ${what}: the default rule retries a plain error (maxAttempts 3)`);
+    }
+  });
+
   check("hostile: add() never throws: odd options, keys, weights, a keyOf that throws; addMany with a non-array; a constructor given a throwing Proxy", async (open) => {
     const thrown = new Error("keyOf failed");
     const b = open({ transport: (batch) => batch.items.map(echo), maxWaitMs: 0, keyOf: (x) => { if (x === "kt") throw thrown; return undefined; } });
