@@ -231,7 +231,8 @@ export function dataloaderChecks(mod, assert) {
   });
 
   check("hostile: values that are not an array of one per key reject every load with a TypeError; only Error values reject their own load", async () => {
-    const answers = [["null", () => null], ["an object", () => ({})], ["a string", () => "ab"], ["longer", (keys) => [...keys, "extra"]]];
+    const answers = [["null", () => null], ["an object", () => ({})], ["a string", () => "ab"], ["longer", (keys) => [...keys, "extra"]],
+      ["sparse, its last entry missing", (keys) => new Array(keys.length)]]; // DataLoader's isArrayLike wants the last index
     for (const [variant, extra] of variants) {
       for (const [what, answer] of answers) {
         const loader = new DataLoader(async (keys) => answer(keys), extra);
@@ -248,6 +249,9 @@ export function dataloaderChecks(mod, assert) {
       assert.ok(!outs[0].ok && outs[0].reason === bad, `${variant}: an Error subclass rejects its load`);
       assert.ok(outs[1].ok && outs[1].value === errorLike, `${variant}: an object that is not an Error is a value`);
       assert.deepEqual(outs.slice(2).map((o) => [o.ok, o.value]), [[true, null], [true, undefined]], variant);
+      const holey = new DataLoader(async () => Object.assign(["a"], { 2: "c" }), extra); // index 1 is a hole
+      const got = await Promise.all([1, 2, 3].map((k) => settle(holey.load(k))));
+      assert.deepEqual(got.map((o) => [o.ok, o.value]), [[true, "a"], [true, undefined], [true, "c"]], `${variant}: a hole before the last entry`);
     }
   });
 
