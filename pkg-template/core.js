@@ -1344,9 +1344,9 @@ class Runner {
     let r;
     try {
       r = (0, this.transport)(batch);
-      if (r !== null && typeof r === "object" && typeof r.then === "function") {
-        // Promise.resolve: `r` itself when it is a Promise; a foreign thenable is adopted as `await`
-        // would, also when it resolves with another thenable, and cannot call back twice.
+      if (r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function") {
+        // Promise.resolve: `r` itself when it is a Promise; a foreign thenable (a callable one too)
+        // is adopted as `await` would, also when it resolves with another thenable, and cannot call back twice.
         Promise.resolve(r).then((v) => this.result(batch, v), (e) => this.failure(batch, e, FAIL_THROWN));
         return;
       }

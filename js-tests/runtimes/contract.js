@@ -550,6 +550,490 @@ export function checks(Batcher, assert) {
     assert.equal(s.queued + s.inFlightItems, 0);
   });
 
+  // ------------------------------------------------------------------------ hostile callers
+  // What a user can do to the public API that the checks above never do: values that are not
+  // Errors, foreign thenables, re-entrant calls, aborts at every stage. Every runtime must answer
+  // them as Node does (the contract, or where it is silent, what `await`, DataLoader and
+  // AbortSignal users expect).
+
+  /** Values a transport may throw or reject with that are not Errors (each read defensively). */
+  const strangeValues = () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const getters = {};
+    for (const name of ["message", "retryable", "status", "response", "retryAfterMs", "name", "stack", "code"]) {
+      Object.defineProperty(getters, name, { get() { throw new Error(`getter ${name}`); }, enumerable: true });
+    }
+    return [
+      ["null", null], ["undefined", undefined], ["a Symbol", Symbol("boom")], ["a number", 42], ["a string", "down"],
+      ["an object whose getters throw", getters],
+      ["an object whose toString throws", { toString() { throw new Error("toString"); }, [Symbol.toPrimitive]() { throw new Error("prim"); } }],
+      ["a null-prototype object", Object.create(null)],
+      ["a revoked Proxy", revoked.proxy],
+    ];
+  };
+
+  /** After close(): every tracked promise settled exactly once, and the stats add up. */
+  async function allSettledOnce(b, tracked, where = "") {
+    await b.close();
+    await sleep(5); // a second settle would show up here
+    for (const [i, s] of tracked.entries()) assert.equal(s.count, 1, `${where} item ${i} settled ${s.count} times`);
+    const st = b.stats();
+    assert.deepEqual([st.queued, st.inFlightBatches, st.inFlightItems], [0, 0, 0], `${where} nothing left after close()`);
+    assert.equal(st.succeeded + st.failed, st.items, `${where} succeeded + failed = items`);
+  }
+
+  check("hostile: a transport throwing or rejecting non-Errors (null, undefined, a Symbol, getters that throw, a revoked Proxy) → E_TRANSPORT with an own cause", async (open) => {
+    for (const how of ["throws", "rejects"]) {
+      const values = strangeValues();
+      const b = open({
+        maxWaitMs: 0, maxBatchSize: 1, maxInFlight: 16, retry: { ...FAST_RETRY, maxAttempts: 2 },
+        transport: (batch) => {
+          const v = values[batch.items[0]][1];
+          if (how === "throws") throw v;
+          return Promise.reject(v);
+        },
+      });
+      const ps = values.map((_, i) => track(b.add(i)));
+      await allSettledOnce(b, ps, how);
+      for (const [i, [what, v]] of values.entries()) {
+        const err = ps[i].reason;
+        assertCode(err, "E_TRANSPORT", `${how} ${what}:`);
+        assert.ok(Object.prototype.hasOwnProperty.call(err, "cause"), `${how} ${what}: an own cause`);
+        assert.ok(err.cause === v, `${how} ${what}: cause is the very value`);
+        assert.equal(err.attempts, 2, `${how} ${what}: attempts (retried by the default classify)`);
+        assert.equal(typeof err.message, "string");
+      }
+    }
+  });
+
+  check("hostile: a transport's foreign thenable is adopted as await would (nested thenables, a callable thenable, a then getter that throws)", async (open) => {
+    const boom = new Error("then getter");
+    const answers = [
+      ["a thenable", (items) => ({ then: (ok) => ok(items.map(echo)) }), "ok"],
+      ["a thenable resolving with a thenable", (items) => ({ then: (ok) => ok({ then: (ok2) => ok2(items.map(echo)) }) }), "ok"],
+      ["a thenable resolving with a promise", (items) => ({ then: (ok) => ok(Promise.resolve(items.map(echo))) }), "ok"],
+      ["a thenable answering twice", (items) => ({ then: (ok, bad) => { ok(items.map(echo)); bad(new Error("late")); ok(["x"]); } }), "ok"],
+      ["a thenable throwing after it answered", (items) => ({ then: (ok) => { ok(items.map(echo)); throw new Error("after"); } }), "ok"],
+      ["a callable thenable", (items) => Object.assign(() => {}, { then: (ok) => ok(items.map(echo)) }), "ok"],
+      ["a thenable whose then throws", () => ({ then() { throw boom; } }), "E_TRANSPORT"],
+      ["an object whose then getter throws", () => ({ get then() { throw boom; } }), "E_TRANSPORT"],
+      ["a thenable rejecting with undefined", () => ({ then: (_, bad) => bad(undefined) }), "E_TRANSPORT"],
+      ["a thenable resolving with a thenable that rejects", () => ({ then: (ok) => ok({ then: (_, bad) => bad(boom) }) }), "E_TRANSPORT"],
+      ["a thenable resolving with a non-array", () => ({ then: (ok) => ok({ then: (ok2) => ok2("nope") }) }), "E_RESULT_SHAPE"],
+    ];
+    for (const [what, answer, want] of answers) {
+      const b = open({ maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1 }, transport: (batch) => answer(batch.items) });
+      const ps = [0, 1].map((i) => track(b.add(i)));
+      await allSettledOnce(b, ps, what);
+      if (want === "ok") {
+        assert.deepEqual(ps.map((s) => s.value), [echo(0), echo(1)], what);
+      } else {
+        for (const s of ps) assertCode(s.reason, want, `${what}:`);
+        if (what.includes("throws") || what.includes("that rejects")) assert.ok(ps[0].reason.cause === boom, `${what}: cause`);
+      }
+    }
+  });
+
+  check("hostile: results that are not one entry per item → E_RESULT_SHAPE for the whole batch, never retried", async (open) => {
+    const lengthThrows = new Proxy([1, 2], { get(t, k) { if (k === "length") throw new Error("length"); return t[k]; } });
+    const indexThrows = ["ok", "ok"];
+    Object.defineProperty(indexThrows, 1, { get() { throw new Error("index getter"); } });
+    const answers = [
+      ["null", () => null], ["undefined", () => undefined], ["a string", () => "ab"], ["a number", () => 2],
+      ["an array-like object", () => ({ length: 2, 0: "a", 1: "b" })], ["a Set", (n) => new Set(Array.from({ length: n }, (_, i) => i))],
+      ["too short", (n) => new Array(n - 1).fill("x")], ["too long", (n) => new Array(n + 1).fill("x")],
+      ["a sparse array of the wrong length", (n) => { const a = []; a[n] = "x"; return a; }],
+      ["an array whose length throws", () => lengthThrows], ["an array whose index getter throws", () => indexThrows],
+    ];
+    for (const [what, answer] of answers) {
+      const { calls, transport } = recorder((batch) => answer(batch.items.length));
+      const b = open({ transport, maxWaitMs: 0, retry: FAST_RETRY });
+      const ps = [0, 1].map((i) => track(b.add(i)));
+      await allSettledOnce(b, ps, what);
+      for (const s of ps) assertCode(s.reason, "E_RESULT_SHAPE", `${what}:`);
+      assert.equal(calls.length, 1, `${what}: not retried`);
+    }
+  });
+
+  check("hostile: item entries: any Error (subclass, DOMException, odd getters) fails its item as the same object; other values, thenables included, are values", async (open) => {
+    const typeErr = new TypeError("bad type");
+    const domErr = AbortSignal.abort().reason; // a DOMException where the host has one
+    const oddErr = new Error("odd");
+    Object.defineProperty(oddErr, "retryable", { get() { throw new Error("retryable getter"); } });
+    Object.defineProperty(oddErr, "retryAfterMs", { get() { throw new Error("retryAfterMs getter"); } });
+    const rejecting = new Error("from a thenable entry");
+    const errorLike = { message: "not an Error", code: "E_NOPE" };
+    const entries = [
+      typeErr, domErr, oddErr, errorLike, null, undefined, 0, "",
+      { then: (ok) => ok("adopted") }, { then: (_, bad) => bad(rejecting) },
+      { get then() { throw new Error("then getter"); } },
+    ];
+    const { calls, transport } = recorder((batch) => batch.items.map((i) => entries[i]));
+    const b = open({ transport, maxWaitMs: 0, retry: FAST_RETRY });
+    const ps = entries.map((_, i) => track(b.add(i)));
+    await allSettledOnce(b, ps);
+    assert.ok(ps[0].reason === typeErr, "a TypeError entry");
+    // workerd's own errors carry `retryable: true`: such an entry is retried, then reaches its caller as itself.
+    if (domErr instanceof Error) assert.ok(ps[1].reason === domErr, `a DOMException entry (an Error here): ${ps[1].status}`);
+    assert.ok(ps[2].reason === oddErr, "an Error whose getters throw");
+    assert.ok(ps[3].value === errorLike, "an object that is not an Error is a value");
+    assert.deepEqual(ps.slice(4, 8).map((s) => s.value), [null, undefined, 0, ""]);
+    assert.equal(ps[8].value, "adopted", "a thenable entry is adopted by its caller");
+    assert.ok(ps[9].reason === rejecting, "a rejecting thenable entry rejects its caller with its reason");
+    assertCode(ps[10].reason, "E_RESULT_SHAPE", "an entry whose then getter throws:");
+    assert.equal(calls.length, domErr.retryable === true ? 3 : 1, "only a retryable entry is sent again (maxAttempts 3)");
+  });
+
+  check("hostile: every user callback (transport, keyOf, weigh, dedupeBy, resolveKeys, classify, hooks) is called with this undefined", async (open) => {
+    const seen = {};
+    const b = open({
+      maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 1, classify() { seen.classify = this; return "fail"; } },
+      circuitBreaker: { failureThreshold: 1, resetMs: LONG },
+      keyOf() { seen.keyOf = this; return undefined; },
+      resolveKeys(items) { seen.resolveKeys = this; return items.map(() => "k"); },
+      weigh() { seen.weigh = this; return 1; },
+      dedupeBy(x) { seen.dedupeBy = this; return x; },
+      transport() { seen.transport = this; throw new Error("down"); },
+      onBatchStart() { seen.onBatchStart = this; },
+      onBatchEnd() { seen.onBatchEnd = this; },
+      onCircuitChange() { seen.onCircuitChange = this; },
+    });
+    const s = track(b.add(1));
+    await allSettledOnce(b, [s]);
+    assertCode(s.reason, "E_TRANSPORT");
+    const names = ["classify", "keyOf", "resolveKeys", "weigh", "dedupeBy", "transport", "onBatchStart", "onBatchEnd", "onCircuitChange"];
+    assert.deepEqual(Object.keys(seen).sort(), [...names].sort(), "every callback ran");
+    for (const name of names) assert.equal(seen[name], undefined, `${name}'s this`);
+  });
+
+  check("hostile: add, flush and close called from inside the transport, the hooks, keyOf and a result getter: every item settles once", async (open) => {
+    let b;
+    const extra = [];
+    let nested = false;
+    b = open({
+      maxWaitMs: 0, keyOf: (x) => {
+        if (x === "k" && !nested) {
+          nested = true;
+          extra.push(track(b.add("from-keyOf")));
+        }
+        return undefined;
+      },
+      onBatchStart: (info) => {
+        if (info.items.includes("a")) {
+          extra.push(track(b.add("from-start")));
+          b.flush();
+        }
+      },
+      onBatchEnd: (info) => {
+        if (info.items.includes("from-start")) extra.push(track(b.add("from-end")));
+      },
+      transport: (batch) => {
+        const r = batch.items.map(echo);
+        if (batch.items.includes("a")) {
+          extra.push(track(b.add("from-transport")));
+          b.flush();
+          let once = false; // the library may read an entry more than once
+          Object.defineProperty(r, 0, {
+            get() {
+              if (!once) extra.push(track(b.add("from-getter")));
+              once = true;
+              return "got";
+            },
+            enumerable: true,
+          });
+        }
+        if (batch.items.includes("from-end")) b.close(); // closes with its own call in flight
+        return r;
+      },
+    });
+    const first = ["a", "k", "b"].map((x) => track(b.add(x)));
+    await waitFor(() => first.every(settled) && extra.length === 5 && extra.every(settled), "every item, nested ones too");
+    await allSettledOnce(b, [...first, ...extra]);
+    assert.deepEqual(first.map((s) => s.value), ["got", echo("k"), echo("b")]);
+    for (const s of extra) assert.equal(s.status, "fulfilled", `a nested add: ${s.reason}`);
+    assert.deepEqual(extra.map((s) => s.value).sort(),
+      ["from-end", "from-getter", "from-keyOf", "from-start", "from-transport"].map(echo).sort());
+    await rejectsWith(b.add("late"), "E_CLOSED");
+  });
+
+  check("hostile: abort at every stage: queued, in flight (at once, result ignored), from inside the transport, after settling; any reason is the cause", async (open) => {
+    const gate = deferred();
+    const signals = [];
+    const acs = { queued: new AbortController(), flight: new AbortController(), inside: new AbortController(), after: new AbortController() };
+    const { calls, transport } = recorder(async (batch) => {
+      signals.push(batch.signal);
+      if (batch.items.includes("inside")) acs.inside.abort("string reason");
+      await gate.promise;
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxWaitMs: LONG });
+    const sym = Symbol("why");
+    const q = track(b.add("queued", { signal: acs.queued.signal }));
+    acs.queued.abort(sym); // before it is sent
+    const f = track(b.add("flight", { signal: acs.flight.signal }));
+    const i = track(b.add("inside", { signal: acs.inside.signal }));
+    const mate = track(b.add("mate"));
+    const flushed = b.flush();
+    await waitFor(() => calls.length === 1, "the call");
+    acs.flight.abort(); // the default reason, a DOMException where the host has it
+    acs.flight.abort(new Error("again")); // a second abort changes nothing
+    await waitFor(() => settled(f) && settled(i), "the aborted items, while the call is still out");
+    assert.equal(mate.status, "pending", "the batchmate waits for the call");
+    assert.equal(signals[0].aborted, false, "batch.signal stays live while an item still waits");
+    gate.resolve();
+    await flushed;
+    const a = track(b.add("after", { signal: acs.after.signal }));
+    await b.flush();
+    acs.after.abort(new Error("too late"));
+    await allSettledOnce(b, [q, f, i, mate, a]);
+    for (const [s, cause, what] of [[q, sym, "queued"], [f, acs.flight.signal.reason, "in flight"], [i, "string reason", "inside"]]) {
+      const err = s.reason;
+      assertCode(err, "E_ABORTED", `${what}:`);
+      assert.equal(err.name, "AbortError", what);
+      assert.ok(err.cause === cause, `${what}: cause = signal.reason`);
+    }
+    assert.deepEqual(calls.map((c) => c.items), [["flight", "inside", "mate"], ["after"]], "the queued abort is never sent");
+    assert.equal(mate.value, echo("mate"));
+    assert.equal(a.value, echo("after"), "an abort after settling changes nothing");
+  });
+
+  check("hostile: when every item of a call in flight is aborted, batch.signal aborts with an E_ABORTED reason", async (open) => {
+    const ac = new AbortController();
+    const { calls, transport } = recorder((batch) => new Promise((resolve) => {
+      batch.signal.addEventListener("abort", () => resolve(batch.items.map(echo)));
+    }));
+    const b = open({ transport, maxWaitMs: 0 });
+    const ps = ["x", "y"].map((x) => track(b.add(x, { signal: ac.signal })));
+    await waitFor(() => calls.length === 1, "the call");
+    ac.abort(new Error("leaving"));
+    await waitFor(() => calls[0].signal.aborted, "batch.signal");
+    const reason = calls[0].signal.reason;
+    assertCode(reason, "E_ABORTED", "batch.signal.reason:");
+    await allSettledOnce(b, ps);
+    for (const s of ps) assertCode(s.reason, "E_ABORTED");
+  });
+
+  check("hostile: deadlines: past, -Infinity or 0 → E_DEADLINE never sent; Infinity is none; passing while queued behind maxInFlight; due soon under a long window → sent", async (open) => {
+    const gate = deferred();
+    const { calls, transport } = recorder(async (batch) => {
+      if (batch.items.includes("blocker")) await gate.promise;
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxWaitMs: 10_000, maxInFlight: 1 });
+    const past = [Date.now() - 1, -Infinity, 0].map((deadline) => track(b.add("past", { deadline })));
+    const bad = track(b.add("bad", { deadline: "soon" }));
+    const blocker = track(b.add("blocker"));
+    const flushed = b.flush();
+    await waitFor(() => calls.length === 1, "the blocking call");
+    const stuck = track(b.add("stuck", { deadline: Date.now() + 30 }));
+    await waitFor(() => settled(stuck), "the deadline while queued", 3000);
+    assertCode(stuck.reason, "E_DEADLINE", "queued behind maxInFlight:");
+    gate.resolve();
+    await flushed;
+    const inf = track(b.add("inf", { deadline: Infinity }));
+    const soon = track(b.add("soon", { deadline: Date.now() + 150 }));
+    await waitFor(() => settled(soon), "the item due soon", 3000);
+    assert.equal(soon.value, echo("soon"), "deadline-aware dispatch: sent before its deadline under a 10 s window");
+    await b.flush();
+    await allSettledOnce(b, [...past, bad, blocker, stuck, inf, soon]);
+    for (const s of past) assertCode(s.reason, "E_DEADLINE");
+    assertCode(bad.reason, "E_CONFIG", "a deadline that is not a number:");
+    assert.equal(inf.value, echo("inf"));
+    assert.ok(calls.every((c) => !c.items.includes("past") && !c.items.includes("stuck")), "expired items are never sent");
+  });
+
+  check("hostile: close() twice (and more) while a call is in flight: every close waits for it; flush and stats after close work", async (open) => {
+    const gate = deferred();
+    const { transport } = recorder(async (batch) => {
+      await gate.promise;
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxWaitMs: LONG });
+    const ps = ["a", "b"].map((x) => track(b.add(x)));
+    const c1 = track(b.close());
+    const c2 = track(b.close());
+    const refused = track(b.add("c"));
+    await sleep(10);
+    assert.equal(c1.status, "pending", "close() waits for the call in flight");
+    assert.equal(c2.status, "pending", "so does the second close()");
+    gate.resolve();
+    await waitFor(() => settled(c1) && settled(c2), "both closes");
+    assert.deepEqual(ps.map((s) => s.value), ["r:a", "r:b"], "close() dropped nothing");
+    assert.equal(c1.status, "fulfilled");
+    assert.equal(c2.status, "fulfilled");
+    assertCode(refused.reason, "E_CLOSED");
+    await b.close();
+    await b.flush();
+    const st = b.stats();
+    assert.deepEqual([st.items, st.succeeded, st.queued, st.inFlightBatches], [2, 2, 0, 0]);
+    const idle = open({ transport, maxWaitMs: LONG });
+    await Promise.all([idle.close(), idle.close()]); // never used
+  });
+
+  check("hostile: adds waiting for room (whenFull \"wait\") aborted, expiring, or still waiting when close() comes: each settles once", async (open) => {
+    const { calls, transport } = recorder(async (batch) => {
+      await sleep(10);
+      return batch.items.map(echo);
+    });
+    const b = open({ transport, maxQueued: 1, whenFull: "wait", maxInFlight: 1, maxWaitMs: LONG });
+    const ac = new AbortController();
+    const ps = [
+      track(b.add(1)), track(b.add(2)), track(b.add(3, { signal: ac.signal })),
+      track(b.add(4, { deadline: Date.now() + 5 })), track(b.add(5)),
+    ];
+    ac.abort("gone");
+    const closed = track(b.close());
+    await allSettledOnce(b, ps);
+    assert.equal(closed.status, "fulfilled");
+    assert.equal(ps[0].value, echo(1), "close() sends what is queued");
+    // Adds still waiting for room when close() begins may be sent or rejected with E_CLOSED.
+    for (const i of [1, 4]) {
+      if (ps[i].status === "fulfilled") assert.equal(ps[i].value, echo(i + 1));
+      else assertCode(ps[i].reason, "E_CLOSED", `add ${i + 1}, waiting when close() began:`);
+    }
+    assertCode(ps[2].reason, "E_ABORTED", "aborted while waiting:");
+    assert.ok(ps[2].reason.cause === "gone");
+    assertCode(ps[3].reason, "E_DEADLINE", "expired while waiting:");
+    assert.ok(calls.every((c) => !c.items.includes(3) && !c.items.includes(4)), "neither was sent");
+  });
+
+  check("hostile: resolveKeys throwing non-Errors or answering badly → E_ROUTE (cause kept), a thenable answer adopted; classify answering garbage or throwing → the default rule", async (open) => {
+    const answers = [
+      ["throws null", () => { throw null; }, "cause", null],
+      ["rejects with undefined", () => Promise.reject(undefined), "cause", undefined],
+      ["returns a string", () => "k", "E_ROUTE"], ["returns too few keys", (items) => items.slice(1).map(() => "k"), "E_ROUTE"],
+      ["returns object keys", (items) => items.map(() => ({})), "E_ROUTE"], ["returns NaN keys", (items) => items.map(() => NaN), "E_ROUTE"],
+      ["returns a callable thenable", (items) => Object.assign(() => {}, { then: (ok) => ok(items.map(() => "k")) }), "ok"],
+    ];
+    for (const [what, resolveKeys, want, cause] of answers) {
+      const { calls, transport } = recorder((batch) => batch.items.map((x) => `${batch.key}:${x}`));
+      const b = open({ transport, maxWaitMs: 0, keyOf: () => undefined, resolveKeys });
+      const ps = [1, 2].map((x) => track(b.add(x)));
+      await allSettledOnce(b, ps, what);
+      if (want === "ok") {
+        assert.deepEqual(ps.map((s) => s.value), ["k:1", "k:2"], what);
+        continue;
+      }
+      for (const s of ps) {
+        assertCode(s.reason, "E_ROUTE", `resolveKeys ${what}:`);
+        if (want === "cause") {
+          assert.ok(Object.prototype.hasOwnProperty.call(s.reason, "cause") && s.reason.cause === cause, `${what}: cause`);
+        }
+      }
+      assert.equal(calls.length, 0, `${what}: unrouted items are never sent`);
+    }
+    for (const [what, classify] of [["returns 5", () => 5], ["throws null", () => { throw null; }],
+      ["returns a promise", () => Promise.resolve("fail")], ["returns an object", () => ({ toString: () => "fail" })]]) {
+      const { calls, transport } = recorder(() => { throw new Error("down"); });
+      const b = open({ transport, maxWaitMs: 0, retry: { ...FAST_RETRY, classify } });
+      const s = track(b.add(1));
+      await allSettledOnce(b, [s], what);
+      assertCode(s.reason, "E_TRANSPORT", `classify ${what}:`);
+      assert.equal(calls.length, 3, `classify ${what}: the default rule retries a plain error (maxAttempts 3)`);
+    }
+  });
+
+  check("hostile: add() never throws: odd options, keys, weights, a keyOf that throws; addMany with a non-array; a constructor given a throwing Proxy", async (open) => {
+    const thrown = new Error("keyOf failed");
+    const b = open({ transport: (batch) => batch.items.map(echo), maxWaitMs: 0, keyOf: (x) => { if (x === "kt") throw thrown; return undefined; } });
+    const tries = [
+      ["options 5", () => b.add(1, 5), "E_CONFIG"], ["options a string", () => b.add(1, "x"), "E_CONFIG"],
+      ["a signal that is not one", () => b.add(1, { signal: {} }), "E_CONFIG"],
+      ["a key object", () => b.add(1, { key: {} }), "E_CONFIG"], ["a key Symbol", () => b.add(1, { key: Symbol("k") }), "E_CONFIG"],
+      ["weight -1", () => b.add(1, { weight: -1 }), "E_CONFIG"], ["weight NaN", () => b.add(1, { weight: NaN }), "E_CONFIG"],
+      ["weight a string", () => b.add(1, { weight: "1" }), "E_CONFIG"],
+      ["addMany 5", () => b.addMany(5), "E_CONFIG"],
+      ["addMany of a Proxy that throws", () => b.addMany(new Proxy([1], { get() { throw new Error("trap"); } })), "E_CONFIG"],
+      ["a keyOf that throws", () => b.add("kt"), thrown],
+    ];
+    const ps = [];
+    for (const [what, call] of tries) {
+      let p;
+      try {
+        p = call();
+      } catch (e) {
+        assert.fail(`${what}: add() threw synchronously: ${e}`);
+      }
+      ps.push(track(p));
+    }
+    const ok = track(b.add(1, null)); // null options are no options
+    await allSettledOnce(b, [...ps, ok]);
+    for (const [i, [what, , want]] of tries.entries()) {
+      if (typeof want === "string") assertCode(ps[i].reason, want, `${what}:`);
+      else assert.ok(ps[i].reason === want, `${what}: rejects with what keyOf threw`);
+    }
+    assert.equal(ok.value, echo(1));
+    for (const options of [null, undefined, "x", new Proxy({}, { ownKeys() { throw new Error("trap"); } })]) {
+      let err;
+      try {
+        new Batcher(options);
+      } catch (e) {
+        err = e;
+      }
+      assertCode(err, "E_CONFIG", `new Batcher(${typeof options}):`);
+    }
+  });
+
+  check("hostile: exactly once under a transport doing everything wrong at random (non-Errors, thenables, bad shapes, hangs past timeoutMs, late answers), with aborts and deadlines", async (open) => {
+    let seed = 987654321;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const own = new Set(); // item errors the transport returned
+    const late = [];
+    const transport = (batch) => {
+      const r = rand(), n = batch.items.length;
+      const entries = () => batch.items.map((x) => {
+        const q = rand();
+        if (q < 0.1) {
+          const e = new Error(`item ${x}`);
+          own.add(e);
+          return e;
+        }
+        if (q < 0.15) return Object.assign(new Error(`again ${x}`), { retryable: true });
+        return echo(x);
+      });
+      if (r < 0.08) throw strangeValues()[Math.floor(rand() * 9)][1];
+      if (r < 0.16) return Promise.reject(null);
+      if (r < 0.24) return { then: (ok) => ok(entries()) };
+      if (r < 0.30) return new Array(n + 1).fill(0);
+      if (r < 0.34) return "garbage";
+      if (r < 0.40) {
+        return new Promise((resolve) => {
+          late.push(setTimeout(() => resolve(entries()), 40)); // past timeoutMs: ignored when it comes
+        });
+      }
+      return Promise.resolve(entries());
+    };
+    const b = open({ transport, maxWaitMs: 1, maxBatchSize: 5, timeoutMs: 15, retry: { ...FAST_RETRY, budget: false } });
+    const ps = [];
+    const acs = [];
+    for (let i = 0; i < 80; i++) {
+      const opts = {};
+      if (i % 7 === 3) {
+        const ac = new AbortController();
+        acs.push(ac);
+        opts.signal = ac.signal;
+      }
+      if (i % 11 === 5) opts.deadline = Date.now() + 5;
+      ps.push(track(b.add(i, opts)));
+      if (i % 10 === 9) {
+        acs.shift()?.abort();
+        await sleep(1);
+      }
+    }
+    await allSettledOnce(b, ps);
+    await sleep(50); // the late answers arrive after close(): nothing changes
+    for (const t of late) clearTimeout(t);
+    const codes = new Set(["E_TRANSPORT", "E_RESULT_SHAPE", "E_TIMEOUT", "E_ABORTED", "E_DEADLINE"]);
+    for (const [i, s] of ps.entries()) {
+      assert.equal(s.count, 1, `item ${i} settled once`);
+      if (s.status === "fulfilled") assert.equal(s.value, echo(i));
+      else if (!own.has(s.reason) && !(s.reason instanceof Error && s.reason.message === `again ${i}`)) {
+        assert.ok(s.reason instanceof Error && codes.has(s.reason.code), `item ${i}: ${s.reason && s.reason.message}`);
+      }
+    }
+  });
+
   return list;
 }
 

@@ -186,6 +186,120 @@ export function dataloaderChecks(mod, assert) {
     assert.deepEqual([e.batches, e.items, e.succeeded, e.failed], [1, 2, 2, 0]);
   });
 
+  // ---------------------------------------------------------------------- hostile callers
+  // As DataLoader 2.2 answers them, with and without the extras that put a Batcher behind the loader.
+  const variants = [["plain", {}], ["maxWaitMs", { maxWaitMs: 1 }], ["retry", { retry: { maxAttempts: 1 } }]];
+
+  check("hostile: a batch function rejecting with non-Errors rejects every load with that very value, and forgets the keys", async () => {
+    const values = [["null", null], ["undefined", undefined], ["a string", "down"], ["a Symbol", Symbol("down")], ["an object", { message: "x" }]];
+    for (const [variant, extra] of variants) {
+      for (const [what, v] of values) {
+        let calls = 0;
+        const loader = new DataLoader(async (keys) => {
+          calls++;
+          if (calls === 1) throw v;
+          return keys;
+        }, extra);
+        const outs = await Promise.all([settle(loader.load(1)), settle(loader.load(2))]);
+        for (const o of outs) {
+          assert.equal(o.ok, false, `${variant}, ${what}: a load fulfilled`);
+          assert.ok(o.reason === v, `${variant}, ${what}: rejected with ${String(o.reason)}`);
+        }
+        assert.equal(await loader.load(1), 1, `${variant}, ${what}: a failed key is loaded again`);
+        assert.equal(calls, 2, `${variant}, ${what}: calls`);
+      }
+    }
+  });
+
+  check("hostile: a batch function that throws synchronously (a non-Error too) or returns no promise rejects every load with a TypeError", async () => {
+    const fns = [
+      ["throws an Error", () => { throw new Error("sync"); }],
+      ["throws null", () => { throw null; }],
+      ["returns an array", (keys) => keys],
+      ["returns undefined", () => undefined],
+    ];
+    for (const [variant, extra] of variants) {
+      for (const [what, fn] of fns) {
+        const loader = new DataLoader(fn, extra);
+        const outs = await Promise.all([settle(loader.load("a")), settle(loader.load("b"))]);
+        for (const o of outs) {
+          assert.equal(o.ok, false, `${variant}, ${what}: a load fulfilled`);
+          assert.ok(o.reason instanceof TypeError, `${variant}, ${what}: not a TypeError: ${String(o.reason)}`);
+        }
+      }
+    }
+  });
+
+  check("hostile: values that are not an array of one per key reject every load with a TypeError; only Error values reject their own load", async () => {
+    const answers = [["null", () => null], ["an object", () => ({})], ["a string", () => "ab"], ["longer", (keys) => [...keys, "extra"]],
+      ["sparse, its last entry missing", (keys) => new Array(keys.length)]]; // DataLoader's isArrayLike wants the last index
+    for (const [variant, extra] of variants) {
+      for (const [what, answer] of answers) {
+        const loader = new DataLoader(async (keys) => answer(keys), extra);
+        const outs = await Promise.all([settle(loader.load("a")), settle(loader.load("b"))]);
+        for (const o of outs) {
+          assert.equal(o.ok, false, `${variant}, ${what}: a load fulfilled`);
+          assert.ok(o.reason instanceof TypeError, `${variant}, ${what}: not a TypeError: ${String(o.reason)}`);
+        }
+      }
+      const bad = new RangeError("out of range");
+      const errorLike = { message: "not an Error" };
+      const loader = new DataLoader(async () => [bad, errorLike, null, undefined], extra);
+      const outs = await Promise.all([1, 2, 3, 4].map((k) => settle(loader.load(k))));
+      assert.ok(!outs[0].ok && outs[0].reason === bad, `${variant}: an Error subclass rejects its load`);
+      assert.ok(outs[1].ok && outs[1].value === errorLike, `${variant}: an object that is not an Error is a value`);
+      assert.deepEqual(outs.slice(2).map((o) => [o.ok, o.value]), [[true, null], [true, undefined]], variant);
+      const holey = new DataLoader(async () => Object.assign(["a"], { 2: "c" }), extra); // index 1 is a hole
+      const got = await Promise.all([1, 2, 3].map((k) => settle(holey.load(k))));
+      assert.deepEqual(got.map((o) => [o.ok, o.value]), [[true, "a"], [true, undefined], [true, "c"]], `${variant}: a hole before the last entry`);
+    }
+  });
+
+  check("hostile: a cacheKeyFn that throws makes load, loadMany, prime and clear throw it synchronously; other keys are unaffected", async () => {
+    const thrown = new Error("cacheKeyFn failed");
+    for (const [variant, extra] of variants) {
+      const { calls, batchLoadFn } = recorder();
+      const loader = new DataLoader(batchLoadFn, { ...extra, cacheKeyFn: (k) => { if (k === "bad") throw thrown; return k; } });
+      const ok = loader.load("good");
+      for (const [what, call] of [
+        ["load", () => loader.load("bad")], ["loadMany", () => loader.loadMany(["good", "bad"])],
+        ["prime", () => loader.prime("bad", 1)], ["clear", () => loader.clear("bad")],
+      ]) {
+        let caught;
+        try {
+          call();
+        } catch (e) {
+          caught = e;
+        }
+        assert.ok(caught === thrown, `${variant}: ${what} did not throw the cacheKeyFn's error synchronously`);
+      }
+      assert.equal(await ok, "v:good", variant);
+      assert.deepEqual(calls.flat().filter((k) => k === "bad"), [], `${variant}: the bad key was sent`);
+    }
+  });
+
+  check("hostile: load(null | undefined) and loadMany(non-array) throw a TypeError synchronously; the batch function gets the loader as this", async () => {
+    for (const [variant, extra] of variants) {
+      let self;
+      const loader = new DataLoader(async function (keys) {
+        self = this;
+        return keys;
+      }, extra);
+      for (const [what, call] of [["load(null)", () => loader.load(null)], ["load(undefined)", () => loader.load(undefined)],
+        ["loadMany(5)", () => loader.loadMany(5)], ["loadMany(null)", () => loader.loadMany(null)]]) {
+        let caught;
+        try {
+          call();
+        } catch (e) {
+          caught = e;
+        }
+        assert.ok(caught instanceof TypeError, `${variant}: ${what} did not throw a TypeError synchronously`);
+      }
+      assert.equal(await loader.load(0), 0, `${variant}: a falsy key is a key`);
+      assert.ok(self === loader, `${variant}: the batch function's this`);
+    }
+  });
+
   return list;
 }
 

@@ -7,6 +7,11 @@ import { checks, withTimeout } from "../contract.js";
 import { dataloaderChecks } from "../dataloader-contract.js";
 
 console.log("runtime: deno", Deno.version.deno, "entry", import.meta.resolve("hyperbatch"));
+// Run with no permission: the package loaded its .wasm anyway (as a module, not with Deno.readFile).
+Deno.test("deno: hyperbatch loaded with no read permission", () => {
+  assert.notEqual(Deno.permissions.querySync({ name: "read" }).state, "granted", "this suite must run without --allow-read");
+  assert.equal(typeof Batcher, "function");
+});
 for (const { name, fn } of checks(Batcher, assert)) Deno.test(name, withTimeout(fn));
 
 const dlChecks = dataloaderChecks(dataloader, assert);

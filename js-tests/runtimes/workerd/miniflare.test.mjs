@@ -55,14 +55,20 @@ async function getJson(mf, path) {
 // Everything runs first (workerd is always disposed, even after a failure); node:test takes
 // top-level tests only until the first ones have run, so they are registered at the end.
 const { version } = (await import("miniflare/package.json", { with: { type: "json" } })).default;
-let setupError, bundled, results = [], slim = { results: [] }, interval, dl = { results: [] };
+let setupError, bundled, results = [], slim = { results: [] }, interval, dl = { results: [] }, perRequest;
 const running = [];
 try {
   const [main, slimMain] = [await bundle("worker"), await bundle("slim-worker")];
   bundled = readFileSync(main, "utf8");
   const mf = start(main);
   running.push(mf);
+  // A batcher dropped by an earlier request, its timer armed, must not disturb the later ones.
+  const dropped = await getJson(mf, "/dropped");
   ({ results } = await getJson(mf, "/checks"));
+  const own = await Promise.all(["a", "b", "c"].map((id) => getJson(mf, `/own?id=${id}`)));
+  const after = await Promise.all(["x", "y"].map((id) => mf.dispatchFetch(`http://localhost/after?id=${id}`).then((r) => r.status)));
+  await new Promise((r) => setTimeout(r, 200));
+  perRequest = { dropped, own, after, sent: await getJson(mf, "/sent") };
   interval = await getJson(mf, "/interval");
   dl = await getJson(mf, "/dataloader");
   const mfSlim = start(slimMain);
@@ -109,6 +115,15 @@ for (const r of dl.results) {
 for (const r of slim.results) {
   test(`slim: ${r.name}`, () => assert.ok(r.ok, r.error));
 }
+
+test("workerd: batchers per request: one dropped with its timer armed disturbs nothing; concurrent requests' batchers each flush by their own timer; one closed through ctx.waitUntil sends after the response", () => {
+  assert.ok(perRequest, "no answer from the per-request endpoints");
+  assert.equal(perRequest.dropped.queued, 2);
+  assert.deepEqual(perRequest.own.map((o) => o.values), ["a", "b", "c"].map((id) => [`r:${id}.1`, `r:${id}.2`]));
+  assert.deepEqual(perRequest.after, [202, 202]);
+  assert.deepEqual([...perRequest.sent.sent].sort(), ["x", "y"], "sent after the response");
+  assert.deepEqual(perRequest.sent.sendErrors, []);
+});
 
 test("workerd: a batcher made inside a request flushes by its interval timer (no flush())", () => {
   assert.ok(interval, "no answer from /interval");

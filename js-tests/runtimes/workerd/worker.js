@@ -3,6 +3,10 @@
 //   GET /checks   → JSON [{ name, ok, error?, ms }] of every contract check
 //   GET /interval → a batcher made inside this request flushes by its interval timer
 //   GET /dataloader → JSON [{ name, ok, error?, ms }] of every hyperbatch/dataloader check
+//   GET /dropped  → a batcher made here is dropped with items queued and its timer armed
+//   GET /own?id=  → a batcher of this request, flushed by its timer while other requests run theirs
+//   GET /after?id= → a batcher of this request sends after the response (ctx.waitUntil(close()))
+//   GET /sent     → the items /after's batchers sent, and errors they met
 import { Batcher } from "hyperbatch";
 import * as dataloader from "hyperbatch/dataloader";
 import { miniAssert, runChecks } from "../contract.js";
@@ -29,9 +33,44 @@ async function intervalInRequest() {
   return { values, batches: calls.map((c) => c.items), waitedMs };
 }
 
+// Batchers are per request: workerd ties a timer to the request that armed it (a batcher shared
+// by concurrent requests leaves the later one hung, and a timer of a finished request never fires).
+const sent = [];
+const sendErrors = [];
+
+function perRequest(log) {
+  return new Batcher({
+    maxWaitMs: 20,
+    transport: async (batch) => {
+      await new Promise((r) => setTimeout(r, 5)); // the clock moves on timer events only
+      log?.push(...batch.items);
+      return batch.items.map((x) => `r:${x}`);
+    },
+  });
+}
+
 export default {
-  async fetch(request) {
-    const { pathname } = new URL(request.url);
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url), pathname = url.pathname, id = url.searchParams.get("id");
+    if (pathname === "/dropped") {
+      const b = new Batcher({ maxWaitMs: 60_000, transport: async (batch) => batch.items });
+      b.add(1).catch(() => {});
+      b.add(2).catch(() => {});
+      return Response.json({ queued: b.stats().queued }); // never closed: dropped with its timer armed
+    }
+    if (pathname === "/own") {
+      const b = perRequest();
+      const values = await Promise.all([b.add(`${id}.1`), b.add(`${id}.2`)]); // no flush(): the timer sends
+      await b.close();
+      return Response.json({ values });
+    }
+    if (pathname === "/after") {
+      const b = perRequest(sent);
+      b.add(id).catch((e) => sendErrors.push(String(e)));
+      ctx.waitUntil(b.close()); // the response goes now; the worker stays until the item is sent
+      return Response.json({ queued: true }, { status: 202 });
+    }
+    if (pathname === "/sent") return Response.json({ sent, sendErrors });
     if (pathname === "/checks") {
       return Response.json({ runtime: "workerd", results: await runChecks(Batcher, miniAssert) });
     }
