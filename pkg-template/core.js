@@ -208,6 +208,27 @@ function editDistance(a, b) {
   return prev[b.length];
 }
 
+const ADD_OPTIONS = ["key", "weight", "signal", "deadline"];
+
+/** A name AddOptions does not have (a typo such as `deadLine` would otherwise be ignored): E_CONFIG. */
+function checkAddOptionNames(opts) {
+  for (const name in opts) {
+    if (!ADD_OPTIONS.includes(name) && Object.hasOwn(opts, name)) throw unknownOption(name, "", ADD_OPTIONS, name, "an add option");
+  }
+}
+
+/** E_CONFIG for a name `names` lacks, with the likeliest one (`prefix` + name) when one is close. */
+function unknownOption(path, prefix, names, name, what) {
+  const near = names.find((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2);
+  return configError(path, `is not ${what}${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}`);
+}
+
+/** E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError. */
+function valueError(option, rule, v) {
+  return configError(option, `must be ${rule}, got ${typeof v === "number" ? v : describe(v)}`,
+    typeof v === "number" ? RangeError : TypeError);
+}
+
 /**
  * Check names and types against `table`, writing numbers into `params` and each value read into
  * `given` (path → value): every option is read once, so a getter cannot change it after the check.
@@ -216,10 +237,7 @@ function readOptions(obj, prefix, table, params, given) {
   for (const name of Object.keys(obj)) {
     // Own names only: "constructor", "toString" or an own "__proto__" (JSON.parse) are unknown.
     const path = prefix + name, spec = Object.hasOwn(table, name) ? table[name] : undefined;
-    if (spec === undefined) {
-      const near = Object.keys(table).find((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2);
-      throw configError(path, `is not an option${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}`);
-    }
+    if (spec === undefined) throw unknownOption(path, prefix, Object.keys(table), name, "an option");
     const v = obj[name];
     given[path] = v;
     if (v === undefined) continue;
@@ -716,14 +734,13 @@ class Runner {
     try {
       if (opts !== undefined && opts !== null) {
         if (typeof opts !== "object") throw configError("add options", "must be an object");
+        checkAddOptionNames(opts);
         key = opts.key;
         weight = opts.weight;
         signal = opts.signal;
         if (opts.deadline !== undefined) {
           deadline = opts.deadline;
-          if (typeof deadline !== "number" || isNaN(deadline)) {
-            throw configError("deadline", `must be an epoch time in ms (a number), got ${describe(deadline)}`);
-          }
+          if (typeof deadline !== "number" || isNaN(deadline)) throw valueError("deadline", "an epoch time in ms (a number)", deadline);
         }
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
@@ -735,12 +752,12 @@ class Runner {
         key = this.resolveKeys !== undefined ? UNROUTED : DEFAULT_KEY;
       } else {
         const id = this.internKey(key);
-        if (id < 0) throw configError("key", `must be a string or a number, got ${describe(key)}`);
+        if (id < 0) throw valueError("key", "a string or a number", key);
         key = id;
       }
       if (weight === undefined) weight = this.weigh !== undefined ? (0, this.weigh)(item) : 1;
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
-        throw configError("weight", `must be a finite number >= 0, got ${show(weight)}`, RangeError);
+        throw valueError("weight", "a finite number >= 0", weight);
       }
       if (this.dedupeBy !== undefined) {
         const d = (0, this.dedupeBy)(item);

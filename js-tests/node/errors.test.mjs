@@ -110,22 +110,36 @@ test("E_CONFIG: an unknown option's message suggests the known name within two e
 test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; weight 0 and null options are accepted", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG });
+  // The class as for the constructor's options: a value of the wrong type is a TypeError, a
+  // number out of range (NaN too) a RangeError; a name AddOptions lacks is refused (a typo would
+  // otherwise drop the deadline or signal silently), with the likely name.
   const bad = [
-    [5, "add options"], ["x", "add options"], [true, "add options"],
-    [{ weight: -1 }, "weight"], [{ weight: Infinity }, "weight"], [{ weight: NaN }, "weight"], [{ weight: "3" }, "weight"],
-    [{ deadline: "soon" }, "deadline"], [{ deadline: NaN }, "deadline"],
-    [{ signal: {} }, "signal"], [{ signal: null }, "signal"], [{ signal: 5 }, "signal"],
-    [{ key: {} }, "key"],
+    [5, "add options", TypeError], ["x", "add options", TypeError], [true, "add options", TypeError],
+    [{ weight: -1 }, "weight", RangeError], [{ weight: Infinity }, "weight", RangeError],
+    [{ weight: NaN }, "weight", RangeError], [{ weight: "3" }, "weight", TypeError, /got string/],
+    [{ deadline: "soon" }, "deadline", TypeError], [{ deadline: NaN }, "deadline", RangeError, /got NaN/],
+    [{ signal: {} }, "signal", TypeError], [{ signal: null }, "signal", TypeError], [{ signal: 5 }, "signal", TypeError],
+    [{ key: {} }, "key", TypeError], [{ key: NaN }, "key", RangeError, /got NaN/],
+    [{ deadLine: Date.now() + 1000 }, "deadLine", TypeError, /not an add option \(did you mean `deadline`\?\)/],
+    [{ signals: new AbortController().signal }, "signals", TypeError, /did you mean `signal`/],
+    [{ key: "k", priority: 1 }, "priority", TypeError, /is not an add option$/],
   ];
-  for (const [opts, option] of bad) {
-    const err = await rejectsWith(b.add("x", opts), "E_CONFIG", JSON.stringify(opts));
-    assert.equal(err.option, option, `${String(JSON.stringify(opts))}: err.option`);
+  for (const [opts, option, cls, text] of bad) {
+    const name = String(JSON.stringify(opts));
+    const err = await rejectsWith(b.add("x", opts), "E_CONFIG", name);
+    assert.equal(err.option, option, `${name}: err.option`);
     assert.ok(err.message.includes(`\`${option}\``), `the message names the option: ${err.message}`);
+    assert.ok(err instanceof cls, `${name}: a ${cls.name}, got ${err.constructor.name}: ${err.message}`);
+    if (text) assert.match(err.message, text, name);
   }
+  // Inherited names are not the add's own options (a polluted Object.prototype changes nothing).
+  const inherited = Object.create({ extra: 1 });
+  inherited.weight = 2;
+  const fromProto = track(b.add("proto", inherited));
   // contract silent: null options mean none, as undefined does
-  const ok = [track(b.add("zero", { weight: 0 })), track(b.add("null", null))];
+  const ok = [track(b.add("zero", { weight: 0 })), track(b.add("null", null)), fromProto];
   await b.flush();
-  assert.deepEqual(ok.map((p) => p.value), ["r:zero", "r:null"]);
+  assert.deepEqual(ok.map((p) => p.value), ["r:zero", "r:null", "r:proto"]);
   assert.equal(calls.length, 1);
   await b.close();
 });
