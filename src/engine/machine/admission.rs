@@ -1,5 +1,6 @@
 //! How items come in: `add` (checks, then queued, waiting for room, or joined to an equal
-//! queued item's slot), plain adds in bulk (`reserve_plain`, `add_reserved`), a retried item
+//! queued item's slot), keyed adds the host never cancels (`add_plain`, as runs of one), plain
+//! adds in bulk (`reserve_plain`, `add_reserved`), a retried item
 //! rejoining its queue, waiting adds admitted as room frees, and what a grown queue triggers
 //! (a tick when full, the end of the turn, or its window timer).
 
