@@ -12,6 +12,8 @@
 //! - stream: turns of 1,000 adds each, every turn's batches answered before the next.
 //! - plain-burst, plain-stream (1 key): the same, with adds made as core.js makes plain ones
 //!   (ids reserved in bulk with `reserve_plain`, handed over with `add_reserved`).
+//! - run-burst, run-stream: the same, with adds made as core.js makes keyed ones without a signal,
+//!   deadline, weight or dedupe key (`add_plain`: queued as runs of one, no item slot written).
 //!
 //! The cost per item must stay flat from 1e3 to 1e6 items and from 1 to 10,000 keys (no
 //! per-item scan of the queues, the keys or the items). With 10,000 keys a 1,000-item turn
@@ -42,6 +44,8 @@ struct Shell {
     batches: u64,
     /// Plain adds in bulk (`reserve_plain` + `add_reserved`), one key only.
     plain: bool,
+    /// Adds through `add_plain` instead of `add`.
+    runs: bool,
 }
 
 impl Shell {
@@ -64,6 +68,7 @@ impl Shell {
             last_size: 0,
             batches: 0,
             plain: false,
+            runs: false,
         }
     }
 
@@ -123,7 +128,11 @@ impl Shell {
             } else {
                 for j in 0..n {
                     let k = self.key((added + j) % keys);
-                    let r = self.e.add(k, 1.0, None, None, self.now);
+                    let r = if self.runs {
+                        self.e.add_plain(k, self.now)
+                    } else {
+                        self.e.add(k, 1.0, None, None, self.now)
+                    };
                     black_box(r.expect("accepted"));
                 }
             }
@@ -138,6 +147,28 @@ impl Shell {
     }
 }
 
+/// How the benchmark adds its items.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// `add`, one item at a time.
+    Add,
+    /// `reserve_plain` + `add_reserved` (one key only).
+    Plain,
+    /// `add_plain`, one item at a time.
+    Runs,
+}
+
+fn mode_name(mode: Mode, burst: bool) -> &'static str {
+    match (mode, burst) {
+        (Mode::Plain, true) => "plain-burst",
+        (Mode::Plain, false) => "plain-stream",
+        (Mode::Runs, true) => "run-burst",
+        (Mode::Runs, false) => "run-stream",
+        (Mode::Add, true) => "burst",
+        (Mode::Add, false) => "stream",
+    }
+}
+
 struct Row {
     keys: usize,
     items: usize,
@@ -146,10 +177,11 @@ struct Row {
     items_per_batch: f64,
 }
 
-fn measure(keys: usize, items: usize, burst: bool, plain: bool, quick: bool) -> Row {
+fn measure(keys: usize, items: usize, burst: bool, mode: Mode, quick: bool) -> Row {
     let turn = if burst { items } else { TURN };
     let mut shell = Shell::new(keys, items);
-    shell.plain = plain;
+    shell.plain = mode == Mode::Plain;
+    shell.runs = mode == Mode::Runs;
     // Runs of at least ~1e6 items per sample (1e3-item runs are repeated); best of a few.
     let reps = (1_000_000 / items).max(1) / if quick { 10 } else { 1 };
     let samples = if quick { 2 } else { 7 };
@@ -167,12 +199,7 @@ fn measure(keys: usize, items: usize, burst: bool, plain: bool, quick: bool) -> 
     Row {
         keys,
         items,
-        mode: match (plain, burst) {
-            (true, true) => "plain-burst",
-            (true, false) => "plain-stream",
-            (false, true) => "burst",
-            (false, false) => "stream",
-        },
+        mode: mode_name(mode, burst),
         ns_per_item: best.as_nanos() as f64 / total,
         items_per_batch: (shell.settled - s0) as f64 / (shell.batches - b0) as f64,
     }
@@ -187,20 +214,17 @@ fn main() {
     let mut worst: f64 = 0.0;
     for keys in [1, 10_000] {
         for items in [1_000, 1_000_000] {
-            for (burst, plain) in [(true, false), (false, false), (true, true), (false, true)] {
-                if (!burst && items <= TURN) || (plain && keys > 1) {
+            for (burst, mode) in
+                [true, false].into_iter().flat_map(|b| [Mode::Add, Mode::Runs, Mode::Plain].map(|m| (b, m)))
+            {
+                if (!burst && items <= TURN) || (mode == Mode::Plain && keys > 1) {
                     continue; // one turn either way; plain adds go to the default queue only
                 }
-                let mode = match (plain, burst) {
-                    (true, true) => "plain-burst",
-                    (true, false) => "plain-stream",
-                    (false, true) => "burst",
-                    (false, false) => "stream",
-                };
-                if !only.is_empty() && !only.contains(&format!("{keys}:{items}:{mode}")) {
+                let name = mode_name(mode, burst);
+                if !only.is_empty() && !only.contains(&format!("{keys}:{items}:{name}")) {
                     continue;
                 }
-                let r = measure(keys, items, burst, plain, quick);
+                let r = measure(keys, items, burst, mode, quick);
                 worst = worst.max(r.ns_per_item);
                 println!(
                     "{:>7} {:>9} {:>7} {:>10.1} {:>11.1}",

@@ -769,9 +769,15 @@ class Runner {
     // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
     const now = this.now();
-    if (dedupe === undefined) return this.track(this.core.add(key, weight, deadline, now), item, signal, weight);
+    // Only an item with a signal or a deadline can be rejected from outside the engine's outputs.
+    const rejectable = signal !== undefined || deadline === deadline;
+    if (dedupe === undefined) {
+      // Nothing to tell apart from a plain item of its key: the engine may queue it as a run.
+      if (!rejectable && weight === 1) return this.track(this.core.add_plain(key, now), item, undefined, 1, false);
+      return this.track(this.core.add(key, weight, deadline, now), item, signal, weight, rejectable);
+    }
     if (typeof dedupe === "string") {
-      return this.track(this.core.add_dedupe(key, weight, deadline, this.putText(dedupe), now), item, signal, weight);
+      return this.track(this.core.add_dedupe(key, weight, deadline, this.putText(dedupe), now), item, signal, weight, rejectable);
     }
     const r = this.core.add_dedupe(key, weight, deadline, this.putText(dedupe.token), now);
     if (r >= 0) {
@@ -780,7 +786,7 @@ class Runner {
     } else if (dedupe.refs === 0) {
       this.dedupeIds.delete(dedupe.value);
     }
-    return this.track(r, item, signal, weight);
+    return this.track(r, item, signal, weight, rejectable);
   }
 
   /**
@@ -912,14 +918,14 @@ class Runner {
     if (--entry.refs === 0) this.dedupeIds.delete(entry.value);
   }
 
-  /** The engine's answer to an add: a promise for the caller, or the rejection. */
-  track(r, item, signal, weight) {
+  /** The engine's answer to an add: a promise for the caller (its reject kept if `rejectable`), or the rejection. */
+  track(r, item, signal, weight, rejectable) {
     if (r < 0) {
       this.drain(); // a key made for this add may be released
       return refused(this.addError(r, weight));
     }
     const id = r >>> 1;
-    const p = this.pendingWithReject(id, item);
+    const p = rejectable ? this.pendingWithReject(id, item) : this.pending(id, item);
     if (signal !== undefined) this.listen(id, signal);
     if (r & 1) this.drain();
     return p;

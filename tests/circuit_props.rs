@@ -131,6 +131,8 @@ struct H {
     reset_ms: f64,
     now: f64,
     callers: BTreeSet<ItemId>,
+    /// Callers added by `add_plain` (no signal): never cancelled.
+    plain: BTreeSet<ItemId>,
     flights: BTreeMap<BatchId, Flight>,
     circuits: BTreeMap<KeyId, Model>,
     /// The call whose outcome is being reported (a circuit opens or closes only there).
@@ -204,11 +206,13 @@ impl H {
                     ensure!(self.ending == Some(batch), "Succeeded {batch} outside its call's end");
                     for item in core::mem::take(&mut self.ending_ids) {
                         ensure!(self.callers.remove(&item), "{item} settled twice, or never accepted");
+                        self.plain.remove(&item);
                     }
                 }
                 Output::Settle { item, outcome, .. } => {
                     // Invariant: every accepted item settles exactly once.
                     ensure!(self.callers.remove(&item), "{item} settled twice, or never accepted");
+                    self.plain.remove(&item);
                     if let Outcome::CircuitOpen { key } = outcome {
                         let open = matches!(self.circuit(key), Model::Open { until } if self.now < until);
                         ensure!(open, "{item} rejected E_CIRCUIT_OPEN while {key} is {:?}", self.circuit(key));
@@ -289,13 +293,21 @@ impl H {
                 };
                 let deadline = deadline.map(|d| self.now + f64::from(d));
                 let dedupe = dedupe.map(|d| ["x", "y", "z"][usize::from(d)]);
-                if let Ok((id, _)) = self.e.add(k, 1.0, deadline, dedupe, self.now) {
+                // As a host adds an item without a signal: kept as a run, never cancelled.
+                let plain = deadline.is_none() && dedupe.is_none();
+                let added =
+                    if plain { self.e.add_plain(k, self.now) } else { self.e.add(k, 1.0, deadline, dedupe, self.now) };
+                if let Ok((id, _)) = added {
                     self.callers.insert(id);
+                    if plain {
+                        self.plain.insert(id);
+                    }
                 }
             }
             Op::Cancel(p) => {
-                if !self.callers.is_empty() {
-                    let id = *self.callers.iter().nth(usize::from(p) % self.callers.len()).unwrap();
+                let cancellable: Vec<ItemId> = self.callers.difference(&self.plain).copied().collect();
+                if !cancellable.is_empty() {
+                    let id = cancellable[usize::from(p) % cancellable.len()];
                     self.e.cancel(id, self.now).unwrap();
                 }
             }
@@ -357,6 +369,7 @@ fn case(cfg: Config, seed: u64, ops: &[Op]) -> Result<(u64, u64, u64), TestCaseE
         reset_ms,
         now: 1000.0,
         callers: BTreeSet::new(),
+        plain: BTreeSet::new(),
         flights: BTreeMap::new(),
         circuits: BTreeMap::new(),
         ending: None,

@@ -152,6 +152,9 @@ enum Op {
         key: u8,
         n: u8,
     },
+    /// `add_plain(key)`: as `Add { key, weight: 2, .. }` (weight 1, no deadline, no dedupe), by a
+    /// host that never cancels it.
+    AddPlain(u8),
     /// Plain adds in bulk: `reserve_plain(max)`, then `add_reserved` of `take` of those ids.
     Plain {
         max: u8,
@@ -265,6 +268,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         30 => (0u8..5, 0u8..14, proptest::option::weighted(0.3, 0u8..80),
                proptest::option::weighted(0.4, 0u8..2))
             .prop_map(|(key, weight, deadline, dedupe)| Op::Add { key, weight, deadline, dedupe }),
+        12 => (0u8..5).prop_map(Op::AddPlain),
         1 => any::<u8>().prop_map(Op::AddInvalid),
         5 => any::<u16>().prop_map(Op::Cancel),
         1 => any::<u16>().prop_map(Op::CancelStale),
@@ -323,8 +327,8 @@ struct Slot {
     entered_at: f64,
     /// It waited for room: once admitted it goes with its key's next batch.
     admitted: bool,
-    /// Added in bulk (`add_reserved`): no signal, so never cancelled (the engine keeps such
-    /// items as runs, out of `cancel`'s reach).
+    /// Added in bulk (`add_reserved`) or by `add_plain`: no signal, so never cancelled (the
+    /// engine keeps such items as runs, out of `cancel`'s reach).
     bulk: bool,
 }
 
@@ -1154,8 +1158,9 @@ impl H {
 
     fn run(&mut self, op: &Op) -> R {
         match *op {
-            Op::Add { key, weight, deadline, dedupe } => self.add(key, weight, deadline, dedupe),
-            Op::Burst { key, n } => (0..n).try_for_each(|_| self.add(key, 0, None, None)),
+            Op::Add { key, weight, deadline, dedupe } => self.add(key, weight, deadline, dedupe, false),
+            Op::AddPlain(key) => self.add(key, 2, None, None, true),
+            Op::Burst { key, n } => (0..n).try_for_each(|_| self.add(key, 0, None, None, false)),
             Op::Plain { max, take } => self.plain(max, take),
             Op::CallNow => self.call_now(),
             Op::AddInvalid(which) => self.add_invalid(which),
@@ -1180,7 +1185,8 @@ impl H {
         }
     }
 
-    fn add(&mut self, key: u8, weight: u8, deadline: Option<u8>, dedupe: Option<u8>) -> R {
+    /// `plain`: through `add_plain` (weight 2, no deadline or dedupe; never cancelled).
+    fn add(&mut self, key: u8, weight: u8, deadline: Option<u8>, dedupe: Option<u8>, plain: bool) -> R {
         let key = match key {
             0 => DEFAULT_KEY,
             4 => UNROUTED,
@@ -1221,7 +1227,12 @@ impl H {
             Ok(Admission::Waiting)
         };
         self.steps += 1;
-        let got = self.e.add(key, weight, deadline, dedupe.map(|d| DEDUPE[d as usize]), self.now);
+        let got = if plain {
+            debug_assert!(weight == 1.0 && deadline.is_none() && dedupe.is_none());
+            self.e.add_plain(key, self.now)
+        } else {
+            self.e.add(key, weight, deadline, dedupe.map(|d| DEDUPE[d as usize]), self.now)
+        };
         match got {
             Ok((id, adm)) => {
                 ensure!(Ok(adm) == expect, "add admitted {adm:?}, expected {expect:?}");
@@ -1231,7 +1242,7 @@ impl H {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.slots.insert(id, Slot { key, weight, deadline, dedupe, ..Slot::plain(uid) });
+                self.slots.insert(id, Slot { key, weight, deadline, dedupe, bulk: plain, ..Slot::plain(uid) });
                 match adm {
                     Admission::Queued => {
                         self.enter(id)?;
@@ -1988,8 +1999,8 @@ impl H {
             }
         }
         // Adds after close are refused.
-        self.add(0, 2, None, None)?;
-        self.add(1, 2, Some(50), Some(0))?;
+        self.add(0, 2, None, None, false)?;
+        self.add(1, 2, Some(50), Some(0), false)?;
         // Invariant: close() leaves nothing unsettled (and nothing allocated, armed or queued).
         ensure!(
             self.e.unsettled() == 0 && self.slots.is_empty(),

@@ -65,6 +65,48 @@ class RawFloor {
   }
 }
 
+/**
+ * The raw floor with K keys: item x to queue x % K, a queue resolved as one group when it holds
+ * BATCH items (from a microtask) or at the end of the microtask it started in. Its promises settle
+ * key by key, not in the order they were made: what any keyed batcher pays in the promises alone.
+ */
+class RawKeyedFloor {
+  constructor(k) {
+    this.k = k;
+    this.queues = new Map();
+    this.armed = false;
+  }
+  add(x) {
+    const key = x % this.k;
+    let b = this.queues.get(key);
+    if (b === undefined) {
+      b = { items: [], resolvers: [] };
+      this.queues.set(key, b);
+      if (!this.armed) {
+        this.armed = true;
+        RESOLVED.then(() => {
+          this.armed = false;
+          const rest = [...this.queues.values()];
+          this.queues.clear();
+          for (const q of rest) settleGroup(q);
+        });
+      }
+    }
+    b.items.push(x);
+    const p = new Promise((resolve) => b.resolvers.push(resolve));
+    if (b.items.length === BATCH) {
+      this.queues.delete(key);
+      RESOLVED.then(() => settleGroup(b));
+    }
+    return p;
+  }
+}
+
+function settleGroup(b) {
+  const out = mapArray(b.items), rs = b.resolvers;
+  for (let i = 0; i < rs.length; i++) rs[i](out[i]);
+}
+
 /** hyperbatch's options for the throughput runs: batches of 100 sent at the end of the tick. */
 export function hyperOptions(transport, queued, extra) {
   return { transport, maxBatchSize: BATCH, maxWaitMs: 0, maxQueued: queued + 1, maxInFlight: 1e9, ...extra };
@@ -142,12 +184,16 @@ export function hookContenders(libs) {
 /**
  * hyperbatch with K keys: item i goes to key i % K (every queue live at once); the run adds all
  * N items before awaiting, so with N = 100·K every batch is still full and only the per-key cost
- * differs. "plain" has no keyOf at all.
+ * differs. "plain" has no keyOf at all. The raw floor with one key and with the most keys shows
+ * what settling promises key by key (not in the order they were made) costs by itself.
  */
 export function keyContenders(libs, keyCounts) {
   const t = (b) => mapArray(b.items);
+  const most = Math.max(...keyCounts);
   return [
     { key: "plain", name: "1 key, no keyOf", callExpr: "target.add(i)", create: (q) => new libs.Batcher(hyperOptions(t, q)), dispose: closeHyper },
+    { key: "floor", name: "raw floor", callExpr: "target.add(i)", create: () => new RawFloor(false) },
+    { key: `floorKeys${most}`, name: `raw floor, ${most} keys`, callExpr: "target.add(i)", create: () => new RawKeyedFloor(most) },
     ...keyCounts.map((k) => ({
       key: `keys${k}`,
       name: `${k} key${k === 1 ? "" : "s"} (keyOf)`,

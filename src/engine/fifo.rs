@@ -89,6 +89,11 @@ impl<T: Copy> Fifo<T> {
         }
     }
 
+    /// Keep the first `len` items.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.items.truncate(self.head + len);
+    }
+
     pub(crate) fn clear(&mut self) {
         self.items.clear();
         self.head = 0;

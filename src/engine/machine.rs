@@ -124,6 +124,12 @@ struct Key {
     call_time: CallTime,
     /// Its circuit breaker (closed and counting nothing without `circuitBreaker`).
     circuit: Circuit,
+    /// Free ids held for its next `add_plain`s, as (first, count): a key's items get ids in a
+    /// row, so its batches are runs of ids (or a few) whatever other keys' adds come between.
+    ids: (u32, u32),
+    /// How many ids it takes next time `ids` runs out: doubles up to `maxBatchSize`, so a key
+    /// with a few items holds a few ids.
+    ids_block: u32,
 }
 
 impl Key {
@@ -221,6 +227,8 @@ pub struct Engine {
     /// in id order (a batch that settled, then the next) come back in that order, merged, so
     /// plain adds take consecutive ids and queue, go and settle as runs (see `runs.rs`).
     free_items: Fifo<(u32, u32)>,
+    /// How many runs `free_items` held after its last merge (see `items.rs`).
+    free_merged: usize,
     keys: Vec<Key>,
     free_keys: Vec<u32>,
     key_ids: StrMap,
@@ -282,6 +290,7 @@ impl Engine {
             items: Vec::new(),
             ids_end: 0,
             free_items: Fifo::default(),
+            free_merged: 0,
             keys,
             free_keys: Vec::new(),
             key_ids: StrMap::default(),
@@ -508,6 +517,12 @@ impl Engine {
     #[cfg(test)]
     pub(crate) fn slots(&self) -> usize {
         self.items.len()
+    }
+
+    /// (free ids, ids handed out so far): equal once nothing is live, reserved or held by a key.
+    #[cfg(test)]
+    pub(crate) fn free_ids_of(&self) -> (u32, u32) {
+        (self.free_items.iter().map(|r| r.1).sum(), self.ids_end)
     }
 
     /// Queue an output. Out of line: each inlined `push` repeated its capacity check.

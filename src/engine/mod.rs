@@ -1,9 +1,9 @@
 //! The batching engine: a deterministic, sans-IO state machine.
 //!
 //! It knows items only by id, keys by interned id, and time only as the `now` each input
-//! carries. Inputs are method calls (`add`, `add_reserved`, `call_now`, `cancel`, `complete`, `fail`,
-//! `handle_time`, `flush`, `close`, `route_done`); decisions come out of `poll_output()` and
-//! `poll_timeout()`.
+//! carries. Inputs are method calls (`add`, `add_plain`, `add_reserved`, `call_now`, `cancel`,
+//! `complete`, `fail`, `handle_time`, `flush`, `close`, `route_done`); decisions come out of
+//! `poll_output()` and `poll_timeout()`.
 
 mod budget;
 mod call_time;

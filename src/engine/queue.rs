@@ -9,8 +9,9 @@ use super::str_map::StrMap;
 ///
 /// A *run* entry stands for [`Entry::run`] plain items (weight 1, no deadline, no dedupe) with
 /// consecutive ids from `item`, orders from `order` and flush numbers from `seq`: plain adds in
-/// bulk queue as one entry, and their slots are not written until something needs them one by
-/// one (see `machine/runs.rs`). Such an entry is always live. 32 bytes: a queue of 128 entries
+/// bulk queue as one entry, keyed adds without options (`add_plain`) as one entry each, and
+/// their slots are not written until something needs them one by one (see `machine/runs.rs`).
+/// Such an entry is always live. 32 bytes: a queue of 128 entries
 /// fills a 4 KiB block of the allocator's size classes exactly.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {

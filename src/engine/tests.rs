@@ -1643,3 +1643,86 @@ fn plain_items_in_runs_take_ids_but_no_slots() {
     assert_eq!(halves.concat(), ids, "bisected into {halves:?}");
     assert!(h.e.slots() > *ids.iter().max().unwrap() as usize);
 }
+
+// ---------------------------------------------------------------- keyed items as runs
+
+impl H {
+    /// `keys` names interned (or their ids again, while they live).
+    fn keys(&mut self, keys: usize) -> Vec<KeyId> {
+        (0..keys).map(|k| self.e.intern(&format!("k{k}"))).collect()
+    }
+}
+
+#[test]
+fn keyed_plain_adds_keep_fifo_per_key_and_order_across_keys() {
+    // Interleaved `add_plain`s to three keys, queued as runs of one: every batch holds its key's
+    // items in arrival order, and at the end of the turn the queue whose oldest item arrived
+    // first goes first, also for what a full cut leaves behind (maxBatchSize 2).
+    let mut h = H::new(Config { max_batch_size: 2.0, max_wait_ms: 0.0, max_in_flight: 1e6, ..cfg() });
+    let [a, b, c] = h.keys(3)[..] else { unreachable!() };
+    // The key interned last arrives first: key ids do not decide the order.
+    let arrivals = [c, a, b, a, b, a, c, b, b, a];
+    let mut queued: Vec<(KeyId, ItemId)> = Vec::new();
+    for &k in &arrivals {
+        queued.push((k, h.e.add_plain(k, 0.0).unwrap().0));
+    }
+    // The expected calls: repeatedly the key of the oldest item left, its two oldest items.
+    let mut want: Vec<(KeyId, Vec<ItemId>)> = Vec::new();
+    let mut left = queued.clone();
+    while let Some(&(k, _)) = left.first() {
+        let items: Vec<ItemId> = left.iter().filter(|e| e.0 == k).take(2).map(|e| e.1).collect();
+        left.retain(|e| !items.contains(&e.1));
+        want.push((k, items));
+    }
+    let sent = h.time(0.0);
+    let got: Vec<(KeyId, Vec<ItemId>)> = sent.iter().map(|d| (d.key, d.items.clone())).collect();
+    assert_eq!(got, want);
+    for d in &sent {
+        h.ok(d, 0.0);
+    }
+    assert_eq!(h.e.unsettled(), 0);
+    assert_eq!(h.e.slots(), 0, "no item slot was written");
+}
+
+#[test]
+fn interleaved_keyed_batches_leave_free_ids_in_long_runs() {
+    // Keyed batches free ids that are not adjacent (each key's items took ids among the other
+    // keys'); merged again, a plain reservation after many of them is still a whole batch long,
+    // not one id.
+    let mut h = H::new(Config { max_batch_size: 20.0, max_wait_ms: 0.0, max_queued: 1e6, max_in_flight: 1e6, ..cfg() });
+    let mut now = 0.0;
+    for round in 0..30 {
+        let keys = h.keys(50);
+        for i in 0..1000 {
+            h.e.add_plain(keys[i % 50], now).unwrap();
+        }
+        let sent = h.time(now);
+        assert_eq!(sent.len(), 50);
+        for d in &sent {
+            h.ok(d, now);
+        }
+        assert_eq!(h.e.reserve_plain(1000).len(), 20, "round {round}: a reservation as long as a batch");
+        now += 1.0;
+    }
+    assert_eq!(h.e.slots(), 0, "no item slot was written");
+}
+
+#[test]
+fn a_key_released_gives_its_held_ids_back() {
+    // A key holds a block of free ids for its next adds; released, it gives back those it did not
+    // use, so keys that come and go leave every id free once nothing is queued.
+    let mut h = H::new(Config { max_batch_size: 100.0, max_wait_ms: 0.0, ..cfg() });
+    for round in 0..200 {
+        let k = h.e.intern(&format!("k{round}"));
+        for _ in 0..1 + round % 13 {
+            h.e.add_plain(k, 0.0).unwrap();
+        }
+        for d in h.time(0.0) {
+            h.ok(&d, 0.0);
+        }
+        assert!(h.e.key_name(k).is_none(), "round {round}: the idle key was released");
+        let (free, handed_out) = h.e.free_ids_of();
+        assert_eq!(free, handed_out, "round {round}: every id is free again");
+    }
+    assert!(h.e.free_ids_of().1 < 100, "ids are reused, not taken anew");
+}

@@ -168,6 +168,12 @@ impl Core {
         self.add_result(r.map(|(id, _)| id))
     }
 
+    /// As `add` with weight 1, no deadline, for an item never cancelled (see `Engine::add_plain`).
+    pub fn add_plain(&mut self, key: u32, now: f64) -> i32 {
+        let r = self.engine.add_plain(key, now);
+        self.add_result(r.map(|(id, _)| id))
+    }
+
     /// As `add`, with the dedupe key in the first `n` bytes of `input` (UTF-8).
     pub fn add_dedupe(&mut self, key: u32, weight: f64, deadline: f64, n: usize, now: f64) -> i32 {
         let r = self.engine.add(key, weight, opt(deadline), Some(text(&self.input, n)), now);
@@ -361,6 +367,7 @@ exports! {
     core_problem => problem() -> usize;
     core_intern => intern(n: usize) -> u32;
     core_add => add(key: u32, weight: f64, deadline: f64, now: f64) -> i32;
+    core_add_plain => add_plain(key: u32, now: f64) -> i32;
     core_add_dedupe => add_dedupe(key: u32, weight: f64, deadline: f64, n: usize, now: f64) -> i32;
     core_call_now => call_now(now: f64) -> f64;
     core_add_reserved => add_reserved(n: u32, now: f64) -> i32;

@@ -1,5 +1,6 @@
 //! How items come in: `add` (checks, then queued, waiting for room, or joined to an equal
-//! queued item's slot), plain adds in bulk (`reserve_plain`, `add_reserved`), a retried item
+//! queued item's slot), keyed adds the host never cancels (`add_plain`, as runs of one), plain
+//! adds in bulk (`reserve_plain`, `add_reserved`), a retried item
 //! rejoining its queue, waiting adds admitted as room frees, and what a grown queue triggers
 //! (a tick when full, the end of the turn, or its window timer).
 
@@ -24,6 +25,46 @@ impl Engine {
             self.maybe_release_key(key);
         }
         r
+    }
+
+    /// An item of weight 1 with no deadline and no dedupe key that the host never cancels (it has
+    /// no signal): as `add(key, 1.0, None, None, now)`, but when it is queued at once it queues as
+    /// a run of one (see `runs.rs`), so its slot is never written unless something needs it
+    /// alone. [`Engine::cancel`] does not find such an item while it is in a run.
+    pub fn add_plain(&mut self, key: KeyId, now: f64) -> Result<(ItemId, Admission), AddError> {
+        if key == UNROUTED
+            || !self.key_valid(key)
+            || self.plain_refusal().is_err()
+            || self.waiting > 0
+            || self.queued >= self.cfg.queued_cap()
+            || self.keys[key as usize].circuit.is_open()
+        {
+            return self.add(key, 1.0, None, None, now);
+        }
+        let id = self.key_id_for(key);
+        let (order, seq) = (self.next_order, self.flushes.number());
+        self.next_order += 1;
+        self.keys[key as usize].queue.push_run(Entry::run_of(order, seq, now, id, 1));
+        self.stats.items += 1;
+        self.live += 1;
+        self.queued += 1;
+        self.queue_grew(key, id, f64::INFINITY, now);
+        Ok((id, Admission::Queued))
+    }
+
+    /// The next id of key `k`'s block, taking a new block when it is used up.
+    fn key_id_for(&mut self, k: KeyId) -> u32 {
+        if self.keys[k as usize].ids.1 == 0 {
+            let block = self.keys[k as usize].ids_block.max(1);
+            let ids = self.take_ids(block);
+            let key = &mut self.keys[k as usize];
+            key.ids = ids;
+            key.ids_block = (2 * block).min(self.cfg.batch_size() as u32);
+        }
+        let ids = &mut self.keys[k as usize].ids;
+        ids.0 += 1;
+        ids.1 -= 1;
+        ids.0 - 1
     }
 
     /// One plain item (default queue, weight 1, no deadline) sent at once in a call of its own,

@@ -52,7 +52,7 @@ impl Engine {
                     runs.push(r);
                 } else {
                     entries.reserve(size - entries.len());
-                    Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
+                    Engine::stamp_run(&mut self.items, k, r, State::InFlight, &mut entries);
                 }
                 continue;
             }
@@ -86,7 +86,7 @@ impl Engine {
                 // needed as slots now, ahead of it.
                 entries.reserve(size - entries.len());
                 for r in core::mem::take(&mut runs) {
-                    Engine::stamp_run(&mut self.items, r, State::InFlight, &mut entries);
+                    Engine::stamp_run(&mut self.items, k, r, State::InFlight, &mut entries);
                 }
                 entries.push((e.item, e.gen()));
                 count += 1;

@@ -52,6 +52,10 @@ impl Engine {
             && !key.scheduled
             && (key.circuit.is_default() || self.closed); // a closed batcher takes no more adds
         if idle {
+            let (first, n) = self.keys[k as usize].ids;
+            if n > 0 {
+                self.free_ids(first, n); // its unused block
+            }
             let name = core::mem::take(&mut self.keys[k as usize].name);
             self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
             self.key_ids.remove(&name);

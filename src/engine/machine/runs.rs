@@ -3,6 +3,14 @@
 //! every item of it succeeds it settles and frees them as runs: the slots of its items are
 //! never written. So the plain path costs the engine per batch, not per item.
 //!
+//! Keyed items with nothing else to them (`add_plain`: weight 1, no deadline, no dedupe key, never
+//! cancelled) queue as runs of one: a run of several would need consecutive arrival orders, which
+//! adds to other keys in between break, and the order across keys is read from them. They still
+//! skip the slot: a batch of them goes in flight as its runs, one per item, and settles and frees
+//! them without writing one. Each key takes its ids from a block of free ids it holds (`Key::ids`,
+//! growing to `maxBatchSize`), so its batches' ids lie close together whatever other keys took
+//! between; what the blocks leave apart, the free list merges (`items.rs`).
+//!
 //! Anything that needs the items one by one writes their slots first (*materialises* them):
 //! a batch that mixes plain and other items (at the cut), a call that fails or has an item
 //! error (before its outcome is applied), a queue whose circuit opens. From then on they are
@@ -12,16 +20,16 @@
 use super::*;
 
 impl Engine {
-    /// Write the slots of `n` plain items from `r` as `state` (arrival order, flush number,
-    /// default key, weight 1, no deadline); their `(index, generation)`s go to `slots`.
+    /// Write the slots of `n` plain items of key `key` from `r` as `state` (arrival order, flush
+    /// number, weight 1, no deadline); their `(index, generation)`s go to `slots`.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
-    pub(super) fn stamp_run(items: &mut Vec<Item>, r: Run, state: State, slots: &mut Vec<Slot>) {
+    pub(super) fn stamp_run(items: &mut Vec<Item>, key: KeyId, r: Run, state: State, slots: &mut Vec<Slot>) {
         Engine::grow_slots(items, r.first + r.len); // the run's ids may be new: their slots come now
         for j in 0..r.len {
             let idx = r.first + j;
             let it = &mut items[idx as usize];
-            it.key = DEFAULT_KEY;
+            it.key = key;
             it.weight = 1.0;
             it.deadline = f64::INFINITY;
             it.seq = r.seq + u64::from(j);
@@ -36,14 +44,14 @@ impl Engine {
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn materialise_call(&mut self, batch: BatchId, b: &mut Batch) {
-        Engine::stamp_call(&mut self.items, batch, core::mem::take(&mut b.runs), &mut b.entries);
+        Engine::stamp_call(&mut self.items, b.key, batch, core::mem::take(&mut b.runs), &mut b.entries);
     }
 
     #[inline(never)]
-    fn stamp_call(items: &mut Vec<Item>, batch: BatchId, runs: Vec<Run>, entries: &mut Vec<Slot>) {
+    fn stamp_call(items: &mut Vec<Item>, key: KeyId, batch: BatchId, runs: Vec<Run>, entries: &mut Vec<Slot>) {
         for r in runs {
             let from = entries.len();
-            Engine::stamp_run(items, r, State::InFlight, entries);
+            Engine::stamp_run(items, key, r, State::InFlight, entries);
             for &(idx, _) in &entries[from..] {
                 let it = &mut items[idx as usize];
                 it.batch = batch;
@@ -62,7 +70,7 @@ impl Engine {
             let e = self.keys[k as usize].queue.entries[i];
             if e.run() > 0 {
                 let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq };
-                Engine::stamp_run(&mut self.items, r, State::Queued, &mut scratch);
+                Engine::stamp_run(&mut self.items, k, r, State::Queued, &mut scratch);
             }
         }
     }
