@@ -43,13 +43,15 @@ const MAX_TIMER_MS = 2147483647;
 const MIN_RESERVE = 8;
 // Engine time, which every engine input gets: monotonic ms, so windows, backoff, timeoutMs and
 // resetMs measure elapsed time whatever the wall clock does (NTP, a resumed VM, a user setting
-// the time). It starts equal to Date.now(). Deadlines are wall-clock epoch ms: see wallStep.
+// the time): the host's time origin (epoch ms at page or process start) plus performance.now(),
+// so about Date.now(). Deadlines are wall-clock epoch ms: see wallStep. timeOrigin, not Date.now()
+// at load: workerd's performance.now() is 0 while a module loads, then epoch ms (timeOrigin 0).
 const monotonic = globalThis.performance ?? Date; // Date: no monotonic clock in this host
-const ORIGIN = Date.now() - monotonic.now();
+const ORIGIN = monotonic.timeOrigin ?? Date.now() - monotonic.now();
 const engineNow = () => ORIGIN + monotonic.now();
 /**
- * How far the wall clock has stepped back since load (negative: forward), in ms; 0 below 1 s,
- * drift between the two clocks, so that a deadline then crosses unchanged both ways. An added
+ * How far the wall clock has stepped back since the origin (negative: forward), in ms; 0 below
+ * 1 s, drift between the two clocks, so that a deadline then crosses unchanged both ways. An added
  * deadline keeps the time it had left (d + wallStep()); batch.deadline is given on the wall
  * clock of the moment it is sent (d - wallStep()).
  */

@@ -179,3 +179,28 @@ test("a passed deadline is refused at add after a step too", async (t) => {
     assert.equal(calls.length, 1);
   });
 });
+
+test("a host without performance: Date.now is the engine's clock, and deadlines cross unchanged", async () => {
+  // A child process, as the clock is chosen when the package loads.
+  const { execFile } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const code = `
+    delete globalThis.performance;
+    if (typeof performance !== "undefined") throw new Error("performance is still there");
+    const { Batcher } = await import("hyperbatch");
+    const calls = [];
+    const b = new Batcher({ transport: (batch) => (calls.push(batch.deadline), batch.items), maxWaitMs: 30 });
+    const t0 = Date.now(), d = t0 + 1000.25;
+    if ((await b.add(1, { deadline: d })) !== 1) throw new Error("not answered");
+    const waited = Date.now() - t0;
+    if (calls[0] !== d) throw new Error("batch.deadline " + calls[0] + " is not " + d);
+    if (waited < 25 || waited > 1000) throw new Error("the window took " + waited + " ms");
+    await b.close();
+    console.log("ok");
+  `;
+  const out = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ["--input-type=module", "-e", code], { cwd: fileURLToPath(new URL(".", import.meta.url)) },
+      (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)));
+  });
+  assert.equal(out.trim(), "ok");
+});
