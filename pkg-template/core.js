@@ -41,6 +41,24 @@ const RULES = ["an integer from 1 to 100000", "a number from 0 to 2147483647 (ms
 const CIRCUIT_STATES = ["closed", "open", "half_open"];
 const MAX_TIMER_MS = 2147483647;
 const MIN_RESERVE = 8;
+// Engine time, which every engine input gets: monotonic ms, so windows, backoff, timeoutMs and
+// resetMs measure elapsed time whatever the wall clock does (NTP, a resumed VM, a user setting
+// the time): the host's time origin (epoch ms at page or process start) plus performance.now(),
+// so about Date.now(). Deadlines are wall-clock epoch ms: see wallStep. timeOrigin, not Date.now()
+// at load: workerd's performance.now() is 0 while a module loads, then epoch ms (timeOrigin 0).
+const monotonic = globalThis.performance ?? Date; // Date: no monotonic clock in this host
+const ORIGIN = monotonic.timeOrigin ?? Date.now() - monotonic.now();
+const engineNow = () => ORIGIN + monotonic.now();
+/**
+ * How far the wall clock has stepped back since the origin (negative: forward), in ms; 0 below
+ * 1 s, drift between the two clocks, so that a deadline then crosses unchanged both ways. An added
+ * deadline keeps the time it had left (d + wallStep()); batch.deadline is given on the wall
+ * clock of the moment it is sent (d - wallStep()).
+ */
+function wallStep() {
+  const s = engineNow() - Date.now();
+  return s * s < 1e6 ? 0 : s; // |s| < 1 s
+}
 
 // Options: name → [index in the numeric vector the engine decodes (P_*), kind].
 // Kinds: "n" number, "n?" number or null, "b" boolean, an object: one of its names (→ its
@@ -321,7 +339,7 @@ function retryAfterMs(err) {
     const s = Number(h);
     if (!isNaN(s)) return s * 1000;
     const at = Date.parse(h);
-    return isNaN(at) ? NaN : Math.max(0, at - Date.now());
+    return isNaN(at) ? NaN : Math.max(0, at - Date.now()); // an HTTP date: wall time
   } catch {
     return NaN;
   }
@@ -627,7 +645,7 @@ class Runner {
       this.tickQueued = false;
       if (this.core === undefined) return;
       this.sync();
-      this.core.handle_time(Date.now());
+      this.core.handle_time(engineNow());
       this.drain();
     };
     this.turnEndQueued = false;
@@ -635,7 +653,7 @@ class Runner {
       this.turnEndQueued = false;
       if (this.core === undefined) return;
       this.sync();
-      this.core.handle_time(Date.now());
+      this.core.handle_time(engineNow());
       this.drain();
     };
     this.onTimer = () => {
@@ -643,7 +661,7 @@ class Runner {
       this.timerAt = NaN;
       if (this.core === undefined) return;
       this.sync();
-      this.core.handle_time(Date.now());
+      this.core.handle_time(engineNow());
       this.drain();
     };
     this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
@@ -660,7 +678,7 @@ class Runner {
       if (this.core === undefined) return; // freed by close()
       if (event.type === "visibilitychange" && doc.visibilityState !== "hidden") return;
       this.sync();
-      this.core.flush(Date.now()); // its Flushed output resolves nothing
+      this.core.flush(engineNow()); // its Flushed output resolves nothing
       // Every call this drain decodes is the flush's: `readOutputs` reads the flag.
       this.hiding = true;
       try {
@@ -701,7 +719,7 @@ class Runner {
   /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
   now() {
     if (this.clock === 0) {
-      this.clock = Date.now();
+      this.clock = engineNow();
       queueMicrotask(this.clearClock);
     }
     return this.clock;
@@ -741,6 +759,7 @@ class Runner {
         if (opts.deadline !== undefined) {
           deadline = opts.deadline;
           if (typeof deadline !== "number" || isNaN(deadline)) throw valueError("deadline", "an epoch time in ms (a number)", deadline);
+          deadline += wallStep(); // to engine time
         }
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
@@ -798,7 +817,7 @@ class Runner {
   startCall() {
     if (this.core === undefined) throw this.addError(ADD_CLOSED); // closed and freed
     this.sync();
-    const r = this.core.call_now(Date.now());
+    const r = this.core.call_now(engineNow());
     if (r < 0) throw this.addError(r, 1);
     this.direct++; // close() waits for it: the engine is not freed under a call in flight
     if (r % 2 === 1) this.drain();
@@ -809,7 +828,7 @@ class Runner {
   finishCall(id) {
     if (this.core === undefined) return;
     this.sync();
-    const r = this.core.complete_ok(id, 1, Date.now());
+    const r = this.core.complete_ok(id, 1, engineNow());
     if (r !== COMPLETE_LATE) this.direct--; // an id finished twice counts once
     if (r === COMPLETE_DRAIN) this.drain();
     else if (this.closing) this.maybeFree();
@@ -984,7 +1003,7 @@ class Runner {
 
   /** Cancel items in the engine with `reason` as their E_ABORTED cause, then settle them. */
   cancelAll(ids, reason) {
-    const core = this.core, now = Date.now();
+    const core = this.core, now = engineNow();
     let any = false;
     for (const id of ids) {
       this.reasons[id] = reason;
@@ -1169,7 +1188,7 @@ class Runner {
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
-            buf[i + 3], isNaN(deadline) ? undefined : deadline, this.hiding);
+            buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding);
           jobs.push(JOB_CALL, batch, buf[i + 5]);
           i += 8 + listed;
           break;
@@ -1335,7 +1354,7 @@ class Runner {
     this.timer = undefined;
     this.timerAt = at;
     if (!isNaN(at)) {
-      this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - Date.now()))));
+      this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - engineNow()))));
     }
   }
 
@@ -1434,8 +1453,8 @@ class Runner {
     this.endCall(id);
     this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
     this.sync();
-    if (codes === undefined) this.core.complete_ok(id, n, Date.now());
-    else this.core.complete(id, this.put(codes) >> 1, Date.now());
+    if (codes === undefined) this.core.complete_ok(id, n, engineNow());
+    else this.core.complete(id, this.put(codes) >> 1, engineNow());
     this.drain();
     this.cur = undefined; // read: the call's items and results must not outlive it
   }
@@ -1472,7 +1491,7 @@ class Runner {
     this.endCall(id);
     this.cur = new Cur(undefined, err, message, Batch.itemsOf(batch));
     this.sync();
-    this.core.fail(id, kind, retryable, status, after, cls, Date.now());
+    this.core.fail(id, kind, retryable, status, after, cls, engineNow());
     this.drain();
     this.cur = undefined;
   }
@@ -1513,7 +1532,7 @@ class Runner {
       if (this.core === undefined) return;
       this.cur = new Cur();
       this.sync();
-      this.core.route_done(routeId, this.put(ids), Date.now());
+      this.core.route_done(routeId, this.put(ids), engineNow());
       this.drain();
       this.cur = undefined;
     }, (err) => this.routeFailed(routeId, err));
@@ -1536,7 +1555,7 @@ class Runner {
     if (this.core === undefined) return;
     this.cur = new Cur(undefined, undefined, errorText(err), undefined, undefined, 0, undefined, true, err);
     this.sync();
-    this.core.route_failed(routeId, Date.now());
+    this.core.route_failed(routeId, engineNow());
     this.drain();
     this.cur = undefined;
   }
@@ -1556,9 +1575,9 @@ class Runner {
     let p;
     if (closing) {
       p = new Promise((resolve) => this.closeWaiters.push(resolve));
-      this.core.close(Date.now()); // its Flushed resolves nothing: maybeFree does
+      this.core.close(engineNow()); // its Flushed resolves nothing: maybeFree does
     } else {
-      const id = this.core.flush(Date.now());
+      const id = this.core.flush(engineNow());
       p = new Promise((resolve) => this.flushes.set(id, resolve));
     }
     this.drain();
