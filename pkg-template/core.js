@@ -637,7 +637,9 @@ class Runner {
       }
       this.reservedLen = 0; // the next turn's adds reserve afresh, and queue their own clearClock
       this.clock = 0;
+      this.skew = NaN;
     };
+    this.skew = NaN; // wallStep() for this turn's deadlines, see turnStep
     this.tickQueued = false;
     this.timer = undefined;
     this.timerAt = NaN;
@@ -717,6 +719,13 @@ class Runner {
   }
 
   /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
+  /** wallStep(), read once per turn as the clock is: two clock reads cost a deadline add some 100 ns. */
+  turnStep() {
+    this.now();
+    if (this.skew !== this.skew) this.skew = wallStep();
+    return this.skew;
+  }
+
   now() {
     if (this.clock === 0) {
       this.clock = engineNow();
@@ -759,7 +768,7 @@ class Runner {
         if (opts.deadline !== undefined) {
           deadline = opts.deadline;
           if (typeof deadline !== "number" || isNaN(deadline)) throw valueError("deadline", "an epoch time in ms (a number)", deadline);
-          deadline += wallStep(); // to engine time
+          deadline += this.turnStep(); // to engine time
         }
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
