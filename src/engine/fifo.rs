@@ -89,9 +89,9 @@ impl<T: Copy> Fifo<T> {
         }
     }
 
-    /// Take out the item at `pos` from the front.
-    pub(crate) fn remove(&mut self, pos: usize) {
-        self.items.remove(self.head + pos);
+    /// Keep the first `len` items.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.items.truncate(self.head + len);
     }
 
     pub(crate) fn clear(&mut self) {

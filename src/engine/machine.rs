@@ -223,10 +223,12 @@ pub struct Engine {
     items: Vec<Item>,
     /// Ids handed out so far: every id below it is free, in use, or reserved (see `items.rs`).
     ids_end: u32,
-    /// Free item slots as (first, count) runs of ids, sorted by id, adjacent ones merged, handed
-    /// out lowest first: so plain adds take consecutive ids and queue, go and settle as runs (see
-    /// `runs.rs`).
+    /// Free item slots as (first, count) runs of ids, handed out oldest-freed first: items freed
+    /// in id order (a batch that settled, then the next) come back in that order, merged, so
+    /// plain adds take consecutive ids and queue, go and settle as runs (see `runs.rs`).
     free_items: Fifo<(u32, u32)>,
+    /// How many runs `free_items` held after its last merge (see `items.rs`).
+    free_merged: usize,
     keys: Vec<Key>,
     free_keys: Vec<u32>,
     key_ids: StrMap,
@@ -288,6 +290,7 @@ impl Engine {
             items: Vec::new(),
             ids_end: 0,
             free_items: Fifo::default(),
+            free_merged: 0,
             keys,
             free_keys: Vec::new(),
             key_ids: StrMap::default(),

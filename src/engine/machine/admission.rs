@@ -206,7 +206,7 @@ impl Engine {
     /// a host that records plain adds itself and hands them over as soon as it has used every
     /// reserved id dispatches as promptly as with one `add` per item. Empty when plain adds must
     /// go through [`Engine::add`] (closed, full, adds waiting for room, a weight cap below 1).
-    /// The ids are consecutive (fewer than `max` when the lowest free ids in a row are fewer)
+    /// The ids are consecutive (fewer than `max` when the oldest free ids in a row are fewer)
     /// and stay out of `add`'s reach until used: ids reserved before and not handed out now stay
     /// held, in order, and go out first at the next call.
     pub fn reserve_plain(&mut self, max: usize) -> core::ops::Range<ItemId> {

@@ -1,8 +1,8 @@
 //! The item table: slots by id, reused after they are freed (`gen` tells a reused slot from
 //! the one a stale reference meant). Ids are handed out from `ids_end` up when none is free;
 //! the table holds a slot only for ids some item needed one for: plain items in runs never
-//! do, so a plain workload keeps no table at all. Free ids are kept as runs sorted by id,
-//! adjacent ones merged (`free_ids`).
+//! do, so a plain workload keeps no table at all. Free ids are kept as runs, oldest freed
+//! first, merged again by id when they have fragmented (`merge_free_ids`).
 
 use super::*;
 
@@ -29,11 +29,16 @@ impl Engine {
         }
     }
 
-    /// Up to `want` (≥ 1) free ids in a row, the lowest first: (first, count ≥ 1). New ids
+    /// Up to `want` (≥ 1) free ids in a row, oldest freed first: (first, count ≥ 1). New ids
     /// when none is free (their slots come with their first use, see `ensure_slots`).
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn take_ids(&mut self, want: u32) -> (u32, u32) {
+        // Many short runs, and not enough ids at the front: merge the adjacent ones (see below).
+        let short = self.free_items.front().is_some_and(|r| r.1 < want);
+        if short && self.free_items.len() > 2 * self.free_merged + 64 {
+            self.merge_free_ids();
+        }
         match self.free_items.front_mut() {
             Some(r) => {
                 let (first, n) = (r.0, r.1.min(want));
@@ -52,25 +57,39 @@ impl Engine {
         }
     }
 
+    /// The free runs sorted by id, adjacent ones merged. Keyed batches (ids taken in arrival
+    /// order, other keys' between them) free ids that do not adjoin the run freed before, so the
+    /// list fragments and a reservation would get one id; merged, it gets runs again. Amortised
+    /// O(log n) per freed run: the list has at least doubled since the last merge.
+    #[inline(never)]
+    fn merge_free_ids(&mut self) {
+        let runs = self.free_items.as_mut_slice();
+        sort_by_first(runs);
+        let mut kept = 0;
+        for i in 0..runs.len() {
+            let r = runs[i];
+            if kept > 0 && runs[kept - 1].0 + runs[kept - 1].1 == r.0 {
+                runs[kept - 1].1 += r.1;
+            } else {
+                runs[kept] = r;
+                kept += 1;
+            }
+        }
+        self.free_items.truncate(kept);
+        self.free_merged = kept;
+    }
+
     /// Ids `first..first + n` are free (slots reset already, or never written: a run's).
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn free_ids(&mut self, first: u32, n: u32) {
-        // Kept sorted by id, adjacent runs merged: keyed batches (ids taken in arrival order,
-        // other keys' between them) free ids that do not adjoin the run freed before.
-        let runs = self.free_items.as_mut_slice();
-        let i = runs.partition_point(|r| r.0 < first);
-        if i > 0 && runs[i - 1].0 + runs[i - 1].1 == first {
-            runs[i - 1].1 += n;
-            if i < runs.len() && first + n == runs[i].0 {
-                runs[i - 1].1 += runs[i].1;
-                self.free_items.remove(i);
+        if let Some(last) = self.free_items.back_mut() {
+            if last.0 + last.1 == first {
+                last.1 += n;
+                return;
             }
-        } else if i < runs.len() && first + n == runs[i].0 {
-            runs[i] = (first, n + runs[i].1);
-        } else {
-            self.free_items.insert(i, (first, n));
         }
+        self.free_items.push_back((first, n));
     }
 
     pub(super) fn free_item(&mut self, idx: u32) {
@@ -104,5 +123,56 @@ impl Engine {
 
     pub(super) fn caller_live(&self, idx: u32) -> bool {
         self.items.get(idx as usize).is_some_and(|it| it.state != State::Free && !it.caller_settled)
+    }
+}
+
+/// Heapsort by first id: `sort_unstable` ships 3 KB more of .wasm for the merge's one use. One
+/// sift loop for both phases: the heap built (`i` ≥ len), then its top swapped out each step.
+fn sort_by_first(v: &mut [(u32, u32)]) {
+    let len = v.len();
+    for i in (0..len + len / 2).rev() {
+        let (mut root, end) = if i >= len {
+            (i - len, len)
+        } else {
+            v.swap(0, i);
+            (0, i)
+        };
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                break;
+            }
+            if child + 1 < end && v[child].0 < v[child + 1].0 {
+                child += 1;
+            }
+            if v[root].0 >= v[child].0 {
+                break;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sort_by_first_sorts_like_the_standard_sort() {
+        let mut seed = 0x2545_F491_4F6C_DD1D;
+        for len in 0..200 {
+            let mut v: Vec<(u32, u32)> = (0..len)
+                .map(|i| {
+                    crate::engine::xorshift(&mut seed);
+                    ((seed % 50) as u32, i)
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_by_key(|r| r.0);
+            super::sort_by_first(&mut v);
+            assert!(v.iter().map(|r| r.0).eq(want.iter().map(|r| r.0)), "len {len}");
+            let mut seconds: Vec<u32> = v.iter().map(|r| r.1).collect();
+            seconds.sort_unstable();
+            assert!(seconds.into_iter().eq(0..len), "len {len}: the same runs");
+        }
     }
 }
