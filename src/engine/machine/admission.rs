@@ -42,7 +42,13 @@ impl Engine {
             return self.add(key, 1.0, None, None, now);
         }
         let id = self.key_id_for(key);
-        self.queue_run(key, id, 1, now);
+        let (order, seq) = (self.next_order, self.flushes.number());
+        self.next_order += 1;
+        self.keys[key as usize].queue.push_run(Entry::run_of(order, seq, now, id, 1));
+        self.stats.items += 1;
+        self.live += 1;
+        self.queued += 1;
+        self.queue_grew(key, id, f64::INFINITY, now);
         Ok((id, Admission::Queued))
     }
 
@@ -258,21 +264,17 @@ impl Engine {
         let first = self.reserved.0;
         self.reserved = (first + n32, self.reserved.1 - n32);
         self.reserved_shown -= n;
-        self.queue_run(DEFAULT_KEY, first, n, now);
-        Ok(())
-    }
-
-    /// `n` plain items with ids from `first` join key `k`'s queue as one run (see `runs.rs`).
-    fn queue_run(&mut self, k: KeyId, first: u32, n: usize, now: f64) {
         let (order, seq) = (self.next_order, self.flushes.number_n(n));
         self.next_order += n as u64;
-        self.keys[k as usize].queue.push_run(Entry::run_of(order, seq, now, first, n as u32));
+        let run = Entry::run_of(order, seq, now, first, n32);
+        self.keys[DEFAULT_KEY as usize].queue.push_run(run);
         self.stats.items += n as u64;
         self.live += n;
         self.queued += n;
         // What the adds' growth triggers, as one add after another would: the queue's window (or
         // the end of the turn), or, once full or under backpressure, a tick.
-        self.queue_grew(k, first, f64::INFINITY, now);
+        self.queue_grew(DEFAULT_KEY, first, f64::INFINITY, now);
+        Ok(())
     }
 
     /// Put an item (new, admitted from waiting, or routed) at the back of its key's queue.
