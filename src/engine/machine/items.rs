@@ -61,7 +61,6 @@ impl Engine {
     /// order, other keys' between them) free ids that do not adjoin the run freed before, so the
     /// list fragments and a reservation would get one id; merged, it gets runs again. Amortised
     /// O(log n) per freed run: the list has at least doubled since the last merge.
-    #[inline(never)]
     fn merge_free_ids(&mut self) {
         let runs = self.free_items.as_mut_slice();
         sort_by_first(runs);
