@@ -61,7 +61,6 @@ impl Engine {
     /// order, other keys' between them) free ids that do not adjoin the run freed before, so the
     /// list fragments and a reservation would get one id; merged, it gets runs again. Amortised
     /// O(log n) per freed run: the list has at least doubled since the last merge.
-    #[inline(never)]
     fn merge_free_ids(&mut self) {
         let runs = self.free_items.as_mut_slice();
         sort_by_first(runs);
@@ -126,30 +125,31 @@ impl Engine {
     }
 }
 
-/// Heapsort by first id: `sort_unstable` ships 3 KB more of .wasm for the merge's one use.
+/// Heapsort by first id: `sort_unstable` ships 3 KB more of .wasm for the merge's one use. One
+/// sift loop for both phases: the heap built (`i` ≥ len), then its top swapped out each step.
 fn sort_by_first(v: &mut [(u32, u32)]) {
-    fn sift(v: &mut [(u32, u32)], mut root: usize, end: usize) {
+    let len = v.len();
+    for i in (0..len + len / 2).rev() {
+        let (mut root, end) = if i >= len {
+            (i - len, len)
+        } else {
+            v.swap(0, i);
+            (0, i)
+        };
         loop {
             let mut child = 2 * root + 1;
             if child >= end {
-                return;
+                break;
             }
             if child + 1 < end && v[child].0 < v[child + 1].0 {
                 child += 1;
             }
             if v[root].0 >= v[child].0 {
-                return;
+                break;
             }
             v.swap(root, child);
             root = child;
         }
-    }
-    for i in (0..v.len() / 2).rev() {
-        sift(v, i, v.len());
-    }
-    for end in (1..v.len()).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
     }
 }
 
