@@ -189,6 +189,19 @@ async function escapes(fn) {
   return seen;
 }
 
+/** Adds one item and closes the batcher: nothing escapes the library, the item settles once, no call stays in flight. */
+async function addAndClose(b) {
+  let s;
+  const seen = await escapes(async () => {
+    s = track(b.add(1));
+    await b.close();
+  });
+  assert.deepEqual(seen, [], "nothing escapes the library");
+  assert.equal(s.count, 1);
+  assert.equal(b.stats().inFlightBatches, 0);
+  return s;
+}
+
 // A call whose every item was aborted is still in flight (close() waits for it). When it then
 // fails, the library reads the error (its getters) and calls classify: user code that may call
 // close(). That close() must wait for the call's end, not free the engine under it.
@@ -241,15 +254,7 @@ for (const [what, make] of [
         setTimeout(() => ok([{ get then() { again(["second"]); return undefined; } }]), 1);
       }),
     });
-    let s;
-    const seen = await escapes(async () => {
-      s = track(b.add(1));
-      await b.close();
-    });
-    assert.deepEqual(seen, [], "nothing escapes the library");
-    assert.equal(s.count, 1);
-    assert.equal(s.status, "fulfilled");
-    assert.equal(b.stats().inFlightBatches, 0);
+    assert.equal((await addAndClose(b)).status, "fulfilled");
   });
 }
 
@@ -264,14 +269,7 @@ test("audit: a Promise whose then was replaced, failing with an error whose gett
       },
     }),
   });
-  let s;
-  const seen = await escapes(async () => {
-    s = track(b.add(1));
-    await b.close();
-  });
-  assert.deepEqual(seen, [], "nothing escapes the library");
-  assert.equal(s.count, 1);
-  assert.equal(b.stats().inFlightBatches, 0);
+  await addAndClose(b);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -350,25 +348,3 @@ test("audit: slim init() that fails rejects with E_CONFIG and can be tried again
 // ---------------------------------------------------------------------------------------------
 // User callbacks and the library's internals
 
-// Options written as methods (`transport(batch) { … }`) are called as callbacks: `this` is
-// undefined, as in the hooks. It must never be the library's internal object (the engine, the
-// callers' promises), which a callback could then break.
-test("audit: transport, keyOf, weigh, dedupeBy, resolveKeys and classify are called with this undefined", async (t) => {
-  const seen = {};
-  const b = open(t, {
-    maxWaitMs: 0,
-    retry: { ...FAST_RETRY, maxAttempts: 1, classify() { seen.classify = this; return "fail"; } },
-    keyOf() { seen.keyOf = this; return undefined; },
-    resolveKeys(items) { seen.resolveKeys = this; return items.map(() => "k"); },
-    weigh() { seen.weigh = this; return 1; },
-    dedupeBy(x) { seen.dedupeBy = this; return x; },
-    transport() { seen.transport = this; throw new Error("down"); },
-    onBatchStart() { seen.onBatchStart = this; },
-  });
-  const s = track(b.add(1));
-  await b.close();
-  assert.equal(s.reason.code, "E_TRANSPORT");
-  const names = ["classify", "keyOf", "resolveKeys", "weigh", "dedupeBy", "transport", "onBatchStart"];
-  assert.deepEqual(Object.keys(seen).sort(), [...names].sort(), "every callback ran");
-  for (const name of names) assert.equal(seen[name], undefined, `${name}'s this`);
-});
