@@ -718,7 +718,6 @@ class Runner {
     return id;
   }
 
-  /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
   /** wallStep(), read once per turn as the clock is: two clock reads cost a deadline add some 100 ns. */
   turnStep() {
     this.now();
@@ -726,6 +725,7 @@ class Runner {
     return this.skew;
   }
 
+  /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
   now() {
     if (this.clock === 0) {
       this.clock = engineNow();
