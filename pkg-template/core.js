@@ -529,16 +529,26 @@ const afterPromiseJobs = (() => {
 
 /** One abort listener on a signal and the unsettled items it aborts, a list linked by item id. */
 class SignalWatch {
-  constructor(signal) {
+  constructor(signal, runner) {
     this.signal = signal;
+    this.runner = runner;
     this.listener = undefined; // until removed, or never added
     this.open = true; // in Runner.watches: later adds with the signal join it
     this.head = -1;
     this.tail = -1;
   }
+
+  /**
+   * The listener on a genuine AbortSignal: the watch itself (an EventListener object), so a
+   * signal per item costs no function per item, and a Proxy of a signal, whose event's target
+   * is the signal behind it, still finds its watch.
+   */
+  handleEvent() {
+    this.runner.fired(this);
+  }
 }
 
-/** An AbortSignal made by the runtime (its listeners get the event, whose target is the signal). */
+/** An AbortSignal made by the runtime (it calls an EventListener object's handleEvent). */
 function genuineSignal(signal) {
   try {
     return typeof AbortSignal === "function" && Object.getPrototypeOf(signal) === AbortSignal.prototype;
@@ -584,12 +594,6 @@ class Runner {
     // Abort signals: one listener per distinct signal, however many items share it (a signal's
     // listener list is walked on every add and remove, so a listener per item is quadratic).
     this.watches = new WeakMap(); // signal → its open SignalWatch (a Map measured slower with a signal per item)
-    // The listener on every genuine AbortSignal: the event's target finds the watch, so a signal
-    // per item costs no function per item.
-    this.onAbort = (event) => {
-      const watch = this.watches.get(event.target);
-      if (watch !== undefined) this.fired(watch);
-    };
     this.watchOf = []; // per item id: the SignalWatch it is linked into
     this.watchNext = []; // per item id: the next / previous item of its watch (-1: none)
     this.watchPrev = [];
@@ -668,8 +672,14 @@ class Runner {
     };
     this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
     this.onHide = undefined;
-    this.hideTargets = undefined; // [target, event type] pairs listened to
-    if (given.flushOnHide === true) this.listenForHide();
+    this.hideTargets = undefined;
+    if (given.flushOnHide === true) {
+      try {
+        this.listenForHide();
+      } catch {
+        // a stand-in document or window that throws: what was listened to stays until close()
+      }
+    }
   }
 
   /** flushOnHide: send every queue when the page is hidden, as keepalive calls. Browsers only. */
@@ -678,7 +688,7 @@ class Runner {
     if (doc === null || typeof doc !== "object" || typeof doc.addEventListener !== "function") return;
     this.onHide = (event) => {
       if (this.core === undefined) return; // freed by close()
-      if (event.type === "visibilitychange" && doc.visibilityState !== "hidden") return;
+      if (read(event, "type") === "visibilitychange" && read(doc, "visibilityState") !== "hidden") return;
       this.sync();
       this.core.flush(engineNow()); // its Flushed output resolves nothing
       // Every call this drain decodes is the flush's: `readOutputs` reads the flag.
@@ -689,11 +699,13 @@ class Runner {
         this.hiding = false;
       }
     };
-    doc.addEventListener("visibilitychange", this.onHide);
-    this.hideTargets = [[doc, "visibilitychange"]];
-    if (win !== null && typeof win === "object" && typeof win.addEventListener === "function") {
-      win.addEventListener("pagehide", this.onHide);
-      this.hideTargets.push([win, "pagehide"]);
+    this.hideTargets = []; // [target, event type] pairs listened to, each as soon as it is
+    for (const pair of [[doc, "visibilitychange"], [win, "pagehide"]]) {
+      const target = pair[0];
+      if (target !== null && typeof target === "object" && typeof target.addEventListener === "function") {
+        target.addEventListener(pair[1], this.onHide);
+        this.hideTargets.push(pair);
+      }
     }
   }
 
@@ -702,7 +714,13 @@ class Runner {
     const onHide = this.onHide;
     if (onHide === undefined) return;
     this.onHide = undefined;
-    for (const [target, type] of this.hideTargets) target.removeEventListener(type, onHide);
+    for (const [target, type] of this.hideTargets) {
+      try {
+        target.removeEventListener(type, onHide);
+      } catch {
+        // a stand-in that throws: close() goes on
+      }
+    }
     this.hideTargets = undefined;
   }
 
@@ -773,7 +791,7 @@ class Runner {
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
         }
-        if (signal !== undefined && signal.aborted) return refused(abortError(read(signal, "reason")));
+        if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
       if (key === undefined && this.keyOf !== undefined) key = (0, this.keyOf)(item);
       if (key === undefined) {
@@ -969,9 +987,9 @@ class Runner {
       this.link(watch, id);
       return;
     }
-    watch = new SignalWatch(signal);
+    watch = new SignalWatch(signal, this);
     // A signal-like object may call its listener without an event: it gets a function of its own.
-    watch.listener = genuineSignal(signal) ? this.onAbort : () => this.fired(watch);
+    watch.listener = genuineSignal(signal) ? watch : () => this.fired(watch);
     if (typeof signal === "object" || typeof signal === "function") this.watches.set(signal, watch);
     else watch.open = false; // a primitive whose prototype listens: no WeakMap key, no joining
     this.link(watch, id); // before addEventListener: a signal-like object may call the listener at once
@@ -996,7 +1014,7 @@ class Runner {
     // Later adds with this signal get a watch of their own (a signal-like object may fire
     // without becoming `aborted`); this one stays until its items settle.
     this.closeWatch(watch);
-    if (watch.listener === this.onAbort) watch.listener = undefined; // `once` removed it
+    if (watch.listener === watch) watch.listener = undefined; // `once` removed it
     this.sync(); // may settle some of them
     const ids = [];
     for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
@@ -1424,7 +1442,14 @@ class Runner {
       } else {
         for (let i = 0; i < n; i++) {
           const x = v[i];
-          if (x === null || (typeof x !== "object" && typeof x !== "function")) continue;
+          if (x === null || (typeof x !== "object" && typeof x !== "function")) {
+            // A hole is no entry (the contract's "one entry per item"), unlike an undefined one.
+            if (x === undefined && !(i in v)) {
+              shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got a hole at ${i}`);
+              break;
+            }
+            continue;
+          }
           let unreadable;
           if (!isError(x)) {
             // Resolving a caller with x reads x.then: a value whose `then` throws cannot be handed
@@ -1644,7 +1669,8 @@ class Batcher {
     } catch (err) {
       return refused(configError("addMany items", `could not be read: ${errorText(err)}`));
     }
-    return Promise.allSettled(list.map((item) => this.#runner.add(item, opts)));
+    // Array.from, not map: a hole is the item undefined, added like any other (map skips it).
+    return Promise.allSettled(Array.from(list, (item) => this.#runner.add(item, opts)));
   }
   /** Dispatch everything queued now; resolves when those items have settled. */
   flush() {

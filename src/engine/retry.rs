@@ -109,7 +109,7 @@ pub fn backoff_delay(cfg: &RetryConfig, failed_attempt: u32, retry_after_ms: Opt
         Jitter::Full => capped * rng.next_f64(),
         Jitter::Equal => capped / 2.0 + capped / 2.0 * rng.next_f64(),
     };
-    let floor = retry_after_ms.filter(|h| h.is_finite() && *h > 0.0).map_or(0.0, |h| h.min(cfg.max_retry_after_ms));
+    let floor = retry_after_ms.filter(|h| *h > 0.0).map_or(0.0, |h| h.min(cfg.max_retry_after_ms));
     jittered.max(floor)
 }
 
@@ -149,6 +149,9 @@ mod tests {
         assert_eq!(backoff_delay(&c, 1, Some(90_000.0), &mut rng), 1000.0);
         assert_eq!(backoff_delay(&c, 1, Some(10.0), &mut rng), 50.0);
         assert_eq!(backoff_delay(&c, 1, Some(f64::NAN), &mut rng), 50.0);
+        // Infinite is huge: clamped like any hint above the cap, not ignored.
+        assert_eq!(backoff_delay(&c, 1, Some(f64::INFINITY), &mut rng), 1000.0);
+        assert_eq!(backoff_delay(&c, 1, Some(f64::NEG_INFINITY), &mut rng), 50.0);
     }
 
     #[test]
