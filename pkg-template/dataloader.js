@@ -499,7 +499,11 @@ class DataLoader {
     let failed = 0;
     for (let i = 0; i < entries.length; i++) {
       const v = entries[i];
-      if (typeof v !== "object" || v === null) continue;
+      if (typeof v !== "object" || v === null) {
+        // A hole is undefined to DataLoader, no entry to the engine (E_RESULT_SHAPE): fill it.
+        if (v === undefined && entries === values && !(i in values)) return this.#entries(Array.from(values));
+        continue;
+      }
       if (v instanceof Error) failed++;
       else if (engineSeesError(v)) {
         // An Error from another realm: a value to DataLoader, an item error to the engine.

@@ -1034,6 +1034,55 @@ export function checks(Batcher, assert) {
     }
   });
 
+  check("hostile: a hole in the result array is no entry → E_RESULT_SHAPE; an explicit undefined is a value; addMany adds a hole as undefined", async (open) => {
+    for (const answer of [(n) => new Array(n), (n) => Object.assign(new Array(n), { 0: "a" })]) {
+      const { calls, transport } = recorder((batch) => answer(batch.items.length));
+      const b = open({ transport, maxWaitMs: 0, retry: FAST_RETRY });
+      const ps = [0, 1].map((i) => track(b.add(i)));
+      await allSettledOnce(b, ps, String(answer));
+      for (const s of ps) assertCode(s.reason, "E_RESULT_SHAPE", `${answer}:`);
+      assert.equal(calls.length, 1, "not retried");
+    }
+    const { calls, transport } = recorder((batch) => batch.items.map(() => undefined));
+    const b = open({ transport, maxWaitMs: 0 });
+    const list = await b.addMany([1, , 3]); // eslint-disable-line no-sparse-arrays
+    assert.deepEqual(list.map((s) => s.status), ["fulfilled", "fulfilled", "fulfilled"]);
+    assert.deepEqual(calls.flatMap((c) => c.items), [1, undefined, 3], "the hole is sent as undefined");
+    assert.equal(b.stats().items, 3);
+  });
+
+  check("hostile: a Proxy-wrapped AbortSignal: its item rejects with E_ABORTED (at once where the host refuses the Proxy, else on abort), never resolves", async (open) => {
+    const { transport } = recorder();
+    const b = open({ transport, maxWaitMs: LONG });
+    const ac = new AbortController();
+    const s = track(b.add(1, { signal: new Proxy(ac.signal, {}) }));
+    await sleep(5);
+    ac.abort("gone");
+    await waitFor(() => settled(s), "the item to settle");
+    assert.equal(s.status, "rejected");
+    assertCode(s.reason, "E_ABORTED");
+    assert.equal(s.reason.name, "AbortError");
+    await b.flush();
+    assert.equal(b.stats().batches, 0, "never sent");
+  });
+
+  check("hostile: an infinite retry-after hint (batch or item) is a floor of maxRetryAfterMs, not ignored", async (open) => {
+    const fails = [
+      () => { throw Object.assign(new Error("busy"), { retryAfterMs: Infinity }); },
+      () => [Object.assign(new Error("busy"), { retryable: true, retryAfterMs: Infinity })],
+    ];
+    for (const fail of fails) {
+      const at = [];
+      const b = open({
+        maxWaitMs: 0, retry: { ...FAST_RETRY, maxRetryAfterMs: 40, budget: false },
+        transport: (batch) => (at.push(Date.now()), at.length === 1 ? fail() : batch.items.map(echo)),
+      });
+      assert.equal(await b.add(1), echo(1));
+      assert.equal(at.length, 2);
+      assert.ok(at[1] - at[0] >= 35, `retried after ${at[1] - at[0]} ms, not maxRetryAfterMs (40)`);
+    }
+  });
+
   return list;
 }
 
