@@ -32,6 +32,25 @@ const esc = (s) =>
 const num = (x) => String(Math.round(x * 100) / 100);
 const ms = (x) => (x >= 1000 ? `${num(x / 1000)} s` : `${num(x)} ms`);
 
+/** A thrown value's code (a string, else undefined) and text; a getter or Proxy that throws reads as absent. */
+function errorParts(err) {
+  const get = (name) => {
+    try {
+      return err[name];
+    } catch {
+      return undefined;
+    }
+  };
+  const code = err !== null && typeof err === "object" ? get("code") : undefined;
+  let text;
+  try {
+    text = String(err !== null && typeof err === "object" ? get("message") ?? err : err);
+  } catch {
+    text = typeof err; // a null-prototype object, a revoked Proxy
+  }
+  return { code: typeof code === "string" ? code : undefined, text };
+}
+
 function callHook(fn, info) {
   if (typeof fn === "function") fn(info);
 }
@@ -141,6 +160,7 @@ class Timeline {
       succeeded: 0,
       failed: 0,
       error: undefined,
+      errorParts: undefined, // { code, text } of a batch-level error, read once (see errorParts)
       outcome: "inflight",
       items,
       parents: [], // [{ rec, kind: "retry" | "bisect" }]
@@ -196,9 +216,10 @@ class Timeline {
     rec.failed = info.failed ?? 0;
     rec.error = info.error;
     if (info.error !== undefined) {
+      rec.errorParts = errorParts(info.error);
       // A batch-level failure: final when it failed its items; "retried"/"bisected" once a later
       // call carries them (start() above). A timeout stays "timeout" either way.
-      rec.outcome = info.error?.code === "E_TIMEOUT" ? "timeout" : "failed";
+      rec.outcome = rec.errorParts.code === "E_TIMEOUT" ? "timeout" : "failed";
       if (rec.failed > 0) this.forget(rec, () => true);
     } else {
       rec.outcome = rec.failed > 0 || rec.succeeded < rec.size ? "partial" : "ok";
@@ -223,7 +244,7 @@ class Timeline {
       succeeded: r.succeeded,
       failed: r.failed,
       outcome: r.outcome,
-      errorCode: r.error?.code,
+      errorCode: r.errorParts?.code,
       parents: r.parents.map((p) => ({ id: p.rec.id, kind: p.kind })),
     }));
   }
@@ -298,7 +319,7 @@ class Timeline {
           `size ${r.size}${r.weight !== undefined && r.weight !== r.size ? `, weight ${r.weight}` : ""}, attempt ${r.attempt}`,
           r.end === undefined ? "in flight" : `duration ${ms(r.end - r.start)}`,
           r.end !== undefined && r.error === undefined ? `succeeded ${r.succeeded}, failed ${r.failed}` : "",
-          r.error !== undefined ? `error: ${r.error?.code ?? ""} ${r.error?.message ?? String(r.error)}`.trim() : "",
+          r.error !== undefined ? `error: ${r.errorParts.code ?? ""} ${r.errorParts.text}`.trim() : "",
         ].filter(Boolean);
         bars.push(
           `<rect class="call" data-id="${esc(r.id)}" data-key="${esc(lane.key)}" data-batcher="${esc(r.source)}" ` +

@@ -168,3 +168,29 @@ test("audit10: an infinite retry-after hint waits maxRetryAfterMs, as a huge fin
     assert.ok(at[1] - at[0] >= 55, `${what}: retried after ${at[1] - at[0]} ms, not after maxRetryAfterMs (60)`);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// hyperbatch/timeline records the hooks' info: a transport may throw anything (the contract's
+// "whatever the transport does"), and the recorder's calls() and svg() must still work.
+
+test("audit10: timeline: calls() and svg() work after a transport threw a null-prototype object, a value whose getters throw, or a revoked Proxy", async (t) => {
+  const { Timeline } = await import("hyperbatch/timeline");
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const hostile = [
+    ["a null-prototype object", Object.create(null)],
+    ["a value whose getters throw", { get message() { throw new Error("message"); }, get code() { throw new Error("code"); } }],
+    ["a revoked Proxy", revoked.proxy],
+  ];
+  for (const [what, thrown] of hostile) {
+    const timeline = new Timeline();
+    const b = open(t, timeline.attach({ maxWaitMs: 0, retry: { maxAttempts: 1 }, transport: () => { throw thrown; } }));
+    await rejectsWith(b.add(1), "E_TRANSPORT", what);
+    await b.close();
+    let calls, svg;
+    assert.doesNotThrow(() => (calls = timeline.calls()), what);
+    assert.doesNotThrow(() => (svg = timeline.svg()), what);
+    assert.deepEqual(calls.map((c) => [c.outcome, c.errorCode]), [["failed", undefined]], what);
+    assert.match(svg, /error: /, what);
+  }
+});
