@@ -12,10 +12,16 @@ export function init(source) {
   }
   ready ??= load(source).catch((err) => {
     ready = undefined; // a failed init (a network error, a wrong URL, bad bytes) can be tried again
-    if (err !== null && typeof err === "object" && err.code === "E_CONFIG") throw err; // ours already (a failed fetch)
-    const Ctor = err instanceof TypeError ? TypeError : Error;
-    throw Object.assign(new Ctor(`hyperbatch/slim: init(source) failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }),
-      { code: "E_CONFIG" });
+    // Read guarded: a source may reject with anything (a Proxy whose traps throw, a null-prototype object).
+    let Ctor = Error, text = typeof err;
+    try {
+      if (err !== null && typeof err === "object" && err.code === "E_CONFIG") return Promise.reject(err); // ours already (a failed fetch)
+      if (err instanceof TypeError) Ctor = TypeError;
+      text = err instanceof Error ? err.message : String(err);
+    } catch {
+      // what could be read stands
+    }
+    throw Object.assign(new Ctor(`hyperbatch/slim: init(source) failed: ${text}`, { cause: err }), { code: "E_CONFIG" });
   });
   return ready;
 }

@@ -194,3 +194,24 @@ test("audit10: timeline: calls() and svg() work after a transport threw a null-p
     assert.match(svg, /error: /, what);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// hyperbatch/slim: init(source) fails with E_CONFIG (as audit.test.mjs checks for bad bytes),
+// also when the source rejects with a value that cannot be read or printed.
+
+test("audit10: slim init() whose source rejects with a hostile value rejects with E_CONFIG naming init", async () => {
+  const { init } = await import("hyperbatch/slim");
+  const trap = new Proxy({}, { get() { throw new Error("get trap"); }, getPrototypeOf() { throw new Error("getPrototypeOf trap"); } });
+  const hostile = [
+    ["a Proxy whose traps throw", trap],
+    ["a null-prototype object", Object.create(null)],
+    ["an Error whose message getter throws", Object.defineProperty(new Error("x"), "message", { get() { throw new Error("message getter"); } })],
+  ];
+  for (const [what, reason] of hostile) {
+    const rejection = Promise.reject(reason);
+    rejection.catch(() => {});
+    const err = await rejectsWith(init(rejection), "E_CONFIG", what);
+    assert.match(err.message, /init\(source\) failed/, what);
+    assert.equal(err.cause, reason, what);
+  }
+});
