@@ -11,7 +11,7 @@ export interface Batch<I> {
   readonly items: I[];
   /** Highest attempt number among the items: 1 on a first send. */
   readonly attempt: number;
-  /** Aborts when the call outlives `timeoutMs`. */
+  /** Aborts when the call outlives `timeoutMs` (reason `E_TIMEOUT`), or when every item of the call was aborted or passed its deadline (reason `E_ABORTED`). */
   readonly signal: AbortSignal;
   /** Earliest item deadline (epoch ms), if any. */
   readonly deadline: number | undefined;
