@@ -215,3 +215,23 @@ test("audit10: slim init() whose source rejects with a hostile value rejects wit
     assert.equal(err.cause, reason, what);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Backoff: "min(maxDelayMs, baseDelayMs · multiplier^(k−1))". With baseDelayMs 0 that is 0 for
+// every k, also once multiplier^(k−1) overflows to Infinity (1000^103 does, within maxAttempts'
+// bound of 1000): 0 · Infinity is NaN, which must not turn into a wait of maxDelayMs.
+
+test("audit10: baseDelayMs 0 retries at once on every attempt, also past the attempt where multiplier^(k-1) overflows", async (t) => {
+  const at = [];
+  const b = open(t, {
+    maxWaitMs: 0, retry: { baseDelayMs: 0, multiplier: 1000, maxAttempts: 106, maxDelayMs: 1000, jitter: "none", budget: false },
+    transport: () => {
+      at.push(performance.now());
+      throw new Error("down");
+    },
+  });
+  const err = await rejectsWith(b.add(1), "E_TRANSPORT");
+  assert.equal(err.attempts, 106);
+  const gaps = at.slice(1).map((x, i) => x - at[i]);
+  assert.ok(Math.max(...gaps) < 500, `a retry waited ${Math.round(Math.max(...gaps))} ms (attempt ${gaps.indexOf(Math.max(...gaps)) + 2})`);
+});

@@ -103,7 +103,8 @@ fn powi(mut base: f64, mut n: u32) -> f64 {
 /// jittered; a retry-after hint is a floor, itself clamped to `maxRetryAfterMs`.
 pub fn backoff_delay(cfg: &RetryConfig, failed_attempt: u32, retry_after_ms: Option<f64>, rng: &mut Rng) -> f64 {
     let exp = powi(cfg.multiplier, failed_attempt.saturating_sub(1).min(1024));
-    let capped = (cfg.base_delay_ms * exp).min(cfg.max_delay_ms);
+    // 0 · ∞ (the power overflows, 1000^103) is NaN, and NaN.min(max) is max: max(0) makes it 0.
+    let capped = (cfg.base_delay_ms * exp).max(0.0).min(cfg.max_delay_ms);
     let jittered = match cfg.jitter {
         Jitter::None => capped,
         Jitter::Full => capped * rng.next_f64(),
@@ -127,6 +128,15 @@ mod tests {
         let c = cfg(Jitter::None);
         let d: Vec<f64> = (1..=9).map(|k| backoff_delay(&c, k, None, &mut rng)).collect();
         assert_eq!(d, vec![50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 5000.0, 5000.0]);
+    }
+
+    #[test]
+    fn no_base_is_no_delay_even_where_the_power_overflows() {
+        let mut rng = Rng::new(1);
+        let c = RetryConfig { base_delay_ms: 0.0, multiplier: 1000.0, ..cfg(Jitter::None) };
+        for k in [1, 103, 104, 1000] {
+            assert_eq!(backoff_delay(&c, k, None, &mut rng), 0.0, "attempt {k}");
+        }
     }
 
     #[test]
