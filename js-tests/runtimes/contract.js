@@ -1083,6 +1083,21 @@ export function checks(Batcher, assert) {
     }
   });
 
+  check("hostile: baseDelayMs 0 retries without delay on every attempt, also where multiplier^(k-1) overflows (0 · Infinity)", async (open) => {
+    const at = [];
+    const b = open({
+      maxWaitMs: 0, retry: { baseDelayMs: 0, multiplier: 1000, maxAttempts: 106, maxDelayMs: 1000, jitter: "none", budget: false },
+      transport: () => {
+        at.push(Date.now());
+        throw new Error("down");
+      },
+    });
+    const err = await rejectsWith(b.add(1), "E_TRANSPORT");
+    assert.equal(err.attempts, 106);
+    const gaps = at.slice(1).map((x, i) => x - at[i]);
+    assert.ok(Math.max(...gaps) < 500, `a retry waited ${Math.max(...gaps)} ms`);
+  });
+
   return list;
 }
 
