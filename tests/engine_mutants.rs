@@ -255,16 +255,18 @@ fn jitter_modes_spread_over_their_ranges() {
     assert!(delays(Jitter::None, None).iter().all(|x| *x == 400.0));
 }
 
-// Kills: retry.rs backoff_delay `h.is_finite() && *h > 0.0` → `||` (an infinite hint would
-// become a floor of maxRetryAfterMs). Hints that are not finite positive numbers are ignored.
+// Kills: retry.rs backoff_delay `*h > 0.0` → `<` / `==` / true (positive hints ignored, or NaN
+// and negative ones taken). Hints that are not positive numbers are ignored; a positive one,
+// Infinity too (the contract's "a floor, itself clamped to maxRetryAfterMs"), is a floor clamped
+// to maxRetryAfterMs (60 s by default).
 #[test]
-fn a_retry_after_hint_must_be_a_finite_positive_number() {
-    for hint in [f64::INFINITY, f64::NAN, -5.0, f64::NEG_INFINITY] {
+fn a_retry_after_hint_must_be_a_positive_number() {
+    for hint in [f64::NAN, -5.0, f64::NEG_INFINITY] {
         assert_eq!(delays(Jitter::None, Some(hint)), delays(Jitter::None, None), "hint {hint}");
     }
-    // A real hint is a floor, clamped to maxRetryAfterMs (60 s by default).
     assert!(delays(Jitter::None, Some(1000.0)).iter().all(|x| *x == 1000.0));
     assert!(delays(Jitter::None, Some(1e9)).iter().all(|x| *x == 60_000.0));
+    assert!(delays(Jitter::None, Some(f64::INFINITY)).iter().all(|x| *x == 60_000.0));
 }
 
 // Kills: timers.rs Timers::push `self.seq += 1` → `*=` (timers due at the same moment would fire
