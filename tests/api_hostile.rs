@@ -1,0 +1,485 @@
+//! The Rust API under hostile use, seen from an outside crate (`cargo test --features tokio`):
+//! user callbacks that panic, transports that hang or answer wrongly, futures and handles dropped
+//! at every stage, close racing adds on a multi-threaded runtime, every option at its bounds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use futures::FutureExt;
+use hyperbatch::{
+    AddOptions, Batch, BatchResult, Batcher, Builder, CircuitBreaker, ErrorCode, ItemError, RetryBudget, RetryConfig,
+    Stats, TransportError, WhenFull,
+};
+use tokio::time::sleep;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn doubled(b: &Batch<u32>) -> BatchResult<u32> {
+    Ok(b.items.iter().map(|n| Ok(n * 2)).collect())
+}
+
+/// Every accepted item is accounted for once, and nothing is queued or in flight.
+fn settled(s: Stats) {
+    assert_eq!(s.items, s.succeeded + s.failed, "{s:?}");
+    assert_eq!((s.queued, s.in_flight_batches, s.in_flight_items), (0, 0, 0), "{s:?}");
+}
+
+#[test]
+fn handles_and_errors_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    send_sync::<Batcher<u32, String>>();
+    send::<hyperbatch::AddFuture<u32, String>>();
+    send_sync::<hyperbatch::Error>();
+    send_sync::<ItemError>();
+    send_sync::<TransportError>();
+    send::<hyperbatch::Driver>();
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_an_add_in_flight_aborts_it_alone() {
+    let b = Batcher::builder().max_wait(MS).build(|batch: Batch<u32>| async move {
+        sleep(50 * MS).await;
+        doubled(&batch)
+    });
+    let a = b.add(1);
+    let c = b.add(2);
+    sleep(5 * MS).await;
+    assert_eq!(b.stats().in_flight_items, 2);
+    drop(a);
+    assert_eq!(c.await.unwrap(), 4, "its batchmate is unaffected");
+    let s = b.stats();
+    assert_eq!((s.succeeded, s.failed), (1, 1), "the dropped add counts as failed (aborted)");
+    settled(s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_an_add_that_waits_for_room_gives_its_place_up() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s = sent.clone();
+    let b =
+        Batcher::builder().max_queued(1).when_full(WhenFull::Wait).max_wait(10 * MS).build(move |batch: Batch<u32>| {
+            s.lock().unwrap().extend(batch.items.iter().copied());
+            async move { doubled(&batch) }
+        });
+    let first = b.add(1);
+    let waiting = b.add(2);
+    let third = b.add(3);
+    drop(waiting);
+    assert_eq!(first.await.unwrap(), 2);
+    assert_eq!(third.await.unwrap(), 6);
+    b.close().await;
+    assert!(!sent.lock().unwrap().contains(&2), "{:?}", sent.lock().unwrap());
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_an_add_that_waits_to_retry_stops_its_retries() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig::default().base_delay(Duration::from_millis(100)).jitter(hyperbatch::Jitter::None);
+    let b =
+        Batcher::builder().max_wait(MS).retry(retry).build(move |batch: Batch<u32>| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                Ok(batch.items.iter().map(|_| Err(ItemError::new("busy").retryable())).collect()) as BatchResult<u32>
+            }
+        });
+    let a = b.add(1);
+    sleep(20 * MS).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    drop(a);
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "never re-sent");
+    b.close().await;
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_items_waiting_to_retry() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig::default().base_delay(Duration::from_millis(100)).jitter(hyperbatch::Jitter::None);
+    let b = Batcher::builder().max_wait(MS).retry(retry).build(move |batch: Batch<u32>| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(TransportError::new("reset"))
+            } else {
+                doubled(&batch)
+            }
+        }
+    });
+    let a = b.add(1);
+    sleep(20 * MS).await;
+    b.close().await;
+    assert_eq!(a.now_or_never().expect("settled before close resolved").unwrap(), 2);
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_settles_adds_that_wait_for_room() {
+    let b = Batcher::builder()
+        .max_queued(1)
+        .when_full(WhenFull::Wait)
+        .max_wait(Duration::from_secs(5))
+        .build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let adds: Vec<_> = (0..5).map(|n| b.add(n)).collect();
+    b.close().await;
+    for (n, a) in adds.into_iter().enumerate() {
+        let r = a.now_or_never().expect("every add settled before close resolved");
+        match r {
+            Ok(v) => assert_eq!(v, 2 * n as u32),
+            Err(e) => assert_eq!(e.code(), ErrorCode::Closed, "{e}"),
+        }
+    }
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_transport_is_let_go_when_every_caller_left() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Flag(Arc<AtomicUsize>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let d = dropped.clone();
+    let b = Batcher::builder().max_wait(MS).build(move |_: Batch<u32>| {
+        let flag = Flag(d.clone());
+        async move {
+            let _flag = flag;
+            futures::future::pending::<BatchResult<u32>>().await
+        }
+    });
+    let a = b.add(1);
+    sleep(5 * MS).await;
+    assert_eq!(b.stats().in_flight_batches, 1);
+    let closing = tokio::spawn(b.close());
+    sleep(5 * MS).await;
+    assert!(!closing.is_finished(), "close waits for the call");
+    drop(a);
+    closing.await.unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the transport's future was dropped");
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_of_the_wrong_length_either_way_fail_every_item() {
+    for extra in [false, true] {
+        let b = Batcher::builder().retry(RetryConfig::default().max_attempts(1)).build(
+            move |batch: Batch<u32>| async move {
+                let mut r: Vec<Result<u32, ItemError>> = batch.items.iter().map(|n| Ok(*n)).collect();
+                if extra {
+                    r.push(Ok(0));
+                } else {
+                    r.pop();
+                }
+                Ok(r)
+            },
+        );
+        let rs = join_all((0..3).map(|n| b.add(n))).await;
+        for r in rs {
+            assert_eq!(r.unwrap_err().code(), ErrorCode::ResultShape);
+        }
+        settled(b.stats());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn adds_after_close_and_flushes_after_close_resolve_at_once() {
+    let b = Batcher::builder().build(|batch: Batch<u32>| async move { doubled(&batch) });
+    b.close().await;
+    b.close().await; // idempotent
+    assert_eq!(b.add(1).now_or_never().unwrap().unwrap_err().code(), ErrorCode::Closed);
+    let with = b.add_with(2, AddOptions { key: Some("k".into()), ..Default::default() });
+    assert_eq!(with.now_or_never().unwrap().unwrap_err().code(), ErrorCode::Closed);
+    assert!(b.flush().now_or_never().is_some());
+    assert_eq!(b.stats().items, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clone_dropped_does_not_close_the_batcher() {
+    let b = Batcher::builder().build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let c = b.clone();
+    drop(c);
+    assert_eq!(b.add(1).await.unwrap(), 2);
+    let d = b.clone();
+    drop(b);
+    assert_eq!(d.add(2).await.unwrap(), 4, "one handle left: still open");
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_keys_each_get_their_results_by_position() {
+    let b = Batcher::builder().max_in_flight(64).max_queued(100_000).key_of(|n: &u32| n % 5000).build(
+        |batch: Batch<u32>| async move {
+            let key: u32 = batch.key.as_deref().unwrap().parse().unwrap();
+            assert!(batch.items.iter().all(|n| n % 5000 == key), "one key per call");
+            doubled(&batch)
+        },
+    );
+    let rs = join_all((0..20_000u32).map(|n| b.add(n))).await;
+    for (n, r) in rs.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), 2 * n as u32);
+    }
+    let s = b.stats();
+    assert_eq!(s.batches, 5000);
+    settled(s);
+    // Keys come and go: a second round reuses what the first released.
+    let rs = join_all((0..20_000u32).map(|n| b.add(n))).await;
+    assert!(rs.iter().all(Result::is_ok));
+    settled(b.stats());
+}
+
+fn try_build(builder: Builder<u32, u32>) -> Result<(), hyperbatch::Error> {
+    builder.try_build_with_driver(|batch: Batch<u32>| async move { doubled(&batch) }).map(drop)
+}
+
+#[test]
+fn every_bound_is_checked_and_named() {
+    let b = Batcher::<u32, u32>::builder;
+    let r = RetryConfig::default;
+    let max_ms = Duration::from_millis(2_147_483_647);
+    let over_ms = max_ms + MS;
+    let u32max = u32::MAX as usize;
+    let cases: Vec<(&str, Builder<u32, u32>, bool)> = vec![
+        ("max_batch_size", b().max_batch_size(0), false),
+        ("max_batch_size", b().max_batch_size(1), true),
+        ("max_batch_size", b().max_batch_size(100_000), true),
+        ("max_batch_size", b().max_batch_size(100_001), false),
+        ("max_batch_size", b().max_batch_size(usize::MAX), false),
+        ("max_wait", b().max_wait(Duration::ZERO), true),
+        ("max_wait", b().max_wait(max_ms), true),
+        ("max_wait", b().max_wait(over_ms), false),
+        ("max_wait", b().max_wait(Duration::MAX), false),
+        ("max_batch_weight", b().max_batch_weight(0.0), false),
+        ("max_batch_weight", b().max_batch_weight(f64::NAN), false),
+        ("max_batch_weight", b().max_batch_weight(f64::INFINITY), false),
+        ("max_batch_weight", b().max_batch_weight(-1.0), false),
+        ("max_batch_weight", b().max_batch_weight(f64::MIN_POSITIVE), true),
+        ("max_queued", b().max_queued(0), false),
+        ("max_queued", b().max_queued(u32max), true),
+        ("max_queued", b().max_queued(u32max + 1), false),
+        ("max_in_flight", b().max_in_flight(0), false),
+        ("max_in_flight", b().max_in_flight(u32max), true),
+        ("max_in_flight", b().max_in_flight(u32max + 1), false),
+        ("max_in_flight_per_key", b().max_in_flight_per_key(0), false),
+        ("max_in_flight_per_key", b().max_in_flight_per_key(1), true),
+        ("max_in_flight_per_key", b().max_in_flight_per_key(u32max + 1), false),
+        ("timeout", b().timeout(Duration::ZERO), false),
+        ("timeout", b().timeout(Duration::from_nanos(1)), true),
+        ("timeout", b().timeout(max_ms), true),
+        ("timeout", b().timeout(over_ms), false),
+        ("retry.max_attempts", b().retry(r().max_attempts(0)), false),
+        ("retry.max_attempts", b().retry(r().max_attempts(1000)), true),
+        ("retry.max_attempts", b().retry(r().max_attempts(1001)), false),
+        ("retry.max_attempts", b().retry(r().max_attempts(u32::MAX)), false),
+        ("retry.base_delay", b().retry(r().base_delay(over_ms)), false),
+        ("retry.max_delay", b().retry(r().max_delay(Duration::MAX)), false),
+        ("retry.multiplier", b().retry(r().multiplier(0.5)), false),
+        ("retry.multiplier", b().retry(r().multiplier(f64::NAN)), false),
+        ("retry.multiplier", b().retry(r().multiplier(f64::INFINITY)), false),
+        ("retry.multiplier", b().retry(r().multiplier(1.0)), true),
+        ("retry.multiplier", b().retry(r().multiplier(1000.0)), true),
+        ("retry.multiplier", b().retry(r().multiplier(1000.5)), false),
+        ("retry.max_retry_after", b().retry(r().max_retry_after(over_ms)), false),
+        ("retry.budget.max_tokens", b().retry(r().budget(RetryBudget { max_tokens: 0.0, token_ratio: 0.0 })), false),
+        (
+            "retry.budget.max_tokens",
+            b().retry(r().budget(RetryBudget { max_tokens: f64::NAN, token_ratio: 0.1 })),
+            false,
+        ),
+        (
+            "retry.budget.token_ratio",
+            b().retry(r().budget(RetryBudget { max_tokens: 10.0, token_ratio: f64::NAN })),
+            false,
+        ),
+        ("retry.budget.token_ratio", b().retry(r().budget(RetryBudget { max_tokens: 10.0, token_ratio: -0.5 })), false),
+        (
+            "circuit_breaker.failure_threshold",
+            b().circuit_breaker(CircuitBreaker { failure_threshold: 0, reset: MS }),
+            false,
+        ),
+        ("circuit_breaker.reset", b().circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: over_ms }), false),
+        (
+            "circuit_breaker.reset",
+            b().circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: Duration::ZERO }),
+            true,
+        ),
+    ];
+    for (option, builder, ok) in cases {
+        match try_build(builder) {
+            Ok(()) => assert!(ok, "{option}: accepted"),
+            Err(e) => {
+                assert!(!ok, "{option}: refused: {e}");
+                assert_eq!(e.code(), ErrorCode::Config);
+                assert!(e.to_string().contains(&format!("`{option}`")), "{option}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_config_error_from_build_panics_with_its_message() {
+    let r = std::panic::catch_unwind(|| {
+        Batcher::<u32, u32>::builder()
+            .max_batch_size(0)
+            .build_with_driver(|batch: Batch<u32>| async move { doubled(&batch) })
+    });
+    let p = r.unwrap_err();
+    let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("max_batch_size"), "{msg}");
+}
+
+/// Close racing adds from other threads: once `close()` resolves, every add future that exists
+/// is ready (settled before close, or refused after it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_racing_adds_on_many_threads_drops_nothing() {
+    for round in 0..20 {
+        let b = Batcher::builder().max_wait(MS).max_batch_size(7).build(|batch: Batch<u32>| async move {
+            tokio::task::yield_now().await;
+            doubled(&batch)
+        });
+        let futures = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let adders: Vec<_> = (0..3)
+            .map(|t| {
+                let (b, futures, stop) = (b.clone(), futures.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut n = t * 1_000_000;
+                    while !stop.load(Ordering::SeqCst) {
+                        let f = b.add(n);
+                        futures.lock().unwrap().push((n, f));
+                        n += 1;
+                        if n % 16 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        sleep(Duration::from_micros(300 * (round % 5) + 100)).await;
+        b.close().await;
+        let pending: Vec<_> = std::mem::take(&mut *futures.lock().unwrap());
+        let (mut ok, mut closed) = (0, 0);
+        for (n, f) in pending {
+            match f.now_or_never() {
+                Some(Ok(v)) => {
+                    assert_eq!(v, 2 * n);
+                    ok += 1
+                }
+                Some(Err(e)) => {
+                    assert_eq!(e.code(), ErrorCode::Closed, "{e}");
+                    closed += 1
+                }
+                None => panic!("round {round}: add {n} still pending after close resolved"),
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for a in adders {
+            a.await.unwrap();
+        }
+        // Adds made before close but recorded after the take above settled too; later ones were refused.
+        for (n, f) in std::mem::take(&mut *futures.lock().unwrap()) {
+            match f.now_or_never().expect("settled or refused at once") {
+                Ok(v) => {
+                    assert_eq!(v, 2 * n);
+                    ok += 1
+                }
+                Err(e) => assert_eq!(e.code(), ErrorCode::Closed, "{e}"),
+            }
+        }
+        let s = b.stats();
+        assert_eq!(s.succeeded, ok as u64, "round {round}");
+        assert_eq!(s.items, ok as u64, "round {round}: refused adds are not items ({closed} refused)");
+        settled(s);
+    }
+}
+
+/// FIFO per key with `max_in_flight_per_key(1)`, adds from many tasks on a multi-threaded runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_order_holds_across_threads() {
+    let seen = Arc::new(Mutex::new(Vec::<(String, Vec<u32>)>::new()));
+    let s = seen.clone();
+    let b =
+        Batcher::builder().max_wait(MS).max_batch_size(5).max_in_flight_per_key(1).key_of(|n: &u32| n / 100_000).build(
+            move |batch: Batch<u32>| {
+                s.lock().unwrap().push((batch.key.as_deref().unwrap().to_owned(), batch.items.to_vec()));
+                async move {
+                    tokio::task::yield_now().await;
+                    doubled(&batch)
+                }
+            },
+        );
+    let tasks: Vec<_> = (0..4u32)
+        .map(|t| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                // Each task adds its own key's items in order, awaiting every few.
+                let mut pending = Vec::new();
+                for i in 0..200 {
+                    pending.push(b.add(t * 100_000 + i));
+                    if i % 10 == 9 {
+                        for (j, r) in join_all(pending.drain(..)).await.into_iter().enumerate() {
+                            let _ = j;
+                            r.unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut last: std::collections::HashMap<String, u32> = Default::default();
+    for (key, items) in seen.lock().unwrap().iter() {
+        for &n in items {
+            if let Some(&prev) = last.get(key) {
+                assert!(n > prev, "key {key}: {n} after {prev}");
+            }
+            last.insert(key.clone(), n);
+        }
+    }
+    settled(b.stats());
+}
+
+#[test]
+fn current_thread_runtime_with_real_timers() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(async {
+        let b = Batcher::builder().max_wait(2 * MS).retry(RetryConfig::default().base_delay(MS)).build(
+            |batch: Batch<u32>| async move {
+                if batch.attempt == 1 && batch.items.contains(&3) {
+                    return Err(TransportError::new("flaky"));
+                }
+                doubled(&batch)
+            },
+        );
+        let rs = join_all((0..10).map(|n| b.add(n))).await;
+        for (n, r) in rs.into_iter().enumerate() {
+            assert_eq!(r.unwrap(), 2 * n as u32);
+        }
+        b.close().await;
+        settled(b.stats());
+    });
+}
+
+#[test]
+fn a_runtime_shut_down_fails_what_it_left_with_e_closed() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let (b, pending) = rt.block_on(async {
+        let b = Batcher::builder().build(|_: Batch<u32>| futures::future::pending::<BatchResult<u32>>());
+        let pending = b.add(1);
+        sleep(20 * MS).await;
+        (b, pending)
+    });
+    drop(rt);
+    let e = futures::executor::block_on(pending).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Closed);
+    assert_eq!(b.add(2).now_or_never().unwrap().unwrap_err().code(), ErrorCode::Closed);
+    assert!(b.close().now_or_never().is_some(), "close resolves at once");
+}
