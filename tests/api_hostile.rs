@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use futures::FutureExt;
 use hyperbatch::{
-    AddOptions, Batch, BatchResult, Batcher, Builder, CircuitBreaker, ErrorCode, ItemError, RetryBudget, RetryConfig,
-    Stats, TransportError, WhenFull,
+    AddOptions, Batch, BatchResult, Batcher, Builder, CircuitBreaker, Class, ErrorCode, ItemError, RetryBudget,
+    RetryConfig, Stats, TransportError, WhenFull,
 };
 use tokio::time::sleep;
 
@@ -36,6 +36,76 @@ fn handles_and_errors_cross_threads() {
     send_sync::<ItemError>();
     send_sync::<TransportError>();
     send::<hyperbatch::Driver>();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_classify_that_panics_falls_back_to_the_default_rule() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig::default().base_delay(MS).classify(|_| panic!("classify blew up"));
+    let b = Batcher::builder().retry(retry).build(move |batch: Batch<u32>| {
+        let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                Err(TransportError::new("unavailable").status(503))
+            } else {
+                doubled(&batch)
+            }
+        }
+    });
+    // The default rule retries a 503: the second call answers.
+    assert_eq!(b.add(1).await.unwrap(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(b.add(2).await.unwrap(), 4, "the batcher still works");
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn classify_decides_about_timeouts_too() {
+    // As in JavaScript, a custom classify sees every batch-level failure, E_TIMEOUT included.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let retry = RetryConfig::default().classify(move |e| {
+        s.lock().unwrap().push(e.code());
+        Class::Fail
+    });
+    let b = Batcher::builder().timeout(10 * MS).retry(retry).build(move |_: Batch<u32>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        futures::future::pending::<BatchResult<u32>>()
+    });
+    let e = b.add(1).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Timeout);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "classified Fail: no retry");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Some(ErrorCode::Timeout)],
+        "classify tells E_TIMEOUT from the transport's errors"
+    );
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn classify_decides_about_shape_errors_too() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig::default().base_delay(MS).classify(|e| {
+        assert_eq!(e.code(), Some(ErrorCode::ResultShape));
+        Class::Retry
+    });
+    let b = Batcher::builder().retry(retry).build(move |batch: Batch<u32>| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Ok(vec![]) // the wrong length
+            } else {
+                doubled(&batch)
+            }
+        }
+    });
+    assert_eq!(b.add(1).await.unwrap(), 2, "classified Retry: the second call answers");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(start_paused = true)]

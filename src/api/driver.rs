@@ -685,13 +685,16 @@ enum CallState<F> {
     Panicked(Option<TransportError>),
 }
 
-fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
-    let msg = payload
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    TransportError::new(format!("the transport panicked: {msg}"))
+        .unwrap_or_default()
+}
+
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
+    TransportError::new(format!("the transport panicked: {}", panic_message(&*payload)))
 }
 
 impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
@@ -795,7 +798,11 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     Code::ResultShape,
                     format!("hyperbatch: transport must return {n} entries, got {}", results.len()),
                 );
-                self.failed(batch, call, Failure::of_kind(FailureKind::ResultShape), error, None);
+                let failure = Failure {
+                    class: self.class_of(&TransportError::of_code(Code::ResultShape, error.to_string())),
+                    ..Failure::of_kind(FailureKind::ResultShape)
+                };
+                self.failed(batch, call, failure, error, None);
             }
             Err(thrown) => {
                 let failure = Failure {
@@ -803,14 +810,20 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     retryable: thrown.is_retryable(),
                     status: thrown.status_code().map(f64::from),
                     retry_after_ms: thrown.retry_after_hint().map(ms),
-                    class: self.shared.options.classify.as_ref().map(|f| match f(&thrown) {
-                        Class::Retry => engine::Class::Retry,
-                        Class::Bisect => engine::Class::Bisect,
-                        Class::Fail => engine::Class::Fail,
-                    }),
+                    class: self.class_of(&thrown),
                 };
                 self.failed(batch, call, failure, Error::call_failed(&thrown), Some(thrown));
             }
+        }
+    }
+
+    /// The user's `classify(err)`, if any; one that panics leaves the default rule (as in JS).
+    fn class_of(&self, e: &TransportError) -> Option<engine::Class> {
+        let f = self.shared.options.classify.as_ref()?;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(e))).ok()? {
+            Class::Retry => Some(engine::Class::Retry),
+            Class::Bisect => Some(engine::Class::Bisect),
+            Class::Fail => Some(engine::Class::Fail),
         }
     }
 
@@ -880,7 +893,11 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     Code::Timeout,
                     format!("hyperbatch: the transport call took longer than timeout ({ms} ms)"),
                 );
-                self.failed(batch, call, Failure::of_kind(FailureKind::Timeout), error, None);
+                let failure = Failure {
+                    class: self.class_of(&TransportError::of_code(Code::Timeout, error.to_string())),
+                    ..Failure::of_kind(FailureKind::Timeout)
+                };
+                self.failed(batch, call, failure, error, None);
             }
             Job::Abandoned(batch) => {
                 // Nobody waits for the call: drop it (Rust's cancellation) and report it failed.

@@ -344,6 +344,8 @@ pub struct TransportError {
     retryable: Option<bool>,
     retry_after: Option<Duration>,
     source: Option<Cause>,
+    /// Set when the library made the failure (`E_TIMEOUT`, `E_RESULT_SHAPE`) for `classify`.
+    code: Option<ErrorCode>,
 }
 
 impl TransportError {
@@ -354,7 +356,37 @@ impl TransportError {
     /// assert_eq!(e.is_retryable(), None);
     /// ```
     pub fn new(message: impl Into<String>) -> TransportError {
-        TransportError { message: message.into(), status: None, retryable: None, retry_after: None, source: None }
+        TransportError {
+            message: message.into(),
+            status: None,
+            retryable: None,
+            retry_after: None,
+            source: None,
+            code: None,
+        }
+    }
+
+    /// A batch-level failure the library made (`E_TIMEOUT`, `E_RESULT_SHAPE`), as `classify` sees it.
+    pub(crate) fn of_code(code: ErrorCode, message: impl Into<String>) -> TransportError {
+        TransportError { code: Some(code), ..TransportError::new(message) }
+    }
+
+    /// `None` for the transport's own errors; [`ErrorCode::Timeout`] or
+    /// [`ErrorCode::ResultShape`] when `classify` is asked about a call that outlived `timeout`
+    /// or answered with the wrong number of entries (as JavaScript's `classify` gets those errors).
+    ///
+    /// ```
+    /// use hyperbatch::{Class, ErrorCode, RetryConfig};
+    /// // Retry everything but timeouts.
+    /// let r = RetryConfig::default().classify(|e| match e.code() {
+    ///     Some(ErrorCode::Timeout) => Class::Fail,
+    ///     _ => Class::Retry,
+    /// });
+    /// # let _ = r;
+    /// assert_eq!(hyperbatch::TransportError::new("x").code(), None);
+    /// ```
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.code
     }
 
     /// The HTTP status of the failed call (400, 413 and 422 bisect; others retry).

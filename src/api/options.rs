@@ -203,7 +203,10 @@ impl RetryConfig {
     }
 
     /// Decides what a batch-level failure does, instead of the default rule (see
-    /// [`TransportError`](crate::TransportError)).
+    /// [`TransportError`](crate::TransportError)): the transport's own errors, and calls that
+    /// timed out or answered with the wrong number of entries
+    /// ([`TransportError::code`](crate::TransportError::code)). One that panics leaves the
+    /// default rule.
     ///
     /// ```
     /// use hyperbatch::{Class, RetryConfig};
