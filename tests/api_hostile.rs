@@ -61,6 +61,31 @@ async fn a_classify_that_panics_falls_back_to_the_default_rule() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_resolve_keys_that_panics_fails_its_items_with_e_route() {
+    let b = Batcher::builder()
+        .key_of(|n: &u32| if *n >= 100 { Some(*n) } else { None })
+        .resolve_keys(|items: Vec<u32>| {
+            if items.contains(&1) {
+                panic!("router blew up before its future");
+            }
+            async move {
+                if items.contains(&2) {
+                    panic!("router blew up inside");
+                }
+                Ok(items.iter().map(|n| Some(n % 3)).collect())
+            }
+        })
+        .build(|batch: Batch<u32>| async move { doubled(&batch) });
+    for n in [1, 2] {
+        let e = b.add(n).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Route, "{e}");
+    }
+    assert_eq!(b.add(3).await.unwrap(), 6, "the router still runs");
+    assert_eq!(b.add(100).await.unwrap(), 200, "keyed items still go");
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
 async fn classify_decides_about_timeouts_too() {
     // As in JavaScript, a custom classify sees every batch-level failure, E_TIMEOUT included.
     let calls = Arc::new(AtomicUsize::new(0));

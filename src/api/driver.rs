@@ -697,6 +697,10 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
     TransportError::new(format!("the transport panicked: {}", panic_message(&*payload)))
 }
 
+fn route_panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
+    TransportError::new(format!("resolve_keys panicked: {}", panic_message(&*payload)))
+}
+
 impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
     type Output = (BatchId, Result<BatchResult<O>, Aborted>);
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -882,8 +886,15 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
             Job::Route { route, items } => {
                 let n = items.len();
                 let resolve = self.shared.options.resolve_keys.as_ref().expect("routes need resolve_keys");
-                let keys = resolve(items);
-                self.routes.push(Box::pin(async move { (route, n, keys.await) }));
+                // A router that panics fails its items with E_ROUTE, as one that errs (not the driver).
+                let routed = match std::panic::catch_unwind(AssertUnwindSafe(|| resolve(items))) {
+                    Ok(keys) => AssertUnwindSafe(keys)
+                        .catch_unwind()
+                        .map(|r| r.unwrap_or_else(|p| Err(route_panicked(p))))
+                        .boxed(),
+                    Err(p) => futures::future::ready(Err(route_panicked(p))).boxed(),
+                };
+                self.routes.push(Box::pin(async move { (route, n, routed.await) }));
             }
             Job::TimedOut(batch) => {
                 let Some(call) = self.in_flight.remove(&batch) else { return };
