@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use futures::FutureExt;
 use hyperbatch::{
-    AddOptions, Batch, BatchResult, Batcher, Builder, CircuitBreaker, Class, ErrorCode, ItemError, RetryBudget,
-    RetryConfig, Stats, TransportError, WhenFull,
+    AddOptions, Batch, BatchResult, Batcher, Builder, CircuitBreaker, Class, ErrorCode, Instant, ItemError,
+    RetryBudget, RetryConfig, Stats, TransportError, WhenFull,
 };
 use tokio::time::sleep;
 
@@ -326,6 +326,20 @@ async fn many_keys_each_get_their_results_by_position() {
     // Keys come and go: a second round reuses what the first released.
     let rs = join_all((0..20_000u32).map(|n| b.add(n))).await;
     assert!(rs.iter().all(Result::is_ok));
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_in_the_past_or_before_the_batcher_are_refused() {
+    let b = Batcher::builder().build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let past = Instant::now() - Duration::from_secs(3600);
+    let e = b.add_with(1, AddOptions { deadline: Some(past), ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Deadline);
+    for w in [f64::NAN, f64::INFINITY, -1.0] {
+        let e = b.add_with(1, AddOptions { weight: Some(w), ..Default::default() }).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Config, "weight {w}");
+    }
+    assert_eq!(b.add(1).await.unwrap(), 2);
     settled(b.stats());
 }
 

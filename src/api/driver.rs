@@ -273,7 +273,12 @@ impl<I, O> Shared<I, O> {
     }
 
     fn to_engine_time(&self, at: Instant) -> f64 {
-        ms(at.saturating_duration_since(self.origin))
+        // Signed: a deadline before the batcher was built has passed, even on a clock that has not
+        // moved since (tokio's paused clock), so it must not read as "now".
+        match at.checked_duration_since(self.origin) {
+            Some(d) => ms(d),
+            None => -ms(self.origin.duration_since(at)),
+        }
     }
 
     fn to_instant(&self, at: f64) -> Instant {
