@@ -39,6 +39,28 @@ fn handles_and_errors_cross_threads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn stats_compare_against_a_literal() {
+    // As a JavaScript test compares `stats()` with an object: every field named, or some and `..`.
+    let b = Batcher::builder().build(|batch: Batch<u32>| async move { doubled(&batch) });
+    join_all((0..3).map(|n| b.add(n))).await;
+    let expected = Stats {
+        queued: 0,
+        in_flight_batches: 0,
+        in_flight_items: 0,
+        batches: 1,
+        items: 3,
+        succeeded: 3,
+        failed: 0,
+        retries: 0,
+        bisects: 0,
+        throttled: 0,
+        circuits_open: 0,
+    };
+    assert_eq!(b.stats(), expected);
+    assert_eq!(b.stats(), Stats { batches: 1, items: 3, succeeded: 3, ..Stats::default() });
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
