@@ -61,6 +61,20 @@ async fn stats_compare_against_a_literal() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_js_option_names_and_codes_work_in_rust() {
+    // `weigh(item)` is a JS option like the others: its builder method has its name.
+    let b = Batcher::builder()
+        .max_batch_weight(3.0)
+        .weigh(|n: &u32| *n as f64)
+        .build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let e = b.add(4).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TooLarge);
+    assert_eq!(e.code(), "E_TOO_LARGE", "a code compares with its JS spelling");
+    assert_ne!(e.code(), "E_FULL");
+    assert_eq!(b.add(3).await.unwrap(), 6);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();

@@ -136,6 +136,16 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
         self
     }
 
+    /// `weigh(item)` by its JavaScript name: the same as [`weight_of`](Builder::weight_of).
+    ///
+    /// ```
+    /// let b = hyperbatch::Batcher::<String, u32>::builder().max_batch_weight(1024.0).weigh(|s: &String| s.len() as f64);
+    /// # let _ = b;
+    /// ```
+    pub fn weigh(self, f: impl Fn(&I) -> f64 + Send + Sync + 'static) -> Self {
+        self.weight_of(f)
+    }
+
     /// `keyOf(item)` (default one queue): one queue per key; queues dispatch independently, and
     /// [`Batch::key`](crate::Batch::key) tells the transport where to send. `None` means no key.
     ///

@@ -14,6 +14,7 @@ type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// use hyperbatch::ErrorCode;
 /// assert_eq!(ErrorCode::Transport.as_str(), "E_TRANSPORT");
 /// assert_eq!(ErrorCode::Closed.to_string(), "E_CLOSED");
+/// assert_eq!(ErrorCode::Closed, "E_CLOSED");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -72,6 +73,19 @@ impl ErrorCode {
             ErrorCode::CircuitOpen => "E_CIRCUIT_OPEN",
             ErrorCode::Item => "E_ITEM",
         }
+    }
+}
+
+/// A code compares equal to its JavaScript spelling: `e.code() == "E_CLOSED"`.
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
