@@ -75,6 +75,28 @@ async fn the_js_option_names_and_codes_work_in_rust() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_transport_owns_its_batch_as_plain_values() {
+    // What a transport written against the contract does with `batch.items` and `batch.key`.
+    async fn fetch(key: &str, ids: &Vec<u32>) -> Vec<String> {
+        ids.iter().map(|id| format!("{key}:{id}")).collect()
+    }
+    let b = Batcher::builder().key_of(|n: &u32| n % 2).build(|batch: Batch<u32>| async move {
+        let mut sum = 0;
+        for id in &batch.items {
+            sum += id;
+        }
+        let key: String = batch.key.clone().unwrap();
+        assert!(batch.key == Some("0".to_string()) || batch.key == Some("1".to_string()));
+        assert_eq!(sum, batch.items.iter().sum::<u32>());
+        let names = fetch(&key, &batch.items).await;
+        let echoed: Vec<u32> = batch.items.into_iter().collect();
+        Ok(names.into_iter().zip(echoed).map(|(name, id)| Ok(format!("{name}={id}"))).collect())
+    });
+    let (a, c) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((a.unwrap(), c.unwrap()), ("1:1=1".to_owned(), "0:2=2".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();

@@ -105,7 +105,7 @@ enum Job<I> {
     Call {
         batch: BatchId,
         key: Option<Arc<str>>,
-        items: Arc<[I]>,
+        items: Vec<I>,
         attempt: u32,
         deadline: Option<f64>,
         weight: f64,
@@ -484,7 +484,7 @@ impl<I, O> Shared<I, O> {
                 Output::Tick => st.tick = true,
                 Output::TurnEnd => st.turn_end = true,
                 Output::Dispatch(d) => {
-                    let items: Arc<[I]> = d
+                    let items: Vec<I> = d
                         .items
                         .iter()
                         .map(|&id| (self.clone_item)(st.slots[id as usize].value.as_ref().expect("dispatched item")))
@@ -724,7 +724,9 @@ impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
 /// What the driver keeps of a call in flight.
 struct InFlight<I> {
     key: Option<Arc<str>>,
-    items: Arc<[I]>,
+    /// The call's items for `on_batch_end` (a copy only when that hook is set).
+    items: Vec<I>,
+    size: usize,
     abort: AbortHandle,
 }
 
@@ -786,7 +788,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
     /// The transport answered.
     fn answered(&mut self, batch: BatchId, result: BatchResult<O>) {
         let Some(call) = self.in_flight.remove(&batch) else { return };
-        let n = call.items.len();
+        let n = call.size;
         match result {
             Ok(results) if results.len() == n => {
                 let entries: Vec<ItemResult> = results
@@ -876,7 +878,10 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     guarded(|| hook(&info));
                 }
                 let deadline = deadline.filter(|d| d.is_finite()).map(|d| self.shared.to_instant(d));
-                let call = Batch { id: batch, key: key.clone(), items: items.clone(), attempt, deadline, keepalive };
+                let size = items.len();
+                let kept = if self.shared.options.hooks.end.is_some() { items.clone() } else { Vec::new() };
+                let call =
+                    Batch { id: batch, key: key.as_deref().map(str::to_owned), items, attempt, deadline, keepalive };
                 let (abort, registration) = AbortHandle::new_pair();
                 let transport = &self.transport;
                 let state = match std::panic::catch_unwind(AssertUnwindSafe(|| transport.call(call))) {
@@ -885,7 +890,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     }
                     Err(p) => CallState::Panicked(Some(panicked(p))),
                 };
-                self.in_flight.insert(batch, InFlight { key, items, abort });
+                self.in_flight.insert(batch, InFlight { key, items: kept, size, abort });
                 self.calls.push(Call { batch, state });
             }
             Job::Route { route, items } => {

@@ -2,7 +2,6 @@
 //! views of a call ([`BatchInfo`], [`BatchEndInfo`]).
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use web_time::Instant;
@@ -23,7 +22,7 @@ pub type BatchResult<O> = Result<Vec<Result<O, ItemError>>, TransportError>;
 /// ```
 /// use hyperbatch::{Batch, BatchResult};
 /// async fn transport(batch: Batch<u32>) -> BatchResult<u32> {
-///     // batch.key routes the call; batch.items derefs to a slice in arrival order.
+///     // batch.key routes the call; batch.items holds the items in arrival order.
 ///     Ok(batch.items.iter().map(|n| Ok(n * 2)).collect())
 /// }
 /// # let _ = transport;
@@ -34,9 +33,10 @@ pub struct Batch<I> {
     /// The call's id, unique per batcher (as `onBatchStart`'s `id`).
     pub id: u64,
     /// The queue's key (`None` for the default queue).
-    pub key: Option<Arc<str>>,
-    /// The items, in arrival order; an item is the same value on every attempt.
-    pub items: Arc<[I]>,
+    pub key: Option<String>,
+    /// The items, in arrival order; an item is the same value on every attempt. The transport
+    /// owns them (`batch.items.into_iter()` yields the items themselves).
+    pub items: Vec<I>,
     /// The highest attempt number among the items (1 on a first send).
     pub attempt: u32,
     /// The earliest item deadline.
