@@ -96,6 +96,48 @@ async fn a_transport_owns_its_batch_as_plain_values() {
     assert_eq!((a.unwrap(), c.unwrap()), ("1:1=1".to_owned(), "0:2=2".to_owned()));
 }
 
+#[test]
+fn option_structs_have_the_contract_defaults_and_can_be_written_as_literals() {
+    let r = RetryConfig::default();
+    assert_eq!(
+        (r.max_attempts, r.base_delay, r.max_delay, r.multiplier, r.jitter, r.max_retry_after),
+        (3, 50 * MS, 5000 * MS, 2.0, hyperbatch::Jitter::Full, 60_000 * MS)
+    );
+    assert_eq!(r.budget, Some(RetryBudget { max_tokens: 100.0, token_ratio: 0.1 }));
+    assert!(r.classify.is_none());
+    let c = CircuitBreaker::default();
+    assert_eq!((c.failure_threshold, c.reset), (5, Duration::from_secs(10)));
+    assert_eq!(
+        CircuitBreaker::default().failure_threshold(2).reset(MS),
+        CircuitBreaker { failure_threshold: 2, reset: MS }
+    );
+    // Out of range as a literal too: the builder names the field.
+    let bad = RetryConfig { max_attempts: 0, ..RetryConfig::default() };
+    let e = try_build(Batcher::builder().retry(bad)).unwrap_err();
+    assert!(e.to_string().contains("`retry.max_attempts`"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_config_literal_drives_retries() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig {
+        max_attempts: 5,
+        base_delay: 10 * MS,
+        jitter: hyperbatch::Jitter::None,
+        budget: None,
+        classify: Some(Arc::new(|_: &TransportError| Class::Retry)),
+        ..RetryConfig::default()
+    };
+    let b = Batcher::builder().max_wait(MS).retry(retry).build(move |_: Batch<u32>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move { Err::<Vec<Result<u32, ItemError>>, _>(TransportError::new("down").status(400)) }
+    });
+    let e = b.add(1).await.unwrap_err();
+    assert_eq!((e.code(), e.attempts()), (ErrorCode::Transport, Some(5)), "classify said retry, 5 attempts: {e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -270,6 +312,35 @@ async fn close_waits_for_items_waiting_to_retry() {
     b.close().await;
     assert_eq!(a.now_or_never().expect("settled before close resolved").unwrap(), 2);
     settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_resolves_once_its_items_settled_retries_included() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig::default().base_delay(Duration::from_millis(100)).jitter(hyperbatch::Jitter::None);
+    let b = Batcher::builder().max_wait(Duration::from_secs(10)).retry(retry).build(move |batch: Batch<u32>| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(TransportError::new("reset"))
+            } else {
+                doubled(&batch)
+            }
+        }
+    });
+    let a = b.add(1);
+    let started = tokio::time::Instant::now();
+    b.flush().await;
+    assert!(started.elapsed() >= Duration::from_millis(100), "waited for the retry");
+    assert_eq!(a.now_or_never().expect("settled before flush resolved").unwrap(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // A flush with nothing queued resolves at once; one after close too.
+    let t = tokio::time::Instant::now();
+    b.flush().await;
+    assert_eq!(t.elapsed(), Duration::ZERO);
+    b.close().await;
+    assert!(b.flush().now_or_never().is_some());
 }
 
 #[tokio::test(start_paused = true)]

@@ -277,7 +277,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// # let _ = b;
     /// ```
     pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.config.retry = retry.engine;
+        self.config.retry = retry.to_engine();
         self.options.classify = retry.classify;
         self
     }
