@@ -63,9 +63,11 @@ async fn stats_compare_against_a_literal() {
 #[tokio::test(start_paused = true)]
 async fn the_js_option_names_and_codes_work_in_rust() {
     // `weigh(item)` is a JS option like the others: its builder method has its name.
+    // Numbers as a JS caller writes them: integers where the option is a float.
     let b = Batcher::builder()
-        .max_batch_weight(3.0)
-        .weigh(|n: &u32| *n as f64)
+        .max_batch_weight(3)
+        .weigh(|n: &u32| *n)
+        .retry(RetryConfig::default().multiplier(2))
         .build(|batch: Batch<u32>| async move { doubled(&batch) });
     let e = b.add(4).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::TooLarge);
@@ -809,4 +811,32 @@ async fn the_driver_ends_and_frees_the_transport_when_the_last_handle_goes() {
         }
         assert_eq!(freed.load(Ordering::SeqCst), 1, "queued: {queued}: the driver ended");
     }
+}
+
+/// User code the batcher calls (key_of, hooks, the transport) may itself add to the batcher.
+#[tokio::test(start_paused = true)]
+async fn callbacks_may_add_to_their_own_batcher() {
+    let cell: Arc<std::sync::OnceLock<Batcher<u32, u32>>> = Arc::default();
+    let follow_ups = Arc::new(Mutex::new(Vec::new()));
+    let (c1, c2, f1, f2) = (cell.clone(), cell.clone(), follow_ups.clone(), follow_ups.clone());
+    let b = Batcher::builder()
+        .on_batch_start(move |info| {
+            if info.items.contains(&1) {
+                f1.lock().unwrap().push(c1.get().unwrap().add(100));
+            }
+        })
+        .build(move |batch: Batch<u32>| {
+            if batch.items.contains(&2) {
+                f2.lock().unwrap().push(c2.get().unwrap().add(200));
+            }
+            async move { doubled(&batch) }
+        });
+    assert!(cell.set(b.clone()).is_ok());
+    let (x, y) = futures::join!(b.add(1), b.add(2));
+    assert_eq!((x.unwrap(), y.unwrap()), (2, 4));
+    let more: Vec<_> = std::mem::take(&mut *follow_ups.lock().unwrap());
+    let rs: Vec<u32> = join_all(more).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(rs, [200, 400]);
+    b.close().await;
+    settled(b.stats());
 }

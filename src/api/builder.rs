@@ -120,8 +120,8 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     ///     .weight_of(|s: &String| s.len() as f64);
     /// # let _ = b;
     /// ```
-    pub fn max_batch_weight(mut self, cap: f64) -> Self {
-        self.config.max_batch_weight = Some(cap);
+    pub fn max_batch_weight(mut self, cap: impl Into<f64>) -> Self {
+        self.config.max_batch_weight = Some(cap.into());
         self
     }
 
@@ -131,8 +131,8 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let b = hyperbatch::Batcher::<Vec<u8>, u32>::builder().weight_of(|bytes: &Vec<u8>| bytes.len() as f64);
     /// # let _ = b;
     /// ```
-    pub fn weight_of(mut self, f: impl Fn(&I) -> f64 + Send + Sync + 'static) -> Self {
-        self.options.weight_of = Some(Box::new(f));
+    pub fn weight_of<W: Into<f64>>(mut self, f: impl Fn(&I) -> W + Send + Sync + 'static) -> Self {
+        self.options.weight_of = Some(Box::new(move |item| f(item).into()));
         self
     }
 
@@ -142,7 +142,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let b = hyperbatch::Batcher::<String, u32>::builder().max_batch_weight(1024.0).weigh(|s: &String| s.len() as f64);
     /// # let _ = b;
     /// ```
-    pub fn weigh(self, f: impl Fn(&I) -> f64 + Send + Sync + 'static) -> Self {
+    pub fn weigh<W: Into<f64>>(self, f: impl Fn(&I) -> W + Send + Sync + 'static) -> Self {
         self.weight_of(f)
     }
 

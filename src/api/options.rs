@@ -245,8 +245,8 @@ impl RetryConfig {
     /// let r = hyperbatch::RetryConfig::default().multiplier(3.0);
     /// # let _ = r;
     /// ```
-    pub fn multiplier(mut self, m: f64) -> Self {
-        self.multiplier = m;
+    pub fn multiplier(mut self, m: impl Into<f64>) -> Self {
+        self.multiplier = m.into();
         self
     }
 
