@@ -142,6 +142,22 @@ async fn a_retry_config_literal_drives_retries() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn errors_convert_from_strings_in_a_transport() {
+    let b = Batcher::builder().retry(RetryConfig::default().max_attempts(1)).build(|batch: Batch<u32>| async move {
+        if batch.items.contains(&0) {
+            return Err("service down".into());
+        }
+        Ok(batch.items.iter().map(|&n| if n == 2 { Err(format!("no {n}").into()) } else { Ok(n) }).collect())
+    });
+    let (a, c) = futures::join!(b.add(1), b.add(2));
+    assert_eq!(a.unwrap(), 1);
+    assert_eq!(c.unwrap_err().to_string(), "no 2");
+    let e = b.add(0).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Transport);
+    assert_eq!(e.transport_error().unwrap().to_string(), "service down");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();

@@ -324,6 +324,24 @@ impl ItemError {
     }
 }
 
+/// `Err("no such user".into())` in a transport's entry.
+///
+/// ```
+/// let e: hyperbatch::ItemError = "no such user".into();
+/// assert_eq!(e.to_string(), "no such user");
+/// ```
+impl From<&str> for ItemError {
+    fn from(message: &str) -> ItemError {
+        ItemError::new(message)
+    }
+}
+
+impl From<String> for ItemError {
+    fn from(message: String) -> ItemError {
+        ItemError::new(message)
+    }
+}
+
 impl fmt::Display for ItemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -474,6 +492,24 @@ impl TransportError {
     /// ```
     pub fn retry_after_hint(&self) -> Option<Duration> {
         self.retry_after
+    }
+}
+
+/// `Err("connection reset".into())` from a transport.
+///
+/// ```
+/// let e: hyperbatch::TransportError = "connection reset".into();
+/// assert_eq!(e.to_string(), "connection reset");
+/// ```
+impl From<&str> for TransportError {
+    fn from(message: &str) -> TransportError {
+        TransportError::new(message)
+    }
+}
+
+impl From<String> for TransportError {
+    fn from(message: String) -> TransportError {
+        TransportError::new(message)
     }
 }
 
