@@ -856,3 +856,57 @@ async fn callbacks_may_add_to_their_own_batcher() {
     b.close().await;
     settled(b.stats());
 }
+
+/// An item value counted while alive: the batcher keeps none once its item has settled.
+#[derive(Debug)]
+struct Counted(u32, Arc<AtomicUsize>);
+impl Counted {
+    fn new(n: u32, live: &Arc<AtomicUsize>) -> Counted {
+        live.fetch_add(1, Ordering::SeqCst);
+        Counted(n, live.clone())
+    }
+}
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new(self.0, &self.1)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_item_value_is_kept_once_its_item_settled() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let retry = RetryConfig::default().base_delay(MS).jitter(hyperbatch::Jitter::None);
+    let b = Batcher::builder().max_wait(MS).max_batch_size(4).dedupe_by(|c: &Counted| c.0 % 7).retry(retry).build(
+        move |batch: Batch<Counted>| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                sleep(5 * MS).await;
+                if n % 3 == 0 {
+                    return Err(TransportError::new("flaky"));
+                }
+                Ok(batch.items.iter().map(|c| if c.0 % 5 == 0 { Err(ItemError::new("no")) } else { Ok(c.0) }).collect())
+            }
+        },
+    );
+    for round in 0..3u32 {
+        let mut adds: Vec<_> = (0..40).map(|n| Some(b.add(Counted::new(round * 100 + n, &live)))).collect();
+        sleep(2 * MS).await;
+        // Drop every third add while queued or in flight, await the rest.
+        for (i, a) in adds.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                a.take();
+            }
+        }
+        join_all(adds.into_iter().flatten()).await;
+        sleep(Duration::from_millis(50)).await;
+        settled(b.stats());
+        assert_eq!(live.load(Ordering::SeqCst), 0, "round {round}: item values still held");
+    }
+}
