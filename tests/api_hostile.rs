@@ -158,6 +158,19 @@ async fn errors_convert_from_strings_in_a_transport() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_transport_may_update_what_it_captured() {
+    // An FnMut closure: the driver alone calls the transport, one call at a time.
+    let mut calls = 0u32;
+    let b = Batcher::builder().max_batch_size(2).build(move |batch: Batch<u32>| {
+        calls += 1;
+        let attempt = calls;
+        async move { Ok(batch.items.iter().map(|n| Ok(n * 10 + attempt)).collect()) }
+    });
+    let rs = join_all((1..=4).map(|n| b.add(n))).await;
+    assert_eq!(rs.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [11, 21, 32, 42]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();

@@ -883,7 +883,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                 let call =
                     Batch { id: batch, key: key.as_deref().map(str::to_owned), items, attempt, deadline, keepalive };
                 let (abort, registration) = AbortHandle::new_pair();
-                let transport = &self.transport;
+                let transport = &mut self.transport;
                 let state = match std::panic::catch_unwind(AssertUnwindSafe(|| transport.call(call))) {
                     Ok(f) => {
                         CallState::Running(Abortable::new(Box::pin(AssertUnwindSafe(f).catch_unwind()), registration))

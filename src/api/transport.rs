@@ -59,7 +59,8 @@ pub struct Batch<I> {
 }
 
 /// The function a batcher calls with each batch. Implemented for every
-/// `Fn(Batch<I>) -> impl Future<Output = BatchResult<O>>`, so a closure or an `async fn` will do.
+/// `FnMut(Batch<I>) -> impl Future<Output = BatchResult<O>>`, so a closure (one that updates
+/// what it captured too: the driver alone calls it) or an `async fn` will do.
 ///
 /// The call is cancelled by dropping its future: on `timeout`, and when every caller of the
 /// batch has gone (aborted or past its deadline).
@@ -75,16 +76,16 @@ pub trait Transport<I, O>: 'static {
     /// The call's future.
     type Future: Future<Output = BatchResult<O>> + 'static;
     /// Starts a call for `batch`.
-    fn call(&self, batch: Batch<I>) -> Self::Future;
+    fn call(&mut self, batch: Batch<I>) -> Self::Future;
 }
 
 impl<I, O, F, Fut> Transport<I, O> for F
 where
-    F: Fn(Batch<I>) -> Fut + 'static,
+    F: FnMut(Batch<I>) -> Fut + 'static,
     Fut: Future<Output = BatchResult<O>> + 'static,
 {
     type Future = Fut;
-    fn call(&self, batch: Batch<I>) -> Fut {
+    fn call(&mut self, batch: Batch<I>) -> Fut {
         self(batch)
     }
 }
