@@ -923,3 +923,60 @@ async fn no_item_value_is_kept_once_its_item_settled() {
         assert_eq!(live.load(Ordering::SeqCst), 0, "round {round}: item values still held");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn atomic_resends_the_whole_batch_on_a_retryable_item_error() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let retry = RetryConfig::default().base_delay(MS);
+    let b =
+        Batcher::builder().error_mode(hyperbatch::ErrorMode::Atomic).retry(retry).build(move |batch: Batch<u32>| {
+            s.lock().unwrap().push((batch.attempt, batch.items.clone()));
+            async move {
+                if batch.attempt == 1 {
+                    let busy = |n: &u32| if *n == 1 { Err(ItemError::new("busy").retryable()) } else { Ok(*n) };
+                    Ok(batch.items.iter().map(busy).collect())
+                } else {
+                    doubled(&batch)
+                }
+            }
+        });
+    let rs = join_all((0..3).map(|n| b.add(n))).await;
+    assert_eq!(rs.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [0, 2, 4]);
+    assert_eq!(*seen.lock().unwrap(), [(1, vec![0, 1, 2]), (2, vec![0, 1, 2])], "resent as a unit");
+    assert_eq!(b.stats().retries, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_fast_and_atomic_never_bisect_and_fail_fast_never_retries_an_item() {
+    // A 400 (bisect by default) fails the whole batch unsplit; a 503 is retried whole.
+    for mode in [hyperbatch::ErrorMode::FailFast, hyperbatch::ErrorMode::Atomic] {
+        for (status, calls) in [(400, 1), (503, 3)] {
+            let retry = RetryConfig::default().base_delay(MS).no_budget();
+            let b = Batcher::builder().error_mode(mode).retry(retry).build(move |_: Batch<u32>| async move {
+                Err::<Vec<Result<u32, ItemError>>, _>(TransportError::new("refused").status(status))
+            });
+            let rs = join_all((0..4).map(|n| b.add(n))).await;
+            for r in rs {
+                let e = r.unwrap_err();
+                assert_eq!((e.code(), e.attempts()), (ErrorCode::Transport, Some(calls)), "{mode:?} {status}: {e}");
+            }
+            let s = b.stats();
+            assert_eq!((s.bisects, s.batches), (0, calls as u64), "{mode:?} {status}: never split");
+        }
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let b = Batcher::builder().error_mode(hyperbatch::ErrorMode::FailFast).build(move |batch: Batch<u32>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let busy = |n: &u32| if *n == 1 { Err(ItemError::new("busy").retryable()) } else { Ok(*n) };
+            Ok(batch.items.iter().map(busy).collect())
+        }
+    });
+    let rs = join_all((0..3).map(|n| b.add(n))).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no per-item retry in fail_fast");
+    let codes: Vec<_> = rs.iter().map(|r| r.as_ref().unwrap_err().code()).collect();
+    assert_eq!(codes, [ErrorCode::FailFast, ErrorCode::Item, ErrorCode::FailFast]);
+    assert_eq!(rs[1].as_ref().unwrap_err().to_string(), "busy", "the failing item gets its own error");
+}
