@@ -980,3 +980,33 @@ async fn fail_fast_and_atomic_never_bisect_and_fail_fast_never_retries_an_item()
     assert_eq!(codes, [ErrorCode::FailFast, ErrorCode::Item, ErrorCode::FailFast]);
     assert_eq!(rs[1].as_ref().unwrap_err().to_string(), "busy", "the failing item gets its own error");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_size_flush_goes_once_the_adding_task_yields_never_inside_add() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let b = Batcher::builder().max_batch_size(10).max_wait(Duration::from_secs(60)).build(move |batch: Batch<u32>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move { doubled(&batch) }
+    });
+    let adds: Vec<_> = (0..10).map(|n| b.add(n)).collect();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "never called from inside add");
+    tokio::task::yield_now().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "sent as soon as the driver ran, not after the window");
+    assert!(join_all(adds).await.into_iter().all(|r| r.is_ok()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_flushes_instead_of_waiting_for_windows() {
+    // The contract's example: maxQueued 10, maxWaitMs 2000, whenFull wait, twelve adds at once.
+    let b = Batcher::builder()
+        .max_queued(10)
+        .max_wait(Duration::from_secs(2))
+        .when_full(WhenFull::Wait)
+        .build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let start = tokio::time::Instant::now();
+    let rs = join_all((0..12).map(|n| b.add(n))).await;
+    assert!(rs.iter().all(Result::is_ok));
+    assert!(start.elapsed() < Duration::from_millis(20), "took {:?}", start.elapsed());
+    assert!(b.stats().queued <= 10);
+}
