@@ -171,6 +171,22 @@ async fn a_transport_may_update_what_it_captured() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_add_future_works_in_select_as_it_is() {
+    let b = Batcher::builder().max_wait(10 * MS).build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let (mut a, mut c) = (b.add(1), b.add(2));
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        futures::select! {
+            r = a => got.push(r.unwrap()),
+            r = c => got.push(r.unwrap()),
+        }
+    }
+    got.sort();
+    assert_eq!(got, [2, 4]);
+    assert!(futures::future::FusedFuture::is_terminated(&a));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_classify_that_panics_falls_back_to_the_default_rule() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();

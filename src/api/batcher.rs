@@ -225,6 +225,13 @@ impl<I, O> Future for AddFuture<I, O> {
     }
 }
 
+/// Usable in `futures::select!` as it is: terminated once it has resolved.
+impl<I, O> futures::future::FusedFuture for AddFuture<I, O> {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, AddState::Done)
+    }
+}
+
 impl<I, O> Drop for AddFuture<I, O> {
     fn drop(&mut self) {
         if let AddState::Queued { shared, id, gen, .. } = &self.state {

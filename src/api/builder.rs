@@ -100,7 +100,9 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     }
 
     /// `maxWaitMs` (default 10 ms): a queue dispatches at most this long after its first item; zero
-    /// dispatches once the adds made before the driver next runs have joined.
+    /// dispatches once the adds made before the driver next runs have joined. On a current-thread
+    /// executor that is JavaScript's "end of the tick" (a loop of adds goes out together); on a
+    /// multi-thread one the driver may run on another thread while a loop is still adding.
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<u32, u32>::builder().max_wait(std::time::Duration::ZERO);
