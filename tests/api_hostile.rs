@@ -625,7 +625,11 @@ fn a_config_error_from_build_panics_with_its_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_racing_adds_on_many_threads_drops_nothing() {
     for round in 0..20 {
-        let b = Batcher::builder().max_wait(MS).max_batch_size(7).build(|batch: Batch<u32>| async move {
+        // Odd rounds: a small queue whose adds wait for room, so close also races waiting adds.
+        let wait = round % 2 == 1;
+        let builder = Batcher::builder().max_wait(MS).max_batch_size(7);
+        let builder = if wait { builder.max_queued(5).when_full(WhenFull::Wait) } else { builder };
+        let b = builder.build(|batch: Batch<u32>| async move {
             tokio::task::yield_now().await;
             doubled(&batch)
         });
