@@ -377,6 +377,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// everywhere.
     ///
     /// ```
+    /// # #[cfg(not(target_arch = "wasm32"))] { // a thread pool: native only
     /// use hyperbatch::{Batch, BatchResult, Batcher};
     /// let (events, driver) = Batcher::builder()
     ///     .max_wait(std::time::Duration::from_secs(5))
@@ -392,6 +393,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let sent = events.add("page view".to_owned());
     /// futures::executor::block_on(events.flush()); // natively there is no page to hide
     /// assert!(futures::executor::block_on(sent).is_ok());
+    /// # }
     /// ```
     pub fn flush_on_hide(mut self, on: bool) -> Self {
         self.options.flush_on_hide = on;
@@ -429,6 +431,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// [`try_build_with_driver`](Builder::try_build_with_driver).
     ///
     /// ```
+    /// # #[cfg(not(target_arch = "wasm32"))] { // a thread pool: native only
     /// use hyperbatch::{Batch, Batcher};
     /// let (b, driver) = Batcher::builder().build_with_driver(|batch: Batch<u32>| async move {
     ///     Ok(batch.items.iter().map(|n| Ok(n * 10)).collect())
@@ -436,6 +439,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let pool = futures::executor::ThreadPool::new().unwrap();
     /// pool.spawn_ok(driver);
     /// assert_eq!(futures::executor::block_on(b.add(4)).unwrap(), 40);
+    /// # }
     /// ```
     pub fn build_with_driver<T>(self, transport: T) -> (Batcher<I, O>, Driver)
     where
