@@ -25,7 +25,8 @@ mod prelude {
 
 pub mod engine;
 
-// The Rust API: opt-in by feature (`api`, `tokio`, `web`), so the npm package's .wasm has none of it.
+// The Rust API: the default `api` feature (`tokio`, `web` add runtimes); the npm build passes
+// --no-default-features, so its .wasm has none of it.
 #[cfg(feature = "api")]
 pub mod api;
 #[cfg(feature = "api")]

@@ -324,3 +324,48 @@ fn keys_dispatch_independently_and_hooks_see_each_call() {
         ]
     );
 }
+
+#[test]
+fn hostile_callbacks_on_a_local_pool_fail_their_items_not_the_driver() {
+    let mut pool = LocalPool::new();
+    let clock = Manual::new();
+    let retry = RetryConfig::default().max_attempts(1).classify(|_| panic!("classify blew up"));
+    let (b, driver) = Batcher::builder()
+        .retry(retry)
+        .key_of(|n: &u32| (*n % 10 != 1).then_some(*n)) // 1, 11, … go through the router
+        .resolve_keys(|items: Vec<u32>| async move {
+            assert!(!items.contains(&1), "router blew up");
+            Ok(items.iter().map(|_| Some("k")).collect())
+        })
+        .build_with_driver_on(clock.clone(), |batch: Batch<u32>| {
+            assert!(!batch.items.contains(&2), "transport blew up");
+            async move { Ok(batch.items.iter().map(|n| Ok(*n)).collect()) }
+        });
+    pool.spawner().spawn_local(driver).unwrap();
+    let (a, c, d) = (b.add(1), b.add(2), b.add(3));
+    let run = |pool: &mut LocalPool, clock: &Manual| {
+        for _ in 0..5 {
+            pool.run_until_stalled();
+            clock.advance(10 * MS);
+        }
+    };
+    run(&mut pool, &clock);
+    assert_eq!(pool.run_until(a).unwrap_err().code(), ErrorCode::Route);
+    assert_eq!(pool.run_until(c).unwrap_err().code(), ErrorCode::Transport);
+    assert_eq!(pool.run_until(d).unwrap(), 3, "other keys are unaffected");
+    let e = b.add(21);
+    run(&mut pool, &clock);
+    assert_eq!(pool.run_until(e).unwrap(), 21, "the router and the driver still run");
+}
+
+#[test]
+fn a_driver_polled_after_it_ended_stays_ended() {
+    let (b, mut driver) = Batcher::builder()
+        .build_with_driver(|batch: Batch<u32>| async move { Ok(batch.items.iter().map(|n| Ok(*n)).collect()) });
+    let pending = b.add(5);
+    drop(b.close());
+    block_on(&mut driver);
+    assert_eq!(block_on(pending).unwrap(), 5);
+    block_on(&mut driver); // again: no panic, no work
+    assert_eq!(block_on(b.add(6)).unwrap_err().code(), ErrorCode::Closed);
+}

@@ -145,14 +145,15 @@ impl<I: Clone + 'static, O: 'static> Batcher<I, O> {
     }
 }
 
-/// Counters since construction (the contract's `stats()`).
+/// Counters since construction (the contract's `stats()`). Its fields are the contract's, so it
+/// can be written as a literal to compare against.
 ///
 /// ```
 /// let s = hyperbatch::Stats::default();
 /// assert_eq!((s.items, s.batches), (0, 0));
+/// assert_eq!(s, hyperbatch::Stats { queued: 0, ..Default::default() });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Stats {
     /// Items waiting in queues (not in flight, not waiting for room).
     pub queued: u64,
@@ -221,6 +222,13 @@ impl<I, O> Future for AddFuture<I, O> {
         };
         self.state = AddState::Done;
         Poll::Ready(r)
+    }
+}
+
+/// Usable in `futures::select!` as it is: terminated once it has resolved.
+impl<I, O> futures::future::FusedFuture for AddFuture<I, O> {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, AddState::Done)
     }
 }
 

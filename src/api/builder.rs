@@ -100,7 +100,9 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     }
 
     /// `maxWaitMs` (default 10 ms): a queue dispatches at most this long after its first item; zero
-    /// dispatches once the adds made before the driver next runs have joined.
+    /// dispatches once the adds made before the driver next runs have joined. On a current-thread
+    /// executor that is JavaScript's "end of the tick" (a loop of adds goes out together); on a
+    /// multi-thread one the driver may run on another thread while a loop is still adding.
     ///
     /// ```
     /// let b = hyperbatch::Batcher::<u32, u32>::builder().max_wait(std::time::Duration::ZERO);
@@ -120,8 +122,8 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     ///     .weight_of(|s: &String| s.len() as f64);
     /// # let _ = b;
     /// ```
-    pub fn max_batch_weight(mut self, cap: f64) -> Self {
-        self.config.max_batch_weight = Some(cap);
+    pub fn max_batch_weight(mut self, cap: impl Into<f64>) -> Self {
+        self.config.max_batch_weight = Some(cap.into());
         self
     }
 
@@ -131,9 +133,19 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let b = hyperbatch::Batcher::<Vec<u8>, u32>::builder().weight_of(|bytes: &Vec<u8>| bytes.len() as f64);
     /// # let _ = b;
     /// ```
-    pub fn weight_of(mut self, f: impl Fn(&I) -> f64 + Send + Sync + 'static) -> Self {
-        self.options.weight_of = Some(Box::new(f));
+    pub fn weight_of<W: Into<f64>>(mut self, f: impl Fn(&I) -> W + Send + Sync + 'static) -> Self {
+        self.options.weight_of = Some(Box::new(move |item| f(item).into()));
         self
+    }
+
+    /// `weigh(item)` by its JavaScript name: the same as [`weight_of`](Builder::weight_of).
+    ///
+    /// ```
+    /// let b = hyperbatch::Batcher::<String, u32>::builder().max_batch_weight(1024.0).weigh(|s: &String| s.len() as f64);
+    /// # let _ = b;
+    /// ```
+    pub fn weigh<W: Into<f64>>(self, f: impl Fn(&I) -> W + Send + Sync + 'static) -> Self {
+        self.weight_of(f)
     }
 
     /// `keyOf(item)` (default one queue): one queue per key; queues dispatch independently, and
@@ -267,7 +279,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// # let _ = b;
     /// ```
     pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.config.retry = retry.engine;
+        self.config.retry = retry.to_engine();
         self.options.classify = retry.classify;
         self
     }
@@ -365,6 +377,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// everywhere.
     ///
     /// ```
+    /// # #[cfg(not(target_arch = "wasm32"))] { // a thread pool: native only
     /// use hyperbatch::{Batch, BatchResult, Batcher};
     /// let (events, driver) = Batcher::builder()
     ///     .max_wait(std::time::Duration::from_secs(5))
@@ -380,6 +393,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let sent = events.add("page view".to_owned());
     /// futures::executor::block_on(events.flush()); // natively there is no page to hide
     /// assert!(futures::executor::block_on(sent).is_ok());
+    /// # }
     /// ```
     pub fn flush_on_hide(mut self, on: bool) -> Self {
         self.options.flush_on_hide = on;
@@ -417,6 +431,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// [`try_build_with_driver`](Builder::try_build_with_driver).
     ///
     /// ```
+    /// # #[cfg(not(target_arch = "wasm32"))] { // a thread pool: native only
     /// use hyperbatch::{Batch, Batcher};
     /// let (b, driver) = Batcher::builder().build_with_driver(|batch: Batch<u32>| async move {
     ///     Ok(batch.items.iter().map(|n| Ok(n * 10)).collect())
@@ -424,6 +439,7 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// let pool = futures::executor::ThreadPool::new().unwrap();
     /// pool.spawn_ok(driver);
     /// assert_eq!(futures::executor::block_on(b.add(4)).unwrap(), 40);
+    /// # }
     /// ```
     pub fn build_with_driver<T>(self, transport: T) -> (Batcher<I, O>, Driver)
     where

@@ -105,7 +105,7 @@ enum Job<I> {
     Call {
         batch: BatchId,
         key: Option<Arc<str>>,
-        items: Arc<[I]>,
+        items: Vec<I>,
         attempt: u32,
         deadline: Option<f64>,
         weight: f64,
@@ -273,7 +273,12 @@ impl<I, O> Shared<I, O> {
     }
 
     fn to_engine_time(&self, at: Instant) -> f64 {
-        ms(at.saturating_duration_since(self.origin))
+        // Signed: a deadline before the batcher was built has passed, even on a clock that has not
+        // moved since (tokio's paused clock), so it must not read as "now".
+        match at.checked_duration_since(self.origin) {
+            Some(d) => ms(d),
+            None => -ms(self.origin.duration_since(at)),
+        }
     }
 
     fn to_instant(&self, at: f64) -> Instant {
@@ -479,7 +484,7 @@ impl<I, O> Shared<I, O> {
                 Output::Tick => st.tick = true,
                 Output::TurnEnd => st.turn_end = true,
                 Output::Dispatch(d) => {
-                    let items: Arc<[I]> = d
+                    let items: Vec<I> = d
                         .items
                         .iter()
                         .map(|&id| (self.clone_item)(st.slots[id as usize].value.as_ref().expect("dispatched item")))
@@ -685,13 +690,20 @@ enum CallState<F> {
     Panicked(Option<TransportError>),
 }
 
-fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
-    let msg = payload
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    TransportError::new(format!("the transport panicked: {msg}"))
+        .unwrap_or_default()
+}
+
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
+    TransportError::new(format!("the transport panicked: {}", panic_message(&*payload)))
+}
+
+fn route_panicked(payload: Box<dyn std::any::Any + Send>) -> TransportError {
+    TransportError::new(format!("resolve_keys panicked: {}", panic_message(&*payload)))
 }
 
 impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
@@ -712,7 +724,9 @@ impl<O, F: Future<Output = BatchResult<O>>> Future for Call<F> {
 /// What the driver keeps of a call in flight.
 struct InFlight<I> {
     key: Option<Arc<str>>,
-    items: Arc<[I]>,
+    /// The call's items for `on_batch_end` (a copy only when that hook is set).
+    items: Vec<I>,
+    size: usize,
     abort: AbortHandle,
 }
 
@@ -774,7 +788,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
     /// The transport answered.
     fn answered(&mut self, batch: BatchId, result: BatchResult<O>) {
         let Some(call) = self.in_flight.remove(&batch) else { return };
-        let n = call.items.len();
+        let n = call.size;
         match result {
             Ok(results) if results.len() == n => {
                 let entries: Vec<ItemResult> = results
@@ -795,7 +809,11 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     Code::ResultShape,
                     format!("hyperbatch: transport must return {n} entries, got {}", results.len()),
                 );
-                self.failed(batch, call, Failure::of_kind(FailureKind::ResultShape), error, None);
+                let failure = Failure {
+                    class: self.class_of(&TransportError::of_code(Code::ResultShape, error.to_string())),
+                    ..Failure::of_kind(FailureKind::ResultShape)
+                };
+                self.failed(batch, call, failure, error, None);
             }
             Err(thrown) => {
                 let failure = Failure {
@@ -803,14 +821,20 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     retryable: thrown.is_retryable(),
                     status: thrown.status_code().map(f64::from),
                     retry_after_ms: thrown.retry_after_hint().map(ms),
-                    class: self.shared.options.classify.as_ref().map(|f| match f(&thrown) {
-                        Class::Retry => engine::Class::Retry,
-                        Class::Bisect => engine::Class::Bisect,
-                        Class::Fail => engine::Class::Fail,
-                    }),
+                    class: self.class_of(&thrown),
                 };
                 self.failed(batch, call, failure, Error::call_failed(&thrown), Some(thrown));
             }
+        }
+    }
+
+    /// The user's `classify(err)`, if any; one that panics leaves the default rule (as in JS).
+    fn class_of(&self, e: &TransportError) -> Option<engine::Class> {
+        let f = self.shared.options.classify.as_ref()?;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(e))).ok()? {
+            Class::Retry => Some(engine::Class::Retry),
+            Class::Bisect => Some(engine::Class::Bisect),
+            Class::Fail => Some(engine::Class::Fail),
         }
     }
 
@@ -854,23 +878,33 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     guarded(|| hook(&info));
                 }
                 let deadline = deadline.filter(|d| d.is_finite()).map(|d| self.shared.to_instant(d));
-                let call = Batch { id: batch, key: key.clone(), items: items.clone(), attempt, deadline, keepalive };
+                let size = items.len();
+                let kept = if self.shared.options.hooks.end.is_some() { items.clone() } else { Vec::new() };
+                let call =
+                    Batch { id: batch, key: key.as_deref().map(str::to_owned), items, attempt, deadline, keepalive };
                 let (abort, registration) = AbortHandle::new_pair();
-                let transport = &self.transport;
+                let transport = &mut self.transport;
                 let state = match std::panic::catch_unwind(AssertUnwindSafe(|| transport.call(call))) {
                     Ok(f) => {
                         CallState::Running(Abortable::new(Box::pin(AssertUnwindSafe(f).catch_unwind()), registration))
                     }
                     Err(p) => CallState::Panicked(Some(panicked(p))),
                 };
-                self.in_flight.insert(batch, InFlight { key, items, abort });
+                self.in_flight.insert(batch, InFlight { key, items: kept, size, abort });
                 self.calls.push(Call { batch, state });
             }
             Job::Route { route, items } => {
                 let n = items.len();
                 let resolve = self.shared.options.resolve_keys.as_ref().expect("routes need resolve_keys");
-                let keys = resolve(items);
-                self.routes.push(Box::pin(async move { (route, n, keys.await) }));
+                // A router that panics fails its items with E_ROUTE, as one that errs (not the driver).
+                let routed = match std::panic::catch_unwind(AssertUnwindSafe(|| resolve(items))) {
+                    Ok(keys) => AssertUnwindSafe(keys)
+                        .catch_unwind()
+                        .map(|r| r.unwrap_or_else(|p| Err(route_panicked(p))))
+                        .boxed(),
+                    Err(p) => futures::future::ready(Err(route_panicked(p))).boxed(),
+                };
+                self.routes.push(Box::pin(async move { (route, n, routed.await) }));
             }
             Job::TimedOut(batch) => {
                 let Some(call) = self.in_flight.remove(&batch) else { return };
@@ -880,7 +914,11 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                     Code::Timeout,
                     format!("hyperbatch: the transport call took longer than timeout ({ms} ms)"),
                 );
-                self.failed(batch, call, Failure::of_kind(FailureKind::Timeout), error, None);
+                let failure = Failure {
+                    class: self.class_of(&TransportError::of_code(Code::Timeout, error.to_string())),
+                    ..Failure::of_kind(FailureKind::Timeout)
+                };
+                self.failed(batch, call, failure, error, None);
             }
             Job::Abandoned(batch) => {
                 // Nobody waits for the call: drop it (Rust's cancellation) and report it failed.

@@ -14,6 +14,7 @@ type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// use hyperbatch::ErrorCode;
 /// assert_eq!(ErrorCode::Transport.as_str(), "E_TRANSPORT");
 /// assert_eq!(ErrorCode::Closed.to_string(), "E_CLOSED");
+/// assert_eq!(ErrorCode::Closed, "E_CLOSED");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -72,6 +73,19 @@ impl ErrorCode {
             ErrorCode::CircuitOpen => "E_CIRCUIT_OPEN",
             ErrorCode::Item => "E_ITEM",
         }
+    }
+}
+
+/// A code compares equal to its JavaScript spelling: `e.code() == "E_CLOSED"`.
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -310,6 +324,24 @@ impl ItemError {
     }
 }
 
+/// `Err("no such user".into())` in a transport's entry.
+///
+/// ```
+/// let e: hyperbatch::ItemError = "no such user".into();
+/// assert_eq!(e.to_string(), "no such user");
+/// ```
+impl From<&str> for ItemError {
+    fn from(message: &str) -> ItemError {
+        ItemError::new(message)
+    }
+}
+
+impl From<String> for ItemError {
+    fn from(message: String) -> ItemError {
+        ItemError::new(message)
+    }
+}
+
 impl fmt::Display for ItemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -344,6 +376,8 @@ pub struct TransportError {
     retryable: Option<bool>,
     retry_after: Option<Duration>,
     source: Option<Cause>,
+    /// Set when the library made the failure (`E_TIMEOUT`, `E_RESULT_SHAPE`) for `classify`.
+    code: Option<ErrorCode>,
 }
 
 impl TransportError {
@@ -354,7 +388,37 @@ impl TransportError {
     /// assert_eq!(e.is_retryable(), None);
     /// ```
     pub fn new(message: impl Into<String>) -> TransportError {
-        TransportError { message: message.into(), status: None, retryable: None, retry_after: None, source: None }
+        TransportError {
+            message: message.into(),
+            status: None,
+            retryable: None,
+            retry_after: None,
+            source: None,
+            code: None,
+        }
+    }
+
+    /// A batch-level failure the library made (`E_TIMEOUT`, `E_RESULT_SHAPE`), as `classify` sees it.
+    pub(crate) fn of_code(code: ErrorCode, message: impl Into<String>) -> TransportError {
+        TransportError { code: Some(code), ..TransportError::new(message) }
+    }
+
+    /// `None` for the transport's own errors; [`ErrorCode::Timeout`] or
+    /// [`ErrorCode::ResultShape`] when `classify` is asked about a call that outlived `timeout`
+    /// or answered with the wrong number of entries (as JavaScript's `classify` gets those errors).
+    ///
+    /// ```
+    /// use hyperbatch::{Class, ErrorCode, RetryConfig};
+    /// // Retry everything but timeouts.
+    /// let r = RetryConfig::default().classify(|e| match e.code() {
+    ///     Some(ErrorCode::Timeout) => Class::Fail,
+    ///     _ => Class::Retry,
+    /// });
+    /// # let _ = r;
+    /// assert_eq!(hyperbatch::TransportError::new("x").code(), None);
+    /// ```
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.code
     }
 
     /// The HTTP status of the failed call (400, 413 and 422 bisect; others retry).
@@ -428,6 +492,24 @@ impl TransportError {
     /// ```
     pub fn retry_after_hint(&self) -> Option<Duration> {
         self.retry_after
+    }
+}
+
+/// `Err("connection reset".into())` from a transport.
+///
+/// ```
+/// let e: hyperbatch::TransportError = "connection reset".into();
+/// assert_eq!(e.to_string(), "connection reset");
+/// ```
+impl From<&str> for TransportError {
+    fn from(message: &str) -> TransportError {
+        TransportError::new(message)
+    }
+}
+
+impl From<String> for TransportError {
+    fn from(message: String) -> TransportError {
+        TransportError::new(message)
     }
 }
 

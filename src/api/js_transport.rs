@@ -88,7 +88,7 @@ where
 {
     type Future = Pin<Box<dyn Future<Output = BatchResult<O>>>>;
 
-    fn call(&self, batch: Batch<I>) -> Self::Future {
+    fn call(&mut self, batch: Batch<I>) -> Self::Future {
         // Called now, as the JS face calls its transport: the request leaves before any poll.
         let abort = AbortOnDrop(Some(AbortController::new()));
         let returned = start(&self.function, &batch, &abort);

@@ -31,8 +31,8 @@ pub use error::{Error, ErrorCode, ItemError, TransportError};
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub use js_transport::JsTransport;
 pub use options::{
-    AddOptions, CircuitBreaker, CircuitInfo, CircuitState, Class, ErrorMode, IntoKey, Jitter, RetryBudget, RetryConfig,
-    WhenFull,
+    AddOptions, CircuitBreaker, CircuitInfo, CircuitState, Class, Classify, ErrorMode, IntoKey, Jitter, RetryBudget,
+    RetryConfig, WhenFull,
 };
 pub use runtime::Runtime;
 pub use transport::{Batch, BatchEndInfo, BatchInfo, BatchResult, Transport};

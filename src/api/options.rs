@@ -99,10 +99,14 @@ impl Default for RetryBudget {
     }
 }
 
-pub(crate) type Classify = Arc<dyn Fn(&TransportError) -> Class + Send + Sync>;
+/// A `classify` function, as [`RetryConfig::classify`] holds it.
+pub type Classify = Arc<dyn Fn(&TransportError) -> Class + Send + Sync>;
 
 /// Retries of failed calls and items (JavaScript's `retry` option). Defaults: 3 attempts, 50 ms
 /// base delay doubling up to 5 s, full jitter, retry-after hints up to 60 s, a budget of 100 tokens.
+///
+/// Set it with the methods, or as a struct (the fields are the JavaScript options; the builder
+/// checks their ranges):
 ///
 /// ```
 /// use std::time::Duration;
@@ -112,18 +116,65 @@ pub(crate) type Classify = Arc<dyn Fn(&TransportError) -> Class + Send + Sync>;
 ///     .base_delay(Duration::from_millis(20))
 ///     .max_delay(Duration::from_secs(1))
 ///     .no_budget();
+/// let same = RetryConfig {
+///     max_attempts: 5,
+///     base_delay: Duration::from_millis(20),
+///     max_delay: Duration::from_secs(1),
+///     budget: None,
+///     ..RetryConfig::default()
+/// };
+/// assert_eq!(format!("{retry:?}"), format!("{same:?}"));
 /// let b = hyperbatch::Batcher::<u32, u32>::builder().retry(retry);
 /// # let _ = b;
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RetryConfig {
-    pub(crate) engine: engine::RetryConfig,
-    pub(crate) classify: Option<Classify>,
+    /// `maxAttempts`: sends per item, the first included (default 3, 1..=1000).
+    pub max_attempts: u32,
+    /// `baseDelayMs`: the delay before the second attempt (default 50 ms).
+    pub base_delay: Duration,
+    /// `maxDelayMs`: the longest backoff delay (default 5 s).
+    pub max_delay: Duration,
+    /// `multiplier`: growth of the delay per attempt (default 2, 1..=1000).
+    pub multiplier: f64,
+    /// `jitter` (default [`Jitter::Full`]).
+    pub jitter: Jitter,
+    /// `maxRetryAfterMs`: the largest retry-after hint honoured (default 60 s).
+    pub max_retry_after: Duration,
+    /// `budget` (default [`RetryBudget::default`]); `None` is `budget: false`.
+    pub budget: Option<RetryBudget>,
+    /// `classify(err)` (default: the contract's rule, see [`TransportError`](crate::TransportError)).
+    pub classify: Option<Classify>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        let d = engine::RetryConfig::default();
+        RetryConfig {
+            max_attempts: d.max_attempts as u32,
+            base_delay: Duration::from_millis(d.base_delay_ms as u64),
+            max_delay: Duration::from_millis(d.max_delay_ms as u64),
+            multiplier: d.multiplier,
+            jitter: Jitter::Full,
+            max_retry_after: Duration::from_millis(d.max_retry_after_ms as u64),
+            budget: Some(RetryBudget::default()),
+            classify: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for RetryConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RetryConfig").field("engine", &self.engine).field("classify", &self.classify.is_some()).finish()
+        f.debug_struct("RetryConfig")
+            .field("max_attempts", &self.max_attempts)
+            .field("base_delay", &self.base_delay)
+            .field("max_delay", &self.max_delay)
+            .field("multiplier", &self.multiplier)
+            .field("jitter", &self.jitter)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("budget", &self.budget)
+            .field("classify", &self.classify.is_some())
+            .finish()
     }
 }
 
@@ -132,6 +183,29 @@ pub(crate) fn ms(d: Duration) -> f64 {
 }
 
 impl RetryConfig {
+    /// The engine's form (ranges are checked when the batcher is built).
+    pub(crate) fn to_engine(&self) -> engine::RetryConfig {
+        engine::RetryConfig {
+            max_attempts: f64::from(self.max_attempts),
+            base_delay_ms: ms(self.base_delay),
+            max_delay_ms: ms(self.max_delay),
+            multiplier: self.multiplier,
+            jitter: match self.jitter {
+                Jitter::Full => engine::Jitter::Full,
+                Jitter::Equal => engine::Jitter::Equal,
+                Jitter::None => engine::Jitter::None,
+            },
+            max_retry_after_ms: ms(self.max_retry_after),
+            budget: match self.budget {
+                Some(b) => engine::BudgetOption::Config(engine::BudgetConfig {
+                    max_tokens: b.max_tokens,
+                    token_ratio: b.token_ratio,
+                }),
+                None => engine::BudgetOption::Enabled(false),
+            },
+        }
+    }
+
     /// Sends per item, the first included (default 3); 1 turns retries off.
     ///
     /// ```
@@ -139,7 +213,7 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.engine.max_attempts = f64::from(n);
+        self.max_attempts = n;
         self
     }
 
@@ -150,7 +224,7 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn base_delay(mut self, d: Duration) -> Self {
-        self.engine.base_delay_ms = ms(d);
+        self.base_delay = d;
         self
     }
 
@@ -161,7 +235,7 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn max_delay(mut self, d: Duration) -> Self {
-        self.engine.max_delay_ms = ms(d);
+        self.max_delay = d;
         self
     }
 
@@ -171,8 +245,8 @@ impl RetryConfig {
     /// let r = hyperbatch::RetryConfig::default().multiplier(3.0);
     /// # let _ = r;
     /// ```
-    pub fn multiplier(mut self, m: f64) -> Self {
-        self.engine.multiplier = m;
+    pub fn multiplier(mut self, m: impl Into<f64>) -> Self {
+        self.multiplier = m.into();
         self
     }
 
@@ -183,11 +257,7 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn jitter(mut self, j: Jitter) -> Self {
-        self.engine.jitter = match j {
-            Jitter::Full => engine::Jitter::Full,
-            Jitter::Equal => engine::Jitter::Equal,
-            Jitter::None => engine::Jitter::None,
-        };
+        self.jitter = j;
         self
     }
 
@@ -198,12 +268,15 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn max_retry_after(mut self, d: Duration) -> Self {
-        self.engine.max_retry_after_ms = ms(d);
+        self.max_retry_after = d;
         self
     }
 
     /// Decides what a batch-level failure does, instead of the default rule (see
-    /// [`TransportError`](crate::TransportError)).
+    /// [`TransportError`](crate::TransportError)): the transport's own errors, and calls that
+    /// timed out or answered with the wrong number of entries
+    /// ([`TransportError::code`](crate::TransportError::code)). One that panics leaves the
+    /// default rule.
     ///
     /// ```
     /// use hyperbatch::{Class, RetryConfig};
@@ -225,8 +298,7 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn budget(mut self, b: RetryBudget) -> Self {
-        self.engine.budget =
-            engine::BudgetOption::Config(engine::BudgetConfig { max_tokens: b.max_tokens, token_ratio: b.token_ratio });
+        self.budget = Some(b);
         self
     }
 
@@ -237,7 +309,7 @@ impl RetryConfig {
     /// # let _ = r;
     /// ```
     pub fn no_budget(mut self) -> Self {
-        self.engine.budget = engine::BudgetOption::Enabled(false);
+        self.budget = None;
         self
     }
 }
@@ -254,6 +326,31 @@ pub struct CircuitBreaker {
     pub failure_threshold: u32,
     /// How long it stays open before a probe may go (default 10 s).
     pub reset: Duration,
+}
+
+impl CircuitBreaker {
+    /// Consecutive batch-level failures that open a key's circuit (`failureThreshold`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = hyperbatch::CircuitBreaker::default().failure_threshold(3).reset(Duration::from_secs(1));
+    /// assert_eq!((c.failure_threshold, c.reset), (3, Duration::from_secs(1)));
+    /// ```
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.failure_threshold = n;
+        self
+    }
+
+    /// How long a key's circuit stays open before its probe may go (`resetMs`).
+    ///
+    /// ```
+    /// let c = hyperbatch::CircuitBreaker::default().reset(std::time::Duration::from_millis(500));
+    /// # let _ = c;
+    /// ```
+    pub fn reset(mut self, d: Duration) -> Self {
+        self.reset = d;
+        self
+    }
 }
 
 impl Default for CircuitBreaker {

@@ -2,7 +2,6 @@
 //! views of a call ([`BatchInfo`], [`BatchEndInfo`]).
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use web_time::Instant;
@@ -23,7 +22,7 @@ pub type BatchResult<O> = Result<Vec<Result<O, ItemError>>, TransportError>;
 /// ```
 /// use hyperbatch::{Batch, BatchResult};
 /// async fn transport(batch: Batch<u32>) -> BatchResult<u32> {
-///     // batch.key routes the call; batch.items derefs to a slice in arrival order.
+///     // batch.key routes the call; batch.items holds the items in arrival order.
 ///     Ok(batch.items.iter().map(|n| Ok(n * 2)).collect())
 /// }
 /// # let _ = transport;
@@ -34,9 +33,10 @@ pub struct Batch<I> {
     /// The call's id, unique per batcher (as `onBatchStart`'s `id`).
     pub id: u64,
     /// The queue's key (`None` for the default queue).
-    pub key: Option<Arc<str>>,
-    /// The items, in arrival order; an item is the same value on every attempt.
-    pub items: Arc<[I]>,
+    pub key: Option<String>,
+    /// The items, in arrival order; an item is the same value on every attempt. The transport
+    /// owns them (`batch.items.into_iter()` yields the items themselves).
+    pub items: Vec<I>,
     /// The highest attempt number among the items (1 on a first send).
     pub attempt: u32,
     /// The earliest item deadline.
@@ -59,7 +59,8 @@ pub struct Batch<I> {
 }
 
 /// The function a batcher calls with each batch. Implemented for every
-/// `Fn(Batch<I>) -> impl Future<Output = BatchResult<O>>`, so a closure or an `async fn` will do.
+/// `FnMut(Batch<I>) -> impl Future<Output = BatchResult<O>>`, so a closure (one that updates
+/// what it captured too: the driver alone calls it) or an `async fn` will do.
 ///
 /// The call is cancelled by dropping its future: on `timeout`, and when every caller of the
 /// batch has gone (aborted or past its deadline).
@@ -75,16 +76,16 @@ pub trait Transport<I, O>: 'static {
     /// The call's future.
     type Future: Future<Output = BatchResult<O>> + 'static;
     /// Starts a call for `batch`.
-    fn call(&self, batch: Batch<I>) -> Self::Future;
+    fn call(&mut self, batch: Batch<I>) -> Self::Future;
 }
 
 impl<I, O, F, Fut> Transport<I, O> for F
 where
-    F: Fn(Batch<I>) -> Fut + 'static,
+    F: FnMut(Batch<I>) -> Fut + 'static,
     Fut: Future<Output = BatchResult<O>> + 'static,
 {
     type Future = Fut;
-    fn call(&self, batch: Batch<I>) -> Fut {
+    fn call(&mut self, batch: Batch<I>) -> Fut {
         self(batch)
     }
 }
