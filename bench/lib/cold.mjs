@@ -5,14 +5,15 @@
 // Every library is imported by its name, as a user's `import { Batcher } from "hyperbatch"`:
 // resolving a package name (node_modules, its package.json) is part of the cold start, about
 // 1 ms of a fresh Node 24 process against a relative file's import. For that, bench/node_modules/
-// hyperbatch is made a link to the package HYPERBATCH_ENTRY belongs to, before the clock starts.
+// hyperbatch is made a link to the package HYPERBATCH_ENTRY belongs to (cold-link.mjs), before the clock starts.
 import { performance } from "node:perf_hooks";
 import { throughputContenders } from "./contenders.js";
 import { callerOf } from "./suite.js";
+import { linkPackage, realURL } from "./cold-link.mjs";
 
 const N = 100_000;
 const [which, entry] = process.argv.slice(2);
-if (which === "hyperbatch") linkPackage(entry);
+if (which === "hyperbatch") linkPackage(entry, process.getBuiltinModule("path").join(process.argv[1], "..", ".."));
 const IMPORTS = {
   floor: async () => ({}),
   hyperbatch: async () => ({ Batcher: (await import("hyperbatch")).Batcher }),
@@ -47,27 +48,3 @@ const bytesPerItem = (mem() - m0) / N;
 const values = await Promise.all(hold);
 for (let i = 0; i < N; i++) if (values[i] !== i * 2) throw new Error(`${which}: item ${i} resolved to ${values[i]}`);
 process.stdout.write(`${JSON.stringify({ coldMs, bytesPerItem })}\n`, () => process.exit(0));
-
-/** The file URL with every symlink in its path resolved, as Node's resolver gives it. */
-function realURL(url) {
-  const { fileURLToPath, pathToFileURL } = process.getBuiltinModule("url");
-  return pathToFileURL(process.getBuiltinModule("fs").realpathSync(fileURLToPath(url))).href;
-}
-
-/** bench/node_modules/hyperbatch → the package directory of `entryURL` (CommonJS fs: `import "node:fs"` would load more). */
-function linkPackage(entryURL) {
-  const fs = process.getBuiltinModule("fs"), path = process.getBuiltinModule("path");
-  const { fileURLToPath } = process.getBuiltinModule("url");
-  const dir = path.dirname(fs.realpathSync(fileURLToPath(entryURL)));
-  // Not import.meta: its first use costs a module some 0.15 ms, which the entry would find paid.
-  const link = path.join(path.dirname(process.argv[1]), "..", "node_modules", "hyperbatch");
-  let target;
-  try {
-    target = fs.realpathSync(link);
-  } catch {
-    // missing, or a dangling link
-  }
-  if (target === dir) return;
-  fs.rmSync(link, { force: true, recursive: false });
-  fs.symlinkSync(dir, link, "dir");
-}
