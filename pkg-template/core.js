@@ -47,8 +47,8 @@ const MIN_RESERVE = 8;
 // so about Date.now(). Deadlines are wall-clock epoch ms: see wallStep. timeOrigin, not Date.now()
 // at load: workerd's performance.now() is 0 while a module loads, then epoch ms (timeOrigin 0).
 // Chosen on first use, unless an entry gave loadSync a clock first: Node's entries give
-// process.hrtime, since reading globalThis.performance loads Node's perf_hooks (about 1 ms of a
-// fresh process, more than the rest of an import of this module).
+// process.hrtime, since reading globalThis.performance loads Node's perf_hooks (11 internal
+// modules, about 1 ms of a fresh process).
 let monotonic, ORIGIN;
 function useClock(clock) {
   monotonic = clock;
