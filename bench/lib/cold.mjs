@@ -14,7 +14,8 @@ import { installPackage } from "./cold-link.mjs";
 
 const N = 100_000;
 const [which, entry] = process.argv.slice(2);
-const installed = which === "hyperbatch" ? installPackage(entry, process.getBuiltinModule("path").join(process.argv[1], "..", "..")) : undefined;
+const benchDir = process.getBuiltinModule("path").join(process.argv[1], "..", "..");
+const installed = which === "hyperbatch" ? installPackage(entry, benchDir) : undefined;
 const IMPORTS = {
   floor: async () => ({}),
   hyperbatch: async () => ({ Batcher: (await import("hyperbatch")).Batcher }),
