@@ -1,6 +1,6 @@
 // Where hyperbatch's cold start goes, phase by phase (the cold section gives only the total):
-//   node bench/lib/cold-phases.mjs [rounds [quantile]]   fresh processes of Node 20 (this node), 22 and 24, alternating;
-//                                                    medians, or another quantile (0.25: less of a busy machine's noise)
+//   node bench/lib/cold-phases.mjs [rounds [quantile]]   fresh processes of Node 20 (this node), 22 and 24,
+//     alternating; medians, or another quantile (0.25: less of a busy machine's noise)
 //   HYPERBATCH_PKG=dir node bench/lib/cold-phases.mjs   another build of the package
 // Each sample is one fresh process running this file with `--sample`, `--wasm` or `--dataloader`;
 // the parent prints medians. "warm" rows are a second Batcher in the same process: the difference
@@ -94,7 +94,8 @@ if (mode === "--sample" || mode === "--wasm") {
   await import(mode === "--name" ? "hyperbatch" : entry);
   const t1 = now();
   if (mode === "--name" && import.meta.resolve("hyperbatch") !== entry) throw new Error("hyperbatch: another package");
-  process.stdout.write(`${JSON.stringify({ [mode === "--name" ? "import by name" : "import by file URL"]: t1 - t0 })}\n`);
+  const name = mode === "--name" ? "import by name" : "import by file URL";
+  process.stdout.write(`${JSON.stringify({ [name]: t1 - t0 })}\n`);
 } else if (mode === "--dataloader") {
   // As cold.mjs measures it: its first import() (of dataloader) to the first settled load.
   const now = () => Number(process.hrtime.bigint()) / 1e6;
