@@ -46,9 +46,16 @@ const MIN_RESERVE = 8;
 // the time): the host's time origin (epoch ms at page or process start) plus performance.now(),
 // so about Date.now(). Deadlines are wall-clock epoch ms: see wallStep. timeOrigin, not Date.now()
 // at load: workerd's performance.now() is 0 while a module loads, then epoch ms (timeOrigin 0).
-const monotonic = globalThis.performance ?? Date; // Date: no monotonic clock in this host
-const ORIGIN = monotonic.timeOrigin ?? Date.now() - monotonic.now();
-const engineNow = () => ORIGIN + monotonic.now();
+// Chosen on first use, unless an entry gave loadSync a clock first: Node's entries give
+// process.hrtime, since reading globalThis.performance loads Node's perf_hooks (11 internal
+// modules, about 1 ms of a fresh process).
+let monotonic, ORIGIN;
+function useClock(clock) {
+  monotonic = clock;
+  ORIGIN = clock.timeOrigin ?? Date.now() - clock.now();
+}
+// Date: no monotonic clock in this host.
+const engineNow = () => (monotonic ?? useClock(globalThis.performance ?? Date), ORIGIN + monotonic.now());
 /**
  * How far the wall clock has stepped back since the origin (negative: forward), in ms; 0 below
  * 1 s, drift between the two clocks, so that a deadline then crosses unchanged both ways. An added
@@ -124,10 +131,14 @@ function bind(instance) {
   bindings = { Core, memory: wasm.memory };
 }
 
-/** Binds the .wasm now: `source` a WebAssembly.Module or its bytes (Node, Deno, workerd, require). */
-function loadSync(source) {
+/**
+ * Binds the .wasm now: `source` a WebAssembly.Module or its bytes (Node, Deno, workerd, require);
+ * `clock` ({ now() } in ms, optional) the engine's time, unless one is in use already (it must not jump).
+ */
+function loadSync(source, clock) {
   const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source);
   bind(new WebAssembly.Instance(module)); // the module imports nothing
+  if (clock !== undefined && monotonic === undefined) useClock(clock);
 }
 
 /** Binds the .wasm: `source` as loadSync's, or a Response (or a promise of one), a URL or a Request (fetched). */

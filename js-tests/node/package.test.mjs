@@ -80,6 +80,22 @@ test("package: the Node ESM entry does not load fs streams (cold start)", async 
   assert.deepEqual(out, { results: [10, 20], streams: false });
 });
 
+// Cold start: reading globalThis.performance loads Node's perf_hooks (about 1 ms of a fresh
+// process); the Node entries give the engine process.hrtime as its clock instead.
+test("package: the Node entries (ESM, older-Node ESM, require) do not load perf_hooks (cold start)", async () => {
+  const out = await runModule(`const seen = [];
+  const perfHooks = () => process.moduleLoadList.includes("NativeModule perf_hooks");
+  const { createRequire } = await import("node:module");
+  for (const load of [() => import(${ENTRY}), () => import(${JSON.stringify(join(PKG, "index.node-compat.js"))}),
+    async () => createRequire(import.meta.url)(${JSON.stringify(join(PKG, "index.cjs"))})]) {
+    const { Batcher } = await load();
+    ${ADD_TWO}
+    seen.push(results, perfHooks());
+  }
+  console.log(JSON.stringify(seen));`);
+  assert.deepEqual(out, [[10, 20], false, [10, 20], false, [10, 20], false]);
+});
+
 test("package: the Node ESM entry for older Node loads where process.getBuiltinModule is missing (Node < 20.16)", async () => {
   const out = await runModule(`delete process.getBuiltinModule;
   const { Batcher } = await import(${JSON.stringify(join(PKG, "index.node-compat.js"))});
