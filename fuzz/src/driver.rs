@@ -366,7 +366,7 @@ impl Driver {
             }
             ensure!(self, ids.len() <= n - done, "reserved {} ids, at most {} asked", ids.len(), n - done);
             self.ctx = Ctx::Add;
-            let r = self.e.add_reserved(ids.len(), self.now);
+            let r = self.e.add_reserved(ids.len(), None, self.now);
             ensure!(self, r.is_ok(), "add_reserved of {} reserved ids refused: {r:?}", ids.len());
             for &id in &ids {
                 let free = !self.callers.contains_key(&id) && !self.held.contains_key(&id);

@@ -17,12 +17,22 @@ impl Engine {
         let mut runs: Vec<Run> = Vec::new();
         let mut count = 0;
         let mut expired = Vec::new();
+        let mut expired_runs = Vec::new();
         let mut weight = 0.0;
         let key = &mut self.keys[k as usize];
         while count < size {
             let Some(e) = key.queue.entries.front_mut() else {
                 break;
             };
+            if e.run() > 0 && now > e.deadline {
+                // As for an item below: past its deadline, the run settles instead of being sent.
+                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline };
+                key.queue.entries.pop_front();
+                self.queued -= r.len as usize;
+                key.queue.forget_n(r.len as usize, f64::from(r.len), false);
+                expired_runs.push(r);
+                continue;
+            }
             if e.run() > 0 {
                 // Plain items, weight 1 each: as many as fit, taken off the front of the run.
                 let room = (e.run() as usize).min(size - count);
@@ -39,7 +49,7 @@ impl Engine {
                 if take == 0 {
                     break;
                 }
-                let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq };
+                let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq, deadline: e.deadline };
                 if take == e.run() as usize {
                     key.queue.entries.pop_front();
                 } else {
@@ -52,7 +62,7 @@ impl Engine {
                     runs.push(r);
                 } else {
                     entries.reserve(size - entries.len());
-                    Engine::stamp_run(&mut self.items, k, r, State::InFlight, &mut entries);
+                    Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
                 }
                 continue;
             }
@@ -86,7 +96,7 @@ impl Engine {
                 // needed as slots now, ahead of it.
                 entries.reserve(size - entries.len());
                 for r in core::mem::take(&mut runs) {
-                    Engine::stamp_run(&mut self.items, k, r, State::InFlight, &mut entries);
+                    Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
                 }
                 entries.push((e.item, e.gen()));
                 count += 1;
@@ -97,6 +107,9 @@ impl Engine {
         }
         for idx in expired {
             self.expire_unsent(idx);
+        }
+        for r in &expired_runs {
+            self.expire_run(r);
         }
         self.admit_waiters(now);
         (entries, runs)
@@ -154,8 +167,9 @@ impl Engine {
             weight += it.weight;
             ids.push(idx);
         }
-        // Plain runs: first sends, weight 1 each, no deadline; their slots stay unwritten.
+        // Plain runs: first sends, weight 1 each; their slots stay unwritten.
         for r in &runs {
+            deadline = deadline.min(r.deadline);
             for id in r.first..r.first + r.len {
                 ids.push(id);
             }
