@@ -83,8 +83,6 @@ impl Engine {
         }
         q.entries.truncate(kept);
         for r in &expired {
-            self.queued -= r.len as usize;
-            self.keys[DEFAULT_KEY as usize].queue.forget_n(r.len as usize, f64::from(r.len), false);
             self.expire_run(r);
         }
         if !expired.is_empty() {
@@ -112,7 +110,8 @@ impl Engine {
         }
     }
 
-    /// A queued run passed its deadline: its items settle with E_DEADLINE, their ids free again.
+    /// A run of the default queue, taken out of its entries, passed its deadline: its items leave
+    /// the queue's count and settle with E_DEADLINE, their ids free again.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn expire_run(&mut self, r: &Run) {
@@ -120,6 +119,8 @@ impl Engine {
         for id in r.first..r.first + r.len {
             self.emit(Output::Settle { item: id, outcome, release: true });
         }
+        self.queued -= r.len as usize;
+        self.keys[DEFAULT_KEY as usize].queue.forget_n(r.len as usize, f64::from(r.len), false);
         self.stats.failed += u64::from(r.len);
         self.live -= r.len as usize;
         self.flushes.settled_run(r.seq, r.len);

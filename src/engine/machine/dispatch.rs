@@ -28,8 +28,6 @@ impl Engine {
                 // As for an item below: past its deadline, the run settles instead of being sent.
                 let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline };
                 key.queue.entries.pop_front();
-                self.queued -= r.len as usize;
-                key.queue.forget_n(r.len as usize, f64::from(r.len), false);
                 expired_runs.push(r);
                 continue;
             }
@@ -102,14 +100,15 @@ impl Engine {
                 count += 1;
             }
         }
+        for r in &expired_runs {
+            self.expire_run(r);
+        }
+        let key = &mut self.keys[k as usize];
         if key.queue.is_empty() {
             key.window_at = f64::INFINITY;
         }
         for idx in expired {
             self.expire_unsent(idx);
-        }
-        for r in &expired_runs {
-            self.expire_run(r);
         }
         self.admit_waiters(now);
         (entries, runs)
