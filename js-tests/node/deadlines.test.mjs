@@ -104,3 +104,21 @@ test("a deadline add reads each option once and still refuses unknown names and 
   assertCode(past.reason, "E_DEADLINE");
   await b.close();
 });
+
+test("order across keys: deadline adds recorded in bulk keep their place among keyed adds of the turn", async (t) => {
+  // maxInFlight 1: the calls go one at a time, oldest first; the deadline adds (the default
+  // queue) came between a's and b's items, so they go between them.
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: 0, maxInFlight: 1 });
+  const deadline = Date.now() + LONG;
+  const ps = [
+    track(b.add("a1", { key: "a" })),
+    ...["d1", "d2", "d3"].map((x) => track(b.add(x, { deadline }))),
+    track(b.add("b1", { key: "b" })),
+    track(b.add("a2", { key: "a" })),
+  ];
+  await waitFor(() => ps.every(settled), "every item");
+  assert.deepEqual(calls.map((c) => c.items), [["a1", "a2"], ["d1", "d2", "d3"], ["b1"]]);
+  assert.ok(calls[1].deadline !== undefined && calls[0].deadline === undefined && calls[2].deadline === undefined);
+  await b.close();
+});
