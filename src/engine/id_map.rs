@@ -105,12 +105,6 @@ impl<V> IdMap<V> {
         self.index.live
     }
 
-    /// The `i`-th id in increasing order, counting removed ones (`get` finds those no more):
-    /// a walk over the map by index, while the map changes but for inserts and removals.
-    pub(crate) fn id_at(&self, i: usize) -> Option<u64> {
-        self.index.entries.get(i).map(|e| e.0)
-    }
-
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(crate) fn remove(&mut self, id: &u64) -> Option<V> {

@@ -30,6 +30,9 @@ pub enum Timer {
     ItemRetry { item: u32, gen: u32 },
     /// A backed-off batch (atomic or batch-level retry) is ready to resend.
     Unit(u64),
+    /// A call holding runs reaches the earliest of their deadlines: it is needed item by item
+    /// (its slots are written, their expiry timers settle those whose deadline passed).
+    CallDeadline(BatchId),
     /// A transport call outlived `timeoutMs`.
     CallTimeout(BatchId),
 }

@@ -6,9 +6,10 @@
 //!
 //! Runs (see `runs.rs`) carry one deadline for all their items; those with a deadline are the
 //! default queue's (plain adds in bulk), and one expiry timer serves them all, at the earliest
-//! of their deadlines (`Engine::run_expiry`): when it fires, the runs past their deadline leave
-//! (queued: never sent; in flight: their call is needed item by item from then on), and the
-//! timer is armed again for the runs left.
+//! of their deadlines (`Engine::run_expiry`): when it fires, the queued runs past their deadline
+//! leave unsent, and the timer is armed again for the runs left. A call in flight with runs has
+//! a timer at their earliest deadline (`Timer::CallDeadline`): from then on it is needed item by
+//! item, its slots written with their deadlines and expiry timers.
 
 use super::{next_after, Engine, Run, State, Timer};
 use crate::engine::{ErrorCode, KeyId, Outcome, Output, DEFAULT_KEY};
@@ -58,52 +59,30 @@ impl Engine {
     }
 
     /// The run expiry timer fired: the default queue's runs past their deadline settle with
-    /// E_DEADLINE, unsent; a call in flight with such a run gets its slots written (see
-    /// `runs.rs`), whose expiry timers, due now, settle them next. The timer is armed again for
-    /// the runs left.
+    /// E_DEADLINE, unsent; the timer is armed again for the runs left. (A call in flight with
+    /// runs has a timer of its own, `Timer::CallDeadline`.)
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn expire_runs(&mut self, now: f64) {
         self.run_expiry = f64::INFINITY;
         let mut next = f64::INFINITY;
-        // Out of the queue: a copy loop (`retain` ships several times this code).
-        let mut expired: Vec<Run> = Vec::new();
-        let q = &mut self.keys[DEFAULT_KEY as usize].queue;
-        let entries = q.entries.as_mut_slice();
-        let mut kept = 0;
-        for i in 0..entries.len() {
-            let e = entries[i];
+        // Out of the queue as it is read: a copy loop (`retain` ships several times this code).
+        let (mut i, mut kept, mut gone) = (0, 0, false);
+        while let Some(&e) = self.keys[DEFAULT_KEY as usize].queue.entries.get(i) {
+            i += 1;
             if e.run() > 0 && now > e.deadline {
-                expired.push(Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline });
+                // Its accounting may empty the queue (nothing live left): then the loop ends.
+                self.expire_run(&Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline });
+                gone = true;
                 continue;
             }
             next = next.min(e.deadline); // an item entry's is INFINITY (its slot has its own)
-            entries[kept] = e;
+            self.keys[DEFAULT_KEY as usize].queue.entries.as_mut_slice()[kept] = e;
             kept += 1;
         }
-        q.entries.truncate(kept);
-        for r in &expired {
-            self.expire_run(r);
-        }
-        if !expired.is_empty() {
+        self.keys[DEFAULT_KEY as usize].queue.entries.truncate(kept);
+        if gone {
             self.admit_waiters(now);
-        }
-        let mut i = 0;
-        while let Some(batch) = self.batches.id_at(i) {
-            i += 1;
-            let Some(b) = self.batches.get_mut(&batch) else { continue };
-            let mut passed = false;
-            for r in &b.runs {
-                if now > r.deadline {
-                    passed = true;
-                } else {
-                    next = next.min(r.deadline);
-                }
-            }
-            if passed {
-                let runs = core::mem::take(&mut b.runs);
-                Engine::stamp_call(&mut self.items, &mut self.timers, b.key, batch, runs, &mut b.entries);
-            }
         }
         if next.is_finite() {
             self.arm_run_expiry(next);

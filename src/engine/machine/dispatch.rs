@@ -2,7 +2,7 @@
 //! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
 //! decided in `due.rs`.
 
-use super::{Batch, Engine, Run, Slot, State, Timer, Unit};
+use super::{next_after, Batch, Engine, Run, Slot, State, Timer, Unit};
 use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
@@ -182,6 +182,9 @@ impl Engine {
         self.keys[k as usize].in_flight += 1;
         if let Some(t) = self.cfg.timeout_ms {
             self.timers.push(now + t, Timer::CallTimeout(batch));
+        }
+        if !runs.is_empty() && deadline.is_finite() {
+            self.timers.push(next_after(deadline), Timer::CallDeadline(batch));
         }
         let wanted = ids.len();
         let b = Batch {

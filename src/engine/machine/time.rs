@@ -71,6 +71,12 @@ impl Engine {
                     self.schedule_due(k, false);
                 }
             }
+            Timer::CallDeadline(batch) => {
+                if let Some(b) = self.batches.get_mut(&batch) {
+                    let runs = core::mem::take(&mut b.runs);
+                    Engine::stamp_call(&mut self.items, &mut self.timers, b.key, batch, runs, &mut b.entries);
+                }
+            }
             Timer::CallTimeout(batch) => {
                 if let Some(b) = self.batches.get_mut(&batch) {
                     if !b.timed_out {
@@ -103,6 +109,7 @@ impl Engine {
             Timer::RunExpiry => self.run_expiry == at,
             Timer::ItemRetry { item, gen } => self.slot_in(item, gen, State::RetryWait),
             Timer::Unit(u) => self.units.contains_key(&u),
+            Timer::CallDeadline(b) => self.batches.get(&b).is_some_and(|b| !b.runs.is_empty()),
             Timer::CallTimeout(b) => self.batches.get(&b).is_some_and(|b| !b.timed_out),
         }
     }
