@@ -80,8 +80,12 @@ impl Engine {
             self.keys[DEFAULT_KEY as usize].queue.entries.as_mut_slice()[kept] = e;
             kept += 1;
         }
-        self.keys[DEFAULT_KEY as usize].queue.entries.truncate(kept);
+        let key = &mut self.keys[DEFAULT_KEY as usize];
+        key.queue.entries.truncate(kept);
         if gone {
+            if key.queue.is_empty() {
+                key.window_at = f64::INFINITY; // as in `cut`: the next item arms a new window
+            }
             self.admit_waiters(now);
         }
         if next.is_finite() {
