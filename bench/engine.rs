@@ -122,7 +122,7 @@ impl Shell {
                 while left > 0 {
                     let got = black_box(self.e.reserve_plain(left.min(1024))).len();
                     assert!(got > 0, "room for plain adds");
-                    self.e.add_reserved(got, self.now).expect("accepted");
+                    self.e.add_reserved(got, None, self.now).expect("accepted");
                     left -= got;
                 }
             } else {

@@ -708,7 +708,7 @@ fn reserve_plain_hands_out_what_the_default_queue_takes_before_a_tick() {
     let mut e = engine(Config { max_batch_size: 5.0, ..quiet() });
     assert_eq!(plain_room(&mut e), 5, "up to maxBatchSize");
     let ids = e.reserve_plain(2).collect::<Vec<_>>();
-    e.add_reserved(2, 0.0).unwrap();
+    e.add_reserved(2, None, 0.0).unwrap();
     assert_eq!(plain_room(&mut e), 3);
     e.flush(1.0);
     assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [ids]);
@@ -732,8 +732,8 @@ fn reserve_plain_hands_out_what_the_default_queue_takes_before_a_tick() {
     // Bulk adds are refused while adds wait for room, even an empty one (kills add_reserved's
     // `waiting > 0 || queued + n > cap` → `&&`, and `waiting > 0` → `<`).
     let full = hyperbatch::engine::AddError::Rejected(ErrorCode::Full);
-    assert_eq!(e.add_reserved(0, 0.0), Err(full));
-    assert_eq!(waiting.add_reserved(0, 0.0), Ok(()));
+    assert_eq!(e.add_reserved(0, None, 0.0), Err(full));
+    assert_eq!(waiting.add_reserved(0, None, 0.0), Ok(()));
     // The default queue's circuit is open: adds are refused one by one.
     let breaker = Some(hyperbatch::engine::CircuitConfig { failure_threshold: 1.0, reset_ms: 100.0 });
     let mut e = engine(Config { circuit_breaker: breaker, ..quiet() });
@@ -777,17 +777,17 @@ fn add_reserved_takes_only_ids_the_last_reservation_handed_out() {
     // host's to add.
     let mut e = engine(Config { max_batch_size: 1000.0, ..quiet() });
     assert_eq!(e.reserve_plain(10).len(), 10);
-    e.add_reserved(6, 0.0).expect("6 of 10");
-    e.add_reserved(4, 0.0).expect("the other 4");
+    e.add_reserved(6, None, 0.0).expect("6 of 10");
+    e.add_reserved(4, None, 0.0).expect("the other 4");
     assert!(matches!(
-        e.add_reserved(1, 0.0),
+        e.add_reserved(1, None, 0.0),
         Err(AddError::Invalid(InputError::NotReserved { asked: 1, reserved: 0 }))
     ));
     // A smaller reservation hands out fewer ids and holds the rest back, in order.
     let first: Vec<_> = e.reserve_plain(10).collect();
     assert_eq!(e.reserve_plain(3).collect::<Vec<_>>(), &first[..3]);
-    assert!(e.add_reserved(4, 0.0).is_err(), "only 3 were handed out");
-    e.add_reserved(3, 0.0).expect("the 3");
+    assert!(e.add_reserved(4, None, 0.0).is_err(), "only 3 were handed out");
+    e.add_reserved(3, None, 0.0).expect("the 3");
     assert_eq!(e.reserve_plain(10).collect::<Vec<_>>(), first[3..], "the held-back ids go out next, in order");
 }
 
@@ -797,7 +797,7 @@ fn bulk(e: &mut Engine, n: usize, now: f64) -> Vec<ItemId> {
     while ids.len() < n {
         let got: Vec<ItemId> = e.reserve_plain(n - ids.len()).collect();
         assert!(!got.is_empty(), "no room for plain adds");
-        e.add_reserved(got.len(), now).unwrap();
+        e.add_reserved(got.len(), None, now).unwrap();
         ids.extend(got);
     }
     ids
@@ -826,7 +826,7 @@ fn plain_batches_freed_in_order_come_back_as_one_reservation() {
     ok_all(&mut e, &da[0], 2.0);
     ok_all(&mut e, &db[0], 2.0);
     assert_eq!(e.reserve_plain(6), 0..6, "both freed batches, merged, in order");
-    e.add_reserved(6, 3.0).unwrap();
+    e.add_reserved(6, None, 3.0).unwrap();
     assert_eq!(e.reserve_plain(6), 6..12, "none free: the table grows");
 }
 

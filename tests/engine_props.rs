@@ -155,10 +155,12 @@ enum Op {
     /// `add_plain(key)`: as `Add { key, weight: 2, .. }` (weight 1, no deadline, no dedupe), by a
     /// host that never cancels it.
     AddPlain(u8),
-    /// Plain adds in bulk: `reserve_plain(max)`, then `add_reserved` of `take` of those ids.
+    /// Plain adds in bulk: `reserve_plain(max)`, then `add_reserved` of `take` of those ids,
+    /// with one deadline for all (now + v − 3 ms) or none.
     Plain {
         max: u8,
         take: u8,
+        deadline: Option<u8>,
     },
     /// `call_now`: one plain item sent at once in a call the host makes itself.
     CallNow,
@@ -283,7 +285,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => any::<u16>().prop_map(Op::LateRoute),
         2 => Just(Op::Flush),
         1 => (0u8..4, 1u8..=110).prop_map(|(key, n)| Op::Burst { key, n }),
-        3 => (1u8..=120, any::<u8>()).prop_map(|(max, take)| Op::Plain { max, take }),
+        3 => (1u8..=120, any::<u8>(), proptest::option::weighted(0.4, 0u8..80))
+            .prop_map(|(max, take, deadline)| Op::Plain { max, take, deadline }),
         3 => Just(Op::CallNow),
     ]
 }
@@ -1161,7 +1164,7 @@ impl H {
             Op::Add { key, weight, deadline, dedupe } => self.add(key, weight, deadline, dedupe, false),
             Op::AddPlain(key) => self.add(key, 2, None, None, true),
             Op::Burst { key, n } => (0..n).try_for_each(|_| self.add(key, 0, None, None, false)),
-            Op::Plain { max, take } => self.plain(max, take),
+            Op::Plain { max, take, deadline } => self.plain(max, take, deadline),
             Op::CallNow => self.call_now(),
             Op::AddInvalid(which) => self.add_invalid(which),
             Op::Cancel(pick) => self.cancel(pick),
@@ -1278,9 +1281,12 @@ impl H {
         self.check()
     }
 
-    /// Plain adds in bulk: the same as one `add(DEFAULT_KEY, 1.0, None, None)` per id, each
-    /// queued; the reservation promises that only the last of a full reservation can tick.
-    fn plain(&mut self, max: u8, take: u8) -> R {
+    /// Plain adds in bulk: the same as one `add(DEFAULT_KEY, 1.0, deadline, None)` per id, each
+    /// queued; the reservation promises that only the last of a full reservation can tick (or,
+    /// with a deadline, one whose lead has begun). A deadline already passed: refused, state
+    /// unchanged.
+    fn plain(&mut self, max: u8, take: u8, deadline: Option<u8>) -> R {
+        let deadline = deadline.map(|v| self.now + f64::from(v) - 3.0);
         let before = self.e.stats();
         self.steps += 1;
         self.reserved = self.e.reserve_plain(usize::from(max)).collect();
@@ -1300,7 +1306,7 @@ impl H {
             && before.queued as usize + n <= self.cfg.max_queued as usize;
         ensure!(n == 0 || fits, "reserved {n} ids where plain adds may not all be queued");
         // One more than reserved is refused, state unchanged.
-        let over = self.e.add_reserved(n + 1, self.now);
+        let over = self.e.add_reserved(n + 1, deadline, self.now);
         ensure!(
             matches!(over, Err(AddError::Invalid(InputError::NotReserved { .. }))),
             "add_reserved beyond the reservation gave {over:?}"
@@ -1310,6 +1316,11 @@ impl H {
         if take == 0 {
             return Ok(());
         }
+        if deadline.is_some_and(|d| self.now > d) {
+            let r = self.e.add_reserved(take, deadline, self.now);
+            ensure!(r == Err(AddError::Rejected(ErrorCode::Deadline)), "add_reserved past its deadline gave {r:?}");
+            return self.refused(&before, "add_reserved past its deadline");
+        }
         let ticked_before = self.tick_pending;
         let ids: Vec<ItemId> = self.reserved.drain(..take).collect();
         // All but the last, then the last: none but the reservation's last may ask for a Tick.
@@ -1317,21 +1328,22 @@ impl H {
             if part.is_empty() {
                 continue;
             }
-            let r = self.e.add_reserved(part.len(), self.now);
+            let r = self.e.add_reserved(part.len(), deadline, self.now);
             ensure!(r.is_ok(), "add_reserved of {} refused: {r:?}", part.len());
             for &id in part {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.slots.insert(id, Slot { bulk: true, ..Slot::plain(uid) });
+                self.slots.insert(id, Slot { bulk: true, deadline, ..Slot::plain(uid) });
                 self.enter(id)?;
             }
             self.drain()?;
             let bad = self.log.iter().find(|o| !matches!(o, Output::Tick | Output::TurnEnd));
             ensure!(bad.is_none(), "add_reserved produced {bad:?}");
             let last = part.last() == ids.last() && take == n;
+            let near = deadline.is_some_and(|d| d - self.lead(DEFAULT_KEY) <= self.now);
             ensure!(
-                ticked_before || last || !self.tick_pending,
+                ticked_before || last || near || !self.tick_pending,
                 "plain adds before the reservation's last asked for a Tick"
             );
         }

@@ -493,11 +493,11 @@ fn reserved_ids_take_plain_adds_in_bulk() {
     let mut c = core(&[(0, 3.0)]); // maxBatchSize 3
     let ids = reserve(&mut c);
     assert_eq!(ids.len(), 3, "room until the queue is full: {ids:?}");
-    assert!(c.add_reserved(2, 0.0) >= 0);
+    assert!(c.add_reserved(2, f64::NAN, 0.0) >= 0);
     assert_eq!(decode(&drain(&mut c)), vec![], "two of three: no tick yet");
-    assert_eq!(c.add_reserved(1, 0.0), 1, "the third fills the queue: output pending");
+    assert_eq!(c.add_reserved(1, f64::NAN, 0.0), 1, "the third fills the queue: output pending");
     assert_eq!(decode(&drain(&mut c)), vec![Rec::Tick]);
-    assert!(c.add_reserved(1, 0.0) < 0, "no id left reserved");
+    assert!(c.add_reserved(1, f64::NAN, 0.0) < 0, "no id left reserved");
     c.handle_time(0.0);
     let recs = decode(&drain(&mut c));
     assert!(matches!(dispatches(&recs)[..], [Rec::Dispatch { items, .. }] if *items == ids), "{recs:?}");

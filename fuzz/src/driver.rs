@@ -178,8 +178,16 @@ impl Driver {
                 let deadline = deadline.as_ref().map(|d| d.at(self.now));
                 self.add(key, weight.get(), deadline, dedupe.map(|d| DEDUPE[usize::from(d) % DEDUPE.len()]));
             }
-            // Plain adds on the default queue go in bulk, as the shell makes them.
-            Op::Burst { key: KeyPick::Default, n, dedupe: false } => self.plain(usize::from(n % 64)),
+            // Plain adds on the default queue go in bulk, as the shell makes them; so do adds
+            // with one deadline for all (n's high bits: none, none, soon, later).
+            Op::Burst { key: KeyPick::Default, n, dedupe: false } => {
+                let deadline = match n / 64 {
+                    2 => Some(self.now + 15.0),
+                    3 => Some(self.now + 200.0),
+                    _ => None,
+                };
+                self.plain(usize::from(n % 64), deadline);
+            }
             Op::Burst { key, n, dedupe } => {
                 for i in 0..usize::from(n % 64) {
                     self.add(key, 1.0, None, dedupe.then_some(DEDUPE[i % DEDUPE.len()]));
@@ -352,21 +360,21 @@ impl Driver {
     }
 
     /// `n` plain adds as the shell makes them: ids reserved in bulk (`reserve_plain`) and handed
-    /// over together (`add_reserved`), each as `add(DEFAULT_KEY, 1.0, None, None)` that is
+    /// over together (`add_reserved`), each as `add(DEFAULT_KEY, 1.0, deadline, None)` that is
     /// queued; what no reservation covers (no room: full, closed, an open circuit) goes alone.
-    fn plain(&mut self, n: usize) {
+    fn plain(&mut self, n: usize, deadline: Option<f64>) {
         let mut done = 0;
         while done < n {
             self.what = "plain adds";
             let ids: Vec<ItemId> = self.e.reserve_plain(n - done).collect();
             if ids.is_empty() {
-                self.add(&KeyPick::Default, 1.0, None, None);
+                self.add(&KeyPick::Default, 1.0, deadline, None);
                 done += 1;
                 continue;
             }
             ensure!(self, ids.len() <= n - done, "reserved {} ids, at most {} asked", ids.len(), n - done);
             self.ctx = Ctx::Add;
-            let r = self.e.add_reserved(ids.len(), self.now);
+            let r = self.e.add_reserved(ids.len(), deadline, self.now);
             ensure!(self, r.is_ok(), "add_reserved of {} reserved ids refused: {r:?}", ids.len());
             for &id in &ids {
                 let free = !self.callers.contains_key(&id) && !self.held.contains_key(&id);
@@ -374,7 +382,8 @@ impl Driver {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                let (key, weight, deadline, state) = (DEFAULT_KEY, 1.0, f64::INFINITY, CallerState::Queued);
+                let (key, weight, state) = (DEFAULT_KEY, 1.0, CallerState::Queued);
+                let deadline = deadline.unwrap_or(f64::INFINITY);
                 self.callers.insert(id, Caller { uid, key, weight, deadline, state, bulk: true });
             }
             done += ids.len();

@@ -164,13 +164,15 @@ impl Key {
 
 type Slot = (u32, u32); // (item index, generation)
 
-/// Plain items in flight as a run (see `runs.rs`): ids, arrival orders and flush numbers in a row.
+/// Plain items in flight as a run (see `runs.rs`): ids, arrival orders and flush numbers in a
+/// row, one deadline (`f64::INFINITY`: none).
 #[derive(Clone, Copy, Debug)]
 struct Run {
     first: u32,
     len: u32,
     order: u64,
     seq: u64,
+    deadline: f64,
 }
 
 #[derive(Debug)]
@@ -247,6 +249,9 @@ pub struct Engine {
     reserved: (u32, u32),
     /// How many of `reserved` the last `reserve_plain` handed out (less what `add_reserved` took).
     reserved_shown: usize,
+    /// When `Timer::RunExpiry` fires (INFINITY: none armed): just after the earliest deadline of
+    /// the default queue's runs, queued or in flight, when it was armed (see `deadline.rs`).
+    run_expiry: f64,
     timers: Timers,
     flushes: Flushes,
     next_flush: FlushId,
@@ -304,6 +309,7 @@ impl Engine {
             waiting: 0,
             reserved: (0, 0),
             reserved_shown: 0,
+            run_expiry: f64::INFINITY,
             timers: Timers::default(),
             flushes: Flushes::default(),
             next_flush: 1,
@@ -481,6 +487,7 @@ impl Engine {
     fn next_timeout(&mut self) -> Option<f64> {
         if self.live == 0 && self.in_flight_batches == 0 {
             self.timers.clear();
+            self.run_expiry = f64::INFINITY; // its timer is gone
             return None;
         }
         while let Some((at, timer)) = self.timers.peek() {

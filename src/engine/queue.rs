@@ -7,12 +7,11 @@ use super::str_map::StrMap;
 /// A queue slot. `order` is the arrival order in this queue (a retried item keeps its own,
 /// so it rejoins ahead of newer items); its generation detects a slot freed since it was queued.
 ///
-/// A *run* entry stands for [`Entry::run`] plain items (weight 1, no deadline, no dedupe) with
-/// consecutive ids from `item`, orders from `order` and flush numbers from `seq`: plain adds in
-/// bulk queue as one entry, keyed adds without options (`add_plain`) as one entry each, and
-/// their slots are not written until something needs them one by one (see `machine/runs.rs`).
-/// Such an entry is always live. 32 bytes: a queue of 128 entries
-/// fills a 4 KiB block of the allocator's size classes exactly.
+/// A *run* entry stands for [`Entry::run`] plain items (weight 1, no dedupe, one `deadline`
+/// for all) with consecutive ids from `item`, orders from `order` and flush numbers from `seq`:
+/// plain adds in bulk queue as one entry, keyed adds without options (`add_plain`) as one entry
+/// each, and their slots are not written until something needs them one by one (see
+/// `machine/runs.rs`). Such an entry is always live (a run past its deadline leaves the queue at once).
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub order: u64,
@@ -20,6 +19,8 @@ pub struct Entry {
     pub seq: u64,
     /// When it (re)entered the queue: its `maxWaitMs` window starts here.
     pub at: f64,
+    /// A run's deadline (`f64::INFINITY`: none); an item entry's is in its slot.
+    pub deadline: f64,
     pub item: u32,
     /// The slot's generation (below `RUN`), or `RUN | length` for a run.
     tag: u32,
@@ -28,17 +29,17 @@ pub struct Entry {
 /// Marks a run in [`Entry`]'s tag; item generations stay below it.
 pub const RUN: u32 = 1 << 31;
 
-const _: () = assert!(core::mem::size_of::<Entry>() == 32);
+const _: () = assert!(core::mem::size_of::<Entry>() == 40);
 
 impl Entry {
     pub fn item(order: u64, item: u32, gen: u32, at: f64) -> Entry {
         debug_assert!(gen < RUN);
-        Entry { order, seq: 0, at, item, tag: gen }
+        Entry { order, seq: 0, at, deadline: f64::INFINITY, item, tag: gen }
     }
 
-    /// A run of `len` (≥ 1) plain items.
-    pub fn run_of(order: u64, seq: u64, at: f64, first: u32, len: u32) -> Entry {
-        Entry { order, seq, at, item: first, tag: RUN | len }
+    /// A run of `len` (≥ 1) plain items, all with `deadline`.
+    pub fn run_of(order: u64, seq: u64, at: f64, first: u32, len: u32, deadline: f64) -> Entry {
+        Entry { order, seq, at, deadline, item: first, tag: RUN | len }
     }
 
     /// The generation of the slot an item entry was queued with.
@@ -90,7 +91,7 @@ impl Queue {
     }
 
     /// Queue a run of plain items, merged into the last entry when it is a run this one continues
-    /// (ids, orders and flush numbers in a row, the same arrival time): plain adds handed over in
+    /// (ids, orders and flush numbers in a row, the same arrival time and deadline): plain adds handed over in
     /// several parts of one turn make one entry.
     pub fn push_run(&mut self, e: Entry) {
         let n = e.run();
@@ -99,7 +100,13 @@ impl Queue {
         if let Some(b) = self.entries.back_mut() {
             let len = b.run();
             let next = u64::from(len);
-            if len > 0 && b.item + len == e.item && b.order + next == e.order && b.seq + next == e.seq && b.at == e.at {
+            if len > 0
+                && b.item + len == e.item
+                && b.order + next == e.order
+                && b.seq + next == e.seq
+                && b.at == e.at
+                && b.deadline == e.deadline
+            {
                 b.tag += n;
                 return;
             }
@@ -158,7 +165,7 @@ mod tests {
     use super::*;
 
     fn run(item: u32, run: u32, order: u64, seq: u64, at: f64) -> Entry {
-        Entry::run_of(order, seq, at, item, run)
+        Entry::run_of(order, seq, at, item, run, f64::INFINITY)
     }
 
     /// The entries' (first id, run length).
@@ -179,10 +186,11 @@ mod tests {
         // Each differs from a continuation (ids 8.., orders 15.., numbers 25.., at 0) in one field,
         // so that the `*` mutants (3 * 5 = 15, …) would take it for one.
         let breaks = [
-            run(15, 1, 15, 25, 0.0), // ids
-            run(8, 1, 50, 25, 0.0),  // orders
-            run(8, 1, 15, 100, 0.0), // flush numbers
-            run(8, 1, 15, 25, 1.0),  // moment
+            run(15, 1, 15, 25, 0.0),                // ids
+            run(8, 1, 50, 25, 0.0),                 // orders
+            run(8, 1, 15, 100, 0.0),                // flush numbers
+            run(8, 1, 15, 25, 1.0),                 // moment
+            Entry::run_of(15, 25, 0.0, 8, 1, 99.0), // deadline
         ];
         for b in breaks {
             let mut q = Queue::default();

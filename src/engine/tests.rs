@@ -1421,7 +1421,7 @@ fn freed_ids_come_back_in_order_so_plain_batches_are_runs() {
             }
             let ids = h.e.reserve_plain(want).collect::<Vec<_>>();
             let take = if k % 3 == 2 { ids.len() / 2 } else { ids.len() }.min(1000 - added);
-            h.e.add_reserved(take, now).unwrap();
+            h.e.add_reserved(take, None, now).unwrap();
             added += take;
         }
         now += 10.0;
@@ -1447,7 +1447,7 @@ impl H {
         while ids.len() < n {
             let got: Vec<ItemId> = self.e.reserve_plain(n - ids.len()).collect();
             assert!(!got.is_empty(), "no room for plain adds");
-            self.e.add_reserved(got.len(), now).unwrap();
+            self.e.add_reserved(got.len(), None, now).unwrap();
             ids.extend(got);
         }
         ids
@@ -1725,4 +1725,128 @@ fn a_key_released_gives_its_held_ids_back() {
         assert_eq!(free, handed_out, "round {round}: every id is free again");
     }
     assert!(h.e.free_ids_of().1 < 100, "ids are reused, not taken anew");
+}
+
+// ---------------------------------------------------------------- deadline runs
+
+impl H {
+    /// `n` deadline adds in bulk (one deadline for all), as core.js records them.
+    fn bulk_by(&mut self, n: usize, deadline: f64, now: f64) -> Vec<ItemId> {
+        let ids: Vec<ItemId> = self.e.reserve_plain(n).collect();
+        assert_eq!(ids.len(), n, "room for {n}");
+        self.e.add_reserved(n, Some(deadline), now).unwrap();
+        ids
+    }
+}
+
+fn deadline_settles(out: &[Output]) -> Vec<ItemId> {
+    H::settles(out).into_iter().filter(|&(_, o)| o == Outcome::Code(ErrorCode::Deadline)).map(|(i, _)| i).collect()
+}
+
+#[test]
+fn a_queued_run_past_its_deadline_is_never_sent() {
+    // The key's one call is out (maxInFlightPerKey 1): the run waits past its deadline, then
+    // settles with E_DEADLINE at once, and the call's end sends nothing.
+    let mut h = H::new(Config { max_wait_ms: 0.0, max_in_flight_per_key: Some(1.0), ..cfg() });
+    h.bulk(1, 0.0);
+    let first = h.time(0.0).remove(0);
+    let run = h.bulk_by(3, 20.0, 1.0);
+    assert!(h.time(15.0).is_empty(), "held by the per-key cap");
+    assert_eq!(h.e.poll_timeout(), Some(20f64.next_up()), "its expiry");
+    h.e.handle_time(21.0);
+    let out = h.drain();
+    assert_eq!(deadline_settles(&out), run);
+    assert_eq!(h.e.stats().queued, 0);
+    let out = h.ok(&first, 22.0);
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "nothing left to send: {out:?}");
+    assert_eq!((h.e.stats().failed, h.e.stats().succeeded), (3, 1));
+}
+
+#[test]
+fn a_run_past_its_deadline_at_the_cut_settles_instead_of_going() {
+    // No timer ran since the deadline passed: the call's end (now past it) finds the run in the
+    // queue; it expires there, not sent.
+    let mut h = H::new(Config { max_wait_ms: 0.0, max_in_flight_per_key: Some(1.0), ..cfg() });
+    h.bulk(1, 0.0);
+    let first = h.time(0.0).remove(0);
+    let late = h.bulk_by(2, 20.0, 1.0);
+    let fresh = h.bulk_by(2, 100.0, 2.0);
+    let out = h.ok(&first, 30.0);
+    assert_eq!(deadline_settles(&out), late);
+    let sent: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.clone()) } else { None }).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].items.clone(), sent[0].deadline), (fresh, Some(100.0)));
+}
+
+#[test]
+fn run_items_in_flight_fail_with_deadline_at_once_and_abandon_the_call() {
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    let run = h.bulk_by(3, 50.0, 0.0);
+    let d = h.time(0.0).remove(0);
+    assert_eq!((d.items.clone(), d.deadline), (run.clone(), Some(50.0)));
+    h.e.handle_time(51.0);
+    let out = h.drain();
+    assert_eq!(deadline_settles(&out), run, "each at once, in flight");
+    assert!(out.contains(&Output::Abandoned { batch: d.batch }), "nobody waits: {out:?}");
+    let out = h.ok(&d, 60.0);
+    assert!(H::settles(&out).is_empty(), "their results are ignored: {out:?}");
+    assert_eq!((h.e.stats().failed, h.e.stats().succeeded, h.e.stats().in_flight_items), (3, 0, 0));
+}
+
+#[test]
+fn batch_deadline_is_the_earliest_of_mixed_runs_and_each_run_expires_alone() {
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    let mut want = h.bulk_by(2, 300.0, 0.0);
+    want.extend(h.bulk(2, 0.0));
+    let soon = h.bulk_by(2, 200.0, 0.0);
+    want.extend(&soon);
+    let d = h.time(0.0);
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].items.clone(), d[0].deadline), (want.clone(), Some(200.0)));
+    h.e.handle_time(201.0);
+    assert_eq!(deadline_settles(&h.drain()), soon, "only the run whose deadline passed");
+    let out = h.ok(&d[0], 210.0);
+    let ok: Vec<_> = H::settles(&out).into_iter().filter(|(_, o)| o.is_ok()).collect();
+    let expect: Vec<_> = want[..4].iter().enumerate().map(|(i, &id)| (id, Outcome::Ok { index: i as u32 })).collect();
+    assert_eq!(ok, expect, "the rest settle with their own entries");
+    // The later run's deadline no longer rides on anything: nothing expires at 300.
+    h.e.handle_time(301.0);
+    assert!(h.drain().is_empty());
+    assert_eq!((h.e.stats().failed, h.e.stats().succeeded), (2, 4));
+}
+
+#[test]
+fn a_run_with_its_deadline_near_goes_before_its_window_and_by_arrival_across_keys() {
+    // maxWaitMs 1000: the run (deadline 30, lead 10) is due at 20, before its window, and the
+    // keyed item that came earlier but is not due stays; due together, the older goes first.
+    let mut h = H::new(Config { max_wait_ms: 1000.0, max_in_flight: 1.0, ..cfg() });
+    let k = h.e.intern("k");
+    let keyed = h.add_to(k, 1.0, Some(25.0), 0.0);
+    let run = h.bulk_by(2, 30.0, 1.0);
+    assert_eq!(h.e.poll_timeout(), Some(15.0), "the keyed item's lead comes first");
+    let d = h.time(22.0); // late: both leads began; maxInFlight 1: the older first
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), vec![vec![keyed]]);
+    let out = h.ok(&d[0], 23.0);
+    let sent: Vec<_> =
+        out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect();
+    assert_eq!(sent, vec![run]);
+}
+
+#[test]
+fn runs_with_different_deadlines_stay_apart_and_reserve_as_plain_adds_do() {
+    // A deadline passed at the handover: refused, nothing changes; the ids stay reserved.
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    let ids: Vec<ItemId> = h.e.reserve_plain(4).collect();
+    let before = h.e.stats();
+    assert_eq!(h.e.add_reserved(2, Some(5.0), 6.0), Err(AddError::Rejected(ErrorCode::Deadline)));
+    let nan = h.e.add_reserved(2, Some(f64::NAN), 6.0);
+    assert!(matches!(nan, Err(AddError::Invalid(InputError::InvalidDeadline(_)))), "{nan:?}");
+    assert_eq!(h.e.stats(), before);
+    h.e.add_reserved(2, Some(50.0), 6.0).unwrap();
+    h.e.add_reserved(2, Some(60.0), 6.0).unwrap();
+    let d = h.time(6.0).remove(0);
+    assert_eq!((d.items.clone(), d.deadline), (ids.clone(), Some(50.0)));
+    h.e.handle_time(55.0);
+    assert_eq!(deadline_settles(&h.drain()), ids[..2]);
 }

@@ -19,10 +19,20 @@ pub enum Timer {
     DeadlineFlush { item: u32, gen: u32 },
     /// An item's deadline has passed: E_DEADLINE.
     Expire { item: u32, gen: u32 },
+    /// Items `first..first + len`, once a run with a deadline (their slots written since):
+    /// those whose deadline has passed get E_DEADLINE.
+    ExpireRun { first: u32, len: u32 },
+    /// A queued run's deadline is near: the default queue's entries up to this order must dispatch.
+    RunFlush(u64),
+    /// A deadline of the default queue's runs (queued or in flight) has passed: E_DEADLINE.
+    RunExpiry,
     /// A backed-off item rejoins its key's queue.
     ItemRetry { item: u32, gen: u32 },
     /// A backed-off batch (atomic or batch-level retry) is ready to resend.
     Unit(u64),
+    /// A call holding runs reaches the earliest of their deadlines: it is needed item by item
+    /// (its slots are written, their expiry timers settle those whose deadline passed).
+    CallDeadline(BatchId),
     /// A transport call outlived `timeoutMs`.
     CallTimeout(BatchId),
 }

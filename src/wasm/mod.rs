@@ -189,10 +189,11 @@ impl Core {
         }
     }
 
-    /// Plain adds recorded by JS: the first `n` reserved ids join the default queue (see
-    /// `Engine::add_reserved`). `0`/`1`: accepted (`1`: output pending); `< 0`: as `add`.
-    pub fn add_reserved(&mut self, n: u32, now: f64) -> i32 {
-        let r = self.engine.add_reserved(n as usize, now);
+    /// Plain adds recorded by JS: the first `n` reserved ids join the default queue, with
+    /// `deadline` each (NaN: none; see `Engine::add_reserved`). `0`/`1`: accepted (`1`: output
+    /// pending); `< 0`: as `add`.
+    pub fn add_reserved(&mut self, n: u32, deadline: f64, now: f64) -> i32 {
+        let r = self.engine.add_reserved(n as usize, opt(deadline), now);
         self.add_result(r.map(|()| 0))
     }
 
@@ -370,7 +371,7 @@ exports! {
     core_add_plain => add_plain(key: u32, now: f64) -> i32;
     core_add_dedupe => add_dedupe(key: u32, weight: f64, deadline: f64, n: usize, now: f64) -> i32;
     core_call_now => call_now(now: f64) -> f64;
-    core_add_reserved => add_reserved(n: u32, now: f64) -> i32;
+    core_add_reserved => add_reserved(n: u32, deadline: f64, now: f64) -> i32;
     core_reserve => reserve(max: u32) -> f64;
     core_cancel => cancel(id: u32, now: f64) -> bool;
     core_handle_time => handle_time(now: f64);

@@ -44,11 +44,11 @@ impl Engine {
         let id = self.key_id_for(key);
         let (order, seq) = (self.next_order, self.flushes.number());
         self.next_order += 1;
-        self.keys[key as usize].queue.push_run(Entry::run_of(order, seq, now, id, 1));
+        self.keys[key as usize].queue.push_run(Entry::run_of(order, seq, now, id, 1, f64::INFINITY));
         self.stats.items += 1;
         self.live += 1;
         self.queued += 1;
-        self.queue_grew(key, id, f64::INFINITY, now);
+        self.queue_grew(key, false);
         Ok((id, Admission::Queued))
     }
 
@@ -244,16 +244,25 @@ impl Engine {
     }
 
     /// Plain adds in bulk: the first `n` ids of [`Engine::reserve_plain`] join the default queue
-    /// (weight 1, no deadline, no dedupe), in order, exactly as `n` calls of
-    /// `add(DEFAULT_KEY, 1.0, None, None, now)` that each return [`Admission::Queued`] would.
+    /// (weight 1, no dedupe, `deadline` each or none), in order, exactly as `n` calls of
+    /// `add(DEFAULT_KEY, 1.0, deadline, None, now)` that each return [`Admission::Queued`] would.
     /// Refused with the state unchanged when fewer ids are reserved, or when not all of them
-    /// would be queued (closed, too heavy, `maxQueued` reached, adds waiting for room): such
-    /// adds go through [`Engine::add`]. The remaining reserved ids stay reserved.
-    pub fn add_reserved(&mut self, n: usize, now: f64) -> Result<(), AddError> {
+    /// would be queued (closed, too heavy, `maxQueued` reached, adds waiting for room, the
+    /// deadline passed): such adds go through [`Engine::add`]. The remaining reserved ids stay
+    /// reserved. With a deadline near (see `deadline.rs`) the queue may ask for a [`Output::Tick`]
+    /// before the reservation's last id.
+    pub fn add_reserved(&mut self, n: usize, deadline: Option<f64>, now: f64) -> Result<(), AddError> {
         if n > self.reserved_shown {
             return Err(AddError::Invalid(InputError::NotReserved { asked: n, reserved: self.reserved_shown }));
         }
+        let deadline = match deadline {
+            Some(d) if d.is_nan() => return Err(AddError::Invalid(InputError::InvalidDeadline(d))),
+            d => d.unwrap_or(f64::INFINITY),
+        };
         self.plain_refusal()?;
+        if now > deadline {
+            return Err(AddError::Rejected(ErrorCode::Deadline));
+        }
         if self.waiting > 0 || self.queued + n > self.cfg.queued_cap() {
             return Err(AddError::Rejected(ErrorCode::Full));
         }
@@ -266,14 +275,15 @@ impl Engine {
         self.reserved_shown -= n;
         let (order, seq) = (self.next_order, self.flushes.number_n(n));
         self.next_order += n as u64;
-        let run = Entry::run_of(order, seq, now, first, n32);
+        let run = Entry::run_of(order, seq, now, first, n32, deadline);
         self.keys[DEFAULT_KEY as usize].queue.push_run(run);
         self.stats.items += n as u64;
         self.live += n;
         self.queued += n;
         // What the adds' growth triggers, as one add after another would: the queue's window (or
         // the end of the turn), or, once full or under backpressure, a tick.
-        self.queue_grew(DEFAULT_KEY, first, f64::INFINITY, now);
+        let due = deadline.is_finite() && self.arm_run_deadline(order + n as u64 - 1, deadline, now);
+        self.queue_grew(DEFAULT_KEY, due);
         Ok(())
     }
 
@@ -306,7 +316,7 @@ impl Engine {
             }
         }
         self.queued += 1;
-        self.queue_grew(k, idx, deadline, now);
+        self.item_queued(k, idx, deadline, now);
     }
 
     // Out of line: inlined at each caller, it made the .wasm larger.
@@ -329,11 +339,18 @@ impl Engine {
         self.ready_stale = true;
         // Its backoff was its wait: it goes with the next batch of its key.
         self.due_through(k, order, false);
-        self.queue_grew(k, idx, deadline, now);
+        self.item_queued(k, idx, deadline, now);
     }
 
-    pub(super) fn queue_grew(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) {
-        if deadline.is_finite() && self.arm_deadline(k, idx, deadline, now) {
+    /// Item `idx` (its deadline `deadline`) joined key `k`'s queue.
+    fn item_queued(&mut self, k: KeyId, idx: u32, deadline: f64, now: f64) {
+        let due = deadline.is_finite() && self.arm_item_deadline(k, idx, deadline, now);
+        self.queue_grew(k, due);
+    }
+
+    /// Key `k`'s queue grew (`due`: a deadline made it due already, a tick asked for).
+    pub(super) fn queue_grew(&mut self, k: KeyId, due: bool) {
+        if due {
             return;
         }
         let q = &self.keys[k as usize].queue;

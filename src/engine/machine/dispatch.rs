@@ -2,7 +2,7 @@
 //! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
 //! decided in `due.rs`.
 
-use super::{Batch, Engine, Run, Slot, State, Timer, Unit};
+use super::{next_after, Batch, Engine, Run, Slot, State, Timer, Unit};
 use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
@@ -17,12 +17,20 @@ impl Engine {
         let mut runs: Vec<Run> = Vec::new();
         let mut count = 0;
         let mut expired = Vec::new();
+        let mut expired_runs = Vec::new();
         let mut weight = 0.0;
         let key = &mut self.keys[k as usize];
         while count < size {
             let Some(e) = key.queue.entries.front_mut() else {
                 break;
             };
+            if e.run() > 0 && now > e.deadline {
+                // As for an item below: past its deadline, the run settles instead of being sent.
+                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline };
+                key.queue.entries.pop_front();
+                expired_runs.push(r);
+                continue;
+            }
             if e.run() > 0 {
                 // Plain items, weight 1 each: as many as fit, taken off the front of the run.
                 let room = (e.run() as usize).min(size - count);
@@ -39,7 +47,7 @@ impl Engine {
                 if take == 0 {
                     break;
                 }
-                let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq };
+                let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq, deadline: e.deadline };
                 if take == e.run() as usize {
                     key.queue.entries.pop_front();
                 } else {
@@ -52,7 +60,7 @@ impl Engine {
                     runs.push(r);
                 } else {
                     entries.reserve(size - entries.len());
-                    Engine::stamp_run(&mut self.items, k, r, State::InFlight, &mut entries);
+                    Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
                 }
                 continue;
             }
@@ -86,12 +94,16 @@ impl Engine {
                 // needed as slots now, ahead of it.
                 entries.reserve(size - entries.len());
                 for r in core::mem::take(&mut runs) {
-                    Engine::stamp_run(&mut self.items, k, r, State::InFlight, &mut entries);
+                    Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
                 }
                 entries.push((e.item, e.gen()));
                 count += 1;
             }
         }
+        for r in &expired_runs {
+            self.expire_run(r);
+        }
+        let key = &mut self.keys[k as usize];
         if key.queue.is_empty() {
             key.window_at = f64::INFINITY;
         }
@@ -154,8 +166,9 @@ impl Engine {
             weight += it.weight;
             ids.push(idx);
         }
-        // Plain runs: first sends, weight 1 each, no deadline; their slots stay unwritten.
+        // Plain runs: first sends, weight 1 each; their slots stay unwritten.
         for r in &runs {
+            deadline = deadline.min(r.deadline);
             for id in r.first..r.first + r.len {
                 ids.push(id);
             }
@@ -169,6 +182,9 @@ impl Engine {
         self.keys[k as usize].in_flight += 1;
         if let Some(t) = self.cfg.timeout_ms {
             self.timers.push(now + t, Timer::CallTimeout(batch));
+        }
+        if !runs.is_empty() && deadline.is_finite() {
+            self.timers.push(next_after(deadline), Timer::CallDeadline(batch));
         }
         let wanted = ids.len();
         let b = Batch {

@@ -143,8 +143,10 @@ impl Engine {
         let key = &self.keys[k as usize];
         let live = |e: &&Entry| self.entry_live(e);
         let sendable = |e: &&Entry| {
-            // A run: plain items, no deadline (and maybe no slots yet).
-            e.run() > 0 || {
+            // A run: plain items, one deadline (and maybe no slots yet).
+            if e.run() > 0 {
+                now <= e.deadline
+            } else {
                 let it = &self.items[e.item as usize];
                 it.caller_settled || now <= it.deadline || !it.followers.is_empty()
             }

@@ -259,6 +259,8 @@ impl Engine {
 
     /// One caller gives up (abort, deadline, route failure). Its slot goes too unless
     /// followers still ride on it.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn remove_caller(&mut self, idx: u32, code: ErrorCode, now: f64) {
         let outcome = Outcome::Code(code);
         self.count_settled(idx, outcome);

@@ -1,5 +1,5 @@
-//! Plain items as runs of ids. Plain adds in bulk (`add_reserved`) take consecutive ids and
-//! queue as one entry; a batch cut from such entries alone goes in flight as runs, and when
+//! Plain items as runs of ids. Plain adds in bulk (`add_reserved`, with one deadline or none)
+//! take consecutive ids and queue as one entry; a batch cut from such entries alone goes in flight as runs, and when
 //! every item of it succeeds it settles and frees them as runs: the slots of its items are
 //! never written. So the plain path costs the engine per batch, not per item.
 //!
@@ -15,27 +15,39 @@
 //! a batch that mixes plain and other items (at the cut), a call that fails or has an item
 //! error (before its outcome is applied), a queue whose circuit opens. From then on they are
 //! ordinary items, exactly as if each had been added alone. Plain items have no signal: the
-//! engine's `cancel` does not reach them while they are in a run.
+//! engine's `cancel` does not reach them while they are in a run. A run's deadline is its key's
+//! to watch while it is a run (`deadline.rs`); once its slots are written, each has its own.
 
 use super::*;
 
 impl Engine {
     /// Write the slots of `n` plain items of key `key` from `r` as `state` (arrival order, flush
-    /// number, weight 1, no deadline); their `(index, generation)`s go to `slots`.
+    /// number, weight 1, the run's deadline, whose expiry gets a timer); their
+    /// `(index, generation)`s go to `slots`.
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
-    pub(super) fn stamp_run(items: &mut Vec<Item>, key: KeyId, r: Run, state: State, slots: &mut Vec<Slot>) {
+    pub(super) fn stamp_run(
+        items: &mut Vec<Item>,
+        timers: &mut Timers,
+        key: KeyId,
+        r: Run,
+        state: State,
+        slots: &mut Vec<Slot>,
+    ) {
         Engine::grow_slots(items, r.first + r.len); // the run's ids may be new: their slots come now
         for j in 0..r.len {
             let idx = r.first + j;
             let it = &mut items[idx as usize];
             it.key = key;
             it.weight = 1.0;
-            it.deadline = f64::INFINITY;
+            it.deadline = r.deadline;
             it.seq = r.seq + u64::from(j);
             it.order = r.order + u64::from(j);
             it.state = state;
             slots.push((idx, it.gen));
+        }
+        if r.deadline.is_finite() {
+            timers.push(next_after(r.deadline), Timer::ExpireRun { first: r.first, len: r.len });
         }
     }
 
@@ -44,14 +56,28 @@ impl Engine {
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn materialise_call(&mut self, batch: BatchId, b: &mut Batch) {
-        Engine::stamp_call(&mut self.items, b.key, batch, core::mem::take(&mut b.runs), &mut b.entries);
+        Engine::stamp_call(
+            &mut self.items,
+            &mut self.timers,
+            b.key,
+            batch,
+            core::mem::take(&mut b.runs),
+            &mut b.entries,
+        );
     }
 
     #[inline(never)]
-    fn stamp_call(items: &mut Vec<Item>, key: KeyId, batch: BatchId, runs: Vec<Run>, entries: &mut Vec<Slot>) {
+    pub(super) fn stamp_call(
+        items: &mut Vec<Item>,
+        timers: &mut Timers,
+        key: KeyId,
+        batch: BatchId,
+        runs: Vec<Run>,
+        entries: &mut Vec<Slot>,
+    ) {
         for r in runs {
             let from = entries.len();
-            Engine::stamp_run(items, key, r, State::InFlight, entries);
+            Engine::stamp_run(items, timers, key, r, State::InFlight, entries);
             for &(idx, _) in &entries[from..] {
                 let it = &mut items[idx as usize];
                 it.batch = batch;
@@ -69,8 +95,8 @@ impl Engine {
         for i in 0..self.keys[k as usize].queue.entries.len() {
             let e = self.keys[k as usize].queue.entries[i];
             if e.run() > 0 {
-                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq };
-                Engine::stamp_run(&mut self.items, k, r, State::Queued, &mut scratch);
+                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline };
+                Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::Queued, &mut scratch);
             }
         }
     }

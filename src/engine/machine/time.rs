@@ -41,6 +41,21 @@ impl Engine {
                     self.remove_caller(item, ErrorCode::Deadline, now);
                 }
             }
+            Timer::ExpireRun { first, len } => {
+                // A slot reused since holds an item of its own: expired too if its deadline passed.
+                for idx in first..first + len {
+                    let it = &self.items[idx as usize];
+                    if it.state != State::Free && !it.caller_settled && now > it.deadline {
+                        self.remove_caller(idx, ErrorCode::Deadline, now);
+                    }
+                }
+            }
+            Timer::RunFlush(order) => self.due_through(DEFAULT_KEY, order, false),
+            Timer::RunExpiry => {
+                if self.run_expiry == at {
+                    self.expire_runs(now);
+                }
+            }
             Timer::ItemRetry { item, gen } => {
                 if self.slot_in(item, gen, State::RetryWait) {
                     self.requeue(item, now);
@@ -54,6 +69,12 @@ impl Engine {
                     key.ready_units.push_back(u);
                     self.ready_stale = true;
                     self.schedule_due(k, false);
+                }
+            }
+            Timer::CallDeadline(batch) => {
+                if let Some(b) = self.batches.get_mut(&batch) {
+                    let runs = core::mem::take(&mut b.runs);
+                    Engine::stamp_call(&mut self.items, &mut self.timers, b.key, batch, runs, &mut b.entries);
                 }
             }
             Timer::CallTimeout(batch) => {
@@ -78,8 +99,17 @@ impl Engine {
                 let it = &self.items[item as usize];
                 it.gen == gen && it.state != State::Free && !it.caller_settled
             }
+            Timer::ExpireRun { first, len } => (first..first + len).any(|idx| {
+                let it = &self.items[idx as usize];
+                it.state != State::Free && !it.caller_settled
+            }),
+            Timer::RunFlush(order) => {
+                self.keys[DEFAULT_KEY as usize].queue.entries.front().is_some_and(|e| e.order <= order)
+            }
+            Timer::RunExpiry => self.run_expiry == at,
             Timer::ItemRetry { item, gen } => self.slot_in(item, gen, State::RetryWait),
             Timer::Unit(u) => self.units.contains_key(&u),
+            Timer::CallDeadline(b) => self.batches.get(&b).is_some_and(|b| !b.runs.is_empty()),
             Timer::CallTimeout(b) => self.batches.get(&b).is_some_and(|b| !b.timed_out),
         }
     }
