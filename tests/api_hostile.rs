@@ -340,12 +340,13 @@ async fn dropping_an_add_that_waits_to_retry_stops_its_retries() {
     settled(b.stats());
 }
 
-#[tokio::test(start_paused = true)]
-async fn close_waits_for_items_waiting_to_retry() {
+/// A batcher whose first transport call fails with a retryable reset and whose later calls
+/// double their items; retries wait 100 ms. Also returns the count of calls made.
+fn reset_once_then_doubled(max_wait: Duration) -> (Batcher<u32, u32>, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let retry = RetryConfig::default().base_delay(Duration::from_millis(100)).jitter(hyperbatch::Jitter::None);
-    let b = Batcher::builder().max_wait(MS).retry(retry).build(move |batch: Batch<u32>| {
+    let b = Batcher::builder().max_wait(max_wait).retry(retry).build(move |batch: Batch<u32>| {
         let n = c.fetch_add(1, Ordering::SeqCst);
         async move {
             if n == 0 {
@@ -355,6 +356,12 @@ async fn close_waits_for_items_waiting_to_retry() {
             }
         }
     });
+    (b, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_items_waiting_to_retry() {
+    let (b, _calls) = reset_once_then_doubled(MS);
     let a = b.add(1);
     sleep(20 * MS).await;
     b.close().await;
@@ -364,19 +371,7 @@ async fn close_waits_for_items_waiting_to_retry() {
 
 #[tokio::test(start_paused = true)]
 async fn flush_resolves_once_its_items_settled_retries_included() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let retry = RetryConfig::default().base_delay(Duration::from_millis(100)).jitter(hyperbatch::Jitter::None);
-    let b = Batcher::builder().max_wait(Duration::from_secs(10)).retry(retry).build(move |batch: Batch<u32>| {
-        let n = c.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                Err(TransportError::new("reset"))
-            } else {
-                doubled(&batch)
-            }
-        }
-    });
+    let (b, calls) = reset_once_then_doubled(Duration::from_secs(10));
     let a = b.add(1);
     let started = tokio::time::Instant::now();
     b.flush().await;
