@@ -931,7 +931,8 @@ class Runner {
       if (this.used !== 0 || !this.plain) return false;
     }
     if (this.clock === 0 && this.turnEndOnAdd) this.queueTurnEnd();
-    if (deadline < this.now()) return false; // its turn-end microtask hands the adds over
+    // this.now() queues the turn-end microtask that hands the adds over; a deadline past is refused.
+    if (deadline < this.now()) return false;
     const r = this.core.reserve(this.reserveSize), n = r % RESERVE_SPAN;
     this.used = 0;
     this.groupDeadline = deadline;

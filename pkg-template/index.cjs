@@ -4,10 +4,6 @@ const { readFileSync } = require("node:fs");
 const { join } = require("node:path");
 const core = require("./core.cjs");
 
-// The engine's clock: process.hrtime, not perf_hooks (see index.node.js).
-const clock = typeof process.hrtime === "function" ? { now: () => {
-  const t = process.hrtime();
-  return t[0] * 1e3 + t[1] / 1e6;
-} } : undefined;
+const clock = process.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(process.hrtime()) }; // ms
 core.loadSync(readFileSync(join(__dirname, "hyperbatch_bg.wasm")), clock);
 exports.Batcher = core.Batcher;

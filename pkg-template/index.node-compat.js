@@ -6,11 +6,7 @@ import { createRequire } from "node:module";
 import { loadSync } from "./core.js";
 
 const fs = process.getBuiltinModule?.("fs") ?? createRequire(import.meta.url)("fs");
-// The engine's clock: process.hrtime, not perf_hooks (see index.node.js).
-const clock = typeof process.hrtime === "function" ? { now: () => {
-  const t = process.hrtime();
-  return t[0] * 1e3 + t[1] / 1e6;
-} } : undefined;
+const clock = process.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(process.hrtime()) }; // ms
 loadSync(fs.readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)), clock);
 
 export { Batcher } from "./core.js";

@@ -5,10 +5,7 @@
 // index.node-compat.js and index.cjs too). Read per batch and per turn of adds, never per item.
 import { loadSync } from "./core.js";
 
-const clock = typeof process.hrtime === "function" ? { now: () => {
-  const t = process.hrtime();
-  return t[0] * 1e3 + t[1] / 1e6;
-} } : undefined;
+const clock = process.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(process.hrtime()) }; // ms
 loadSync(process.getBuiltinModule("fs").readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)), clock);
 
 export { Batcher } from "./core.js";

@@ -175,6 +175,13 @@ struct Run {
     deadline: f64,
 }
 
+impl Run {
+    /// The first `len` items of a queue entry that holds a run.
+    fn of(e: &Entry, len: u32) -> Run {
+        Run { first: e.item, len, order: e.order, seq: e.seq, deadline: e.deadline }
+    }
+}
+
 #[derive(Debug)]
 struct Batch {
     key: KeyId,

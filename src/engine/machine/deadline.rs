@@ -72,7 +72,7 @@ impl Engine {
             i += 1;
             if e.run() > 0 && now > e.deadline {
                 // Its accounting may empty the queue (nothing live left): then the loop ends.
-                self.expire_run(&Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline });
+                self.expire_run(&Run::of(&e, e.run()));
                 gone = true;
                 continue;
             }

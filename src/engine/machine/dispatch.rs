@@ -26,7 +26,7 @@ impl Engine {
             };
             if e.run() > 0 && now > e.deadline {
                 // As for an item below: past its deadline, the run settles instead of being sent.
-                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline };
+                let r = Run::of(e, e.run());
                 key.queue.entries.pop_front();
                 expired_runs.push(r);
                 continue;
@@ -47,7 +47,7 @@ impl Engine {
                 if take == 0 {
                     break;
                 }
-                let r = Run { first: e.item, len: take as u32, order: e.order, seq: e.seq, deadline: e.deadline };
+                let r = Run::of(e, take as u32);
                 if take == e.run() as usize {
                     key.queue.entries.pop_front();
                 } else {

@@ -95,7 +95,7 @@ impl Engine {
         for i in 0..self.keys[k as usize].queue.entries.len() {
             let e = self.keys[k as usize].queue.entries[i];
             if e.run() > 0 {
-                let r = Run { first: e.item, len: e.run(), order: e.order, seq: e.seq, deadline: e.deadline };
+                let r = Run::of(&e, e.run());
                 Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::Queued, &mut scratch);
             }
         }
