@@ -181,6 +181,25 @@ test("weight: a queue dispatches before the next item would push its weight over
   await b.close();
 });
 
+test("weight: a queue whose weight reaches maxBatchWeight exactly is full and goes at once, not at its window", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG, maxBatchWeight: 10, weigh: (x) => x.w });
+  const ps = [track(b.add({ id: "a", w: 4 })), track(b.add({ id: "b", w: 6 })), track(b.add({ id: "c", w: 1 }))];
+  await macrotask();
+  assert.deepEqual(calls.map((c) => c.items.map(label)), [["a", "b"]], "4 + 6 = 10: a full batch");
+  assertStats(b, { queued: 1 });
+  // Plain items (weight 1, no weigh) the same: three of a cap of 3 go without waiting for the window.
+  const plain = recorder();
+  const p = open(t, { transport: plain.transport, maxWaitMs: LONG, maxBatchWeight: 3 });
+  const qs = ["x", "y", "z"].map((x) => track(p.add(x)));
+  await macrotask();
+  assert.deepEqual(plain.calls.map((c) => c.items), [["x", "y", "z"]]);
+  await waitFor(() => qs.every(settled), "the plain items");
+  await b.flush();
+  assert.deepEqual(ps.map((q) => q.value), ["r:a", "r:b", "r:c"]);
+  await Promise.all([b.close(), p.close()]);
+});
+
 test("weight: AddOptions.weight overrides weigh() for that item", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG, maxBatchWeight: 10, weigh: () => 1 });

@@ -152,6 +152,27 @@ fn weight_cap_cuts_before_overflow_and_rejects_too_large() {
 }
 
 #[test]
+fn a_queue_whose_weight_reaches_the_cap_is_full() {
+    // As maxBatchSize: a queue holding exactly maxBatchWeight asks for a tick and goes at it,
+    // not at its window (no item of weight > 0 could join it).
+    let mut h = H::new(Config { max_batch_weight: Some(10.0), max_wait_ms: 1000.0, ..cfg() });
+    let a = h.add_to(DEFAULT_KEY, 4.0, None, 0.0);
+    assert_eq!(h.drain(), vec![], "4 < 10: its window");
+    let b = h.add_to(DEFAULT_KEY, 6.0, None, 0.0);
+    assert_eq!(h.drain(), vec![Output::Tick], "4 + 6 = 10: full");
+    let d = h.time(0.0);
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].items.clone(), d[0].weight), (vec![a, b], 10.0));
+    // Plain items in bulk (weight 1 each) fill a cap of 3 the same way.
+    let mut h = H::new(Config { max_batch_weight: Some(3.0), max_wait_ms: 1000.0, ..cfg() });
+    let ids = h.e.reserve_plain(3);
+    assert_eq!(ids.len(), 3, "room for three before the cap");
+    h.e.add_reserved(3, None, 0.0).unwrap();
+    assert_eq!(h.drain(), vec![Output::Tick]);
+    assert_eq!(h.time(0.0)[0].items, ids.collect::<Vec<_>>());
+}
+
+#[test]
 fn keys_dispatch_independently() {
     let mut h = H::new(Config { max_batch_size: 2.0, ..cfg() });
     let (ka, kb) = (h.e.intern("a"), h.e.intern("b"));

@@ -354,7 +354,7 @@ impl Engine {
             return;
         }
         let q = &self.keys[k as usize].queue;
-        let full = q.live >= self.cfg.batch_size() || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap);
+        let full = q.live >= self.cfg.batch_size() || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight >= cap);
         if full || self.closed || self.under_pressure() {
             self.schedule_due(k, true);
         } else if self.cfg.max_wait_ms == 0.0 || self.adaptive_idle(k) {

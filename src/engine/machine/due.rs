@@ -303,7 +303,7 @@ impl Engine {
         self.closed
             || self.adaptive_idle(k)
             || q.live >= self.cfg.batch_size()
-            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight > cap)
+            || matches!(self.cfg.max_batch_weight, Some(cap) if q.weight >= cap)
             || window <= now
             || q.entries.front().is_some_and(|e| e.order < q.due_before)
     }
