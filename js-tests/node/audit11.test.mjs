@@ -73,3 +73,25 @@ test("audit11: slim init() with a file: URL that does not exist rejects with E_C
   `);
   assert.deepEqual(out, { first: { code: "E_CONFIG", hasCause: true }, after: 7 });
 });
+
+// slim.d.ts types `source` as a BufferSource among others, which a DataView is ("bytes" in the
+// contract); V8's WebAssembly.compile refuses a DataView ("Argument 0 must be a buffer source").
+test("audit11: slim init() with a DataView of the bytes (an offset one too) loads the .wasm", async () => {
+  const out = await child(`
+    import { readFileSync } from "node:fs";
+    const { Batcher, init } = await import("hyperbatch/slim");
+    const bytes = readFileSync(${JSON.stringify(wasmPath)});
+    const padded = new Uint8Array(bytes.length + 16);
+    padded.set(bytes, 8);
+    let result;
+    try {
+      await init(new DataView(padded.buffer, 8, bytes.length));
+      const b = new Batcher({ maxWaitMs: 0, transport: (batch) => batch.items.map((x) => x + 1) });
+      result = { ok: await b.add(1) };
+    } catch (e) {
+      result = { code: e?.code, message: String(e?.message) };
+    }
+    console.log(JSON.stringify(result));
+  `);
+  assert.deepEqual(out, { ok: 2 });
+});
