@@ -4,9 +4,11 @@
 // or, where it is silent, what a user of DataLoader, the Fetch API and AbortSignal would expect.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import vm from "node:vm";
 import { test } from "./_helpers.mjs";
 
 // ---------------------------------------------------------------------------------------------
@@ -94,4 +96,34 @@ test("audit11: slim init() with a DataView of the bytes (an offset one too) load
     console.log(JSON.stringify(result));
   `);
   assert.deepEqual(out, { ok: 2 });
+});
+
+// ---------------------------------------------------------------------------------------------
+// "`await using b = new Batcher(...)`  // Symbol.asyncDispose calls close()". Where the host has
+// no Symbol.asyncDispose (browsers before it, reached "through Vite"; Node 20 and 22's vm
+// contexts), `await using` only runs transpiled, and esbuild (Vite, wrangler) and Babel then look
+// up Symbol.for("Symbol.asyncDispose"): a Batcher must answer to that key there.
+
+test("audit11: without a host Symbol.asyncDispose, await using as esbuild and Babel lower it closes the batcher", async (t) => {
+  const context = vm.createContext({ setTimeout, clearTimeout, queueMicrotask, TextEncoder, performance });
+  if (vm.runInContext("typeof Symbol.asyncDispose", context) === "symbol") {
+    t.skip("this Node's vm contexts have Symbol.asyncDispose (the built-in key is checked by flush.test.mjs)");
+    return;
+  }
+  // The package's CommonJS core in that realm, its .wasm loaded as index.cjs loads it.
+  const module = { exports: {} };
+  vm.runInContext(`(function (exports, module) {${readFileSync(join(dirname(wasmPath), "core.cjs"), "utf8")}\n})`, context)(module.exports, module);
+  const core = module.exports;
+  core.loadSync(readFileSync(wasmPath));
+  // esbuild's lowering of `await using b = new Batcher(...)` (its __knownSymbol): Symbol[name] or Symbol.for("Symbol." + name).
+  const knownSymbol = vm.runInContext('(name) => Symbol[name] ?? Symbol.for("Symbol." + name)', context);
+  const sent = [];
+  const b = new core.Batcher({ maxWaitMs: 60_000, transport: (batch) => (sent.push(...batch.items), batch.items) });
+  const dispose = b[knownSymbol("asyncDispose")];
+  assert.equal(typeof dispose, "function", "the Batcher has no method under Symbol.for(\"Symbol.asyncDispose\")");
+  const p = b.add(1);
+  await dispose.call(b); // close(): flushes, waits, then refuses adds
+  assert.equal(await p, 1);
+  assert.deepEqual(sent, [1]);
+  await assert.rejects(b.add(2), (e) => e.code === "E_CLOSED");
 });
