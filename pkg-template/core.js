@@ -1734,10 +1734,10 @@ class Batcher {
   }
 }
 
-if (typeof Symbol.asyncDispose === "symbol") {
-  Object.defineProperty(Batcher.prototype, Symbol.asyncDispose, {
-    value: function () { return this.close(); }, writable: true, configurable: true,
-  });
-}
+// Where the host has no Symbol.asyncDispose (Node 20/22's vm contexts, older browsers), under the
+// key that `await using` transpiled by esbuild (Vite, wrangler) or Babel looks up instead.
+Object.defineProperty(Batcher.prototype, Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose"), {
+  value: function () { return this.close(); }, writable: true, configurable: true,
+});
 
 export { Batcher, load, loadSync, runnerOf };

@@ -322,10 +322,11 @@ class DataLoader {
 
   /** The engine's counters, as `Batcher.stats()`. */
   stats() {
-    if (this.#batcher !== undefined) return this.#batcher.stats();
-    // Keys wait in the batches not dispatched yet (counted here, not per load).
-    const open = this.#batch;
-    return { ...this.#counts, queued: this.#parked + (open !== null && !open.hasDispatched ? open.keys.length : 0) };
+    // Keys wait in the batches not dispatched yet (counted here, not per load), with extras too
+    // (under DataLoader's schedule their keys reach the Batcher when their batch dispatches).
+    const open = this.#batch, s = this.#batcher !== undefined ? this.#batcher.stats() : { ...this.#counts };
+    s.queued += this.#parked + (open !== null && !open.hasDispatched ? open.keys.length : 0);
+    return s;
   }
 
   /** DataLoader's getCurrentBatch when the open batch is gone or full: a new one whose dispatch is scheduled. */

@@ -106,6 +106,24 @@ test("stats().queued counts the keys of every batch not dispatched yet, full one
   assert.equal(l.stats().items, 5);
 });
 
+// audit11: a loader with extras (its own Batcher) but DataLoader's schedule keeps the keys of its
+// batches in the loader until they dispatch, as a loader without extras does: `queued` ("items
+// waiting (not in flight)", as Batcher.stats()) counted them there and 0 here.
+for (const [what, extras] of [["retry", { retry: { maxAttempts: 2 } }], ["maxInFlight", { maxInFlight: 2 }], ["timeoutMs", { timeoutMs: 10_000 }], ["onBatchStart", { onBatchStart() {} }]]) {
+  test(`audit11: stats().queued of a loader with ${what} counts the keys of batches not dispatched yet, as without extras`, async () => {
+    const scheduled = [];
+    const l = new DataLoader(async (keys) => keys, { maxBatchSize: 2, batchScheduleFn: (fn) => scheduled.push(fn), ...extras });
+    const loads = [1, 2, 3].map((k) => l.load(k));
+    assert.equal(l.stats().queued, 3);
+    scheduled.shift()(); // the full batch goes: its keys are the engine's now (queued there, or in flight)
+    assert.equal(l.stats().queued + l.stats().inFlightItems, 3);
+    scheduled.shift()();
+    assert.deepEqual(await Promise.all(loads), [1, 2, 3]);
+    assert.equal(l.stats().queued, 0);
+    assert.equal(l.stats().items, 3);
+  });
+}
+
 test("a batch over the engine's 100,000-key ceiling is one call without extras (as DataLoader), calls of 100,000 with them", async () => {
   const keys = Array.from({ length: 100001 }, (_, i) => i);
   for (const [options, sizes] of [[{ cache: false }, [100001]], [{ cache: false, maxInFlight: 4 }, [100000, 1]]]) {

@@ -423,12 +423,14 @@ export function checks(Batcher, assert) {
       [0, 0, 0, 2, 3, 3, 0],
     );
     assert.equal(calls.length, 2);
-    if (typeof Symbol.asyncDispose === "symbol") {
-      const b2 = open({ transport, maxWaitMs: LONG });
-      const e = track(b2.add("e"));
-      await b2[Symbol.asyncDispose]();
-      assert.equal(e.value, "r:e", "Symbol.asyncDispose closes");
-    }
+    // `await using`: the host's Symbol.asyncDispose, or where there is none the key esbuild
+    // (Vite, wrangler) and Babel look up when they transpile it (audit11).
+    const b2 = open({ transport, maxWaitMs: LONG });
+    const e = track(b2.add("e"));
+    const dispose = b2[Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")];
+    assert.equal(typeof dispose, "function", "a Batcher has an asyncDispose method");
+    await dispose.call(b2);
+    assert.equal(e.value, "r:e", "Symbol.asyncDispose closes");
   });
 
   check("addMany: Promise.allSettled shape, in input order", async (open) => {

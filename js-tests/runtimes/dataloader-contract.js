@@ -186,6 +186,18 @@ export function dataloaderChecks(mod, assert) {
     assert.deepEqual([e.batches, e.items, e.succeeded, e.failed], [1, 2, 2, 0]);
   });
 
+  check("stats().queued counts keys waiting for their dispatch, with and without extras (audit11)", async () => {
+    for (const extra of [{}, { retry: { maxAttempts: 2 } }, { maxInFlight: 2 }]) {
+      const scheduled = [];
+      const loader = new DataLoader(async (keys) => keys, { maxBatchSize: 2, batchScheduleFn: (fn) => scheduled.push(fn), ...extra });
+      const loads = [1, 2, 3].map((k) => loader.load(k));
+      assert.equal(loader.stats().queued, 3, JSON.stringify(extra));
+      for (const fn of scheduled.splice(0)) fn();
+      assert.deepEqual(await Promise.all(loads), [1, 2, 3]);
+      assert.equal(loader.stats().queued, 0, JSON.stringify(extra));
+    }
+  });
+
   // ---------------------------------------------------------------------- hostile callers
   // As DataLoader 2.2 answers them, with and without the extras that put a Batcher behind the loader.
   const variants = [["plain", {}], ["maxWaitMs", { maxWaitMs: 1 }], ["retry", { retry: { maxAttempts: 1 } }]];
