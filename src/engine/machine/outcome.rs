@@ -139,7 +139,7 @@ impl Engine {
     pub(super) fn whole(&self, b: &Batch) -> bool {
         b.entries.iter().all(|&(idx, gen)| {
             let it = &self.items[idx as usize];
-            self.in_flight_slot(idx, gen) && it.followers.is_empty() && !it.caller_settled
+            self.in_flight_slot(idx, gen) && it.followers == NONE && !it.caller_settled
         })
     }
 
@@ -248,12 +248,16 @@ impl Engine {
         self.free_item(idx);
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn settle_followers(&mut self, idx: u32, outcome: Outcome) {
-        let followers = core::mem::take(&mut self.items[idx as usize].followers);
-        for f in followers {
+        let mut f = core::mem::replace(&mut self.items[idx as usize].followers, NONE);
+        while f != NONE {
+            let next = self.items[f as usize].followers;
             self.count_settled(f, outcome);
             self.emit(Output::Settle { item: f, outcome, release: true });
             self.free_item(f);
+            f = next;
         }
     }
 
@@ -266,20 +270,26 @@ impl Engine {
         self.count_settled(idx, outcome);
         let it = &mut self.items[idx as usize];
         if it.state == State::Follower {
-            let p = it.primary;
+            let (p, next) = (it.primary, it.followers);
             self.emit(Output::Settle { item: idx, outcome, release: true });
             self.free_item(idx);
-            let primary = &mut self.items[p as usize];
-            // A follower joins its slot once. (Not `retain`: more code in the .wasm.)
-            if let Some(i) = primary.followers.iter().position(|&f| f == idx) {
-                primary.followers.remove(i);
+            // Unlinked from its slot's list: after the one before it (or the slot), which
+            // becomes the slot's last follower if it was.
+            let mut prev = p;
+            while self.items[prev as usize].followers != idx {
+                prev = self.items[prev as usize].followers;
             }
-            if primary.caller_settled && primary.followers.is_empty() {
+            self.items[prev as usize].followers = next;
+            let primary = &mut self.items[p as usize];
+            if primary.primary == idx {
+                primary.primary = prev;
+            }
+            if primary.caller_settled && primary.followers == NONE {
                 self.drop_slot(p, now);
             }
             return;
         }
-        if !it.followers.is_empty() {
+        if it.followers != NONE {
             it.caller_settled = true;
             self.emit(Output::Settle { item: idx, outcome, release: false });
             return;
