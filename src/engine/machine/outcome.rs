@@ -58,52 +58,6 @@ impl Engine {
                     self.emit(Output::Succeeded { batch });
                 }
             }
-            (_, None) => {
-                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
-                    if self.in_flight_slot(idx, gen) {
-                        let o = Outcome::Ok { index: i as u32 };
-                        tally(o);
-                        self.settle_slot(idx, o);
-                    }
-                }
-            }
-            (ErrorMode::Partial, Some(_)) => {
-                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
-                    if !self.in_flight_slot(idx, gen) {
-                        continue;
-                    }
-                    let index = i as u32;
-                    let o = match results[i] {
-                        ItemResult::Ok => Outcome::Ok { index },
-                        ItemResult::Err { retryable: true, retry_after_ms } => {
-                            if self.items[idx as usize].attempt >= max_attempts {
-                                Outcome::ItemError { index }
-                            } else if self.budget.allows_retry() {
-                                self.retry_item(idx, retry_after_ms, now);
-                                continue;
-                            } else {
-                                self.stats.throttled += 1;
-                                Outcome::ItemError { index }
-                            }
-                        }
-                        ItemResult::Err { .. } => Outcome::ItemError { index },
-                    };
-                    tally(o);
-                    self.settle_slot(idx, o);
-                }
-            }
-            (ErrorMode::FailFast, Some(first)) => {
-                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
-                    if self.in_flight_slot(idx, gen) {
-                        let o = match results[i] {
-                            ItemResult::Ok => Outcome::FailFast { cause: first as u32 },
-                            ItemResult::Err { .. } => Outcome::ItemError { index: i as u32 },
-                        };
-                        tally(o);
-                        self.settle_slot(idx, o);
-                    }
-                }
-            }
             (ErrorMode::Atomic, Some(first)) => {
                 let live = self.live_slots(&b.entries);
                 let resend = match results[first] {
@@ -126,6 +80,37 @@ impl Engine {
                             self.settle_slot(idx, o);
                         }
                     }
+                }
+            }
+            // Item by item, one loop for every mode: an entry's own result, E_FAIL_FAST for the
+            // successes of a call with an error, a retry for a retryable error in partial mode.
+            (mode, first) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if !self.in_flight_slot(idx, gen) {
+                        continue;
+                    }
+                    let index = i as u32;
+                    let o = match results.get(i) {
+                        // `results` is empty when every entry succeeded (`complete_ok`).
+                        None | Some(ItemResult::Ok) => match first {
+                            Some(cause) if mode == ErrorMode::FailFast => Outcome::FailFast { cause: cause as u32 },
+                            _ => Outcome::Ok { index },
+                        },
+                        Some(&ItemResult::Err { retryable: true, retry_after_ms }) if mode == ErrorMode::Partial => {
+                            if self.items[idx as usize].attempt >= max_attempts {
+                                Outcome::ItemError { index }
+                            } else if self.budget.allows_retry() {
+                                self.retry_item(idx, retry_after_ms, now);
+                                continue;
+                            } else {
+                                self.stats.throttled += 1;
+                                Outcome::ItemError { index }
+                            }
+                        }
+                        Some(ItemResult::Err { .. }) => Outcome::ItemError { index },
+                    };
+                    tally(o);
+                    self.settle_slot(idx, o);
                 }
             }
         }
