@@ -125,8 +125,8 @@ impl ReadyKeys {
         self.0.pop().map(|e| (e.at as u64, e.seq as KeyId))
     }
     /// Every key, in no particular order; empty after.
-    pub fn take_all(&mut self) -> Vec<(u64, KeyId)> {
-        core::mem::take(&mut self.0 .0).into_iter().map(|e| (e.at as u64, e.seq as KeyId)).collect()
+    pub fn take_keys(&mut self) -> impl Iterator<Item = KeyId> {
+        core::mem::take(&mut self.0 .0).into_iter().map(|e| e.seq as KeyId)
     }
 }
 

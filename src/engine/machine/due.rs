@@ -76,7 +76,7 @@ impl Engine {
         // it afresh, with its true oldest.
         let mut ready = core::mem::take(&mut self.ready);
         if core::mem::take(&mut self.ready_stale) {
-            for (_, k) in ready.take_all() {
+            for k in ready.take_keys() {
                 match self.oldest(k, now) {
                     Some(oldest) if self.keys[k as usize].alive => ready.push(oldest, k),
                     _ => self.settle_schedule(k),

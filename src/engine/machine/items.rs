@@ -117,7 +117,14 @@ impl Engine {
     }
 
     pub(super) fn live_slots(&self, entries: &[Slot]) -> Vec<Slot> {
-        entries.iter().copied().filter(|&(i, g)| self.in_flight_slot(i, g)).collect()
+        // A loop into room for all: `filter().collect()` shipped its own growth path (-43 B gzip).
+        let mut live = Vec::with_capacity(entries.len());
+        for &(i, g) in entries {
+            if self.in_flight_slot(i, g) {
+                live.push((i, g));
+            }
+        }
+        live
     }
 
     pub(super) fn caller_live(&self, idx: u32) -> bool {
