@@ -27,8 +27,6 @@ mod time;
 mod units;
 
 use crate::prelude::*;
-use alloc::collections::BinaryHeap;
-use core::cmp::Reverse;
 
 use super::budget::Budget;
 use super::call_time::{CallTime, RetiredCallTimes};
@@ -40,7 +38,7 @@ use super::id_map::IdMap;
 use super::queue::{Entry, Queue, RUN};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::str_map::StrMap;
-use super::timers::{Timer, Timers};
+use super::timers::{ReadyKeys, Timer, Timers};
 use super::{
     AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
     RouteId, Stats, DEFAULT_KEY, UNROUTED,
@@ -74,9 +72,11 @@ struct Item {
     sends: u32,
     /// The call it is in, while `InFlight`; its unit, while `InUnit`.
     batch: BatchId,
-    /// For a follower: the item whose slot it shares.
+    /// For a follower: the item whose slot it shares. For a slot with followers: its last one.
     primary: u32,
-    followers: Vec<u32>,
+    /// For a slot: its first follower; for a follower: the next one on its slot (`NONE`: no
+    /// more). A list through the table, not a `Vec` per item: no heap block, no drop glue.
+    followers: u32,
     /// The slot's own caller has settled (aborted, expired) but followers still ride on it.
     caller_settled: bool,
     dedupe: Option<Box<str>>,
@@ -98,7 +98,7 @@ impl Item {
             sends: 0,
             batch: 0,
             primary: NONE,
-            followers: Vec::new(),
+            followers: NONE,
             caller_settled: false,
             dedupe: None,
         }
@@ -268,7 +268,7 @@ pub struct Engine {
     flushed_before: u64,
     due: Vec<KeyId>,
     /// Due keys by the arrival order of their oldest item (`run_due`'s buffer).
-    ready: BinaryHeap<Reverse<(u64, KeyId)>>,
+    ready: ReadyKeys,
     /// A key waiting in `ready` may now hold an older item than its entry says (a resend rejoined
     /// ahead of its queue): `run_due` re-reads them all before it serves one.
     ready_stale: bool,
@@ -323,7 +323,7 @@ impl Engine {
             next_order: 0,
             flushed_before: 0,
             due: Vec::new(),
-            ready: BinaryHeap::new(),
+            ready: ReadyKeys::default(),
             ready_stale: false,
             retired_call_times: RetiredCallTimes::default(),
             out: Vec::new(),

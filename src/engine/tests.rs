@@ -540,6 +540,27 @@ fn dedupe_shares_one_slot() {
     assert_eq!(adm, Admission::Queued);
 }
 
+// The followers are a list through the item table (the slot's first, each one's next, the
+// slot's last): one leaving from the front, the middle or the end relinks it, and a later one
+// joins after the last still there; they settle in the order they joined.
+#[test]
+fn dedupe_followers_leave_from_anywhere_and_settle_in_join_order() {
+    let mut h = H::new(cfg());
+    let ids: Vec<_> = (0..5).map(|_| h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 0.0).unwrap().0).collect();
+    let [a, b, c, d, e] = ids[..] else { unreachable!() };
+    for gone in [c, e] {
+        h.e.cancel(gone, 1.0).unwrap(); // the middle, then the last
+    }
+    let (f, adm) = h.e.add(DEFAULT_KEY, 1.0, None, Some("x"), 2.0).unwrap();
+    assert_eq!(adm, Admission::Joined);
+    h.e.cancel(b, 3.0).unwrap(); // the first
+    h.drain();
+    let call = h.time(10.0).remove(0);
+    assert_eq!(call.items, vec![a]);
+    let ok = Outcome::Ok { index: 0 };
+    assert_eq!(H::settles(&h.ok(&call, 11.0)), vec![(d, ok), (f, ok), (a, ok)]);
+}
+
 #[test]
 fn unrouted_items_are_classified_in_batches() {
     let mut h = H::new(cfg());

@@ -64,10 +64,75 @@ impl Ord for Entry {
     }
 }
 
+/// A binary max-heap in `Entry`'s (reversed) order: the earliest entry first. Not generic, and
+/// not `BinaryHeap`: the timers and the engine's due keys ([`ReadyKeys`]) share its two sifts.
+#[derive(Debug, Default)]
+struct Heap(Vec<Entry>);
+
+impl Heap {
+    /// The one sift-up (`push`, `retain` and the due keys share it).
+    #[inline(never)]
+    fn insert(&mut self, e: Entry) {
+        let h = &mut self.0;
+        let mut i = h.len();
+        h.push(e);
+        while i > 0 && h[(i - 1) / 2] < e {
+            h[i] = h[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        h[i] = e;
+    }
+    /// The top taken out, the last entry sifted down from the top in its place. (Not
+    /// `BinaryHeap`: its pop sifts to the bottom and back up, 0.3 KB more of the .wasm.)
+    #[inline(never)]
+    fn pop(&mut self) -> Option<Entry> {
+        let h = &mut self.0;
+        let last = h.pop()?;
+        let Some(&top) = h.first() else { return Some(last) };
+        let mut i = 0;
+        loop {
+            let mut child = 2 * i + 1;
+            if child >= h.len() {
+                break;
+            }
+            if child + 1 < h.len() && h[child + 1] > h[child] {
+                child += 1;
+            }
+            if h[child] <= last {
+                break;
+            }
+            h[i] = h[child];
+            i = child;
+        }
+        h[i] = last;
+        Some(top)
+    }
+}
+
+/// Due keys by the arrival order of their oldest item, oldest first (then the lower key id):
+/// the timers' heap, each key an entry at its oldest order.
+#[derive(Debug, Default)]
+pub struct ReadyKeys(Heap);
+
+impl ReadyKeys {
+    // Out of line: `run_due` pushes in three places.
+    #[inline(never)]
+    pub fn push(&mut self, oldest: u64, k: KeyId) {
+        // Orders count items: exact as f64 (below 2^53).
+        self.0.insert(Entry { at: oldest as f64, seq: u64::from(k), timer: Timer::Window(k) });
+    }
+    pub fn pop(&mut self) -> Option<(u64, KeyId)> {
+        self.0.pop().map(|e| (e.at as u64, e.seq as KeyId))
+    }
+    /// Every key, in no particular order; empty after.
+    pub fn take_keys(&mut self) -> impl Iterator<Item = KeyId> {
+        core::mem::take(&mut self.0 .0).into_iter().map(|e| e.seq as KeyId)
+    }
+}
+
 #[derive(Debug)]
 pub struct Timers {
-    /// A binary max-heap in `Entry`'s (reversed) order: the earliest entry first.
-    heap: Vec<Entry>,
+    heap: Heap,
     /// Entries in (time, seq) order, each pushed no earlier than the one before it; those
     /// before `head` are popped (a Vec, not a VecDeque: the heap's Vec code serves both).
     run: Vec<Entry>,
@@ -82,7 +147,7 @@ pub struct Timers {
 impl Default for Timers {
     fn default() -> Self {
         Timers {
-            heap: Vec::new(),
+            heap: Heap::default(),
             run: Vec::new(),
             head: 0,
             seq: 0,
@@ -109,44 +174,8 @@ impl Timers {
         if self.run.last().is_none_or(|last| at >= last.at) {
             self.run.push(entry);
         } else {
-            self.insert(entry);
+            self.heap.insert(entry);
         }
-    }
-    /// The heap's one sift-up (`push` and `retain` share it).
-    #[inline(never)]
-    fn insert(&mut self, e: Entry) {
-        let h = &mut self.heap;
-        let mut i = h.len();
-        h.push(e);
-        while i > 0 && h[(i - 1) / 2] < e {
-            h[i] = h[(i - 1) / 2];
-            i = (i - 1) / 2;
-        }
-        h[i] = e;
-    }
-    /// The heap's top taken out, its last entry sifted down from the top in its place. (Not
-    /// `BinaryHeap`: its pop sifts to the bottom and back up, 0.3 KB more of the .wasm.)
-    fn pop_heap(&mut self) -> Option<Entry> {
-        let h = &mut self.heap;
-        let last = h.pop()?;
-        let Some(&top) = h.first() else { return Some(last) };
-        let mut i = 0;
-        loop {
-            let mut child = 2 * i + 1;
-            if child >= h.len() {
-                break;
-            }
-            if child + 1 < h.len() && h[child + 1] > h[child] {
-                child += 1;
-            }
-            if h[child] <= last {
-                break;
-            }
-            h[i] = h[child];
-            i = child;
-        }
-        h[i] = last;
-        Some(top)
     }
     /// Record the wake-up the host now knows about.
     pub fn reported(&mut self, at: Option<f64>) {
@@ -160,13 +189,13 @@ impl Timers {
     /// Whether the earliest entry is the run's front (else the heap's top, if any).
     #[inline(never)]
     fn run_first(&self) -> bool {
-        match (self.run.get(self.head), self.heap.first()) {
+        match (self.run.get(self.head), self.heap.0.first()) {
             (Some(r), Some(h)) => r > h, // `Ord` is reversed: greater = earlier
             (r, _) => r.is_some(),
         }
     }
     pub fn peek(&self) -> Option<(f64, Timer)> {
-        let e = if self.run_first() { self.run.get(self.head) } else { self.heap.first() };
+        let e = if self.run_first() { self.run.get(self.head) } else { self.heap.0.first() };
         e.map(|e| (e.at, e.timer))
     }
     #[inline(never)]
@@ -176,7 +205,7 @@ impl Timers {
             self.head += 1;
             Some((e.at, e.timer))
         } else {
-            self.pop_heap().map(|e| (e.at, e.timer))
+            self.heap.pop().map(|e| (e.at, e.timer))
         }
     }
     /// Drop the popped entries from the front of the run.
@@ -187,10 +216,10 @@ impl Timers {
         self.head = 0;
     }
     pub fn len(&self) -> usize {
-        self.heap.len() + self.run.len() - self.head
+        self.heap.0.len() + self.run.len() - self.head
     }
     pub fn clear(&mut self) {
-        self.heap.clear();
+        self.heap.0.clear();
         self.run.clear();
         self.head = 0;
     }
@@ -198,9 +227,9 @@ impl Timers {
     pub fn retain(&mut self, mut keep: impl FnMut(f64, Timer) -> bool) {
         // The heap's kept entries pushed again (with their own `seq`): no rebuild or `retain` code in
         // the .wasm next to the sift-up `push` ships anyway. Compaction is rare (see `after_input`).
-        for e in core::mem::take(&mut self.heap) {
+        for e in core::mem::take(&mut self.heap.0) {
             if keep(e.at, e.timer) {
-                self.insert(e);
+                self.heap.insert(e);
             }
         }
         // The run's kept entries moved to its front, in order: it stays sorted.

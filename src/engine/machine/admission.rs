@@ -325,7 +325,14 @@ impl Engine {
         let it = &mut self.items[idx as usize];
         it.state = State::Follower;
         it.primary = primary;
-        self.items[primary as usize].followers.push(idx);
+        // Appended after the slot's last follower (`primary` of the slot): they settle in order.
+        let p = &mut self.items[primary as usize];
+        let last = core::mem::replace(&mut p.primary, idx);
+        if p.followers == NONE {
+            p.followers = idx;
+        } else {
+            self.items[last as usize].followers = idx;
+        }
     }
 
     /// A retried item rejoins its key's queue at its original place.

@@ -2,7 +2,7 @@
 //! queue for `resolveKeys`) and emitting its [`Output::Dispatch`]. Which key goes when is
 //! decided in `due.rs`.
 
-use super::{next_after, Batch, Engine, Run, Slot, State, Timer, Unit};
+use super::{next_after, Batch, Engine, Run, Slot, State, Timer, Unit, NONE};
 use crate::engine::{BatchId, Dispatch, ErrorCode, KeyId, Outcome, Output, UNROUTED};
 use crate::prelude::*;
 
@@ -73,7 +73,7 @@ impl Engine {
             // `now` may show a deadline passed before the host ran its timer: that caller
             // settles instead of being sent (a slot carrying followers still goes).
             let passed = !it.caller_settled && now > it.deadline;
-            let send = !passed || !it.followers.is_empty();
+            let send = !passed || it.followers != NONE;
             if send && count != 0 && weight + it.weight > cap {
                 break;
             }
@@ -121,7 +121,7 @@ impl Engine {
     pub(super) fn expire_unsent(&mut self, idx: u32) {
         let outcome = Outcome::Code(ErrorCode::Deadline);
         self.count_settled(idx, outcome);
-        let release = self.items[idx as usize].followers.is_empty();
+        let release = self.items[idx as usize].followers == NONE;
         self.emit(Output::Settle { item: idx, outcome, release });
         if release {
             self.free_item(idx);
@@ -218,7 +218,7 @@ impl Engine {
                 }
                 let it = &self.items[i as usize];
                 if !it.caller_settled && now > it.deadline {
-                    let send = !it.followers.is_empty();
+                    let send = it.followers != NONE;
                     self.expire_unsent(i);
                     if !send {
                         continue;

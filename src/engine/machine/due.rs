@@ -7,8 +7,6 @@
 //! in the `ready` heap until a call ends; one held back by `maxInFlightPerKey` is scheduled
 //! again when one of its own calls ends.
 
-use core::cmp::Reverse;
-
 use super::{Engine, Entry, State};
 use crate::engine::{KeyId, Output, UNROUTED};
 
@@ -78,10 +76,9 @@ impl Engine {
         // it afresh, with its true oldest.
         let mut ready = core::mem::take(&mut self.ready);
         if core::mem::take(&mut self.ready_stale) {
-            let waiting = core::mem::take(&mut ready).into_vec();
-            for Reverse((_, k)) in waiting {
+            for k in ready.take_keys() {
                 match self.oldest(k, now) {
-                    Some(oldest) if self.keys[k as usize].alive => push_ready(&mut ready, oldest, k),
+                    Some(oldest) if self.keys[k as usize].alive => ready.push(oldest, k),
                     _ => self.settle_schedule(k),
                 }
             }
@@ -94,18 +91,18 @@ impl Engine {
                     continue;
                 }
                 match self.oldest(k, now) {
-                    Some(oldest) if self.keys[k as usize].alive => push_ready(&mut ready, oldest, k),
+                    Some(oldest) if self.keys[k as usize].alive => ready.push(oldest, k),
                     _ => self.settle_schedule(k),
                 }
             }
             if self.in_flight_batches >= self.cfg.in_flight_cap() {
                 break; // the rest of `ready` waits for a call to end
             }
-            let Some(Reverse((oldest, k))) = ready.pop() else {
+            let Some((oldest, k)) = ready.pop() else {
                 break;
             };
             match self.oldest(k, now) {
-                Some(now_oldest) if now_oldest != oldest => push_ready(&mut ready, now_oldest, k),
+                Some(now_oldest) if now_oldest != oldest => ready.push(now_oldest, k),
                 None => self.settle_schedule(k),
                 Some(_) => self.serve(k, now),
             }
@@ -148,7 +145,7 @@ impl Engine {
                 now <= e.deadline
             } else {
                 let it = &self.items[e.item as usize];
-                it.caller_settled || now <= it.deadline || !it.followers.is_empty()
+                it.caller_settled || now <= it.deadline || it.followers != super::NONE
             }
         };
         // The first live and sendable entry, else the first live one: one pass (two `find`s
@@ -307,10 +304,4 @@ impl Engine {
             || window <= now
             || q.entries.front().is_some_and(|e| e.order < q.due_before)
     }
-}
-
-/// Out of line: `run_due` pushes in three places, each an inlined sift-up in the .wasm.
-#[inline(never)]
-fn push_ready(ready: &mut alloc::collections::BinaryHeap<Reverse<(u64, KeyId)>>, oldest: u64, k: KeyId) {
-    ready.push(Reverse((oldest, k)));
 }

@@ -58,52 +58,6 @@ impl Engine {
                     self.emit(Output::Succeeded { batch });
                 }
             }
-            (_, None) => {
-                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
-                    if self.in_flight_slot(idx, gen) {
-                        let o = Outcome::Ok { index: i as u32 };
-                        tally(o);
-                        self.settle_slot(idx, o);
-                    }
-                }
-            }
-            (ErrorMode::Partial, Some(_)) => {
-                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
-                    if !self.in_flight_slot(idx, gen) {
-                        continue;
-                    }
-                    let index = i as u32;
-                    let o = match results[i] {
-                        ItemResult::Ok => Outcome::Ok { index },
-                        ItemResult::Err { retryable: true, retry_after_ms } => {
-                            if self.items[idx as usize].attempt >= max_attempts {
-                                Outcome::ItemError { index }
-                            } else if self.budget.allows_retry() {
-                                self.retry_item(idx, retry_after_ms, now);
-                                continue;
-                            } else {
-                                self.stats.throttled += 1;
-                                Outcome::ItemError { index }
-                            }
-                        }
-                        ItemResult::Err { .. } => Outcome::ItemError { index },
-                    };
-                    tally(o);
-                    self.settle_slot(idx, o);
-                }
-            }
-            (ErrorMode::FailFast, Some(first)) => {
-                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
-                    if self.in_flight_slot(idx, gen) {
-                        let o = match results[i] {
-                            ItemResult::Ok => Outcome::FailFast { cause: first as u32 },
-                            ItemResult::Err { .. } => Outcome::ItemError { index: i as u32 },
-                        };
-                        tally(o);
-                        self.settle_slot(idx, o);
-                    }
-                }
-            }
             (ErrorMode::Atomic, Some(first)) => {
                 let live = self.live_slots(&b.entries);
                 let resend = match results[first] {
@@ -128,6 +82,37 @@ impl Engine {
                     }
                 }
             }
+            // Item by item, one loop for every mode: an entry's own result, E_FAIL_FAST for the
+            // successes of a call with an error, a retry for a retryable error in partial mode.
+            (mode, first) => {
+                for (i, &(idx, gen)) in b.entries.iter().enumerate() {
+                    if !self.in_flight_slot(idx, gen) {
+                        continue;
+                    }
+                    let index = i as u32;
+                    let o = match results.get(i) {
+                        // `results` is empty when every entry succeeded (`complete_ok`).
+                        None | Some(ItemResult::Ok) => match first {
+                            Some(cause) if mode == ErrorMode::FailFast => Outcome::FailFast { cause: cause as u32 },
+                            _ => Outcome::Ok { index },
+                        },
+                        Some(&ItemResult::Err { retryable: true, retry_after_ms }) if mode == ErrorMode::Partial => {
+                            if self.items[idx as usize].attempt >= max_attempts {
+                                Outcome::ItemError { index }
+                            } else if self.budget.allows_retry() {
+                                self.retry_item(idx, retry_after_ms, now);
+                                continue;
+                            } else {
+                                self.stats.throttled += 1;
+                                Outcome::ItemError { index }
+                            }
+                        }
+                        Some(ItemResult::Err { .. }) => Outcome::ItemError { index },
+                    };
+                    tally(o);
+                    self.settle_slot(idx, o);
+                }
+            }
         }
         self.circuit_call_ended(b.key, batch, Some(true), now);
         self.batch_ended(batch, &b, now, ok, failed, false);
@@ -139,7 +124,7 @@ impl Engine {
     pub(super) fn whole(&self, b: &Batch) -> bool {
         b.entries.iter().all(|&(idx, gen)| {
             let it = &self.items[idx as usize];
-            self.in_flight_slot(idx, gen) && it.followers.is_empty() && !it.caller_settled
+            self.in_flight_slot(idx, gen) && it.followers == NONE && !it.caller_settled
         })
     }
 
@@ -248,12 +233,16 @@ impl Engine {
         self.free_item(idx);
     }
 
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
     pub(super) fn settle_followers(&mut self, idx: u32, outcome: Outcome) {
-        let followers = core::mem::take(&mut self.items[idx as usize].followers);
-        for f in followers {
+        let mut f = core::mem::replace(&mut self.items[idx as usize].followers, NONE);
+        while f != NONE {
+            let next = self.items[f as usize].followers;
             self.count_settled(f, outcome);
             self.emit(Output::Settle { item: f, outcome, release: true });
             self.free_item(f);
+            f = next;
         }
     }
 
@@ -266,20 +255,26 @@ impl Engine {
         self.count_settled(idx, outcome);
         let it = &mut self.items[idx as usize];
         if it.state == State::Follower {
-            let p = it.primary;
+            let (p, next) = (it.primary, it.followers);
             self.emit(Output::Settle { item: idx, outcome, release: true });
             self.free_item(idx);
-            let primary = &mut self.items[p as usize];
-            // A follower joins its slot once. (Not `retain`: more code in the .wasm.)
-            if let Some(i) = primary.followers.iter().position(|&f| f == idx) {
-                primary.followers.remove(i);
+            // Unlinked from its slot's list: after the one before it (or the slot), which
+            // becomes the slot's last follower if it was.
+            let mut prev = p;
+            while self.items[prev as usize].followers != idx {
+                prev = self.items[prev as usize].followers;
             }
-            if primary.caller_settled && primary.followers.is_empty() {
+            self.items[prev as usize].followers = next;
+            let primary = &mut self.items[p as usize];
+            if primary.primary == idx {
+                primary.primary = prev;
+            }
+            if primary.caller_settled && primary.followers == NONE {
                 self.drop_slot(p, now);
             }
             return;
         }
-        if !it.followers.is_empty() {
+        if it.followers != NONE {
             it.caller_settled = true;
             self.emit(Output::Settle { item: idx, outcome, release: false });
             return;
