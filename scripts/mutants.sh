@@ -43,20 +43,24 @@ run_js() {
   # shellcheck disable=SC2206 # word splitting wanted: extra Stryker flags such as --force
   local STRYKER_ARGS=(${STRYKER_FLAGS:-})
   npm_install "$root/scripts/mutants"
-  if [ ! -f pkg/package.json ]; then
+  if [ ! -f pkg/package.json ] || [ ! -f target/export-names.json ]; then
     step "node scripts/build.mjs (pkg/ is missing)"
     bash scripts/install.sh build
     node scripts/build.mjs
   fi
   npm_install "$root/js-tests"
   # The suites load pkg/core.js through the package: put the readable source there (the
-  # minified build behaves the same) so that Stryker's mutants are what the tests run.
-  local saved
+  # minified build behaves the same) so that Stryker's mutants are what the tests run. The
+  # .wasm's exports get back the names the readable source calls (the build shortens them).
+  local saved saved_wasm
   saved="$(mktemp)"
+  saved_wasm="$(mktemp)"
   cp pkg/core.js "$saved"
+  cp pkg/hyperbatch_bg.wasm "$saved_wasm"
   # shellcheck disable=SC2064 # expand $saved now
-  trap "cp '$saved' pkg/core.js; rm -f '$saved'" EXIT
+  trap "cp '$saved' pkg/core.js; cp '$saved_wasm' pkg/hyperbatch_bg.wasm; rm -f '$saved' '$saved_wasm'" EXIT
   cp pkg-template/core.js pkg/core.js
+  node scripts/mutants/name-exports.mjs pkg/hyperbatch_bg.wasm
   step "stryker run stryker.conf.mjs (pkg/core.js in place)"
   "$root/scripts/mutants/node_modules/.bin/stryker" run stryker.conf.mjs "${STRYKER_ARGS[@]}"
 }
