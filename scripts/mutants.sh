@@ -51,15 +51,15 @@ run_js() {
   npm_install "$root/js-tests"
   # The suites load pkg/core.js through the package: put the readable source there (the
   # minified build behaves the same) so that Stryker's mutants are what the tests run. The
-  # .wasm's exports get back the names the readable source calls (the build shortens them).
-  local saved saved_wasm
-  saved="$(mktemp)"
-  saved_wasm="$(mktemp)"
-  cp pkg/core.js "$saved"
-  cp pkg/hyperbatch_bg.wasm "$saved_wasm"
+  # .wasm's exports get back the names the readable source calls (the build shortens them), so
+  # core.cjs (require) becomes the readable source's twin too, as build.mjs makes it (unmutated).
+  local saved
+  saved="$(mktemp -d)"
+  cp pkg/core.js pkg/core.cjs pkg/hyperbatch_bg.wasm "$saved/"
   # shellcheck disable=SC2064 # expand $saved now
-  trap "cp '$saved' pkg/core.js; cp '$saved_wasm' pkg/hyperbatch_bg.wasm; rm -f '$saved' '$saved_wasm'" EXIT
+  trap "cp '$saved'/* pkg/; rm -rf '$saved'" EXIT
   cp pkg-template/core.js pkg/core.js
+  { echo '"use strict";'; sed -E 's/^export \{ ([A-Za-z_, ]+) \};$/module.exports = { \1 };/' pkg-template/core.js; } >pkg/core.cjs
   node scripts/mutants/name-exports.mjs pkg/hyperbatch_bg.wasm
   step "stryker run stryker.conf.mjs (pkg/core.js in place)"
   "$root/scripts/mutants/node_modules/.bin/stryker" run stryker.conf.mjs "${STRYKER_ARGS[@]}"
