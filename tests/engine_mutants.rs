@@ -945,3 +945,45 @@ fn a_retried_item_of_a_plain_run_rejoins_ahead_of_later_items() {
     let sent: Vec<_> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
     assert_eq!(sent, [vec![run[2], later[0], later[1]]]);
 }
+
+// ---------------------------------------------------------------- session 11: deadline runs
+
+/// `n` deadline adds in bulk at `now`, one deadline for all, as core.js records them.
+fn bulk_by(e: &mut Engine, n: usize, deadline: f64, now: f64) -> Vec<ItemId> {
+    let ids: Vec<ItemId> = e.reserve_plain(n).collect();
+    assert_eq!(ids.len(), n, "room for {n}");
+    e.add_reserved(n, Some(deadline), now).expect("accepted");
+    ids
+}
+
+fn sent(out: &[Output]) -> Vec<Vec<ItemId>> {
+    out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect()
+}
+
+// Kills: admission.rs add_reserved `now > deadline` → `>=`: a deadline equal to now has not
+// passed, for deadline adds in bulk as for `add` (which accepts it); the items go at once.
+#[test]
+fn a_deadline_equal_to_now_is_accepted_in_bulk_as_by_add() {
+    assert!(engine(quiet()).add(DEFAULT_KEY, 1.0, Some(5.0), None, 5.0).is_ok(), "add takes it");
+    let mut e = engine(quiet());
+    let run = bulk_by(&mut e, 2, 5.0, 5.0);
+    e.handle_time(5.0);
+    let out = outputs(&mut e);
+    assert_eq!(sent(&out), [run], "sent at once");
+    assert!(expired(&out).is_empty());
+}
+
+// Kills: admission.rs add_reserved `order + n - 1` → `+ 1` / `/ 1`: a run whose deadline is near
+// makes its queue due through the run's last item only; an add after it waits for its window.
+#[test]
+fn a_near_deadline_run_makes_due_only_itself_not_the_adds_after_it() {
+    let mut e = engine(Config { max_batch_size: 2.0, ..quiet() });
+    let run = bulk_by(&mut e, 2, 5.0, 0.0); // lead 10 ms: due at once
+    let later = add(&mut e, 1.0, 0.0);
+    e.handle_time(0.0);
+    assert_eq!(sent(&outputs(&mut e)), [run]);
+    e.handle_time(1.0);
+    assert!(sent(&outputs(&mut e)).is_empty(), "the later add is not due: its window is 1e9 ms");
+    e.flush(2.0);
+    assert_eq!(sent(&outputs(&mut e)), [vec![later]]);
+}
