@@ -987,3 +987,23 @@ fn a_near_deadline_run_makes_due_only_itself_not_the_adds_after_it() {
     e.flush(2.0);
     assert_eq!(sent(&outputs(&mut e)), [vec![later]]);
 }
+
+// Kills: deadline.rs expire_runs `now > e.deadline` → `>=` and dispatch.rs cut `now > e.deadline`
+// → `>=`: a run's deadline passes only once `now` is after it. Held back by maxInFlightPerKey,
+// the run whose deadline is 20 expires at 21; the one whose deadline is 21 is still sent at 21.
+#[test]
+fn a_queued_run_whose_deadline_is_now_is_sent_not_expired() {
+    let mut e = engine(Config { max_wait_ms: 0.0, max_in_flight_per_key: Some(1.0), ..quiet() });
+    bulk(&mut e, 1, 0.0);
+    e.handle_time(0.0);
+    let first = dispatches(&mut e);
+    let early = bulk_by(&mut e, 2, 20.0, 1.0);
+    let late = bulk_by(&mut e, 2, 21.0, 1.0);
+    e.handle_time(21.0);
+    let out = outputs(&mut e);
+    assert_eq!(expired(&out), early, "only the run whose deadline passed: {out:?}");
+    e.complete(first[0].batch, &[ItemResult::Ok], 21.0).unwrap();
+    let out = outputs(&mut e);
+    assert!(expired(&out).is_empty(), "{out:?}");
+    assert_eq!(sent(&out), [late]);
+}
