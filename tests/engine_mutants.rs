@@ -1007,3 +1007,41 @@ fn a_queued_run_whose_deadline_is_now_is_sent_not_expired() {
     assert!(expired(&out).is_empty(), "{out:?}");
     assert_eq!(sent(&out), [late]);
 }
+
+// Kills: deadline.rs call_took `e.run() > 0 && e.deadline.is_finite()` → `e.run() == 0 && ..`:
+// when a long call lengthens the lead, a queued run's deadline is armed again, earlier, as an
+// item's is: the run goes at once (100 − 50 ≤ 50), not at 90 as the first lead (10 ms) had it.
+#[test]
+fn a_longer_lead_sends_a_queued_run_with_a_deadline_earlier() {
+    let mut e = engine(quiet());
+    bulk(&mut e, 1, 0.0);
+    e.flush(0.0);
+    let slow = dispatches(&mut e);
+    let run = bulk_by(&mut e, 2, 100.0, 1.0);
+    assert_eq!(e.poll_timeout(), Some(90.0), "deadline − the first lead");
+    e.complete(slow[0].batch, &[ItemResult::Ok], 50.0).unwrap();
+    e.handle_time(50.0);
+    assert_eq!(sent(&outputs(&mut e)), [run], "the lead is 50 ms now");
+}
+
+// Kills: deadline.rs call_took `e.order + run − 1` → `+ 1` / `/ 1`: armed again, a run's deadline
+// makes its queue due through the run's last item only, not the add after it.
+#[test]
+fn a_run_armed_again_by_a_longer_lead_makes_due_only_itself() {
+    let mut e = engine(Config { max_batch_size: 2.0, max_in_flight: 1.0, ..quiet() });
+    bulk(&mut e, 1, 0.0);
+    e.flush(0.0);
+    let slow = dispatches(&mut e);
+    let run = bulk_by(&mut e, 2, 100.0, 1.0);
+    let later = add(&mut e, 1.0, 1.0); // the queue is full now, but maxInFlight holds it
+    e.handle_time(1.0);
+    assert!(dispatches(&mut e).is_empty());
+    e.complete(slow[0].batch, &[ItemResult::Ok], 50.0).unwrap();
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [run]);
+    e.complete(d[0].batch, &[ItemResult::Ok; 2], 51.0).unwrap();
+    e.handle_time(51.0);
+    assert!(sent(&outputs(&mut e)).is_empty(), "the later add waits for its window");
+    e.flush(52.0);
+    assert_eq!(sent(&outputs(&mut e)), [vec![later]]);
+}
