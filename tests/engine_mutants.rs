@@ -1008,16 +1008,18 @@ fn a_queued_run_whose_deadline_is_now_is_sent_not_expired() {
     assert_eq!(sent(&out), [late]);
 }
 
-// Kills: deadline.rs call_took `e.run() > 0 && e.deadline.is_finite()` → `e.run() == 0 && ..`:
-// when a long call lengthens the lead, a queued run's deadline is armed again, earlier, as an
-// item's is: the run goes at once (100 − 50 ≤ 50), not at 90 as the first lead (10 ms) had it.
+// Kills: deadline.rs call_took `e.run() > 0 && e.deadline.is_finite()` → `e.run() == 0 && ..` /
+// `< 0`, and `e.order + run − 1` → `e.order * run − 1` (a run of one: due through the item
+// before it): when a long call lengthens the lead, a queued run's deadline is armed again,
+// earlier, as an item's is: the run goes at once (100 − 50 ≤ 50), not at 90 as the first lead
+// (10 ms) had it.
 #[test]
 fn a_longer_lead_sends_a_queued_run_with_a_deadline_earlier() {
     let mut e = engine(quiet());
     bulk(&mut e, 1, 0.0);
     e.flush(0.0);
     let slow = dispatches(&mut e);
-    let run = bulk_by(&mut e, 2, 100.0, 1.0);
+    let run = bulk_by(&mut e, 1, 100.0, 1.0);
     assert_eq!(e.poll_timeout(), Some(90.0), "deadline − the first lead");
     e.complete(slow[0].batch, &[ItemResult::Ok], 50.0).unwrap();
     e.handle_time(50.0);
