@@ -1047,3 +1047,39 @@ fn a_run_armed_again_by_a_longer_lead_makes_due_only_itself() {
     e.flush(52.0);
     assert_eq!(sent(&outputs(&mut e)), [vec![later]]);
 }
+
+// Kills: time.rs timer_live CallDeadline `!b.runs.is_empty()` → `is_empty()`, ExpireRun
+// `first + len` → `*` and `state != Free` → `==`: a host that sleeps until `poll_timeout` must be
+// woken for the deadline of runs in flight, whether the call still holds them as runs (a
+// CallDeadline timer) or has written their slots (an ExpireRun timer: here after an item error
+// and a resend). The earlier run `x` takes the queue's one RunExpiry timer, which would wake the
+// host at the same moment otherwise.
+#[test]
+fn a_host_woken_by_poll_timeout_expires_runs_in_flight() {
+    let mut c = quiet();
+    c.max_wait_ms = 0.0;
+    c.retry.max_attempts = 3.0;
+    for resend in [false, true] {
+        let mut e = engine(c.clone());
+        let x = bulk_by(&mut e, 2, 20.0, 0.0);
+        e.handle_time(0.0);
+        let first = dispatches(&mut e);
+        let y = bulk_by(&mut e, 1, 50.0, 1.0); // one id, from 2: `2 * 1` would be no range
+        e.handle_time(1.0);
+        let second = dispatches(&mut e);
+        assert_eq!([first[0].items.clone(), second[0].items.clone()], [x.clone(), y.clone()]);
+        if resend {
+            let retry = ItemResult::Err { retryable: true, retry_after_ms: None };
+            e.complete(second[0].batch, &[retry], 10.0).unwrap();
+            outputs(&mut e);
+            e.handle_time(11.0); // backoff 1 ms: resent, their slots written
+            assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [y.clone()]);
+        }
+        e.handle_time(21.0);
+        assert_eq!(expired(&outputs(&mut e)), x);
+        let at = e.poll_timeout();
+        assert_eq!(at, Some(50f64.next_up()), "resend {resend}: woken for y's deadline");
+        e.handle_time(at.unwrap());
+        assert_eq!(expired(&outputs(&mut e)), y, "resend {resend}");
+    }
+}
