@@ -222,6 +222,9 @@ for (const target of targets) {
     "--out-dir", out, "--out-name", "hyperbatch", "--", ...cargoArgs]);
   const wasm = join(out, "hyperbatch_bg.wasm");
   exportNames = shortenExports(wasm);
+  // For scripts/mutants.sh, which runs the readable core.js against this .wasm: it names the
+  // exports back (target/ is not shipped).
+  writeFileSync(join(root, "target", "export-names.json"), JSON.stringify(Object.fromEntries(exportNames)));
   run(join(bin, "wasm-opt"), [...profile["wasm-opt"].flags, wasm, "-o", wasm]);
   orderForGzip(wasm);
   rmSync(join(out, ".gitignore"), { force: true }); // wasm-pack's `*` would empty `npm pack`

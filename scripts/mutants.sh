@@ -43,20 +43,24 @@ run_js() {
   # shellcheck disable=SC2206 # word splitting wanted: extra Stryker flags such as --force
   local STRYKER_ARGS=(${STRYKER_FLAGS:-})
   npm_install "$root/scripts/mutants"
-  if [ ! -f pkg/package.json ]; then
+  if [ ! -f pkg/package.json ] || [ ! -f target/export-names.json ]; then
     step "node scripts/build.mjs (pkg/ is missing)"
     bash scripts/install.sh build
     node scripts/build.mjs
   fi
   npm_install "$root/js-tests"
   # The suites load pkg/core.js through the package: put the readable source there (the
-  # minified build behaves the same) so that Stryker's mutants are what the tests run.
+  # minified build behaves the same) so that Stryker's mutants are what the tests run. The
+  # .wasm's exports get back the names the readable source calls (the build shortens them), so
+  # core.cjs (require) becomes the readable source's twin too, as build.mjs makes it (unmutated).
   local saved
-  saved="$(mktemp)"
-  cp pkg/core.js "$saved"
+  saved="$(mktemp -d)"
+  cp pkg/core.js pkg/core.cjs pkg/hyperbatch_bg.wasm "$saved/"
   # shellcheck disable=SC2064 # expand $saved now
-  trap "cp '$saved' pkg/core.js; rm -f '$saved'" EXIT
+  trap "cp '$saved'/* pkg/; rm -rf '$saved'" EXIT
   cp pkg-template/core.js pkg/core.js
+  { echo '"use strict";'; sed -E 's/^export \{ ([A-Za-z_, ]+) \};$/module.exports = { \1 };/' pkg-template/core.js; } >pkg/core.cjs
+  node scripts/mutants/name-exports.mjs pkg/hyperbatch_bg.wasm
   step "stryker run stryker.conf.mjs (pkg/core.js in place)"
   "$root/scripts/mutants/node_modules/.bin/stryker" run stryker.conf.mjs "${STRYKER_ARGS[@]}"
 }

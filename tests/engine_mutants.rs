@@ -945,3 +945,141 @@ fn a_retried_item_of_a_plain_run_rejoins_ahead_of_later_items() {
     let sent: Vec<_> = dispatches(&mut e).into_iter().map(|d| d.items).collect();
     assert_eq!(sent, [vec![run[2], later[0], later[1]]]);
 }
+
+// ---------------------------------------------------------------- session 11: deadline runs
+
+/// `n` deadline adds in bulk at `now`, one deadline for all, as core.js records them.
+fn bulk_by(e: &mut Engine, n: usize, deadline: f64, now: f64) -> Vec<ItemId> {
+    let ids: Vec<ItemId> = e.reserve_plain(n).collect();
+    assert_eq!(ids.len(), n, "room for {n}");
+    e.add_reserved(n, Some(deadline), now).expect("accepted");
+    ids
+}
+
+fn sent(out: &[Output]) -> Vec<Vec<ItemId>> {
+    out.iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d.items.clone()) } else { None }).collect()
+}
+
+// Kills: admission.rs add_reserved `now > deadline` → `>=`: a deadline equal to now has not
+// passed, for deadline adds in bulk as for `add` (which accepts it); the items go at once.
+#[test]
+fn a_deadline_equal_to_now_is_accepted_in_bulk_as_by_add() {
+    assert!(engine(quiet()).add(DEFAULT_KEY, 1.0, Some(5.0), None, 5.0).is_ok(), "add takes it");
+    let mut e = engine(quiet());
+    let run = bulk_by(&mut e, 2, 5.0, 5.0);
+    e.handle_time(5.0);
+    let out = outputs(&mut e);
+    assert_eq!(sent(&out), [run], "sent at once");
+    assert!(expired(&out).is_empty());
+}
+
+// Kills: admission.rs add_reserved `order + n - 1` → `+ 1` / `/ 1`: a run whose deadline is near
+// makes its queue due through the run's last item only; an add after it waits for its window.
+#[test]
+fn a_near_deadline_run_makes_due_only_itself_not_the_adds_after_it() {
+    let mut e = engine(Config { max_batch_size: 2.0, ..quiet() });
+    let run = bulk_by(&mut e, 2, 5.0, 0.0); // lead 10 ms: due at once
+    let later = add(&mut e, 1.0, 0.0);
+    e.handle_time(0.0);
+    assert_eq!(sent(&outputs(&mut e)), [run]);
+    e.handle_time(1.0);
+    assert!(sent(&outputs(&mut e)).is_empty(), "the later add is not due: its window is 1e9 ms");
+    e.flush(2.0);
+    assert_eq!(sent(&outputs(&mut e)), [vec![later]]);
+}
+
+// Kills: deadline.rs expire_runs `now > e.deadline` → `>=` and dispatch.rs cut `now > e.deadline`
+// → `>=`: a run's deadline passes only once `now` is after it. Held back by maxInFlightPerKey,
+// the run whose deadline is 20 expires at 21; the one whose deadline is 21 is still sent at 21.
+#[test]
+fn a_queued_run_whose_deadline_is_now_is_sent_not_expired() {
+    let mut e = engine(Config { max_wait_ms: 0.0, max_in_flight_per_key: Some(1.0), ..quiet() });
+    bulk(&mut e, 1, 0.0);
+    e.handle_time(0.0);
+    let first = dispatches(&mut e);
+    let early = bulk_by(&mut e, 2, 20.0, 1.0);
+    let late = bulk_by(&mut e, 2, 21.0, 1.0);
+    e.handle_time(21.0);
+    let out = outputs(&mut e);
+    assert_eq!(expired(&out), early, "only the run whose deadline passed: {out:?}");
+    e.complete(first[0].batch, &[ItemResult::Ok], 21.0).unwrap();
+    let out = outputs(&mut e);
+    assert!(expired(&out).is_empty(), "{out:?}");
+    assert_eq!(sent(&out), [late]);
+}
+
+// Kills: deadline.rs call_took `e.run() > 0 && e.deadline.is_finite()` → `e.run() == 0 && ..` /
+// `< 0`, and `e.order + run − 1` → `e.order * run − 1` (a run of one: due through the item
+// before it): when a long call lengthens the lead, a queued run's deadline is armed again,
+// earlier, as an item's is: the run goes at once (100 − 50 ≤ 50), not at 90 as the first lead
+// (10 ms) had it.
+#[test]
+fn a_longer_lead_sends_a_queued_run_with_a_deadline_earlier() {
+    let mut e = engine(quiet());
+    bulk(&mut e, 1, 0.0);
+    e.flush(0.0);
+    let slow = dispatches(&mut e);
+    let run = bulk_by(&mut e, 1, 100.0, 1.0);
+    assert_eq!(e.poll_timeout(), Some(90.0), "deadline − the first lead");
+    e.complete(slow[0].batch, &[ItemResult::Ok], 50.0).unwrap();
+    e.handle_time(50.0);
+    assert_eq!(sent(&outputs(&mut e)), [run], "the lead is 50 ms now");
+}
+
+// Kills: deadline.rs call_took `e.order + run − 1` → `+ 1` / `/ 1`: armed again, a run's deadline
+// makes its queue due through the run's last item only, not the add after it.
+#[test]
+fn a_run_armed_again_by_a_longer_lead_makes_due_only_itself() {
+    let mut e = engine(Config { max_batch_size: 2.0, max_in_flight: 1.0, ..quiet() });
+    bulk(&mut e, 1, 0.0);
+    e.flush(0.0);
+    let slow = dispatches(&mut e);
+    let run = bulk_by(&mut e, 2, 100.0, 1.0);
+    let later = add(&mut e, 1.0, 1.0); // the queue is full now, but maxInFlight holds it
+    e.handle_time(1.0);
+    assert!(dispatches(&mut e).is_empty());
+    e.complete(slow[0].batch, &[ItemResult::Ok], 50.0).unwrap();
+    let d = dispatches(&mut e);
+    assert_eq!(d.iter().map(|d| d.items.clone()).collect::<Vec<_>>(), [run]);
+    e.complete(d[0].batch, &[ItemResult::Ok; 2], 51.0).unwrap();
+    e.handle_time(51.0);
+    assert!(sent(&outputs(&mut e)).is_empty(), "the later add waits for its window");
+    e.flush(52.0);
+    assert_eq!(sent(&outputs(&mut e)), [vec![later]]);
+}
+
+// Kills: time.rs timer_live CallDeadline `!b.runs.is_empty()` → `is_empty()`, ExpireRun
+// `first + len` → `*` and `state != Free` → `==`: a host that sleeps until `poll_timeout` must be
+// woken for the deadline of runs in flight, whether the call still holds them as runs (a
+// CallDeadline timer) or has written their slots (an ExpireRun timer: here after an item error
+// and a resend). The earlier run `x` takes the queue's one RunExpiry timer, which would wake the
+// host at the same moment otherwise.
+#[test]
+fn a_host_woken_by_poll_timeout_expires_runs_in_flight() {
+    let mut c = quiet();
+    c.max_wait_ms = 0.0;
+    c.retry.max_attempts = 3.0;
+    for resend in [false, true] {
+        let mut e = engine(c.clone());
+        let x = bulk_by(&mut e, 2, 20.0, 0.0);
+        e.handle_time(0.0);
+        let first = dispatches(&mut e);
+        let y = bulk_by(&mut e, 1, 50.0, 1.0); // one id, from 2: `2 * 1` would be no range
+        e.handle_time(1.0);
+        let second = dispatches(&mut e);
+        assert_eq!([first[0].items.clone(), second[0].items.clone()], [x.clone(), y.clone()]);
+        if resend {
+            let retry = ItemResult::Err { retryable: true, retry_after_ms: None };
+            e.complete(second[0].batch, &[retry], 10.0).unwrap();
+            outputs(&mut e);
+            e.handle_time(11.0); // backoff 1 ms: resent, their slots written
+            assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [y.clone()]);
+        }
+        e.handle_time(21.0);
+        assert_eq!(expired(&outputs(&mut e)), x);
+        let at = e.poll_timeout();
+        assert_eq!(at, Some(50f64.next_up()), "resend {resend}: woken for y's deadline");
+        e.handle_time(at.unwrap());
+        assert_eq!(expired(&outputs(&mut e)), y, "resend {resend}");
+    }
+}

@@ -122,3 +122,48 @@ test("order across keys: deadline adds recorded in bulk keep their place among k
   assert.ok(calls[1].deadline !== undefined && calls[0].deadline === undefined && calls[2].deadline === undefined);
   await b.close();
 });
+
+test("a deadline with another option is not recorded as a plain add: its key, weight and signal hold", async (t) => {
+  // Session 11 mutation pass: any of add()'s checks for a deadline-only add dropped (a key,
+  // weight or signal then ignored) left every other test green. One aborted item per batcher:
+  // cancelling a queued item sends the rest of its queue at once (see the README's session 11).
+  for (const withDeadline of [true, false]) {
+    const { calls, transport } = recorder();
+    const b = open(t, { transport, maxWaitMs: 0, maxBatchWeight: 4 });
+    const deadline = Date.now() + LONG;
+    const ac = new AbortController();
+    const keyed = track(b.add("k", { deadline, key: "kk" }));
+    const heavy = track(b.add("w", { deadline, weight: 5 }));
+    const aborted = track(b.add("s", withDeadline ? { deadline, signal: ac.signal } : { signal: ac.signal }));
+    const plain = track(b.add("d", { deadline }));
+    ac.abort();
+    await waitFor(() => [keyed, heavy, aborted, plain].every(settled), "every add");
+    assertCode(heavy.reason, "E_TOO_LARGE");
+    assert.equal(aborted.reason?.name, "AbortError", String(aborted.reason));
+    assert.deepEqual([keyed.value, plain.value], ["r:k", "r:d"]);
+    assert.deepEqual(calls.map((c) => [c.key, c.items]).sort(), [[undefined, ["d"]], ["kk", ["k"]]], `deadline ${withDeadline}`);
+    await b.close();
+  }
+});
+
+test("many deadline adds of one deadline, over several reservations, turns and inputs: each settles as its own", async (t) => {
+  // More adds than one reservation holds (8 at first), an input between adds of one deadline
+  // (a keyed add syncs the engine), and the same deadline again in the next turn: no id is
+  // handed out twice (session 11: `used < timedLen` → `<=` / `>=` / true reused the first id).
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: 0 });
+  const deadline = Date.now() + LONG;
+  const turn = (tag, n) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
+  const first = turn("a", 20).map((x) => track(b.add(x, { deadline })));
+  const keyed = track(b.add("k", { key: "k" }));
+  const after = turn("b", 3).map((x) => track(b.add(x, { deadline })));
+  await sleep(0);
+  const next = turn("c", 3).map((x) => track(b.add(x, { deadline })));
+  const all = [...first, keyed, ...after, ...next];
+  await waitFor(() => all.every(settled), "every add");
+  assert.deepEqual(all.map((p) => p.value), [...turn("a", 20), "k", ...turn("b", 3), ...turn("c", 3)].map((x) => `r:${x}`));
+  const sent = calls.flatMap((c) => c.items);
+  assert.equal(sent.length, new Set(sent).size, "each item sent once");
+  assert.equal(sent.length, 27);
+  await b.close();
+});
