@@ -315,3 +315,20 @@ test("a shared signal whose last-added item settles first: items added after tha
   release(0);
   release(1);
 });
+
+test("shared signal: aborting several queued items of a zero window sends none of them (the first abort sends nothing before the others')", async (t) => {
+  for (const keyed of [false, true]) {
+    const { calls, transport } = recorder();
+    const b = open(t, { transport, maxWaitMs: 0, ...(keyed ? { keyOf: () => "k" } : {}) });
+    const c = new AbortController();
+    const ps = [track(b.add("a", { signal: c.signal })), track(b.add("b", { signal: c.signal })), track(b.add("c", { signal: c.signal }))];
+    const other = track(b.add("d"));
+    c.abort(new Error("gone"));
+    await macrotask();
+    await waitFor(() => ps.every(settled) && settled(other), "every item");
+    for (const p of ps) assertCode(p.reason, "E_ABORTED");
+    assert.deepEqual(calls.map((x) => x.items), [["d"]], `${keyed ? "keyed" : "plain"}: only the item not aborted is sent`);
+    assert.equal(b.stats().batches, 1);
+    await b.close();
+  }
+});

@@ -138,6 +138,25 @@ fn zero_window_waits_for_the_end_of_the_turn_not_a_microtask() {
 }
 
 #[test]
+fn an_abort_sends_nothing_before_its_turn_ends() {
+    // Two queued items of a zero window aborted one after the other (one signal shared): the
+    // first abort must not send the second, whose own abort comes next in the same turn.
+    let mut h = H::new(Config { max_wait_ms: 0.0, ..cfg() });
+    let (a, b) = (h.add(0.0), h.add(0.0));
+    assert_eq!(h.drain(), vec![Output::TurnEnd]);
+    h.e.cancel(a, 0.0).unwrap();
+    assert!(h.dispatches().is_empty(), "nothing is sent from inside an abort");
+    h.e.cancel(b, 0.0).unwrap();
+    assert!(h.time(0.0).is_empty(), "both left their queue: no call at the end of the turn");
+    assert_eq!(h.e.stats().batches, 0);
+    // An abort of one of two items: the other still goes at the end of the turn, alone.
+    let (c, d) = (h.add(1.0), h.add(1.0));
+    h.e.cancel(c, 1.0).unwrap();
+    assert!(h.dispatches().is_empty());
+    assert_eq!(h.time(1.0).iter().map(|x| x.items.clone()).collect::<Vec<_>>(), vec![vec![d]]);
+}
+
+#[test]
 fn weight_cap_cuts_before_overflow_and_rejects_too_large() {
     let mut h = H::new(Config { max_batch_weight: Some(10.0), ..cfg() });
     let a = h.add_to(DEFAULT_KEY, 4.0, None, 0.0);
@@ -657,9 +676,13 @@ fn a_key_with_a_waiting_add_is_not_released() {
     assert_eq!(adm, Admission::Waiting);
     let (x, _) = h.e.add(k, 1.0, None, None, 0.0).unwrap();
     assert_eq!(h.e.key_name(k), Some("c"));
-    // Backpressure: every queue is due; sending a admits w, which goes at once.
+    // Backpressure: every queue is due; sending a (at the tick, not inside the abort) admits w,
+    // which goes at once.
     h.e.cancel(x, 1.0).unwrap();
-    let out = h.drain();
+    let mut out = h.drain();
+    assert!(!out.iter().any(|o| matches!(o, Output::Dispatch(_))), "nothing is sent from inside an abort");
+    h.e.handle_time(1.0);
+    out.extend(h.drain());
     assert!(!out.contains(&Output::KeyReleased { key: k }), "w still waits for key c");
     let d: Vec<_> = out.into_iter().filter_map(|o| if let Output::Dispatch(d) = o { Some(d) } else { None }).collect();
     assert_eq!(d[0].items, vec![a]);
