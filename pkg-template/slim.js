@@ -22,9 +22,11 @@ function sourceOf(source) {
     return source; // a Proxy whose traps throw, a string that is no URL
   }
   if (url === undefined || url.protocol !== "file:" || typeof proc?.versions?.node !== "string") return source;
-  // getBuiltinModule from Node 20.16 / 22.3; else an import whose name no bundler resolves for a browser.
+  // getBuiltinModule: Node 20.16 / 22.3 on, Bun, Deno. No import() fallback for older Nodes: a
+  // specifier computed at run time fails workerd's bundling (Miniflare: ERR_MODULE_DYNAMIC_SPEC),
+  // and a literal one would be resolved by browser bundlers. There, the URL goes to fetch as before.
   const fs = proc.getBuiltinModule?.("fs");
-  return fs ? fs.promises.readFile(url) : import(["node", "fs/promises"].join(":")).then((m) => m.readFile(url));
+  return fs ? fs.promises.readFile(url) : source;
 }
 
 export function init(source) {
