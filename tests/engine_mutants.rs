@@ -1073,7 +1073,7 @@ fn a_host_woken_by_poll_timeout_expires_runs_in_flight() {
             e.complete(second[0].batch, &[retry], 10.0).unwrap();
             outputs(&mut e);
             e.handle_time(11.0); // backoff 1 ms: resent, their slots written
-            assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), [y.clone()]);
+            assert_eq!(dispatches(&mut e).into_iter().map(|d| d.items).collect::<Vec<_>>(), std::slice::from_ref(&y));
         }
         e.handle_time(21.0);
         assert_eq!(expired(&outputs(&mut e)), x);
