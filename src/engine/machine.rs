@@ -360,9 +360,8 @@ impl Engine {
         // them one by one, and a zero window's queue is sent at the end of its turn, not between
         // two of those aborts. An abort frees no call capacity (an abandoned call counts until
         // its outcome); what became due goes at the wake-up already asked for, or at a tick.
-        if !self.due.is_empty() && !self.tick_requested && !self.turn_end_requested {
-            self.tick_requested = true;
-            self.emit(Output::Tick);
+        if !self.due.is_empty() && !self.turn_end_requested {
+            self.request_tick();
         }
         self.after_input(now);
         Ok(())

@@ -20,7 +20,14 @@ impl Engine {
             key.scheduled = true;
             self.due.push(k);
         }
-        if tick && !self.tick_requested {
+        if tick {
+            self.request_tick();
+        }
+    }
+
+    /// Ask the host for a [`Output::Tick`] (the next microtask), once until it comes.
+    pub(super) fn request_tick(&mut self) {
+        if !self.tick_requested {
             self.tick_requested = true;
             self.emit(Output::Tick);
         }
