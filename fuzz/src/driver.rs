@@ -506,16 +506,19 @@ impl Driver {
     fn route_done(&mut self, route: RouteId, keys: &[RouteKey]) {
         self.what = "route_done";
         let items = self.routes.remove(&route).unwrap_or_default();
-        let mut ids = Vec::with_capacity(keys.len());
-        let mut fails = BTreeSet::new();
-        for (&item, key) in items.iter().zip(keys) {
-            let k = match *key {
+        // The shell interns the whole answer before `route_done`, so a raw id is judged against
+        // every key that exists by then, including one a later name of this answer interned.
+        let ids: Vec<KeyId> = keys
+            .iter()
+            .map(|key| match *key {
                 RouteKey::Name(n) => self.intern(NAMES[usize::from(n) % NAMES.len()]),
                 RouteKey::Default => DEFAULT_KEY,
                 RouteKey::None => UNROUTED,
                 RouteKey::Id(k) => k,
-            };
-            ids.push(k);
+            })
+            .collect();
+        let mut fails = BTreeSet::new();
+        for (&item, &k) in items.iter().zip(&ids) {
             let valid = k != UNROUTED && self.key_valid(k);
             if let Some(c) = self.callers.get_mut(&item).filter(|c| c.state == CallerState::Routing(route)) {
                 if valid {
