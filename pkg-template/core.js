@@ -1388,6 +1388,11 @@ class Runner {
           return abortError(reason);
         }
         if (code === "E_DEADLINE") return hbError(code, "hyperbatch: the item's deadline passed");
+        if (code === "E_TIMEOUT") {
+          // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
+          const msg = `hyperbatch: resolveKeys took longer than timeoutMs (${this.timeoutMs} ms)`;
+          return hbError("E_ROUTE", msg, hbError(code, msg));
+        }
         if (code === "E_ROUTE") {
           return cur !== undefined && cur.routeFailed === true
             ? hbError(code, `hyperbatch: resolveKeys failed: ${cur.message}`, cur.routeError)

@@ -1,0 +1,137 @@
+// The contract audited from outside, twelfth round: hostile or ordinary use a caller can make of
+// the public API, each test written against a defect found by probing the built package (see
+// audit.test.mjs, audit10.test.mjs and audit11.test.mjs for the earlier rounds). Each asserts what
+// the contract says or, where it is silent, what a user of DataLoader, the Fetch API and
+// AbortSignal would expect.
+import assert from "node:assert/strict";
+import { Batcher, deferred, LONG, macrotask, sleep, test, track } from "./_helpers.mjs";
+
+// ---------------------------------------------------------------------------------------------
+// "Every accepted item settles exactly once: no lost, duplicated or forever-pending promise,
+// whatever the transport does (… hangs past `timeoutMs` …)". A `resolveKeys` that never answered
+// held its items, flush() and close() forever, timeoutMs or not: it bounded transport calls only.
+// Read: with `timeoutMs`, a resolveKeys call past it fails its items with E_ROUTE (the routing
+// failed), whose cause is an E_TIMEOUT error (why), as a resolveKeys that throws fails them with
+// E_ROUTE caused by what it threw.
+
+test("audit12: a resolveKeys that never answers fails its items with E_ROUTE (cause E_TIMEOUT) after timeoutMs; flush() and close() resolve", async (t) => {
+  const sent = [];
+  const b = new Batcher({
+    transport: (batch) => {
+      sent.push(...batch.items);
+      return batch.items.map((x) => `r:${x}`);
+    },
+    keyOf: (x) => (x === "keyed" ? "k" : undefined),
+    resolveKeys: () => new Promise(() => {}),
+    timeoutMs: 40,
+    maxWaitMs: 0,
+  });
+  t.after(() => b.close());
+  const t0 = performance.now();
+  const a = track(b.add("a")), c = track(b.add("c")), keyed = b.add("keyed");
+  const flushed = track(b.flush());
+  assert.equal(await keyed, "r:keyed", "an item keyOf routes is unaffected");
+  for (let i = 0; i < 100 && (a.status === "pending" || flushed.status === "pending"); i++) await sleep(10);
+  const waited = performance.now() - t0;
+  for (const s of [a, c]) {
+    assert.equal(s.status, "rejected", "a hung resolveKeys must not hold its items forever");
+    assert.equal(s.reason.code, "E_ROUTE");
+    assert.ok(s.reason instanceof Error);
+    assert.equal(s.reason.cause?.code, "E_TIMEOUT");
+    assert.ok(s.reason.cause instanceof Error);
+    assert.match(s.reason.message, /timeoutMs/);
+  }
+  assert.notEqual(a.reason, c.reason, "each caller gets its own error object");
+  assert.ok(waited >= 35, `failed after ${waited} ms: not before timeoutMs`);
+  assert.equal(flushed.status, "fulfilled", "flush() resolves once the items it covers settled");
+  assert.deepEqual(sent, ["keyed"], "the unrouted items are never sent");
+  const s = b.stats();
+  assert.equal(s.queued, 0);
+  assert.equal(s.failed, 2);
+  assert.equal(s.succeeded, 1);
+  assert.equal(s.items, 3);
+  await b.close();
+});
+
+test("audit12: close() with a hung resolveKeys resolves after timeoutMs, every item settled", async () => {
+  const b = new Batcher({
+    transport: (batch) => batch.items,
+    resolveKeys: () => new Promise(() => {}),
+    timeoutMs: 30,
+    maxWaitMs: LONG,
+  });
+  const items = [1, 2, 3].map((x) => track(b.add(x)));
+  const closed = track(b.close());
+  for (let i = 0; i < 100 && closed.status === "pending"; i++) await sleep(10);
+  assert.equal(closed.status, "fulfilled", "close() must not wait forever on a hung resolveKeys");
+  for (const s of items) assert.equal(s.reason?.code, "E_ROUTE");
+  assert.equal(b.stats().failed, 3);
+});
+
+test("audit12: a resolveKeys answer after timeoutMs is ignored; later adds route again", async (t) => {
+  const answers = [];
+  const sent = [];
+  const b = new Batcher({
+    transport: (batch) => {
+      sent.push([batch.key, ...batch.items]);
+      return batch.items.map((x) => `r:${x}`);
+    },
+    resolveKeys: (items) => {
+      const d = deferred();
+      answers.push(() => d.resolve(items.map((x) => `k${x}`)));
+      return d.promise;
+    },
+    timeoutMs: 30,
+    maxWaitMs: 0,
+  });
+  t.after(() => b.close());
+  const late = track(b.add(1));
+  await b.flush();
+  assert.equal(late.reason?.code, "E_ROUTE");
+  answers[0](); // the late answer
+  await macrotask();
+  await sleep(5);
+  assert.deepEqual(sent, [], "a late answer sends nothing");
+  assert.equal(late.count, 1, "settled once");
+  const next = b.add(2);
+  await macrotask();
+  answers[1]();
+  assert.equal(await next, "r:2");
+  assert.deepEqual(sent, [["k2", 2]]);
+  assert.deepEqual(
+    (({ queued, inFlightBatches, inFlightItems, items, succeeded, failed }) => ({ queued, inFlightBatches, inFlightItems, items, succeeded, failed }))(b.stats()),
+    { queued: 0, inFlightBatches: 0, inFlightItems: 0, items: 2, succeeded: 1, failed: 1 },
+  );
+});
+
+test("audit12: a route timeout frees room for adds waiting (whenFull \"wait\")", async (t) => {
+  let calls = 0;
+  const b = new Batcher({
+    transport: (batch) => batch.items,
+    resolveKeys: (items) => (calls++ === 0 ? new Promise(() => {}) : items.map(() => "k")),
+    timeoutMs: 30,
+    maxWaitMs: 0,
+    maxQueued: 2,
+    whenFull: "wait",
+  });
+  t.after(() => b.close());
+  const first = [track(b.add(1)), track(b.add(2))];
+  const waiting = b.add(3);
+  assert.ok(b.stats().queued <= 2);
+  assert.equal(await waiting, 3, "the waiting add is admitted once the timed-out route's items leave");
+  for (const s of first) assert.equal(s.reason?.code, "E_ROUTE");
+});
+
+test("audit12: without timeoutMs, items being routed still settle through their own signal or deadline", async (t) => {
+  const b = new Batcher({ transport: (batch) => batch.items, resolveKeys: () => new Promise(() => {}), maxWaitMs: 0 });
+  const ac = new AbortController();
+  const aborted = track(b.add(1, { signal: ac.signal }));
+  const expired = track(b.add(2, { deadline: Date.now() + 20 }));
+  await macrotask();
+  ac.abort();
+  for (let i = 0; i < 50 && expired.status === "pending"; i++) await sleep(5);
+  assert.equal(aborted.reason?.code, "E_ABORTED");
+  assert.equal(expired.reason?.code, "E_DEADLINE");
+  assert.equal(b.stats().queued, 0);
+  await b.close();
+});
