@@ -169,6 +169,13 @@ function configError(option, message, Ctor = TypeError) {
   return err;
 }
 
+/** Options a Proxy or getter cannot give: E_CONFIG naming them, cause = what the read threw. */
+function unreadable(option, err) {
+  const e = hbError("E_CONFIG", `hyperbatch: option \`${option}\` could not be read: ${errorText(err)}`, err, TypeError);
+  e.option = option;
+  return e;
+}
+
 function abortError(reason) {
   const err = hbError("E_ABORTED", "hyperbatch: the item was aborted", reason);
   err.name = "AbortError";
@@ -309,7 +316,7 @@ function engineParams(options) {
   } catch (err) {
     if (err !== null && typeof err === "object" && read(err, "code") === "E_CONFIG") throw err;
     // A Proxy or getter that throws while we read the options.
-    throw hbError("E_CONFIG", `hyperbatch: option \`options\` could not be read: ${errorText(err)}`, err, TypeError);
+    throw unreadable("options", err);
   }
   if (typeof given.transport !== "function") throw configError("transport", "is required and must be a function");
   return { params, given };
@@ -783,7 +790,7 @@ class Runner {
       return new Promise((resolve) => queueMicrotask(() => resolve(this.add(item, opts))));
     }
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // closed and freed
-    let key, weight, deadline = NaN, signal, dedupe;
+    let key, weight, deadline = NaN, signal, dedupe, optsRead = false;
     try {
       if (opts !== undefined && opts !== null) {
         if (typeof opts !== "object") throw configError("add options", "must be an object");
@@ -811,6 +818,7 @@ class Runner {
         }
         if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
+      optsRead = true;
       if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // freed by a getter above
       // A deadline alone, on a batcher with one plain queue: recorded as plain adds are.
       if (this.plain && key === undefined && weight === undefined && signal === undefined && deadline === deadline
@@ -838,7 +846,10 @@ class Runner {
         if (d !== undefined) dedupe = this.dedupeToken(d);
       }
     } catch (err) {
-      return refused(this.core === undefined ? this.addError(ADD_CLOSED) : err);
+      // Options a Proxy or getter cannot give read as the constructor's do: E_CONFIG, cause kept.
+      return refused(this.core === undefined ? this.addError(ADD_CLOSED)
+        : optsRead || read(err, "code") === "E_CONFIG" ? err
+        : unreadable("add options", err));
     }
     // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
@@ -1718,7 +1729,7 @@ class Batcher {
       if (!Array.isArray(items)) return refused(configError("addMany items", "must be an array"));
       list = Array.prototype.slice.call(items); // read whole first: a Proxy that throws midway adds nothing
     } catch (err) {
-      return refused(configError("addMany items", `could not be read: ${errorText(err)}`));
+      return refused(unreadable("addMany items", err));
     }
     // Array.from, not map: a hole is the item undefined, added like any other (map skips it).
     return Promise.allSettled(Array.from(list, (item) => this.#runner.add(item, opts)));

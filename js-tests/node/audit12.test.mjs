@@ -135,3 +135,42 @@ test("audit12: without timeoutMs, items being routed still settle through their 
   assert.equal(b.stats().queued, 0);
   await b.close();
 });
+
+// ---------------------------------------------------------------------------------------------
+// "Every error the library makes is an Error with a string code"; the constructor reads options
+// a Proxy or getter cannot give as E_CONFIG ("option `options` could not be read", cause kept),
+// and addMany a list it cannot read the same way. add()'s own options rejected with the raw
+// error of the trap or getter instead, uncoded.
+
+test("audit12: add options whose reads throw (Proxy traps, a getter, a revoked Proxy) reject with E_CONFIG naming them, cause kept", async (t) => {
+  const b = new Batcher({ transport: (batch) => batch.items, maxWaitMs: 0 });
+  t.after(() => b.close());
+  const boom = new Error("boom");
+  const revocable = Proxy.revocable({}, {});
+  revocable.revoke();
+  const cases = [
+    ["ownKeys trap", new Proxy({}, { ownKeys() { throw boom; } }), boom],
+    ["get trap", new Proxy({}, { get() { throw boom; } }), boom],
+    ["getOwnPropertyDescriptor trap", new Proxy({ key: "a" }, { getOwnPropertyDescriptor() { throw boom; } }), boom],
+    ["signal getter", { get signal() { throw boom; } }, boom],
+    ["revoked Proxy", revocable.proxy, undefined],
+  ];
+  for (const [what, opts, cause] of cases) {
+    let p;
+    assert.doesNotThrow(() => { p = b.add(1, opts); }, what);
+    const err = await p.then(() => assert.fail(`${what}: must reject`), (e) => e);
+    assert.ok(err instanceof Error, what);
+    assert.equal(err.code, "E_CONFIG", `${what}: ${err.message}`);
+    assert.match(err.message, /add options/, what);
+    assert.equal(err.option, "add options", what);
+    if (cause !== undefined) assert.equal(err.cause, cause, `${what}: cause is what the read threw`);
+    else assert.ok(err.cause instanceof TypeError, what);
+  }
+  // A user function's own throw still reaches its caller as it is; a bad value stays E_CONFIG.
+  const own = new Error("keyOf failed");
+  const k = new Batcher({ transport: (batch) => batch.items, maxWaitMs: 0, keyOf: () => { throw own; } });
+  t.after(() => k.close());
+  await assert.rejects(k.add(1), (e) => e === own);
+  await assert.rejects(b.add(1, { weight: -1 }), { code: "E_CONFIG" });
+  assert.equal(await b.add(2, {}), 2, "the batcher goes on");
+  assert.equal(b.stats().items, 1, "no refused add was accepted");
