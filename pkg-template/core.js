@@ -686,7 +686,7 @@ class Runner {
       this.core.handle_time(engineNow());
       this.drain();
     };
-    this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
+    this.hiding = false; // the page-hide flush not settled yet (its id): calls decoded now are keepalive
     this.onHide = undefined;
     this.hideTargets = undefined;
     if (given.flushOnHide === true) {
@@ -706,14 +706,10 @@ class Runner {
       if (this.core === undefined) return; // freed by close()
       if (read(event, "type") === "visibilitychange" && read(doc, "visibilityState") !== "hidden") return;
       this.sync();
-      this.core.flush(engineNow()); // its Flushed output resolves nothing
-      // Every call this drain decodes is the flush's: `readOutputs` reads the flag.
-      this.hiding = true;
-      try {
-        this.drain();
-      } finally {
-        this.hiding = false;
-      }
+      // Every call decoded until this flush's items have settled (its Flushed output) is the
+      // flush's, also one sent later (held by maxInFlight, routing, a retry): keepalive.
+      this.hiding = this.core.flush(engineNow());
+      this.drain();
     };
     this.hideTargets = []; // [target, event type] pairs listened to, each as soon as it is
     for (const pair of [[doc, "visibilitychange"], [win, "pagehide"]]) {
@@ -1272,7 +1268,7 @@ class Runner {
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
-            buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding);
+            buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
           jobs.push(JOB_CALL, batch, buf[i + 5]);
           i += 8 + listed;
           break;
@@ -1323,6 +1319,7 @@ class Runner {
           const f = buf[i + 1];
           const resolve = this.flushes.get(f);
           this.flushes.delete(f);
+          if (f === this.hiding) this.hiding = false;
           if (resolve !== undefined) resolveVia(resolve, undefined); // after the settles before it
           i += 2;
           break;

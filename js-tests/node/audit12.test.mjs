@@ -174,3 +174,97 @@ test("audit12: add options whose reads throw (Proxy traps, a getter, a revoked P
   await assert.rejects(b.add(1, { weight: -1 }), { code: "E_CONFIG" });
   assert.equal(await b.add(2, {}), 2, "the batcher goes on");
   assert.equal(b.stats().items, 1, "no refused add was accepted");
+});
+
+// ---------------------------------------------------------------------------------------------
+// flushOnHide: "when the page is hidden, every queue dispatches at once … and those calls carry
+// batch.keepalive = true". Only calls made in the very drain of the hide event carried it: the
+// hide flush's items that went out later (held back by maxInFlight, still being routed by
+// resolveKeys, or waiting to retry) went with keepalive false, and a page going away cancels
+// such a request. Read: every call made until the items the hide flush covers have settled is
+// that flush's, and carries keepalive true; calls after that carry false again.
+
+function fakePage(t) {
+  const document = new EventTarget();
+  document.visibilityState = "visible";
+  const window = new EventTarget();
+  globalThis.document = document;
+  globalThis.window = window;
+  t.after(() => {
+    delete globalThis.document;
+    delete globalThis.window;
+  });
+  return () => {
+    document.visibilityState = "hidden";
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+}
+
+test("audit12: flushOnHide: the hide flush's items held back by maxInFlight go out as keepalive calls", async (t) => {
+  const hide = fakePage(t);
+  const calls = [];
+  const release = deferred();
+  const b = new Batcher({
+    flushOnHide: true, maxInFlight: 1, maxWaitMs: LONG,
+    transport: async (batch) => {
+      calls.push([batch.items.join("+"), batch.keepalive]);
+      if (batch.items[0] === 1) await release.promise;
+      return batch.items;
+    },
+  });
+  t.after(() => b.close());
+  const first = b.add(1);
+  b.flush();
+  await macrotask();
+  const rest = [b.add(2), b.add(3)];
+  hide();
+  await macrotask();
+  release.resolve();
+  await Promise.all([first, ...rest]);
+  assert.deepEqual(calls, [["1", false], ["2+3", true]]);
+  const late = b.add(5);
+  await b.flush();
+  await late;
+  assert.equal(calls.at(-1)[1], false, "a call after the hide flush settled carries keepalive false");
+});
+
+test("audit12: flushOnHide: items still being routed by resolveKeys at the hide go out as keepalive calls", async (t) => {
+  const hide = fakePage(t);
+  const calls = [];
+  const b = new Batcher({
+    flushOnHide: true, maxWaitMs: LONG,
+    resolveKeys: async (items) => {
+      await sleep(5);
+      return items.map(() => "k");
+    },
+    transport: (batch) => {
+      calls.push([batch.items.join("+"), batch.keepalive]);
+      return batch.items;
+    },
+  });
+  t.after(() => b.close());
+  const items = [b.add(1), b.add(2)];
+  hide();
+  assert.deepEqual(await Promise.all(items), [1, 2]);
+  assert.deepEqual(calls, [["1+2", true]]);
+});
+
+test("audit12: flushOnHide: an item waiting to retry at the hide is resent as a keepalive call", async (t) => {
+  const hide = fakePage(t);
+  const calls = [];
+  const b = new Batcher({
+    flushOnHide: true, maxWaitMs: LONG, retry: { baseDelayMs: 20, jitter: "none" },
+    transport: (batch) => {
+      calls.push([batch.items.join("+"), batch.keepalive]);
+      if (calls.length === 1) throw Object.assign(new Error("unavailable"), { status: 503 });
+      return batch.items;
+    },
+  });
+  t.after(() => b.close());
+  const item = b.add(1);
+  b.flush();
+  await macrotask();
+  hide();
+  assert.equal(await item, 1);
+  assert.deepEqual(calls, [["1", false], ["1", true]]);
+});
