@@ -268,3 +268,29 @@ test("audit12: flushOnHide: an item waiting to retry at the hide is resent as a 
   assert.equal(await item, 1);
   assert.deepEqual(calls, [["1", false], ["1", true]]);
 });
+
+// ---------------------------------------------------------------------------------------------
+// hyperbatch/timeline (not in the contract; its own guide, docs/timeline.md): a width that is no
+// finite number (a string from a form field, NaN) drew NaN coordinates into the SVG, and `null`
+// options (as a caller passes "no options") threw a raw TypeError where `undefined` gave defaults.
+
+test("audit12: timeline: a width that is no finite number draws at the default width; null options are no options", async (t) => {
+  const { Timeline } = await import("hyperbatch/timeline");
+  let clock = 0;
+  const tl = new Timeline({ now: () => clock });
+  const hooks = tl.hooks("b");
+  hooks.onBatchStart({ id: 1, key: undefined, size: 1, attempt: 1, items: [1] });
+  clock = 5;
+  hooks.onBatchEnd({ id: 1, key: undefined, size: 1, attempt: 1, durationMs: 5, succeeded: 1, failed: 0, items: [1], results: [1] });
+  const plain = tl.svg();
+  for (const width of [NaN, "800", Infinity, null, {}]) {
+    const svg = tl.svg({ width });
+    assert.ok(!svg.includes("NaN"), `width ${String(width)}: no NaN drawn`);
+    assert.equal(svg, plain, `width ${String(width)}: the default width`);
+  }
+  assert.equal(tl.svg(null), plain);
+  assert.ok(tl.html(null).includes(plain));
+  assert.equal(new Timeline(null).limit, new Timeline().limit);
+  const attached = tl.attach(null, "x");
+  assert.equal(typeof attached.onBatchStart, "function");
+});
