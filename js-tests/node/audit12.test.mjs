@@ -4,7 +4,7 @@
 // the contract says or, where it is silent, what a user of DataLoader, the Fetch API and
 // AbortSignal would expect.
 import assert from "node:assert/strict";
-import { Batcher, deferred, LONG, macrotask, sleep, test, track } from "./_helpers.mjs";
+import { Batcher, deferred, fakePage, LONG, macrotask, sleep, test, track } from "./_helpers.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // "Every accepted item settles exactly once: no lost, duplicated or forever-pending promise,
@@ -184,16 +184,8 @@ test("audit12: add options whose reads throw (Proxy traps, a getter, a revoked P
 // such a request. Read: every call made until the items the hide flush covers have settled is
 // that flush's, and carries keepalive true; calls after that carry false again.
 
-function fakePage(t) {
-  const document = new EventTarget();
-  document.visibilityState = "visible";
-  const window = new EventTarget();
-  globalThis.document = document;
-  globalThis.window = window;
-  t.after(() => {
-    delete globalThis.document;
-    delete globalThis.window;
-  });
+function hidable(t) {
+  const { document } = fakePage(t);
   return () => {
     document.visibilityState = "hidden";
     document.dispatchEvent(new Event("visibilitychange"));
@@ -201,7 +193,7 @@ function fakePage(t) {
 }
 
 test("audit12: flushOnHide: the hide flush's items held back by maxInFlight go out as keepalive calls", async (t) => {
-  const hide = fakePage(t);
+  const hide = hidable(t);
   const calls = [];
   const release = deferred();
   const b = new Batcher({
@@ -229,7 +221,7 @@ test("audit12: flushOnHide: the hide flush's items held back by maxInFlight go o
 });
 
 test("audit12: flushOnHide: items still being routed by resolveKeys at the hide go out as keepalive calls", async (t) => {
-  const hide = fakePage(t);
+  const hide = hidable(t);
   const calls = [];
   const b = new Batcher({
     flushOnHide: true, maxWaitMs: LONG,
@@ -250,7 +242,7 @@ test("audit12: flushOnHide: items still being routed by resolveKeys at the hide 
 });
 
 test("audit12: flushOnHide: an item waiting to retry at the hide is resent as a keepalive call", async (t) => {
-  const hide = fakePage(t);
+  const hide = hidable(t);
   const calls = [];
   const b = new Batcher({
     flushOnHide: true, maxWaitMs: LONG, retry: { baseDelayMs: 20, jitter: "none" },
