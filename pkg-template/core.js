@@ -169,6 +169,13 @@ function configError(option, message, Ctor = TypeError) {
   return err;
 }
 
+/** Options a Proxy or getter cannot give: E_CONFIG naming them, cause = what the read threw. */
+function unreadable(option, err) {
+  const e = hbError("E_CONFIG", `hyperbatch: option \`${option}\` could not be read: ${errorText(err)}`, err, TypeError);
+  e.option = option;
+  return e;
+}
+
 function abortError(reason) {
   const err = hbError("E_ABORTED", "hyperbatch: the item was aborted", reason);
   err.name = "AbortError";
@@ -309,7 +316,7 @@ function engineParams(options) {
   } catch (err) {
     if (err !== null && typeof err === "object" && read(err, "code") === "E_CONFIG") throw err;
     // A Proxy or getter that throws while we read the options.
-    throw hbError("E_CONFIG", `hyperbatch: option \`options\` could not be read: ${errorText(err)}`, err, TypeError);
+    throw unreadable("options", err);
   }
   if (typeof given.transport !== "function") throw configError("transport", "is required and must be a function");
   return { params, given };
@@ -679,7 +686,7 @@ class Runner {
       this.core.handle_time(engineNow());
       this.drain();
     };
-    this.hiding = false; // the calls being decoded are the page-hide flush's: keepalive
+    this.hiding = false; // the page-hide flush not settled yet (its id): calls decoded now are keepalive
     this.onHide = undefined;
     this.hideTargets = undefined;
     if (given.flushOnHide === true) {
@@ -699,14 +706,10 @@ class Runner {
       if (this.core === undefined) return; // freed by close()
       if (read(event, "type") === "visibilitychange" && read(doc, "visibilityState") !== "hidden") return;
       this.sync();
-      this.core.flush(engineNow()); // its Flushed output resolves nothing
-      // Every call this drain decodes is the flush's: `readOutputs` reads the flag.
-      this.hiding = true;
-      try {
-        this.drain();
-      } finally {
-        this.hiding = false;
-      }
+      // Every call decoded until this flush's items have settled (its Flushed output) is the
+      // flush's, also one sent later (held by maxInFlight, routing, a retry): keepalive.
+      this.hiding = this.core.flush(engineNow());
+      this.drain();
     };
     this.hideTargets = []; // [target, event type] pairs listened to, each as soon as it is
     for (const pair of [[doc, "visibilitychange"], [win, "pagehide"]]) {
@@ -783,7 +786,7 @@ class Runner {
       return new Promise((resolve) => queueMicrotask(() => resolve(this.add(item, opts))));
     }
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // closed and freed
-    let key, weight, deadline = NaN, signal, dedupe;
+    let key, weight, deadline = NaN, signal, dedupe, optsRead = false;
     try {
       if (opts !== undefined && opts !== null) {
         if (typeof opts !== "object") throw configError("add options", "must be an object");
@@ -811,6 +814,7 @@ class Runner {
         }
         if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
+      optsRead = true;
       if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // freed by a getter above
       // A deadline alone, on a batcher with one plain queue: recorded as plain adds are.
       if (this.plain && key === undefined && weight === undefined && signal === undefined && deadline === deadline
@@ -838,7 +842,10 @@ class Runner {
         if (d !== undefined) dedupe = this.dedupeToken(d);
       }
     } catch (err) {
-      return refused(this.core === undefined ? this.addError(ADD_CLOSED) : err);
+      // Options a Proxy or getter cannot give read as the constructor's do: E_CONFIG, cause kept.
+      return refused(this.core === undefined ? this.addError(ADD_CLOSED)
+        : optsRead || read(err, "code") === "E_CONFIG" ? err
+        : unreadable("add options", err));
     }
     // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
@@ -1261,7 +1268,7 @@ class Runner {
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
-            buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding);
+            buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
           jobs.push(JOB_CALL, batch, buf[i + 5]);
           i += 8 + listed;
           break;
@@ -1312,6 +1319,7 @@ class Runner {
           const f = buf[i + 1];
           const resolve = this.flushes.get(f);
           this.flushes.delete(f);
+          if (f === this.hiding) this.hiding = false;
           if (resolve !== undefined) resolveVia(resolve, undefined); // after the settles before it
           i += 2;
           break;
@@ -1388,6 +1396,11 @@ class Runner {
           return abortError(reason);
         }
         if (code === "E_DEADLINE") return hbError(code, "hyperbatch: the item's deadline passed");
+        if (code === "E_TIMEOUT") {
+          // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
+          const msg = `hyperbatch: resolveKeys took longer than timeoutMs (${this.timeoutMs} ms)`;
+          return hbError("E_ROUTE", msg, hbError(code, msg));
+        }
         if (code === "E_ROUTE") {
           return cur !== undefined && cur.routeFailed === true
             ? hbError(code, `hyperbatch: resolveKeys failed: ${cur.message}`, cur.routeError)
@@ -1713,7 +1726,7 @@ class Batcher {
       if (!Array.isArray(items)) return refused(configError("addMany items", "must be an array"));
       list = Array.prototype.slice.call(items); // read whole first: a Proxy that throws midway adds nothing
     } catch (err) {
-      return refused(configError("addMany items", `could not be read: ${errorText(err)}`));
+      return refused(unreadable("addMany items", err));
     }
     // Array.from, not map: a hole is the item undefined, added like any other (map skips it).
     return Promise.allSettled(Array.from(list, (item) => this.#runner.add(item, opts)));

@@ -60,8 +60,8 @@ class Timeline {
    * @param {{ limit?: number, now?: () => number }} [options] `limit`: calls kept (a ring, the
    * oldest are dropped); `now`: the clock in ms (default performance.now), injectable for tests.
    */
-  constructor(options = {}) {
-    const { limit = DEFAULT_LIMIT, now } = options;
+  constructor(options) {
+    const { limit = DEFAULT_LIMIT, now } = options ?? {};
     if (!Number.isInteger(limit) || limit < 1) {
       throw Object.assign(new RangeError("Timeline: limit must be an integer >= 1"), { code: "E_CONFIG" });
     }
@@ -103,9 +103,9 @@ class Timeline {
    * Batcher options with this timeline's hooks added: the options' own onBatchStart/onBatchEnd
    * still run, after the recording, with the same info. Returns a new object.
    */
-  attach(options = {}, name) {
+  attach(options, name) {
     const mine = this.hooks(name);
-    const { onBatchStart, onBatchEnd } = options;
+    const { onBatchStart, onBatchEnd } = options ?? {};
     return {
       ...options,
       onBatchStart: (info) => {
@@ -250,9 +250,10 @@ class Timeline {
   }
 
   /** The drawing: a self-contained SVG document fragment (string). */
-  svg(options = {}) {
-    const width = Math.max(480, options.width ?? 960);
-    const title = options.title;
+  svg(options) {
+    const { width: w, title } = options ?? {};
+    // A width that is no finite number (a string from a form field, NaN) would draw NaN coordinates.
+    const width = Math.max(480, Number.isFinite(w) ? w : 960);
     const labelW = 180;
     const padR = 16;
     const plotW = width - labelW - padR;
@@ -445,8 +446,8 @@ class Timeline {
    * Content-Security-Policy meta tag that forbids them. `text` (optional) is shown as
    * preformatted text above the drawing (a run's printed table, say).
    */
-  html(options = {}) {
-    const { title = "hyperbatch timeline", text, width } = options;
+  html(options) {
+    const { title = "hyperbatch timeline", text, width } = options ?? {};
     const svg = this.svg({ width });
     const body = text === undefined ? svg : `<pre>${esc(text)}</pre>\n${svg}`;
     return [

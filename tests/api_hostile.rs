@@ -234,6 +234,28 @@ async fn a_resolve_keys_that_panics_fails_its_items_with_e_route() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_resolve_keys_past_the_timeout_fails_its_items_with_e_route_caused_by_e_timeout() {
+    // As in JavaScript: the timeout bounds resolve_keys calls too, so close() cannot hang on one.
+    let b = Batcher::builder()
+        .timeout(Duration::from_millis(50))
+        .resolve_keys(|items: Vec<u32>| async move {
+            if items.contains(&1) {
+                std::future::pending::<()>().await;
+            }
+            Ok(items.iter().map(|n| Some(n % 3)).collect())
+        })
+        .build(|batch: Batch<u32>| async move { doubled(&batch) });
+    let e = b.add(1).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Route, "{e}");
+    let cause = std::error::Error::source(&e).expect("a cause");
+    let cause = cause.downcast_ref::<hyperbatch::Error>().expect("an hyperbatch::Error cause");
+    assert_eq!(cause.code(), ErrorCode::Timeout);
+    assert_eq!(b.add(3).await.unwrap(), 6, "the router still runs");
+    b.close().await;
+    settled(b.stats());
+}
+
+#[tokio::test(start_paused = true)]
 async fn classify_decides_about_timeouts_too() {
     // As in JavaScript, a custom classify sees every batch-level failure, E_TIMEOUT included.
     let calls = Arc::new(AtomicUsize::new(0));

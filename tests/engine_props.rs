@@ -398,6 +398,8 @@ struct H {
     ended: Vec<BatchId>,
     last_batch: BatchId,
     routes: BTreeMap<RouteId, Vec<(ItemId, u64)>>,
+    /// When each route call went out: past `timeoutMs` its items still routing fail (E_TIMEOUT).
+    route_at: BTreeMap<RouteId, f64>,
     ended_routes: Vec<RouteId>,
     last_route: RouteId,
     names: BTreeMap<&'static str, KeyId>,
@@ -467,6 +469,7 @@ impl H {
             ended: Vec::new(),
             last_batch: 0,
             routes: BTreeMap::new(),
+            route_at: BTreeMap::new(),
             ended_routes: Vec::new(),
             last_route: 0,
             names: BTreeMap::new(),
@@ -904,6 +907,7 @@ impl H {
             self.slots.get_mut(&id).unwrap().st = St::Routing(route);
         }
         self.routes.insert(route, entries);
+        self.route_at.insert(route, self.now);
         self.seen[ROUTES] += 1;
         Ok(())
     }
@@ -1065,6 +1069,10 @@ impl H {
         let routing = self.routes.values().flatten().any(|&(i, u)| self.slot_live(i, u));
         if !self.slots.is_empty() && self.flights.is_empty() && !routing && !self.wake_pending() {
             ensure!(t.is_some(), "stalled: items {:?} but no timer", self.slots);
+        }
+        // With timeoutMs, a resolveKeys call holding items is bounded: a timer is armed for it.
+        if routing && self.cfg.timeout_ms.is_some() {
+            ensure!(t.is_some(), "items routing under timeoutMs but no timer");
         }
         // Invariant (adaptive): a queued item of a key with no call in flight has a wake-up
         // pending (the end of the turn), unless it waits for room for a call.
@@ -1501,6 +1509,20 @@ impl H {
             .filter(|(_, s)| s.caller_live && s.deadline.is_some_and(|d| now > d))
             .map(|(&i, _)| i)
             .collect();
+        // Route calls past timeoutMs: the items they still hold fail with E_TIMEOUT.
+        let timeout = self.cfg.timeout_ms.unwrap_or(f64::INFINITY);
+        let timed_routes: Vec<RouteId> =
+            self.routes.keys().copied().filter(|r| self.route_at[r] + timeout <= now).collect();
+        let holds = |r: RouteId, i: ItemId, u: u64| {
+            self.slot_live(i, u) && self.slots[&i].st == St::Routing(r) && self.slots[&i].caller_live
+        };
+        // Per (id, uid): an id of a route's entry may have been reused by an item of another route.
+        let held: BTreeSet<RouteId> =
+            timed_routes.iter().copied().filter(|&r| self.routes[&r].iter().any(|&(i, u)| holds(r, i, u))).collect();
+        let route_due: BTreeSet<ItemId> = timed_routes
+            .iter()
+            .flat_map(|&r| self.routes[&r].iter().filter(move |&&(i, u)| holds(r, i, u)).map(|&(i, _)| i))
+            .collect();
         self.tick_pending = false;
         self.turn_end_pending = false;
         self.steps += 1;
@@ -1509,22 +1531,35 @@ impl H {
         let drained = self.drain();
         self.in_time = false;
         drained?;
-        // Time settles only expired callers, and every caller whose deadline has passed.
+        // Time settles only expired callers and those of route calls past timeoutMs, and every
+        // one of them (a caller that is both may go either way: whichever timer comes first).
         let mut expired = BTreeSet::new();
         for o in &self.log {
             match *o {
                 Output::Settle { item, outcome, .. } => {
-                    ensure!(
-                        outcome == Outcome::Code(ErrorCode::Deadline),
-                        "handle_time settled {item} with {outcome:?}"
-                    );
+                    let ok = match outcome {
+                        Outcome::Code(ErrorCode::Deadline) => due.contains(&item),
+                        Outcome::Code(ErrorCode::Timeout) => route_due.contains(&item),
+                        _ => false,
+                    };
+                    ensure!(ok, "handle_time settled {item} with {outcome:?}");
                     expired.insert(item);
                 }
                 Output::BatchEnd(_) => return Err(TestCaseError::fail("handle_time ended a call")),
                 _ => {}
             }
         }
-        ensure!(expired == due, "expired {expired:?}, due {due:?}");
+        let owed: BTreeSet<ItemId> = due.union(&route_due).copied().collect();
+        ensure!(expired == owed, "expired {expired:?}, due {due:?}, routes timed out {route_due:?}");
+        for r in timed_routes {
+            // One that still held items is gone (their timer fired). One whose items had all left
+            // may be kept until answered: an engine with nothing live drops its timers.
+            self.routes.remove(&r);
+            self.route_at.remove(&r);
+            if held.contains(&r) {
+                self.ended_routes.push(r);
+            }
+        }
         if !self.wake_pending() {
             // ... and its deadline's lead has begun.
             let wait = self.cfg.max_wait_ms;
@@ -1915,6 +1950,7 @@ impl H {
             }
         }
         self.routes.remove(&route);
+        self.route_at.remove(&route);
         self.ended_routes.push(route);
         self.steps += 1;
         let r = match keys {

@@ -111,6 +111,8 @@ struct Driver {
     /// The items of the call `complete` is answering: what an `Output::Succeeded` settles.
     completing: Vec<ItemId>,
     routes: BTreeMap<RouteId, Vec<ItemId>>,
+    /// When each route call went out: past `timeoutMs` the engine fails its items (E_TIMEOUT).
+    route_at: BTreeMap<RouteId, f64>,
     /// Flush id → every uid below this must settle first.
     flushes: BTreeMap<FlushId, u64>,
     names: BTreeMap<&'static str, KeyId>,
@@ -149,6 +151,7 @@ impl Driver {
             flights: BTreeMap::new(),
             completing: Vec::new(),
             routes: BTreeMap::new(),
+            route_at: BTreeMap::new(),
             flushes: BTreeMap::new(),
             names: BTreeMap::new(),
             closed: false,
@@ -454,6 +457,13 @@ impl Driver {
         self.ctx = Ctx::Time;
         self.e.handle_time(self.now);
         self.drain();
+        // Route calls past timeoutMs are gone from the engine: their items failed above.
+        let timed_out: Vec<RouteId> = self.route_at.keys().copied().filter(|&r| self.route_timed_out(r)).collect();
+        for r in timed_out {
+            self.route_at.remove(&r);
+            let items = self.routes.remove(&r).unwrap_or_default();
+            self.route_settled(&items, r);
+        }
         self.after();
     }
 
@@ -506,6 +516,7 @@ impl Driver {
     fn route_done(&mut self, route: RouteId, keys: &[RouteKey]) {
         self.what = "route_done";
         let items = self.routes.remove(&route).unwrap_or_default();
+        self.route_at.remove(&route);
         // The shell interns the whole answer before `route_done`, so a raw id is judged against
         // every key that exists by then, including one a later name of this answer interned.
         let ids: Vec<KeyId> = keys
@@ -540,12 +551,18 @@ impl Driver {
     fn route_failed(&mut self, route: RouteId) {
         self.what = "route_failed";
         let items = self.routes.remove(&route).unwrap_or_default();
+        self.route_at.remove(&route);
         let fails = items.iter().copied().filter(|i| self.routing_in(*i, route)).collect();
         self.ctx = Ctx::Route { fails };
         let r = self.e.route_failed(route, self.now);
         ensure!(self, r.is_ok(), "route_failed of {route} refused: {r:?}");
         self.drain();
         self.route_settled(&items, route);
+    }
+
+    fn route_timed_out(&self, route: RouteId) -> bool {
+        let at = self.route_at.get(&route).copied().unwrap_or(f64::INFINITY);
+        self.cfg.timeout_ms.is_some_and(|t| self.now >= at + t)
     }
 
     fn routing_in(&self, item: ItemId, route: RouteId) -> bool {
@@ -770,6 +787,7 @@ impl Driver {
             c.state = CallerState::Routing(route);
         }
         self.routes.insert(route, items);
+        self.route_at.insert(route, self.now);
     }
 
     fn on_settle(&mut self, item: ItemId, outcome: Outcome, release: bool) {
@@ -809,6 +827,10 @@ impl Driver {
             (_, Outcome::Code(ErrorCode::Deadline)) => !matches!(self.ctx, Ctx::Add) && self.now > c.deadline,
             (Ctx::Cancel(target), Outcome::Code(ErrorCode::Aborted)) => *target == item,
             (Ctx::Route { fails }, Outcome::Code(ErrorCode::Route)) => fails.contains(&item),
+            // A route call past timeoutMs fails the items it still holds.
+            (Ctx::Time, Outcome::Code(ErrorCode::Timeout)) => {
+                matches!(c.state, CallerState::Routing(r) if self.route_timed_out(r))
+            }
             (Ctx::Complete { results, .. }, Outcome::Ok { index }) => {
                 results.get(index as usize) == Some(&ItemResult::Ok)
                     && (mode == ErrorMode::Partial || first_err(results).is_none())

@@ -153,3 +153,17 @@ export function assertStats(b, expected, message = "stats") {
 /** Items of the recorded calls, sorted, for comparing batches whose order is not defined. */
 export const sortedBatches = (calls) =>
   calls.map((c) => JSON.stringify(c.items)).sort();
+
+/** A stand-in document and window (EventTargets) for the duration of one test (flushOnHide). */
+export function fakePage(t) {
+  const document = new EventTarget();
+  document.visibilityState = "visible";
+  const window = new EventTarget();
+  globalThis.document = document;
+  globalThis.window = window;
+  t.after(() => {
+    delete globalThis.document;
+    delete globalThis.window;
+  });
+  return { document, window };
+}

@@ -5,26 +5,12 @@
 // (EventTargets) play the browser.
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
-import { Batcher, LONG, assertCode, macrotask, open, sleep, test } from "./_helpers.mjs";
+import { Batcher, LONG, assertCode, fakePage, macrotask, open, sleep, test } from "./_helpers.mjs";
 
 function recording(t, options) {
   const calls = [];
   const b = open(t, { ...options, transport: (batch) => (calls.push({ items: [...batch.items], keepalive: batch.keepalive }), batch.items) });
   return { b, calls };
-}
-
-/** A document and window for the duration of one test. */
-function fakePage(t) {
-  const document = new EventTarget();
-  document.visibilityState = "visible";
-  const window = new EventTarget();
-  globalThis.document = document;
-  globalThis.window = window;
-  t.after(() => {
-    delete globalThis.document;
-    delete globalThis.window;
-  });
-  return { document, window };
 }
 
 test("flushOnHide without a document: accepted and inert; every call carries keepalive false", async (t) => {

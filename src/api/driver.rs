@@ -649,6 +649,12 @@ fn outcome_of<O>(
                     .with_cause(Arc::new(e.clone())),
                 _ => Error::new(Code::Route, "hyperbatch: resolve_keys returned no key for this item"),
             },
+            // Only a routed item fails so alone: its resolve_keys call outlived the timeout.
+            engine::ErrorCode::Timeout => {
+                Error::new(Code::Route, "hyperbatch: resolve_keys took longer than timeout").with_cause(Arc::new(
+                    Error::new(Code::Timeout, "hyperbatch: the resolve_keys call took longer than timeout"),
+                ))
+            }
             engine::ErrorCode::Closed => Error::closed(),
             c => Error::new(code(c), format!("hyperbatch: {}", code(c))),
         }),
@@ -1043,12 +1049,14 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> Future for 
                     && st.engine.unsettled() == 0
                     && !st.engine.has_output()
                     && st.jobs.is_empty()
-                    && this.in_flight.is_empty()
-                    && this.routes.is_empty();
+                    && this.in_flight.is_empty();
                 (st.engine.poll_timeout(), st.turn_end, finished)
             };
             this.rearm(at);
             if finished {
+                // A resolve_keys call still running past the timeout: its items have settled
+                // and its answer would be ignored; it is dropped, as a timed-out call is.
+                this.routes.clear();
                 return Poll::Ready(());
             }
             if progressed || !lock(&this.shared.state).jobs.is_empty() {

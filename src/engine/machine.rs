@@ -395,7 +395,11 @@ impl Engine {
     /// `resolveKeys` answered: one key per item of the route call ([`UNROUTED`] where it gave
     /// none, which fails that item with E_ROUTE).
     pub fn route_done(&mut self, route: RouteId, keys: &[KeyId], now: f64) -> Result<(), InputError> {
-        let n = self.routes.get(&route).ok_or(InputError::UnknownRoute(route))?.entries.len();
+        let Some(n) = self.routes.get(&route).map(|u| u.entries.len()) else {
+            // A late answer (the call timed out): the keys the host interned for it go again.
+            self.release_keys(keys);
+            return Err(InputError::UnknownRoute(route));
+        };
         if keys.len() != n {
             return Err(InputError::ResultCount { batch: route, expected: n, got: keys.len() });
         }
@@ -422,11 +426,7 @@ impl Engine {
         // A routed item refused by its key's open circuit left room behind it.
         self.admit_waiters(now);
         // The host interned every answered key; one whose items left meanwhile is released here.
-        for &k in keys {
-            if k > DEFAULT_KEY && self.key_valid(k) {
-                self.maybe_release_key(k);
-            }
-        }
+        self.release_keys(keys);
         self.run_due(now);
         self.after_input(now);
         Ok(())
@@ -448,17 +448,41 @@ impl Engine {
         }
     }
 
-    /// `resolveKeys` failed: its items fail with E_ROUTE.
-    pub fn route_failed(&mut self, route: RouteId, now: f64) -> Result<(), InputError> {
-        let unit = self.routes.remove(&route).ok_or(InputError::UnknownRoute(route))?;
-        for (idx, gen) in unit.entries {
-            if self.slot_in(idx, gen, State::Routing) {
-                self.remove_caller(idx, ErrorCode::Route, now);
+    fn release_keys(&mut self, keys: &[KeyId]) {
+        for &k in keys {
+            if k > DEFAULT_KEY && self.key_valid(k) {
+                self.maybe_release_key(k);
             }
         }
+    }
+
+    /// A `resolveKeys` call outlived `timeoutMs`: its items still routing fail with
+    /// [`ErrorCode::Timeout`] (the hosts report E_ROUTE, caused by an E_TIMEOUT), as the
+    /// contract's "no forever-pending promise" asks; a late answer is ignored (`route_done`).
+    pub(super) fn route_timed_out(&mut self, route: RouteId, now: f64) {
+        self.fail_route(route, ErrorCode::Timeout, now);
+    }
+
+    /// `resolveKeys` failed: its items fail with E_ROUTE.
+    pub fn route_failed(&mut self, route: RouteId, now: f64) -> Result<(), InputError> {
+        if !self.routes.contains_key(&route) {
+            return Err(InputError::UnknownRoute(route));
+        }
+        self.fail_route(route, ErrorCode::Route, now);
         self.run_due(now);
         self.after_input(now);
         Ok(())
+    }
+
+    fn fail_route(&mut self, route: RouteId, code: ErrorCode, now: f64) {
+        let Some(unit) = self.routes.remove(&route) else {
+            return;
+        };
+        for (idx, gen) in unit.entries {
+            if self.slot_in(idx, gen, State::Routing) {
+                self.remove_caller(idx, code, now);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- outputs

@@ -1350,6 +1350,39 @@ fn a_flush_covers_items_still_waiting_for_resolve_keys() {
     assert_eq!(h.time(3002.0 + 3000.0)[0].items, vec![b]);
 }
 
+// A `resolveKeys` call outliving `timeoutMs` fails its items (the hosts report E_ROUTE caused by
+// E_TIMEOUT), completes the flush waiting on them, and its late answer changes nothing.
+#[test]
+fn a_route_call_past_timeout_fails_its_items_and_ignores_a_late_answer() {
+    let mut h = H::new(Config { timeout_ms: Some(50.0), max_wait_ms: 3000.0, ..cfg() });
+    let a = h.add_to(UNROUTED, 1.0, None, 0.0);
+    let f = h.e.flush(1.0);
+    let route = h.route("the flush sends the routing queue at once");
+    assert_eq!(h.e.poll_timeout(), Some(51.0), "the route call's timeout is armed");
+    h.e.handle_time(50.0);
+    assert!(H::settles(&h.drain()).is_empty(), "not before timeoutMs");
+    h.e.handle_time(51.0);
+    let out = h.drain();
+    assert_eq!(H::settles(&out), vec![(a, Outcome::Code(ErrorCode::Timeout))]);
+    assert!(out.contains(&Output::Flushed { flush: f }));
+    assert_eq!(h.e.stats().queued, 0);
+    let k = h.e.intern("east");
+    assert_eq!(h.e.route_done(route, &[k], 60.0), Err(InputError::UnknownRoute(route)));
+    assert!(h.drain().iter().all(|o| !matches!(o, Output::Dispatch(_) | Output::Settle { .. })));
+    assert!(h.e.poll_timeout().is_none(), "nothing left to wake for");
+    // A route call answered in time has its timer go stale.
+    let b = h.add_to(UNROUTED, 1.0, None, 100.0);
+    h.e.flush(100.0);
+    let route = h.route("routed again");
+    let k = h.e.intern("east");
+    h.e.route_done(route, &[k], 101.0).unwrap();
+    let d = h.dispatches();
+    assert_eq!(d[0].items, vec![b]);
+    h.ok(&d[0], 102.0);
+    h.e.handle_time(200.0);
+    assert!(H::settles(&h.drain()).is_empty());
+}
+
 // Opening rejects what the key has not sent, wherever it waits, even when that is all it holds
 // (kills machine/circuit.rs reject_unsent's early exit mutants: `waiting > 0`, `retry_waiting > 0`
 // → `==`/`<`, `||` → `&&`, `!ready_units.is_empty()` → delete `!`), and nothing of another key

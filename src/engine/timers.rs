@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use super::{BatchId, KeyId};
+use super::{BatchId, KeyId, RouteId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
@@ -35,6 +35,8 @@ pub enum Timer {
     CallDeadline(BatchId),
     /// A transport call outlived `timeoutMs`.
     CallTimeout(BatchId),
+    /// A `resolveKeys` call outlived `timeoutMs`: its items still routing fail.
+    RouteTimeout(RouteId),
 }
 
 #[derive(Clone, Copy, Debug)]

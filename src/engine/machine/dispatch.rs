@@ -230,7 +230,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn dispatch_route(&mut self) {
+    pub(super) fn dispatch_route(&mut self, now: f64) {
         let size = self.cfg.batch_size();
         let mut entries = Vec::new();
         let q = &mut self.keys[UNROUTED as usize].queue;
@@ -258,6 +258,9 @@ impl Engine {
         self.next_route += 1;
         let items = entries.iter().map(|&(i, _)| i).collect();
         self.routes.insert(route, Unit::unit(UNROUTED, entries));
+        if let Some(t) = self.cfg.timeout_ms {
+            self.timers.push(now + t, Timer::RouteTimeout(route));
+        }
         self.emit(Output::Route { route, items });
     }
 }

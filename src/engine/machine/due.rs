@@ -192,7 +192,7 @@ impl Engine {
             return false;
         }
         if k == UNROUTED {
-            self.dispatch_route();
+            self.dispatch_route(now);
             return true;
         }
         debug_assert!(self.in_flight_batches < self.cfg.in_flight_cap(), "run_due checks the cap first");

@@ -85,6 +85,7 @@ impl Engine {
                     }
                 }
             }
+            Timer::RouteTimeout(route) => self.route_timed_out(route, now),
         }
     }
 
@@ -111,6 +112,7 @@ impl Engine {
             Timer::Unit(u) => self.units.contains_key(&u),
             Timer::CallDeadline(b) => self.batches.get(&b).is_some_and(|b| !b.runs.is_empty()),
             Timer::CallTimeout(b) => self.batches.get(&b).is_some_and(|b| !b.timed_out),
+            Timer::RouteTimeout(r) => self.routes.contains_key(&r),
         }
     }
 }
