@@ -333,7 +333,7 @@ class DataLoader {
   #newBatch() {
     const full = this.#batch;
     if (full !== null && !full.hasDispatched) this.#parked += full.keys.length; // it takes no more keys
-    const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined };
+    const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined, loader: null, call: 0, answered: false, readThrew: false };
     this.#batch = batch;
     this.#batchScheduleFn(() => {
       this.#dispatch(batch);
@@ -387,46 +387,60 @@ class DataLoader {
     }
     counts.inFlightBatches++;
     counts.inFlightItems += keys.length;
-    let answered = false, readThrew = false;
-    batchPromise.then((values) => {
-      answered = true;
-      counts.inFlightBatches--;
-      counts.inFlightItems -= keys.length;
-      const wrong = valuesError(keys, values);
-      if (wrong !== undefined) throw wrong;
-      resolveCacheHits(batch);
-      const callbacks = batch.callbacks;
-      let i = 0, failed = 0;
-      try {
-        for (; i < keys.length; i++) {
-          const value = values[i];
-          if (value instanceof Error) {
-            failed++;
-            callbacks[i].reject(value);
-          } else {
-            callbacks[i].resolve(value);
-          }
+    batch.loader = this;
+    batch.call = call;
+    // DataLoader's `.then(…).catch(…)`, its handlers bound to the batch rather than closures made
+    // per batch: a closure's optimised code is dropped by a full GC once its batches are settled
+    // (the feedback vector holds it weakly), so each GC made V8 compile the settle loop again; a
+    // bound function runs the one long-lived #settle, whose code stays.
+    batchPromise.then(DataLoader.#settle.bind(batch)).catch(DataLoader.#settleFailed.bind(batch));
+  }
+
+  /** The batch's values (`this` is the batch): cache hits first, then each load, in order. */
+  static #settle(values) {
+    const batch = this, loader = batch.loader, counts = loader.#counts, keys = batch.keys;
+    batch.answered = true;
+    counts.inFlightBatches--;
+    counts.inFlightItems -= keys.length;
+    const wrong = valuesError(keys, values);
+    if (wrong !== undefined) throw wrong;
+    resolveCacheHits(batch);
+    const callbacks = batch.callbacks;
+    let i = 0, failed = 0;
+    try {
+      for (; i < keys.length; i++) {
+        const value = values[i];
+        if (value instanceof Error) {
+          failed++;
+          callbacks[i].reject(value);
+        } else {
+          callbacks[i].resolve(value);
         }
-      } catch (error) {
-        // A value that throws when read: DataLoader has settled the loads before it, and
-        // failedDispatch rejects the rest.
-        readThrew = true;
-        counts.failed += failed;
-        counts.succeeded += i - failed;
-        this.#failedDispatch(batch, error, shared, call, i);
-        return;
       }
+    } catch (error) {
+      // A value that throws when read: DataLoader has settled the loads before it, and
+      // failedDispatch rejects the rest.
+      batch.readThrew = true;
       counts.failed += failed;
-      counts.succeeded += keys.length - failed;
-      shared.finishCall(call);
-    }).catch((error) => {
-      if (readThrew) throw error; // the cacheKeyFn threw while failing the batch: unhandled, as in DataLoader
-      if (!answered) {
-        counts.inFlightBatches--;
-        counts.inFlightItems -= keys.length;
-      }
-      this.#failedDispatch(batch, error, shared, call, 0);
-    });
+      counts.succeeded += i - failed;
+      loader.#failedDispatch(batch, error, DataLoader.#shared, batch.call, i);
+      return;
+    }
+    counts.failed += failed;
+    counts.succeeded += keys.length - failed;
+    DataLoader.#shared.finishCall(batch.call);
+  }
+
+  /** The batch function rejected, or its values were wrong (`this` is the batch). */
+  static #settleFailed(error) {
+    const batch = this, loader = batch.loader;
+    if (batch.readThrew) throw error; // the cacheKeyFn threw while failing the batch: unhandled, as in DataLoader
+    if (!batch.answered) {
+      const counts = loader.#counts;
+      counts.inFlightBatches--;
+      counts.inFlightItems -= batch.keys.length;
+    }
+    loader.#failedDispatch(batch, error, DataLoader.#shared, batch.call, 0);
   }
 
   /**
