@@ -99,6 +99,13 @@ const capture = (resolve) => {
   capturedResolve = resolve;
 };
 
+// A load's promise: one executor for all, pushing `resolve, reject` into `pairsOf`, the batch's
+// flat `callbacks` (no closure and no {resolve, reject} record per load, DataLoader's).
+let pairsOf;
+const pushPair = (resolve, reject) => {
+  pairsOf.push(resolve, reject);
+};
+
 function keyError(key) {
   return new TypeError(`The loader.load() function must be called with a value, but got: ${String(key)}.`);
 }
@@ -255,13 +262,12 @@ class DataLoader {
       if (cached) return cacheHit(batch, cached);
     }
     batch.keys.push(key);
-    // A closure and a {resolve, reject} record per load, as DataLoader's: a load settles in the
-    // promise job DataLoader's would, an Error value's too (keeping only `resolve` and rejecting
-    // through a thenable, as core.js does, measured no faster here and settled errors a job later).
+    // Its `resolve` and `reject` kept, as DataLoader's: a load settles in the promise job
+    // DataLoader's would, an Error value's too (keeping only `resolve` and rejecting through a
+    // thenable, as core.js does, measured no faster here and settled errors a job later).
     const callbacks = batch.callbacks;
-    const promise = new Promise((resolve, reject) => {
-      callbacks.push({ resolve, reject });
-    });
+    if (pairsOf !== callbacks) pairsOf = callbacks; // written once per batch: an old module slot
+    const promise = new Promise(pushPair);
     if (cacheMap) cacheMap.set(cacheKey, promise);
     return promise;
   }
@@ -347,6 +353,7 @@ class DataLoader {
     batch.hasDispatched = true;
     if (this.#batch === batch) this.#batch = null; // a long-lived loader keeps no settled batch
     else if (!again) this.#parked -= batch.keys.length;
+    if (pairsOf === batch.callbacks) pairsOf = undefined; // no load joins it now: don't keep its promises
     const keys = batch.keys;
     if (keys.length === 0) {
       resolveCacheHits(batch);
@@ -366,7 +373,7 @@ class DataLoader {
       this.#load(batch, shared, call);
       return;
     }
-    for (let i = 0; i < keys.length; i++) batch.callbacks[i].resolve(this.#send(keys[i]));
+    for (let i = 0; i < keys.length; i++) batch.callbacks[2 * i](this.#send(keys[i]));
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
@@ -412,9 +419,9 @@ class DataLoader {
         const value = values[i];
         if (value instanceof Error) {
           failed++;
-          callbacks[i].reject(value);
+          callbacks[2 * i + 1](value);
         } else {
-          callbacks[i].resolve(value);
+          callbacks[2 * i](value);
         }
       }
     } catch (error) {
@@ -455,7 +462,7 @@ class DataLoader {
       for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
     } finally {
       const callbacks = batch.callbacks;
-      for (let i = from; i < keys.length; i++) callbacks[i].reject(error);
+      for (let i = from; i < keys.length; i++) callbacks[2 * i + 1](error);
       this.#counts.failed += keys.length - from;
       if (shared !== undefined) shared.finishCall(call);
     }
