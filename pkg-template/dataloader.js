@@ -30,16 +30,24 @@ const CONTRACT = "DataLoader must be constructed with a function which accepts A
 
 // DataLoader's enqueuePostPromiseJob: after the current promise jobs (Node: process.nextTick
 // from a resolved promise), else the next macrotask. Chosen once, when the module loads.
+// A loader on this default schedule asks for the same job, tick or timer with long-lived
+// functions, not a closure per batch (a closure's optimised code is dropped by a full GC once its
+// batches are gone; V8 then compiles it again): ticks and timers carry the batch as an argument;
+// promise jobs run in the order they were asked for, so each takes the oldest batch in `due`.
+const NODE_TICKS = typeof process === "object" && process !== null && typeof process.nextTick === "function";
+const IMMEDIATE = typeof setImmediate === "function";
+const due = []; // batches waiting for their promise job, the oldest at dueHead
+let dueHead = 0;
 let resolvedPromise;
 const enqueuePostPromiseJob =
-  typeof process === "object" && process !== null && typeof process.nextTick === "function"
+  NODE_TICKS
     ? function (fn) {
       if (!resolvedPromise) resolvedPromise = Promise.resolve();
       resolvedPromise.then(() => {
         process.nextTick(fn);
       });
     }
-    : typeof setImmediate === "function"
+    : IMMEDIATE
       ? function (fn) {
         setImmediate(fn);
       }
@@ -339,12 +347,36 @@ class DataLoader {
   #newBatch() {
     const full = this.#batch;
     if (full !== null && !full.hasDispatched) this.#parked += full.keys.length; // it takes no more keys
-    const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined, loader: null, call: 0, answered: false, readThrew: false };
+    const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined, loader: this, call: 0,
+      answered: false, readThrew: false };
     this.#batch = batch;
-    this.#batchScheduleFn(() => {
-      this.#dispatch(batch);
-    });
+    if (this.#batchScheduleFn !== enqueuePostPromiseJob) {
+      this.#batchScheduleFn(() => {
+        this.#dispatch(batch);
+      });
+    } else if (NODE_TICKS) {
+      due.push(batch);
+      if (!resolvedPromise) resolvedPromise = Promise.resolve();
+      resolvedPromise.then(DataLoader.#postJob);
+    } else if (IMMEDIATE) {
+      setImmediate(DataLoader.#dispatchDue, batch);
+    } else {
+      setTimeout(DataLoader.#dispatchDue, undefined, batch);
+    }
     return batch;
+  }
+
+  /** enqueuePostPromiseJob's promise job, for the oldest batch in `due`: its tick. */
+  static #postJob() {
+    const batch = due[dueHead];
+    due[dueHead++] = undefined;
+    if (dueHead === due.length) due.length = dueHead = 0;
+    process.nextTick(DataLoader.#dispatchDue, batch);
+  }
+
+  /** The batch's tick or timer has come. */
+  static #dispatchDue(batch) {
+    batch.loader.#dispatch(batch);
   }
 
   /** The batch is due: the engine starts its call now (batchLoadFn is called synchronously). */
@@ -394,7 +426,6 @@ class DataLoader {
     }
     counts.inFlightBatches++;
     counts.inFlightItems += keys.length;
-    batch.loader = this;
     batch.call = call;
     // DataLoader's `.then(…).catch(…)`, its handlers bound to the batch rather than closures made
     // per batch: a closure's optimised code is dropped by a full GC once its batches are settled
