@@ -137,6 +137,46 @@ test("without extras, loads settle in the same promise job as DataLoader's (valu
 });
 
 /**
+ * Loader A's dispatch tick is lost (a test's fake `process.nextTick` drops the first one), then
+ * loader B loads in the next macrotask: B's batch goes on its own tick, A's never, as with
+ * DataLoader's closure per batch. (The facade queues batches for their promise job, not for
+ * their tick: a queue position for the tick would have sent A's batch on B's tick.)
+ */
+async function lostTick(Loader) {
+  const calls = [];
+  const fn = (name) => (keys) => {
+    calls.push(`${name}:${keys.join(",")}`);
+    return Promise.resolve(keys);
+  };
+  const a = new Loader(fn("a")), b = new Loader(fn("b"));
+  const nextTick = process.nextTick;
+  let dropped = 0;
+  process.nextTick = function (...args) {
+    // Only a dispatch tick (asked for by the loader's module: DataLoader's index.js, the
+    // facade's dataloader.js), not one of Node's or the test runner's.
+    const caller = new Error().stack.split("\n")[2];
+    if (/[\\/]dataloader(?:[\\/]index)?\.c?js:/.test(caller) && dropped++ === 0) return;
+    return nextTick.apply(this, args);
+  };
+  let aSettled = false;
+  try {
+    a.load(1).then(() => (aSettled = true));
+    await macrotask();
+  } finally {
+    process.nextTick = nextTick;
+  }
+  const bValue = await b.load(2);
+  await macrotask();
+  return { calls, bValue, aSettled };
+}
+
+test("a lost dispatch tick loses that batch only; later batches go on their own ticks (as DataLoader)", async () => {
+  const expected = await lostTick(Upstream);
+  assert.deepEqual(expected, { calls: ["b:2"], bValue: 2, aSettled: false });
+  assert.deepEqual(await lostTick(Hyper), expected);
+});
+
+/**
  * batchLoadFn answers with an array-like whose value at `throwAt` throws when read: DataLoader
  * settles the loads before it by their values, rejects the rest with that error and forgets every
  * key of the batch. Each value is read once, as DataLoader reads it.
