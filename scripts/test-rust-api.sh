@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-printf '\n== cargo test --features tokio (tests/api_tokio.rs, doc examples)\n'
-cargo test --features tokio --test api_tokio
+printf '\n== cargo test --features tokio (tests/api_tokio.rs, tests/api_hostile.rs, doc examples)\n'
+cargo test --features tokio --test api_tokio --test api_hostile
 cargo test --features tokio --doc
 
 printf '\n== cargo test --features api (tests/api_driver.rs: build_with_driver, no runtime feature)\n'
