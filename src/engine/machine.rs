@@ -456,33 +456,30 @@ impl Engine {
         }
     }
 
-    /// A `resolveKeys` call outlived `timeoutMs`: its items still routing fail with
-    /// [`ErrorCode::Timeout`] (the hosts report E_ROUTE, caused by an E_TIMEOUT), as the
-    /// contract's "no forever-pending promise" asks; a late answer is ignored (`route_done`).
-    pub(super) fn route_timed_out(&mut self, route: RouteId, now: f64) {
-        self.fail_route(route, ErrorCode::Timeout, now);
-    }
-
     /// `resolveKeys` failed: its items fail with E_ROUTE.
     pub fn route_failed(&mut self, route: RouteId, now: f64) -> Result<(), InputError> {
-        if !self.routes.contains_key(&route) {
+        if !self.fail_route(route, ErrorCode::Route, now) {
             return Err(InputError::UnknownRoute(route));
         }
-        self.fail_route(route, ErrorCode::Route, now);
         self.run_due(now);
         self.after_input(now);
         Ok(())
     }
 
-    fn fail_route(&mut self, route: RouteId, code: ErrorCode, now: f64) {
+    /// Fails the items of route call `route` still routing with `code`; false if the call is not
+    /// pending. `route_failed` gives [`ErrorCode::Route`]; a call that outlived `timeoutMs` gives
+    /// [`ErrorCode::Timeout`] (the hosts report E_ROUTE caused by an E_TIMEOUT, as the contract's
+    /// "no forever-pending promise" asks) and a late answer is then ignored (`route_done`).
+    pub(super) fn fail_route(&mut self, route: RouteId, code: ErrorCode, now: f64) -> bool {
         let Some(unit) = self.routes.remove(&route) else {
-            return;
+            return false;
         };
         for (idx, gen) in unit.entries {
             if self.slot_in(idx, gen, State::Routing) {
                 self.remove_caller(idx, code, now);
             }
         }
+        true
     }
 
     // ---------------------------------------------------------------- outputs

@@ -85,7 +85,9 @@ impl Engine {
                     }
                 }
             }
-            Timer::RouteTimeout(route) => self.route_timed_out(route, now),
+            Timer::RouteTimeout(route) => {
+                self.fail_route(route, ErrorCode::Timeout, now);
+            }
         }
     }
 
