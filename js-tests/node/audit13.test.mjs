@@ -1,0 +1,93 @@
+// The thirteenth audit from outside: hyperbatch/dataloader given extra options (each "off unless
+// given, with their Batcher meaning", so everything else stays DataLoader 2.2.3's), and the 0.2
+// additions on the Batcher. One test per defect found by probing the built package against npm
+// dataloader@2.2.3; the expected behaviour is DataLoader's, read from its index.js (cited).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import vm from "node:vm";
+import DataLoader from "hyperbatch/dataloader";
+import { test, macrotask } from "./_helpers.mjs";
+
+/** Extra options that must not change what DataLoader does with values and failures. */
+const EXTRAS = [{ maxInFlight: 4 }, { retry: { maxAttempts: 2, baseDelayMs: 1 } }, { timeoutMs: 5000 }, { bisect: true }, { maxWaitMs: 1 }];
+
+const outcome = (p) => p.then((v) => ["ok", v], (e) => ["rejected", e]);
+
+// DataLoader rejects a load only for `value instanceof Error`; an Error made in another realm (a
+// vm context, an iframe, Jest's sandbox around Node's fetch) is a value there. With extras the
+// facade recursed on such a value until the stack overflowed, failing every load of the batch.
+test("audit13: dataloader with extras: an Error from another realm is a value, as DataLoader's instanceof reads it", async () => {
+  const foreign = vm.runInNewContext("new Error('from another realm')");
+  for (const extra of EXTRAS) {
+    const l = new DataLoader(async (keys) => keys.map((k) => (k === "x" ? foreign : `v${k}`)), extra);
+    const [a, x] = await Promise.all([outcome(l.load("a")), outcome(l.load("x"))]);
+    assert.deepEqual(a, ["ok", "va"], JSON.stringify(extra));
+    assert.equal(x[0], "ok", `${JSON.stringify(extra)}: ${x[1]}`);
+    assert.equal(x[1], foreign, JSON.stringify(extra));
+  }
+});
+
+// DataLoader reads `values.length` and then `values[i]` in its `.then`; whatever throws there goes
+// to its `.catch` → failedDispatch: the loads before the throwing value keep their values, the
+// rest reject with what was thrown (as it is), and every key of the batch leaves the cache. With
+// extras the facade's loads all rejected, wrapped in E_TRANSPORT and still cached (or, with
+// retry, the call was made again).
+test("audit13: dataloader with extras: a batch value that throws when read fails the loads from it on with that error and forgets every key", async () => {
+  for (const extra of EXTRAS) {
+    for (const throwing of ["1", "length"]) {
+      const boom = new Error(`reading ${throwing}`);
+      let calls = 0;
+      const l = new DataLoader(async (keys) => {
+        calls++;
+        return new Proxy(keys.map((k) => `v${k}`), {
+          get: (target, prop, receiver) => {
+            if (prop === throwing) throw boom;
+            return Reflect.get(target, prop, receiver);
+          },
+        });
+      }, extra);
+      const what = `${JSON.stringify(extra)}, ${throwing}`;
+      const got = await Promise.all(["a", "b", "c"].map((k) => outcome(l.load(k))));
+      const before = throwing === "1" ? [["ok", "va"]] : [];
+      assert.deepEqual(got, [...before, ...Array(3 - before.length).fill(["rejected", boom])], what);
+      assert.equal(calls, 1, `${what}: one call, as DataLoader makes`);
+      await l.load("a").catch(() => {});
+      assert.equal(calls, 2, `${what}: the key was forgotten`);
+    }
+  }
+});
+
+// A batchScheduleFn that calls back twice makes DataLoader dispatch the batch twice; the second
+// answer settles nothing (its loads are settled) and leaves no unhandled rejection behind. With
+// extras the facade's second dispatch left one rejected promise per failing key unhandled (node:test
+// fails a test on an unhandled rejection).
+test("audit13: dataloader with extras: a batchScheduleFn calling back twice leaves no unhandled rejection", async () => {
+  for (const extra of EXTRAS.filter((e) => e.maxWaitMs === undefined)) {
+    const calls = [];
+    const l = new DataLoader(async (keys) => {
+      calls.push([...keys]);
+      return keys.map((k) => (k === 2 ? new Error("two") : k));
+    }, { ...extra, batchScheduleFn: (fn) => setTimeout(() => { fn(); fn(); }) });
+    const got = await Promise.all([1, 2].map((k) => outcome(l.load(k))));
+    assert.deepEqual(got.map(([s, v]) => [s, v instanceof Error ? v.message : v]), [["ok", 1], ["rejected", "two"]]);
+    for (let i = 0; i < 3; i++) await macrotask();
+    assert.deepEqual(calls, [[1, 2], [1, 2]], JSON.stringify(extra));
+  }
+});
+
+// A cacheKeyFn (or cacheMap.delete) that throws while a failed batch forgets its keys: without
+// extras every load rejects with the batch's error and the cacheKeyFn's error is an unhandled
+// rejection, as DataLoader's (js-tests/dataloader parity). With extras the loads got the
+// cacheKeyFn's error instead (wrapped in E_TRANSPORT unless retry/timeoutMs/bisect were given).
+test("audit13: dataloader with extras: a cacheKeyFn that throws while a failed batch forgets its keys leaves the batch's error to the loads", () => {
+  const fixture = fileURLToPath(new URL("fixtures/dataloader-throwing-clear.mjs", import.meta.url));
+  for (const extra of [{}, ...EXTRAS]) {
+    const r = spawnSync(process.execPath, [fixture, JSON.stringify(extra)], { encoding: "utf8", timeout: 15_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.states, ["rejected:down", "rejected:down"], JSON.stringify(extra));
+    // Once per batch, or per load when the engine's retries end each load on its own.
+    assert.ok(out.unhandled.length > 0 && out.unhandled.every((m) => m === "cacheKeyFn broke"), JSON.stringify(out));
+  }
+});
