@@ -226,8 +226,16 @@ test("a batch value that throws when read: the loads before it settle, the rest 
 
 test("a cacheKeyFn that throws while a failed batch forgets its keys: every load still settles (DataLoader leaves them pending), the call ends once", () => {
   // In a process of its own: the cacheKeyFn's error is an unhandled rejection, as in DataLoader.
-  const run = (which) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL("fixtures/throwing-cache-key.mjs", import.meta.url)), which], { encoding: "utf8" }));
+  const run = (which, extras = {}) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL("fixtures/throwing-cache-key.mjs", import.meta.url)), which, JSON.stringify(extras)], { encoding: "utf8" }));
   const upstream = run("dataloader"), hyper = run("hyperbatch/dataloader");
   assert.deepEqual(upstream, { calls: 1, states: ["pending", "pending"], unhandled: ["cacheKeyFn broke"] });
   assert.deepEqual(hyper, { calls: 1, states: ["rejected:down", "rejected:down"], unhandled: ["cacheKeyFn broke"], inFlightBatches: 0 });
+  // With extras too (audit13: the loads got the cacheKeyFn's error, wrapped in E_TRANSPORT
+  // unless retry, timeoutMs or bisect were given). Unhandled once per batch, or once per load
+  // when the engine's retries end each load on its own.
+  for (const extras of [{ maxInFlight: 4 }, { retry: { maxAttempts: 2, baseDelayMs: 1 } }, { timeoutMs: 5000 }, { bisect: true }, { maxWaitMs: 1 }]) {
+    const out = run("hyperbatch/dataloader", extras);
+    assert.deepEqual(out.states, ["rejected:down", "rejected:down"], JSON.stringify(extras));
+    assert.ok(out.unhandled.length > 0 && out.unhandled.every((m) => m === "cacheKeyFn broke"), `${JSON.stringify(extras)}: ${JSON.stringify(out)}`);
+  }
 });
