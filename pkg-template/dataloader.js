@@ -88,9 +88,13 @@ function valuesError(keys, values) {
   return undefined;
 }
 
-/** What the engine counts as an item error (core.js `isError`). */
+/** What the engine counts as an item error (core.js `isError`: a tag that throws when read is none). */
 function engineSeesError(v) {
-  return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+  try {
+    return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+  } catch {
+    return false;
+  }
 }
 
 /** values[0..n), read by index as DataLoader reads them (not `length`, not an iterator). */
@@ -549,7 +553,7 @@ class DataLoader {
       if (wrong !== undefined) throw wrong;
       for (; i < keys.length; i++) {
         const v = values[i];
-        const entry = !(v instanceof Error) && engineSeesError(v) ? Promise.resolve(v) : v;
+        const entry = v !== null && typeof v === "object" && !(v instanceof Error) && engineSeesError(v) ? Promise.resolve(v) : v;
         if (entries === values && (entry !== v || !Array.isArray(values) || (v === undefined && !(i in values)))) {
           entries = valuesBefore(values, i);
         }

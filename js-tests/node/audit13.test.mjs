@@ -13,16 +13,27 @@ const EXTRAS = [{ maxInFlight: 4 }, { retry: { maxAttempts: 2, baseDelayMs: 1 } 
 const outcome = (p) => p.then((v) => ["ok", v], (e) => ["rejected", e]);
 
 // DataLoader rejects a load only for `value instanceof Error`; an Error made in another realm (a
-// vm context, an iframe, Jest's sandbox around Node's fetch) is a value there. With extras the
-// facade recursed on such a value until the stack overflowed, failing every load of the batch.
-test("audit13: dataloader with extras: an Error from another realm is a value, as DataLoader's instanceof reads it", async () => {
+// vm context, an iframe, Jest's sandbox around Node's fetch) is a value there, and so is an object
+// whose Symbol.toStringTag getter throws (DataLoader never reads it). With extras the facade
+// recursed on the first until the stack overflowed, and the second failed the whole call, every
+// load of the batch rejecting.
+test("audit13: dataloader with extras: an Error from another realm, or an object whose tag throws, is a value, as DataLoader's instanceof reads it", async () => {
   const foreign = vm.runInNewContext("new Error('from another realm')");
+  const tagThrows = new Proxy({}, {
+    get: (target, prop) => {
+      if (prop === Symbol.toStringTag) throw new Error("tag");
+      return undefined;
+    },
+  });
   for (const extra of EXTRAS) {
-    const l = new DataLoader(async (keys) => keys.map((k) => (k === "x" ? foreign : `v${k}`)), extra);
-    const [a, x] = await Promise.all([outcome(l.load("a")), outcome(l.load("x"))]);
-    assert.deepEqual(a, ["ok", "va"], JSON.stringify(extra));
-    assert.equal(x[0], "ok", `${JSON.stringify(extra)}: ${x[1]}`);
-    assert.equal(x[1], foreign, JSON.stringify(extra));
+    for (const [what, odd] of [["another realm's Error", foreign], ["a throwing tag", tagThrows]]) {
+      const l = new DataLoader(async (keys) => keys.map((k) => (k === "x" ? odd : `v${k}`)), extra);
+      const [a, x] = await Promise.all([outcome(l.load("a")), outcome(l.load("x"))]);
+      const label = `${JSON.stringify(extra)}, ${what}`;
+      assert.deepEqual(a, ["ok", "va"], label);
+      assert.equal(x[0], "ok", `${label}: ${x[1] instanceof Error ? x[1].message : "rejected"}`);
+      assert.ok(x[1] === odd, label);
+    }
   }
 });
 
