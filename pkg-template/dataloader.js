@@ -88,9 +88,18 @@ function valuesError(keys, values) {
   return undefined;
 }
 
-/** What the engine counts as an item error (core.js `isError`). */
+/** What the engine counts as an item error (core.js `isError`: a tag that throws when read is none). */
 function engineSeesError(v) {
-  return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+  try {
+    return v instanceof Error || Object.prototype.toString.call(v) === "[object Error]";
+  } catch {
+    return false;
+  }
+}
+
+/** values[0..n), read by index as DataLoader reads them (not `length`, not an iterator). */
+function valuesBefore(values, n) {
+  return Array.from({ length: n }, (_, i) => values[i]);
 }
 
 function noop() {}
@@ -403,7 +412,12 @@ class DataLoader {
       this.#load(batch, shared, call);
       return;
     }
-    for (let i = 0; i < keys.length; i++) batch.callbacks[2 * i](this.#send(keys[i]));
+    for (let i = 0; i < keys.length; i++) {
+      const sent = this.#send(keys[i]);
+      // Sent again, its loads already follow the first sends: as in DataLoader, nothing awaits this answer.
+      if (again) sent.catch(noop);
+      else batch.callbacks[2 * i](sent);
+    }
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
@@ -505,75 +519,69 @@ class DataLoader {
       // A batch that failed after the engine's retries: forget its keys as DataLoader does, and
       // give the caller what batchLoadFn rejected with, not the engine's wrapper.
       if (error !== null && typeof error === "object") {
-        if (error.code === "E_TRANSPORT" || error.code === "E_TIMEOUT") this.clear(key);
+        if (error.code === "E_TRANSPORT" || error.code === "E_TIMEOUT") this.#forget([key]);
         if (error.code === "E_TRANSPORT" && "cause" in error) throw error.cause;
       }
       throw error;
     });
   }
 
-  /** The Batcher's transport: DataLoader's dispatchBatch checks around one batchLoadFn call. */
+  /** The Batcher's transport (a loader with extras): DataLoader's dispatchBatch around one batchLoadFn call. */
   #transport(keys) {
-    const counts = this.#counts; // a loader on #shared counts its own stats()
-    if (counts !== undefined) {
-      counts.batches++;
-      counts.items += keys.length;
-    }
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
-    if (error !== undefined) return this.#failed(keys, error);
-    this.#inFlight(keys.length, 1);
+    if (error !== undefined) return this.#failed(keys, error, 0);
     return Promise.resolve(batchPromise).then(
-      (values) => {
-        this.#inFlight(keys.length, -1);
-        const wrong = valuesError(keys, values);
-        if (wrong !== undefined) return this.#failed(keys, wrong);
-        return this.#entries(values);
-      },
+      (values) => this.#entries(keys, values),
       (error) => {
-        this.#inFlight(keys.length, -1);
         if (this.#engineFailures) throw error; // retried, timed out or bisected by the engine
-        return this.#failed(keys, error);
+        return this.#failed(keys, error, 0);
       },
     );
   }
 
-  #inFlight(items, sign) {
-    const counts = this.#counts;
-    if (counts === undefined) return;
-    counts.inFlightBatches += sign;
-    counts.inFlightItems += sign * items;
+  /**
+   * The engine's entries for batchLoadFn's values, each read once, as DataLoader's `.then` reads
+   * them: an `instanceof Error` fails its load. Values the engine would read otherwise go in a
+   * copy: an Error of another realm (an item error to the engine, a value to DataLoader), a hole
+   * (undefined to DataLoader, no entry to the engine), an array-like's. When reading throws, the
+   * loads before keep their values and DataLoader's failedDispatch fails the rest.
+   */
+  #entries(keys, values) {
+    let entries = values, i = 0;
+    try {
+      const wrong = valuesError(keys, values);
+      if (wrong !== undefined) throw wrong;
+      for (; i < keys.length; i++) {
+        const v = values[i];
+        const entry = v !== null && typeof v === "object" && !(v instanceof Error) && engineSeesError(v) ? Promise.resolve(v) : v;
+        if (entries === values && (entry !== v || !Array.isArray(values) || (v === undefined && !(i in values)))) {
+          entries = valuesBefore(values, i);
+        }
+        if (entries !== values) entries[i] = entry;
+      }
+      return entries;
+    } catch (error) {
+      if (entries === values) entries = valuesBefore(values, i);
+      return entries.concat(this.#failed(keys, error, i));
+    }
   }
 
-  /** The engine rejects Error entries; DataLoader rejects exactly the `instanceof Error` ones. */
-  #entries(values) {
-    const entries = Array.isArray(values) ? values : Array.from(values);
-    let failed = 0;
-    for (let i = 0; i < entries.length; i++) {
-      const v = entries[i];
-      if (typeof v !== "object" || v === null) {
-        // A hole is undefined to DataLoader, no entry to the engine (E_RESULT_SHAPE): fill it.
-        if (v === undefined && entries === values && !(i in values)) return this.#entries(Array.from(values));
-        continue;
-      }
-      if (v instanceof Error) failed++;
-      else if (engineSeesError(v)) {
-        // An Error from another realm: a value to DataLoader, an item error to the engine.
-        if (entries === values) return this.#entries(Array.from(values));
-        entries[i] = Promise.resolve(v);
-      }
-    }
-    if (this.#counts !== undefined) {
-      this.#counts.failed += failed;
-      this.#counts.succeeded += entries.length - failed;
-    }
-    return entries;
+  /** DataLoader's failedDispatch: the batch's keys leave the cache and its loads from `from` on reject. */
+  #failed(keys, error, from) {
+    this.#forget(keys);
+    return failEvery(keys.length - from, error);
   }
 
-  /** DataLoader's failedDispatch: the batch's keys leave the cache and every load rejects. */
-  #failed(keys, error) {
-    for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
-    if (this.#counts !== undefined) this.#counts.failed += keys.length;
-    return failEvery(keys.length, error);
+  /**
+   * Clears `keys` from the cache. A cacheKeyFn or cacheMap that throws here leaves the loads their
+   * batch's outcome and its error unhandled, as a loader without extras does (#failedDispatch).
+   */
+  #forget(keys) {
+    try {
+      for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
+    } catch (error) {
+      Promise.reject(error);
+    }
   }
 }
 

@@ -1047,3 +1047,115 @@ async fn backpressure_flushes_instead_of_waiting_for_windows() {
     assert!(start.elapsed() < Duration::from_millis(20), "took {:?}", start.elapsed());
     assert!(b.stats().queued <= 10);
 }
+
+// ---- audit13: the circuit breaker from outside (0.2) ----
+
+/// A failing transport whose calls `healthy` can mend, counting its calls.
+fn breaker(
+    builder: Builder<u32, u32>,
+    fail: impl Fn() -> TransportError + Send + Sync + 'static,
+) -> (Batcher<u32, u32>, Arc<Mutex<bool>>, Arc<AtomicUsize>) {
+    let healthy = Arc::new(Mutex::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (h, c, fail) = (healthy.clone(), calls.clone(), Arc::new(fail));
+    let b = builder.retry(RetryConfig::default().max_attempts(1)).build(move |batch: Batch<u32>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        let ok = *h.lock().unwrap();
+        let fail = fail.clone();
+        async move {
+            if ok {
+                doubled(&batch)
+            } else {
+                Err(fail())
+            }
+        }
+    });
+    (b, healthy, calls)
+}
+
+#[tokio::test]
+async fn a_circuit_hook_that_panics_changes_no_outcome() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let builder = Batcher::builder()
+        // A panic's backtrace can take tens of ms to print: a reset well past that.
+        .circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: Duration::from_millis(500) })
+        .on_circuit_change(move |_| {
+            s.fetch_add(1, Ordering::SeqCst);
+            panic!("circuit hook blew up");
+        });
+    let (b, healthy, calls) = breaker(builder, || TransportError::new("down").status(503));
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::Transport);
+    assert_eq!(b.add(2).await.unwrap_err().code(), ErrorCode::CircuitOpen);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no call while open");
+    *healthy.lock().unwrap() = true;
+    sleep(Duration::from_millis(550)).await;
+    assert_eq!(b.add(3).await.unwrap(), 6, "the probe goes and closes the circuit");
+    assert_eq!(b.add(4).await.unwrap(), 8);
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "open, half-open, closed: each reported once");
+    b.close().await;
+    settled(b.stats());
+}
+
+#[tokio::test]
+async fn e_circuit_open_has_the_opening_failure_as_its_source() {
+    let builder =
+        Batcher::builder().circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: Duration::from_secs(60) });
+    let (b, _, _) = breaker(builder, || TransportError::new("down").status(503));
+    let first = b.add(1).await.unwrap_err();
+    let e = b.add(2).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::CircuitOpen);
+    let cause = std::error::Error::source(&e).expect("E_CIRCUIT_OPEN has a source");
+    let cause = cause.downcast_ref::<hyperbatch::Error>().expect("the source is the batch-level error");
+    assert_eq!(cause.transport_error().and_then(TransportError::status_code), Some(503), "{cause}");
+    assert_eq!(first.transport_error().map(ToString::to_string), cause.transport_error().map(ToString::to_string));
+}
+
+#[tokio::test]
+async fn a_circuit_opened_by_timeouts_or_shapes_names_them() {
+    // A call past `timeout`: E_CIRCUIT_OPEN's cause is the E_TIMEOUT.
+    let b = Batcher::builder()
+        .timeout(5 * MS)
+        .retry(RetryConfig::default().max_attempts(1))
+        .circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: Duration::from_secs(60) })
+        .build(|_: Batch<u32>| futures::future::pending::<BatchResult<u32>>());
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::Timeout);
+    let e = b.add(2).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::CircuitOpen);
+    let cause = std::error::Error::source(&e).and_then(|c| c.downcast_ref::<hyperbatch::Error>()).expect("a cause");
+    assert_eq!(cause.code(), ErrorCode::Timeout, "{cause}");
+    // A result of the wrong length: E_RESULT_SHAPE.
+    let b = Batcher::<u32, u32>::builder()
+        .retry(RetryConfig::default().max_attempts(1))
+        .circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: Duration::from_secs(60) })
+        .build(|_: Batch<u32>| async { Ok(Vec::new()) });
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::ResultShape);
+    let e = b.add(2).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::CircuitOpen);
+    let cause = std::error::Error::source(&e).and_then(|c| c.downcast_ref::<hyperbatch::Error>()).expect("a cause");
+    assert_eq!(cause.code(), ErrorCode::ResultShape, "{cause}");
+}
+
+#[tokio::test]
+async fn a_keys_open_circuit_leaves_other_keys_alone() {
+    let b = Batcher::<u32, u32>::builder()
+        .key_of(|n: &u32| if n % 2 == 0 { "even" } else { "odd" })
+        .retry(RetryConfig::default().max_attempts(1))
+        .circuit_breaker(CircuitBreaker { failure_threshold: 1, reset: Duration::from_secs(60) })
+        .build(|batch: Batch<u32>| async move {
+            if batch.key.as_deref() == Some("odd") {
+                Err(TransportError::new("odd shard down").status(503))
+            } else {
+                doubled(&batch)
+            }
+        });
+    assert_eq!(b.add(1).await.unwrap_err().code(), ErrorCode::Transport);
+    assert_eq!(b.add(3).await.unwrap_err().code(), ErrorCode::CircuitOpen);
+    assert_eq!(
+        b.add_with(5, AddOptions { key: Some("odd".into()), ..AddOptions::default() }).await.unwrap_err().code(),
+        ErrorCode::CircuitOpen
+    );
+    assert_eq!(b.add(2).await.unwrap(), 4, "the even key still calls");
+    assert_eq!(b.add_with(7, AddOptions { key: Some("even".into()), ..AddOptions::default() }).await.unwrap(), 14);
+    assert_eq!(b.stats().circuits_open, 1);
+}

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import vm from "node:vm";
 import Hyper from "hyperbatch/dataloader";
 
 const Upstream = createRequire(import.meta.url)("dataloader");
@@ -47,6 +48,9 @@ function program(seed) {
   return { options, ops };
 }
 
+// An Error made in another realm (a vm context, an iframe): a value to DataLoader (`instanceof`).
+const FOREIGN_ERROR = vm.runInNewContext("new Error('from another realm')");
+
 /** batchLoadFn's answer depends on the keys and the call number only. */
 function backend(calls) {
   return (keys) => {
@@ -55,7 +59,7 @@ function backend(calls) {
     if (keys.includes(7)) return Promise.reject(new Error(`batch ${n} has 7`));
     if (keys.includes(9) && n % 2 === 0) return Promise.resolve(keys.slice(1)); // wrong length
     if (keys.includes(6) && n % 3 === 0) return Promise.reject(`plain rejection ${n}`); // eslint-disable-line prefer-promise-reject-errors
-    const values = keys.map((k) => (k === 5 ? new Error(`item ${k} in ${n}`) : `v${k}@${n}`));
+    const values = keys.map((k) => (k === 5 ? new Error(`item ${k} in ${n}`) : k === 8 ? FOREIGN_ERROR : `v${k}@${n}`));
     let p = Promise.resolve(values);
     for (let i = 0; i < n % 3; i++) p = p.then(macrotask).then(() => values);
     return p;
@@ -70,9 +74,9 @@ function describeOutcome(s) {
   return `rejected:${s.reason instanceof Error ? s.reason.message : String(s.reason)}`;
 }
 
-async function run(DataLoader, { options, ops }) {
+async function run(DataLoader, { options, ops }, extras = {}) {
   const calls = [];
-  const opts = { ...options };
+  const opts = { ...options, ...extras };
   if (opts.cacheKeyFn === "mod4") opts.cacheKeyFn = (k) => k % 4;
   if (opts.batchScheduleFn === "immediate") opts.batchScheduleFn = (fn) => setImmediate(fn);
   const loader = new DataLoader(backend(calls), opts);
@@ -106,6 +110,19 @@ test(`${SCENARIOS} random programs: same batchLoadFn calls, outcomes and order o
     const expected = await run(Upstream, p);
     const actual = await run(Hyper, p);
     assert.deepEqual(actual, expected, `seed ${seed}: ${JSON.stringify(p)}`);
+  }
+});
+
+// Extras that change nothing in these programs (no call is slow or limited): the loads settle as
+// DataLoader's do, though in other promise jobs (through the loader's own Batcher).
+test(`${SCENARIOS} random programs with extras that change none of them (maxInFlight, timeoutMs): same batchLoadFn calls and outcomes`, async () => {
+  for (const extras of [{ maxInFlight: 1000 }, { timeoutMs: 60_000 }]) {
+    for (let seed = 1; seed <= SCENARIOS; seed++) {
+      const p = program(seed);
+      const { calls, outcomes } = await run(Upstream, p);
+      const actual = await run(Hyper, p, extras);
+      assert.deepEqual({ calls: actual.calls, outcomes: actual.outcomes }, { calls, outcomes }, `${JSON.stringify(extras)}, seed ${seed}: ${JSON.stringify(p)}`);
+    }
   }
 });
 
@@ -209,8 +226,16 @@ test("a batch value that throws when read: the loads before it settle, the rest 
 
 test("a cacheKeyFn that throws while a failed batch forgets its keys: every load still settles (DataLoader leaves them pending), the call ends once", () => {
   // In a process of its own: the cacheKeyFn's error is an unhandled rejection, as in DataLoader.
-  const run = (which) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL("fixtures/throwing-cache-key.mjs", import.meta.url)), which], { encoding: "utf8" }));
+  const run = (which, extras = {}) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL("fixtures/throwing-cache-key.mjs", import.meta.url)), which, JSON.stringify(extras)], { encoding: "utf8" }));
   const upstream = run("dataloader"), hyper = run("hyperbatch/dataloader");
   assert.deepEqual(upstream, { calls: 1, states: ["pending", "pending"], unhandled: ["cacheKeyFn broke"] });
   assert.deepEqual(hyper, { calls: 1, states: ["rejected:down", "rejected:down"], unhandled: ["cacheKeyFn broke"], inFlightBatches: 0 });
+  // With extras too (audit13: the loads got the cacheKeyFn's error, wrapped in E_TRANSPORT
+  // unless retry, timeoutMs or bisect were given). Unhandled once per batch, or once per load
+  // when the engine's retries end each load on its own.
+  for (const extras of [{ maxInFlight: 4 }, { retry: { maxAttempts: 2, baseDelayMs: 1 } }, { timeoutMs: 5000 }, { bisect: true }, { maxWaitMs: 1 }]) {
+    const out = run("hyperbatch/dataloader", extras);
+    assert.deepEqual(out.states, ["rejected:down", "rejected:down"], JSON.stringify(extras));
+    assert.ok(out.unhandled.length > 0 && out.unhandled.every((m) => m === "cacheKeyFn broke"), `${JSON.stringify(extras)}: ${JSON.stringify(out)}`);
+  }
 });

@@ -267,6 +267,23 @@ export function dataloaderChecks(mod, assert) {
     }
   });
 
+  check("hostile: a value that throws when read: the loads before it keep their values, the rest reject with what was thrown, every key is forgotten (audit13)", async () => {
+    for (const [variant, extra] of [...variants, ["maxInFlight", { maxInFlight: 4 }]]) {
+      const thrown = new Error("getter failed");
+      let calls = 0;
+      const loader = new DataLoader(async (keys) => {
+        calls++;
+        return Object.defineProperty(keys.map((k) => `v:${k}`), 1, { get: () => { throw thrown; } });
+      }, extra);
+      const outs = await Promise.all(["a", "b", "c"].map((k) => settle(loader.load(k))));
+      assert.deepEqual(outs.map((o) => o.ok), [true, false, false], variant);
+      assert.equal(outs[0].value, "v:a", variant);
+      assert.ok(outs[1].reason === thrown && outs[2].reason === thrown, `${variant}: rejected with ${String(outs[1].reason)}`);
+      await settle(loader.load("a"));
+      assert.equal(calls, 2, `${variant}: one call, then the forgotten key again`);
+    }
+  });
+
   check("hostile: a cacheKeyFn that throws makes load, loadMany, prime and clear throw it synchronously; other keys are unaffected", async () => {
     const thrown = new Error("cacheKeyFn failed");
     for (const [variant, extra] of variants) {
