@@ -33,10 +33,13 @@ const CONTRACT = "DataLoader must be constructed with a function which accepts A
 // A loader on this default schedule with process.nextTick asks for the same promise job and tick
 // with long-lived functions, not a closure per batch (a closure's optimised code is dropped by a
 // full GC once its batches are gone; V8 then compiles it again): the tick carries the batch as an
-// argument; promise jobs run in the order they were asked for, so each takes the oldest in `due`.
+// argument; promise jobs run in the order they were asked for, so each takes the oldest due batch.
+// The due batches are a list linked through `nextDue`, not an array: emptying an array (`length =
+// 0`) is a runtime call and frees its store, which the next push then grows again, once per batch
+// when every tick has one batch (a loader per request).
 const NODE_TICKS = typeof process === "object" && process !== null && typeof process.nextTick === "function";
-const due = []; // batches waiting for their promise job, the oldest at dueHead
-let dueHead = 0;
+let dueFirst = null; // the oldest batch waiting for its promise job
+let dueLast = null; // the newest
 let resolvedPromise;
 /** The promise whose `then` asks for a job after the current ones (made on first use, as DataLoader does). */
 function afterPromiseJobs() {
@@ -351,10 +354,12 @@ class DataLoader {
     const full = this.#batch;
     if (full !== null && !full.hasDispatched) this.#parked += full.keys.length; // it takes no more keys
     const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined, loader: this, call: 0,
-      answered: false, readThrew: false };
+      answered: false, readThrew: false, nextDue: null };
     this.#batch = batch;
     if (NODE_TICKS && this.#batchScheduleFn === enqueuePostPromiseJob) {
-      due.push(batch);
+      if (dueLast === null) dueFirst = batch;
+      else dueLast.nextDue = batch;
+      dueLast = batch;
       afterPromiseJobs().then(DataLoader.#postJob);
     } else {
       // A custom batchScheduleFn; or a timer (no process.nextTick): `setTimeout(fn, undefined,
@@ -367,11 +372,12 @@ class DataLoader {
     return batch;
   }
 
-  /** enqueuePostPromiseJob's promise job, for the oldest batch in `due`: its tick. */
+  /** enqueuePostPromiseJob's promise job, for the oldest due batch: its tick. */
   static #postJob() {
-    const batch = due[dueHead];
-    due[dueHead++] = undefined;
-    if (dueHead === due.length) due.length = dueHead = 0;
+    const batch = dueFirst;
+    dueFirst = batch.nextDue;
+    if (dueFirst === null) dueLast = null;
+    batch.nextDue = null;
     process.nextTick(DataLoader.#dispatchDue, batch);
   }
 
