@@ -37,7 +37,10 @@ const CONTRACT = "DataLoader must be constructed with a function which accepts A
 // The due batches are a list linked through `nextDue`, not an array: emptying an array (`length =
 // 0`) is a runtime call and frees its store, which the next push then grows again, once per batch
 // when every tick has one batch (a loader per request).
-const NODE_TICKS = typeof process === "object" && process !== null && typeof process.nextTick === "function";
+// `process` read once: in Node, globalThis.process is a getter, which optimised code calls at each
+// read. Its nextTick is still read per call, as DataLoader does (fake timers replace it).
+const host = typeof process === "object" && process !== null && typeof process.nextTick === "function" ? process : undefined;
+const NODE_TICKS = host !== undefined;
 let dueFirst = null; // the oldest batch waiting for its promise job
 let dueLast = null; // the newest
 let resolvedPromise;
@@ -50,7 +53,7 @@ const enqueuePostPromiseJob =
   NODE_TICKS
     ? function (fn) {
       afterPromiseJobs().then(() => {
-        process.nextTick(fn);
+        host.nextTick(fn);
       });
     }
     : typeof setImmediate === "function"
@@ -378,7 +381,7 @@ class DataLoader {
     dueFirst = batch.nextDue;
     if (dueFirst === null) dueLast = null;
     batch.nextDue = null;
-    process.nextTick(DataLoader.#dispatchDue, batch);
+    host.nextTick(DataLoader.#dispatchDue, batch);
   }
 
   /** The batch's tick has come. */
