@@ -331,9 +331,10 @@ export async function facadeSample(libs, host, { quick, workload, contender }) {
     if (bad >= 0) throw new Error(`facade ${workload} ${contender}: load ${bad} resolved to the wrong value`);
     return host.now() - t0;
   };
-  for (let i = 0; i < plan(quick).warm; i++) await time();
+  const warmMs = [];
+  for (let i = 0; i < plan(quick).warm; i++) warmMs.push(await time());
   host.gc?.();
-  return { runtime: host.runtime, workload, contender, loads: n, ms: await time() };
+  return { runtime: host.runtime, workload, contender, loads: n, ms: await time(), warmMs };
 }
 
 /** The facade section's samples (from facadeSample, one process each) as its results. */
@@ -342,11 +343,12 @@ export function facadeResults(samples, log) {
   for (const workload of FACADE_WORKLOADS) {
     const of = (k) => samples.filter((s) => s.workload === workload && s.contender === k);
     const ms = { dataloader: of("dataloader").map((s) => s.ms), hyperbatch: of("hyperbatch").map((s) => s.ms) };
+    const warmMs = { dataloader: of("dataloader").map((s) => s.warmMs), hyperbatch: of("hyperbatch").map((s) => s.warmMs) };
     if (!ms.dataloader.length || !ms.hyperbatch.length) continue;
     const dl = median(ms.dataloader), hb = median(ms.hyperbatch);
     // Throughput ratio: hyperbatch items/s over DataLoader's (above 1 = hyperbatch faster).
     out[workload] = { loads: of("dataloader")[0].loads, dataloaderMs: dl, hyperbatchMs: hb, throughputRatio: dl / hb,
-      samplesMs: ms, method: "a fresh process (Chromium: page) per contender and sample" };
+      samplesMs: ms, warmMs, method: "a fresh process (Chromium: page) per contender and sample" };
     log(`  facade ${workload}: DataLoader ${dl.toFixed(1)} ms, hyperbatch/dataloader ${hb.toFixed(1)} ms, throughput ratio ${(dl / hb).toFixed(2)}`);
   }
   return out;
