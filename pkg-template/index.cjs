@@ -4,6 +4,9 @@ const { readFileSync } = require("node:fs");
 const { join } = require("node:path");
 const core = require("./core.cjs");
 
-const clock = process.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(process.hrtime()) }; // ms
+// globalThis.process is a getter, called at each read even by optimised code: read it once.
+// hrtime is still read per call (fake timers replace it).
+const host = process;
+const clock = host.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(host.hrtime()) }; // ms
 core.loadSync(readFileSync(join(__dirname, "hyperbatch_bg.wasm")), clock);
 exports.Batcher = core.Batcher;

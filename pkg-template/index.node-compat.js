@@ -6,7 +6,10 @@ import { createRequire } from "node:module";
 import { loadSync } from "./core.js";
 
 const fs = process.getBuiltinModule?.("fs") ?? createRequire(import.meta.url)("fs");
-const clock = process.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(process.hrtime()) }; // ms
+// globalThis.process is a getter, called at each read even by optimised code: read it once.
+// hrtime is still read per call (fake timers replace it).
+const host = process;
+const clock = host.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(host.hrtime()) }; // ms
 loadSync(fs.readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)), clock);
 
 export { Batcher } from "./core.js";

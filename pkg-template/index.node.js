@@ -5,7 +5,10 @@
 // index.node-compat.js and index.cjs too). Read per batch and per turn of adds, never per item.
 import { loadSync } from "./core.js";
 
-const clock = process.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(process.hrtime()) }; // ms
+// globalThis.process is a getter, called at each read even by optimised code: read it once.
+// hrtime is still read per call (fake timers replace it).
+const host = process;
+const clock = host.hrtime && { now: () => (([s, ns]) => s * 1e3 + ns / 1e6)(host.hrtime()) }; // ms
 loadSync(process.getBuiltinModule("fs").readFileSync(new URL("./hyperbatch_bg.wasm", import.meta.url)), clock);
 
 export { Batcher } from "./core.js";

@@ -1,5 +1,5 @@
 // What each runtime's driver hands to runSuite, built the same way everywhere.
-import { runSuite } from "./suite.js";
+import { facadeSample, runSuite } from "./suite.js";
 
 /** Resolves from a new macrotask: setImmediate where there is one, else a MessageChannel message. */
 function makeFreshTask() {
@@ -17,7 +17,8 @@ function makeFreshTask() {
 /**
  * Loads hyperbatch from `config.entry` and `config.dataloaderEntry` (this runtime's entries of the
  * package under test, chosen by run.mjs) and the bundled peers from `config.peers`, then runs the
- * suite. `gc` is the runtime's forced collection, if exposed.
+ * suite, or one sample of the facade section when `config.facade` names it ({ workload,
+ * contender }). `gc` is the runtime's forced collection, if exposed.
  */
 export async function main(config, { runtime, gc, log }) {
   const [{ Batcher }, { default: HyperDataLoader }, peers] = await Promise.all([
@@ -26,5 +27,7 @@ export async function main(config, { runtime, gc, log }) {
     import(config.peers),
   ]);
   const host = { runtime, now: () => performance.now(), freshTask: makeFreshTask(), gc, log };
-  return runSuite({ Batcher, HyperDataLoader, ...peers }, host, config);
+  const libs = { Batcher, HyperDataLoader, ...peers };
+  if (config.facade) return facadeSample(libs, host, { quick: config.quick, ...config.facade });
+  return runSuite(libs, host, config);
 }

@@ -276,8 +276,9 @@ async function lateness(libs, host, p) {
   return { windowMs, samples, ...out };
 }
 
-// hyperbatch/dataloader against DataLoader, each workload compiled once per contender (as the
-// throughput loops are). Results are checked by position; every await starts from a fresh task.
+// hyperbatch/dataloader against DataLoader: each workload runs in a process (Chromium: a page) of
+// its own per contender and sample (facadeSample). Results are checked by position; every await
+// starts from a fresh task.
 const FACADE = {
   "cache off": `const l = new Loader(fn, { cache: false, maxBatchSize: 100 });
     for (let s = 0; s < n; s += 10000) {
@@ -308,38 +309,53 @@ const FACADE = {
     return -1;`,
 };
 
-async function facade(libs, host, p) {
-  const { n, rounds } = p.facade;
+export const FACADE_WORKLOADS = Object.keys(FACADE);
+
+/**
+ * One sample of the facade section, in a process (or page) of its own: the workload `workload`
+ * of FACADE with contender `contender` ("dataloader" or "hyperbatch"): the plan's `warm` runs
+ * untimed, a forced gc(), then one timed run. run.mjs starts a fresh process per contender and sample:
+ * with both libraries in one process, each forced gc() deoptimised the code of the library that
+ * had just run ("weak objects") and the next sample paid for its rebuild (bench/README.md).
+ */
+export async function facadeSample(libs, host, { quick, workload, contender }) {
+  const { n } = plan(quick).facade;
+  const src = FACADE[workload];
+  const Loader = { dataloader: libs.DataLoader, hyperbatch: libs.HyperDataLoader }[contender];
+  if (src === undefined || Loader === undefined) throw new Error(`facade: unknown workload ${workload} or contender ${contender}`);
   const fn = (keys) => Promise.resolve(keys.map(f));
-  const loaders = { dataloader: libs.DataLoader, hyperbatch: libs.HyperDataLoader };
+  const run = new AsyncFunction("Loader", "fn", "n", "freshTask", src);
+  const time = async () => {
+    const t0 = host.now();
+    const bad = await withWatchdog(run(Loader, fn, n, host.freshTask), `facade ${workload} ${contender}`);
+    if (bad >= 0) throw new Error(`facade ${workload} ${contender}: load ${bad} resolved to the wrong value`);
+    return host.now() - t0;
+  };
+  const warmMs = [];
+  for (let i = 0; i < plan(quick).warm; i++) warmMs.push(await time());
+  host.gc?.();
+  return { runtime: host.runtime, workload, contender, loads: n, ms: await time(), warmMs };
+}
+
+/** The facade section's samples (from facadeSample, one process each) as its results. */
+export function facadeResults(samples, log) {
   const out = {};
-  for (const [name, src] of Object.entries(FACADE)) {
-    const runs = Object.fromEntries(
-      Object.keys(loaders).map((k) => [k, new AsyncFunction("Loader", "fn", "n", "freshTask", src)]),
-    );
-    const time = async (k) => {
-      const t0 = host.now();
-      const bad = await withWatchdog(runs[k](loaders[k], fn, n, host.freshTask), `facade ${name} ${k}`);
-      if (bad >= 0) throw new Error(`facade ${name} ${k}: load ${bad} resolved to the wrong value`);
-      return host.now() - t0;
-    };
-    const samples = { dataloader: [], hyperbatch: [] };
-    for (let i = 0; i < p.warm; i++) for (const k of Object.keys(loaders)) await time(k);
-    for (let r = 0; r < rounds; r++) {
-      for (const k of r % 2 ? ["hyperbatch", "dataloader"] : ["dataloader", "hyperbatch"]) {
-        host.gc?.();
-        samples[k].push(await time(k));
-      }
-    }
-    const dl = median(samples.dataloader), hb = median(samples.hyperbatch);
+  for (const workload of FACADE_WORKLOADS) {
+    const of = (k) => samples.filter((s) => s.workload === workload && s.contender === k);
+    const ms = { dataloader: of("dataloader").map((s) => s.ms), hyperbatch: of("hyperbatch").map((s) => s.ms) };
+    const warmMs = { dataloader: of("dataloader").map((s) => s.warmMs), hyperbatch: of("hyperbatch").map((s) => s.warmMs) };
+    if (!ms.dataloader.length || !ms.hyperbatch.length) continue;
+    const dl = median(ms.dataloader), hb = median(ms.hyperbatch);
     // Throughput ratio: hyperbatch items/s over DataLoader's (above 1 = hyperbatch faster).
-    out[name] = { loads: n, dataloaderMs: dl, hyperbatchMs: hb, throughputRatio: dl / hb, samplesMs: samples };
-    host.log(`  facade ${name}: DataLoader ${dl.toFixed(1)} ms, hyperbatch/dataloader ${hb.toFixed(1)} ms, throughput ratio ${(dl / hb).toFixed(2)}`);
+    out[workload] = { loads: of("dataloader")[0].loads, dataloaderMs: dl, hyperbatchMs: hb, throughputRatio: dl / hb,
+      samplesMs: ms, warmMs, method: "a fresh process (Chromium: page) per contender and sample" };
+    log(`  facade ${workload}: DataLoader ${dl.toFixed(1)} ms, hyperbatch/dataloader ${hb.toFixed(1)} ms, throughput ratio ${(dl / hb).toFixed(2)}`);
   }
   return out;
 }
 
-const SECTIONS = { throughput, hooks, keys, options, lateness, facade };
+// `facade` is not run here: run.mjs runs facadeSample in a fresh process per sample.
+const SECTIONS = { throughput, hooks, keys, options, lateness };
 export const SECTION_NAMES = Object.keys(SECTIONS);
 
 /** Runs the sections named in `config.sections` (default: all) and returns their results. */

@@ -3,10 +3,13 @@
 // with its Batcher meaning — the contract's "`hyperbatch/dataloader`" section.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import DataLoader, { DataLoader as Named } from "hyperbatch/dataloader";
 
 const require = createRequire(import.meta.url);
+const here = fileURLToPath(new URL(".", import.meta.url));
 const macrotask = () => new Promise((resolve) => setImmediate(resolve));
 
 function recording(fn) {
@@ -238,4 +241,23 @@ test("extras are checked by the constructor, with the Batcher's E_CONFIG errors"
   assert.throws(() => new DataLoader(fn, { retry: { maxAtempts: 2 } }), (e) => e.code === "E_CONFIG" && /maxAttempts/.test(e.message));
   // DataLoader's own options and unknown names are not the Batcher's business.
   assert.doesNotThrow(() => new DataLoader(fn, { somethingElse: 1, name: "x" }));
+});
+
+test("DataLoader's schedule reads process.nextTick at each batch, not once at load (fake timers replace it)", () => {
+  // In a process of its own: until the stub's ticks are run, no batch may be dispatched.
+  const script = `
+    import DataLoader from "hyperbatch/dataloader";
+    const realNextTick = process.nextTick, ticks = [];
+    let calls = 0;
+    const loader = new DataLoader(async (keys) => (calls++, keys.map((k) => k * 2)));
+    process.nextTick = (fn, ...args) => ticks.push(() => fn(...args));
+    const loads = Promise.all([loader.load(1), loader.load(2)]);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a real tick would have dispatched by now
+    process.nextTick = realNextTick;
+    const before = calls;
+    for (const tick of ticks) tick();
+    console.log(JSON.stringify({ before, ticks: ticks.length, values: await loads, after: calls }));
+  `;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: here, encoding: "utf8" });
+  assert.deepEqual(JSON.parse(out), { before: 0, ticks: 1, values: [2, 4], after: 1 });
 });

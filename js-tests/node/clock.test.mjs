@@ -205,3 +205,21 @@ test("a host without performance: Date.now is the engine's clock, and deadlines 
   });
   assert.equal(out.trim(), "ok");
 });
+
+test("the Node entry reads process.hrtime at each clock read, not once at load (fake timers replace it)", async () => {
+  const { Batcher } = await import("hyperbatch");
+  const realHrtime = process.hrtime;
+  let reads = 0;
+  process.hrtime = function (...args) {
+    reads++;
+    return realHrtime.apply(this, args);
+  };
+  try {
+    const b = new Batcher({ transport: (batch) => batch.items, maxWaitMs: 1 });
+    assert.equal(await b.add(1), 1);
+    await b.close();
+  } finally {
+    process.hrtime = realHrtime;
+  }
+  assert.ok(reads > 0, "the engine's clock never called the replaced process.hrtime");
+});
