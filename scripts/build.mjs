@@ -281,17 +281,18 @@ const mangleInternal = () => ({
     cache: { props: new Map(exportNames) },
   },
 });
-const compress = { passes: 2, sequences: false, conditionals: false, if_return: false };
-// hyperbatch/dataloader's: no single-use function turned into a function expression at its call
-// site (reduce_funcs): in the loader's constructor and load() each such expression was a closure
-// made per call, compiled lazily on its first call (CompileLazy), +730 instructions per request
-// (a fresh loader making 5 loads, callgrind, Node 20) against the source as written.
-const dataloaderCompress = { ...compress, reduce_funcs: false };
+// No single-use function turned into a function expression at its call site (reduce_funcs): each
+// such expression is a closure made per call, compiled lazily on its first call (CompileLazy). In
+// dataloader.js (getValid*, cacheHit, keyError, in the loader's constructor and load()) that cost
+// +730 instructions per request (a fresh loader making 5 loads, callgrind, Node 20) against the
+// source as written; in core.js it hit genuineSignal (per signal watch), failedEntry's entry (per
+// item error) and four on error paths, for +2 B gzip.
+const compress = { passes: 2, sequences: false, conditionals: false, if_return: false, reduce_funcs: false };
 for (const f of profile.minify.files) {
   const file = join(pkg, f);
   const module = !(f.endsWith(".cjs") || f.startsWith("cjs/"));
   const mangle = f === "core.js" || f === "core.cjs" ? mangleInternal() : true;
-  const options = { module, ecma: 2022, compress: f.startsWith("dataloader") ? dataloaderCompress : compress, mangle };
+  const options = { module, ecma: 2022, compress, mangle };
   const { code } = await minify(readFileSync(file, "utf8"), options);
   writeFileSync(file, code);
   // The ES modules, which browsers load; not the .cjs twins (Node's require): seconds saved.
