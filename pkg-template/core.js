@@ -1047,7 +1047,9 @@ class Runner {
     else watch.open = false; // a primitive whose prototype listens: no WeakMap key, no joining
     this.link(watch, id); // before addEventListener: a signal-like object may call the listener at once
     try {
-      signal.addEventListener("abort", watch.listener, { once: true });
+      // No options: Node parses an options object into a new one per call. The listener is
+      // removed when the watch's last item settles (an abort settles them all).
+      signal.addEventListener("abort", watch.listener);
     } catch (err) {
       // Not listened to: nothing to remove later. Its items (more than this one if the call
       // re-entered add with the same signal) are aborted with the error.
@@ -1067,7 +1069,6 @@ class Runner {
     // Later adds with this signal get a watch of their own (a signal-like object may fire
     // without becoming `aborted`); this one stays until its items settle.
     this.closeWatch(watch);
-    if (watch.listener === watch) watch.listener = undefined; // `once` removed it
     this.sync(); // may settle some of them
     const ids = [];
     for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
