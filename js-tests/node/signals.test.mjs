@@ -200,6 +200,62 @@ test("one signal shared by items of two batchers: a listener per batcher, an abo
   assert.equal(listeners(controller.signal), 0);
 });
 
+test("one signal, two batchers, the first done before the second's later adds: each keeps one listener, an abort reaches the rest", async (t) => {
+  // A batcher's open watch is kept on the signal while no other batcher's is there, else in its
+  // own table: the second batcher's must still be found once the first batcher's items settle.
+  const one = heldCalls(), two = heldCalls();
+  const b1 = open(t, { transport: one.transport, maxWaitMs: LONG });
+  const b2 = open(t, { transport: two.transport, maxWaitMs: LONG });
+  const controller = new AbortController();
+  const { signal } = controller;
+  const first = [1, 2].map((x) => track(b1.add(x, { signal })));
+  const second = [track(b2.add(3, { signal }))];
+  assert.equal(listeners(signal), 2);
+  b1.flush();
+  one.release(0);
+  await waitFor(() => first.every(settled), "the first batcher's items");
+  assert.equal(listeners(signal), 1, "the first batcher's listener is removed");
+  second.push(track(b2.add(4, { signal })), track(b2.add(5, { signal })));
+  const third = [track(b1.add(6, { signal }))];
+  assert.equal(listeners(signal), 2, "one listener per batcher, not one per add");
+  controller.abort(new Error("gone"));
+  await macrotask();
+  for (const s of [...second, ...third]) {
+    assertCode(s.reason, "E_ABORTED");
+    assert.equal(s.reason.cause, signal.reason);
+  }
+  assert.deepEqual(first.map((s) => s.value), [1, 2].map(echo));
+  assert.equal(listeners(signal), 0);
+});
+
+test("a frozen signal-like object shared by many items: one listener, removed when they settle; its abort reaches them", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: LONG });
+  const added = new Set();
+  const make = () =>
+    Object.freeze({
+      aborted: false,
+      reason: "gone",
+      addEventListener: (_type, listener) => added.add(listener),
+      removeEventListener: (_type, listener) => added.delete(listener),
+    });
+  const kept = make(), dropped = make();
+  const ps = [];
+  for (let i = 0; i < 6; i++) ps.push(track(b.add(i, { signal: i % 2 ? dropped : kept })));
+  assert.equal(added.size, 2, "one listener per signal");
+  const [, fire] = added;
+  fire();
+  await macrotask();
+  ps.forEach((s, i) => {
+    if (i % 2) assert.equal(s.reason.cause, "gone");
+    else assert.equal(settled(s), false);
+  });
+  assert.equal(added.size, 1);
+  await b.flush();
+  assert.deepEqual(calls.flatMap((c) => c.items), [0, 2, 4]);
+  assert.equal(added.size, 0, "every item settled: no listener left");
+});
+
 test("a signal-like object whose addEventListener throws, shared by several items: each rejects E_ABORTED with that error", async (t) => {
   const { calls, transport } = recorder();
   const b = open(t, { transport, maxWaitMs: LONG });
