@@ -18,10 +18,13 @@ const batcher = new Batcher({
   },
 });
 
+const pending = [];
 globalThis.__hb = {
   add: (items) => {
-    for (const item of items) batcher.add(item).catch(() => {});
+    for (const item of items) pending.push(batcher.add(item).catch(() => {}));
   },
+  // Every item added so far has settled: calls made after that carry keepalive false again.
+  settled: () => Promise.all(pending.splice(0)),
   flush: () => batcher.flush(),
   hide: () => {
     Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
