@@ -216,7 +216,7 @@ async function runRuntime(name) {
 
 // ------------------------------------------- hyperbatch/dataloader: a fresh process per sample
 // Each sample of the facade section runs in a process (Chromium: a page) of its own: warm-up runs,
-// a forced gc(), one timed run (suite.js facadeSample). DataLoader and the facade alternate,
+// then timed runs each after a forced gc(), their median (suite.js facadeSample). DataLoader and the facade alternate,
 // the first of each pair changing every round. In one process, the libraries' code deoptimised
 // each other's after each forced gc() (bench/README.md, "Session 12").
 const FACADE_SAMPLE_TIMEOUT_MS = 120_000;
