@@ -287,12 +287,15 @@ const mangleInternal = () => ({
 // +730 instructions per request (a fresh loader making 5 loads, callgrind, Node 20) against the
 // source as written; in core.js it hit genuineSignal (per signal watch), failedEntry's entry (per
 // item error) and four on error paths, for +2 B gzip.
+// The exported classes keep their names (`Batcher.name`, `loader.constructor.name`, stack
+// traces and logs read them; the CommonJS twins always kept them); every other class is renamed.
+const PUBLIC_CLASSES = /^(?:Batcher|DataLoader|Timeline)$/;
 const compress = { passes: 2, sequences: false, conditionals: false, if_return: false, reduce_funcs: false };
 for (const f of profile.minify.files) {
   const file = join(pkg, f);
   const module = !(f.endsWith(".cjs") || f.startsWith("cjs/"));
   const mangle = f === "core.js" || f === "core.cjs" ? mangleInternal() : true;
-  const options = { module, ecma: 2022, compress, mangle };
+  const options = { module, ecma: 2022, compress, mangle, keep_classnames: PUBLIC_CLASSES };
   const { code } = await minify(readFileSync(file, "utf8"), options);
   writeFileSync(file, code);
   // The ES modules, which browsers load; not the .cjs twins (Node's require): seconds saved.
