@@ -1742,15 +1742,15 @@ class Batcher {
   stats() {
     return this.#runner.statsNow();
   }
+  // Where the host has no Symbol.asyncDispose (Node 20/22's vm contexts, older browsers), under the
+  // key that `await using` transpiled by esbuild (Vite, wrangler) or Babel looks up instead. A
+  // class method: writable, configurable, not enumerable.
+  [Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")]() {
+    return this.close();
+  }
   static {
     runnerOf = (batcher) => batcher.#runner;
   }
 }
-
-// Where the host has no Symbol.asyncDispose (Node 20/22's vm contexts, older browsers), under the
-// key that `await using` transpiled by esbuild (Vite, wrangler) or Babel looks up instead.
-Object.defineProperty(Batcher.prototype, Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose"), {
-  value: function () { return this.close(); }, writable: true, configurable: true,
-});
 
 export { Batcher, load, loadSync, runnerOf };
