@@ -365,15 +365,7 @@ function retryAfterMs(err) {
 class Batch {
   #controller;
   #reason;
-  #id; // the engine's batch id, item ids, items and their count, kept where a transport that rewrites its batch cannot reach
-  #ids;
-  #items;
-  #size;
-  constructor(id, key, ids, items, attempt, deadline, keepalive) {
-    this.#id = id;
-    this.#ids = ids;
-    this.#items = items;
-    this.#size = items.length;
+  constructor(id, key, items, attempt, deadline, keepalive) {
     this.id = id;
     this.key = key;
     this.items = items;
@@ -388,28 +380,24 @@ class Batch {
     }
     return this.#controller.signal;
   }
-  static idOf(batch) {
-    return batch.#id;
-  }
-  static sizeOf(batch) {
-    return batch.#size;
-  }
-  static itemsOf(batch) {
-    return batch.#items;
-  }
-  static idsOf(batch) {
-    return batch.#ids;
-  }
   static abort(batch, reason) {
     batch.#reason = reason;
     if (batch.#controller !== undefined) batch.#controller.abort(reason);
   }
 }
 
-/** A call in flight (Runner.calls). See endCall for why the batch is held through a record. */
+/**
+ * A call the engine asked for and, once made, in flight (Runner.callsInFlight): its Batch, and the
+ * engine's batch id, the item ids, the items and their count, kept where a transport that
+ * rewrites its batch cannot reach. See endCall for why these are cut when it ends.
+ */
 class CallRecord {
-  constructor(batch) {
+  constructor(batch, id, ids, items) {
     this.callBatch = batch;
+    this.callId = id;
+    this.ids = ids; // an array, or the first of a run of ids (see DISPATCH)
+    this.callItems = items;
+    this.callSize = items.length;
   }
 }
 
@@ -430,9 +418,8 @@ class Cur {
     const f = new Float64Array([0, 1]);
     return [
       new Cur(),
-      new CallRecord(undefined),
-      new Batch(f[0], undefined, [], [], f[1], undefined, false),
-      new Batch(f[0], "", f[0], [], f[1], f[0], false),
+      new CallRecord(new Batch(f[0], undefined, [], f[1], undefined, false), f[0], [], []),
+      new CallRecord(new Batch(f[0], "", [], f[1], f[0], false), f[0], f[0], []),
     ];
   })();
   constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false, routeError) {
@@ -1267,9 +1254,9 @@ class Runner {
             for (let j = 0; j < m; j++) items[j] = vals[ids[j] = buf[i + 8 + j]];
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
-          const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
+          const id = buf[i + 1], batch = new Batch(id, keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
-          jobs.push(JOB_CALL, batch, buf[i + 5]);
+          jobs.push(JOB_CALL, new CallRecord(batch, id, ids, items), buf[i + 5]);
           i += 8 + listed;
           break;
         }
@@ -1444,29 +1431,24 @@ class Runner {
     }
   }
 
-  /** The call `id` while it is in flight. */
-  inFlight(id) {
-    const entry = this.callsInFlight.get(id);
-    return entry === undefined ? undefined : entry.callBatch;
-  }
 
   /**
    * The call `id` ended. V8 makes a Map's grown or shrunk hash table in the old table's
    * generation and leaves the old table's entries in place: a dead table in old space keeps
    * what its entries point to alive through every minor GC until the next full one. The Map
-   * holds an entry whose link to the Batch (and through it the call's items) is cut here.
+   * holds a record whose links to the Batch, the call's items and ids are cut here.
    */
-  endCall(id) {
-    this.callsInFlight.get(id).callBatch = undefined;
-    this.callsInFlight.delete(id);
+  endCall(call) {
+    call.callBatch = call.ids = call.callItems = undefined;
+    this.callsInFlight.delete(call.callId);
   }
 
-  callTransport(batch, weight) {
-    this.callsInFlight.set(Batch.idOf(batch), new CallRecord(batch));
+  callTransport(call, weight) {
+    const batch = call.callBatch;
+    this.callsInFlight.set(call.callId, call);
     if (this.batchStartHook !== undefined) {
       callHook(this.batchStartHook, {
-        id: Batch.idOf(batch), key: batch.key, size: Batch.sizeOf(batch), weight, attempt: batch.attempt,
-        items: Batch.itemsOf(batch),
+        id: call.callId, key: batch.key, size: call.callSize, weight, attempt: batch.attempt, items: call.callItems,
       });
     }
     let r;
@@ -1475,25 +1457,25 @@ class Runner {
       if (r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function") {
         // Promise.resolve: `r` itself when it is a Promise; a foreign thenable (a callable one too)
         // is adopted as `await` would, also when it resolves with another thenable, and cannot call back twice.
-        Promise.resolve(r).then((v) => this.result(batch, v), (e) => this.failure(batch, e, FAIL_THROWN));
+        Promise.resolve(r).then((v) => this.result(call, v), (e) => this.failure(call, e, FAIL_THROWN));
         return;
       }
     } catch (err) {
-      this.failure(batch, err, FAIL_THROWN);
+      this.failure(call, err, FAIL_THROWN);
       return;
     }
-    this.result(batch, r);
+    this.result(call, r);
   }
 
-  result(batch, v) {
-    const id = Batch.idOf(batch);
-    if (this.inFlight(id) !== batch) return; // timed out already: a late answer is ignored
+  result(call, v) {
+    const id = call.callId;
+    if (this.callsInFlight.get(id) !== call) return; // timed out already: a late answer is ignored
     if (this.reading) {
       // A getter we called while reading outputs answered a call: answer it after the read.
-      queueMicrotask(() => this.result(batch, v));
+      queueMicrotask(() => this.result(call, v));
       return;
     }
-    const n = Batch.sizeOf(batch);
+    const n = call.callSize;
     let codes, after, shapeError, substitutes;
     try {
       if (!Array.isArray(v) || v.length !== n) {
@@ -1539,12 +1521,12 @@ class Runner {
       shapeError = hbError("E_RESULT_SHAPE", `reading the transport's result threw: ${errorText(err)}`, err);
     }
     if (shapeError !== undefined) {
-      this.failure(batch, shapeError, FAIL_SHAPE);
+      this.failure(call, shapeError, FAIL_SHAPE);
       return;
     }
-    if (this.inFlight(id) !== batch) return; // an entry's getter answered it again (a Promise whose then was replaced)
-    this.endCall(id);
-    this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
+    if (this.callsInFlight.get(id) !== call) return; // an entry's getter answered it again (a Promise whose then was replaced)
+    this.cur = new Cur(v, undefined, undefined, call.callItems, call.ids, n, substitutes);
+    this.endCall(call);
     this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, engineNow());
     else this.core.complete(id, this.put(codes) >> 1, engineNow());
@@ -1553,11 +1535,11 @@ class Runner {
   }
 
   /** kind: FAIL_THROWN (thrown or rejected), FAIL_TIMEOUT, FAIL_SHAPE. */
-  failure(batch, err, kind) {
-    const id = Batch.idOf(batch);
-    if (this.inFlight(id) !== batch) return;
+  failure(call, err, kind) {
+    const id = call.callId;
+    if (this.callsInFlight.get(id) !== call) return;
     if (this.reading) {
-      queueMicrotask(() => this.failure(batch, err, kind));
+      queueMicrotask(() => this.failure(call, err, kind));
       return;
     }
     // Every read of the error is guarded: a getter or Proxy trap that throws reads as absent.
@@ -1580,9 +1562,9 @@ class Runner {
       }
     }
     const message = errorText(err);
-    if (this.inFlight(id) !== batch) return; // that user code answered it (as above)
-    this.endCall(id);
-    this.cur = new Cur(undefined, err, message, Batch.itemsOf(batch));
+    if (this.callsInFlight.get(id) !== call) return; // that user code answered it (as above)
+    this.cur = new Cur(undefined, err, message, call.callItems);
+    this.endCall(call);
     this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, engineNow());
     this.drain();
@@ -1590,20 +1572,20 @@ class Runner {
   }
 
   timedOut(batchId) {
-    const batch = this.inFlight(batchId);
-    if (batch === undefined) return;
+    const call = this.callsInFlight.get(batchId);
+    if (call === undefined) return;
     const err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
-    Batch.abort(batch, err);
-    this.failure(batch, err, FAIL_TIMEOUT);
+    Batch.abort(call.callBatch, err);
+    this.failure(call, err, FAIL_TIMEOUT);
   }
 
   /** Nobody waits for this call any more: abort its signal. Its answer is still reported. */
   abandoned(batchId) {
-    const batch = this.inFlight(batchId);
-    if (batch === undefined) return;
+    const call = this.callsInFlight.get(batchId);
+    if (call === undefined) return;
     const err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
     err.name = "AbortError";
-    Batch.abort(batch, err);
+    Batch.abort(call.callBatch, err);
   }
 
   route(routeId, items) {
