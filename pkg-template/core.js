@@ -508,11 +508,8 @@ function callHook(hook, info) {
  * one (Node, Deno, Bun); a MessageChannel task in browsers; a microtask elsewhere.
  */
 const afterPromiseJobs = (() => {
-  const proc = globalThis.process;
-  if (proc !== null && typeof proc === "object" && typeof proc.nextTick === "function") {
-    const nextTick = proc.nextTick;
-    return (fn) => queueMicrotask(() => nextTick(fn));
-  }
+  const nextTick = globalThis.process?.nextTick;
+  if (typeof nextTick === "function") return (fn) => queueMicrotask(() => nextTick(fn));
   if (typeof MessageChannel === "function" && typeof document === "object") {
     let channel, waiting = [];
     return (fn) => {
