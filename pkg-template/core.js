@@ -106,7 +106,7 @@ function bind(instance) {
   const wasm = instance.exports;
   // A Batcher dropped without close() frees its engine when collected.
   const registry = typeof FinalizationRegistry === "function"
-    ? new FinalizationRegistry((pointer) => wasm.free_core(pointer))
+    ? new FinalizationRegistry(wasm.free_core)
     : undefined;
   class Core {
     constructor() {
