@@ -499,8 +499,8 @@ impl Engine {
     /// them (the wasm shell's drain: the outputs move out without a stand-in to drop).
     pub fn drain_outputs(&mut self, mut f: impl FnMut(Output)) {
         let read = core::mem::take(&mut self.out_read);
-        for o in self.out.drain(read..) {
-            f(o);
+        for o in &mut self.out[read..] {
+            f(core::mem::replace(o, Output::Tick));
         }
         self.out.clear();
     }
