@@ -105,31 +105,33 @@ impl Item {
     }
 }
 
+/// `repr(C)`, the queue and the fields most used first (see `Engine`).
 #[derive(Debug, Default)]
+#[repr(C)]
 struct Key {
-    alive: bool,
-    name: Box<str>,
     queue: Queue,
     in_flight: usize,
+    alive: bool,
+    /// Listed in `due` (or being served by `run_due`).
+    scheduled: bool,
+    /// Time of the earliest window timer armed for this key (INFINITY: none).
+    window_at: f64,
     ready_units: Fifo<u64>,
     pending_units: usize,
     retry_waiting: usize,
     /// Adds for this key waiting for room (`whenFull: "wait"`): they hold the key too.
     waiting: usize,
-    /// Time of the earliest window timer armed for this key (INFINITY: none).
-    window_at: f64,
-    /// Listed in `due` (or being served by `run_due`).
-    scheduled: bool,
-    /// How long its transport calls take: the lead of deadline-aware dispatch.
-    call_time: CallTime,
-    /// Its circuit breaker (closed and counting nothing without `circuitBreaker`).
-    circuit: Circuit,
     /// Free ids held for its next `add_plain`s, as (first, count): a key's items get ids in a
     /// row, so its batches are runs of ids (or a few) whatever other keys' adds come between.
     ids: (u32, u32),
     /// How many ids it takes next time `ids` runs out: doubles up to `maxBatchSize`, so a key
     /// with a few items holds a few ids.
     ids_block: u32,
+    name: Box<str>,
+    /// How long its transport calls take: the lead of deadline-aware dispatch.
+    call_time: CallTime,
+    /// Its circuit breaker (closed and counting nothing without `circuitBreaker`).
+    circuit: Circuit,
 }
 
 impl Key {
