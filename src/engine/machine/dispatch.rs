@@ -100,16 +100,16 @@ impl Engine {
                 count += 1;
             }
         }
-        let key = &mut self.keys[k as usize];
-        if key.queue.is_empty() {
-            key.window_at = f64::INFINITY;
-        }
         for r in &expired {
             if r.len == 0 {
                 self.expire_unsent(r.first);
             } else {
-                self.expire_run(r);
+                self.expire_run(r); // out of the queue's count only now
             }
+        }
+        let key = &mut self.keys[k as usize];
+        if key.queue.is_empty() {
+            key.window_at = f64::INFINITY;
         }
         self.admit_waiters(now);
         (entries, runs)
