@@ -501,7 +501,8 @@ impl Engine {
     }
 
     /// Every pending output to `f`, oldest first, as repeated [`Engine::poll_output`] would give
-    /// them (the wasm shell's drain: the outputs move out without a stand-in to drop).
+    /// them (the wasm shell's drain): each moves out with a `Tick` left in its place, and the
+    /// vector is cleared once read through.
     pub fn drain_outputs(&mut self, mut f: impl FnMut(Output)) {
         let read = core::mem::take(&mut self.out_read);
         for o in &mut self.out[read..] {
