@@ -1861,6 +1861,21 @@ fn a_queued_run_past_its_deadline_is_never_sent() {
 }
 
 #[test]
+fn a_cut_that_expires_the_queues_last_run_closes_its_window() {
+    // A flush after the run's deadline, before any timer ran: the cut expires the run, which
+    // leaves the queue empty, so its window (at 100) closes with it. The next add opens a window
+    // of its own (60 + 100), the one wake-up asked for.
+    let mut h = H::new(Config { max_wait_ms: 100.0, ..cfg() });
+    let run = h.bulk_by(2, 50.0, 0.0);
+    h.e.flush(60.0);
+    assert_eq!(deadline_settles(&h.drain()), run);
+    h.e.handle_time(60.0); // the run's own timers, past
+    h.add(60.0);
+    h.drain();
+    assert_eq!(h.e.poll_timeout(), Some(160.0));
+}
+
+#[test]
 fn a_run_past_its_deadline_at_the_cut_settles_instead_of_going() {
     // No timer ran since the deadline passed: the call's end (now past it) finds the run in the
     // queue; it expires there, not sent.

@@ -132,13 +132,15 @@ impl ReadyKeys {
     }
 }
 
+/// `repr(C)`, the vectors first: inside the engine they then sit at offsets below 128 (see `Engine`).
 #[derive(Debug)]
+#[repr(C)]
 pub struct Timers {
-    heap: Heap,
     /// Entries in (time, seq) order, each pushed no earlier than the one before it; those
     /// before `head` are popped (a Vec, not a VecDeque: the heap's Vec code serves both).
     run: Vec<Entry>,
     head: usize,
+    heap: Heap,
     seq: u64,
     /// The wake-up last reported to the host, and the earliest entry pushed since: when the
     /// latter is earlier, the host's timer must be re-armed.

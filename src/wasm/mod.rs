@@ -87,7 +87,9 @@ fn decode_config(p: &[f64]) -> Config {
     }
 }
 
-/// The engine plus its output buffer.
+/// The engine plus its output buffer. `repr(C)`, the engine first: its fields keep the offsets
+/// they have in the engine's own code (below 128 for the most used ones: one byte shorter each).
+#[repr(C)]
 pub struct Core {
     engine: Engine,
     buf: Vec<f64>,

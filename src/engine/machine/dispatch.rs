@@ -16,8 +16,8 @@ impl Engine {
         let mut entries = Vec::new();
         let mut runs: Vec<Run> = Vec::new();
         let mut count = 0;
-        let mut expired = Vec::new();
-        let mut expired_runs = Vec::new();
+        // Callers past their deadline, in queue order: runs, and single items as runs of length 0.
+        let mut expired: Vec<Run> = Vec::new();
         let mut weight = 0.0;
         let key = &mut self.keys[k as usize];
         while count < size {
@@ -28,7 +28,7 @@ impl Engine {
                 // As for an item below: past its deadline, the run settles instead of being sent.
                 let r = Run::of(e, e.run());
                 key.queue.entries.pop_front();
-                expired_runs.push(r);
+                expired.push(r);
                 continue;
             }
             if e.run() > 0 {
@@ -79,7 +79,7 @@ impl Engine {
             }
             key.queue.entries.pop_front();
             if passed {
-                expired.push(e.item);
+                expired.push(Run { first: e.item, len: 0, order: 0, seq: 0, deadline: 0.0 });
             }
             let first_send = it.sends == 0;
             if first_send {
@@ -100,15 +100,16 @@ impl Engine {
                 count += 1;
             }
         }
-        for r in &expired_runs {
-            self.expire_run(r);
+        for r in &expired {
+            if r.len == 0 {
+                self.expire_unsent(r.first);
+            } else {
+                self.expire_run(r); // out of the queue's count only now
+            }
         }
         let key = &mut self.keys[k as usize];
         if key.queue.is_empty() {
             key.window_at = f64::INFINITY;
-        }
-        for idx in expired {
-            self.expire_unsent(idx);
         }
         self.admit_waiters(now);
         (entries, runs)

@@ -131,8 +131,9 @@ impl Engine {
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     fn settle_schedule(&mut self, k: KeyId) {
-        self.keys[k as usize].scheduled = false;
-        if self.keys[k as usize].alive {
+        let key = &mut self.keys[k as usize];
+        key.scheduled = false;
+        if key.alive {
             self.arm_window(k);
             self.maybe_release_key(k);
         }
@@ -228,11 +229,11 @@ impl Engine {
     /// A call ended: the call's own key competes again, and keys waiting in `ready` for
     /// capacity go on, oldest first.
     pub(super) fn capacity_freed(&mut self, k: KeyId, now: f64) {
-        if self.keys[k as usize].alive {
+        let key = &mut self.keys[k as usize];
+        if key.alive {
             if self.cfg.adaptive {
                 // Adaptive: what gathered while the call was out goes now.
-                let q = &mut self.keys[k as usize].queue;
-                q.due_before = q.due_before.max(self.next_order);
+                key.queue.due_before = key.queue.due_before.max(self.next_order);
             }
             self.schedule_due(k, false);
         }
@@ -278,8 +279,8 @@ impl Engine {
         // A key at its `maxInFlightPerKey` cap sends when one of its calls ends (`capacity_freed`
         // schedules it then): a window timer could only fire into the same refusal, and one
         // already past would be reported to the host as a wake-up due now, over and over.
-        let capped = self.keys[k as usize].in_flight >= self.cfg.per_key_cap();
-        if self.keys[k as usize].queue.is_empty() || capped || self.circuit_holds(k) {
+        let key = &self.keys[k as usize];
+        if key.queue.is_empty() || key.in_flight >= self.cfg.per_key_cap() || self.circuit_holds(k) {
             return;
         }
         let at = self.window_deadline(k);

@@ -52,14 +52,14 @@ impl Engine {
             && !key.scheduled
             && (key.circuit.is_default() || self.closed); // a closed batcher takes no more adds
         if idle {
-            let (first, n) = self.keys[k as usize].ids;
+            let key = &mut self.keys[k as usize];
+            let ((first, n), name, time) = (key.ids, core::mem::take(&mut key.name), key.call_time);
+            key.retire();
             if n > 0 {
                 self.free_ids(first, n); // its unused block
             }
-            let name = core::mem::take(&mut self.keys[k as usize].name);
-            self.retired_call_times.keep(&name, self.keys[k as usize].call_time);
+            self.retired_call_times.keep(&name, time);
             self.key_ids.remove(&name);
-            self.keys[k as usize].retire();
             self.free_keys.push(k);
             self.emit(Output::KeyReleased { key: k });
         }

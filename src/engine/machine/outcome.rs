@@ -287,24 +287,25 @@ impl Engine {
     pub(super) fn drop_slot(&mut self, idx: u32, now: f64) {
         let it = &self.items[idx as usize];
         let k = it.key;
+        // Its key looked up once for every state's bookkeeping.
+        let key = &mut self.keys[k as usize];
         match it.state {
             State::Queued => {
-                let q = &mut self.keys[k as usize].queue;
-                q.forget(it.weight, it.sends > 0);
+                key.queue.forget(it.weight, it.sends > 0);
                 if it.sends == 0 {
                     self.queued -= 1;
                 }
-                q.unlist_dedupe(it.dedupe.as_deref(), idx);
-                if q.is_empty() {
-                    self.keys[k as usize].window_at = f64::INFINITY;
+                key.queue.unlist_dedupe(it.dedupe.as_deref(), idx);
+                if key.queue.is_empty() {
+                    key.window_at = f64::INFINITY;
                 }
             }
             State::Waiting => {
                 self.waiting -= 1;
-                self.keys[k as usize].waiting -= 1;
+                key.waiting -= 1;
             }
             State::Routing => self.queued -= 1,
-            State::RetryWait => self.keys[k as usize].retry_waiting -= 1,
+            State::RetryWait => key.retry_waiting -= 1,
             State::InUnit => self.left_unit(it.batch),
             State::InFlight | State::Follower | State::Free => {}
         }
