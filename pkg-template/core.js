@@ -514,15 +514,18 @@ function callHook(hook, info) {
 /**
  * Runs `fn` at the end of the current turn, once the promise jobs queued by then have run
  * (DataLoader's schedule, for `maxWaitMs: 0`): process.nextTick from a microtask where there is
- * one (Node, Deno, Bun); a MessageChannel task in browsers; a microtask elsewhere.
+ * one (Node, Deno, Bun); a MessageChannel task in browsers (pages and workers). Undefined in
+ * workerd, whose MessageChannel delivers before those jobs and whose nextTick (nodejs_compat) is
+ * a microtask, and in hosts with neither: the turn's end is then the one timer, at 0 ms (rearm).
  */
 const afterPromiseJobs = (() => {
   const proc = globalThis.process;
+  if (typeof WebSocketPair === "function") return; // workerd
   if (proc !== null && typeof proc === "object" && typeof proc.nextTick === "function") {
     const nextTick = proc.nextTick;
     return (fn) => queueMicrotask(() => nextTick(fn));
   }
-  if (typeof MessageChannel === "function" && typeof document === "object") {
+  if (typeof MessageChannel === "function") {
     let channel, waiting = [];
     return (fn) => {
       if (channel === undefined) {
@@ -536,7 +539,6 @@ const afterPromiseJobs = (() => {
       if (waiting.push(fn) === 1) channel.port2.postMessage(undefined);
     };
   }
-  return queueMicrotask;
 })();
 
 /** One abort listener on a signal and the unsettled items it aborts, a list linked by item id. */
@@ -684,6 +686,7 @@ class Runner {
     this.onTimer = () => {
       this.timer = undefined;
       this.timerAt = NaN;
+      if (afterPromiseJobs === undefined) this.turnEndQueued = false;
       if (this.core === undefined) return;
       this.sync();
       this.core.handle_time(engineNow());
@@ -1175,7 +1178,8 @@ class Runner {
   queueTurnEnd() {
     if (!this.turnEndQueued) {
       this.turnEndQueued = true;
-      afterPromiseJobs(this.onTurnEnd);
+      if (afterPromiseJobs !== undefined) afterPromiseJobs(this.onTurnEnd);
+      else this.rearm();
     }
   }
 
@@ -1431,7 +1435,8 @@ class Runner {
   /** Arm the one host timer at the engine's next wake-up (none when idle). */
   rearm() {
     if (this.core === undefined) return;
-    const at = this.core.next_wake();
+    // -Infinity: a turn end due (see afterPromiseJobs), on this timer at 0 ms
+    const at = this.turnEndQueued && afterPromiseJobs === undefined ? -Infinity : this.core.next_wake();
     if (at === this.timerAt || (isNaN(at) && isNaN(this.timerAt))) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;

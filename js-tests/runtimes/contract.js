@@ -170,6 +170,23 @@ export function checks(Batcher, assert) {
     assert.deepEqual(await Promise.all(ps), ["r:0", "r:1", "r:2", "r:3", "r:4"]);
   });
 
+  // aud14: workerd (its MessageChannel delivers before the promise jobs, its nodejs_compat
+  // nextTick is a microtask) and browser workers sent one call per promise job here.
+  check("tick: maxWaitMs 0 and adaptive, DataLoader-style: adds made in later promise jobs of the same tick join the batch", async (open) => {
+    for (const options of [{ maxWaitMs: 0 }, { adaptive: true, maxWaitMs: LONG }]) {
+      const { calls, transport } = recorder();
+      const b = open({ transport, ...options });
+      const ps = [b.add(1)];
+      await Promise.resolve();
+      ps.push(b.add(2));
+      await Promise.resolve().then(() => {}).then(() => {});
+      ps.push(b.add(3));
+      assert.equal(calls.length, 0, `${JSON.stringify(options)}: nothing is sent while the tick's promise jobs run`);
+      assert.deepEqual(await Promise.all(ps), ["r:1", "r:2", "r:3"]);
+      assert.deepEqual(calls.map((c) => c.items), [[1, 2, 3]], `${JSON.stringify(options)}: one call at the end of the tick`);
+    }
+  });
+
   check("keys: one queue per keyOf key, batch.key names it, AddOptions.key overrides keyOf", async (open) => {
     const { calls, transport } = recorder();
     const b = open({ transport, maxWaitMs: LONG, keyOf: (x) => x.k });
