@@ -663,11 +663,13 @@ class Runner {
       this.reservedLen = this.timedLen = 0; // the next turn's adds reserve afresh, and queue their own clearClock
       this.clock = 0;
       this.skew = NaN;
+      if (this.timerLost) this.rearm();
     };
     this.skew = NaN; // wallStep() for this turn's deadlines, see turnStep
     this.tickQueued = false;
     this.timer = undefined;
     this.timerAt = NaN;
+    this.timerLost = false; // the host refused the timer (see rearm)
     this.onTick = () => {
       this.tickQueued = false;
       if (this.core === undefined) return;
@@ -686,7 +688,7 @@ class Runner {
     this.onTimer = () => {
       this.timer = undefined;
       this.timerAt = NaN;
-      if (afterPromiseJobs === undefined) this.turnEndQueued = false;
+      if (!afterPromiseJobs) this.turnEndQueued = false;
       if (this.core === undefined) return;
       this.sync();
       this.core.handle_time(engineNow());
@@ -1178,7 +1180,7 @@ class Runner {
   queueTurnEnd() {
     if (!this.turnEndQueued) {
       this.turnEndQueued = true;
-      if (afterPromiseJobs !== undefined) afterPromiseJobs(this.onTurnEnd);
+      if (afterPromiseJobs) afterPromiseJobs(this.onTurnEnd);
       else this.rearm();
     }
   }
@@ -1435,14 +1437,22 @@ class Runner {
   /** Arm the one host timer at the engine's next wake-up (none when idle). */
   rearm() {
     if (this.core === undefined) return;
-    // -Infinity: a turn end due (see afterPromiseJobs), on this timer at 0 ms
-    const at = this.turnEndQueued && afterPromiseJobs === undefined ? -Infinity : this.core.next_wake();
+    // -1: a turn end due (see afterPromiseJobs), on this timer at 0 ms
+    const at = this.turnEndQueued && !afterPromiseJobs ? -1 : this.core.next_wake();
     if (at === this.timerAt || (isNaN(at) && isNaN(this.timerAt))) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.timerAt = at;
+    this.timerAt = NaN;
+    this.timerLost = false;
     if (!isNaN(at)) {
-      this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - engineNow()))));
+      try {
+        this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - engineNow()))));
+        this.timerAt = at;
+      } catch {
+        // A host that refuses timers here (workerd at global scope): armed again after the next
+        // turn of adds (clearClock), whose handover may change no wake-up and so rearm nothing.
+        this.timerLost = true;
+      }
     }
   }
 
