@@ -656,6 +656,7 @@ class Runner {
     this.turnEndOnAdd = params[P_MAX_WAIT_MS] === 0 || params[P_ADAPTIVE] === 1;
     this.clock = 0;
     this.clearClock = () => {
+      if (this.timerLost) this.rearm(); // the host refused the timer (see rearm): ask again, once per turn
       if (this.used !== 0) {
         this.reserveSize = Math.max(MIN_RESERVE, 2 * this.used);
         this.ingest();
@@ -663,7 +664,6 @@ class Runner {
       this.reservedLen = this.timedLen = 0; // the next turn's adds reserve afresh, and queue their own clearClock
       this.clock = 0;
       this.skew = NaN;
-      if (this.timerLost) this.rearm();
     };
     this.skew = NaN; // wallStep() for this turn's deadlines, see turnStep
     this.tickQueued = false;
@@ -1449,8 +1449,8 @@ class Runner {
         this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - engineNow()))));
         this.timerAt = at;
       } catch {
-        // A host that refuses timers here (workerd at global scope): armed again after the next
-        // turn of adds (clearClock), whose handover may change no wake-up and so rearm nothing.
+        // A host that refuses timers here (workerd at global scope): asked again at the end of the
+        // next turn of adds (clearClock), whose handover may change no wake-up and so rearm nothing.
         this.timerLost = true;
       }
     }
