@@ -514,9 +514,10 @@ function callHook(hook, info) {
 /**
  * Runs `fn` at the end of the current turn, once the promise jobs queued by then have run
  * (DataLoader's schedule, for `maxWaitMs: 0`): process.nextTick from a microtask where there is
- * one (Node, Deno, Bun); a MessageChannel task in browsers (pages and workers). Undefined in
+ * one (Node, Deno, Bun); a MessageChannel task in browsers (pages and workers: `self`). Undefined in
  * workerd, whose MessageChannel delivers before those jobs and whose nextTick (nodejs_compat) is
- * a microtask, and in hosts with neither: the turn's end is then the one timer, at 0 ms (rearm).
+ * a microtask, and elsewhere (a Node whose nextTick a test removed: its MessageChannel would keep
+ * the process alive): the turn's end is then the one timer, at 0 ms (rearm).
  */
 const afterPromiseJobs = (() => {
   const proc = globalThis.process;
@@ -525,7 +526,7 @@ const afterPromiseJobs = (() => {
     const nextTick = proc.nextTick;
     return (fn) => queueMicrotask(() => nextTick(fn));
   }
-  if (typeof MessageChannel === "function") {
+  if (typeof MessageChannel === "function" && typeof self === "object") {
     let channel, waiting = [];
     return (fn) => {
       if (channel === undefined) {

@@ -1,7 +1,8 @@
 // The fourteenth audit from outside: the contract in the runtimes other than Node (workerd,
 // browser workers, Deno, Bun), probed there; the runtime checks are in js-tests/runtimes/. These
 // tests rebuild the two workerd conditions in Node: core.cjs loaded in a vm context whose globals
-// are workerd's (no process, WebSocketPair), and a setTimeout that throws (workerd's global scope).
+// are workerd's (no process, WebSocketPair) or a bare host's, and a setTimeout that throws
+// (workerd's global scope).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -11,11 +12,11 @@ import { Batcher, test, macrotask } from "./_helpers.mjs";
 const require = createRequire(import.meta.url);
 const pkgDir = require.resolve("hyperbatch/package.json").replace(/package\.json$/, "");
 
-/** core.cjs evaluated in a context with workerd's globals: no `process`, no `document`, a WebSocketPair. */
-function workerdCore() {
+/** core.cjs evaluated in a context with no `process`, no `document`, and `globals`. */
+function coreIn(globals) {
   const sandbox = {
     setTimeout, clearTimeout, queueMicrotask, performance, TextEncoder, AbortController, AbortSignal, EventTarget,
-    WebSocketPair: function WebSocketPair() {}, module: { exports: {} },
+    module: { exports: {} }, ...globals,
   };
   vm.runInNewContext(readFileSync(`${pkgDir}core.cjs`, "utf8"), sandbox);
   const core = sandbox.module.exports;
@@ -23,11 +24,30 @@ function workerdCore() {
   return core;
 }
 
+/** Node's MessageChannel, counted: one made in Node keeps the process alive while it listens. */
+let channels = 0;
+class CountedChannel extends MessageChannel {
+  constructor() {
+    super();
+    channels++;
+    this.port1.unref();
+  }
+}
+
+const HOSTS = [
+  // workerd: a WebSocketPair; its MessageChannel delivers before the promise jobs
+  ["workerd", { WebSocketPair: function WebSocketPair() {}, MessageChannel: CountedChannel }],
+  // a host with none of nextTick, document or self, but a MessageChannel (a test that removed
+  // process.nextTick, as DataLoader's own browser tests do): a listening channel kept Node alive
+  ["a bare host", { MessageChannel: CountedChannel }],
+];
+
 // workerd has no process.nextTick (without nodejs_compat; with it, nextTick is a microtask), and
 // its MessageChannel delivers before the promise jobs: the face fell back to a microtask there, so
 // three adds one promise job apart went out as three calls where every other runtime sends one.
-test("audit14: in workerd (no process, no document) maxWaitMs 0 and adaptive: adds in later promise jobs of the tick join the batch, on the one timer", async () => {
-  const { Batcher: WorkerdBatcher } = workerdCore();
+for (const [host, globals] of HOSTS) test(`audit14: in ${host} (no process, no document) maxWaitMs 0 and adaptive: adds in later promise jobs of the tick join the batch, on the one timer`, async () => {
+  const { Batcher: WorkerdBatcher } = coreIn(globals);
+  channels = 0;
   for (const options of [{ maxWaitMs: 0 }, { adaptive: true, maxWaitMs: 60_000 }]) {
     const calls = [];
     const b = new WorkerdBatcher({ ...options, transport: (batch) => (calls.push([...batch.items]), batch.items) });
@@ -41,6 +61,7 @@ test("audit14: in workerd (no process, no document) maxWaitMs 0 and adaptive: ad
     assert.deepEqual(calls, [[1, 2, 3]], JSON.stringify(options));
     await b.close();
   }
+  assert.equal(channels, 0, "no MessageChannel: the turn's end is the batcher's timer");
 });
 
 // workerd throws from setTimeout at global scope. The face recorded the wake-up as armed before
