@@ -106,7 +106,7 @@ function bind(instance) {
   const wasm = instance.exports;
   // A Batcher dropped without close() frees its engine when collected.
   const registry = typeof FinalizationRegistry === "function"
-    ? new FinalizationRegistry((pointer) => wasm.free_core(pointer))
+    ? new FinalizationRegistry(wasm.free_core)
     : undefined;
   class Core {
     constructor() {
@@ -148,16 +148,20 @@ async function load(source) {
   }
   source = await source;
   if (typeof Response === "function" && source instanceof Response) {
-    if (!source.ok) throw hbError("E_CONFIG", `hyperbatch: fetching the .wasm failed: ${source.status} ${source.statusText} (${source.url})`);
+    if (!source.ok) throw hbError("E_CONFIG", `fetching the .wasm failed: ${source.status} ${source.statusText} (${source.url})`);
     source = await source.arrayBuffer();
   }
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   bind(await WebAssembly.instantiate(module));
 }
 
-/** An error with a code; with an own `cause` whenever one is passed, undefined too (a transport may throw undefined). */
+/**
+ * An error with a code and the message "hyperbatch: " + `message` (every message says where it
+ * comes from: the prefix is written here once); with an own `cause` whenever one is passed,
+ * undefined too (a transport may throw undefined).
+ */
 function hbError(code, message, cause, Ctor = Error) {
-  const err = arguments.length < 3 ? new Ctor(message) : new Ctor(message, { cause });
+  const err = new Ctor("hyperbatch: " + message, arguments.length < 3 ? undefined : { cause });
   err.code = code;
   return err;
 }
@@ -171,13 +175,13 @@ function configError(option, message, Ctor = TypeError) {
 
 /** Options a Proxy or getter cannot give: E_CONFIG naming them, cause = what the read threw. */
 function unreadable(option, err) {
-  const e = hbError("E_CONFIG", `hyperbatch: option \`${option}\` could not be read: ${errorText(err)}`, err, TypeError);
+  const e = hbError("E_CONFIG", `option \`${option}\` could not be read: ${errorText(err)}`, err, TypeError);
   e.option = option;
   return e;
 }
 
 function abortError(reason) {
-  const err = hbError("E_ABORTED", "hyperbatch: the item was aborted", reason);
+  const err = hbError("E_ABORTED", "the item was aborted", reason);
   err.name = "AbortError";
   return err;
 }
@@ -361,15 +365,7 @@ function retryAfterMs(err) {
 class Batch {
   #controller;
   #reason;
-  #id; // the engine's batch id, item ids, items and their count, kept where a transport that rewrites its batch cannot reach
-  #ids;
-  #items;
-  #size;
-  constructor(id, key, ids, items, attempt, deadline, keepalive) {
-    this.#id = id;
-    this.#ids = ids;
-    this.#items = items;
-    this.#size = items.length;
+  constructor(id, key, items, attempt, deadline, keepalive) {
     this.id = id;
     this.key = key;
     this.items = items;
@@ -384,28 +380,24 @@ class Batch {
     }
     return this.#controller.signal;
   }
-  static idOf(batch) {
-    return batch.#id;
-  }
-  static sizeOf(batch) {
-    return batch.#size;
-  }
-  static itemsOf(batch) {
-    return batch.#items;
-  }
-  static idsOf(batch) {
-    return batch.#ids;
-  }
   static abort(batch, reason) {
     batch.#reason = reason;
     if (batch.#controller !== undefined) batch.#controller.abort(reason);
   }
 }
 
-/** A call in flight (Runner.calls). See endCall for why the batch is held through a record. */
+/**
+ * A call the engine asked for and, once made, in flight (Runner.callsInFlight): its Batch, and the
+ * engine's batch id, the item ids, the items and their count, kept where a transport that
+ * rewrites its batch cannot reach. See endCall for why these are cut when it ends.
+ */
 class CallRecord {
-  constructor(batch) {
-    this.batch = batch;
+  constructor(batch, id, ids, items) {
+    this.callBatch = batch;
+    this.callId = id;
+    this.ids = ids; // an array, or the first of a run of ids (see DISPATCH)
+    this.callItems = items;
+    this.callSize = items.length;
   }
 }
 
@@ -426,18 +418,17 @@ class Cur {
     const f = new Float64Array([0, 1]);
     return [
       new Cur(),
-      new CallRecord(undefined),
-      new Batch(f[0], undefined, [], [], f[1], undefined, false),
-      new Batch(f[0], "", f[0], [], f[1], f[0], false),
+      new CallRecord(new Batch(f[0], undefined, [], f[1], undefined, false), f[0], [], []),
+      new CallRecord(new Batch(f[0], "", [], f[1], f[0], false), f[0], f[0], []),
     ];
   })();
   constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false, routeError) {
-    this.results = results;
-    this.error = error;
-    this.message = message;
-    this.items = items;
+    this.answers = results;
+    this.callError = error;
+    this.errorMessage = message;
+    this.callItems = items;
     this.ids = ids; // an array, or the first of a run of ids (see DISPATCH)
-    this.size = size; // the call's size (not items.length: the transport may empty batch.items)
+    this.callSize = size; // the call's size (not items.length: the transport may empty batch.items)
     this.substitutes = substitutes;
     this.routeFailed = routeFailed;
     this.routeError = routeError;
@@ -456,7 +447,7 @@ function entry(results, i) {
 /** The error entry `i` failed its item with: the transport's own, or ours for an unreadable value. */
 function failedEntry(cur, i) {
   const substitute = cur.substitutes === undefined ? undefined : cur.substitutes.get(i);
-  return substitute !== undefined ? substitute : entry(cur.results, i);
+  return substitute !== undefined ? substitute : entry(cur.answers, i);
 }
 
 // A plain add's promise keeps only its resolve function: a rejection resolves it with a thenable
@@ -499,7 +490,7 @@ function fulfilled() {
 }
 
 function entryError(i, err) {
-  return hbError("E_RESULT_SHAPE", `hyperbatch: reading result entry ${i} threw: ${errorText(err)}`, err);
+  return hbError("E_RESULT_SHAPE", `reading result entry ${i} threw: ${errorText(err)}`, err);
 }
 
 function callHook(hook, info) {
@@ -520,12 +511,9 @@ function callHook(hook, info) {
  * the process alive): the turn's end is then the one timer, at 0 ms (rearm).
  */
 const afterPromiseJobs = (() => {
-  const proc = globalThis.process;
   if (typeof WebSocketPair === "function") return; // workerd
-  if (proc !== null && typeof proc === "object" && typeof proc.nextTick === "function") {
-    const nextTick = proc.nextTick;
-    return (fn) => queueMicrotask(() => nextTick(fn));
-  }
+  const nextTick = globalThis.process?.nextTick;
+  if (typeof nextTick === "function") return (fn) => queueMicrotask(() => nextTick(fn));
   if (typeof MessageChannel === "function" && typeof self === "object") {
     let channel, waiting = [];
     return (fn) => {
@@ -545,13 +533,13 @@ const afterPromiseJobs = (() => {
 /** One abort listener on a signal and the unsettled items it aborts, a list linked by item id. */
 class SignalWatch {
   constructor(signal, runner) {
-    this.signal = signal;
+    this.abortSignal = signal;
     this.runner = runner;
     this.listener = undefined; // until removed, or never added
     // Later adds with the signal join it while open. A closed watch stays in Runner.watches until
     // a new watch replaces it or the signal is collected: a WeakMap delete per signal was a fifth
     // of the time Node 24 spent in hyperbatch's own code on an item with a signal of its own.
-    this.open = true;
+    this.joinable = true;
     this.head = -1;
     this.tail = -1;
   }
@@ -579,7 +567,7 @@ function genuineSignal(signal) {
 class Runner {
   constructor(options) {
     if (bindings === undefined) {
-      throw hbError("E_CONFIG", "hyperbatch: the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
+      throw hbError("E_CONFIG", "the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
     const { params, given } = engineParams(options);
     const core = new bindings.Core();
@@ -591,19 +579,19 @@ class Runner {
       core.free();
       throw rangeError(problem, given);
     }
-    // User functions are called as `(0, this.transport)(batch)`: `this` undefined for them (as
+    // User functions are called as `(0, this.transportFn)(batch)`: `this` undefined for them (as
     // for the hooks), never this Runner and the engine behind it.
-    this.transport = given.transport;
-    this.keyOf = given.keyOf;
-    this.weigh = given.weigh;
-    this.resolveKeys = given.resolveKeys;
-    this.dedupeBy = given.dedupeBy;
-    this.onBatchStart = given.onBatchStart;
-    this.onBatchEnd = given.onBatchEnd;
-    this.onCircuitChange = given.onCircuitChange;
+    this.transportFn = given.transport;
+    this.keyOfFn = given.keyOf;
+    this.weighFn = given.weigh;
+    this.resolveKeysFn = given.resolveKeys;
+    this.dedupeByFn = given.dedupeBy;
+    this.batchStartHook = given.onBatchStart;
+    this.batchEndHook = given.onBatchEnd;
+    this.circuitHook = given.onCircuitChange;
     this.circuitErrors = []; // per engine key id: the error that opened its circuit (E_CIRCUIT_OPEN's cause)
-    this.classify = given["retry.classify"];
-    this.timeoutMs = given.timeoutMs;
+    this.classifyFn = given["retry.classify"];
+    this.callTimeoutMs = given.timeoutMs;
     // Per item id: its caller's resolve, its value, and (items not added by the plain path, the
     // ones an abort or a deadline can reject) its reject: see rejectVia.
     this.res = [];
@@ -632,7 +620,7 @@ class Runner {
     this.reserveSize = MIN_RESERVE;
     this.keyIds = new Map(); // key value → engine key id
     this.keyVals = []; // engine key id → key value
-    this.calls = new Map(); // batch id → { batch }, while in flight (see endCall)
+    this.callsInFlight = new Map(); // batch id → { batch }, while in flight (see endCall)
     this.jobs = [];
     this.runningJobs = false;
     this.flushes = new Map(); // flush id → resolve
@@ -649,8 +637,8 @@ class Runner {
     this.dedupeIds = new Map();
     this.dedupeHeld = []; // per item id: the entry it holds
     this.dedupeSeq = 0;
-    this.plain = this.keyOf === undefined && this.weigh === undefined && this.dedupeBy === undefined
-      && this.resolveKeys === undefined;
+    this.plain = this.keyOfFn === undefined && this.weighFn === undefined && this.dedupeByFn === undefined
+      && this.resolveKeysFn === undefined;
     // The engine closes such a queue at the end of the turn. Plain adds reach it in a microtask,
     // later than a setTimeout(0) made in the adds' own turn: the first add of a turn asks for the
     // turn's end itself, as a single add's TURN_END would have, so the batch goes before that timer.
@@ -673,27 +661,18 @@ class Runner {
     this.timerLost = false; // the host refused the timer (see rearm)
     this.onTick = () => {
       this.tickQueued = false;
-      if (this.core === undefined) return;
-      this.sync();
-      this.core.handle_time(engineNow());
-      this.drain();
+      this.wake();
     };
     this.turnEndQueued = false;
     this.onTurnEnd = () => {
       this.turnEndQueued = false;
-      if (this.core === undefined) return;
-      this.sync();
-      this.core.handle_time(engineNow());
-      this.drain();
+      this.wake();
     };
     this.onTimer = () => {
       this.timer = undefined;
       this.timerAt = NaN;
       if (!afterPromiseJobs) this.turnEndQueued = false;
-      if (this.core === undefined) return;
-      this.sync();
-      this.core.handle_time(engineNow());
-      this.drain();
+      this.wake();
     };
     this.hiding = false; // the page-hide flush not settled yet (its id): calls decoded now are keepalive
     this.onHide = undefined;
@@ -705,6 +684,14 @@ class Runner {
         // a stand-in document or window that throws: what was listened to stays until close()
       }
     }
+  }
+
+  /** The engine's time now, for a tick, the turn's end or the timer (none once freed). */
+  wake() {
+    if (this.core === undefined) return;
+    this.sync();
+    this.core.handle_time(engineNow());
+    this.drain();
   }
 
   /** flushOnHide: send every queue when the page is hidden, as keepalive calls. Browsers only. */
@@ -759,13 +746,13 @@ class Runner {
 
   /** wallStep(), read once per turn as the clock is: two clock reads cost a deadline add some 100 ns. */
   turnStep() {
-    this.now();
+    this.turnTime();
     if (this.skew !== this.skew) this.skew = wallStep();
     return this.skew;
   }
 
   /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
-  now() {
+  turnTime() {
     if (this.clock === 0) {
       this.clock = engineNow();
       queueMicrotask(this.clearClock);
@@ -777,7 +764,7 @@ class Runner {
    * The common case first, small enough for V8 to inline into `Batcher.add`: one queue,
    * weight 1, no per-add options: an id the engine reserved, no engine call per item.
    */
-  add(item, opts) {
+  addItem(item, opts) {
     if (opts === undefined && this.plain && !this.reading && (this.used < this.reservedLen || this.refill(NaN))) {
       const id = this.first + this.used++;
       const p = this.pending(id, item);
@@ -792,7 +779,7 @@ class Runner {
     if (this.reading) {
       // From a getter while a drain is read: the engine may hand out an id whose settle is
       // still in that drain's buffer. The add waits until the read is over.
-      return new Promise((resolve) => queueMicrotask(() => resolve(this.add(item, opts))));
+      return new Promise((resolve) => queueMicrotask(() => resolve(this.addItem(item, opts))));
     }
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // closed and freed
     let key, weight, deadline = NaN, signal, dedupe, optsRead = false;
@@ -834,20 +821,20 @@ class Runner {
         return p;
       }
       this.sync(); // after the getters: the engine sees the adds they made first
-      if (key === undefined && this.keyOf !== undefined) key = (0, this.keyOf)(item);
+      if (key === undefined && this.keyOfFn !== undefined) key = (0, this.keyOfFn)(item);
       if (key === undefined) {
-        key = this.resolveKeys !== undefined ? UNROUTED : DEFAULT_KEY;
+        key = this.resolveKeysFn !== undefined ? UNROUTED : DEFAULT_KEY;
       } else {
         const id = this.internKey(key);
         if (id < 0) throw valueError("key", "a string or a number", key);
         key = id;
       }
-      if (weight === undefined) weight = this.weigh !== undefined ? (0, this.weigh)(item) : 1;
+      if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
         throw valueError("weight", "a finite number >= 0", weight);
       }
-      if (this.dedupeBy !== undefined) {
-        const d = (0, this.dedupeBy)(item);
+      if (this.dedupeByFn !== undefined) {
+        const d = (0, this.dedupeByFn)(item);
         if (d !== undefined) dedupe = this.dedupeToken(d);
       }
     } catch (err) {
@@ -858,25 +845,25 @@ class Runner {
     }
     // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
     if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
-    const now = this.now();
+    const now = this.turnTime();
     // Only an item with a signal or a deadline can be rejected from outside the engine's outputs.
     const rejectable = signal !== undefined || deadline === deadline;
     if (dedupe === undefined) {
       // Nothing to tell apart from a plain item of its key: the engine may queue it as a run.
-      if (!rejectable && weight === 1) return this.track(this.core.add_plain(key, now), item, undefined, 1, false);
-      return this.track(this.core.add(key, weight, deadline, now), item, signal, weight, rejectable);
+      if (!rejectable && weight === 1) return this.trackAdd(this.core.add_plain(key, now), item, undefined, 1, false);
+      return this.trackAdd(this.core.add(key, weight, deadline, now), item, signal, weight, rejectable);
     }
     if (typeof dedupe === "string") {
-      return this.track(this.core.add_dedupe(key, weight, deadline, this.putText(dedupe), now), item, signal, weight, rejectable);
+      return this.trackAdd(this.core.add_dedupe(key, weight, deadline, this.putText(dedupe), now), item, signal, weight, rejectable);
     }
     const r = this.core.add_dedupe(key, weight, deadline, this.putText(dedupe.token), now);
     if (r >= 0) {
       dedupe.refs++;
       this.dedupeHeld[r >>> 1] = dedupe;
     } else if (dedupe.refs === 0) {
-      this.dedupeIds.delete(dedupe.value);
+      this.dedupeIds.delete(dedupe.keyValue);
     }
-    return this.track(r, item, signal, weight, rejectable);
+    return this.trackAdd(r, item, signal, weight, rejectable);
   }
 
   /**
@@ -947,8 +934,8 @@ class Runner {
       if (this.used !== 0 || !this.plain) return false;
     }
     if (this.clock === 0 && this.turnEndOnAdd) this.queueTurnEnd();
-    // this.now() queues the turn-end microtask that hands the adds over; a deadline past is refused.
-    if (deadline < this.now()) return false;
+    // this.turnTime() queues the turn-end microtask that hands the adds over; a deadline past is refused.
+    if (deadline < this.turnTime()) return false;
     const r = this.core.reserve(this.reserveSize), n = r % RESERVE_SPAN;
     this.used = 0;
     this.groupDeadline = deadline;
@@ -1012,7 +999,7 @@ class Runner {
     if (d === null) return "z";
     let entry = this.dedupeIds.get(d);
     if (entry === undefined) {
-      entry = { value: d, token: "o" + this.dedupeSeq++, refs: 0 };
+      entry = { keyValue: d, token: "o" + this.dedupeSeq++, refs: 0 };
       this.dedupeIds.set(d, entry);
     }
     return entry;
@@ -1023,11 +1010,11 @@ class Runner {
     const entry = this.dedupeHeld[id];
     if (entry === undefined) return;
     this.dedupeHeld[id] = undefined;
-    if (--entry.refs === 0) this.dedupeIds.delete(entry.value);
+    if (--entry.refs === 0) this.dedupeIds.delete(entry.keyValue);
   }
 
   /** The engine's answer to an add: a promise for the caller (its reject kept if `rejectable`), or the rejection. */
-  track(r, item, signal, weight, rejectable) {
+  trackAdd(r, item, signal, weight, rejectable) {
     if (r < 0) {
       this.drain(); // a key made for this add may be released
       return refused(this.addError(r, weight));
@@ -1045,7 +1032,7 @@ class Runner {
    */
   listen(id, signal) {
     let watch = this.watches.get(signal);
-    if (watch !== undefined && watch.open) {
+    if (watch !== undefined && watch.joinable) {
       this.link(watch, id);
       return;
     }
@@ -1053,7 +1040,7 @@ class Runner {
     // A signal-like object may call its listener without an event: it gets a function of its own.
     watch.listener = genuineSignal(signal) ? watch : () => this.fired(watch);
     if (typeof signal === "object" || typeof signal === "function") this.watches.set(signal, watch);
-    else watch.open = false; // a primitive whose prototype listens: no WeakMap key, no joining
+    else watch.joinable = false; // a primitive whose prototype listens: no WeakMap key, no joining
     this.link(watch, id); // before addEventListener: a signal-like object may call the listener at once
     try {
       // No options: Node parses an options object into a new one per call. The listener is
@@ -1062,7 +1049,7 @@ class Runner {
     } catch (err) {
       // Not listened to: nothing to remove later. Its items (more than this one if the call
       // re-entered add with the same signal) are aborted with the error.
-      watch.open = false;
+      watch.joinable = false;
       watch.listener = undefined;
       const ids = [];
       for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
@@ -1074,10 +1061,10 @@ class Runner {
   /** The watch's signal fired: abort its unsettled items. */
   fired(watch) {
     if (this.core === undefined) return;
-    const reason = read(watch.signal, "reason");
+    const reason = read(watch.abortSignal, "reason");
     // Later adds with this signal get a watch of their own (a signal-like object may fire
     // without becoming `aborted`); this one stays until its items settle.
-    watch.open = false;
+    watch.joinable = false;
     this.sync(); // may settle some of them
     const ids = [];
     for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
@@ -1119,10 +1106,10 @@ class Runner {
 
   addError(r, weight) {
     switch (r) {
-      case ADD_CLOSED: return hbError("E_CLOSED", "hyperbatch: the batcher is closed");
-      case ADD_FULL: return hbError("E_FULL", "hyperbatch: the queue is full (maxQueued)");
-      case ADD_TOO_LARGE: return hbError("E_TOO_LARGE", `hyperbatch: item weight ${weight} exceeds maxBatchWeight`);
-      case ADD_DEADLINE: return hbError("E_DEADLINE", "hyperbatch: the item's deadline has already passed");
+      case ADD_CLOSED: return hbError("E_CLOSED", "the batcher is closed");
+      case ADD_FULL: return hbError("E_FULL", "the queue is full (maxQueued)");
+      case ADD_TOO_LARGE: return hbError("E_TOO_LARGE", `item weight ${weight} exceeds maxBatchWeight`);
+      case ADD_DEADLINE: return hbError("E_DEADLINE", "the item's deadline has already passed");
       default: return configError("add", `was refused (${r})`, RangeError);
     }
   }
@@ -1188,11 +1175,11 @@ class Runner {
 
   /** One job asked for by the engine (see JOB_*): a transport call, a timeout, a hook or a route. */
   run(kind, a, b) {
-    if (kind === JOB_CALL) this.call(a, b);
+    if (kind === JOB_CALL) this.callTransport(a, b);
     else if (kind === JOB_TIMED_OUT) this.timedOut(a);
     else if (kind === JOB_ABANDONED) this.abandoned(a);
-    else if (kind === JOB_END) callHook(this.onBatchEnd, a);
-    else if (kind === JOB_CIRCUIT) callHook(this.onCircuitChange, a);
+    else if (kind === JOB_END) callHook(this.batchEndHook, a);
+    else if (kind === JOB_CIRCUIT) callHook(this.circuitHook, a);
     else this.route(a, b);
   }
 
@@ -1221,8 +1208,8 @@ class Runner {
         case SUCCEEDED: {
           i += 2;
           // Every item of the call resolves with its entry (cur: the call being completed).
-          const ids = cur.ids, results = cur.results, res = this.res, rej = this.rej, vals = this.vals;
-          const extra = this.listening !== 0 || this.dedupeBy !== undefined, m = cur.size;
+          const ids = cur.ids, results = cur.answers, res = this.res, rej = this.rej, vals = this.vals;
+          const extra = this.listening !== 0 || this.dedupeByFn !== undefined, m = cur.callSize;
           const run = typeof ids === "number"; // the first of a run of ids, or a list (see DISPATCH)
           for (let j = 0; j < m; j++) {
             const id = run ? ids + j : ids[j], resolve = res[id];
@@ -1249,7 +1236,7 @@ class Runner {
           this.forget(id);
           if (kind === OUTCOME_OK) {
             try {
-              resolveVia(resolve, cur.results[arg]);
+              resolveVia(resolve, cur.answers[arg]);
             } catch (err) {
               rejectNow(resolve, reject, entryError(arg, err));
             }
@@ -1271,9 +1258,9 @@ class Runner {
             for (let j = 0; j < m; j++) items[j] = vals[ids[j] = buf[i + 8 + j]];
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
-          const batch = new Batch(buf[i + 1], keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], ids, items,
+          const id = buf[i + 1], batch = new Batch(id, keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
-          jobs.push(JOB_CALL, batch, buf[i + 5]);
+          jobs.push(JOB_CALL, new CallRecord(batch, id, ids, items), buf[i + 5]);
           i += 8 + listed;
           break;
         }
@@ -1290,13 +1277,13 @@ class Runner {
           i += 2;
           break;
         case BATCH_END: {
-          if (this.onBatchEnd !== undefined) {
+          if (this.batchEndHook !== undefined) {
             const keyId = buf[i + 2];
             const info = {
               id: buf[i + 1], key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], size: buf[i + 3],
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
-              failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.error : undefined,
-              items: cur.items, results: cur.results,
+              failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.callError : undefined,
+              items: cur.callItems, results: cur.answers,
             };
             jobs.push(JOB_END, info, undefined);
           }
@@ -1334,10 +1321,10 @@ class Runner {
         case CIRCUIT: {
           // Opened by the batch-level failure being reported now (`cur`): the cause of its rejections.
           const keyId = buf[i + 1], state = CIRCUIT_STATES[buf[i + 2]];
-          this.circuitErrors[keyId] = state === "open" ? cur.error : undefined;
-          if (this.onCircuitChange !== undefined) {
+          this.circuitErrors[keyId] = state === "open" ? cur.callError : undefined;
+          if (this.circuitHook !== undefined) {
             const info = { key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], state };
-            if (state === "open") info.error = cur.error;
+            if (state === "open") info.error = cur.callError;
             jobs.push(JOB_CIRCUIT, info, undefined);
           }
           i += 3;
@@ -1359,13 +1346,13 @@ class Runner {
 
   /** A caller settled: drop its dedupe hold and leave its signal's watch; the last item out removes the listener. */
   forget(id) {
-    if (this.dedupeBy !== undefined) this.releaseDedupe(id);
+    if (this.dedupeByFn !== undefined) this.releaseDedupe(id);
     const watch = this.watchOf[id];
     if (watch === undefined) return;
     this.unlink(watch, id);
     if (watch.head !== -1 || watch.listener === undefined) return;
-    const signal = watch.signal, listener = watch.listener;
-    watch.open = false;
+    const signal = watch.abortSignal, listener = watch.listener;
+    watch.joinable = false;
     watch.listener = undefined;
     try {
       signal.removeEventListener("abort", listener);
@@ -1380,17 +1367,17 @@ class Runner {
       case OUTCOME_ITEM_ERROR: return failedEntry(cur, arg);
       case OUTCOME_TRANSPORT: {
         const err = hbError("E_TRANSPORT",
-          `hyperbatch: transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.message ?? errorText(cur.error)}`,
-          cur.error);
+          `transport failed after ${arg} attempt${arg === 1 ? "" : "s"}: ${cur.errorMessage ?? errorText(cur.callError)}`,
+          cur.callError);
         err.attempts = arg;
         return err;
       }
-      case OUTCOME_BATCH_ERROR: return cur.error;
-      case OUTCOME_FAIL_FAST: return hbError("E_FAIL_FAST", "hyperbatch: another item of the batch failed (fail_fast)", failedEntry(cur, arg));
-      case OUTCOME_ATOMIC: return hbError("E_ATOMIC", "hyperbatch: the atomic batch failed", failedEntry(cur, arg));
+      case OUTCOME_BATCH_ERROR: return cur.callError;
+      case OUTCOME_FAIL_FAST: return hbError("E_FAIL_FAST", "another item of the batch failed (fail_fast)", failedEntry(cur, arg));
+      case OUTCOME_ATOMIC: return hbError("E_ATOMIC", "the atomic batch failed", failedEntry(cur, arg));
       case OUTCOME_CIRCUIT_OPEN: {
         const cause = this.circuitErrors[arg];
-        return hbError("E_CIRCUIT_OPEN", `hyperbatch: the key's circuit is open: ${errorText(cause)}`, cause);
+        return hbError("E_CIRCUIT_OPEN", `the key's circuit is open: ${errorText(cause)}`, cause);
       }
       default: {
         const code = CODES[arg];
@@ -1399,25 +1386,25 @@ class Runner {
           this.reasons[id] = undefined;
           return abortError(reason);
         }
-        if (code === "E_DEADLINE") return hbError(code, "hyperbatch: the item's deadline passed");
+        if (code === "E_DEADLINE") return hbError(code, "the item's deadline passed");
         if (code === "E_TIMEOUT") {
           // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
-          const msg = `hyperbatch: resolveKeys took longer than timeoutMs (${this.timeoutMs} ms)`;
+          const msg = `resolveKeys took longer than timeoutMs (${this.callTimeoutMs} ms)`;
           return hbError("E_ROUTE", msg, hbError(code, msg));
         }
         if (code === "E_ROUTE") {
           return cur !== undefined && cur.routeFailed === true
-            ? hbError(code, `hyperbatch: resolveKeys failed: ${cur.message}`, cur.routeError)
-            : hbError(code, "hyperbatch: resolveKeys returned no string or number key for this item");
+            ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.routeError)
+            : hbError(code, "resolveKeys returned no string or number key for this item");
         }
-        return hbError(code, `hyperbatch: ${code}`);
+        return hbError(code, code);
       }
     }
   }
 
   /** After close(): once nothing is pending, free the engine's wasm memory; later calls use none. */
   maybeFree() {
-    if (this.live !== 0 || this.direct !== 0 || this.calls.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
+    if (this.live !== 0 || this.direct !== 0 || this.callsInFlight.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
     const core = this.core;
     this.lastStats = this.readStats(); // a copy: the engine's memory is freed next
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -1457,67 +1444,62 @@ class Runner {
     }
   }
 
-  /** The call `id` while it is in flight. */
-  inFlight(id) {
-    const entry = this.calls.get(id);
-    return entry === undefined ? undefined : entry.batch;
-  }
 
   /**
    * The call `id` ended. V8 makes a Map's grown or shrunk hash table in the old table's
    * generation and leaves the old table's entries in place: a dead table in old space keeps
    * what its entries point to alive through every minor GC until the next full one. The Map
-   * holds an entry whose link to the Batch (and through it the call's items) is cut here.
+   * holds a record whose links to the Batch, the call's items and ids are cut here.
    */
-  endCall(id) {
-    this.calls.get(id).batch = undefined;
-    this.calls.delete(id);
+  endCall(call) {
+    call.callBatch = call.ids = call.callItems = undefined;
+    this.callsInFlight.delete(call.callId);
   }
 
-  call(batch, weight) {
-    this.calls.set(Batch.idOf(batch), new CallRecord(batch));
-    if (this.onBatchStart !== undefined) {
-      callHook(this.onBatchStart, {
-        id: Batch.idOf(batch), key: batch.key, size: Batch.sizeOf(batch), weight, attempt: batch.attempt,
-        items: Batch.itemsOf(batch),
+  callTransport(call, weight) {
+    const batch = call.callBatch;
+    this.callsInFlight.set(call.callId, call);
+    if (this.batchStartHook !== undefined) {
+      callHook(this.batchStartHook, {
+        id: call.callId, key: batch.key, size: call.callSize, weight, attempt: batch.attempt, items: call.callItems,
       });
     }
     let r;
     try {
-      r = (0, this.transport)(batch);
+      r = (0, this.transportFn)(batch);
       if (r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function") {
         // Promise.resolve: `r` itself when it is a Promise; a foreign thenable (a callable one too)
         // is adopted as `await` would, also when it resolves with another thenable, and cannot call back twice.
-        Promise.resolve(r).then((v) => this.result(batch, v), (e) => this.failure(batch, e, FAIL_THROWN));
+        Promise.resolve(r).then((v) => this.result(call, v), (e) => this.failure(call, e, FAIL_THROWN));
         return;
       }
     } catch (err) {
-      this.failure(batch, err, FAIL_THROWN);
+      this.failure(call, err, FAIL_THROWN);
       return;
     }
-    this.result(batch, r);
+    this.result(call, r);
   }
 
-  result(batch, v) {
-    const id = Batch.idOf(batch);
-    if (this.inFlight(id) !== batch) return; // timed out already: a late answer is ignored
+  result(call, v) {
+    const id = call.callId;
+    if (this.callsInFlight.get(id) !== call) return; // timed out already: a late answer is ignored
     if (this.reading) {
       // A getter we called while reading outputs answered a call: answer it after the read.
-      queueMicrotask(() => this.result(batch, v));
+      queueMicrotask(() => this.result(call, v));
       return;
     }
-    const n = Batch.sizeOf(batch);
+    const n = call.callSize;
     let codes, after, shapeError, substitutes;
     try {
       if (!Array.isArray(v) || v.length !== n) {
-        shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got ${describe(v)}`);
+        shapeError = hbError("E_RESULT_SHAPE", `transport must return an array of ${n} entries, got ${describe(v)}`);
       } else {
         for (let i = 0; i < n; i++) {
           const x = v[i];
           if (x === null || (typeof x !== "object" && typeof x !== "function")) {
             // A hole is no entry (the contract's "one entry per item"), unlike an undefined one.
             if (x === undefined && !(i in v)) {
-              shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: transport must return an array of ${n} entries, got a hole at ${i}`);
+              shapeError = hbError("E_RESULT_SHAPE", `transport must return an array of ${n} entries, got a hole at ${i}`);
               break;
             }
             continue;
@@ -1549,15 +1531,15 @@ class Runner {
       }
     } catch (err) {
       // A Proxy or an index getter that throws: the result cannot be read.
-      shapeError = hbError("E_RESULT_SHAPE", `hyperbatch: reading the transport's result threw: ${errorText(err)}`, err);
+      shapeError = hbError("E_RESULT_SHAPE", `reading the transport's result threw: ${errorText(err)}`, err);
     }
     if (shapeError !== undefined) {
-      this.failure(batch, shapeError, FAIL_SHAPE);
+      this.failure(call, shapeError, FAIL_SHAPE);
       return;
     }
-    if (this.inFlight(id) !== batch) return; // an entry's getter answered it again (a Promise whose then was replaced)
-    this.endCall(id);
-    this.cur = new Cur(v, undefined, undefined, Batch.itemsOf(batch), Batch.idsOf(batch), n, substitutes);
+    if (this.callsInFlight.get(id) !== call) return; // an entry's getter answered it again (a Promise whose then was replaced)
+    this.cur = new Cur(v, undefined, undefined, call.callItems, call.ids, n, substitutes);
+    this.endCall(call);
     this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, engineNow());
     else this.core.complete(id, this.put(codes) >> 1, engineNow());
@@ -1566,11 +1548,11 @@ class Runner {
   }
 
   /** kind: FAIL_THROWN (thrown or rejected), FAIL_TIMEOUT, FAIL_SHAPE. */
-  failure(batch, err, kind) {
-    const id = Batch.idOf(batch);
-    if (this.inFlight(id) !== batch) return;
+  failure(call, err, kind) {
+    const id = call.callId;
+    if (this.callsInFlight.get(id) !== call) return;
     if (this.reading) {
-      queueMicrotask(() => this.failure(batch, err, kind));
+      queueMicrotask(() => this.failure(call, err, kind));
       return;
     }
     // Every read of the error is guarded: a getter or Proxy trap that throws reads as absent.
@@ -1584,18 +1566,18 @@ class Runner {
       after = retryAfterMs(err);
     }
     let cls = CLASS_DEFAULT;
-    if (this.classify !== undefined) {
+    if (this.classifyFn !== undefined) {
       try {
-        const c = (0, this.classify)(err);
+        const c = (0, this.classifyFn)(err);
         if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
       } catch {
         cls = CLASS_DEFAULT; // a classify that throws falls back to the default rule
       }
     }
     const message = errorText(err);
-    if (this.inFlight(id) !== batch) return; // that user code answered it (as above)
-    this.endCall(id);
-    this.cur = new Cur(undefined, err, message, Batch.itemsOf(batch));
+    if (this.callsInFlight.get(id) !== call) return; // that user code answered it (as above)
+    this.cur = new Cur(undefined, err, message, call.callItems);
+    this.endCall(call);
     this.sync();
     this.core.fail(id, kind, retryable, status, after, cls, engineNow());
     this.drain();
@@ -1603,27 +1585,27 @@ class Runner {
   }
 
   timedOut(batchId) {
-    const batch = this.inFlight(batchId);
-    if (batch === undefined) return;
-    const err = hbError("E_TIMEOUT", `hyperbatch: the transport call took longer than timeoutMs (${this.timeoutMs} ms)`);
-    Batch.abort(batch, err);
-    this.failure(batch, err, FAIL_TIMEOUT);
+    const call = this.callsInFlight.get(batchId);
+    if (call === undefined) return;
+    const err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
+    Batch.abort(call.callBatch, err);
+    this.failure(call, err, FAIL_TIMEOUT);
   }
 
   /** Nobody waits for this call any more: abort its signal. Its answer is still reported. */
   abandoned(batchId) {
-    const batch = this.inFlight(batchId);
-    if (batch === undefined) return;
-    const err = hbError("E_ABORTED", "hyperbatch: every item of the call was aborted or passed its deadline");
+    const call = this.callsInFlight.get(batchId);
+    if (call === undefined) return;
+    const err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
     err.name = "AbortError";
-    Batch.abort(batch, err);
+    Batch.abort(call.callBatch, err);
   }
 
   route(routeId, items) {
     const n = items.length; // before resolveKeys can change the array
     let p;
     try {
-      p = Promise.resolve((0, this.resolveKeys)(items));
+      p = Promise.resolve((0, this.resolveKeysFn)(items));
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -1647,7 +1629,7 @@ class Runner {
   /** Engine key ids for resolveKeys' answer; throws (E_ROUTE, or what a Proxy throws) when it is unusable. */
   routeKeys(keys, n) {
     if (!Array.isArray(keys) || keys.length !== n) {
-      throw hbError("E_ROUTE", `hyperbatch: resolveKeys must return an array of ${n} keys, got ${describe(keys)}`);
+      throw hbError("E_ROUTE", `resolveKeys must return an array of ${n} keys, got ${describe(keys)}`);
     }
     const ids = new Float64Array(n);
     for (let i = 0; i < n; i++) {
@@ -1671,7 +1653,7 @@ class Runner {
    * has settled and no call is in flight any more (the contract's "wait for in-flight"), which is
    * also when the engine is freed (maybeFree).
    */
-  flush(closing) {
+  flushOrClose(closing) {
     if (closing) {
       this.closing = true;
       this.stopListeningForHide();
@@ -1708,7 +1690,7 @@ class Runner {
     return new Float64Array(this.memory.buffer, this.core.stats() >>> 0, STATS_LEN).slice();
   }
 
-  stats() {
+  statsNow() {
     if (this.core !== undefined) this.sync();
     const s = this.core === undefined ? this.lastStats : this.readStats();
     return {
@@ -1731,7 +1713,7 @@ class Batcher {
     this.#runner = new Runner(options);
   }
   add(item, opts) {
-    return this.#runner.add(item, opts);
+    return this.#runner.addItem(item, opts);
   }
   addMany(items, opts) {
     let list;
@@ -1742,28 +1724,28 @@ class Batcher {
       return refused(unreadable("addMany items", err));
     }
     // Array.from, not map: a hole is the item undefined, added like any other (map skips it).
-    return Promise.allSettled(Array.from(list, (item) => this.#runner.add(item, opts)));
+    return Promise.allSettled(Array.from(list, (item) => this.#runner.addItem(item, opts)));
   }
   /** Dispatch everything queued now; resolves when those items have settled. */
   flush() {
-    return this.#runner.flush(false);
+    return this.#runner.flushOrClose(false);
   }
   /** Refuse new adds, flush, and resolve once every accepted item has settled. Idempotent. */
   close() {
-    return this.#runner.flush(true);
+    return this.#runner.flushOrClose(true);
   }
   stats() {
-    return this.#runner.stats();
+    return this.#runner.statsNow();
+  }
+  // Where the host has no Symbol.asyncDispose (Node 20/22's vm contexts, older browsers), under the
+  // key that `await using` transpiled by esbuild (Vite, wrangler) or Babel looks up instead. A
+  // class method: writable, configurable, not enumerable.
+  [Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")]() {
+    return this.close();
   }
   static {
     runnerOf = (batcher) => batcher.#runner;
   }
 }
-
-// Where the host has no Symbol.asyncDispose (Node 20/22's vm contexts, older browsers), under the
-// key that `await using` transpiled by esbuild (Vite, wrangler) or Babel looks up instead.
-Object.defineProperty(Batcher.prototype, Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose"), {
-  value: function () { return this.close(); }, writable: true, configurable: true,
-});
 
 export { Batcher, load, loadSync, runnerOf };

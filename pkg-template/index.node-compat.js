@@ -1,5 +1,5 @@
-// Node (ESM) before 20.19 / 22.10, and runtimes that read the `node` condition but not
-// `module-sync` (Bun): sync, no top-level await. fs through getBuiltinModule where there is one
+// Node (ESM) before 20.19 / 22.10, and runtimes other than Bun that read the `node` condition
+// but not `module-sync` (Bun has its own condition and takes index.node.js): sync, no top-level await. fs through getBuiltinModule where there is one
 // (`import "node:fs"` builds fs's ESM namespace, which loads fs streams too: 3–12 ms of a fresh
 // process), else through createRequire (Node < 20.16).
 import { createRequire } from "node:module";

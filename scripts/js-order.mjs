@@ -30,8 +30,36 @@ function groupsOf(code) {
   return groups.filter((g) => g.length > 1);
 }
 
-/** `code` reordered (see above); `evals` tries of the hill climb. */
+/**
+ * `code` with its top-level function declarations moved together before its last statement
+ * (the export line), in their order: hoisted, they are defined wherever they stand. Gathered, the
+ * search orders them among themselves away from the tables and classes between them (core.js
+ * -13 to -23 B gzip against their own slots, over three seeds).
+ */
+function gatherFunctions(code) {
+  const body = parse(code, { ecmaVersion: "latest", sourceType: "module" }).body;
+  const fns = body.filter((n) => n.type === "FunctionDeclaration");
+  const last = body[body.length - 1];
+  if (fns.length === 0 || last.type === "FunctionDeclaration") return code;
+  let out = "", at = 0;
+  for (const f of fns) {
+    out += code.slice(at, f.start);
+    at = f.end;
+  }
+  out += code.slice(at, last.start);
+  return out + fns.map((f) => code.slice(f.start, f.end)).join("") + code.slice(last.start);
+}
+
+/**
+ * `code` reordered (see above); `evals` tries of the hill climb, from its functions where they
+ * stand and from them gathered (gatherFunctions): the smaller of the two.
+ */
 export function orderForGzip(code, { evals = 6000, seed = 1 } = {}) {
+  const asIs = search(code, evals, seed), gathered = search(gatherFunctions(code), evals, seed);
+  return { ...(gathered.after < asIs.after ? gathered : asIs), before: asIs.before };
+}
+
+function search(code, evals, seed) {
   const groups = groupsOf(code);
   const slots = groups.flatMap((g, gi) => g.map((range, i) => ({ gi, i, range }))).sort((a, b) => a.range[0] - b.range[0]);
   const build = (perms) => {

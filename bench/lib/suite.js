@@ -41,7 +41,7 @@ export function plan(quick) {
         keys: { n: 1e6, keyCounts: [1, 100, 10000], rounds: 3 },
         options: { n: 5e4, rounds: 7 },
         lateness: { windowMs: 10, samples: 30 },
-        facade: { n: 2e5, rounds: 5, timed: 3 },
+        facade: { n: 2e5, rounds: 11, timed: 3 },
         warm: 2,
       };
 }

@@ -113,8 +113,8 @@ test("package: Node resolves import \"hyperbatch\" to the entry that imports no 
     execFile(process.execPath, ["--input-type=module", "-e", code], { cwd: HERE, timeout: 15_000 }, (err, stdout, stderr) =>
       err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split("\n").pop())));
   });
-  const [major, minor] = process.versions.node.split(".").map(Number);
-  const moduleSync = major > 22 || (major === 22 && minor >= 10) || (major === 20 && minor >= 19);
+  // Node turns the `module-sync` condition on with require(esm): 20.19 / 22.12 on.
+  const moduleSync = process.features.require_module === true;
   assert.deepEqual(resolved.map((u) => u.split("/").pop()),
     moduleSync ? ["index.node.js", "dataloader.node.js"] : ["index.node-compat.js", "dataloader.node-compat.js"]);
   const source = readFileSync(join(PKG, "index.node.js"), "utf8");
@@ -127,6 +127,53 @@ test("package: Node resolves import \"hyperbatch\" to the entry that imports no 
     console.log(JSON.stringify({ results, isLoader }));`);
     assert.deepEqual(out, { results: [10, 20], isLoader: entry.startsWith("dataloader") }, entry);
   }
+});
+
+// The dual-package hazard: npm dataloader is CommonJS only, so a program that requires it in one
+// file and imports it in another has one class. Where Node has require(esm), `require` takes the
+// ES module too (`module-sync`); older Node, or require(esm) turned off, takes the .cjs twins,
+// which must work as well. Run from a file under js-tests/ (a CommonJS program), in a fresh process.
+const MIXED = `const DL = require("hyperbatch/dataloader");
+const { Batcher } = require("hyperbatch");
+(async () => {
+  const esm = await import("hyperbatch/dataloader");
+  const main = await import("hyperbatch");
+  const loader = new DL(async (keys) => keys.map((k) => k * 2));
+  const b = new Batcher({ transport: (batch) => batch.items.map((x) => x + 1), maxWaitMs: 0 });
+  const values = [await loader.load(21), await b.add(1)];
+  await b.close();
+  console.log(JSON.stringify({
+    values, names: [DL.name, Batcher.name, esm.default.name, main.Batcher.name, loader.constructor.name],
+    statics: [DL.default === DL, DL.DataLoader === DL],
+    same: [esm.default === DL, esm.DataLoader === DL, main.Batcher === Batcher, loader instanceof esm.default],
+    requireModule: process.features.require_module === true,
+  }));
+})();`;
+
+function runMixed(execArgv) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...execArgv, "-e", MIXED], { cwd: HERE, timeout: 15_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`child failed: ${err.message}\n${stderr}`)) : resolve({ out: JSON.parse(stdout.trim().split("\n").pop()), stderr }));
+  });
+}
+
+test("package: require and import give one DataLoader and one Batcher class where Node has require(esm), and no warning", async () => {
+  const { out, stderr } = await runMixed([]);
+  assert.equal(out.requireModule, true, "Node 20.19+ / 22.12+ has require(esm)");
+  assert.deepEqual(out.values, [42, 2]);
+  assert.deepEqual(out.names, ["DataLoader", "Batcher", "DataLoader", "Batcher", "DataLoader"]);
+  assert.deepEqual(out.statics, [true, true], "require() gives the class itself, with default and DataLoader on it");
+  assert.deepEqual(out.same, [true, true, true, true]);
+  assert.equal(stderr, "", "no ExperimentalWarning from require(esm)");
+});
+
+test("package: without require(esm), require takes the CommonJS twins, which work alone", async () => {
+  const { out } = await runMixed(["--no-experimental-require-module"]);
+  assert.equal(out.requireModule, false);
+  assert.deepEqual(out.values, [42, 2]);
+  assert.deepEqual(out.names, ["DataLoader", "Batcher", "DataLoader", "Batcher", "DataLoader"]);
+  assert.deepEqual(out.statics, [true, true]);
+  assert.deepEqual(out.same, [false, false, false, false], "a second copy of the module: the dual-package hazard of older Node");
 });
 
 test("package: exports uses the node, deno, workerd, browser, import, require and types conditions", () => {
