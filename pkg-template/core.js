@@ -505,12 +505,16 @@ function callHook(hook, info) {
 /**
  * Runs `fn` at the end of the current turn, once the promise jobs queued by then have run
  * (DataLoader's schedule, for `maxWaitMs: 0`): process.nextTick from a microtask where there is
- * one (Node, Deno, Bun); a MessageChannel task in browsers; a microtask elsewhere.
+ * one (Node, Deno, Bun); a MessageChannel task in browsers (pages and workers: `self`). Undefined in
+ * workerd, whose MessageChannel delivers before those jobs and whose nextTick (nodejs_compat) is
+ * a microtask, and elsewhere (a Node whose nextTick a test removed: its MessageChannel would keep
+ * the process alive): the turn's end is then the one timer, at 0 ms (rearm).
  */
 const afterPromiseJobs = (() => {
+  if (typeof WebSocketPair === "function") return; // workerd
   const nextTick = globalThis.process?.nextTick;
   if (typeof nextTick === "function") return (fn) => queueMicrotask(() => nextTick(fn));
-  if (typeof MessageChannel === "function" && typeof document === "object") {
+  if (typeof MessageChannel === "function" && typeof self === "object") {
     let channel, waiting = [];
     return (fn) => {
       if (channel === undefined) {
@@ -524,7 +528,6 @@ const afterPromiseJobs = (() => {
       if (waiting.push(fn) === 1) channel.port2.postMessage(undefined);
     };
   }
-  return queueMicrotask;
 })();
 
 /** One abort listener on a signal and the unsettled items it aborts, a list linked by item id. */
@@ -642,6 +645,7 @@ class Runner {
     this.turnEndOnAdd = params[P_MAX_WAIT_MS] === 0 || params[P_ADAPTIVE] === 1;
     this.clock = 0;
     this.clearClock = () => {
+      if (this.timerLost) this.rearm(); // the host refused the timer (see rearm): ask again, once per turn
       if (this.used !== 0) {
         this.reserveSize = Math.max(MIN_RESERVE, 2 * this.used);
         this.ingest();
@@ -654,6 +658,7 @@ class Runner {
     this.tickQueued = false;
     this.timer = undefined;
     this.timerAt = NaN;
+    this.timerLost = false; // the host refused the timer (see rearm)
     this.onTick = () => {
       this.tickQueued = false;
       this.wake();
@@ -666,6 +671,7 @@ class Runner {
     this.onTimer = () => {
       this.timer = undefined;
       this.timerAt = NaN;
+      if (!afterPromiseJobs) this.turnEndQueued = false;
       this.wake();
     };
     this.hiding = false; // the page-hide flush not settled yet (its id): calls decoded now are keepalive
@@ -1162,7 +1168,8 @@ class Runner {
   queueTurnEnd() {
     if (!this.turnEndQueued) {
       this.turnEndQueued = true;
-      afterPromiseJobs(this.onTurnEnd);
+      if (afterPromiseJobs) afterPromiseJobs(this.onTurnEnd);
+      else this.rearm();
     }
   }
 
@@ -1418,13 +1425,22 @@ class Runner {
   /** Arm the one host timer at the engine's next wake-up (none when idle). */
   rearm() {
     if (this.core === undefined) return;
-    const at = this.core.next_wake();
+    // -1: a turn end due (see afterPromiseJobs), on this timer at 0 ms
+    const at = this.turnEndQueued && !afterPromiseJobs ? -1 : this.core.next_wake();
     if (at === this.timerAt || (isNaN(at) && isNaN(this.timerAt))) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.timerAt = at;
+    this.timerAt = NaN;
+    this.timerLost = false;
     if (!isNaN(at)) {
-      this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - engineNow()))));
+      try {
+        this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - engineNow()))));
+        this.timerAt = at;
+      } catch {
+        // A host that refuses timers here (workerd at global scope): asked again at the end of the
+        // next turn of adds (clearClock), whose handover may change no wake-up and so rearm nothing.
+        this.timerLost = true;
+      }
     }
   }
 

@@ -178,7 +178,8 @@ export interface HyperbatchError extends Error {
 export declare class Batcher<I = unknown, O = unknown> {
   constructor(options: BatcherOptions<I, O>);
   add(item: I, opts?: AddOptions): Promise<O>;
-  addMany(items: I[], opts?: AddOptions): Promise<Settled<O>[]>;
+  /** Any array of items, a readonly one too (the batcher never writes to it). */
+  addMany(items: readonly I[], opts?: AddOptions): Promise<Settled<O>[]>;
   flush(): Promise<void>;
   close(): Promise<void>;
   stats(): Stats;

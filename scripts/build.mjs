@@ -255,6 +255,23 @@ writeFileSync(join(pkg, "dataloader.cjs"), `"use strict";\n${dataloader
 const timeline = readFileSync(join(pkg, "timeline.js"), "utf8");
 if (!exportLine.test(timeline)) throw new Error("pkg-template/timeline.js must end with one `export { … };` line");
 writeFileSync(join(pkg, "timeline.cjs"), `"use strict";\n${timeline.replace(exportLine, "module.exports = { $1 };")}`);
+// The `require` entries' types (the `types` → `require` condition): a .d.ts of this "type":
+// "module" package is read as ESM, which TypeScript refuses to a CommonJS file under module
+// Node16 (TS1479) and which types require("hyperbatch/dataloader") as a namespace, not the class
+// it returns. index and timeline declare the same named exports either way; dataloader's twin
+// says `export =` the class, with its `default` and `DataLoader` statics (as dataloader.cjs).
+for (const name of ["index", "timeline"]) cpSync(join(pkg, `${name}.d.ts`), join(pkg, `${name}.d.cts`));
+const dlTypes = readFileSync(join(pkg, "dataloader.d.ts"), "utf8");
+const dlTypesImport = /^(import type \{[\w, ]+\} from )"\.\/index\.js";$/m;
+const dlTypesClass = /^declare class DataLoader<K, V, C = K> \{$/m;
+const dlTypesExport = /^export default DataLoader;\nexport \{ DataLoader \};\n?$/m;
+if (!dlTypesImport.test(dlTypes) || !dlTypesClass.test(dlTypes) || !dlTypesExport.test(dlTypes)) {
+  throw new Error("pkg-template/dataloader.d.ts: its index.js import, class line or export lines changed (see build.mjs)");
+}
+writeFileSync(join(pkg, "dataloader.d.cts"), dlTypes
+  .replace(dlTypesImport, '$1"./index.cjs";')
+  .replace(dlTypesClass, "$&\n  static default: typeof DataLoader;\n  static DataLoader: typeof DataLoader;\n")
+  .replace(dlTypesExport, "export = DataLoader;\n"));
 cpSync(join(root, "README.md"), join(pkg, "README.md"));
 cpSync(join(root, "docs"), join(pkg, "docs"), { recursive: true }); // the README links into docs/
 

@@ -2,8 +2,8 @@
 # The built package (pkg/) in every runtime the contract names, each with its real runner:
 #   node-esm, node-cjs (node --test) · deno, deno-slim (deno test) · bun (bun test) ·
 #   workerd via Miniflare's API and via `wrangler dev --local` · headless Chromium on a plain
-#   module page, with hyperbatch/slim, on a Vite build, and on examples/browser (all under a
-#   strict CSP) · TypeScript (examples/typescript + the shipped .d.ts) · examples/deno.
+#   module page, with hyperbatch/slim, in a module Worker, on a Vite build, and on examples/browser
+#   (all under a strict CSP) · TypeScript (examples/typescript + the shipped .d.ts) · examples/deno.
 # Every contract suite runs js-tests/runtimes/contract.js.
 #
 # Usage: bash scripts/test-runtimes.sh            (after `node scripts/build.mjs`)
@@ -124,6 +124,7 @@ run_suite wrangler        node node --test --test-reporter=tap workerd/wrangler.
 run_suite workerd-http    node node --test --test-reporter=tap workerd/integration.test.mjs
 run_suite chromium-plain  node env HYPERBATCH_PAGES=plain node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-slim   node env HYPERBATCH_PAGES=slim node --test --test-reporter=tap browser/chromium.test.mjs
+run_suite chromium-worker node env HYPERBATCH_PAGES=worker node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-vite   node env HYPERBATCH_PAGES=vite node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-example node env HYPERBATCH_PAGES=example node --test --test-reporter=tap browser/chromium.test.mjs
 run_suite chromium-http   node node --test --test-reporter=tap browser/integration.test.mjs

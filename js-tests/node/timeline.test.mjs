@@ -237,8 +237,8 @@ test("hyperbatch/timeline is its own entry: CommonJS twin, types, and not loaded
   assert.equal(new cjs.Timeline().svg().startsWith("<svg"), true);
   const pkgDir = new URL("../node_modules/hyperbatch/", import.meta.url);
   const manifest = JSON.parse(readFileSync(new URL("package.json", pkgDir), "utf8"));
-  assert.equal(manifest.exports["./timeline"].types, "./timeline.d.ts");
-  for (const f of ["timeline.js", "timeline.cjs", "timeline.d.ts"]) assert.ok(manifest.files.includes(f), f);
+  assert.deepEqual(manifest.exports["./timeline"].types, { require: "./timeline.d.cts", default: "./timeline.d.ts" });
+  for (const f of ["timeline.js", "timeline.cjs", "timeline.d.ts", "timeline.d.cts"]) assert.ok(manifest.files.includes(f), f);
   // Nothing the main entries load mentions it; it imports nothing.
   for (const f of ["index.node.js", "index.browser.js", "core.js", "index.cjs"]) {
     assert.doesNotMatch(readFileSync(new URL(f, pkgDir), "utf8"), /timeline/, f);

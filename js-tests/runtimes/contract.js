@@ -170,6 +170,23 @@ export function checks(Batcher, assert) {
     assert.deepEqual(await Promise.all(ps), ["r:0", "r:1", "r:2", "r:3", "r:4"]);
   });
 
+  // aud14: workerd (its MessageChannel delivers before the promise jobs, its nodejs_compat
+  // nextTick is a microtask) and browser workers sent one call per promise job here.
+  check("tick: maxWaitMs 0 and adaptive, DataLoader-style: adds made in later promise jobs of the same tick join the batch", async (open) => {
+    for (const options of [{ maxWaitMs: 0 }, { adaptive: true, maxWaitMs: LONG }]) {
+      const { calls, transport } = recorder();
+      const b = open({ transport, ...options });
+      const ps = [b.add(1)];
+      await Promise.resolve();
+      ps.push(b.add(2));
+      await Promise.resolve().then(() => {}).then(() => {});
+      ps.push(b.add(3));
+      assert.equal(calls.length, 0, `${JSON.stringify(options)}: nothing is sent while the tick's promise jobs run`);
+      assert.deepEqual(await Promise.all(ps), ["r:1", "r:2", "r:3"]);
+      assert.deepEqual(calls.map((c) => c.items), [[1, 2, 3]], `${JSON.stringify(options)}: one call at the end of the tick`);
+    }
+  });
+
   check("keys: one queue per keyOf key, batch.key names it, AddOptions.key overrides keyOf", async (open) => {
     const { calls, transport } = recorder();
     const b = open({ transport, maxWaitMs: LONG, keyOf: (x) => x.k });
@@ -1098,6 +1115,117 @@ export function checks(Batcher, assert) {
     assert.equal(err.attempts, 106);
     const gaps = at.slice(1).map((x, i) => x - at[i]);
     assert.ok(Math.max(...gaps) < 500, `a retry waited ${Math.max(...gaps)} ms`);
+  });
+
+  // ---------------------------------------------- contract lines only Node's suites ran (aud14)
+
+  check("retry-after: a Retry-After header on err.response, a real Response of this runtime, is a floor on the delay", async (open) => {
+    const at = [];
+    const b = open({
+      maxWaitMs: 0, retry: { ...FAST_RETRY, maxAttempts: 2 },
+      transport: (batch) => {
+        at.push(Date.now());
+        if (at.length > 1) return batch.items.map(echo);
+        const response = new Response(null, { status: 429, headers: { "Retry-After": "0.2" } });
+        throw Object.assign(new Error("HTTP 429"), { status: 429, response });
+      },
+    });
+    assert.equal(await b.add(1), echo(1));
+    assert.ok(at[1] - at[0] >= 180, `retried after ${at[1] - at[0]} ms, not the header's 200`);
+  });
+
+  check("dedupeBy, resolveKeys, weights: shared slots, routing in one call, a weight cap that splits and E_TOO_LARGE", async (open) => {
+    const calls = [], routed = [];
+    const b = open({
+      maxWaitMs: 5, maxBatchWeight: 10, weigh: (x) => x.w, dedupeBy: (x) => x.id,
+      keyOf: () => undefined, resolveKeys: async (items) => (routed.push(items.map((x) => x.id)), items.map((x) => x.id % 2 ? "odd" : "even")),
+      transport: async (batch) => (calls.push([batch.key, batch.items.map((x) => x.id)]), batch.items.map((x) => `r:${x.id}`)),
+    });
+    const ps = [{ id: 1, w: 4 }, { id: 2, w: 4 }, { id: 1, w: 4 }, { id: 3, w: 4 }, { id: 5, w: 4 }].map((x) => b.add(x));
+    await rejectsWith(b.add({ id: 7, w: 11 }), "E_TOO_LARGE");
+    assert.deepEqual(await Promise.all(ps), ["r:1", "r:2", "r:1", "r:3", "r:5"]);
+    assert.deepEqual(routed, [[1, 2, 1, 3, 5]], "one resolveKeys call for the items added together");
+    const odd = calls.filter((c) => c[0] === "odd").map((c) => c[1]);
+    assert.deepEqual(odd, [[1, 3], [5]], "id 1 shares one slot; the cap of 10 holds two items of 4");
+    assert.deepEqual(calls.filter((c) => c[0] === "even").map((c) => c[1]), [[2]]);
+  });
+
+  check("order and limits: oldest queue first at the end of a tick; maxInFlightPerKey 1 keeps a key's calls one at a time, in order", async (open) => {
+    const order = [];
+    const b = open({ maxWaitMs: 0, keyOf: (x) => x[0], transport: async (batch) => (order.push(batch.key), batch.items) });
+    await Promise.all(["b1", "a1", "c1", "a2", "b2"].map((x) => b.add(x)));
+    assert.deepEqual(order, ["b", "a", "c"]);
+    let inFlight = 0, most = 0;
+    const seen = [];
+    const c = open({
+      maxBatchSize: 1, maxWaitMs: 0, maxInFlightPerKey: 1,
+      transport: async (batch) => {
+        most = Math.max(most, ++inFlight);
+        await sleep(3);
+        seen.push(batch.items[0]);
+        inFlight--;
+        return batch.items;
+      },
+    });
+    await Promise.all([1, 2, 3, 4].map((x) => c.add(x)));
+    assert.equal(most, 1);
+    assert.deepEqual(seen, [1, 2, 3, 4]);
+  });
+
+  check("backpressure flush: maxQueued 10, maxWaitMs 2000, whenFull \"wait\": twelve adds in one tick are all sent at once", async (open) => {
+    const b = open({ maxQueued: 10, maxWaitMs: 2000, whenFull: "wait", transport: async (batch) => batch.items });
+    const t0 = Date.now();
+    const ps = [];
+    for (let i = 0; i < 12; i++) ps.push(b.add(i));
+    assert.ok(b.stats().queued <= 10, "queued <= maxQueued");
+    assert.deepEqual(await Promise.all(ps), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.ok(Date.now() - t0 < 1000, `sent after ${Date.now() - t0} ms, not after the 2000 ms windows`);
+  });
+
+  check("one timer: at most one setTimeout live per batcher (keys, windows, retry delays, per-call timeouts)", async (open) => {
+    await null; // a runner's own guard timer (withTimeout) is made once this check first yields: not counted
+    const realSet = globalThis.setTimeout, realClear = globalThis.clearTimeout, live = new Set();
+    let most = 0;
+    globalThis.setTimeout = (fn, ms, ...args) => {
+      const id = realSet(() => {
+        live.delete(id);
+        fn(...args);
+      }, ms);
+      live.add(id);
+      most = Math.max(most, live.size);
+      return id;
+    };
+    globalThis.clearTimeout = (id) => {
+      live.delete(id);
+      realClear(id);
+    };
+    try {
+      let n = 0;
+      const b = open({
+        maxWaitMs: 5, timeoutMs: 500, keyOf: (x) => x % 3, retry: { ...FAST_RETRY, budget: false },
+        transport: (batch) => (++n < 3 ? Promise.reject(new Error("down")) : Promise.resolve(batch.items.map(echo))),
+      });
+      assert.deepEqual(await Promise.all([1, 2, 3, 4, 5, 6].map((x) => b.add(x))), [1, 2, 3, 4, 5, 6].map(echo));
+      await b.close();
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
+    assert.ok(most <= 1, `${most} timers live at once`);
+  });
+
+  check("AbortSignal.timeout() and AbortSignal.any() as add signals: E_ABORTED with the runtime's own reason", async (open) => {
+    const b = open({ transport: async (batch) => batch.items, maxWaitMs: LONG });
+    const timedOut = await rejectsWith(b.add(1, { signal: AbortSignal.timeout(10) }), "E_ABORTED");
+    assert.equal(timedOut.name, "AbortError");
+    assert.equal(timedOut.cause?.name, "TimeoutError");
+    if (typeof AbortSignal.any === "function") {
+      const c = new AbortController();
+      const p = b.add(2, { signal: AbortSignal.any([new AbortController().signal, c.signal]) });
+      c.abort("why");
+      assert.equal((await rejectsWith(p, "E_ABORTED")).cause, "why");
+    }
+    assert.equal(b.stats().queued, 0, "aborted items leave their queue");
   });
 
   return list;

@@ -2,6 +2,7 @@
 // 127.0.0.1 with `Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'`:
 //   plain   — a plain <script type="module"> page loading the package's browser entry
 //   slim    — hyperbatch/slim with init(URL)
+//   worker  — the plain page's checks inside a dedicated module Worker (no document)
 //   vite    — a Vite-built app (vite build, then dist/ served the same way)
 //   example — examples/browser, clicked through as a person would
 // One node:test test per contract check and page. HYPERBATCH_PAGES=plain,slim,vite,example picks.
@@ -27,7 +28,7 @@ const CSP_NAMES = [
   "CSP: no violation while loading and running hyperbatch (no eval / new Function)",
   "CSP is enforced on this page (new Function is refused)",
 ];
-const pages = (process.env.HYPERBATCH_PAGES ?? "plain,slim,vite,example").split(",");
+const pages = (process.env.HYPERBATCH_PAGES ?? "plain,slim,worker,vite,example").split(",");
 
 const { context, close } = await launchChromium();
 after(close);
@@ -73,14 +74,14 @@ function register(label, { results, logs }, requests, dataloaderNames = []) {
   });
 }
 
-if (pages.includes("plain") || pages.includes("slim")) {
+if (pages.includes("plain") || pages.includes("slim") || pages.includes("worker")) {
   const server = await serve([["/", root], ["/hyperbatch/", pkgDir]]);
   after(() => server.close());
-  for (const [name, path] of [["plain", "/browser/index.html"], ["slim", "/browser/slim.html"]]) {
+  for (const [name, path] of [["plain", "/browser/index.html"], ["slim", "/browser/slim.html"], ["worker", "/browser/worker.html"]]) {
     if (!pages.includes(name)) continue;
     server.requests.length = 0;
     const out = await runPage(server.origin + path);
-    register(out.runtime, out, [...server.requests], name === "plain" ? DATALOADER_NAMES : []);
+    register(out.runtime, out, [...server.requests], name === "slim" ? [] : DATALOADER_NAMES);
   }
 }
 

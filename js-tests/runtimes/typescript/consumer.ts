@@ -41,3 +41,7 @@ export const uncapped = new Batcher<string, string>({
   timeoutMs: null,
   transport: async (batch) => batch.items,
 });
+
+// addMany takes a readonly array too: it never writes to it (aud14: `I[]` refused one).
+const ids: readonly string[] = ["a", "b"];
+export const settled: Promise<PromiseSettledResult<number>[]> = b.addMany(ids);

@@ -66,3 +66,22 @@ test("types: a consumer with lib ES2022 + DOM (no ESNext.Disposable) and skipLib
   const { code, out } = tsc(ownTsc, dir);
   assert.equal(code, 0, out);
 });
+
+// aud14: a .d.ts of this "type": "module" package is ESM to TypeScript, so a CommonJS file failed
+// on `require("hyperbatch")` under module Node16 (TS1479), and `import DataLoader =
+// require("hyperbatch/dataloader")` was "not constructable" under NodeNext: the `require` entries
+// have .d.cts twins (the `types` → `require` condition).
+for (const module of ["Node16", "NodeNext"]) {
+  test(`types: a CommonJS consumer (module ${module}) of require("hyperbatch"), require("hyperbatch/dataloader") (the class) and hyperbatch/timeline checks cleanly`, () => {
+    const dir = scratch(`ts-cjs-${module}`, {
+      "tsconfig.json": JSON.stringify({
+        compilerOptions: { target: "ES2022", lib: ["ES2022", "DOM", "ESNext.Disposable"], module, moduleResolution: module, strict: true, noEmit: true, skipLibCheck: false, types: [] },
+        files: ["consumer.ts"],
+      }),
+      "consumer.ts": readFileSync(join(here, "consumer-cjs.ts"), "utf8"),
+      "package.json": JSON.stringify({ private: true }),
+    });
+    const { code, out } = tsc(ownTsc, dir);
+    assert.equal(code, 0, out);
+  });
+}

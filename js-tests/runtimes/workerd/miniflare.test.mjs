@@ -55,13 +55,14 @@ async function getJson(mf, path) {
 // Everything runs first (workerd is always disposed, even after a failure); node:test takes
 // top-level tests only until the first ones have run, so they are registered at the end.
 const { version } = (await import("miniflare/package.json", { with: { type: "json" } })).default;
-let setupError, bundled, results = [], slim = { results: [] }, interval, dl = { results: [] }, perRequest;
+let setupError, bundled, results = [], slim = { results: [] }, interval, dl = { results: [] }, perRequest, globalScope;
 const running = [];
 try {
   const [main, slimMain] = [await bundle("worker"), await bundle("slim-worker")];
   bundled = readFileSync(main, "utf8");
   const mf = start(main);
   running.push(mf);
+  globalScope = await getJson(mf, "/global"); // first: the item added at global scope waits for it
   // A batcher dropped by an earlier request, its timer armed, must not disturb the later ones.
   const dropped = await getJson(mf, "/dropped");
   ({ results } = await getJson(mf, "/checks"));
@@ -131,4 +132,10 @@ test("workerd: a batcher made inside a request flushes by its interval timer (no
   assert.deepEqual(interval.batches, [[1, 2, 3, 4, 5]]);
   assert.ok(interval.waitedMs >= 20 && interval.waitedMs < 2000,
     `the batch left ${interval.waitedMs} ms after the first add (maxWaitMs 25)`);
+});
+
+test("workerd: an item added at global scope (where setTimeout throws) settles with the first request's add; nothing hangs", () => {
+  assert.ok(globalScope, "no answer from /global");
+  assert.deepEqual({ value: globalScope.value, early: globalScope.early }, { value: 4, early: [2] });
+  assert.equal(globalScope.stats.queued, 0);
 });

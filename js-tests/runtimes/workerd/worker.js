@@ -7,6 +7,8 @@
 //   GET /own?id=  → a batcher of this request, flushed by its timer while other requests run theirs
 //   GET /after?id= → a batcher of this request sends after the response (ctx.waitUntil(close()))
 //   GET /sent     → the items /after's batchers sent, and errors they met
+//   GET /global   → an item added at global scope (where workerd refuses timers) settles with
+//                   this request's add, by the timer armed then
 import { Batcher } from "hyperbatch";
 import * as dataloader from "hyperbatch/dataloader";
 import { miniAssert, runChecks } from "../contract.js";
@@ -49,6 +51,12 @@ function perRequest(log) {
   });
 }
 
+// aud14: at global scope setTimeout throws, so the add's timer was never armed, and later adds
+// (whose handover changes no wake-up) armed none either: every item of this batcher hung.
+const globalLog = [];
+const globalBatcher = new Batcher({ maxWaitMs: 5, transport: async (batch) => batch.items.map((x) => x * 2) });
+globalBatcher.add(1).then((v) => globalLog.push(v), (e) => globalLog.push(String(e)));
+
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url), pathname = url.pathname, id = url.searchParams.get("id");
@@ -71,6 +79,12 @@ export default {
       return Response.json({ queued: true }, { status: 202 });
     }
     if (pathname === "/sent") return Response.json({ sent, sendErrors });
+    if (pathname === "/global") {
+      let timer;
+      const value = await Promise.race([globalBatcher.add(2), new Promise((r) => { timer = setTimeout(() => r("hung"), 1000); })]);
+      clearTimeout(timer);
+      return Response.json({ value, early: globalLog, stats: globalBatcher.stats() });
+    }
     if (pathname === "/checks") {
       return Response.json({ runtime: "workerd", results: await runChecks(Batcher, miniAssert) });
     }
