@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The built package (pkg/) in every runtime the contract names, each with its real runner:
-#   node-esm, node-cjs (node --test) · deno, deno-slim (deno test) · bun (bun test) ·
+#   node-esm, node-cjs, node-cjs-twin (node --test) · deno, deno-slim (deno test) · bun (bun test) ·
 #   workerd via Miniflare's API and via `wrangler dev --local` · headless Chromium on a plain
 #   module page, with hyperbatch/slim, in a module Worker, on a Vite build, and on examples/browser
 #   (all under a strict CSP) · TypeScript (examples/typescript + the shipped .d.ts) · examples/deno.
@@ -113,6 +113,9 @@ RUN_BUDGET=${RUN_BUDGET:-720}
 t_runs=$SECONDS
 run_suite node-esm        node node --test --test-reporter=tap node/contract.test.mjs
 run_suite node-cjs        node node --test --test-reporter=tap node/contract.test.cjs
+# Node without require(esm) (before 20.19 / 22.12): `require` takes the CommonJS twins (index.cjs,
+# dataloader.cjs), which Node from 20.19 no longer picks by default.
+run_suite node-cjs-twin   node node --no-experimental-require-module --test --test-reporter=tap node/contract.test.cjs
 # Deno with no permission at all: index.deno.js imports the .wasm as a module (wasm.deno.js);
 # hyperbatch/slim's test reads the .wasm itself, so it gets read access to that file only.
 run_suite deno            deno "$bin/deno" test --no-remote --no-check deno/contract.test.js
