@@ -432,9 +432,10 @@ fn text(input: &[f64], n: usize) -> &str {
 }
 
 fn encode(b: &mut Vec<f64>, o: Output) {
-    match o {
-        Output::Tick => put(b, &[TICK]),
-        Output::TurnEnd => put(b, &[TURN_END]),
+    // The records of one id share one `put` (each arm had built its own pair).
+    let (tag, id) = match o {
+        Output::Tick => return put(b, &[TICK]),
+        Output::TurnEnd => return put(b, &[TURN_END]),
         Output::Dispatch(d) => {
             put(b, &[DISPATCH, d.batch as f64, d.key as f64, d.attempt as f64]);
             // A run of consecutive ids (plain adds, see `Engine::reserve_plain`) goes as its first id.
@@ -444,10 +445,11 @@ fn encode(b: &mut Vec<f64>, o: Output) {
             if !run {
                 put_ids(b, &d.items);
             }
+            return;
         }
         Output::Route { route, items } => {
             put(b, &[ROUTE, route as f64, items.len() as f64]);
-            put_ids(b, &items);
+            return put_ids(b, &items);
         }
         Output::Settle { item, outcome, release } => {
             let (kind, arg) = match outcome {
@@ -460,21 +462,22 @@ fn encode(b: &mut Vec<f64>, o: Output) {
                 Outcome::Code(code) => (OUTCOME_CODE, code as u32),
                 Outcome::CircuitOpen { key } => (OUTCOME_CIRCUIT_OPEN, key),
             };
-            put(b, &[SETTLE, item as f64, kind, arg as f64, f64::from(u8::from(release))]);
+            return put(b, &[SETTLE, item as f64, kind, arg as f64, f64::from(u8::from(release))]);
         }
-        Output::Succeeded { batch } => put(b, &[SUCCEEDED, batch as f64]),
-        Output::Release { item } => put(b, &[RELEASE, item as f64]),
-        Output::CallTimedOut { batch } => put(b, &[TIMED_OUT, batch as f64]),
-        Output::Abandoned { batch } => put(b, &[ABANDONED, batch as f64]),
         Output::BatchEnd(e) => {
             put(b, &[BATCH_END, e.batch as f64, e.key as f64, e.size as f64, e.weight, e.attempt as f64]);
-            put(b, &[e.duration_ms, e.succeeded as f64, e.failed as f64, f64::from(u8::from(e.batch_error))]);
+            return put(b, &[e.duration_ms, e.succeeded as f64, e.failed as f64, f64::from(u8::from(e.batch_error))]);
         }
-        Output::Admitted { item } => put(b, &[ADMITTED, item as f64]),
-        Output::KeyReleased { key } => put(b, &[KEY_RELEASED, key as f64]),
-        Output::Flushed { flush } => put(b, &[FLUSHED, flush as f64]),
-        Output::CircuitChange { key, state } => put(b, &[CIRCUIT, key as f64, f64::from(state as u8)]),
-    }
+        Output::CircuitChange { key, state } => return put(b, &[CIRCUIT, key as f64, f64::from(state as u8)]),
+        Output::Succeeded { batch } => (SUCCEEDED, batch as f64),
+        Output::Release { item } => (RELEASE, f64::from(item)),
+        Output::CallTimedOut { batch } => (TIMED_OUT, batch as f64),
+        Output::Abandoned { batch } => (ABANDONED, batch as f64),
+        Output::Admitted { item } => (ADMITTED, f64::from(item)),
+        Output::KeyReleased { key } => (KEY_RELEASED, f64::from(key)),
+        Output::Flushed { flush } => (FLUSHED, flush as f64),
+    };
+    put(b, &[tag, id]);
 }
 
 /// Appends a list of ids (a dispatch's or a route's items). Out of line: one loop for both.
