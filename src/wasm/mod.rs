@@ -13,8 +13,8 @@
 use crate::prelude::*;
 
 use crate::engine::{
-    AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, ConfigError, Engine, ErrorCode, ErrorMode,
-    Failure, FailureKind, InputError, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
+    AddError, BudgetConfig, BudgetOption, CircuitConfig, Class, Config, ConfigError, Engine, ErrorMode, Failure,
+    FailureKind, ItemResult, Jitter, Outcome, Output, RetryConfig, WhenFull,
 };
 
 pub mod wire;
@@ -410,13 +410,7 @@ pub unsafe extern "C" fn free_core(core: *mut Core) {
 #[inline(never)]
 fn refusal(e: &AddError) -> i32 {
     match e {
-        AddError::Rejected(ErrorCode::Closed) => ADD_CLOSED,
-        AddError::Rejected(ErrorCode::Full) => ADD_FULL,
-        AddError::Rejected(ErrorCode::TooLarge) => ADD_TOO_LARGE,
-        AddError::Rejected(ErrorCode::Deadline) => ADD_DEADLINE,
-        AddError::Rejected(_) => ADD_REJECTED,
-        AddError::Invalid(InputError::InvalidWeight(_)) => ADD_BAD_WEIGHT,
-        AddError::Invalid(InputError::InvalidDeadline(_)) => ADD_BAD_DEADLINE,
+        AddError::Rejected(code) => -(*code as i32),
         AddError::Invalid(_) => ADD_INVALID,
     }
 }

@@ -53,15 +53,20 @@ pub const OUTCOME_CODE: f64 = 6.0;
 /// E_CIRCUIT_OPEN: arg is the key whose circuit refused it (its last batch-level error is the cause).
 pub const OUTCOME_CIRCUIT_OPEN: f64 = 7.0;
 
-// `Core::add` (and `add_reserved`) below zero: why the add was refused.
+// `Core::add` (and `add_reserved`) below zero: why the add was refused. A refusal is its
+// `ErrorCode`'s number negated (the engine refuses only with these four), anything else
+// `ADD_INVALID` (core.js checks weights and deadlines before the engine sees them).
 pub const ADD_CLOSED: i32 = -1;
 pub const ADD_FULL: i32 = -2;
 pub const ADD_TOO_LARGE: i32 = -3;
-pub const ADD_DEADLINE: i32 = -4;
-pub const ADD_REJECTED: i32 = -9;
-pub const ADD_BAD_WEIGHT: i32 = -10;
-pub const ADD_BAD_DEADLINE: i32 = -11;
-pub const ADD_INVALID: i32 = -12;
+pub const ADD_DEADLINE: i32 = -5;
+pub const ADD_INVALID: i32 = -20;
+const _: () = {
+    use crate::engine::ErrorCode as C;
+    assert!(ADD_CLOSED == -(C::Closed as i32) && ADD_FULL == -(C::Full as i32));
+    assert!(ADD_TOO_LARGE == -(C::TooLarge as i32) && ADD_DEADLINE == -(C::Deadline as i32));
+    assert!(ADD_INVALID < -(C::CircuitOpen as i32));
+};
 
 // `Core::complete_ok`: the batch was not in flight; done; done and `drain` is due.
 pub const COMPLETE_LATE: u32 = 0;
