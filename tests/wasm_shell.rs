@@ -7,8 +7,8 @@
 
 use hyperbatch::engine::{ConfigOption, Rule};
 use hyperbatch::wasm::wire::{
-    ADD_CLOSED, ADD_FULL, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE, PARAM_COUNT, P_MAX_IN_FLIGHT,
-    RESERVE_SPAN, STATS_LEN, SUCCEEDED, UNROUTED,
+    ADD_CLOSED, ADD_FULL, ADD_INVALID, ADD_TOO_LARGE, CIRCUIT, COMPLETE_DONE, COMPLETE_DRAIN, COMPLETE_LATE,
+    PARAM_COUNT, P_MAX_IN_FLIGHT, RESERVE_SPAN, STATS_LEN, SUCCEEDED, UNROUTED,
 };
 use hyperbatch::wasm::Core;
 use js_sys::{Float64Array, Uint8Array, WebAssembly};
@@ -273,11 +273,12 @@ fn circuit_breaker_params_and_records() {
 #[wasm_bindgen_test]
 fn add_rejections_are_negative_codes() {
     let mut c = core(&[(2, 10.0)]);
-    assert_eq!(c.add(DEFAULT_KEY, -1.0, NO, 0.0), -10, "invalid weight");
-    assert_eq!(c.add(DEFAULT_KEY, f64::INFINITY, NO, 0.0), -10, "invalid weight");
-    assert_eq!(c.add(DEFAULT_KEY, 11.0, NO, 0.0), -3, "E_TOO_LARGE");
+    // A refusal is its ErrorCode negated; anything else (a weight core.js would have refused) ADD_INVALID.
+    assert_eq!(c.add(DEFAULT_KEY, -1.0, NO, 0.0), ADD_INVALID, "invalid weight");
+    assert_eq!(c.add(DEFAULT_KEY, f64::INFINITY, NO, 0.0), ADD_INVALID, "invalid weight");
+    assert_eq!(c.add(DEFAULT_KEY, 11.0, NO, 0.0), ADD_TOO_LARGE, "E_TOO_LARGE");
     c.close(0.0);
-    assert_eq!(c.add(DEFAULT_KEY, 1.0, NO, 0.0), -1, "E_CLOSED");
+    assert_eq!(c.add(DEFAULT_KEY, 1.0, NO, 0.0), ADD_CLOSED, "E_CLOSED");
 }
 
 #[wasm_bindgen_test]
