@@ -66,27 +66,29 @@ function wallStep() {
   return s * s < 1e6 ? 0 : s; // |s| < 1 s
 }
 
-// Options: name → [index in the numeric vector the engine decodes (P_*), kind].
-// Kinds: "n" number, "n?" number or null, "b" boolean, an object: one of its names (→ its
-// number), FN a function, FLAG a boolean the face reads itself (no index), or a nested table.
-const FN = "function", FLAG = "flag";
-const BUDGET = { maxTokens: [P_MAX_TOKENS, "n"], tokenRatio: [P_TOKEN_RATIO, "n"] };
+// Options: name → what its value must be. A number: a number option, at that index in the
+// numeric vector the engine decodes (P_*), whose range the engine checks (see rangeError); [i]: a
+// boolean (flushOnHide's i is past the vector's end: the face reads that one itself); [i, names]:
+// one of the names (→ its number at i); FN: a function; an object: a nested table.
+const FN = "function";
+const BUDGET = { maxTokens: P_MAX_TOKENS, tokenRatio: P_TOKEN_RATIO };
 const RETRY = {
-  maxAttempts: [P_MAX_ATTEMPTS, "n"], baseDelayMs: [P_BASE_DELAY_MS, "n"], maxDelayMs: [P_MAX_DELAY_MS, "n"],
-  multiplier: [P_MULTIPLIER, "n"], jitter: [P_JITTER, { full: JITTER_FULL, equal: JITTER_EQUAL, none: JITTER_NONE }],
-  maxRetryAfterMs: [P_MAX_RETRY_AFTER_MS, "n"], classify: FN, budget: BUDGET,
+  maxAttempts: P_MAX_ATTEMPTS, baseDelayMs: P_BASE_DELAY_MS, maxDelayMs: P_MAX_DELAY_MS, multiplier: P_MULTIPLIER,
+  jitter: [P_JITTER, { full: JITTER_FULL, equal: JITTER_EQUAL, none: JITTER_NONE }],
+  maxRetryAfterMs: P_MAX_RETRY_AFTER_MS, classify: FN, budget: BUDGET,
 };
-const CIRCUIT_BREAKER = { failureThreshold: [P_FAILURE_THRESHOLD, "n"], resetMs: [P_RESET_MS, "n"] };
+const CIRCUIT_BREAKER = { failureThreshold: P_FAILURE_THRESHOLD, resetMs: P_RESET_MS };
 const OPTIONS = {
-  transport: FN, maxBatchSize: [P_MAX_BATCH_SIZE, "n"], maxWaitMs: [P_MAX_WAIT_MS, "n"],
-  maxBatchWeight: [P_MAX_BATCH_WEIGHT, "n?"], weigh: FN, keyOf: FN, resolveKeys: FN, dedupeBy: FN,
-  maxQueued: [P_MAX_QUEUED, "n"], whenFull: [P_WHEN_FULL, { reject: WHEN_FULL_REJECT, wait: WHEN_FULL_WAIT }],
-  maxInFlight: [P_MAX_IN_FLIGHT, "n"], maxInFlightPerKey: [P_MAX_IN_FLIGHT_PER_KEY, "n?"],
-  timeoutMs: [P_TIMEOUT_MS, "n?"],
+  transport: FN, maxBatchSize: P_MAX_BATCH_SIZE, maxWaitMs: P_MAX_WAIT_MS, maxBatchWeight: P_MAX_BATCH_WEIGHT,
+  weigh: FN, keyOf: FN, resolveKeys: FN, dedupeBy: FN, maxQueued: P_MAX_QUEUED,
+  whenFull: [P_WHEN_FULL, { reject: WHEN_FULL_REJECT, wait: WHEN_FULL_WAIT }],
+  maxInFlight: P_MAX_IN_FLIGHT, maxInFlightPerKey: P_MAX_IN_FLIGHT_PER_KEY, timeoutMs: P_TIMEOUT_MS,
   errorMode: [P_ERROR_MODE, { partial: ERROR_MODE_PARTIAL, fail_fast: ERROR_MODE_FAIL_FAST, atomic: ERROR_MODE_ATOMIC }],
-  retry: RETRY, bisect: [P_BISECT, "b"], onBatchStart: FN, onBatchEnd: FN, adaptive: [P_ADAPTIVE, "b"],
-  flushOnHide: FLAG, circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
+  retry: RETRY, bisect: [P_BISECT], onBatchStart: FN, onBatchEnd: FN, adaptive: [P_ADAPTIVE],
+  flushOnHide: [PARAM_COUNT], circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
 };
+// The number options for which null means none, as undefined does.
+const NULLABLE = [P_MAX_BATCH_WEIGHT, P_MAX_IN_FLIGHT_PER_KEY, P_TIMEOUT_MS];
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
 // Jobs a drain collects, three entries each in `jobs`: kind, then its two arguments (no object
 // per job; see Cur for why objects made per call are avoided on this path).
@@ -274,10 +276,13 @@ function readOptions(obj, prefix, table, params, given) {
     const v = obj[name];
     given[path] = v;
     if (v === undefined) continue;
-    if (spec === FN) {
+    if (typeof spec === "number") {
+      // Anything but a number (NaN too) goes as -Infinity, which every rule refuses: the engine
+      // names the rule, rangeError the class (a TypeError for a type, else a RangeError).
+      if (typeof v === "number" && v === v) params[spec] = v;
+      else if (v !== null || !NULLABLE.includes(spec)) params[spec] = -Infinity;
+    } else if (spec === FN) {
       if (typeof v !== "function") throw configError(path, `must be a function, got ${describe(v)}`);
-    } else if (spec === FLAG) {
-      if (typeof v !== "boolean") throw configError(path, `must be a boolean, got ${describe(v)}`);
     } else if (!Array.isArray(spec)) {
       if (spec === BUDGET && typeof v === "boolean") {
         if (!v) params[P_BUDGET] = 0;
@@ -289,20 +294,16 @@ function readOptions(obj, prefix, table, params, given) {
         readOptions(v, path + ".", spec, params, given);
       }
     } else {
-      const [i, kind] = spec;
-      if (typeof kind === "object") {
-        if (typeof v !== "string" || !Object.hasOwn(kind, v)) {
-          const Ctor = typeof v === "string" ? RangeError : TypeError;
-          throw configError(path, `must be one of ${Object.keys(kind).map((k) => JSON.stringify(k)).join(", ")}, got ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`, Ctor);
-        }
-        params[i] = kind[v];
-      } else if (kind === "b") {
+      const [i, names] = spec;
+      if (names === undefined) {
         if (typeof v !== "boolean") throw configError(path, `must be a boolean, got ${describe(v)}`);
         params[i] = v ? 1 : 0;
-      } else if (!(v === null && kind === "n?")) {
-        if (typeof v !== "number") throw configError(path, `must be a number, got ${describe(v)}`);
-        if (isNaN(v)) throw configError(path, "must be a number, got NaN", RangeError);
-        params[i] = v;
+      } else {
+        if (typeof v !== "string" || !Object.hasOwn(names, v)) {
+          const Ctor = typeof v === "string" ? RangeError : TypeError;
+          throw configError(path, `must be one of ${Object.keys(names).map((k) => JSON.stringify(k)).join(", ")}, got ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`, Ctor);
+        }
+        params[i] = names[v];
       }
     }
   }
@@ -325,10 +326,13 @@ function engineParams(options) {
   return { params, given };
 }
 
-/** The engine refused a value (its option's and rule's numbers, see Core.problem): a RangeError naming the option and the value. */
+/**
+ * The engine refused a value (its option's and rule's numbers, see Core.problem): a RangeError
+ * naming the option and the value, a TypeError for a value that is no number (see readOptions).
+ */
 function rangeError(problem, given) {
   const option = OPTION_PATHS[problem.charCodeAt(0)];
-  return configError(option, `must be ${RULES[problem.charCodeAt(1)]}, got ${show(given[option])}`, RangeError);
+  return valueError(option, RULES[problem.charCodeAt(1)], given[option]);
 }
 
 // Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
