@@ -67,10 +67,11 @@ function wallStep() {
 }
 
 // Options: name → what its value must be. A number: a number option, at that index in the
-// numeric vector the engine decodes (P_*), whose range the engine checks (see rangeError); [i]: a
-// boolean (flushOnHide's i is past the vector's end: the face reads that one itself); [i, names]:
-// one of the names (→ its number at i); FN: a function; an object: a nested table.
-const FN = "function";
+// numeric vector the engine decodes (P_*), whose range the engine checks (see rangeError);
+// [i, "boolean"]: a boolean (1 or 0 at i); [i, names]: one of the names (→ its number at i); FN:
+// a function; an object: a nested table. An index past the vector's end (PARAM_COUNT) is none:
+// the face reads those options itself.
+const FN = [PARAM_COUNT, "function"];
 const BUDGET = { maxTokens: P_MAX_TOKENS, tokenRatio: P_TOKEN_RATIO };
 const RETRY = {
   maxAttempts: P_MAX_ATTEMPTS, baseDelayMs: P_BASE_DELAY_MS, maxDelayMs: P_MAX_DELAY_MS, multiplier: P_MULTIPLIER,
@@ -84,8 +85,8 @@ const OPTIONS = {
   whenFull: [P_WHEN_FULL, { reject: WHEN_FULL_REJECT, wait: WHEN_FULL_WAIT }],
   maxInFlight: P_MAX_IN_FLIGHT, maxInFlightPerKey: P_MAX_IN_FLIGHT_PER_KEY, timeoutMs: P_TIMEOUT_MS,
   errorMode: [P_ERROR_MODE, { partial: ERROR_MODE_PARTIAL, fail_fast: ERROR_MODE_FAIL_FAST, atomic: ERROR_MODE_ATOMIC }],
-  retry: RETRY, bisect: [P_BISECT], onBatchStart: FN, onBatchEnd: FN, adaptive: [P_ADAPTIVE],
-  flushOnHide: [PARAM_COUNT], circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
+  retry: RETRY, bisect: [P_BISECT, "boolean"], onBatchStart: FN, onBatchEnd: FN, adaptive: [P_ADAPTIVE, "boolean"],
+  flushOnHide: [PARAM_COUNT, "boolean"], circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
 };
 // The number options for which null means none, as undefined does.
 const NULLABLE = [P_MAX_BATCH_WEIGHT, P_MAX_IN_FLIGHT_PER_KEY, P_TIMEOUT_MS];
@@ -237,16 +238,11 @@ function isPlainObject(v) {
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
-function editDistance(a, b) {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
+/** Whether `b` is at most `k` edits (insert, delete, replace a character) away from `a`. */
+function near(a, b, k) {
+  // A first character in common is always kept: only a difference costs an edit.
+  return a === b || (k > 0 && (a[0] === b[0] ? near(a.slice(1), b.slice(1), k)
+    : near(a.slice(1), b, k - 1) || near(a, b.slice(1), k - 1) || near(a.slice(1), b.slice(1), k - 1)));
 }
 
 const ADD_OPTIONS = ["key", "weight", "signal", "deadline"];
@@ -254,8 +250,8 @@ const ADD_OPTIONS = ["key", "weight", "signal", "deadline"];
 
 /** E_CONFIG for a name `names` lacks, with the likeliest one (`prefix` + name) when one is close. */
 function unknownOption(path, prefix, names, name, what) {
-  const near = names.find((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2);
-  return configError(path, `is not ${what}${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}`);
+  const close = names.find((k) => near(k.toLowerCase(), name.toLowerCase(), 2));
+  return configError(path, `is not ${what}${close ? ` (did you mean \`${prefix}${close}\`?)` : ""}`);
 }
 
 /** E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError. */
@@ -281,8 +277,6 @@ function readOptions(obj, prefix, table, params, given) {
       // names the rule, rangeError the class (a TypeError for a type, else a RangeError).
       if (typeof v === "number" && v === v) params[spec] = v;
       else if (v !== null || !NULLABLE.includes(spec)) params[spec] = -Infinity;
-    } else if (spec === FN) {
-      if (typeof v !== "function") throw configError(path, `must be a function, got ${describe(v)}`);
     } else if (!Array.isArray(spec)) {
       if (spec === BUDGET && typeof v === "boolean") {
         if (!v) params[P_BUDGET] = 0;
@@ -295,9 +289,9 @@ function readOptions(obj, prefix, table, params, given) {
       }
     } else {
       const [i, names] = spec;
-      if (names === undefined) {
-        if (typeof v !== "boolean") throw configError(path, `must be a boolean, got ${describe(v)}`);
-        params[i] = v ? 1 : 0;
+      if (typeof names === "string") {
+        if (typeof v !== names) throw configError(path, `must be a ${names}, got ${describe(v)}`);
+        params[i] = v === true ? 1 : 0;
       } else {
         if (typeof v !== "string" || !Object.hasOwn(names, v)) {
           const Ctor = typeof v === "string" ? RangeError : TypeError;
@@ -484,12 +478,7 @@ function resolveVia(resolve, value) {
 
 /** A promise rejected with `err` after every settle still on its way (see rejectVia). */
 function refused(err) {
-  return lateJobs === 0 ? Promise.reject(err) : new Promise((r) => rejectVia(r, err));
-}
-
-/** A promise fulfilled after every settle still on its way. */
-function fulfilled() {
-  return lateJobs === 0 ? Promise.resolve() : new Promise((r) => settleLate(r, undefined, false));
+  return new Promise((resolve, reject) => rejectNow(resolve, reject, err));
 }
 
 function entryError(i, err) {
@@ -784,7 +773,7 @@ class Runner {
       // still in that drain's buffer. The add waits until the read is over.
       return new Promise((resolve) => queueMicrotask(() => resolve(this.addItem(item, opts))));
     }
-    if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // closed and freed
+    if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED)); // closed and freed
     let key, weight, deadline = NaN, signal, dedupe, optsRead = false;
     try {
       if (opts !== undefined && opts !== null) {
@@ -814,7 +803,7 @@ class Runner {
         if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
       optsRead = true;
-      if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // freed by a getter above
+      if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED)); // freed by a getter above
       // A deadline alone, on a batcher with one plain queue: recorded as plain adds are.
       if (this.plain && key === undefined && weight === undefined && signal === undefined && deadline === deadline
         && (this.used < this.timedLen && deadline === this.groupDeadline || this.refill(deadline))) {
@@ -842,12 +831,12 @@ class Runner {
       }
     } catch (err) {
       // Options a Proxy or getter cannot give read as the constructor's do: E_CONFIG, cause kept.
-      return refused(this.core === undefined ? this.addError(ADD_CLOSED)
+      return refused(this.core === undefined ? this.codeError(-ADD_CLOSED)
         : optsRead || read(err, "code") === "E_CONFIG" ? err
         : unreadable("add options", err));
     }
     // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
-    if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
+    if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED));
     const now = this.turnTime();
     // Only an item with a signal or a deadline can be rejected from outside the engine's outputs.
     const rejectable = signal !== undefined || deadline === deadline;
@@ -876,10 +865,10 @@ class Runner {
    * Batcher without `timeoutMs` (the facade's shared one): a timed-out call is never ended here.
    */
   startCall() {
-    if (this.core === undefined) throw this.addError(ADD_CLOSED); // closed and freed
+    if (this.core === undefined) throw this.codeError(-ADD_CLOSED); // closed and freed
     this.sync();
     const r = this.core.call_now(engineNow());
-    if (r < 0) throw this.addError(r, 1);
+    if (r < 0) throw this.codeError(-r, 1);
     this.direct++; // close() waits for it: the engine is not freed under a call in flight
     if (r % 2 === 1) this.drain();
     return (r - (r % 2)) / 2;
@@ -970,7 +959,7 @@ class Runner {
       return;
     }
     // Not reached while every other input syncs first; should it be, no caller is left hanging.
-    const err = this.addError(r, 1);
+    const err = this.codeError(-r, 1);
     for (let j = 0; j < n; j++) {
       const id = this.first + j, resolve = this.res[id];
       this.res[id] = this.vals[id] = undefined;
@@ -1020,7 +1009,7 @@ class Runner {
   trackAdd(r, item, signal, weight, rejectable) {
     if (r < 0) {
       this.drain(); // a key made for this add may be released
-      return refused(this.addError(r, weight));
+      return refused(this.codeError(-r, weight));
     }
     const id = r >>> 1;
     const p = rejectable ? this.pendingWithReject(id, item) : this.pending(id, item);
@@ -1107,13 +1096,34 @@ class Runner {
     this.listening--;
   }
 
-  addError(r, weight) {
-    switch (r) {
-      case ADD_CLOSED: return hbError("E_CLOSED", "the batcher is closed");
-      case ADD_FULL: return hbError("E_FULL", "the queue is full (maxQueued)");
-      case ADD_TOO_LARGE: return hbError("E_TOO_LARGE", `item weight ${weight} exceeds maxBatchWeight`);
-      case ADD_DEADLINE: return hbError("E_DEADLINE", "the item's deadline has already passed");
-      default: return configError("add", `was refused (${r})`, RangeError);
+  /**
+   * The error of the engine's ErrorCode `c` (by discriminant, see CODES): an add it refused (the
+   * wire's ADD_* is -c; `weight` the item's), an item it failed with that code (OUTCOME_CODE:
+   * item `id`; `cur`, what the outputs refer to).
+   */
+  codeError(c, weight, cur, id) {
+    const code = CODES[c];
+    switch (code) {
+      case "E_CLOSED": return hbError(code, "the batcher is closed");
+      case "E_FULL": return hbError(code, "the queue is full (maxQueued)");
+      case "E_TOO_LARGE": return hbError(code, `item weight ${weight} exceeds maxBatchWeight`);
+      case "E_DEADLINE": return hbError(code, "the item's deadline passed");
+      case "E_ABORTED": {
+        const reason = this.reasons[id];
+        this.reasons[id] = undefined;
+        return abortError(reason);
+      }
+      case "E_TIMEOUT": {
+        // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
+        const msg = `resolveKeys took longer than timeoutMs (${this.callTimeoutMs} ms)`;
+        return hbError("E_ROUTE", msg, hbError(code, msg));
+      }
+      case "E_ROUTE":
+        return cur !== undefined && cur.routeFailed === true
+          ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.routeError)
+          : hbError(code, "resolveKeys returned no string or number key for this item");
+      case undefined: return configError("add", `was refused (${-c})`, RangeError); // ADD_INVALID
+      default: return hbError(code, code);
     }
   }
 
@@ -1382,26 +1392,7 @@ class Runner {
         const cause = this.circuitErrors[arg];
         return hbError("E_CIRCUIT_OPEN", `the key's circuit is open: ${errorText(cause)}`, cause);
       }
-      default: {
-        const code = CODES[arg];
-        if (code === "E_ABORTED") {
-          const reason = this.reasons[id];
-          this.reasons[id] = undefined;
-          return abortError(reason);
-        }
-        if (code === "E_DEADLINE") return hbError(code, "the item's deadline passed");
-        if (code === "E_TIMEOUT") {
-          // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
-          const msg = `resolveKeys took longer than timeoutMs (${this.callTimeoutMs} ms)`;
-          return hbError("E_ROUTE", msg, hbError(code, msg));
-        }
-        if (code === "E_ROUTE") {
-          return cur !== undefined && cur.routeFailed === true
-            ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.routeError)
-            : hbError(code, "resolveKeys returned no string or number key for this item");
-        }
-        return hbError(code, code);
-      }
+      default: return this.codeError(arg, undefined, cur, id);
     }
   }
 
@@ -1661,7 +1652,7 @@ class Runner {
       this.closing = true;
       this.stopListeningForHide();
     }
-    if (this.core === undefined) return fulfilled();
+    if (this.core === undefined) return new Promise((resolve) => resolveVia(resolve)); // after every settle on its way
     this.sync();
     let p;
     if (closing) {
