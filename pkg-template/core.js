@@ -91,9 +91,9 @@ const OPTIONS = {
 // The number options for which null means none, as undefined does.
 const NULLABLE = [P_MAX_BATCH_WEIGHT, P_MAX_IN_FLIGHT_PER_KEY, P_TIMEOUT_MS];
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
-// Jobs a drain collects, three entries each in `jobs`: kind, then its two arguments (no object
+// Jobs a drain collects, three entries each in `jobs`: the tag of the output that asked for it
+// (DISPATCH, TIMED_OUT, ABANDONED, BATCH_END, CIRCUIT, ROUTE), then its two arguments (no object
 // per job; see Cur for why objects made per call are avoided on this path).
-const JOB_CALL = 0, JOB_TIMED_OUT = 1, JOB_ABANDONED = 2, JOB_END = 3, JOB_CIRCUIT = 4, JOB_ROUTE = 5;
 
 let bindings; // { Core, memory }: the shell's Core and the instance's memory (see bind)
 const utf8 = new TextEncoder();
@@ -567,7 +567,7 @@ class Runner {
     this.core = core;
     const n = core.configure(this.put(params), Math.floor(Math.random() * 2 ** 52));
     if (n !== 0) {
-      const problem = String.fromCharCode(...new Float64Array(this.memory.buffer, core.buf_ptr() >>> 0, n));
+      const problem = String.fromCharCode(...this.outputs(n));
       core.free();
       throw rangeError(problem, given);
     }
@@ -688,8 +688,8 @@ class Runner {
 
   /** flushOnHide: send every queue when the page is hidden, as keepalive calls. Browsers only. */
   listenForHide() {
-    const doc = globalThis.document, win = globalThis.window;
-    if (doc === null || typeof doc !== "object" || typeof doc.addEventListener !== "function") return;
+    const doc = globalThis.document;
+    if (typeof doc?.addEventListener !== "function") return;
     this.onHide = (event) => {
       if (this.core === undefined) return; // freed by close()
       if (read(event, "type") === "visibilitychange" && read(doc, "visibilityState") !== "hidden") return;
@@ -699,14 +699,10 @@ class Runner {
       this.hiding = this.core.flush(engineNow());
       this.drain();
     };
-    this.hideTargets = []; // [target, event type] pairs listened to, each as soon as it is
-    for (const pair of [[doc, "visibilitychange"], [win, "pagehide"]]) {
-      const target = pair[0];
-      if (target !== null && typeof target === "object" && typeof target.addEventListener === "function") {
-        target.addEventListener(pair[1], this.onHide);
-        this.hideTargets.push(pair);
-      }
-    }
+    // [target, event type] pairs, each listened to in turn; close() removes the listener from
+    // every one (removing one never added does nothing).
+    this.hideTargets = [[doc, "visibilitychange"], [globalThis.window, "pagehide"]];
+    for (const [target, type] of this.hideTargets) target?.addEventListener?.(type, this.onHide);
   }
 
   /** close(): the page-hide listeners go. */
@@ -716,12 +712,11 @@ class Runner {
     this.onHide = undefined;
     for (const [target, type] of this.hideTargets) {
       try {
-        target.removeEventListener(type, onHide);
+        target?.removeEventListener?.(type, onHide);
       } catch {
         // a stand-in that throws: close() goes on
       }
     }
-    this.hideTargets = undefined;
   }
 
   internKey(k) {
@@ -1142,7 +1137,7 @@ class Runner {
       if (this.closing && !this.runningJobs) this.maybeFree();
       return;
     }
-    const buf = new Float64Array(this.memory.buffer, core.buf_ptr() >>> 0, n);
+    const buf = this.outputs(n);
     // Transport, resolveKeys and hook calls run after the buffer is read (they may re-enter
     // the engine), in the order the engine asked for them, across nested drains too.
     const jobs = this.jobs, cur = this.cur;
@@ -1186,21 +1181,20 @@ class Runner {
     }
   }
 
-  /** One job asked for by the engine (see JOB_*): a transport call, a timeout, a hook or a route. */
+  /** One job asked for by the engine (by its output's tag): a transport call, a hook, a route, a call's end. */
   run(kind, a, b) {
-    if (kind === JOB_CALL) this.callTransport(a, b);
-    else if (kind === JOB_TIMED_OUT) this.timedOut(a);
-    else if (kind === JOB_ABANDONED) this.abandoned(a);
-    else if (kind === JOB_END) callHook(this.batchEndHook, a);
-    else if (kind === JOB_CIRCUIT) callHook(this.circuitHook, a);
-    else this.route(a, b);
+    if (kind === DISPATCH) this.callTransport(a, b);
+    else if (kind === BATCH_END) callHook(this.batchEndHook, a);
+    else if (kind === CIRCUIT) callHook(this.circuitHook, a);
+    else if (kind === ROUTE) this.route(a, b);
+    else this.abortCall(kind, a);
   }
 
   /** A job threw (it should not: user code is guarded): fail its call or route, never the others. */
   jobFailed(kind, a, err) {
     try {
-      if (kind === JOB_CALL) this.failure(a, err, FAIL_THROWN);
-      else if (kind === JOB_ROUTE) this.routeFailed(a, err);
+      if (kind === DISPATCH) this.failure(a, err, FAIL_THROWN);
+      else if (kind === ROUTE) this.routeFailed(a, err);
     } catch {
       // nothing left to settle through
     }
@@ -1273,7 +1267,7 @@ class Runner {
           const keyId = buf[i + 2], deadline = buf[i + 4];
           const id = buf[i + 1], batch = new Batch(id, keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
-          jobs.push(JOB_CALL, new CallRecord(batch, id, ids, items), buf[i + 5]);
+          jobs.push(DISPATCH, new CallRecord(batch, id, ids, items), buf[i + 5]);
           i += 8 + listed;
           break;
         }
@@ -1282,11 +1276,8 @@ class Runner {
           i += 2;
           break;
         case TIMED_OUT:
-          jobs.push(JOB_TIMED_OUT, buf[i + 1], undefined);
-          i += 2;
-          break;
         case ABANDONED:
-          jobs.push(JOB_ABANDONED, buf[i + 1], undefined);
+          jobs.push(buf[i], buf[i + 1], undefined);
           i += 2;
           break;
         case BATCH_END: {
@@ -1298,7 +1289,7 @@ class Runner {
               failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.callError : undefined,
               items: cur.callItems, results: cur.answers,
             };
-            jobs.push(JOB_END, info, undefined);
+            jobs.push(BATCH_END, info, undefined);
           }
           i += 10;
           break;
@@ -1307,7 +1298,7 @@ class Runner {
           const m = buf[i + 2];
           const ids = new Array(m);
           for (let j = 0; j < m; j++) ids[j] = buf[i + 3 + j];
-          jobs.push(JOB_ROUTE, buf[i + 1], ids.map((id) => this.vals[id]));
+          jobs.push(ROUTE, buf[i + 1], ids.map((id) => this.vals[id]));
           i += 3 + m;
           break;
         }
@@ -1338,7 +1329,7 @@ class Runner {
           if (this.circuitHook !== undefined) {
             const info = { key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], state };
             if (state === "open") info.error = cur.callError;
-            jobs.push(JOB_CIRCUIT, info, undefined);
+            jobs.push(CIRCUIT, info, undefined);
           }
           i += 3;
           break;
@@ -1349,7 +1340,7 @@ class Runner {
             // signal-like object's removeEventListener) that called the engine (flush, close, an
             // abort) and grew the wasm memory, which detached the view: read on through a new one
             // (the outputs stay where they are until the next drain).
-            buf = new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
+            buf = this.outputs(n);
             break;
           }
           throw new Error(`hyperbatch: corrupt engine output (tag ${buf[i]})`);
@@ -1578,21 +1569,22 @@ class Runner {
     this.cur = undefined;
   }
 
-  timedOut(batchId) {
+  /**
+   * The call `batchId`'s signal aborts: TIMED_OUT, it failed with E_TIMEOUT; ABANDONED, nobody
+   * waits for it any more (its answer is still reported).
+   */
+  abortCall(kind, batchId) {
     const call = this.callsInFlight.get(batchId);
     if (call === undefined) return;
-    const err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
+    let err;
+    if (kind === TIMED_OUT) {
+      err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
+    } else {
+      err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
+      err.name = "AbortError";
+    }
     Batch.abort(call.callBatch, err);
-    this.failure(call, err, FAIL_TIMEOUT);
-  }
-
-  /** Nobody waits for this call any more: abort its signal. Its answer is still reported. */
-  abandoned(batchId) {
-    const call = this.callsInFlight.get(batchId);
-    if (call === undefined) return;
-    const err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
-    err.name = "AbortError";
-    Batch.abort(call.callBatch, err);
+    if (kind === TIMED_OUT) this.failure(call, err, FAIL_TIMEOUT);
   }
 
   route(routeId, items) {
@@ -1664,6 +1656,11 @@ class Runner {
     }
     this.drain();
     return p;
+  }
+
+  /** The first `n` numbers of the Core's output buffer (Core.buf_ptr), a view into wasm memory. */
+  outputs(n) {
+    return new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
   }
 
   /** Copies numbers where the Core reads its input (Core.input); returns how many. */
