@@ -67,7 +67,7 @@ function wallStep() {
 }
 
 // Options: name → what its value must be. A number: a number option, at that index in the
-// numeric vector the engine decodes (P_*), whose range the engine checks (see rangeError);
+// numeric vector the engine decodes (P_*), whose range the engine checks (see the Runner's constructor);
 // [i, "boolean"]: a boolean (1 or 0 at i); [i, names]: one of the names (→ its number at i); FN:
 // a function; an object: a nested table. An index past the vector's end (PARAM_COUNT) is none:
 // the face reads those options itself.
@@ -198,15 +198,6 @@ function describe(v) {
   return v === null ? "null" : v !== v ? "NaN" : typeof v;
 }
 
-/** `String(v)`, or what `v` is when even that throws (null-prototype objects, Proxies). */
-function show(v) {
-  try {
-    return String(v);
-  } catch {
-    return describe(v);
-  }
-}
-
 // Reads of user values (thrown errors, result entries) go through these: a getter or Proxy trap
 // that throws reads as `undefined`, so that nothing a user value does escapes the library.
 function read(obj, name) {
@@ -217,10 +208,18 @@ function read(obj, name) {
   }
 }
 
-/** An error's text for our messages: its `message`, else `String(err)`, whatever it is. */
+/**
+ * An error's text for our messages: its `message`, else `String(err)`, else (null-prototype
+ * objects, Proxies) what it is; whatever it is (read() makes null's and undefined's `message` undefined).
+ */
 function errorText(err) {
-  const m = err !== null && (typeof err === "object" || typeof err === "function") ? read(err, "message") : undefined;
-  return typeof m === "string" && m !== "" ? m : show(err);
+  const m = read(err, "message");
+  if (typeof m === "string" && m !== "") return m;
+  try {
+    return String(err);
+  } catch {
+    return describe(err);
+  }
 }
 
 function isError(v) {
@@ -274,7 +273,7 @@ function readOptions(obj, prefix, table, params, given) {
     if (v === undefined) continue;
     if (typeof spec === "number") {
       // Anything but a number (NaN too) goes as -Infinity, which every rule refuses: the engine
-      // names the rule, rangeError the class (a TypeError for a type, else a RangeError).
+      // names the rule, valueError the class (a TypeError for a type, else a RangeError).
       if (typeof v === "number" && v === v) params[spec] = v;
       else if (v !== null || !NULLABLE.includes(spec)) params[spec] = -Infinity;
     } else if (!Array.isArray(spec)) {
@@ -317,16 +316,7 @@ function engineParams(options) {
     throw unreadable("options", err);
   }
   if (typeof given.transport !== "function") throw configError("transport", "is required and must be a function");
-  return { params, given };
-}
-
-/**
- * The engine refused a value (its option's and rule's numbers, see Core.problem): a RangeError
- * naming the option and the value, a TypeError for a value that is no number (see readOptions).
- */
-function rangeError(problem, given) {
-  const option = OPTION_PATHS[problem.charCodeAt(0)];
-  return valueError(option, RULES[problem.charCodeAt(1)], given[option]);
+  return [params, given];
 }
 
 // Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
@@ -334,18 +324,11 @@ function rangeError(problem, given) {
 const wellFormed = typeof "".isWellFormed === "function" ? (s) => s.isWellFormed() : (s) => !/[\uD800-\uDFFF]/.test(s);
 const stringName = (s) => (wellFormed(s) ? "s" + s : "u" + JSON.stringify(s));
 
-/** A stable engine key name for a key value (strings and numbers are distinct keys). */
-function keyName(k) {
-  if (typeof k === "string") return stringName(k);
-  if (typeof k === "number" && !isNaN(k)) return "n" + k;
-  return undefined;
-}
-
 /** The error's retry-after hint in ms, NaN for none (or when reading it throws). */
 function retryAfterMs(err) {
   try {
     if (typeof err.retryAfterMs === "number") return err.retryAfterMs;
-    const headers = err.response && err.response.headers;
+    const headers = err.response?.headers;
     if (!headers) return NaN;
     const h = typeof headers.get === "function" ? headers.get("retry-after") : headers["retry-after"];
     if (h === null || h === undefined) return NaN;
@@ -419,32 +402,30 @@ class Cur {
       new CallRecord(new Batch(f[0], "", [], f[1], f[0], false), f[0], f[0], []),
     ];
   })();
-  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false, routeError) {
+  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false) {
     this.answers = results;
-    this.callError = error;
+    this.callError = error; // the call's batch-level error, or what the failed resolveKeys call threw (routeFailed)
     this.errorMessage = message;
     this.callItems = items;
     this.ids = ids; // an array, or the first of a run of ids (see DISPATCH)
     this.callSize = size; // the call's size (not items.length: the transport may empty batch.items)
     this.substitutes = substitutes;
     this.routeFailed = routeFailed;
-    this.routeError = routeError;
   }
 }
 
-/** Result entry `i`, or an E_RESULT_SHAPE error when reading it throws (a getter, a Proxy). */
-function entry(results, i) {
+/**
+ * The error entry `i` failed its item with: the transport's own, ours for an unreadable value, or
+ * an E_RESULT_SHAPE error when reading it throws now (a getter, a Proxy).
+ */
+function failedEntry(cur, i) {
+  const substitute = cur.substitutes?.get(i);
+  if (substitute !== undefined) return substitute;
   try {
-    return results[i];
+    return cur.answers[i];
   } catch (err) {
     return entryError(i, err);
   }
-}
-
-/** The error entry `i` failed its item with: the transport's own, or ours for an unreadable value. */
-function failedEntry(cur, i) {
-  const substitute = cur.substitutes === undefined ? undefined : cur.substitutes.get(i);
-  return substitute !== undefined ? substitute : entry(cur.answers, i);
 }
 
 // A plain add's promise keeps only its resolve function: a rejection resolves it with a thenable
@@ -561,15 +542,18 @@ class Runner {
     if (bindings === undefined) {
       throw hbError("E_CONFIG", "the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
-    const { params, given } = engineParams(options);
+    const [params, given] = engineParams(options);
     const core = new bindings.Core();
     this.memory = bindings.memory;
     this.core = core;
     const n = core.configure(this.put(params), Math.floor(Math.random() * 2 ** 52));
     if (n !== 0) {
-      const problem = String.fromCharCode(...this.outputs(n));
+      // The engine refused a value: its option's and rule's numbers (see Core.problem). A
+      // RangeError naming the option, the rule and the value; a TypeError for a value that is no
+      // number (see readOptions).
+      const [o, rule] = this.outputs(n), option = OPTION_PATHS[o];
       core.free();
-      throw rangeError(problem, given);
+      throw valueError(option, RULES[rule], given[option]);
     }
     // User functions are called as `(0, this.transportFn)(batch)`: `this` undefined for them (as
     // for the hooks), never this Runner and the engine behind it.
@@ -611,7 +595,7 @@ class Runner {
     // turn down again, so a loader that adds five items per flush copies a few ids, not RESERVE_MAX.
     this.reserveSize = MIN_RESERVE;
     this.keyIds = new Map(); // key value → engine key id
-    this.keyVals = []; // engine key id → key value
+    this.keyVals = []; // engine key id → key value (undefined at UNROUTED and DEFAULT_KEY, which no value interns to)
     this.callsInFlight = new Map(); // batch id → { batch }, while in flight (see endCall)
     this.jobs = [];
     this.runningJobs = false;
@@ -719,12 +703,13 @@ class Runner {
     }
   }
 
+  /** The engine key id of key value `k`, -1 when it is none (a key is a string or a number but NaN). */
   internKey(k) {
     let id = this.keyIds.get(k);
     if (id === undefined) {
-      const name = keyName(k);
-      if (name === undefined) return -1;
-      id = this.core.intern(this.putText(name));
+      if (typeof k !== "string" && (typeof k !== "number" || isNaN(k))) return -1;
+      // Named as dedupe keys are (strings and numbers distinct).
+      id = this.core.intern(this.putText(this.dedupeToken(k)));
       this.keyIds.set(k, id);
       this.keyVals[id] = k;
     }
@@ -1115,7 +1100,7 @@ class Runner {
       }
       case "E_ROUTE":
         return cur !== undefined && cur.routeFailed === true
-          ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.routeError)
+          ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.callError)
           : hbError(code, "resolveKeys returned no string or number key for this item");
       case undefined: return configError("add", `was refused (${-c})`, RangeError); // ADD_INVALID
       default: return hbError(code, code);
@@ -1265,7 +1250,7 @@ class Runner {
             for (let j = 0; j < m; j++) items[j] = vals[ids[j] = buf[i + 8 + j]];
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
-          const id = buf[i + 1], batch = new Batch(id, keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
+          const id = buf[i + 1], batch = new Batch(id, this.keyVals[keyId], items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
           jobs.push(DISPATCH, new CallRecord(batch, id, ids, items), buf[i + 5]);
           i += 8 + listed;
@@ -1284,7 +1269,7 @@ class Runner {
           if (this.batchEndHook !== undefined) {
             const keyId = buf[i + 2];
             const info = {
-              id: buf[i + 1], key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], size: buf[i + 3],
+              id: buf[i + 1], key: this.keyVals[keyId], size: buf[i + 3],
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
               failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.callError : undefined,
               items: cur.callItems, results: cur.answers,
@@ -1295,10 +1280,9 @@ class Runner {
           break;
         }
         case ROUTE: {
-          const m = buf[i + 2];
-          const ids = new Array(m);
-          for (let j = 0; j < m; j++) ids[j] = buf[i + 3 + j];
-          jobs.push(ROUTE, buf[i + 1], ids.map((id) => this.vals[id]));
+          const m = buf[i + 2], items = new Array(m);
+          for (let j = 0; j < m; j++) items[j] = this.vals[buf[i + 3 + j]];
+          jobs.push(ROUTE, buf[i + 1], items);
           i += 3 + m;
           break;
         }
@@ -1327,7 +1311,7 @@ class Runner {
           const keyId = buf[i + 1], state = CIRCUIT_STATES[buf[i + 2]];
           this.circuitErrors[keyId] = state === "open" ? cur.callError : undefined;
           if (this.circuitHook !== undefined) {
-            const info = { key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], state };
+            const info = { key: this.keyVals[keyId], state };
             if (state === "open") info.error = cur.callError;
             jobs.push(CIRCUIT, info, undefined);
           }
@@ -1627,7 +1611,7 @@ class Runner {
 
   routeFailed(routeId, err) {
     if (this.core === undefined) return;
-    this.cur = new Cur(undefined, undefined, errorText(err), undefined, undefined, 0, undefined, true, err);
+    this.cur = new Cur(undefined, err, errorText(err), undefined, undefined, 0, undefined, true);
     this.sync();
     this.core.route_failed(routeId, engineNow());
     this.drain();
