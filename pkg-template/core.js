@@ -341,10 +341,9 @@ function retryAfterMs(err) {
   }
 }
 
-/** The transport's `batch`. `signal` is made on first use: most transports never read it. */
+/** The transport's `batch`. `signal` is made on first use (most transports never read it) or abort. */
 class Batch {
   #controller;
-  #reason;
   constructor(id, key, items, attempt, deadline, keepalive) {
     this.id = id;
     this.key = key;
@@ -354,15 +353,10 @@ class Batch {
     this.keepalive = keepalive;
   }
   get signal() {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
+    return (this.#controller ??= new AbortController()).signal;
   }
   static abort(batch, reason) {
-    batch.#reason = reason;
-    if (batch.#controller !== undefined) batch.#controller.abort(reason);
+    (batch.#controller ??= new AbortController()).abort(reason);
   }
 }
 
@@ -630,7 +624,7 @@ class Runner {
       this.clock = 0;
       this.skew = NaN;
     };
-    this.skew = NaN; // wallStep() for this turn's deadlines, see turnStep
+    this.skew = NaN; // wallStep() for this turn's deadlines, see addSlow
     this.tickQueued = false;
     this.timer = undefined;
     this.timerAt = NaN;
@@ -716,13 +710,6 @@ class Runner {
     return id;
   }
 
-  /** wallStep(), read once per turn as the clock is: two clock reads cost a deadline add some 100 ns. */
-  turnStep() {
-    this.turnTime();
-    if (this.skew !== this.skew) this.skew = wallStep();
-    return this.skew;
-  }
-
   /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
   turnTime() {
     if (this.clock === 0) {
@@ -775,7 +762,11 @@ class Runner {
           deadline = NaN;
         } else {
           if (typeof deadline !== "number" || isNaN(deadline)) throw valueError("deadline", "an epoch time in ms (a number)", deadline);
-          deadline += this.turnStep(); // to engine time
+          // To engine time, by wallStep() read once per turn as the clock is (two clock reads cost
+          // a deadline add some 100 ns).
+          this.turnTime();
+          if (this.skew !== this.skew) this.skew = wallStep();
+          deadline += this.skew;
         }
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
@@ -975,14 +966,6 @@ class Runner {
       this.dedupeIds.set(d, entry);
     }
     return entry;
-  }
-
-  /** An item with an identity dedupe key settled: drop its hold on the token. */
-  releaseDedupe(id) {
-    const entry = this.dedupeHeld[id];
-    if (entry === undefined) return;
-    this.dedupeHeld[id] = undefined;
-    if (--entry.refs === 0) this.dedupeIds.delete(entry.keyValue);
   }
 
   /** The engine's answer to an add: a promise for the caller (its reject kept if `rejectable`), or the rejection. */
@@ -1334,7 +1317,11 @@ class Runner {
 
   /** A caller settled: drop its dedupe hold and leave its signal's watch; the last item out removes the listener. */
   forget(id) {
-    if (this.dedupeByFn !== undefined) this.releaseDedupe(id);
+    const entry = this.dedupeByFn === undefined ? undefined : this.dedupeHeld[id]; // its hold on an identity dedupe key's token
+    if (entry !== undefined) {
+      this.dedupeHeld[id] = undefined;
+      if (--entry.refs === 0) this.dedupeIds.delete(entry.keyValue);
+    }
     const watch = this.watchOf[id];
     if (watch === undefined) return;
     this.unlink(watch, id);
