@@ -311,7 +311,7 @@ function engineParams(options) {
   try {
     readOptions(options, "", OPTIONS, params, given);
   } catch (err) {
-    if (err !== null && typeof err === "object" && read(err, "code") === "E_CONFIG") throw err;
+    if (read(err, "code") === "E_CONFIG") throw err; // ours (read: whatever was thrown)
     // A Proxy or getter that throws while we read the options.
     throw unreadable("options", err);
   }
@@ -1006,10 +1006,7 @@ class Runner {
       // re-entered add with the same signal) are aborted with the error.
       watch.joinable = false;
       watch.listener = undefined;
-      const ids = [];
-      for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
-      for (const i of ids) this.unlink(watch, i);
-      this.cancelAll(ids, err);
+      this.cancelAll(watch, err);
     }
   }
 
@@ -1021,14 +1018,16 @@ class Runner {
     // without becoming `aborted`); this one stays until its items settle.
     watch.joinable = false;
     this.sync(); // may settle some of them
-    const ids = [];
-    for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
-    this.cancelAll(ids, reason);
+    this.cancelAll(watch, reason);
   }
 
-  /** Cancel items in the engine with `reason` as their E_ABORTED cause, then settle them. */
-  cancelAll(ids, reason) {
-    const core = this.core, now = engineNow();
+  /**
+   * Cancel the watch's items in the engine with `reason` as their E_ABORTED cause, then settle
+   * them (each leaves the watch as it settles, see forget).
+   */
+  cancelAll(watch, reason) {
+    const core = this.core, now = engineNow(), ids = [];
+    for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
     let any = false;
     for (const id of ids) {
       this.reasons[id] = reason;
