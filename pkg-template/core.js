@@ -1361,7 +1361,7 @@ class Runner {
   maybeFree() {
     if (this.live !== 0 || this.direct !== 0 || this.callsInFlight.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
     const core = this.core;
-    this.lastStats = this.readStats(); // a copy: the engine's memory is freed next
+    this.lastStats = this.statsNow(); // read now: the engine's memory is freed next
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.core = undefined;
@@ -1646,14 +1646,11 @@ class Runner {
     return utf8.encodeInto(text, new Uint8Array(this.memory.buffer, at, room)).written;
   }
 
-  /** The engine's stats vector (see Core.stats), copied out of wasm memory. */
-  readStats() {
-    return new Float64Array(this.memory.buffer, this.core.stats() >>> 0, STATS_LEN).slice();
-  }
-
+  /** stats(): the engine's stats vector (see Core.stats) by name, or the last one once the engine is freed. */
   statsNow() {
-    if (this.core !== undefined) this.sync();
-    const s = this.core === undefined ? this.lastStats : this.readStats();
+    if (this.core === undefined) return { ...this.lastStats };
+    this.sync();
+    const s = new Float64Array(this.memory.buffer, this.core.stats() >>> 0, STATS_LEN);
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],
       succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9], circuitsOpen: s[10],
