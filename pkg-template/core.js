@@ -321,8 +321,8 @@ function engineParams(options) {
 
 // Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
 // JSON-escaped (injective) under their own prefix, so "\uD800" and "\uDC00" stay distinct.
-const wellFormed = typeof "".isWellFormed === "function" ? (s) => s.isWellFormed() : (s) => !/[\uD800-\uDFFF]/.test(s);
-const stringName = (s) => (wellFormed(s) ? "s" + s : "u" + JSON.stringify(s));
+// (Without isWellFormed, a string with any surrogate, paired or not, goes escaped.)
+const stringName = (s) => (s.isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(s) ? "s" + s : "u" + JSON.stringify(s));
 
 /** The error's retry-after hint in ms, NaN for none (or when reading it throws). */
 function retryAfterMs(err) {
