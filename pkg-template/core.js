@@ -66,31 +66,34 @@ function wallStep() {
   return s * s < 1e6 ? 0 : s; // |s| < 1 s
 }
 
-// Options: name → [index in the numeric vector the engine decodes (P_*), kind].
-// Kinds: "n" number, "n?" number or null, "b" boolean, an object: one of its names (→ its
-// number), FN a function, FLAG a boolean the face reads itself (no index), or a nested table.
-const FN = "function", FLAG = "flag";
-const BUDGET = { maxTokens: [P_MAX_TOKENS, "n"], tokenRatio: [P_TOKEN_RATIO, "n"] };
+// Options: name → what its value must be. A number: a number option, at that index in the
+// numeric vector the engine decodes (P_*), whose range the engine checks (see the Runner's constructor);
+// [i, "boolean"]: a boolean (1 or 0 at i); [i, names]: one of the names (→ its number at i); FN:
+// a function; an object: a nested table. An index past the vector's end (PARAM_COUNT) is none:
+// the face reads those options itself.
+const FN = [PARAM_COUNT, "function"];
+const BUDGET = { maxTokens: P_MAX_TOKENS, tokenRatio: P_TOKEN_RATIO };
 const RETRY = {
-  maxAttempts: [P_MAX_ATTEMPTS, "n"], baseDelayMs: [P_BASE_DELAY_MS, "n"], maxDelayMs: [P_MAX_DELAY_MS, "n"],
-  multiplier: [P_MULTIPLIER, "n"], jitter: [P_JITTER, { full: JITTER_FULL, equal: JITTER_EQUAL, none: JITTER_NONE }],
-  maxRetryAfterMs: [P_MAX_RETRY_AFTER_MS, "n"], classify: FN, budget: BUDGET,
+  maxAttempts: P_MAX_ATTEMPTS, baseDelayMs: P_BASE_DELAY_MS, maxDelayMs: P_MAX_DELAY_MS, multiplier: P_MULTIPLIER,
+  jitter: [P_JITTER, { full: JITTER_FULL, equal: JITTER_EQUAL, none: JITTER_NONE }],
+  maxRetryAfterMs: P_MAX_RETRY_AFTER_MS, classify: FN, budget: BUDGET,
 };
-const CIRCUIT_BREAKER = { failureThreshold: [P_FAILURE_THRESHOLD, "n"], resetMs: [P_RESET_MS, "n"] };
+const CIRCUIT_BREAKER = { failureThreshold: P_FAILURE_THRESHOLD, resetMs: P_RESET_MS };
 const OPTIONS = {
-  transport: FN, maxBatchSize: [P_MAX_BATCH_SIZE, "n"], maxWaitMs: [P_MAX_WAIT_MS, "n"],
-  maxBatchWeight: [P_MAX_BATCH_WEIGHT, "n?"], weigh: FN, keyOf: FN, resolveKeys: FN, dedupeBy: FN,
-  maxQueued: [P_MAX_QUEUED, "n"], whenFull: [P_WHEN_FULL, { reject: WHEN_FULL_REJECT, wait: WHEN_FULL_WAIT }],
-  maxInFlight: [P_MAX_IN_FLIGHT, "n"], maxInFlightPerKey: [P_MAX_IN_FLIGHT_PER_KEY, "n?"],
-  timeoutMs: [P_TIMEOUT_MS, "n?"],
+  transport: FN, maxBatchSize: P_MAX_BATCH_SIZE, maxWaitMs: P_MAX_WAIT_MS, maxBatchWeight: P_MAX_BATCH_WEIGHT,
+  weigh: FN, keyOf: FN, resolveKeys: FN, dedupeBy: FN, maxQueued: P_MAX_QUEUED,
+  whenFull: [P_WHEN_FULL, { reject: WHEN_FULL_REJECT, wait: WHEN_FULL_WAIT }],
+  maxInFlight: P_MAX_IN_FLIGHT, maxInFlightPerKey: P_MAX_IN_FLIGHT_PER_KEY, timeoutMs: P_TIMEOUT_MS,
   errorMode: [P_ERROR_MODE, { partial: ERROR_MODE_PARTIAL, fail_fast: ERROR_MODE_FAIL_FAST, atomic: ERROR_MODE_ATOMIC }],
-  retry: RETRY, bisect: [P_BISECT, "b"], onBatchStart: FN, onBatchEnd: FN, adaptive: [P_ADAPTIVE, "b"],
-  flushOnHide: FLAG, circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
+  retry: RETRY, bisect: [P_BISECT, "boolean"], onBatchStart: FN, onBatchEnd: FN, adaptive: [P_ADAPTIVE, "boolean"],
+  flushOnHide: [PARAM_COUNT, "boolean"], circuitBreaker: CIRCUIT_BREAKER, onCircuitChange: FN,
 };
+// The number options for which null means none, as undefined does.
+const NULLABLE = [P_MAX_BATCH_WEIGHT, P_MAX_IN_FLIGHT_PER_KEY, P_TIMEOUT_MS];
 const CLASSES = { retry: CLASS_RETRY, bisect: CLASS_BISECT, fail: CLASS_FAIL };
-// Jobs a drain collects, three entries each in `jobs`: kind, then its two arguments (no object
+// Jobs a drain collects, three entries each in `jobs`: the tag of the output that asked for it
+// (DISPATCH, TIMED_OUT, ABANDONED, BATCH_END, CIRCUIT, ROUTE), then its two arguments (no object
 // per job; see Cur for why objects made per call are avoided on this path).
-const JOB_CALL = 0, JOB_TIMED_OUT = 1, JOB_ABANDONED = 2, JOB_END = 3, JOB_CIRCUIT = 4, JOB_ROUTE = 5;
 
 let bindings; // { Core, memory }: the shell's Core and the instance's memory (see bind)
 const utf8 = new TextEncoder();
@@ -195,15 +198,6 @@ function describe(v) {
   return v === null ? "null" : v !== v ? "NaN" : typeof v;
 }
 
-/** `String(v)`, or what `v` is when even that throws (null-prototype objects, Proxies). */
-function show(v) {
-  try {
-    return String(v);
-  } catch {
-    return describe(v);
-  }
-}
-
 // Reads of user values (thrown errors, result entries) go through these: a getter or Proxy trap
 // that throws reads as `undefined`, so that nothing a user value does escapes the library.
 function read(obj, name) {
@@ -214,10 +208,18 @@ function read(obj, name) {
   }
 }
 
-/** An error's text for our messages: its `message`, else `String(err)`, whatever it is. */
+/**
+ * An error's text for our messages: its `message`, else `String(err)`, else (null-prototype
+ * objects, Proxies) what it is; whatever it is (read() makes null's and undefined's `message` undefined).
+ */
 function errorText(err) {
-  const m = err !== null && (typeof err === "object" || typeof err === "function") ? read(err, "message") : undefined;
-  return typeof m === "string" && m !== "" ? m : show(err);
+  const m = read(err, "message");
+  if (typeof m === "string" && m !== "") return m;
+  try {
+    return String(err);
+  } catch {
+    return describe(err);
+  }
 }
 
 function isError(v) {
@@ -235,16 +237,11 @@ function isPlainObject(v) {
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
-function editDistance(a, b) {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
+/** Whether `b` is at most `k` edits (insert, delete, replace a character) away from `a`. */
+function near(a, b, k) {
+  // A first character in common is always kept: only a difference costs an edit.
+  return a === b || (k > 0 && (a[0] === b[0] ? near(a.slice(1), b.slice(1), k)
+    : near(a.slice(1), b, k - 1) || near(a, b.slice(1), k - 1) || near(a.slice(1), b.slice(1), k - 1)));
 }
 
 const ADD_OPTIONS = ["key", "weight", "signal", "deadline"];
@@ -252,8 +249,8 @@ const ADD_OPTIONS = ["key", "weight", "signal", "deadline"];
 
 /** E_CONFIG for a name `names` lacks, with the likeliest one (`prefix` + name) when one is close. */
 function unknownOption(path, prefix, names, name, what) {
-  const near = names.find((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2);
-  return configError(path, `is not ${what}${near ? ` (did you mean \`${prefix}${near}\`?)` : ""}`);
+  const close = names.find((k) => near(k.toLowerCase(), name.toLowerCase(), 2));
+  return configError(path, `is not ${what}${close ? ` (did you mean \`${prefix}${close}\`?)` : ""}`);
 }
 
 /** E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError. */
@@ -274,10 +271,11 @@ function readOptions(obj, prefix, table, params, given) {
     const v = obj[name];
     given[path] = v;
     if (v === undefined) continue;
-    if (spec === FN) {
-      if (typeof v !== "function") throw configError(path, `must be a function, got ${describe(v)}`);
-    } else if (spec === FLAG) {
-      if (typeof v !== "boolean") throw configError(path, `must be a boolean, got ${describe(v)}`);
+    if (typeof spec === "number") {
+      // Anything but a number (NaN too) goes as -Infinity, which every rule refuses: the engine
+      // names the rule, valueError the class (a TypeError for a type, else a RangeError).
+      if (typeof v === "number" && v === v) params[spec] = v;
+      else if (v !== null || !NULLABLE.includes(spec)) params[spec] = -Infinity;
     } else if (!Array.isArray(spec)) {
       if (spec === BUDGET && typeof v === "boolean") {
         if (!v) params[P_BUDGET] = 0;
@@ -289,20 +287,16 @@ function readOptions(obj, prefix, table, params, given) {
         readOptions(v, path + ".", spec, params, given);
       }
     } else {
-      const [i, kind] = spec;
-      if (typeof kind === "object") {
-        if (typeof v !== "string" || !Object.hasOwn(kind, v)) {
+      const [i, names] = spec;
+      if (typeof names === "string") {
+        if (typeof v !== names) throw configError(path, `must be a ${names}, got ${describe(v)}`);
+        params[i] = v === true ? 1 : 0;
+      } else {
+        if (typeof v !== "string" || !Object.hasOwn(names, v)) {
           const Ctor = typeof v === "string" ? RangeError : TypeError;
-          throw configError(path, `must be one of ${Object.keys(kind).map((k) => JSON.stringify(k)).join(", ")}, got ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`, Ctor);
+          throw configError(path, `must be one of ${Object.keys(names).map((k) => JSON.stringify(k)).join(", ")}, got ${typeof v === "string" ? JSON.stringify(v) : describe(v)}`, Ctor);
         }
-        params[i] = kind[v];
-      } else if (kind === "b") {
-        if (typeof v !== "boolean") throw configError(path, `must be a boolean, got ${describe(v)}`);
-        params[i] = v ? 1 : 0;
-      } else if (!(v === null && kind === "n?")) {
-        if (typeof v !== "number") throw configError(path, `must be a number, got ${describe(v)}`);
-        if (isNaN(v)) throw configError(path, "must be a number, got NaN", RangeError);
-        params[i] = v;
+        params[i] = names[v];
       }
     }
   }
@@ -317,37 +311,24 @@ function engineParams(options) {
   try {
     readOptions(options, "", OPTIONS, params, given);
   } catch (err) {
-    if (err !== null && typeof err === "object" && read(err, "code") === "E_CONFIG") throw err;
+    if (read(err, "code") === "E_CONFIG") throw err; // ours (read: whatever was thrown)
     // A Proxy or getter that throws while we read the options.
     throw unreadable("options", err);
   }
   if (typeof given.transport !== "function") throw configError("transport", "is required and must be a function");
-  return { params, given };
-}
-
-/** The engine refused a value (its option's and rule's numbers, see Core.problem): a RangeError naming the option and the value. */
-function rangeError(problem, given) {
-  const option = OPTION_PATHS[problem.charCodeAt(0)];
-  return configError(option, `must be ${RULES[problem.charCodeAt(1)]}, got ${show(given[option])}`, RangeError);
+  return [params, given];
 }
 
 // Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
 // JSON-escaped (injective) under their own prefix, so "\uD800" and "\uDC00" stay distinct.
-const wellFormed = typeof "".isWellFormed === "function" ? (s) => s.isWellFormed() : (s) => !/[\uD800-\uDFFF]/.test(s);
-const stringName = (s) => (wellFormed(s) ? "s" + s : "u" + JSON.stringify(s));
-
-/** A stable engine key name for a key value (strings and numbers are distinct keys). */
-function keyName(k) {
-  if (typeof k === "string") return stringName(k);
-  if (typeof k === "number" && !isNaN(k)) return "n" + k;
-  return undefined;
-}
+// (Without isWellFormed, a string with any surrogate, paired or not, goes escaped.)
+const stringName = (s) => (s.isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(s) ? "s" + s : "u" + JSON.stringify(s));
 
 /** The error's retry-after hint in ms, NaN for none (or when reading it throws). */
 function retryAfterMs(err) {
   try {
     if (typeof err.retryAfterMs === "number") return err.retryAfterMs;
-    const headers = err.response && err.response.headers;
+    const headers = err.response?.headers;
     if (!headers) return NaN;
     const h = typeof headers.get === "function" ? headers.get("retry-after") : headers["retry-after"];
     if (h === null || h === undefined) return NaN;
@@ -360,10 +341,9 @@ function retryAfterMs(err) {
   }
 }
 
-/** The transport's `batch`. `signal` is made on first use: most transports never read it. */
+/** The transport's `batch`. `signal` is made on first use (most transports never read it) or abort. */
 class Batch {
   #controller;
-  #reason;
   constructor(id, key, items, attempt, deadline, keepalive) {
     this.id = id;
     this.key = key;
@@ -373,15 +353,10 @@ class Batch {
     this.keepalive = keepalive;
   }
   get signal() {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
+    return (this.#controller ??= new AbortController()).signal;
   }
   static abort(batch, reason) {
-    batch.#reason = reason;
-    if (batch.#controller !== undefined) batch.#controller.abort(reason);
+    (batch.#controller ??= new AbortController()).abort(reason);
   }
 }
 
@@ -421,32 +396,30 @@ class Cur {
       new CallRecord(new Batch(f[0], "", [], f[1], f[0], false), f[0], f[0], []),
     ];
   })();
-  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false, routeError) {
+  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false) {
     this.answers = results;
-    this.callError = error;
+    this.callError = error; // the call's batch-level error, or what the failed resolveKeys call threw (routeFailed)
     this.errorMessage = message;
     this.callItems = items;
     this.ids = ids; // an array, or the first of a run of ids (see DISPATCH)
     this.callSize = size; // the call's size (not items.length: the transport may empty batch.items)
     this.substitutes = substitutes;
     this.routeFailed = routeFailed;
-    this.routeError = routeError;
   }
 }
 
-/** Result entry `i`, or an E_RESULT_SHAPE error when reading it throws (a getter, a Proxy). */
-function entry(results, i) {
+/**
+ * The error entry `i` failed its item with: the transport's own, ours for an unreadable value, or
+ * an E_RESULT_SHAPE error when reading it throws now (a getter, a Proxy).
+ */
+function failedEntry(cur, i) {
+  const substitute = cur.substitutes?.get(i);
+  if (substitute !== undefined) return substitute;
   try {
-    return results[i];
+    return cur.answers[i];
   } catch (err) {
     return entryError(i, err);
   }
-}
-
-/** The error entry `i` failed its item with: the transport's own, or ours for an unreadable value. */
-function failedEntry(cur, i) {
-  const substitute = cur.substitutes === undefined ? undefined : cur.substitutes.get(i);
-  return substitute !== undefined ? substitute : entry(cur.answers, i);
 }
 
 // A plain add's promise keeps only its resolve function: a rejection resolves it with a thenable
@@ -480,12 +453,7 @@ function resolveVia(resolve, value) {
 
 /** A promise rejected with `err` after every settle still on its way (see rejectVia). */
 function refused(err) {
-  return lateJobs === 0 ? Promise.reject(err) : new Promise((r) => rejectVia(r, err));
-}
-
-/** A promise fulfilled after every settle still on its way. */
-function fulfilled() {
-  return lateJobs === 0 ? Promise.resolve() : new Promise((r) => settleLate(r, undefined, false));
+  return new Promise((resolve, reject) => rejectNow(resolve, reject, err));
 }
 
 function entryError(i, err) {
@@ -568,15 +536,18 @@ class Runner {
     if (bindings === undefined) {
       throw hbError("E_CONFIG", "the wasm module is not loaded; call init() from \"hyperbatch/slim\" first");
     }
-    const { params, given } = engineParams(options);
+    const [params, given] = engineParams(options);
     const core = new bindings.Core();
     this.memory = bindings.memory;
     this.core = core;
     const n = core.configure(this.put(params), Math.floor(Math.random() * 2 ** 52));
     if (n !== 0) {
-      const problem = String.fromCharCode(...new Float64Array(this.memory.buffer, core.buf_ptr() >>> 0, n));
+      // The engine refused a value: its option's and rule's numbers (see Core.problem). A
+      // RangeError naming the option, the rule and the value; a TypeError for a value that is no
+      // number (see readOptions).
+      const [o, rule] = this.outputs(n), option = OPTION_PATHS[o];
       core.free();
-      throw rangeError(problem, given);
+      throw valueError(option, RULES[rule], given[option]);
     }
     // User functions are called as `(0, this.transportFn)(batch)`: `this` undefined for them (as
     // for the hooks), never this Runner and the engine behind it.
@@ -618,7 +589,7 @@ class Runner {
     // turn down again, so a loader that adds five items per flush copies a few ids, not RESERVE_MAX.
     this.reserveSize = MIN_RESERVE;
     this.keyIds = new Map(); // key value → engine key id
-    this.keyVals = []; // engine key id → key value
+    this.keyVals = []; // engine key id → key value (undefined at UNROUTED and DEFAULT_KEY, which no value interns to)
     this.callsInFlight = new Map(); // batch id → { batch }, while in flight (see endCall)
     this.jobs = [];
     this.runningJobs = false;
@@ -653,7 +624,7 @@ class Runner {
       this.clock = 0;
       this.skew = NaN;
     };
-    this.skew = NaN; // wallStep() for this turn's deadlines, see turnStep
+    this.skew = NaN; // wallStep() for this turn's deadlines, see addSlow
     this.tickQueued = false;
     this.timer = undefined;
     this.timerAt = NaN;
@@ -695,8 +666,8 @@ class Runner {
 
   /** flushOnHide: send every queue when the page is hidden, as keepalive calls. Browsers only. */
   listenForHide() {
-    const doc = globalThis.document, win = globalThis.window;
-    if (doc === null || typeof doc !== "object" || typeof doc.addEventListener !== "function") return;
+    const doc = globalThis.document;
+    if (typeof doc?.addEventListener !== "function") return;
     this.onHide = (event) => {
       if (this.core === undefined) return; // freed by close()
       if (read(event, "type") === "visibilitychange" && read(doc, "visibilityState") !== "hidden") return;
@@ -706,14 +677,10 @@ class Runner {
       this.hiding = this.core.flush(engineNow());
       this.drain();
     };
-    this.hideTargets = []; // [target, event type] pairs listened to, each as soon as it is
-    for (const pair of [[doc, "visibilitychange"], [win, "pagehide"]]) {
-      const target = pair[0];
-      if (target !== null && typeof target === "object" && typeof target.addEventListener === "function") {
-        target.addEventListener(pair[1], this.onHide);
-        this.hideTargets.push(pair);
-      }
-    }
+    // [target, event type] pairs, each listened to in turn; close() removes the listener from
+    // every one (removing one never added does nothing).
+    this.hideTargets = [[doc, "visibilitychange"], [globalThis.window, "pagehide"]];
+    for (const [target, type] of this.hideTargets) target?.addEventListener?.(type, this.onHide);
   }
 
   /** close(): the page-hide listeners go. */
@@ -723,31 +690,24 @@ class Runner {
     this.onHide = undefined;
     for (const [target, type] of this.hideTargets) {
       try {
-        target.removeEventListener(type, onHide);
+        target?.removeEventListener?.(type, onHide);
       } catch {
         // a stand-in that throws: close() goes on
       }
     }
-    this.hideTargets = undefined;
   }
 
+  /** The engine key id of key value `k`, -1 when it is none (a key is a string or a number but NaN). */
   internKey(k) {
     let id = this.keyIds.get(k);
     if (id === undefined) {
-      const name = keyName(k);
-      if (name === undefined) return -1;
-      id = this.core.intern(this.putText(name));
+      if (typeof k !== "string" && (typeof k !== "number" || isNaN(k))) return -1;
+      // Named as dedupe keys are (strings and numbers distinct).
+      id = this.core.intern(this.putText(this.dedupeToken(k)));
       this.keyIds.set(k, id);
       this.keyVals[id] = k;
     }
     return id;
-  }
-
-  /** wallStep(), read once per turn as the clock is: two clock reads cost a deadline add some 100 ns. */
-  turnStep() {
-    this.turnTime();
-    if (this.skew !== this.skew) this.skew = wallStep();
-    return this.skew;
   }
 
   /** Time for adds: read once per turn (a sync loop of adds shares it), never later than real. */
@@ -780,7 +740,7 @@ class Runner {
       // still in that drain's buffer. The add waits until the read is over.
       return new Promise((resolve) => queueMicrotask(() => resolve(this.addItem(item, opts))));
     }
-    if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // closed and freed
+    if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED)); // closed and freed
     let key, weight, deadline = NaN, signal, dedupe, optsRead = false;
     try {
       if (opts !== undefined && opts !== null) {
@@ -802,7 +762,11 @@ class Runner {
           deadline = NaN;
         } else {
           if (typeof deadline !== "number" || isNaN(deadline)) throw valueError("deadline", "an epoch time in ms (a number)", deadline);
-          deadline += this.turnStep(); // to engine time
+          // To engine time, by wallStep() read once per turn as the clock is (two clock reads cost
+          // a deadline add some 100 ns).
+          this.turnTime();
+          if (this.skew !== this.skew) this.skew = wallStep();
+          deadline += this.skew;
         }
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
@@ -810,7 +774,7 @@ class Runner {
         if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
       optsRead = true;
-      if (this.core === undefined) return refused(this.addError(ADD_CLOSED)); // freed by a getter above
+      if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED)); // freed by a getter above
       // A deadline alone, on a batcher with one plain queue: recorded as plain adds are.
       if (this.plain && key === undefined && weight === undefined && signal === undefined && deadline === deadline
         && (this.used < this.timedLen && deadline === this.groupDeadline || this.refill(deadline))) {
@@ -838,12 +802,12 @@ class Runner {
       }
     } catch (err) {
       // Options a Proxy or getter cannot give read as the constructor's do: E_CONFIG, cause kept.
-      return refused(this.core === undefined ? this.addError(ADD_CLOSED)
+      return refused(this.core === undefined ? this.codeError(-ADD_CLOSED)
         : optsRead || read(err, "code") === "E_CONFIG" ? err
         : unreadable("add options", err));
     }
     // User code called above (keyOf, weigh, dedupeBy, a getter) may have closed and freed the batcher.
-    if (this.core === undefined) return refused(this.addError(ADD_CLOSED));
+    if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED));
     const now = this.turnTime();
     // Only an item with a signal or a deadline can be rejected from outside the engine's outputs.
     const rejectable = signal !== undefined || deadline === deadline;
@@ -872,10 +836,10 @@ class Runner {
    * Batcher without `timeoutMs` (the facade's shared one): a timed-out call is never ended here.
    */
   startCall() {
-    if (this.core === undefined) throw this.addError(ADD_CLOSED); // closed and freed
+    if (this.core === undefined) throw this.codeError(-ADD_CLOSED); // closed and freed
     this.sync();
     const r = this.core.call_now(engineNow());
-    if (r < 0) throw this.addError(r, 1);
+    if (r < 0) throw this.codeError(-r, 1);
     this.direct++; // close() waits for it: the engine is not freed under a call in flight
     if (r % 2 === 1) this.drain();
     return (r - (r % 2)) / 2;
@@ -966,7 +930,7 @@ class Runner {
       return;
     }
     // Not reached while every other input syncs first; should it be, no caller is left hanging.
-    const err = this.addError(r, 1);
+    const err = this.codeError(-r, 1);
     for (let j = 0; j < n; j++) {
       const id = this.first + j, resolve = this.res[id];
       this.res[id] = this.vals[id] = undefined;
@@ -1004,19 +968,11 @@ class Runner {
     return entry;
   }
 
-  /** An item with an identity dedupe key settled: drop its hold on the token. */
-  releaseDedupe(id) {
-    const entry = this.dedupeHeld[id];
-    if (entry === undefined) return;
-    this.dedupeHeld[id] = undefined;
-    if (--entry.refs === 0) this.dedupeIds.delete(entry.keyValue);
-  }
-
   /** The engine's answer to an add: a promise for the caller (its reject kept if `rejectable`), or the rejection. */
   trackAdd(r, item, signal, weight, rejectable) {
     if (r < 0) {
       this.drain(); // a key made for this add may be released
-      return refused(this.addError(r, weight));
+      return refused(this.codeError(-r, weight));
     }
     const id = r >>> 1;
     const p = rejectable ? this.pendingWithReject(id, item) : this.pending(id, item);
@@ -1050,10 +1006,7 @@ class Runner {
       // re-entered add with the same signal) are aborted with the error.
       watch.joinable = false;
       watch.listener = undefined;
-      const ids = [];
-      for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
-      for (const i of ids) this.unlink(watch, i);
-      this.cancelAll(ids, err);
+      this.cancelAll(watch, err);
     }
   }
 
@@ -1065,14 +1018,16 @@ class Runner {
     // without becoming `aborted`); this one stays until its items settle.
     watch.joinable = false;
     this.sync(); // may settle some of them
-    const ids = [];
-    for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
-    this.cancelAll(ids, reason);
+    this.cancelAll(watch, reason);
   }
 
-  /** Cancel items in the engine with `reason` as their E_ABORTED cause, then settle them. */
-  cancelAll(ids, reason) {
-    const core = this.core, now = engineNow();
+  /**
+   * Cancel the watch's items in the engine with `reason` as their E_ABORTED cause, then settle
+   * them (each leaves the watch as it settles, see forget).
+   */
+  cancelAll(watch, reason) {
+    const core = this.core, now = engineNow(), ids = [];
+    for (let i = watch.head; i !== -1; i = this.watchNext[i]) ids.push(i);
     let any = false;
     for (const id of ids) {
       this.reasons[id] = reason;
@@ -1103,13 +1058,34 @@ class Runner {
     this.listening--;
   }
 
-  addError(r, weight) {
-    switch (r) {
-      case ADD_CLOSED: return hbError("E_CLOSED", "the batcher is closed");
-      case ADD_FULL: return hbError("E_FULL", "the queue is full (maxQueued)");
-      case ADD_TOO_LARGE: return hbError("E_TOO_LARGE", `item weight ${weight} exceeds maxBatchWeight`);
-      case ADD_DEADLINE: return hbError("E_DEADLINE", "the item's deadline has already passed");
-      default: return configError("add", `was refused (${r})`, RangeError);
+  /**
+   * The error of the engine's ErrorCode `c` (by discriminant, see CODES): an add it refused (the
+   * wire's ADD_* is -c; `weight` the item's), an item it failed with that code (OUTCOME_CODE:
+   * item `id`; `cur`, what the outputs refer to).
+   */
+  codeError(c, weight, cur, id) {
+    const code = CODES[c];
+    switch (code) {
+      case "E_CLOSED": return hbError(code, "the batcher is closed");
+      case "E_FULL": return hbError(code, "the queue is full (maxQueued)");
+      case "E_TOO_LARGE": return hbError(code, `item weight ${weight} exceeds maxBatchWeight`);
+      case "E_DEADLINE": return hbError(code, "the item's deadline passed");
+      case "E_ABORTED": {
+        const reason = this.reasons[id];
+        this.reasons[id] = undefined;
+        return abortError(reason);
+      }
+      case "E_TIMEOUT": {
+        // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
+        const msg = `resolveKeys took longer than timeoutMs (${this.callTimeoutMs} ms)`;
+        return hbError("E_ROUTE", msg, hbError(code, msg));
+      }
+      case "E_ROUTE":
+        return cur !== undefined && cur.routeFailed === true
+          ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.callError)
+          : hbError(code, "resolveKeys returned no string or number key for this item");
+      case undefined: return configError("add", `was refused (${-c})`, RangeError); // ADD_INVALID
+      default: return hbError(code, code);
     }
   }
 
@@ -1128,7 +1104,7 @@ class Runner {
       if (this.closing && !this.runningJobs) this.maybeFree();
       return;
     }
-    const buf = new Float64Array(this.memory.buffer, core.buf_ptr() >>> 0, n);
+    const buf = this.outputs(n);
     // Transport, resolveKeys and hook calls run after the buffer is read (they may re-enter
     // the engine), in the order the engine asked for them, across nested drains too.
     const jobs = this.jobs, cur = this.cur;
@@ -1172,21 +1148,20 @@ class Runner {
     }
   }
 
-  /** One job asked for by the engine (see JOB_*): a transport call, a timeout, a hook or a route. */
+  /** One job asked for by the engine (by its output's tag): a transport call, a hook, a route, a call's end. */
   run(kind, a, b) {
-    if (kind === JOB_CALL) this.callTransport(a, b);
-    else if (kind === JOB_TIMED_OUT) this.timedOut(a);
-    else if (kind === JOB_ABANDONED) this.abandoned(a);
-    else if (kind === JOB_END) callHook(this.batchEndHook, a);
-    else if (kind === JOB_CIRCUIT) callHook(this.circuitHook, a);
-    else this.route(a, b);
+    if (kind === DISPATCH) this.callTransport(a, b);
+    else if (kind === BATCH_END) callHook(this.batchEndHook, a);
+    else if (kind === CIRCUIT) callHook(this.circuitHook, a);
+    else if (kind === ROUTE) this.route(a, b);
+    else this.abortCall(kind, a);
   }
 
   /** A job threw (it should not: user code is guarded): fail its call or route, never the others. */
   jobFailed(kind, a, err) {
     try {
-      if (kind === JOB_CALL) this.failure(a, err, FAIL_THROWN);
-      else if (kind === JOB_ROUTE) this.routeFailed(a, err);
+      if (kind === DISPATCH) this.failure(a, err, FAIL_THROWN);
+      else if (kind === ROUTE) this.routeFailed(a, err);
     } catch {
       // nothing left to settle through
     }
@@ -1257,9 +1232,9 @@ class Runner {
             for (let j = 0; j < m; j++) items[j] = vals[ids[j] = buf[i + 8 + j]];
           }
           const keyId = buf[i + 2], deadline = buf[i + 4];
-          const id = buf[i + 1], batch = new Batch(id, keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], items,
+          const id = buf[i + 1], batch = new Batch(id, this.keyVals[keyId], items,
             buf[i + 3], isNaN(deadline) ? undefined : deadline - wallStep(), this.hiding !== false);
-          jobs.push(JOB_CALL, new CallRecord(batch, id, ids, items), buf[i + 5]);
+          jobs.push(DISPATCH, new CallRecord(batch, id, ids, items), buf[i + 5]);
           i += 8 + listed;
           break;
         }
@@ -1268,32 +1243,28 @@ class Runner {
           i += 2;
           break;
         case TIMED_OUT:
-          jobs.push(JOB_TIMED_OUT, buf[i + 1], undefined);
-          i += 2;
-          break;
         case ABANDONED:
-          jobs.push(JOB_ABANDONED, buf[i + 1], undefined);
+          jobs.push(buf[i], buf[i + 1], undefined);
           i += 2;
           break;
         case BATCH_END: {
           if (this.batchEndHook !== undefined) {
             const keyId = buf[i + 2];
             const info = {
-              id: buf[i + 1], key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], size: buf[i + 3],
+              id: buf[i + 1], key: this.keyVals[keyId], size: buf[i + 3],
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
               failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.callError : undefined,
               items: cur.callItems, results: cur.answers,
             };
-            jobs.push(JOB_END, info, undefined);
+            jobs.push(BATCH_END, info, undefined);
           }
           i += 10;
           break;
         }
         case ROUTE: {
-          const m = buf[i + 2];
-          const ids = new Array(m);
-          for (let j = 0; j < m; j++) ids[j] = buf[i + 3 + j];
-          jobs.push(JOB_ROUTE, buf[i + 1], ids.map((id) => this.vals[id]));
+          const m = buf[i + 2], items = new Array(m);
+          for (let j = 0; j < m; j++) items[j] = this.vals[buf[i + 3 + j]];
+          jobs.push(ROUTE, buf[i + 1], items);
           i += 3 + m;
           break;
         }
@@ -1322,9 +1293,9 @@ class Runner {
           const keyId = buf[i + 1], state = CIRCUIT_STATES[buf[i + 2]];
           this.circuitErrors[keyId] = state === "open" ? cur.callError : undefined;
           if (this.circuitHook !== undefined) {
-            const info = { key: keyId === DEFAULT_KEY ? undefined : this.keyVals[keyId], state };
+            const info = { key: this.keyVals[keyId], state };
             if (state === "open") info.error = cur.callError;
-            jobs.push(JOB_CIRCUIT, info, undefined);
+            jobs.push(CIRCUIT, info, undefined);
           }
           i += 3;
           break;
@@ -1335,7 +1306,7 @@ class Runner {
             // signal-like object's removeEventListener) that called the engine (flush, close, an
             // abort) and grew the wasm memory, which detached the view: read on through a new one
             // (the outputs stay where they are until the next drain).
-            buf = new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
+            buf = this.outputs(n);
             break;
           }
           throw new Error(`hyperbatch: corrupt engine output (tag ${buf[i]})`);
@@ -1345,7 +1316,11 @@ class Runner {
 
   /** A caller settled: drop its dedupe hold and leave its signal's watch; the last item out removes the listener. */
   forget(id) {
-    if (this.dedupeByFn !== undefined) this.releaseDedupe(id);
+    const entry = this.dedupeByFn === undefined ? undefined : this.dedupeHeld[id]; // its hold on an identity dedupe key's token
+    if (entry !== undefined) {
+      this.dedupeHeld[id] = undefined;
+      if (--entry.refs === 0) this.dedupeIds.delete(entry.keyValue);
+    }
     const watch = this.watchOf[id];
     if (watch === undefined) return;
     this.unlink(watch, id);
@@ -1378,26 +1353,7 @@ class Runner {
         const cause = this.circuitErrors[arg];
         return hbError("E_CIRCUIT_OPEN", `the key's circuit is open: ${errorText(cause)}`, cause);
       }
-      default: {
-        const code = CODES[arg];
-        if (code === "E_ABORTED") {
-          const reason = this.reasons[id];
-          this.reasons[id] = undefined;
-          return abortError(reason);
-        }
-        if (code === "E_DEADLINE") return hbError(code, "the item's deadline passed");
-        if (code === "E_TIMEOUT") {
-          // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
-          const msg = `resolveKeys took longer than timeoutMs (${this.callTimeoutMs} ms)`;
-          return hbError("E_ROUTE", msg, hbError(code, msg));
-        }
-        if (code === "E_ROUTE") {
-          return cur !== undefined && cur.routeFailed === true
-            ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.routeError)
-            : hbError(code, "resolveKeys returned no string or number key for this item");
-        }
-        return hbError(code, code);
-      }
+      default: return this.codeError(arg, undefined, cur, id);
     }
   }
 
@@ -1405,7 +1361,7 @@ class Runner {
   maybeFree() {
     if (this.live !== 0 || this.direct !== 0 || this.callsInFlight.size !== 0 || this.runningJobs || this.reading || this.core === undefined) return;
     const core = this.core;
-    this.lastStats = this.readStats(); // a copy: the engine's memory is freed next
+    this.lastStats = this.statsNow(); // read now: the engine's memory is freed next
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.core = undefined;
@@ -1583,21 +1539,22 @@ class Runner {
     this.cur = undefined;
   }
 
-  timedOut(batchId) {
+  /**
+   * The call `batchId`'s signal aborts: TIMED_OUT, it failed with E_TIMEOUT; ABANDONED, nobody
+   * waits for it any more (its answer is still reported).
+   */
+  abortCall(kind, batchId) {
     const call = this.callsInFlight.get(batchId);
     if (call === undefined) return;
-    const err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
+    let err;
+    if (kind === TIMED_OUT) {
+      err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
+    } else {
+      err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
+      err.name = "AbortError";
+    }
     Batch.abort(call.callBatch, err);
-    this.failure(call, err, FAIL_TIMEOUT);
-  }
-
-  /** Nobody waits for this call any more: abort its signal. Its answer is still reported. */
-  abandoned(batchId) {
-    const call = this.callsInFlight.get(batchId);
-    if (call === undefined) return;
-    const err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
-    err.name = "AbortError";
-    Batch.abort(call.callBatch, err);
+    if (kind === TIMED_OUT) this.failure(call, err, FAIL_TIMEOUT);
   }
 
   route(routeId, items) {
@@ -1640,7 +1597,7 @@ class Runner {
 
   routeFailed(routeId, err) {
     if (this.core === undefined) return;
-    this.cur = new Cur(undefined, undefined, errorText(err), undefined, undefined, 0, undefined, true, err);
+    this.cur = new Cur(undefined, err, errorText(err), undefined, undefined, 0, undefined, true);
     this.sync();
     this.core.route_failed(routeId, engineNow());
     this.drain();
@@ -1657,7 +1614,7 @@ class Runner {
       this.closing = true;
       this.stopListeningForHide();
     }
-    if (this.core === undefined) return fulfilled();
+    if (this.core === undefined) return new Promise((resolve) => resolveVia(resolve)); // after every settle on its way
     this.sync();
     let p;
     if (closing) {
@@ -1669,6 +1626,11 @@ class Runner {
     }
     this.drain();
     return p;
+  }
+
+  /** The first `n` numbers of the Core's output buffer (Core.buf_ptr), a view into wasm memory. */
+  outputs(n) {
+    return new Float64Array(this.memory.buffer, this.core.buf_ptr() >>> 0, n);
   }
 
   /** Copies numbers where the Core reads its input (Core.input); returns how many. */
@@ -1684,14 +1646,11 @@ class Runner {
     return utf8.encodeInto(text, new Uint8Array(this.memory.buffer, at, room)).written;
   }
 
-  /** The engine's stats vector (see Core.stats), copied out of wasm memory. */
-  readStats() {
-    return new Float64Array(this.memory.buffer, this.core.stats() >>> 0, STATS_LEN).slice();
-  }
-
+  /** stats(): the engine's stats vector (see Core.stats) by name, or the last one once the engine is freed. */
   statsNow() {
-    if (this.core !== undefined) this.sync();
-    const s = this.core === undefined ? this.lastStats : this.readStats();
+    if (this.core === undefined) return { ...this.lastStats };
+    this.sync();
+    const s = new Float64Array(this.memory.buffer, this.core.stats() >>> 0, STATS_LEN);
     return {
       queued: s[0], inFlightBatches: s[1], inFlightItems: s[2], batches: s[3], items: s[4],
       succeeded: s[5], failed: s[6], retries: s[7], bisects: s[8], throttled: s[9], circuitsOpen: s[10],

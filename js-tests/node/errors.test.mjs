@@ -69,6 +69,14 @@ const BAD_CONFIGS = [
   ["bisect not a boolean", { transport, bisect: "yes" }, TypeError, "bisect"],
   ["onBatchStart not a function", { transport, onBatchStart: 1 }, TypeError, "onBatchStart"],
   ["onBatchEnd not a function", { transport, onBatchEnd: {} }, TypeError, "onBatchEnd"],
+  // Number options: a value of another type is a TypeError, NaN a RangeError, at any depth.
+  ["maxWaitMs null", { transport, maxWaitMs: null }, TypeError, "maxWaitMs"],
+  ["maxBatchWeight as a string", { transport, maxBatchWeight: "1" }, TypeError, "maxBatchWeight"],
+  ["timeoutMs NaN", { transport, timeoutMs: NaN }, RangeError, "timeoutMs"],
+  ["retry.maxAttempts as a string", { transport, retry: { maxAttempts: "3" } }, TypeError, "retry.maxAttempts"],
+  ["retry.budget.tokenRatio as a bigint", { transport, retry: { budget: { tokenRatio: 1n } } }, TypeError, "retry.budget.tokenRatio"],
+  ["circuitBreaker.resetMs null", { transport, circuitBreaker: { resetMs: null } }, TypeError, "circuitBreaker.resetMs"],
+  ["adaptive not a boolean", { transport, adaptive: 1 }, TypeError, "adaptive"],
 ];
 
 for (const [name, options, cls, names] of BAD_CONFIGS) {
