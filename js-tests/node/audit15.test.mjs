@@ -1,0 +1,101 @@
+// The fifteenth audit from outside: ordinary and hostile use of the public API, one test per
+// defect found by probing the built package (the earlier rounds: audit.test.mjs, audit10..14).
+// Each asserts what the contract says or, where it is silent, what a user of DataLoader, the
+// Fetch API and AbortSignal would expect.
+import assert from "node:assert/strict";
+import { Batcher, sleep, test, track } from "./_helpers.mjs";
+
+// ---------------------------------------------------------------------------------------------
+// `dedupeBy`: "items with equal dedupe key in the same queue window share one slot; every caller
+// gets the same outcome", and AddOptions `deadline`: "its queue dispatches no later than that
+// deadline" ("With `maxWaitMs: 10000` and an item due in 100 ms, the item is sent, not
+// expired"); `batch.deadline` "is the earliest item deadline, or `undefined`". A caller that
+// joined a queued slot kept its deadline to itself: its queue went at the end of its window, so
+// the caller expired unsent while the slot waited; and the slot's call carried the deadline of
+// its first caller even after that caller had left (aborted, or expired while queued: a deadline
+// already in the past), so a transport handing it to its server had the call refused for the
+// callers still waiting.
+
+test("audit15: a caller joining a deduped slot with a deadline is sent by that deadline, not expired; batch.deadline is its", async (t) => {
+  const calls = [];
+  const b = new Batcher({
+    transport: (batch) => {
+      calls.push({ at: Date.now(), deadline: batch.deadline, items: batch.items.map((x) => x.v) });
+      return batch.items.map((x) => `r:${x.v}`);
+    },
+    dedupeBy: (x) => x.id,
+    maxWaitMs: 10_000,
+  });
+  t.after(() => b.close());
+  const first = track(b.add({ id: 1, v: "first" })); // no deadline: opens the slot
+  const due = Date.now() + 150;
+  const joined = track(b.add({ id: 1, v: "joined" }, { deadline: due }));
+  await sleep(400); // far past the deadline, far before the window
+  assert.equal(joined.status, "fulfilled", `the joined caller ${joined.status}: ${joined.reason?.code}`);
+  assert.equal(joined.value, "r:first");
+  assert.equal(first.value, "r:first");
+  assert.equal(calls.length, 1);
+  assert.ok(calls[0].at <= due, `sent ${calls[0].at - due} ms after the deadline`);
+  assert.equal(calls[0].deadline, due, "batch.deadline is the joined caller's deadline");
+});
+
+test("audit15: a deduped slot whose first caller expired while queued is sent without that caller's past deadline", async (t) => {
+  const calls = [];
+  let release;
+  const b = new Batcher({
+    transport: (batch) => {
+      calls.push({ at: Date.now(), deadline: batch.deadline, items: batch.items.map((x) => x.v) });
+      const answer = batch.items.map((x) => `r:${x.v}`);
+      if (batch.items[0].v === "blocker") return new Promise((resolve) => (release = () => resolve(answer)));
+      return answer;
+    },
+    dedupeBy: (x) => x.id,
+    maxWaitMs: 0,
+    maxInFlight: 1,
+  });
+  t.after(() => b.close());
+  const blocker = track(b.add({ id: 0, v: "blocker" }));
+  await sleep(5);
+  assert.equal(calls.length, 1);
+  // Queued behind the blocker: the first caller's deadline passes there; the second has none,
+  // the third a later one.
+  const expired = track(b.add({ id: 1, v: "A" }, { deadline: Date.now() + 20 }));
+  const plain = track(b.add({ id: 1, v: "B" }));
+  const later = Date.now() + 5_000;
+  const expiredToo = track(b.add({ id: 2, v: "C" }, { deadline: Date.now() + 20 }));
+  const laterCaller = track(b.add({ id: 2, v: "D" }, { deadline: later }));
+  await sleep(60);
+  assert.equal(expired.reason?.code, "E_DEADLINE");
+  assert.equal(expiredToo.reason?.code, "E_DEADLINE");
+  release();
+  await b.flush();
+  assert.equal(blocker.value, "r:blocker");
+  assert.equal(plain.value, "r:A", "the slot still goes for the caller left");
+  assert.equal(laterCaller.value, "r:C");
+  assert.equal(calls.length, 2);
+  assert.deepEqual(calls[1].items, ["A", "C"]);
+  assert.equal(calls[1].deadline, later, "batch.deadline is the earliest deadline of a caller still waiting");
+  assert.ok(calls[1].deadline > calls[1].at, "no deadline already past is handed to the transport");
+});
+
+test("audit15: a deduped slot whose first caller was aborted carries no deadline of that caller", async (t) => {
+  const calls = [];
+  const b = new Batcher({
+    transport: (batch) => {
+      calls.push({ deadline: batch.deadline, items: batch.items.map((x) => x.v) });
+      return batch.items.map((x) => `r:${x.v}`);
+    },
+    dedupeBy: (x) => x.id,
+    maxWaitMs: 10_000,
+  });
+  t.after(() => b.close());
+  const ac = new AbortController();
+  const aborted = track(b.add({ id: 1, v: "A" }, { deadline: Date.now() + 60_000, signal: ac.signal }));
+  const plain = track(b.add({ id: 1, v: "B" }));
+  ac.abort(new Error("left"));
+  await b.flush();
+  assert.equal(aborted.reason?.code, "E_ABORTED");
+  assert.equal(plain.value, "r:A");
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].deadline, undefined, "the only caller left has no deadline");
+});
