@@ -51,8 +51,18 @@ function errorParts(err) {
   return { code: typeof code === "string" ? code : undefined, text };
 }
 
+/** A result entry that re-queued its item (a retryable item error); a getter or Proxy that throws reads as absent. */
+function requeued(entry) {
+  try {
+    return entry instanceof Error && entry.retryable === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The caller's own hook, if any; what it returns goes back to the Batcher, which catches a rejection. */
 function callHook(fn, info) {
-  if (typeof fn === "function") fn(info);
+  if (typeof fn === "function") return fn(info);
 }
 
 class Timeline {
@@ -110,11 +120,11 @@ class Timeline {
       ...options,
       onBatchStart: (info) => {
         mine.onBatchStart(info);
-        callHook(onBatchStart, info);
+        return callHook(onBatchStart, info);
       },
       onBatchEnd: (info) => {
         mine.onBatchEnd(info);
-        callHook(onBatchEnd, info);
+        return callHook(onBatchEnd, info);
       },
     };
   }
@@ -225,7 +235,7 @@ class Timeline {
       rec.outcome = rec.failed > 0 || rec.succeeded < rec.size ? "partial" : "ok";
       // Items settled for good need no link to a later call: drop them from the index.
       const results = Array.isArray(info.results) ? info.results : [];
-      this.forget(rec, (i) => !(results[i] instanceof Error && results[i].retryable === true));
+      this.forget(rec, (i) => !requeued(results[i]));
     }
     record(this.latency.calls, rec.end - rec.start);
   }

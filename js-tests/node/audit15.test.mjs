@@ -4,6 +4,7 @@
 // Fetch API and AbortSignal would expect.
 import assert from "node:assert/strict";
 import { Batcher, sleep, test, track } from "./_helpers.mjs";
+import { Timeline } from "hyperbatch/timeline";
 
 // ---------------------------------------------------------------------------------------------
 // `dedupeBy`: "items with equal dedupe key in the same queue window share one slot; every caller
@@ -98,4 +99,63 @@ test("audit15: a deduped slot whose first caller was aborted carries no deadline
   assert.equal(plain.value, "r:A");
   assert.equal(calls.length, 1);
   assert.equal(calls[0].deadline, undefined, "the only caller left has no deadline");
+});
+
+// ---------------------------------------------------------------------------------------------
+// hyperbatch/timeline `attach(options)`: "the options' own onBatchStart/onBatchEnd still run,
+// after the recording, with the same info". The contract's hooks: "a hook that throws changes no
+// outcome", and a hook that returns a rejected promise is treated as one that throws (README).
+// attach's wrappers dropped what the caller's hook returned, so an async hook of theirs that
+// rejected became an unhandled rejection (which ends a Node process), where the same options
+// without attach() were fine.
+
+test("audit15: timeline.attach passes on what the caller's async hooks return: a rejection is no unhandled rejection", async (t) => {
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  t.after(() => process.off("unhandledRejection", onUnhandled));
+  const timeline = new Timeline();
+  const seen = [];
+  const b = new Batcher(timeline.attach({
+    transport: (batch) => batch.items.map((x) => `r:${x}`),
+    maxWaitMs: 0,
+    onBatchStart: async (info) => {
+      seen.push(`start ${info.items}`);
+      throw new Error("their start hook");
+    },
+    onBatchEnd: async (info) => {
+      seen.push(`end ${info.results}`);
+      throw new Error("their end hook");
+    },
+  }));
+  t.after(() => b.close());
+  assert.equal(await b.add("a"), "r:a");
+  await sleep(20);
+  assert.deepEqual(seen, ["start a", "end r:a"]);
+  assert.deepEqual(timeline.calls().map((c) => c.outcome), ["ok"]);
+  assert.deepEqual(unhandled.map((e) => e?.message), []);
+});
+
+// hyperbatch/timeline records a call's end from `info.results`: an Error entry whose `retryable`
+// getter throws (the batcher itself reads such a getter as absent: hostile.test.mjs) threw out of
+// the recorder halfway, so the call's items stayed indexed as awaiting a resend and the next call
+// carrying the same values, a fresh add, was drawn as a "bisect half" of it; its duration never
+// reached the histogram either.
+
+test("audit15: timeline: an Error entry whose retryable getter throws is a settled item, not one awaiting a resend", async (t) => {
+  const timeline = new Timeline();
+  const hostile = new Error("hostile entry");
+  Object.defineProperty(hostile, "retryable", { get() { throw new Error("getter"); } });
+  let calls = 0;
+  const b = new Batcher(timeline.attach({
+    transport: (batch) => (calls++, batch.items.map((x, i) => (calls === 1 && i === 0 ? hostile : `r:${x}`))),
+    maxWaitMs: 0,
+  }));
+  t.after(() => b.close());
+  const first = await Promise.allSettled([b.add(1), b.add(2)]);
+  assert.equal(first[0].reason, hostile);
+  assert.deepEqual(await Promise.all([b.add(1), b.add(2)]), ["r:1", "r:2"]);
+  const recorded = timeline.calls();
+  assert.deepEqual(recorded.map((c) => [c.outcome, c.parents]), [["partial", []], ["ok", []]]);
+  assert.match(timeline.svg(), /call durations \(no adds tracked\): 2 samples/);
 });
