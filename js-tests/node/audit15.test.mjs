@@ -159,3 +159,28 @@ test("audit15: timeline: an Error entry whose retryable getter throws is a settl
   assert.deepEqual(recorded.map((c) => [c.outcome, c.parents]), [["partial", []], ["ok", []]]);
   assert.match(timeline.svg(), /call durations \(no adds tracked\): 2 samples/);
 });
+
+// hyperbatch/timeline: `hooks(name?)` / `attach(options, name?)`, the name optional. Calls in
+// flight were found again by name and call id, but call ids are per batcher: two batchers
+// recorded without names (or under one name) with calls out at once took each other's ends, one
+// record ending with the other's outcome and the other left "inflight" for good.
+
+test("audit15: timeline: two batchers recorded without names each end their own calls", async (t) => {
+  const timeline = new Timeline();
+  const slow = new Batcher({
+    ...timeline.hooks(),
+    transport: async (batch) => (await sleep(60), batch.items),
+    maxWaitMs: 0,
+  });
+  const failing = new Batcher(timeline.attach({
+    transport: async () => (await sleep(5), Promise.reject(Object.assign(new Error("bad request"), { status: 400 }))),
+    maxWaitMs: 0,
+    retry: { maxAttempts: 1 },
+  }));
+  t.after(() => Promise.all([slow.close(), failing.close()]));
+  const outcomes = await Promise.allSettled([slow.add("s"), failing.add("f")]);
+  assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected"]);
+  const calls = timeline.calls();
+  assert.deepEqual(calls.map((c) => [c.id, c.outcome]), [[1, "ok"], [1, "failed"]]);
+  assert.ok(calls[0].durationMs >= 50, `the slow call's own duration: ${calls[0].durationMs}`);
+});
