@@ -871,7 +871,8 @@ async fn a_duplicates_deadline_sends_its_slot_in_time_and_leaves_with_it() {
     assert_eq!(first.await.unwrap(), 14);
     let (at, deadline) = sent.lock().unwrap()[0];
     assert!(at < 100 * MS, "sent before the deadline, not after the window: {at:?}");
-    assert_eq!(deadline, Some(due));
+    let deadline = deadline.expect("batch.deadline is the twin's deadline");
+    assert!(deadline.max(due) - deadline.min(due) < Duration::from_micros(1), "{deadline:?} vs {due:?}");
     let leaving =
         b.add_with(8, AddOptions { deadline: Some(Instant::now() + Duration::from_secs(60)), ..Default::default() });
     let staying = b.add(8);
