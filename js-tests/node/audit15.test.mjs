@@ -3,7 +3,7 @@
 // Each asserts what the contract says or, where it is silent, what a user of DataLoader, the
 // Fetch API and AbortSignal would expect.
 import assert from "node:assert/strict";
-import { Batcher, sleep, test, track } from "./_helpers.mjs";
+import { Batcher, LONG, settled, sleep, test, track, waitFor } from "./_helpers.mjs";
 import { Timeline } from "hyperbatch/timeline";
 
 // ---------------------------------------------------------------------------------------------
@@ -18,26 +18,40 @@ import { Timeline } from "hyperbatch/timeline";
 // callers still waiting.
 
 test("audit15: a caller joining a deduped slot with a deadline is sent by that deadline, not expired; batch.deadline is its", async (t) => {
-  const calls = [];
-  const b = new Batcher({
-    transport: (batch) => {
-      calls.push({ at: Date.now(), deadline: batch.deadline, items: batch.items.map((x) => x.v) });
-      return batch.items.map((x) => `r:${x.v}`);
-    },
-    dedupeBy: (x) => x.id,
-    maxWaitMs: 10_000,
-  });
-  t.after(() => b.close());
-  const first = track(b.add({ id: 1, v: "first" })); // no deadline: opens the slot
-  const due = Date.now() + 150;
-  const joined = track(b.add({ id: 1, v: "joined" }, { deadline: due }));
-  await sleep(400); // far past the deadline, far before the window
-  assert.equal(joined.status, "fulfilled", `the joined caller ${joined.status}: ${joined.reason?.code}`);
-  assert.equal(joined.value, "r:first");
-  assert.equal(first.value, "r:first");
-  assert.equal(calls.length, 1);
-  assert.ok(calls[0].at <= due, `sent ${calls[0].at - due} ms after the deadline`);
-  assert.equal(calls[0].deadline, due, "batch.deadline is the joined caller's deadline");
+  // As errors.test.mjs's dispatch-by-deadline test: on an overloaded machine the batcher's timer
+  // may fire after a deadline (that caller has then rightly expired unsent), so two joined callers
+  // carry deadlines and the scenario gets three tries. The window (60 s) never fires here.
+  for (let round = 1; ; round++) {
+    const calls = [];
+    const b = new Batcher({
+      transport: (batch) => {
+        calls.push({ at: Date.now(), deadline: batch.deadline, items: batch.items.map((x) => x.v) });
+        return batch.items.map((x) => `r:${x.v}`);
+      },
+      dedupeBy: (x) => x.id,
+      maxWaitMs: LONG,
+    });
+    t.after(() => b.close());
+    const early = Date.now() + 300, late = early + 300;
+    const first = track(b.add({ id: 1, v: "first" })); // no deadline: opens the slot
+    const joined = [track(b.add({ id: 1, v: "late" }, { deadline: late })), track(b.add({ id: 1, v: "early" }, { deadline: early }))];
+    await waitFor(() => calls.length > 0 || joined.every(settled), "a dispatch by a joined caller's deadline", 3000);
+    if (calls.length === 0 && round < 3) {
+      await b.close();
+      continue;
+    }
+    assert.equal(calls.length, 1, "the slot was not sent by its joined callers' deadlines");
+    assert.deepEqual(calls[0].items, ["first"]);
+    await b.flush();
+    assert.equal(first.value, "r:first");
+    assert.equal(joined[0].value, "r:first", "the late caller rides on the slot");
+    const expected = joined[1].status === "fulfilled" ? early : late;
+    if (expected === late) assert.equal(joined[1].reason?.code, "E_DEADLINE");
+    else assert.equal(joined[1].value, "r:first");
+    assert.equal(calls[0].deadline, expected, "batch.deadline is the earliest deadline of a caller still waiting");
+    await b.close();
+    break;
+  }
 });
 
 test("audit15: a deduped slot whose first caller expired while queued is sent without that caller's past deadline", async (t) => {
@@ -66,10 +80,10 @@ test("audit15: a deduped slot whose first caller expired while queued is sent wi
   const expiredToo = track(b.add({ id: 2, v: "C" }, { deadline: Date.now() + 20 }));
   const laterCaller = track(b.add({ id: 2, v: "D" }, { deadline: later }));
   await sleep(60);
-  assert.equal(expired.reason?.code, "E_DEADLINE");
-  assert.equal(expiredToo.reason?.code, "E_DEADLINE");
   release();
   await b.flush();
+  assert.equal(expired.reason?.code, "E_DEADLINE");
+  assert.equal(expiredToo.reason?.code, "E_DEADLINE");
   assert.equal(blocker.value, "r:blocker");
   assert.equal(plain.value, "r:A", "the slot still goes for the caller left");
   assert.equal(laterCaller.value, "r:C");
