@@ -51,8 +51,18 @@ function errorParts(err) {
   return { code: typeof code === "string" ? code : undefined, text };
 }
 
+/** A result entry that re-queued its item (a retryable item error); a getter or Proxy that throws reads as absent. */
+function requeued(entry) {
+  try {
+    return entry instanceof Error && entry.retryable === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The caller's own hook, if any; what it returns goes back to the Batcher, which catches a rejection. */
 function callHook(fn, info) {
-  if (typeof fn === "function") fn(info);
+  if (typeof fn === "function") return fn(info);
 }
 
 class Timeline {
@@ -70,13 +80,14 @@ class Timeline {
     }
     this.limit = limit;
     this.now = now ?? (() => performance.now());
+    this.hookSets = 0; // hooks() made: each set's calls are matched by its own number (ids are per batcher)
     this.clear();
   }
 
   /** Forgets every call and latency recorded so far. */
   clear() {
     this.ring = []; // call records, oldest first, at most `limit`
-    this.open = new Map(); // `${source}\u0000${id}` → record still in flight
+    this.open = new Map(); // `${set}\u0000${id}` (set: the hooks() that recorded it) → record still in flight
     // Per batcher name: item (object or primitive) → the last record that carried it.
     this.lastCall = new Map();
     // Two bounded histograms: add → settle (track()) and call durations; svg() draws the first
@@ -92,10 +103,10 @@ class Timeline {
    * `name` labels the lanes when one timeline records several batchers.
    */
   hooks(name) {
-    const source = name === undefined ? "" : String(name);
+    const source = name === undefined ? "" : String(name), set = this.hookSets++;
     return {
-      onBatchStart: (info) => this.start(source, info),
-      onBatchEnd: (info) => this.end(source, info),
+      onBatchStart: (info) => this.start(source, info, set),
+      onBatchEnd: (info) => this.end(source, info, set),
     };
   }
 
@@ -110,11 +121,11 @@ class Timeline {
       ...options,
       onBatchStart: (info) => {
         mine.onBatchStart(info);
-        callHook(onBatchStart, info);
+        return callHook(onBatchStart, info);
       },
       onBatchEnd: (info) => {
         mine.onBatchEnd(info);
-        callHook(onBatchEnd, info);
+        return callHook(onBatchEnd, info);
       },
     };
   }
@@ -144,11 +155,12 @@ class Timeline {
     return this.track(batcher.add(item, opts));
   }
 
-  start(source, info) {
+  start(source, info, set) {
     const items = Array.isArray(info?.items) ? info.items : [];
     const rec = {
       seq: this.seq++,
       source,
+      set,
       id: info?.id,
       key: info?.key,
       size: info?.size ?? items.length,
@@ -178,7 +190,7 @@ class Timeline {
       }
       last.set(item, rec);
     }
-    this.open.set(`${source}\u0000${rec.id}`, rec);
+    this.open.set(`${set}\u0000${rec.id}`, rec);
     this.ring.push(rec);
     if (this.ring.length > this.limit) this.evict(this.ring.shift());
   }
@@ -199,14 +211,14 @@ class Timeline {
 
   evict(old) {
     this.dropped++;
-    this.open.delete(`${old.source}\u0000${old.id}`);
+    this.open.delete(`${old.set}\u0000${old.id}`);
     this.forget(old, () => true);
     old.items = [];
     old.parents = [];
   }
 
-  end(source, info) {
-    const k = `${source}\u0000${info?.id}`;
+  end(source, info, set) {
+    const k = `${set}\u0000${info?.id}`;
     const rec = this.open.get(k);
     if (rec === undefined) return; // started before recording began, or dropped from the ring
     this.open.delete(k);
@@ -225,7 +237,7 @@ class Timeline {
       rec.outcome = rec.failed > 0 || rec.succeeded < rec.size ? "partial" : "ok";
       // Items settled for good need no link to a later call: drop them from the index.
       const results = Array.isArray(info.results) ? info.results : [];
-      this.forget(rec, (i) => !(results[i] instanceof Error && results[i].retryable === true));
+      this.forget(rec, (i) => !requeued(results[i]));
     }
     record(this.latency.calls, rec.end - rec.start);
   }

@@ -851,6 +851,38 @@ async fn a_duplicate_dropped_leaves_its_twin_its_outcome() {
     settled(b.stats());
 }
 
+/// A twin that joins a queued slot with a deadline makes the slot go by it (not expire unsent at
+/// the end of a long window), and the slot carries the deadlines of the callers still waiting
+/// only: not one of a twin that left (audit15).
+#[tokio::test(start_paused = true)]
+async fn a_duplicates_deadline_sends_its_slot_in_time_and_leaves_with_it() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s = sent.clone();
+    let start = tokio::time::Instant::now();
+    let b =
+        Batcher::builder().max_wait(Duration::from_secs(10)).dedupe_by(|n: &u32| *n).build(move |batch: Batch<u32>| {
+            s.lock().unwrap().push((start.elapsed(), batch.deadline));
+            async move { doubled(&batch) }
+        });
+    let first = b.add(7);
+    let due = Instant::now() + 100 * MS;
+    let twin = b.add_with(7, AddOptions { deadline: Some(due), ..Default::default() });
+    assert_eq!(twin.await.unwrap(), 14, "sent by the twin's deadline, not expired");
+    assert_eq!(first.await.unwrap(), 14);
+    let (at, deadline) = sent.lock().unwrap()[0];
+    assert!(at < 100 * MS, "sent before the deadline, not after the window: {at:?}");
+    let deadline = deadline.expect("batch.deadline is the twin's deadline");
+    assert!(deadline.max(due) - deadline.min(due) < Duration::from_micros(1), "{deadline:?} vs {due:?}");
+    let leaving =
+        b.add_with(8, AddOptions { deadline: Some(Instant::now() + Duration::from_secs(60)), ..Default::default() });
+    let staying = b.add(8);
+    drop(leaving);
+    b.flush().await;
+    assert_eq!(staying.await.unwrap(), 16);
+    assert_eq!(sent.lock().unwrap()[1].1, None, "the caller left has no deadline");
+    settled(b.stats());
+}
+
 /// Once every handle is gone and every item settled, the driver ends and drops the transport.
 #[tokio::test(start_paused = true)]
 async fn the_driver_ends_and_frees_the_transport_when_the_last_handle_goes() {

@@ -526,6 +526,13 @@ impl H {
         self.call_times.insert(label, mean);
     }
 
+    /// A slot's deadline as a call carries it: the earliest of its callers still waiting, its
+    /// own (unless it settled: aborted, expired) and its dedupe followers' (audit15).
+    fn slot_deadline(&self, s: &Slot) -> f64 {
+        let own = if s.caller_live { s.deadline.unwrap_or(f64::INFINITY) } else { f64::INFINITY };
+        s.followers.iter().filter_map(|f| self.slots.get(f).and_then(|f| f.deadline)).fold(own, f64::min)
+    }
+
     /// The queue of this never-sent item must send now because of its deadline.
     fn deadline_due(&self, s: &Slot) -> bool {
         s.caller_live && s.deadline.is_some_and(|d| d - self.lead(s.key) <= self.now)
@@ -789,7 +796,7 @@ impl H {
             }
             weight += s.weight;
             attempt = attempt.max(s.attempt);
-            deadline = deadline.min(s.deadline.unwrap_or(f64::INFINITY));
+            deadline = deadline.min(self.slot_deadline(s));
             entries.push((id, s.uid));
         }
         ensure!(d.attempt == attempt, "Dispatch.attempt {} but items are at attempt {attempt}", d.attempt);

@@ -192,7 +192,7 @@ impl Engine {
             self.timers.push(next_after(deadline), Timer::Expire { item: idx, gen });
         }
         if let Some(primary) = joins {
-            self.join(idx, primary);
+            self.join(idx, primary, now);
             Admission::Joined
         } else if room {
             self.enqueue(idx, now);
@@ -299,7 +299,7 @@ impl Engine {
         if k != UNROUTED {
             let d = self.items[idx as usize].dedupe.as_deref();
             if let Some(&p) = d.and_then(|d| self.keys[k as usize].queue.dedupe.get(d)) {
-                self.join(idx, p);
+                self.join(idx, p, now);
                 return;
             }
         }
@@ -321,17 +321,23 @@ impl Engine {
 
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
-    pub(super) fn join(&mut self, idx: u32, primary: u32) {
+    pub(super) fn join(&mut self, idx: u32, primary: u32, now: f64) {
         let it = &mut self.items[idx as usize];
         it.state = State::Follower;
         it.primary = primary;
+        let deadline = it.deadline;
         // Appended after the slot's last follower (`primary` of the slot): they settle in order.
         let p = &mut self.items[primary as usize];
         let last = core::mem::replace(&mut p.primary, idx);
+        let k = p.key;
         if p.followers == NONE {
             p.followers = idx;
         } else {
             self.items[last as usize].followers = idx;
+        }
+        // The slot (queued: only queued slots take followers) goes by this caller's deadline too.
+        if deadline.is_finite() {
+            self.arm_item_deadline(k, primary, deadline, now);
         }
     }
 

@@ -155,6 +155,8 @@ impl Engine {
         let (mut attempt, mut deadline, mut weight) = (1, f64::INFINITY, 0.0);
         let mut ids = Vec::with_capacity(entries.len() + runs.iter().map(|r| r.len as usize).sum::<usize>());
         for &(idx, _) in &entries {
+            // Its callers still waiting: not one that left (aborted, expired), its followers too.
+            deadline = deadline.min(self.slot_deadline(idx));
             let it = &mut self.items[idx as usize];
             it.state = State::InFlight;
             it.batch = batch;
@@ -163,7 +165,6 @@ impl Engine {
             }
             it.sends += 1;
             attempt = attempt.max(it.attempt);
-            deadline = deadline.min(it.deadline);
             weight += it.weight;
             ids.push(idx);
         }

@@ -112,6 +112,21 @@ impl Engine {
         it.gen == gen && it.state == state
     }
 
+    /// The earliest deadline among the callers slot `idx` still has: its own caller's (unless
+    /// settled: aborted or expired) and its followers' (`dedupeBy`); INFINITY for none.
+    // Out of line: inlined at each caller, it made the .wasm larger.
+    #[inline(never)]
+    pub(super) fn slot_deadline(&self, idx: u32) -> f64 {
+        let it = &self.items[idx as usize];
+        let mut d = if it.caller_settled { f64::INFINITY } else { it.deadline };
+        let mut f = it.followers;
+        while f != NONE {
+            d = d.min(self.items[f as usize].deadline);
+            f = self.items[f as usize].followers;
+        }
+        d
+    }
+
     pub(super) fn in_flight_slot(&self, idx: u32, gen: u32) -> bool {
         self.slot_in(idx, gen, State::InFlight)
     }
