@@ -114,7 +114,6 @@ impl Engine {
                 }
             }
         }
-        self.circuit_call_ended(b.key, batch, Some(true), now);
         self.batch_ended(batch, &b, now, ok, failed, false);
         Ok(())
     }
@@ -161,8 +160,6 @@ impl Engine {
                 }
             }
         }
-        // An abandoned call's failure may be our own abort: no verdict on the transport.
-        self.circuit_call_ended(b.key, batch, (!b.abandoned).then_some(false), now);
         self.batch_ended(batch, &b, now, 0, failed, true);
         Ok(())
     }
@@ -177,7 +174,13 @@ impl Engine {
         b
     }
 
+    /// The call is over (`batch_error`: it failed, else it was answered): the circuit's verdict,
+    /// its BatchEnd, its duration, its capacity. One call for `answered` and `fail`: each had its
+    /// own copies of the circuit's and this tail in the .wasm.
     pub(super) fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
+        // An abandoned call's failure may be our own abort: no verdict on the transport.
+        let verdict = if batch_error { (!b.abandoned).then_some(false) } else { Some(true) };
+        self.circuit_call_ended(b.key, batch, verdict, now);
         if !b.direct {
             self.emit(Output::BatchEnd(BatchEnd {
                 batch,
