@@ -24,14 +24,13 @@ impl Engine {
             let Some(e) = key.queue.entries.front_mut() else {
                 break;
             };
+            // Whether the front entry is used up this step: one pop below for every case (each
+            // `pop_front` inlined its compaction check).
+            let mut used_up = true;
             if e.run() > 0 && now > e.deadline {
                 // As for an item below: past its deadline, the run settles instead of being sent.
-                let r = Run::of(e, e.run());
-                key.queue.entries.pop_front();
-                expired.push(r);
-                continue;
-            }
-            if e.run() > 0 {
+                expired.push(Run::of(e, e.run()));
+            } else if e.run() > 0 {
                 // Plain items, weight 1 each: as many as fit, taken off the front of the run.
                 let room = (e.run() as usize).min(size - count);
                 let mut take = 0;
@@ -48,10 +47,9 @@ impl Engine {
                     break;
                 }
                 let r = Run::of(e, take as u32);
-                if take == e.run() as usize {
-                    key.queue.entries.pop_front();
-                } else {
+                if take < e.run() as usize {
                     e.skip(take as u32);
+                    used_up = false;
                 }
                 self.queued -= take;
                 key.queue.forget_n(take, take as f64, false);
@@ -62,42 +60,43 @@ impl Engine {
                     entries.reserve(size - entries.len());
                     Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
                 }
-                continue;
-            }
-            let e = *e;
-            let it = &mut self.items[e.item as usize];
-            if it.gen != e.gen() {
-                key.queue.entries.pop_front();
-                continue;
-            }
-            // `now` may show a deadline passed before the host ran its timer: that caller
-            // settles instead of being sent (a slot carrying followers still goes).
-            let passed = !it.caller_settled && now > it.deadline;
-            let send = !passed || it.followers != NONE;
-            if send && count != 0 && weight + it.weight > cap {
-                break;
-            }
-            key.queue.entries.pop_front();
-            if passed {
-                expired.push(Run { first: e.item, len: 0, order: 0, seq: 0, deadline: 0.0 });
-            }
-            let first_send = it.sends == 0;
-            if first_send {
-                self.queued -= 1;
-            }
-            key.queue.unlist_dedupe(it.dedupe.as_deref(), e.item);
-            key.queue.forget(it.weight, !first_send);
-            if send {
-                weight += it.weight;
-                it.state = State::InFlight;
-                // Room for the whole batch, allocated once; runs taken before this item are
-                // needed as slots now, ahead of it.
-                entries.reserve(size - entries.len());
-                for r in core::mem::take(&mut runs) {
-                    Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
+            } else {
+                let e = *e;
+                let it = &mut self.items[e.item as usize];
+                // A stale entry (its slot freed since) just goes.
+                if it.gen == e.gen() {
+                    // `now` may show a deadline passed before the host ran its timer: that caller
+                    // settles instead of being sent (a slot carrying followers still goes).
+                    let passed = !it.caller_settled && now > it.deadline;
+                    let send = !passed || it.followers != NONE;
+                    if send && count != 0 && weight + it.weight > cap {
+                        break;
+                    }
+                    if passed {
+                        expired.push(Run { first: e.item, len: 0, order: 0, seq: 0, deadline: 0.0 });
+                    }
+                    let first_send = it.sends == 0;
+                    if first_send {
+                        self.queued -= 1;
+                    }
+                    key.queue.unlist_dedupe(it.dedupe.as_deref(), e.item);
+                    key.queue.forget(it.weight, !first_send);
+                    if send {
+                        weight += it.weight;
+                        it.state = State::InFlight;
+                        // Room for the whole batch, allocated once; runs taken before this item are
+                        // needed as slots now, ahead of it.
+                        entries.reserve(size - entries.len());
+                        for r in core::mem::take(&mut runs) {
+                            Engine::stamp_run(&mut self.items, &mut self.timers, k, r, State::InFlight, &mut entries);
+                        }
+                        entries.push((e.item, e.gen()));
+                        count += 1;
+                    }
                 }
-                entries.push((e.item, e.gen()));
-                count += 1;
+            }
+            if used_up {
+                key.queue.entries.pop_front();
             }
         }
         for r in &expired {

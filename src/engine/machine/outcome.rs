@@ -43,8 +43,25 @@ impl Engine {
         let (mut ok, mut failed) = (0u32, 0u32);
         let mut tally = |o: Outcome| if o.is_ok() { ok += 1 } else { failed += 1 };
 
-        match (self.cfg.error_mode, first_err) {
-            (_, None) if self.whole(&b) => {
+        let mode = self.cfg.error_mode;
+        // Atomic: a retryable first error resends the whole call if the budget allows; else every
+        // item still in it settles with E_ATOMIC in the loop below (counted as throttled when
+        // only the budget refused the resend).
+        let (mut resend, mut throttled) = (None, false);
+        if let (ErrorMode::Atomic, Some(first)) = (mode, first_err) {
+            if let ItemResult::Err { retryable: true, retry_after_ms } = results[first] {
+                if b.attempt < max_attempts {
+                    if self.budget.allows_retry() {
+                        resend = Some(retry_after_ms);
+                    } else {
+                        throttled = true;
+                    }
+                }
+            }
+        }
+
+        match (first_err, resend) {
+            (None, _) if self.whole(&b) => {
                 // One record for the call instead of one per item (the common case).
                 for &(idx, _) in &b.entries {
                     self.flushes.settled(self.items[idx as usize].seq);
@@ -58,45 +75,33 @@ impl Engine {
                     self.emit(Output::Succeeded { batch });
                 }
             }
-            (ErrorMode::Atomic, Some(first)) => {
+            (_, Some(hint)) => {
                 let live = self.live_slots(&b.entries);
-                let resend = match results[first] {
-                    ItemResult::Err { retryable: true, retry_after_ms } if b.attempt < max_attempts => {
-                        if self.budget.allows_retry() {
-                            Some(retry_after_ms)
-                        } else {
-                            self.stats.throttled += live.len() as u64;
-                            None
-                        }
-                    }
-                    _ => None,
-                };
-                match resend {
-                    Some(hint) => self.retry_unit(b.key, live, b.attempt, hint, now),
-                    None => {
-                        for (idx, _) in live {
-                            let o = Outcome::Atomic { cause: first as u32 };
-                            tally(o);
-                            self.settle_slot(idx, o);
-                        }
-                    }
-                }
+                self.retry_unit(b.key, live, b.attempt, hint, now);
             }
             // Item by item, one loop for every mode: an entry's own result, E_FAIL_FAST for the
-            // successes of a call with an error, a retry for a retryable error in partial mode.
-            (mode, first) => {
+            // successes of a call with an error, a retry for a retryable error in partial mode,
+            // E_ATOMIC for every entry of an atomic call with an error.
+            (first, None) => {
+                let atomic = if mode == ErrorMode::Atomic { first } else { None };
                 for (i, &(idx, gen)) in b.entries.iter().enumerate() {
                     if !self.in_flight_slot(idx, gen) {
                         continue;
                     }
                     let index = i as u32;
-                    let o = match results.get(i) {
+                    let o = match (atomic, results.get(i)) {
+                        (Some(cause), _) => {
+                            self.stats.throttled += u64::from(throttled);
+                            Outcome::Atomic { cause: cause as u32 }
+                        }
                         // `results` is empty when every entry succeeded (`complete_ok`).
-                        None | Some(ItemResult::Ok) => match first {
+                        (None, None | Some(ItemResult::Ok)) => match first {
                             Some(cause) if mode == ErrorMode::FailFast => Outcome::FailFast { cause: cause as u32 },
                             _ => Outcome::Ok { index },
                         },
-                        Some(&ItemResult::Err { retryable: true, retry_after_ms }) if mode == ErrorMode::Partial => {
+                        (None, Some(&ItemResult::Err { retryable: true, retry_after_ms }))
+                            if mode == ErrorMode::Partial =>
+                        {
                             if self.items[idx as usize].attempt >= max_attempts {
                                 Outcome::ItemError { index }
                             } else if self.budget.allows_retry() {
@@ -107,14 +112,13 @@ impl Engine {
                                 Outcome::ItemError { index }
                             }
                         }
-                        Some(ItemResult::Err { .. }) => Outcome::ItemError { index },
+                        (None, Some(ItemResult::Err { .. })) => Outcome::ItemError { index },
                     };
                     tally(o);
                     self.settle_slot(idx, o);
                 }
             }
         }
-        self.circuit_call_ended(b.key, batch, Some(true), now);
         self.batch_ended(batch, &b, now, ok, failed, false);
         Ok(())
     }
@@ -161,8 +165,6 @@ impl Engine {
                 }
             }
         }
-        // An abandoned call's failure may be our own abort: no verdict on the transport.
-        self.circuit_call_ended(b.key, batch, (!b.abandoned).then_some(false), now);
         self.batch_ended(batch, &b, now, 0, failed, true);
         Ok(())
     }
@@ -177,7 +179,13 @@ impl Engine {
         b
     }
 
+    /// The call is over (`batch_error`: it failed, else it was answered): the circuit's verdict,
+    /// its BatchEnd, its duration, its capacity. One call for `answered` and `fail`: each had its
+    /// own copies of the circuit's and this tail in the .wasm.
     pub(super) fn batch_ended(&mut self, batch: BatchId, b: &Batch, now: f64, ok: u32, failed: u32, batch_error: bool) {
+        // An abandoned call's failure may be our own abort: no verdict on the transport.
+        let verdict = if batch_error { (!b.abandoned).then_some(false) } else { Some(true) };
+        self.circuit_call_ended(b.key, batch, verdict, now);
         if !b.direct {
             self.emit(Output::BatchEnd(BatchEnd {
                 batch,
