@@ -367,7 +367,8 @@ export function facadeResults(samples, log) {
     if (of("dataloader").every((s) => s.cpuMs !== undefined) && of("hyperbatch").every((s) => s.cpuMs !== undefined)) {
       // Not the target (wall time is): the main thread's CPU time, which the machine's load does not stretch.
       const cdl = median(of("dataloader").map((s) => s.cpuMs)), chb = median(of("hyperbatch").map((s) => s.cpuMs));
-      Object.assign(out[workload], { cpuMs: { dataloader: cdl, hyperbatch: chb }, cpuRatio: cdl / chb });
+      Object.assign(out[workload], { cpuMs: { dataloader: cdl, hyperbatch: chb }, cpuRatio: cdl / chb,
+        cpuSamplesMs: { dataloader: of("dataloader").map((s) => s.cpuMs), hyperbatch: of("hyperbatch").map((s) => s.cpuMs) } });
       cpu = `; main-thread CPU ${cdl.toFixed(1)} / ${chb.toFixed(1)} ms, ratio ${(cdl / chb).toFixed(2)}`;
     }
     log(`  facade ${workload}: DataLoader ${dl.toFixed(1)} ms, hyperbatch/dataloader ${hb.toFixed(1)} ms, throughput ratio ${(dl / hb).toFixed(2)}${cpu}`);
