@@ -161,6 +161,13 @@ async function launchChromium() {
       const result = new Promise((resolve) => (done = resolve));
       page.on("pageerror", (e) => done({ runtime: "chromium", error: String(e?.stack ?? e) }));
       await page.exposeFunction("benchDone", (json) => done(JSON.parse(json)));
+      // The page's main-thread CPU time (ms), read around each facade timed run, outside its
+      // timing: on a shared machine a sample's wall time includes the time other processes had
+      // the core (2-3x the CPU time at load 8-10), which this does not.
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send("Performance.enable", { timeDomain: "threadTicks" });
+      await page.exposeFunction("benchThreadMs", async () =>
+        1000 * (await cdp.send("Performance.getMetrics")).metrics.find((m) => m.name === "ThreadTime").value);
       const { port } = server.address();
       await page.goto(`http://127.0.0.1:${port}/lib/page.html#${encodeURIComponent(JSON.stringify({ ...config, ...entries }))}`);
       let timer;
@@ -415,9 +422,13 @@ md.push("**hyperbatch/dataloader vs DataLoader** (throughput ratio, above 1 = th
   for (const name of RUNTIME_NAMES) {
     const F = runtimes[name].sections?.facade;
     if (!F || F.error) continue;
-    rows.push([rtName(name), ...["cache off", "cache on", "per request"].map((w) => `${fmt(F[w].throughputRatio)}× (${fmt(F[w].hyperbatchMs, 0)} / ${fmt(F[w].dataloaderMs, 0)} ms)`)]);
+    rows.push([rtName(name), ...["cache off", "cache on", "per request"].map((w) => `${fmt(F[w].throughputRatio)}× (${fmt(F[w].hyperbatchMs, 0)} / ${fmt(F[w].dataloaderMs, 0)} ms)`
+      + (F[w].cpuRatio !== undefined ? `; CPU ${fmt(F[w].cpuRatio)}×` : ""))]);
   }
   table(["runtime", "cache off", "cache on", "per request (5 loads, fresh loader)"], rows);
+  if (rows.some((r) => r.join("").includes("CPU"))) {
+    md.push("CPU: the same ratio of the page's main-thread CPU time per timed run (Chromium only, not a target), which the machine's load does not stretch.", "");
+  }
 }
 if (RUNTIME_NAMES.some((n) => runtimes[n].cold && !runtimes[n].cold.error)) {
   md.push("**Cold start** (fresh process: import to first settled item, ms) and **bytes of heap per queued item** (1e5 queued), medians:", "");

@@ -18,15 +18,16 @@ function makeFreshTask() {
  * Loads hyperbatch from `config.entry` and `config.dataloaderEntry` (this runtime's entries of the
  * package under test, chosen by run.mjs) and the bundled peers from `config.peers`, then runs the
  * suite, or one sample of the facade section when `config.facade` names it ({ workload,
- * contender }). `gc` is the runtime's forced collection, if exposed.
+ * contender }). `gc` is the runtime's forced collection, if exposed; `threadMs` (Chromium) resolves
+ * with the main thread's CPU time in ms.
  */
-export async function main(config, { runtime, gc, log }) {
+export async function main(config, { runtime, gc, threadMs, log }) {
   const [{ Batcher }, { default: HyperDataLoader }, peers] = await Promise.all([
     import(config.entry),
     import(config.dataloaderEntry),
     import(config.peers),
   ]);
-  const host = { runtime, now: () => performance.now(), freshTask: makeFreshTask(), gc, log };
+  const host = { runtime, now: () => performance.now(), freshTask: makeFreshTask(), gc, threadMs, log };
   const libs = { Batcher, HyperDataLoader, ...peers };
   if (config.facade) return facadeSample(libs, host, { quick: config.quick, ...config.facade });
   return runSuite(libs, host, config);

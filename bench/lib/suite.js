@@ -1,6 +1,6 @@
 // The measurements, the same module in every runtime. A driver calls
 // `runSuite(libs, host, config)` with the libraries it loaded (see contenders.js) and a host:
-//   { runtime, now(), freshTask(), gc?(), log(line) }
+//   { runtime, now(), freshTask(), gc?(), threadMs?(), log(line) }
 // freshTask() resolves from a new macrotask (setImmediate, or a MessageChannel message): every
 // chunk of adds starts from one, so no contender runs inside a chain of nested timer tasks (where
 // browsers clamp DataLoader's setTimeout(0) to 4 ms).
@@ -336,12 +336,18 @@ export async function facadeSample(libs, host, { quick, workload, contender }) {
   // Several timed runs, each after a forced gc(), and their median: one run per page spread 2x in
   // Chromium (62-156 ms for DataLoader, 2026-11-30T23:25Z). Repeating one library in its own
   // process is not the alternation that deoptimised code (that was two libraries in one process).
-  const timedMs = [];
+  // Chromium: also each timed run's main-thread CPU time, read before and after it (outside its
+  // timing), so that a sample says how much of its wall time the page had the core.
+  const timedMs = [], threadMs = [];
   for (let i = 0; i < plan(quick).facade.timed; i++) {
     host.gc?.();
+    const c0 = await host.threadMs?.();
     timedMs.push(await time());
+    if (c0 !== undefined) threadMs.push((await host.threadMs()) - c0);
   }
-  return { runtime: host.runtime, workload, contender, loads: n, ms: median(timedMs), timedMs, warmMs };
+  const out = { runtime: host.runtime, workload, contender, loads: n, ms: median(timedMs), timedMs, warmMs };
+  if (threadMs.length) Object.assign(out, { cpuMs: median(threadMs), threadMs });
+  return out;
 }
 
 /** The facade section's samples (from facadeSample, one process each) as its results. */
@@ -357,7 +363,15 @@ export function facadeResults(samples, log) {
     // Throughput ratio: hyperbatch items/s over DataLoader's (above 1 = hyperbatch faster).
     out[workload] = { loads: of("dataloader")[0].loads, dataloaderMs: dl, hyperbatchMs: hb, throughputRatio: dl / hb,
       samplesMs: ms, timedMs, warmMs, method: "a fresh process (Chromium: page) per contender and sample, the median of its timed runs" };
-    log(`  facade ${workload}: DataLoader ${dl.toFixed(1)} ms, hyperbatch/dataloader ${hb.toFixed(1)} ms, throughput ratio ${(dl / hb).toFixed(2)}`);
+    let cpu = "";
+    if (of("dataloader").every((s) => s.cpuMs !== undefined) && of("hyperbatch").every((s) => s.cpuMs !== undefined)) {
+      // Not the target (wall time is): the main thread's CPU time, which the machine's load does not stretch.
+      const cdl = median(of("dataloader").map((s) => s.cpuMs)), chb = median(of("hyperbatch").map((s) => s.cpuMs));
+      Object.assign(out[workload], { cpuMs: { dataloader: cdl, hyperbatch: chb }, cpuRatio: cdl / chb,
+        cpuSamplesMs: { dataloader: of("dataloader").map((s) => s.cpuMs), hyperbatch: of("hyperbatch").map((s) => s.cpuMs) } });
+      cpu = `; main-thread CPU ${cdl.toFixed(1)} / ${chb.toFixed(1)} ms, ratio ${(cdl / chb).toFixed(2)}`;
+    }
+    log(`  facade ${workload}: DataLoader ${dl.toFixed(1)} ms, hyperbatch/dataloader ${hb.toFixed(1)} ms, throughput ratio ${(dl / hb).toFixed(2)}${cpu}`);
   }
   return out;
 }
