@@ -72,6 +72,9 @@ struct Caller {
     weight: f64,
     deadline: f64,
     state: CallerState,
+    /// Its dedupe string: a slot's call carries the earliest deadline of the callers still waiting
+    /// on it, its followers' included.
+    dedupe: Option<&'static str>,
     /// Added in bulk (`add_reserved`): no signal; while it travels in a run of ids the engine's
     /// `cancel` does not find it (it has no slot until needed alone).
     bulk: bool,
@@ -266,7 +269,7 @@ impl Driver {
         k
     }
 
-    fn add(&mut self, key: &KeyPick, weight: f64, deadline: Option<f64>, dedupe: Option<&str>) {
+    fn add(&mut self, key: &KeyPick, weight: f64, deadline: Option<f64>, dedupe: Option<&'static str>) {
         self.what = "add";
         let key = match *key {
             KeyPick::Default => DEFAULT_KEY,
@@ -331,7 +334,7 @@ impl Driver {
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 self.accepted += 1;
-                self.callers.insert(id, Caller { uid, key, weight, deadline, state, bulk: false });
+                self.callers.insert(id, Caller { uid, key, weight, deadline, state, dedupe, bulk: false });
             }
             Err(AddError::Rejected(ErrorCode::Full)) => {
                 ensure!(self, refusal.is_none(), "add refused E_FULL, expected {refusal:?}");
@@ -387,7 +390,7 @@ impl Driver {
                 self.accepted += 1;
                 let (key, weight, state) = (DEFAULT_KEY, 1.0, CallerState::Queued);
                 let deadline = deadline.unwrap_or(f64::INFINITY);
-                self.callers.insert(id, Caller { uid, key, weight, deadline, state, bulk: true });
+                self.callers.insert(id, Caller { uid, key, weight, deadline, state, dedupe: None, bulk: true });
             }
             done += ids.len();
             self.drain();
@@ -731,9 +734,15 @@ impl Driver {
         );
         ensure!(self, d.key != UNROUTED && self.key_valid(d.key), "call {batch} on key {}", d.key);
         let in_flight: BTreeSet<u64> = self.flights.values().flat_map(|f| f.entries.iter().map(|e| e.1)).collect();
-        let (mut weight, mut deadline) = (0.0, f64::INFINITY);
+        // `own`: the earliest deadline of the sent callers still waiting (a held slot's caller has
+        // settled: its deadline no longer counts). Followers of the sent slots may make the call's
+        // deadline earlier; which slot a follower rides on the driver does not track, so it bounds
+        // the call's deadline from below by every caller sharing a sent slot's key and dedupe string.
+        let (mut weight, mut own) = (0.0, f64::INFINITY);
+        let mut dedupes: Vec<&'static str> = Vec::new();
         let mut entries = Vec::with_capacity(n);
         for &id in &d.items {
+            let live = self.callers.contains_key(&id);
             let c = match self.callers.get(&id) {
                 Some(c) => {
                     // Waiting, routing and joined callers are not in a queue; an expired caller is
@@ -755,14 +764,24 @@ impl Driver {
                 "{id} sent twice"
             );
             weight += c.weight;
-            deadline = deadline.min(c.deadline);
+            if live {
+                own = own.min(c.deadline);
+            }
+            dedupes.extend(c.dedupe);
             entries.push((id, c.uid));
         }
         ensure!(self, d.weight == weight, "call {batch} reports weight {}, items weigh {weight}", d.weight);
+        let mut floor = own;
+        if !dedupes.is_empty() {
+            let riders =
+                self.callers.values().filter(|c| c.key == d.key && c.dedupe.is_some_and(|s| dedupes.contains(&s)));
+            floor = riders.map(|c| c.deadline).fold(own, f64::min);
+        }
+        let sent = d.deadline.unwrap_or(f64::INFINITY);
         ensure!(
             self,
-            d.deadline == Some(deadline).filter(|t| t.is_finite()),
-            "call {batch}: deadline {:?}",
+            d.deadline.is_none_or(f64::is_finite) && floor <= sent && sent <= own,
+            "call {batch}: deadline {:?}, expected between {floor} and {own}",
             d.deadline
         );
         self.flights.insert(batch, Flight { key: d.key, entries, started: self.now, abandoned: false });
