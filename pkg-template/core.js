@@ -324,17 +324,21 @@ function engineParams(options) {
 // (Without isWellFormed, a string with any surrogate, paired or not, goes escaped.)
 const stringName = (s) => (s.isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(s) ? "s" + s : "u" + JSON.stringify(s));
 
-/** The error's retry-after hint in ms, NaN for none (or when reading it throws). */
+/**
+ * The error's retry-after hint in ms, NaN for none (or when reading it throws). A Retry-After
+ * header is looked up as HTTP names are, in any case (a plain object of headers keeps the
+ * server's spelling); its value is seconds (digits) or an HTTP date (all three forms have the
+ * hh:mm:ss that Date.parse's guesses at "soon 2030" lack), anything else is no hint.
+ */
 function retryAfterMs(err) {
   try {
     if (typeof err.retryAfterMs === "number") return err.retryAfterMs;
     const headers = err.response?.headers;
     if (!headers) return NaN;
-    const h = typeof headers.get === "function" ? headers.get("retry-after") : headers["retry-after"];
-    if (h === null || h === undefined) return NaN;
-    const s = Number(h);
-    if (!isNaN(s)) return s * 1000;
-    const at = Date.parse(h);
+    const h = String(typeof headers.get === "function" ? headers.get("retry-after")
+      : headers[Object.keys(headers).find((name) => name.toLowerCase() === "retry-after")]).trim();
+    if (/^\d+(\.\d+)?(e\+?\d+)?$/i.test(h)) return h * 1000;
+    const at = /\d:\d\d:\d\d/.test(h) ? Date.parse(h) : NaN;
     return isNaN(at) ? NaN : Math.max(0, at - Date.now()); // an HTTP date: wall time
   } catch {
     return NaN;
