@@ -319,6 +319,9 @@ function engineParams(options) {
   return [params, given];
 }
 
+/** A key is a string or a number but NaN. */
+const isKey = (k) => typeof k === "string" || (typeof k === "number" && k === k);
+
 // Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
 // JSON-escaped (injective) under their own prefix, so "\uD800" and "\uDC00" stay distinct.
 // (Without isWellFormed, a string with any surrogate, paired or not, goes escaped.)
@@ -701,11 +704,11 @@ class Runner {
     }
   }
 
-  /** The engine key id of key value `k`, -1 when it is none (a key is a string or a number but NaN). */
+  /** The engine key id of key value `k`, -1 when it is none (see isKey). */
   internKey(k) {
     let id = this.keyIds.get(k);
     if (id === undefined) {
-      if (typeof k !== "string" && (typeof k !== "number" || isNaN(k))) return -1;
+      if (!isKey(k)) return -1;
       // Named as dedupe keys are (strings and numbers distinct).
       id = this.core.intern(this.putText(this.dedupeToken(k)));
       this.keyIds.set(k, id);
@@ -775,7 +778,6 @@ class Runner {
         if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
           throw configError("signal", "must be an AbortSignal");
         }
-        if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
       optsRead = true;
       if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED)); // freed by a getter above
@@ -789,21 +791,17 @@ class Runner {
       }
       this.sync(); // after the getters: the engine sees the adds they made first
       if (key === undefined && this.keyOfFn !== undefined) key = (0, this.keyOfFn)(item);
-      if (key === undefined) {
-        key = this.resolveKeysFn !== undefined ? UNROUTED : DEFAULT_KEY;
-      } else {
-        const id = this.internKey(key);
-        if (id < 0) throw valueError("key", "a string or a number", key);
-        key = id;
-      }
       if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
+      const d = this.dedupeByFn !== undefined ? (0, this.dedupeByFn)(item) : undefined;
+      if (key !== undefined && !isKey(key)) throw valueError("key", "a string or a number", key);
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
         throw valueError("weight", "a finite number >= 0", weight);
       }
-      if (this.dedupeByFn !== undefined) {
-        const d = (0, this.dedupeByFn)(item);
-        if (d !== undefined) dedupe = this.dedupeToken(d);
-      }
+      // Read after the user code above, which may have aborted it (its listener comes later),
+      // and before anything is made for the item (a key, a dedupe token).
+      if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
+      key = key === undefined ? (this.resolveKeysFn !== undefined ? UNROUTED : DEFAULT_KEY) : this.internKey(key);
+      if (d !== undefined) dedupe = this.dedupeToken(d);
     } catch (err) {
       // Options a Proxy or getter cannot give read as the constructor's do: E_CONFIG, cause kept.
       return refused(this.core === undefined ? this.codeError(-ADD_CLOSED)

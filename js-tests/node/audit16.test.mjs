@@ -46,3 +46,35 @@ test("audit16: a Retry-After value that is neither digits nor an HTTP date is no
     await b.close();
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// AddOptions `signal`: "rejects the item with `E_ABORTED` ... and removes it from its queue if
+// not yet sent". A signal aborted while `add` itself was running (by the `keyOf`, `weigh` or
+// `dedupeBy` it calls) went unheard: the aborted check came before those calls and the listener
+// after them, so the item was sent and fulfilled.
+
+for (const option of ["keyOf", "weigh", "dedupeBy"]) {
+  test(`audit16: a signal aborted by ${option} during add rejects the item with E_ABORTED; it is never sent`, async (t) => {
+    const controller = new AbortController();
+    const { calls, transport } = recorder();
+    const b = open(t, {
+      transport,
+      maxWaitMs: 0,
+      [option]: () => {
+        controller.abort("changed my mind");
+        return option === "weigh" ? 1 : "k";
+      },
+    });
+    const p = track(b.add("x", { signal: controller.signal }));
+    await b.flush();
+    await waitFor(() => settled(p), "the add to settle");
+    assert.equal(p.status, "rejected");
+    assert.equal(p.reason.code, "E_ABORTED");
+    assert.equal(p.reason.name, "AbortError");
+    assert.equal(p.reason.cause, "changed my mind");
+    assert.equal(calls.length, 0, "an aborted item is never sent");
+    await b.close();
+    const s = b.stats();
+    assert.equal(s.items, s.succeeded + s.failed);
+  });
+}
