@@ -775,7 +775,8 @@ class Runner {
           if (this.skew !== this.skew) this.skew = wallStep();
           deadline += this.skew;
         }
-        if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
+        if (signal === null) signal = undefined; // no signal, as in fetch's RequestInit
+        if (signal !== undefined && typeof signal.addEventListener !== "function") {
           throw configError("signal", "must be an AbortSignal");
         }
       }

@@ -78,3 +78,17 @@ for (const option of ["keyOf", "weigh", "dedupeBy"]) {
     assert.equal(s.items, s.succeeded + s.failed);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// AddOptions `signal`, as Fetch's RequestInit has it (`signal: AbortSignal | null`): `null` is no
+// signal, so `add(item, { signal: request.signal ?? null })` works as `fetch` does with it. It
+// was refused with E_CONFIG "must be an AbortSignal".
+
+test("audit16: add with signal null works as with no signal, as fetch(url, { signal: null }) does", async (t) => {
+  const { calls, transport } = recorder();
+  const b = open(t, { transport, maxWaitMs: 0 });
+  assert.deepEqual(await Promise.all([b.add(1, { signal: null }), b.add(2, { signal: null, deadline: Date.now() + LONG })]), ["r:1", "r:2"]);
+  assert.deepEqual(calls.map((c) => c.items), [[1, 2]]);
+  const settledAll = await b.addMany([3, 4], { signal: null });
+  assert.deepEqual(settledAll.map((s) => s.value), ["r:3", "r:4"]);
+});
