@@ -191,16 +191,21 @@ async fn a_timed_out_call_aborts_its_signal() {
 async fn a_deadline_dispatches_early_then_fails_the_item_and_aborts_the_call() {
     // The window is long, the deadline short: the queue leaves early; the call never answers, so
     // the item fails E_DEADLINE on time, and with its only caller gone the call's signal aborts.
-    let f = js("globalThis.jsDeadline = info.signal; return new Promise(() => {});");
+    let f = js("globalThis.jsDeadline = info.signal; globalThis.jsDeadlineAt = info.deadline;
+         return new Promise(() => {});");
     let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).build(JsTransport::new(f));
     let started = Instant::now();
     let due = started + Duration::from_millis(40);
+    let due_epoch = js_sys::Date::now() + 40.0;
     let err = b.add_with(1, AddOptions { deadline: Some(due), ..Default::default() }).await.unwrap_err();
     let waited = started.elapsed();
     assert_eq!(err.code(), ErrorCode::Deadline);
     assert!(waited >= Duration::from_millis(39) && waited < Duration::from_secs(1), "failed after {waited:?}");
     assert_eq!(b.stats().batches, 1, "sent before the deadline, not after the window");
     assert_eq!(eval("globalThis.jsDeadline.aborted"), true);
+    // aud16: info.deadline is the JS face's batch.deadline, epoch ms (it was missing).
+    let at = eval("globalThis.jsDeadlineAt").as_f64().expect("info.deadline is a number");
+    assert!((at - due_epoch).abs() < 20.0, "info.deadline {at}, expected about {due_epoch}");
 }
 
 #[wasm_bindgen_test]
@@ -282,7 +287,8 @@ async fn a_retry_after_header_on_the_thrown_response_is_the_calls_hint() {
         let f = js(&format!(
             "throw Object.assign(new Error('busy'), {{ status: 503, response: {{ status: 503, headers: {headers} }} }});"
         ));
-        let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).retry(no_retry()).build(JsTransport::new(f));
+        let b: Batcher<u32, u32> =
+            Batcher::builder().max_wait(LONG).max_batch_size(1).retry(no_retry()).build(JsTransport::new(f));
         let err = b.add(1).await.unwrap_err();
         let hint = err.transport_error().expect("the thrown error").retry_after_hint();
         match floor_ms {

@@ -12,15 +12,17 @@ use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_time::Instant;
 
 use super::error::{ItemError, TransportError};
 use super::transport::{Batch, BatchResult, Transport};
 
-/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal, keepalive})`, where
+/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal, deadline, keepalive})`, where
 /// `items` is the batch's items converted by serde-wasm-bindgen (JSON-compatible: structs and maps
 /// become plain objects, `None` becomes `null`), `key` is the queue's key or `undefined`, and
 /// `signal` an `AbortSignal` that aborts when the batcher gives the call up (its `timeout`, or
 /// every caller of the batch gone), as the JS face's `batch.signal` does: hand it to `fetch`.
+/// `deadline` is the earliest item deadline in epoch ms (like `Date.now()`), or `undefined`.
 /// `keepalive` is [`Batch::keepalive`] (true on the calls of a
 /// [`flush_on_hide`](crate::Builder::flush_on_hide) flush): `fetch`'s option of that name.
 ///
@@ -117,11 +119,18 @@ fn start<I: Serialize>(function: &Function, batch: &Batch<I>, abort: &AbortOnDro
     let info = Object::new();
     let key = batch.key.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
     let signal = abort.0.as_ref().map_or(JsValue::UNDEFINED, AbortController::signal);
+    // As the JS face's batch.deadline: epoch ms (like Date.now()), or undefined.
+    let deadline = batch.deadline.map_or(JsValue::UNDEFINED, |at| {
+        let now = Instant::now();
+        let left = at.checked_duration_since(now).map_or_else(|| -ms(now - at), ms);
+        JsValue::from(js_sys::Date::now() + left)
+    });
     let fields = [
         ("id", JsValue::from(batch.id as f64)),
         ("key", key),
         ("attempt", batch.attempt.into()),
         ("signal", signal),
+        ("deadline", deadline),
         ("keepalive", batch.keepalive.into()),
     ];
     for (name, value) in fields {
@@ -237,6 +246,10 @@ fn is_decimal(text: &str) -> bool {
         None => digits(number),
     };
     number && exponent.is_none_or(|e| digits(e.strip_prefix('+').unwrap_or(e)))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// `value[name]` for an object, `undefined` for anything else (or a throwing getter).
