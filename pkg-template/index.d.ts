@@ -41,8 +41,8 @@ export interface RetryOptions {
   jitter?: "full" | "equal" | "none" | undefined;
   /** Cap on a `retryAfterMs` / `Retry-After` floor. Default 60000. */
   maxRetryAfterMs?: number | undefined;
-  /** Decide what a batch-level failure means. Default: see the README. */
-  classify?: ((err: unknown) => Classification) | undefined;
+  /** Decide what a batch-level failure means; any other return value (`undefined`), or a throw, falls back to the default rule (docs/reference.md). */
+  classify?: ((err: unknown) => Classification | undefined) | undefined;
   /** gRPC-style retry throttling; `false` turns it off. Default `{ maxTokens: 100, tokenRatio: 0.1 }`. */
   budget?: { maxTokens?: number | undefined; tokenRatio?: number | undefined } | false | undefined;
 }
