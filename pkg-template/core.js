@@ -319,22 +319,29 @@ function engineParams(options) {
   return [params, given];
 }
 
+/** A key is a string or a number but NaN. */
+const isKey = (k) => typeof k === "string" || (typeof k === "number" && k === k);
+
 // Names cross into wasm as UTF-8, where every lone surrogate becomes U+FFFD: such strings go
 // JSON-escaped (injective) under their own prefix, so "\uD800" and "\uDC00" stay distinct.
 // (Without isWellFormed, a string with any surrogate, paired or not, goes escaped.)
 const stringName = (s) => (s.isWellFormed?.() ?? !/[\uD800-\uDFFF]/.test(s) ? "s" + s : "u" + JSON.stringify(s));
 
-/** The error's retry-after hint in ms, NaN for none (or when reading it throws). */
+/**
+ * The error's retry-after hint in ms, NaN for none (or when reading it throws). A Retry-After
+ * header is looked up as HTTP names are, in any case (a plain object of headers keeps the
+ * server's spelling); its value is seconds (digits) or an HTTP date (all three forms have the
+ * hh:mm:ss that Date.parse's guesses at "soon 2030" lack), anything else is no hint.
+ */
 function retryAfterMs(err) {
   try {
     if (typeof err.retryAfterMs === "number") return err.retryAfterMs;
     const headers = err.response?.headers;
     if (!headers) return NaN;
-    const h = typeof headers.get === "function" ? headers.get("retry-after") : headers["retry-after"];
-    if (h === null || h === undefined) return NaN;
-    const s = Number(h);
-    if (!isNaN(s)) return s * 1000;
-    const at = Date.parse(h);
+    const h = String(typeof headers.get === "function" ? headers.get("retry-after")
+      : headers[Object.keys(headers).find((name) => name.toLowerCase() === "retry-after")]).trim();
+    if (/^\d+(\.\d+)?(e\+?\d+)?$/i.test(h)) return h * 1000;
+    const at = /\d:\d\d:\d\d/.test(h) ? Date.parse(h) : NaN;
     return isNaN(at) ? NaN : Math.max(0, at - Date.now()); // an HTTP date: wall time
   } catch {
     return NaN;
@@ -697,11 +704,11 @@ class Runner {
     }
   }
 
-  /** The engine key id of key value `k`, -1 when it is none (a key is a string or a number but NaN). */
+  /** The engine key id of key value `k`, -1 when it is none (see isKey). */
   internKey(k) {
     let id = this.keyIds.get(k);
     if (id === undefined) {
-      if (typeof k !== "string" && (typeof k !== "number" || isNaN(k))) return -1;
+      if (!isKey(k)) return -1;
       // Named as dedupe keys are (strings and numbers distinct).
       id = this.core.intern(this.putText(this.dedupeToken(k)));
       this.keyIds.set(k, id);
@@ -768,10 +775,10 @@ class Runner {
           if (this.skew !== this.skew) this.skew = wallStep();
           deadline += this.skew;
         }
-        if (signal !== undefined && (signal === null || typeof signal.addEventListener !== "function")) {
+        if (signal === null) signal = undefined; // no signal, as in fetch's RequestInit
+        if (signal !== undefined && typeof signal.addEventListener !== "function") {
           throw configError("signal", "must be an AbortSignal");
         }
-        if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
       }
       optsRead = true;
       if (this.core === undefined) return refused(this.codeError(-ADD_CLOSED)); // freed by a getter above
@@ -785,21 +792,17 @@ class Runner {
       }
       this.sync(); // after the getters: the engine sees the adds they made first
       if (key === undefined && this.keyOfFn !== undefined) key = (0, this.keyOfFn)(item);
-      if (key === undefined) {
-        key = this.resolveKeysFn !== undefined ? UNROUTED : DEFAULT_KEY;
-      } else {
-        const id = this.internKey(key);
-        if (id < 0) throw valueError("key", "a string or a number", key);
-        key = id;
-      }
       if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
+      const d = this.dedupeByFn !== undefined ? (0, this.dedupeByFn)(item) : undefined;
+      if (key !== undefined && !isKey(key)) throw valueError("key", "a string or a number", key);
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
         throw valueError("weight", "a finite number >= 0", weight);
       }
-      if (this.dedupeByFn !== undefined) {
-        const d = (0, this.dedupeByFn)(item);
-        if (d !== undefined) dedupe = this.dedupeToken(d);
-      }
+      // Read after the user code above, which may have aborted it (its listener comes later),
+      // and before anything is made for the item (a key, a dedupe token).
+      if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
+      key = key === undefined ? (this.resolveKeysFn !== undefined ? UNROUTED : DEFAULT_KEY) : this.internKey(key);
+      if (d !== undefined) dedupe = this.dedupeToken(d);
     } catch (err) {
       // Options a Proxy or getter cannot give read as the constructor's do: E_CONFIG, cause kept.
       return refused(this.core === undefined ? this.codeError(-ADD_CLOSED)

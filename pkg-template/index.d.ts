@@ -30,21 +30,21 @@ export type Classification = "retry" | "bisect" | "fail";
 
 export interface RetryOptions {
   /** Sends per item, first included. Default 3. */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** Default 50. */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /** Default 5000. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** Default 2. */
-  multiplier?: number;
+  multiplier?: number | undefined;
   /** Default "full". */
-  jitter?: "full" | "equal" | "none";
+  jitter?: "full" | "equal" | "none" | undefined;
   /** Cap on a `retryAfterMs` / `Retry-After` floor. Default 60000. */
-  maxRetryAfterMs?: number;
-  /** Decide what a batch-level failure means. Default: see the README. */
-  classify?: (err: unknown) => Classification;
+  maxRetryAfterMs?: number | undefined;
+  /** Decide what a batch-level failure means; any other return value (`undefined`), or a throw, falls back to the default rule (docs/reference.md). */
+  classify?: ((err: unknown) => Classification | undefined) | undefined;
   /** gRPC-style retry throttling; `false` turns it off. Default `{ maxTokens: 100, tokenRatio: 0.1 }`. */
-  budget?: { maxTokens?: number; tokenRatio?: number } | false;
+  budget?: { maxTokens?: number | undefined; tokenRatio?: number | undefined } | false | undefined;
 }
 
 /** What `onBatchStart` gets: one transport call, once. */
@@ -81,57 +81,59 @@ export interface CircuitInfo {
 /** Per key: open after `failureThreshold` consecutive calls failed at batch level; probe after `resetMs`. */
 export interface CircuitBreakerOptions {
   /** Default 5 (an integer ≥ 1). */
-  failureThreshold?: number;
+  failureThreshold?: number | undefined;
   /** Default 10000 (ms). */
-  resetMs?: number;
+  resetMs?: number | undefined;
 }
 
+// Every optional property says `| undefined`: an option given as `undefined` counts as not given
+// (the JS reads it so), also for a consumer with exactOptionalPropertyTypes.
 export interface BatcherOptions<I, O> {
   transport: Transport<I, O>;
   /** Default 100 (1..=100000). */
-  maxBatchSize?: number;
+  maxBatchSize?: number | undefined;
   /** Default 10; 0 = at the end of the current tick. */
-  maxWaitMs?: number;
+  maxWaitMs?: number | undefined;
   /** None by default; `null` = none. */
-  maxBatchWeight?: number | null;
-  weigh?: (item: I) => number;
-  keyOf?: (item: I) => BatchKey | undefined;
-  resolveKeys?: (items: I[]) => ReadonlyArray<BatchKey | undefined> | PromiseLike<ReadonlyArray<BatchKey | undefined>>;
+  maxBatchWeight?: number | null | undefined;
+  weigh?: ((item: I) => number) | undefined;
+  keyOf?: ((item: I) => BatchKey | undefined) | undefined;
+  resolveKeys?: ((items: I[]) => ReadonlyArray<BatchKey | undefined> | PromiseLike<ReadonlyArray<BatchKey | undefined>>) | undefined;
   /** Items whose dedupe values are equal by SameValueZero (objects, functions, symbols by identity) share one slot. */
-  dedupeBy?: (item: I) => unknown;
+  dedupeBy?: ((item: I) => unknown) | undefined;
   /** Default 10000. */
-  maxQueued?: number;
+  maxQueued?: number | undefined;
   /** Default "reject". */
-  whenFull?: "reject" | "wait";
+  whenFull?: "reject" | "wait" | undefined;
   /** Default 4. */
-  maxInFlight?: number;
+  maxInFlight?: number | undefined;
   /** None by default; `null` = none. */
-  maxInFlightPerKey?: number | null;
+  maxInFlightPerKey?: number | null | undefined;
   /** None by default; `null` = none. */
-  timeoutMs?: number | null;
+  timeoutMs?: number | null | undefined;
   /** Default "partial". */
-  errorMode?: "partial" | "fail_fast" | "atomic";
-  retry?: RetryOptions;
+  errorMode?: "partial" | "fail_fast" | "atomic" | undefined;
+  retry?: RetryOptions | undefined;
   /** Default true. */
-  bisect?: boolean;
+  bisect?: boolean | undefined;
   /** Default false. `maxWaitMs` becomes a ceiling: a key with no call in flight sends at the end of the tick; one with calls out gathers until one of them ends. */
-  adaptive?: boolean;
+  adaptive?: boolean | undefined;
   /** Default false. In browsers, every queue is sent (as `keepalive` calls) when the page is hidden. */
-  flushOnHide?: boolean;
+  flushOnHide?: boolean | undefined;
   /** Default none. Per key: fail fast with `E_CIRCUIT_OPEN` while the key's transport keeps failing. */
-  circuitBreaker?: CircuitBreakerOptions;
+  circuitBreaker?: CircuitBreakerOptions | undefined;
   /** Called on every circuit state change; a hook that throws changes no outcome. */
-  onCircuitChange?: (info: CircuitInfo) => void;
-  onBatchStart?: (info: BatchInfo<I>) => void;
-  onBatchEnd?: (info: BatchEndInfo<I, O>) => void;
+  onCircuitChange?: ((info: CircuitInfo) => void) | undefined;
+  onBatchStart?: ((info: BatchInfo<I>) => void) | undefined;
+  onBatchEnd?: ((info: BatchEndInfo<I, O>) => void) | undefined;
 }
 
 export interface AddOptions {
-  key?: BatchKey;
-  weight?: number;
-  signal?: AbortSignal;
+  key?: BatchKey | undefined;
+  weight?: number | undefined;
+  signal?: AbortSignal | null | undefined;
   /** Epoch ms, like `Date.now()`. */
-  deadline?: number;
+  deadline?: number | undefined;
 }
 
 export type Settled<O> = PromiseSettledResult<O>;

@@ -537,6 +537,37 @@ async fn deadlines_in_the_past_or_before_the_batcher_are_refused() {
     settled(b.stats());
 }
 
+/// "`Display`s like the JS messages" (audit16): the messages a JS caller reads for the same
+/// outcome, option names aside (`max_queued` for `maxQueued`). A deadline already passed at
+/// `add_with` read "has already passed", where JS (and Rust for a deadline passing later) says
+/// "the item's deadline passed".
+#[tokio::test(start_paused = true)]
+async fn errors_display_as_the_js_messages() {
+    let b = Batcher::builder().max_wait(MS).retry(RetryConfig::default().max_attempts(1)).build(
+        |batch: Batch<u32>| async move {
+            match batch.items[0] {
+                0 => Err(TransportError::new("down")),
+                1 => {
+                    sleep(Duration::from_secs(60)).await;
+                    doubled(&batch)
+                }
+                _ => doubled(&batch),
+            }
+        },
+    );
+    let past = Instant::now() - Duration::from_secs(1);
+    let at_add = b.add_with(2, AddOptions { deadline: Some(past), ..Default::default() }).await.unwrap_err();
+    let soon = Instant::now() + 10 * MS;
+    let later = b.add_with(1, AddOptions { deadline: Some(soon), ..Default::default() }).await.unwrap_err();
+    for e in [&at_add, &later] {
+        assert_eq!((e.code(), e.to_string().as_str()), (ErrorCode::Deadline, "hyperbatch: the item's deadline passed"));
+    }
+    let failed = b.add(0).await.unwrap_err();
+    assert_eq!(failed.to_string(), "hyperbatch: transport failed after 1 attempt: down");
+    b.close().await;
+    assert_eq!(b.add(3).await.unwrap_err().to_string(), "hyperbatch: the batcher is closed");
+}
+
 fn try_build(builder: Builder<u32, u32>) -> Result<(), hyperbatch::Error> {
     builder.try_build_with_driver(|batch: Batch<u32>| async move { doubled(&batch) }).map(drop)
 }

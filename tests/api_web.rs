@@ -191,16 +191,21 @@ async fn a_timed_out_call_aborts_its_signal() {
 async fn a_deadline_dispatches_early_then_fails_the_item_and_aborts_the_call() {
     // The window is long, the deadline short: the queue leaves early; the call never answers, so
     // the item fails E_DEADLINE on time, and with its only caller gone the call's signal aborts.
-    let f = js("globalThis.jsDeadline = info.signal; return new Promise(() => {});");
+    let f = js("globalThis.jsDeadline = info.signal; globalThis.jsDeadlineAt = info.deadline;
+         return new Promise(() => {});");
     let b: Batcher<u32, u32> = Batcher::builder().max_wait(LONG).build(JsTransport::new(f));
     let started = Instant::now();
     let due = started + Duration::from_millis(40);
+    let due_epoch = js_sys::Date::now() + 40.0;
     let err = b.add_with(1, AddOptions { deadline: Some(due), ..Default::default() }).await.unwrap_err();
     let waited = started.elapsed();
     assert_eq!(err.code(), ErrorCode::Deadline);
     assert!(waited >= Duration::from_millis(39) && waited < Duration::from_secs(1), "failed after {waited:?}");
     assert_eq!(b.stats().batches, 1, "sent before the deadline, not after the window");
     assert_eq!(eval("globalThis.jsDeadline.aborted"), true);
+    // aud16: info.deadline is the JS face's batch.deadline, epoch ms (it was missing).
+    let at = eval("globalThis.jsDeadlineAt").as_f64().expect("info.deadline is a number");
+    assert!((at - due_epoch).abs() < 20.0, "info.deadline {at}, expected about {due_epoch}");
 }
 
 #[wasm_bindgen_test]
@@ -260,6 +265,41 @@ async fn a_thrown_error_with_a_5xx_status_is_retried_then_fails_the_call() {
     let cause = err.transport_error().expect("the thrown error");
     assert_eq!((cause.status_code(), cause.to_string().as_str()), (Some(503), "unavailable"));
     assert_eq!(js_sys::Reflect::get(&js_sys::global(), &"jsThrows".into()).unwrap(), JsValue::from(2));
+}
+
+/// aud16: "`err.retryAfterMs` (or a `Retry-After` header on `err.response`) is a floor on the
+/// delay", and JsTransport's failures "follow the JS face's rules": a function that throws as the
+/// recipes do (`Object.assign(new Error(...), { status: res.status, response: res })`) had its
+/// Retry-After ignored. Read from a `Headers` or a plain object (any spelling), seconds or a date;
+/// garbage is no hint. The hint rides on the call's error (no retry here, so no timing).
+#[wasm_bindgen_test]
+async fn a_retry_after_header_on_the_thrown_response_is_the_calls_hint() {
+    let cases = [
+        ("new Headers({ 'Retry-After': '2' })", Some(2000)),
+        ("{ 'Content-Type': 'text/plain', 'RETRY-AFTER': ' 3 ' }", Some(3000)),
+        ("{ 'retry-after': '1.5' }", Some(1500)),
+        ("new Headers({ 'Retry-After': new Date(Date.now() + 90000).toUTCString() })", Some(89_000)),
+        ("{ 'retry-after': '0x3c' }", None),
+        ("{ 'retry-after': 'soon 2030' }", None),
+        ("new Headers()", None),
+    ];
+    for (headers, floor_ms) in cases {
+        let f = js(&format!(
+            "throw Object.assign(new Error('busy'), {{ status: 503, response: {{ status: 503, headers: {headers} }} }});"
+        ));
+        let b: Batcher<u32, u32> =
+            Batcher::builder().max_wait(LONG).max_batch_size(1).retry(no_retry()).build(JsTransport::new(f));
+        let err = b.add(1).await.unwrap_err();
+        let hint = err.transport_error().expect("the thrown error").retry_after_hint();
+        match floor_ms {
+            // A date has whole seconds: 90 s ahead is 89 to 90 s from now.
+            Some(ms) => assert!(
+                hint.is_some_and(|h| h >= Duration::from_millis(ms) && h <= Duration::from_millis(ms + 1000)),
+                "{headers}: {hint:?}"
+            ),
+            None => assert_eq!(hint, None, "{headers}"),
+        }
+    }
 }
 
 #[wasm_bindgen_test]

@@ -126,7 +126,7 @@ test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; 
     [{ weight: -1 }, "weight", RangeError], [{ weight: Infinity }, "weight", RangeError],
     [{ weight: NaN }, "weight", RangeError], [{ weight: "3" }, "weight", TypeError, /got string/],
     [{ deadline: "soon" }, "deadline", TypeError], [{ deadline: NaN }, "deadline", RangeError, /got NaN/],
-    [{ signal: {} }, "signal", TypeError], [{ signal: null }, "signal", TypeError], [{ signal: 5 }, "signal", TypeError],
+    [{ signal: {} }, "signal", TypeError], [{ signal: 5 }, "signal", TypeError],
     [{ key: {} }, "key", TypeError], [{ key: NaN }, "key", RangeError, /got NaN/],
     [{ deadLine: Date.now() + 1000 }, "deadLine", TypeError, /not an add option \(did you mean `deadline`\?\)/],
     [{ signals: new AbortController().signal }, "signals", TypeError, /did you mean `signal`/],
@@ -144,10 +144,11 @@ test("E_CONFIG: bad AddOptions reject that add with E_CONFIG naming the option; 
   const inherited = Object.create({ extra: 1 });
   inherited.weight = 2;
   const fromProto = track(b.add("proto", inherited));
-  // contract silent: null options mean none, as undefined does
-  const ok = [track(b.add("zero", { weight: 0 })), track(b.add("null", null)), fromProto];
+  // contract silent: null options mean none, as undefined does; a null signal is none, as in
+  // fetch's RequestInit (audit16)
+  const ok = [track(b.add("zero", { weight: 0 })), track(b.add("null", null)), fromProto, track(b.add("nosignal", { signal: null }))];
   await b.flush();
-  assert.deepEqual(ok.map((p) => p.value), ["r:zero", "r:null", "r:proto"]);
+  assert.deepEqual(ok.map((p) => p.value), ["r:zero", "r:null", "r:proto", "r:nosignal"]);
   assert.equal(calls.length, 1);
   await b.close();
 });

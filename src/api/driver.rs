@@ -341,9 +341,7 @@ impl<I, O> Shared<I, O> {
                 engine::ErrorCode::TooLarge => {
                     Error::new(Code::TooLarge, format!("hyperbatch: item weight {weight} exceeds max_batch_weight"))
                 }
-                engine::ErrorCode::Deadline => {
-                    Error::new(Code::Deadline, "hyperbatch: the item's deadline has already passed")
-                }
+                engine::ErrorCode::Deadline => Error::new(Code::Deadline, "hyperbatch: the item's deadline passed"),
                 c => Error::new(code(c), format!("hyperbatch: {}", code(c))),
             }),
             Err(AddError::Invalid(e)) => refused(Error::new(Code::Config, format!("hyperbatch: add refused: {e}"))),

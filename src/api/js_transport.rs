@@ -12,15 +12,17 @@ use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_time::Instant;
 
 use super::error::{ItemError, TransportError};
 use super::transport::{Batch, BatchResult, Transport};
 
-/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal, keepalive})`, where
+/// A transport that calls a JavaScript function: `f(items, {id, key, attempt, signal, deadline, keepalive})`, where
 /// `items` is the batch's items converted by serde-wasm-bindgen (JSON-compatible: structs and maps
 /// become plain objects, `None` becomes `null`), `key` is the queue's key or `undefined`, and
 /// `signal` an `AbortSignal` that aborts when the batcher gives the call up (its `timeout`, or
 /// every caller of the batch gone), as the JS face's `batch.signal` does: hand it to `fetch`.
+/// `deadline` is the earliest item deadline in epoch ms (like `Date.now()`), or `undefined`.
 /// `keepalive` is [`Batch::keepalive`] (true on the calls of a
 /// [`flush_on_hide`](crate::Builder::flush_on_hide) flush): `fetch`'s option of that name.
 ///
@@ -29,7 +31,8 @@ use super::transport::{Batch, BatchResult, Transport};
 /// read as in JS); any other entry is converted to `O` (an entry that does not convert fails its
 /// item). A result that is not an array fails the batch with `E_RESULT_SHAPE`, as does one of the
 /// wrong length. A throw or a rejected promise fails the whole call with a [`TransportError`]
-/// carrying the thrown value's `message`, `status`, `retryable` and `retryAfterMs`, so the
+/// carrying the thrown value's `message`, `status`, `retryable` and `retryAfterMs` (or a
+/// `Retry-After` header on its `response`, as the JS face reads it), so the
 /// default classification is JavaScript's: status 400, 413, 422 or `retryable: false` bisect,
 /// anything else retries.
 ///
@@ -116,11 +119,18 @@ fn start<I: Serialize>(function: &Function, batch: &Batch<I>, abort: &AbortOnDro
     let info = Object::new();
     let key = batch.key.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
     let signal = abort.0.as_ref().map_or(JsValue::UNDEFINED, AbortController::signal);
+    // As the JS face's batch.deadline: epoch ms (like Date.now()), or undefined.
+    let deadline = batch.deadline.map_or(JsValue::UNDEFINED, |at| {
+        let now = Instant::now();
+        let left = at.checked_duration_since(now).map_or_else(|| -ms(now - at), ms);
+        JsValue::from(js_sys::Date::now() + left)
+    });
     let fields = [
         ("id", JsValue::from(batch.id as f64)),
         ("key", key),
         ("attempt", batch.attempt.into()),
         ("signal", signal),
+        ("deadline", deadline),
         ("keepalive", batch.keepalive.into()),
     ];
     for (name, value) in fields {
@@ -184,7 +194,7 @@ fn transport_error(thrown: JsValue) -> TransportError {
     if let Some(retryable) = property(&thrown, "retryable").as_bool() {
         error = error.retryable(retryable);
     }
-    if let Some(delay) = retry_after_of(&thrown) {
+    if let Some(delay) = retry_after_of(&thrown).or_else(|| retry_after_header(&thrown)) {
         error = error.retry_after(delay);
     }
     error
@@ -194,6 +204,52 @@ fn transport_error(thrown: JsValue) -> TransportError {
 fn retry_after_of(value: &JsValue) -> Option<Duration> {
     let ms = property(value, "retryAfterMs").as_f64()?;
     Duration::try_from_secs_f64(ms / 1000.0).ok()
+}
+
+/// A `Retry-After` header on the thrown value's `response`, read as the JS face reads it: from a
+/// fetch `Headers` (`get`) or a plain object (the name in any case); seconds (digits) or an
+/// HTTP date (all of whose forms have an hh:mm:ss), anything else is no hint.
+fn retry_after_header(thrown: &JsValue) -> Option<Duration> {
+    let headers = property(&property(thrown, "response"), "headers");
+    let get = property(&headers, "get");
+    let value = match get.dyn_ref::<Function>() {
+        Some(get) => get.call1(&headers, &"retry-after".into()).ok()?,
+        None if headers.is_object() => {
+            let name = Reflect::own_keys(&headers)
+                .ok()?
+                .iter()
+                .find(|name| name.as_string().is_some_and(|name| name.eq_ignore_ascii_case("retry-after")))?;
+            Reflect::get(&headers, &name).ok()?
+        }
+        None => return None,
+    };
+    let text = value.as_string()?;
+    let text = text.trim();
+    if is_decimal(text) {
+        // Seconds past what a Duration holds (1e308) are a huge hint, clamped like any other.
+        return Some(Duration::try_from_secs_f64(text.parse().ok()?).unwrap_or(Duration::MAX));
+    }
+    let is_date = text.as_bytes().windows(7).any(|w| {
+        w[0].is_ascii_digit() && w[1] == b':' && w[4] == b':' && [2, 3, 5, 6].iter().all(|&i| w[i].is_ascii_digit())
+    });
+    let at = if is_date { js_sys::Date::parse(text) } else { f64::NAN };
+    (!at.is_nan()).then(|| Duration::from_secs_f64((at - js_sys::Date::now()).max(0.0) / 1000.0))
+}
+
+/// Digits, an optional fraction and an optional exponent (`1`, `1.5`, `1e3`): no sign, no hex
+/// (the JS face's test of a Retry-After in seconds).
+fn is_decimal(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (number, exponent) = text.split_once(['e', 'E']).map_or((text, None), |(n, e)| (n, Some(e)));
+    let number = match number.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(number),
+    };
+    number && exponent.is_none_or(|e| digits(e.strip_prefix('+').unwrap_or(e)))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// `value[name]` for an object, `undefined` for anything else (or a throwing getter).

@@ -45,3 +45,16 @@ export const uncapped = new Batcher<string, string>({
 // addMany takes a readonly array too: it never writes to it (aud14: `I[]` refused one).
 const ids: readonly string[] = ["a", "b"];
 export const settled: Promise<PromiseSettledResult<number>[]> = b.addMany(ids);
+
+// aud16: "a return value other than "retry", "bisect" or "fail" ... falls back to the default
+// rule" (the reference): a classify that decides some errors and leaves the rest to the default
+// returns undefined for those, which the types refused.
+export const delegating = new Batcher<string, string>({
+  retry: {
+    classify: (err) => {
+      if ((err as { code?: unknown }).code === "E_TIMEOUT") return "fail";
+      return undefined; // the default rule
+    },
+  },
+  transport: async (batch) => batch.items,
+});

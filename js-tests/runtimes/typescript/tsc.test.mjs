@@ -67,6 +67,19 @@ test("types: a consumer with lib ES2022 + DOM (no ESNext.Disposable) and skipLib
   assert.equal(code, 0, out);
 });
 
+test("types: a consumer with exactOptionalPropertyTypes may give any option as undefined, and signal as null", () => {
+  const dir = scratch("ts-exact", {
+    "tsconfig.json": JSON.stringify({
+      compilerOptions: { target: "ES2022", lib: ["ES2022", "DOM", "ESNext.Disposable"], module: "NodeNext", moduleResolution: "NodeNext", strict: true, exactOptionalPropertyTypes: true, noEmit: true, skipLibCheck: false, types: [] },
+      files: ["consumer.ts"],
+    }),
+    "consumer.ts": readFileSync(join(here, "consumer-exact.ts"), "utf8"),
+    "package.json": JSON.stringify({ type: "module" }),
+  });
+  const { code, out } = tsc(ownTsc, dir);
+  assert.equal(code, 0, out);
+});
+
 // aud14: a .d.ts of this "type": "module" package is ESM to TypeScript, so a CommonJS file failed
 // on `require("hyperbatch")` under module Node16 (TS1479), and `import DataLoader =
 // require("hyperbatch/dataloader")` was "not constructable" under NodeNext: the `require` entries
