@@ -53,19 +53,19 @@ declare namespace DataLoader {
     cacheMap?: CacheMap<C, Promise<V>> | null;
     name?: string | null;
 
-    // hyperbatch extras (off unless given), with their `Batcher` meaning.
+    // hyperbatch extras (off unless given: `undefined` is not given), with their `Batcher` meaning.
     /** The engine's window decides when a batch goes (instead of `batchScheduleFn`). */
-    maxWaitMs?: number;
+    maxWaitMs?: number | undefined;
     /** Retry failed batches (default: never, like DataLoader). */
-    retry?: RetryOptions;
+    retry?: RetryOptions | undefined;
     /** Per batchLoadFn call; a call that takes longer fails its loads with `E_TIMEOUT`. */
-    timeoutMs?: number;
+    timeoutMs?: number | undefined;
     /** Concurrent batchLoadFn calls (default: unlimited, like DataLoader). */
-    maxInFlight?: number;
+    maxInFlight?: number | undefined;
     /** Split failing batches to isolate a poison key (default `false`). */
-    bisect?: boolean;
-    onBatchStart?: (info: BatchInfo<K>) => void;
-    onBatchEnd?: (info: BatchEndInfo<K, V>) => void;
+    bisect?: boolean | undefined;
+    onBatchStart?: ((info: BatchInfo<K>) => void) | undefined;
+    onBatchEnd?: ((info: BatchEndInfo<K, V>) => void) | undefined;
   };
 }
 

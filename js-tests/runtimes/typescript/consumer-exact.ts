@@ -4,6 +4,7 @@
 // `signal: null` (fetch's RequestInit has `signal?: AbortSignal | null`): the types must too, or
 // code that forwards optional settings fails to compile.
 import { Batcher, type AddOptions, type BatcherOptions, type RetryOptions } from "hyperbatch";
+import DataLoader from "hyperbatch/dataloader";
 
 declare const signal: AbortSignal | undefined;
 declare const timeoutMs: number | undefined;
@@ -28,3 +29,17 @@ const b = new Batcher(options);
 const add: AddOptions = { signal, key: undefined, weight: undefined, deadline: undefined };
 export const a: Promise<string> = b.add(1, add);
 export const c: Promise<string> = b.add(2, { signal: null });
+
+// hyperbatch/dataloader's extras are "off unless given", and the facade reads one given as
+// `undefined` as not given: a loader built from optional settings compiles too. (DataLoader's own
+// options stay as DataLoader 2.2.3's index.d.ts declares them.)
+const loader = new DataLoader<number, string>(async (keys) => keys.map(String), {
+  maxWaitMs: settings.maxWaitMs,
+  timeoutMs,
+  retry: undefined,
+  maxInFlight: undefined,
+  bisect: undefined,
+  onBatchStart: undefined,
+  onBatchEnd: undefined,
+});
+export const d: Promise<string> = loader.load(3);
