@@ -5,7 +5,6 @@
 // results/<mode>.md and results/<mode>.svg. Knobs: see bench/README.md.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -14,6 +13,7 @@ import { chromium } from "playwright-core";
 import { FACADE_WORKLOADS, facadeResults, median, plan } from "./lib/suite.js";
 import { svgChart } from "./lib/chart.mjs";
 import { packageSize } from "./lib/size.mjs";
+import { CHROMIUM_ARGS, serve } from "./lib/chromium.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(HERE);
@@ -107,27 +107,6 @@ function runCli(name, cmd, args, config, timeoutMs = RUNTIME_TIMEOUT_MS) {
   });
 }
 
-/** Serves bench/ at / and the package at /pkg/, cross-origin isolated (5 µs performance.now()). */
-function serve() {
-  const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
-  const server = http.createServer((req, res) => {
-    const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const [base, rel] = url.startsWith("/pkg/") ? [PKG, url.slice(5)] : [HERE, url.slice(1)];
-    const file = path.resolve(base, rel);
-    if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, {
-      "Content-Type": types[path.extname(file)] ?? "application/octet-stream",
-      "Cross-Origin-Opener-Policy": "same-origin",
-      "Cross-Origin-Embedder-Policy": "require-corp",
-      "Cache-Control": "no-store",
-    });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
 
 /**
  * Headless Chromium serving the bench: `run(config, timeoutMs)` runs lib/page.js with `config` in
@@ -138,15 +117,11 @@ function serve() {
 async function launchChromium() {
   const executablePath = process.env.CHROMIUM ?? spawnSync("which", ["chromium"], { encoding: "utf8" }).stdout.trim();
   if (!executablePath) return null;
-  const server = await serve();
+  const server = await serve(HERE, PKG);
   const browser = await chromium.launch({
     executablePath,
     headless: true,
-    // The repo's browser suites' flags (js-tests/runtimes/browser/launch.mjs), plus gc() and no
-    // throttling of the page's timers.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--js-flags=--expose-gc",
-      "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
+    args: CHROMIUM_ARGS,
   });
   const entries = {
     entry: `/pkg/${path.relative(PKG, entryOf(".", ["browser", "import", "default"]))}`,
