@@ -16,6 +16,7 @@ mod machine;
 mod queue;
 mod retry;
 mod str_map;
+mod table;
 mod timers;
 
 /// The model tests' random numbers: one xorshift64 step (seeded by each test, so runs repeat).
