@@ -6,8 +6,8 @@
 //! The values sit in a slab whose free slots are reused, so the search and the sweep are not
 //! generic: they ship once, not once per value type.
 
-use crate::prelude::*;
 use super::table::Table;
+use crate::prelude::*;
 
 /// The ids, each with the slot of its value in [`IdMap`]'s slab. Not generic: the search and the
 /// sweep ship once for every value type.

@@ -45,7 +45,17 @@ const _: () = {
         t as f64
     }
     let d = Dispatch { batch: 0, key: 0, items: Vec::new(), attempt: 0, deadline: None, weight: 0.0 };
-    let e = BatchEnd { batch: 0, key: 0, size: 0, weight: 0.0, attempt: 0, duration_ms: 0.0, succeeded: 0, failed: 0, batch_error: false };
+    let e = BatchEnd {
+        batch: 0,
+        key: 0,
+        size: 0,
+        weight: 0.0,
+        attempt: 0,
+        duration_ms: 0.0,
+        succeeded: 0,
+        failed: 0,
+        batch_error: false,
+    };
     assert!(tag(O::Tick) == TICK && tag(O::Dispatch(d)) == DISPATCH);
     assert!(tag(O::Route { route: 0, items: Vec::new() }) == ROUTE);
     assert!(tag(O::Settle { item: 0, outcome: Outcome::BatchError, release: false }) == SETTLE);
@@ -84,7 +94,9 @@ const _: () = {
     assert!(kind(O::Ok { index: 0 }) == OUTCOME_OK && kind(O::ItemError { index: 0 }) == OUTCOME_ITEM_ERROR);
     assert!(kind(O::Transport { attempts: 0 }) == OUTCOME_TRANSPORT && kind(O::BatchError) == OUTCOME_BATCH_ERROR);
     assert!(kind(O::FailFast { cause: 0 }) == OUTCOME_FAIL_FAST && kind(O::Atomic { cause: 0 }) == OUTCOME_ATOMIC);
-    assert!(kind(O::Code(ErrorCode::Config)) == OUTCOME_CODE && kind(O::CircuitOpen { key: 0 }) == OUTCOME_CIRCUIT_OPEN);
+    assert!(
+        kind(O::Code(ErrorCode::Config)) == OUTCOME_CODE && kind(O::CircuitOpen { key: 0 }) == OUTCOME_CIRCUIT_OPEN
+    );
 };
 
 // `Core::add` (and `add_reserved`) below zero: why the add was refused. A refusal is its
