@@ -6,6 +6,7 @@
 //! The values sit in a slab whose free slots are reused, so the search and the sweep are not
 //! generic: they ship once, not once per value type.
 
+use super::table::Table;
 use crate::prelude::*;
 
 /// The ids, each with the slot of its value in [`IdMap`]'s slab. Not generic: the search and the
@@ -59,13 +60,13 @@ impl Index {
 pub(crate) struct IdMap<V> {
     index: Index,
     /// The values by slot; `None`: a free slot, listed in `free`.
-    slots: Vec<Option<V>>,
+    slots: Table<Option<V>>,
     free: Vec<u32>,
 }
 
 impl<V> Default for IdMap<V> {
     fn default() -> Self {
-        IdMap { index: Index::default(), slots: Vec::new(), free: Vec::new() }
+        IdMap { index: Index::default(), slots: Table(Vec::new()), free: Vec::new() }
     }
 }
 

@@ -38,6 +38,7 @@ use super::id_map::IdMap;
 use super::queue::{Entry, Queue, RUN};
 use super::retry::{backoff_delay, Class, Failure, FailureKind, Rng};
 use super::str_map::StrMap;
+use super::table::Table;
 use super::timers::{ReadyKeys, Timer, Timers};
 use super::{
     AddError, Admission, BatchEnd, BatchId, ErrorCode, FlushId, InputError, ItemId, ItemResult, KeyId, Outcome, Output,
@@ -233,8 +234,9 @@ impl Batch {
 // byte less in the .wasm (the compiler's own order put `items` and `keys` past 600).
 #[repr(C)]
 pub struct Engine {
-    items: Vec<Item>,
-    keys: Vec<Key>,
+    /// Slots and keys by id: indexed unchecked in the shipped build (see `table.rs`).
+    items: Table<Item>,
+    keys: Table<Key>,
     /// Outputs not polled yet: those from `out_read` on (a Vec read from the front and cleared
     /// once read through, rather than a VecDeque: less code in the .wasm).
     out: Vec<Output>,
@@ -304,11 +306,11 @@ impl Engine {
         let keys = vec![Key::new(""), Key::new("")]; // UNROUTED, DEFAULT_KEY
         Ok(Engine {
             cfg,
-            items: Vec::new(),
+            items: Table(Vec::new()),
             ids_end: 0,
             free_items: Fifo::default(),
             free_merged: 0,
-            keys,
+            keys: Table(keys),
             free_keys: Vec::new(),
             key_ids: StrMap::default(),
             batches: IdMap::default(),
@@ -508,7 +510,9 @@ impl Engine {
         for o in &mut self.out[read..] {
             f(core::mem::replace(o, Output::Tick));
         }
-        self.out.clear();
+        // SAFETY: every output is a `Tick` now (those before `read` since `poll_output` took
+        // them), which owns nothing: emptied without `clear`'s drop of each.
+        unsafe { self.out.set_len(0) };
     }
 
     /// Whether [`Engine::poll_output`] has something.

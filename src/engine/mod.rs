@@ -16,6 +16,7 @@ mod machine;
 mod queue;
 mod retry;
 mod str_map;
+mod table;
 mod timers;
 
 /// The model tests' random numbers: one xorshift64 step (seeded by each test, so runs repeat).
@@ -98,28 +99,37 @@ impl ErrorCode {
 
 /// How an item settles. Indices point into the results of the batch being completed (or the
 /// error it failed with): the shell resolves them while it drains that call's outputs.
+// `repr(u8)`, each variant's number its wire kind (`crate::wasm::wire::OUTCOME_*`, checked
+// there), which [`Outcome::kind`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Outcome {
     /// Resolve with `results[index]`.
-    Ok { index: u32 },
+    Ok { index: u32 } = 0,
     /// Reject with the transport's own entry `results[index]`.
-    ItemError { index: u32 },
+    ItemError { index: u32 } = 1,
     /// Reject with E_TRANSPORT, `cause` = the batch-level error, `attempts` = calls made.
-    Transport { attempts: u32 },
+    Transport { attempts: u32 } = 2,
     /// Reject with the batch-level error as it is (E_TIMEOUT, E_RESULT_SHAPE).
-    BatchError,
+    BatchError = 3,
     /// Reject with E_FAIL_FAST, `cause` = `results[cause]`.
-    FailFast { cause: u32 },
+    FailFast { cause: u32 } = 4,
     /// Reject with E_ATOMIC, `cause` = `results[cause]`.
-    Atomic { cause: u32 },
+    Atomic { cause: u32 } = 5,
     /// Reject with E_CIRCUIT_OPEN, `cause` = the last batch-level error of `key` (the one
     /// reported with its [`Output::CircuitChange`] to open).
-    CircuitOpen { key: KeyId },
+    CircuitOpen { key: KeyId } = 7,
     /// Reject with a library error that carries no payload (E_ABORTED, E_DEADLINE, E_ROUTE…).
-    Code(ErrorCode),
+    Code(ErrorCode) = 6,
 }
 
 impl Outcome {
+    /// The variant's number (its wire kind).
+    pub const fn kind(&self) -> u8 {
+        // SAFETY: as `Output::tag`.
+        unsafe { *(self as *const Outcome).cast::<u8>() }
+    }
+
     pub fn is_ok(self) -> bool {
         matches!(self, Outcome::Ok { .. })
     }
@@ -160,48 +170,61 @@ pub struct BatchEnd {
     pub batch_error: bool,
 }
 
+/// `repr(u8)`: a one-byte tag ahead of the fields, no niche in `Dispatch`'s `Vec` (each match
+/// decoded the variant from its capacity word: -83 B gzip of the .wasm), and each variant's
+/// number is its wire tag (`crate::wasm::wire`, checked there), which [`Output::tag`] reads.
 #[derive(Clone, Debug, PartialEq)]
+#[repr(u8)]
 pub enum Output {
     /// Call the transport.
-    Dispatch(Dispatch),
+    Dispatch(Dispatch) = 1,
     /// Call `resolveKeys` with these items, then `route_done`.
-    Route { route: RouteId, items: Vec<ItemId> },
+    Route { route: RouteId, items: Vec<ItemId> } = 2,
     /// Settle the caller of `item`. With `release`, the shell may forget the item's value;
     /// without, a later [`Output::Release`] says so (a dedupe slot still carries followers).
-    Settle { item: ItemId, outcome: Outcome, release: bool },
+    Settle { item: ItemId, outcome: Outcome, release: bool } = 3,
     /// Every item of the call succeeded: the caller of the call's `items[i]` resolves with
     /// `results[i]` and the item's value may be forgotten, as one `Settle { item, outcome: Ok {
     /// index: i }, release: true }` per item would say. Emitted instead of those when every item
     /// the call was sent with still has its caller and no dedupe follower rides on it.
-    Succeeded { batch: BatchId },
+    Succeeded { batch: BatchId } = 13,
     /// The item's value is no longer needed.
-    Release { item: ItemId },
+    Release { item: ItemId } = 4,
     /// Abort the call's signal and report `fail(batch, FailureKind::Timeout)`.
-    CallTimedOut { batch: BatchId },
+    CallTimedOut { batch: BatchId } = 5,
     /// Nobody waits for this call any more (every item aborted or past its deadline): abort
     /// its signal with an E_ABORTED error. Still report its outcome (`complete` or `fail`)
     /// when the transport answers; it settles nothing.
-    Abandoned { batch: BatchId },
+    Abandoned { batch: BatchId } = 10,
     /// A call ended.
-    BatchEnd(BatchEnd),
+    BatchEnd(BatchEnd) = 6,
     /// An add that waited for room (`whenFull: "wait"`) has been queued.
-    Admitted { item: ItemId },
+    Admitted { item: ItemId } = 7,
     /// The key id is free again; the shell drops its name → id cache entry.
-    KeyReleased { key: KeyId },
+    KeyReleased { key: KeyId } = 8,
     /// Every item the flush covered has settled.
-    Flushed { flush: FlushId },
+    Flushed { flush: FlushId } = 9,
     /// A key's circuit breaker changed state (`onCircuitChange`). To `Open`, it was opened by
     /// the batch-level failure just reported (`fail`): that error is the cause of the key's
     /// E_CIRCUIT_OPEN rejections until the next `Open`.
-    CircuitChange { key: KeyId, state: CircuitState },
+    CircuitChange { key: KeyId, state: CircuitState } = 12,
     /// Call `handle_time` on the next microtask: a queue must send now (full by size or weight,
     /// a deadline near, backpressure, closing).
-    Tick,
+    Tick = 0,
     /// Call `handle_time` at the end of the current turn, once the promise jobs queued by then
     /// have run (or sooner): a `maxWaitMs: 0` window closes, DataLoader-style, so adds made in
     /// later promise jobs of the same turn join the batch (likewise an adaptive key with no call
     /// in flight). A `Tick` may follow it (it is sooner).
-    TurnEnd,
+    TurnEnd = 11,
+}
+
+impl Output {
+    /// The variant's number (its wire tag).
+    pub const fn tag(&self) -> u8 {
+        // SAFETY: a `repr(u8)` enum starts with its `u8` discriminant (the Reference,
+        // "Primitive representation of enums with fields").
+        unsafe { *(self as *const Output).cast::<u8>() }
+    }
 }
 
 /// What happened to an accepted `add`.

@@ -426,12 +426,13 @@ fn text(input: &[f64], n: usize) -> &str {
 }
 
 fn encode(b: &mut Vec<f64>, o: Output) {
-    // The records of one id share one `put` (each arm had built its own pair).
-    let (tag, id) = match o {
-        Output::Tick => return put(b, &[TICK]),
-        Output::TurnEnd => return put(b, &[TURN_END]),
+    // The output's variant number is its wire tag (`Output::tag`, checked in `wire`); the records
+    // of one id share one `put` (each arm had built its own pair).
+    let tag = f64::from(o.tag());
+    let id = match o {
+        Output::Tick | Output::TurnEnd => return put(b, &[tag]),
         Output::Dispatch(d) => {
-            put(b, &[DISPATCH, d.batch as f64, d.key as f64, d.attempt as f64]);
+            put(b, &[tag, d.batch as f64, d.key as f64, d.attempt as f64]);
             // A run of consecutive ids (plain adds, see `Engine::reserve_plain`) goes as its first id.
             let run = d.items.windows(2).all(|w| w[1] == w[0] + 1);
             let first = if run { f64::from(d.items[0]) } else { -1.0 };
@@ -442,34 +443,32 @@ fn encode(b: &mut Vec<f64>, o: Output) {
             return;
         }
         Output::Route { route, items } => {
-            put(b, &[ROUTE, route as f64, items.len() as f64]);
+            put(b, &[tag, route as f64, items.len() as f64]);
             return put_ids(b, &items);
         }
         Output::Settle { item, outcome, release } => {
-            let (kind, arg) = match outcome {
-                Outcome::Ok { index } => (OUTCOME_OK, index),
-                Outcome::ItemError { index } => (OUTCOME_ITEM_ERROR, index),
-                Outcome::Transport { attempts } => (OUTCOME_TRANSPORT, attempts),
-                Outcome::BatchError => (OUTCOME_BATCH_ERROR, 0),
-                Outcome::FailFast { cause } => (OUTCOME_FAIL_FAST, cause),
-                Outcome::Atomic { cause } => (OUTCOME_ATOMIC, cause),
-                Outcome::Code(code) => (OUTCOME_CODE, code as u32),
-                Outcome::CircuitOpen { key } => (OUTCOME_CIRCUIT_OPEN, key),
+            let arg = match outcome {
+                Outcome::Ok { index: a }
+                | Outcome::ItemError { index: a }
+                | Outcome::Transport { attempts: a }
+                | Outcome::FailFast { cause: a }
+                | Outcome::Atomic { cause: a }
+                | Outcome::CircuitOpen { key: a } => a,
+                Outcome::BatchError => 0,
+                Outcome::Code(code) => code as u32,
             };
-            return put(b, &[SETTLE, item as f64, kind, arg as f64, f64::from(u8::from(release))]);
+            let kind = f64::from(outcome.kind());
+            return put(b, &[tag, item as f64, kind, arg as f64, f64::from(u8::from(release))]);
         }
         Output::BatchEnd(e) => {
-            put(b, &[BATCH_END, e.batch as f64, e.key as f64, e.size as f64, e.weight, e.attempt as f64]);
+            put(b, &[tag, e.batch as f64, e.key as f64, e.size as f64, e.weight, e.attempt as f64]);
             return put(b, &[e.duration_ms, e.succeeded as f64, e.failed as f64, f64::from(u8::from(e.batch_error))]);
         }
-        Output::CircuitChange { key, state } => return put(b, &[CIRCUIT, key as f64, f64::from(state as u8)]),
-        Output::Succeeded { batch } => (SUCCEEDED, batch as f64),
-        Output::Release { item } => (RELEASE, f64::from(item)),
-        Output::CallTimedOut { batch } => (TIMED_OUT, batch as f64),
-        Output::Abandoned { batch } => (ABANDONED, batch as f64),
-        Output::Admitted { item } => (ADMITTED, f64::from(item)),
-        Output::KeyReleased { key } => (KEY_RELEASED, f64::from(key)),
-        Output::Flushed { flush } => (FLUSHED, flush as f64),
+        Output::CircuitChange { key, state } => return put(b, &[tag, key as f64, f64::from(state as u8)]),
+        Output::Succeeded { batch } | Output::CallTimedOut { batch } | Output::Abandoned { batch } => batch as f64,
+        Output::Flushed { flush } => flush as f64,
+        Output::Release { item } | Output::Admitted { item } => f64::from(item),
+        Output::KeyReleased { key } => f64::from(key),
     };
     put(b, &[tag, id]);
 }

@@ -35,6 +35,38 @@ pub const CIRCUIT: f64 = 12.0;
 /// `[SUCCEEDED, batch]`: every item of the call resolves with its own entry.
 pub const SUCCEEDED: f64 = 13.0;
 
+// Each tag is its `Output` variant's number (`Core::drain` writes `Output::tag`).
+const _: () = {
+    use crate::engine::{BatchEnd, CircuitState, Dispatch, Outcome, Output as O};
+    use crate::prelude::Vec;
+    const fn tag(o: O) -> f64 {
+        let t = o.tag();
+        core::mem::forget(o); // no drop in a const
+        t as f64
+    }
+    let d = Dispatch { batch: 0, key: 0, items: Vec::new(), attempt: 0, deadline: None, weight: 0.0 };
+    let e = BatchEnd {
+        batch: 0,
+        key: 0,
+        size: 0,
+        weight: 0.0,
+        attempt: 0,
+        duration_ms: 0.0,
+        succeeded: 0,
+        failed: 0,
+        batch_error: false,
+    };
+    assert!(tag(O::Tick) == TICK && tag(O::Dispatch(d)) == DISPATCH);
+    assert!(tag(O::Route { route: 0, items: Vec::new() }) == ROUTE);
+    assert!(tag(O::Settle { item: 0, outcome: Outcome::BatchError, release: false }) == SETTLE);
+    assert!(tag(O::Release { item: 0 }) == RELEASE && tag(O::CallTimedOut { batch: 0 }) == TIMED_OUT);
+    assert!(tag(O::BatchEnd(e)) == BATCH_END && tag(O::Admitted { item: 0 }) == ADMITTED);
+    assert!(tag(O::KeyReleased { key: 0 }) == KEY_RELEASED && tag(O::Flushed { flush: 0 }) == FLUSHED);
+    assert!(tag(O::Abandoned { batch: 0 }) == ABANDONED && tag(O::TurnEnd) == TURN_END);
+    assert!(tag(O::CircuitChange { key: 0, state: CircuitState::Closed }) == CIRCUIT);
+    assert!(tag(O::Succeeded { batch: 0 }) == SUCCEEDED);
+};
+
 // A SETTLE record's kind, and what its arg is.
 /// Resolve with `results[arg]`.
 pub const OUTCOME_OK: f64 = 0.0;
@@ -52,6 +84,20 @@ pub const OUTCOME_ATOMIC: f64 = 5.0;
 pub const OUTCOME_CODE: f64 = 6.0;
 /// E_CIRCUIT_OPEN: arg is the key whose circuit refused it (its last batch-level error is the cause).
 pub const OUTCOME_CIRCUIT_OPEN: f64 = 7.0;
+
+// Each kind is its `Outcome` variant's number (`Core::drain` writes `Outcome::kind`).
+const _: () = {
+    use crate::engine::{ErrorCode, Outcome as O};
+    const fn kind(o: O) -> f64 {
+        o.kind() as f64
+    }
+    assert!(kind(O::Ok { index: 0 }) == OUTCOME_OK && kind(O::ItemError { index: 0 }) == OUTCOME_ITEM_ERROR);
+    assert!(kind(O::Transport { attempts: 0 }) == OUTCOME_TRANSPORT && kind(O::BatchError) == OUTCOME_BATCH_ERROR);
+    assert!(kind(O::FailFast { cause: 0 }) == OUTCOME_FAIL_FAST && kind(O::Atomic { cause: 0 }) == OUTCOME_ATOMIC);
+    assert!(
+        kind(O::Code(ErrorCode::Config)) == OUTCOME_CODE && kind(O::CircuitOpen { key: 0 }) == OUTCOME_CIRCUIT_OPEN
+    );
+};
 
 // `Core::add` (and `add_reserved`) below zero: why the add was refused. A refusal is its
 // `ErrorCode`'s number negated (the engine refuses only with these four), anything else

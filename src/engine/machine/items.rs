@@ -23,7 +23,7 @@ impl Engine {
     /// As `ensure_slots`, on the table alone (for callers that hold another part of the engine).
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
-    pub(super) fn grow_slots(items: &mut Vec<Item>, end: u32) {
+    pub(super) fn grow_slots(items: &mut Table<Item>, end: u32) {
         while items.len() < end as usize {
             items.push(Item::vacant());
         }

@@ -27,7 +27,7 @@ impl Engine {
     // Out of line: inlined at each caller, it made the .wasm larger.
     #[inline(never)]
     pub(super) fn stamp_run(
-        items: &mut Vec<Item>,
+        items: &mut Table<Item>,
         timers: &mut Timers,
         key: KeyId,
         r: Run,
@@ -68,7 +68,7 @@ impl Engine {
 
     #[inline(never)]
     pub(super) fn stamp_call(
-        items: &mut Vec<Item>,
+        items: &mut Table<Item>,
         timers: &mut Timers,
         key: KeyId,
         batch: BatchId,
