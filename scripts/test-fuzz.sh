@@ -17,9 +17,9 @@ source "$root/scripts/lib.sh"
 bash "$root/scripts/install.sh" fuzz
 cd "$root"
 
-# Natively the engine's only unsafe code reads a repr(u8) enum's tag (Output::tag, Outcome::kind)
-# and empties the drained outputs without dropping them (all Ticks); table.rs indexes unchecked
-# in the shipped wasm32 build only: no sanitizer, about twice the speed. Debug assertions and overflow checks stay on (cargo-fuzz's default), so an underflowed
+# Natively the engine's only unsafe code reads a repr(u8) enum's tag (Output::tag, Outcome::kind;
+# table.rs indexes unchecked in the shipped wasm32 build only): no sanitizer, about twice the
+# speed. Debug assertions and overflow checks stay on (cargo-fuzz's default), so an underflowed
 # counter is a crash too.
 fuzz=(cargo +nightly fuzz run --sanitizer none engine)
 replay_hint="bash scripts/test-fuzz.sh"

@@ -510,9 +510,7 @@ impl Engine {
         for o in &mut self.out[read..] {
             f(core::mem::replace(o, Output::Tick));
         }
-        // SAFETY: every output is a `Tick` now (those before `read` since `poll_output` took
-        // them), which owns nothing: emptied without `clear`'s drop of each.
-        unsafe { self.out.set_len(0) };
+        self.out.clear();
     }
 
     /// Whether [`Engine::poll_output`] has something.
