@@ -369,7 +369,9 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// regardless of windows, and those calls carry [`Batch::keepalive`](crate::Batch::keepalive)
     /// `= true`: pass it to `fetch` so the request outlives the page (browsers cap keepalive bodies
     /// at 64 KiB in total, so cap batches with [`max_batch_weight`](Builder::max_batch_weight) in
-    /// bytes). Every other call carries `false`. `close()` and the driver's end remove the
+    /// bytes). That flush's calls sent later (items held back by `max_in_flight`, being routed,
+    /// or waiting to retry at the hide) carry `true` too, as every call made until its items have
+    /// settled does. Other calls carry `false`. `close()` and the driver's end remove the
     /// listeners.
     ///
     /// It listens only with the `web` feature on wasm32 where there is a `document`; elsewhere

@@ -132,8 +132,9 @@ struct State<I, O> {
     turn_end: bool,
     /// The driver has ended (or was dropped): nothing will drain outputs any more.
     stopped: bool,
-    /// The outputs being taken are the page-hide flush's: its calls are keepalive.
-    hiding: bool,
+    /// The page-hide flush not settled yet: every call dispatched until its `Flushed` is
+    /// keepalive, also one sent later (held by `max_in_flight`, routing, a retry), as in JS.
+    hiding: Option<FlushId>,
     /// Per key id: the batch-level error that opened its circuit (E_CIRCUIT_OPEN's cause).
     circuit_errors: Vec<Option<Error>>,
     /// Per call in flight: its item ids, which `Output::Succeeded` settles all at once.
@@ -204,7 +205,7 @@ where
             tick: false,
             turn_end: false,
             stopped: false,
-            hiding: false,
+            hiding: None,
             circuit_errors: Vec::new(),
             dispatched: HashMap::new(),
         }),
@@ -388,12 +389,10 @@ impl<I, O> Shared<I, O> {
             if st.stopped {
                 return;
             }
-            st.engine.flush(self.now()); // its Flushed resolves nothing
-                                         // Every call these outputs dispatch is the flush's, and only those (`take_outputs`
-                                         // reads the flag; jobs queued before keep theirs).
-            st.hiding = true;
+            // Its Flushed resolves nothing but the keepalive flag (`take_outputs`); jobs queued
+            // before keep theirs.
+            st.hiding = Some(st.engine.flush(self.now()));
             self.take_outputs(&mut st, &mut settled, None);
-            st.hiding = false;
         }
         self.settle(settled, &mut Cause::None);
         self.driver.wake();
@@ -489,7 +488,7 @@ impl<I, O> Shared<I, O> {
                         .collect();
                     let key = st.keys.get(d.key as usize).cloned().flatten();
                     st.dispatched.insert(d.batch, d.items.clone());
-                    let (attempt, deadline, weight, keepalive) = (d.attempt, d.deadline, d.weight, st.hiding);
+                    let (attempt, deadline, weight, keepalive) = (d.attempt, d.deadline, d.weight, st.hiding.is_some());
                     st.jobs.push_back(Job::Call { batch: d.batch, key, items, attempt, deadline, weight, keepalive });
                 }
                 Output::Route { route, items } => {
@@ -536,7 +535,12 @@ impl<I, O> Shared<I, O> {
                     let name = st.keys.get(i).cloned().flatten();
                     settled.circuits.push((name, state, st.circuit_errors[i].clone()));
                 }
-                Output::Flushed { flush } => settled.flushed.extend(st.flushes.remove(&flush)),
+                Output::Flushed { flush } => {
+                    if st.hiding == Some(flush) {
+                        st.hiding = None;
+                    }
+                    settled.flushed.extend(st.flushes.remove(&flush));
+                }
             }
             wake = true;
         }
