@@ -90,6 +90,8 @@ pub(crate) struct Shared<I, O> {
     origin: Instant,
     /// Live `Batcher` handles: the last one dropped closes the batcher.
     handles: AtomicUsize,
+    /// `timeout` in ms (NaN: none), for the messages of calls and routes that outlived it.
+    timeout_ms: f64,
 }
 
 /// One accepted add: its value (until the engine releases it) and its caller (until settled).
@@ -189,6 +191,7 @@ where
     T: Transport<I, O>,
     R: Runtime,
 {
+    let timeout_ms = config.timeout_ms.unwrap_or(f64::NAN);
     let engine = Engine::new(config, seed).map_err(config_error)?;
     let clock = {
         let runtime = runtime.clone();
@@ -215,6 +218,7 @@ where
         origin: runtime.now(),
         clock,
         handles: AtomicUsize::new(1),
+        timeout_ms,
     });
     #[cfg(all(feature = "web", target_arch = "wasm32"))]
     if shared.options.flush_on_hide {
@@ -345,6 +349,11 @@ impl<I, O> Shared<I, O> {
                 engine::ErrorCode::Deadline => Error::new(Code::Deadline, "hyperbatch: the item's deadline passed"),
                 c => Error::new(code(c), format!("hyperbatch: {}", code(c))),
             }),
+            // As JS words it (the item's weight is the only add input that can be out of range).
+            Err(AddError::Invalid(engine::InputError::InvalidWeight(w))) => refused(Error::new(
+                Code::Config,
+                format!("hyperbatch: option `weight` must be a finite number >= 0, got {}", js_number(w)),
+            )),
             Err(AddError::Invalid(e)) => refused(Error::new(Code::Config, format!("hyperbatch: add refused: {e}"))),
         }
     }
@@ -567,7 +576,7 @@ impl<I, O> Shared<I, O> {
         }
         for (caller, outcome) in settled.callers {
             let r = match outcome {
-                Ok(outcome) => outcome_of(outcome, cause, &mut shares, clone),
+                Ok(outcome) => outcome_of(outcome, cause, &mut shares, clone, self.timeout_ms),
                 Err(e) => Err(e),
             };
             let _ = caller.send(r);
@@ -581,6 +590,15 @@ impl<I, O> Shared<I, O> {
         for f in settled.flushed {
             let _ = f.send(());
         }
+    }
+}
+
+/// A number as JavaScript prints it in a message (`Infinity`, not `inf`).
+fn js_number(x: f64) -> String {
+    match x {
+        f64::INFINITY => "Infinity".into(),
+        f64::NEG_INFINITY => "-Infinity".into(),
+        x => x.to_string(),
     }
 }
 
@@ -602,6 +620,7 @@ fn outcome_of<O>(
     cause: &mut Cause<O>,
     shares: &mut HashMap<u32, usize>,
     clone: Option<fn(&O) -> O>,
+    timeout_ms: f64,
 ) -> Result<O, Error> {
     let item_error = |cause: &Cause<O>, i: u32| match cause {
         Cause::Taking(r) => match r.get(i as usize) {
@@ -653,9 +672,8 @@ fn outcome_of<O>(
             },
             // Only a routed item fails so alone: its resolve_keys call outlived the timeout.
             engine::ErrorCode::Timeout => {
-                Error::new(Code::Route, "hyperbatch: resolve_keys took longer than timeout").with_cause(Arc::new(
-                    Error::new(Code::Timeout, "hyperbatch: the resolve_keys call took longer than timeout"),
-                ))
+                let msg = format!("hyperbatch: resolve_keys took longer than timeout ({timeout_ms} ms)");
+                Error::new(Code::Route, msg.clone()).with_cause(Arc::new(Error::new(Code::Timeout, msg)))
             }
             engine::ErrorCode::Closed => Error::closed(),
             c => Error::new(code(c), format!("hyperbatch: {}", code(c))),
@@ -815,7 +833,10 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
             Ok(results) => {
                 let error = Error::new(
                     Code::ResultShape,
-                    format!("hyperbatch: transport must return {n} entries, got {}", results.len()),
+                    format!(
+                        "hyperbatch: transport must return an array of {n} entries, got an array of {}",
+                        results.len()
+                    ),
                 );
                 let failure = Failure {
                     class: self.class_of(&TransportError::of_code(Code::ResultShape, error.to_string())),
@@ -853,9 +874,10 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
 
     fn routed(&mut self, route: RouteId, n: usize, keys: Result<Vec<Option<String>>, TransportError>) {
         let keys = match keys {
-            Ok(keys) if keys.len() != n => {
-                Err(TransportError::new(format!("resolve_keys must return {n} keys, got {}", keys.len())))
-            }
+            Ok(keys) if keys.len() != n => Err(TransportError::new(format!(
+                "resolve_keys must return an array of {n} keys, got an array of {}",
+                keys.len()
+            ))),
             keys => keys,
         };
         let keys = match keys {
@@ -917,7 +939,7 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
             Job::TimedOut(batch) => {
                 let Some(call) = self.in_flight.remove(&batch) else { return };
                 call.abort.abort();
-                let ms = self.shared.state_timeout_ms();
+                let ms = self.shared.timeout_ms;
                 let error = Error::new(
                     Code::Timeout,
                     format!("hyperbatch: the transport call took longer than timeout ({ms} ms)"),
@@ -954,12 +976,6 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
             let wait = (at - self.shared.now()).max(floor).ceil();
             Box::pin(self.runtime.sleep(Duration::from_secs_f64(wait / 1000.0)))
         });
-    }
-}
-
-impl<I, O> Shared<I, O> {
-    fn state_timeout_ms(&self) -> f64 {
-        lock(&self.state).engine.config().timeout_ms.unwrap_or(f64::NAN)
     }
 }
 
