@@ -99,7 +99,8 @@ class Timeline {
     this.ring = [];
     this.first = 0;
     this.open = new Map(); // `${set}\u0000${id}` (set: the hooks() that recorded it) → record still in flight
-    // Per batcher name: item (object or primitive) → the last record that carried it.
+    // Per hooks() set (one batcher): item (object or primitive) → the last record that carried
+    // it. Per set, not per name: two batchers under one name (or none) never resend each other's items.
     this.lastCall = new Map();
     // Two bounded histograms: add → settle (track()) and call durations; svg() draws the first
     // when anything was tracked, else the second.
@@ -190,7 +191,7 @@ class Timeline {
     };
     // Its parents: the calls that carried these items before (a resend, a bisect half).
     const seen = new Set();
-    const last = this.itemsOf(source);
+    const last = this.itemsOf(set);
     for (const item of items) {
       const p = last.get(item);
       if (p !== undefined && !seen.has(p)) {
@@ -216,15 +217,15 @@ class Timeline {
 
   // Drops from the item index the items of `rec` for which settled(i) holds.
   forget(rec, settled) {
-    const last = this.itemsOf(rec.source);
+    const last = this.itemsOf(rec.set);
     rec.items.forEach((item, i) => {
       if (settled(i) && last.get(item) === rec) last.delete(item);
     });
   }
 
-  itemsOf(source) {
-    let m = this.lastCall.get(source);
-    if (m === undefined) this.lastCall.set(source, (m = new Map()));
+  itemsOf(set) {
+    let m = this.lastCall.get(set);
+    if (m === undefined) this.lastCall.set(set, (m = new Map()));
     return m;
   }
 

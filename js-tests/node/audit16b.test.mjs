@@ -63,6 +63,36 @@ test("audit16b: timeline: keys the batcher tells apart (1 and \"1\", \"default\"
 });
 
 // ---------------------------------------------------------------------------------------------
+// docs/timeline.md: links join "each later call that carries some of its items", found by item
+// identity. The item index was kept per batcher name, so two batchers recorded under one name (or
+// none, as `attach(options)` without a name) shared it: batcher B's first call carrying "x" was
+// drawn as a bisect half of batcher A's failed call carrying "x" (A's call "bisected"), and A's real
+// retry had no link. A resend only ever comes from the same batcher: the index is per hooks() set.
+
+test("audit16b: timeline: two batchers recorded under one name never link to each other's calls", async (t) => {
+  const timeline = new Timeline();
+  let calls = 0;
+  const a = open(t, timeline.attach({
+    maxWaitMs: 0, retry: { maxAttempts: 2, baseDelayMs: 30, jitter: "none" },
+    transport: async (batch) => {
+      if (calls++ === 0) throw Object.assign(new Error("busy"), { status: 503 });
+      return batch.items;
+    },
+  }));
+  const b = open(t, timeline.attach({ maxWaitMs: 0, transport: async (batch) => batch.items }));
+  const first = a.add("x");
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(await b.add("x"), "x");
+  assert.equal(await first, "x");
+  const recorded = timeline.calls().map((c) => [c.id, c.attempt, c.outcome, c.parents]);
+  assert.deepEqual(recorded, [
+    [1, 1, "retried", []], // a's first call
+    [1, 1, "ok", []], // b's call: no parent in a
+    [2, 2, "ok", [{ id: 1, kind: "retry" }]], // a's retry
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
 // docs/timeline.md: "at most `limit` calls … a ring (older calls are dropped)". Dropping the oldest
 // shifted the whole array: with limit 100000, 150000 calls took 4.5 s in the hooks (load ~7),
 // 227 ms now (not asserted: no timed assertions). The ring now drops by moving its start and
