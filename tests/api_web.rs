@@ -168,6 +168,33 @@ async fn js_transport_converts_items_and_results_both_ways() {
     assert_eq!(eval("globalThis.jsSeen.info.signal instanceof AbortSignal && !jsSeen.info.signal.aborted"), true);
 }
 
+/// "Every option of the JS `Batcher` has a builder method" (audit16b): `resolve_keys`' future had
+/// to be `Send`, so in the browser a router could not await JavaScript (a `JsFuture` of `fetch`,
+/// a timer) as a JS `resolveKeys` does; this did not compile. On wasm32 it need not be `Send`.
+#[wasm_bindgen_test]
+async fn a_resolve_keys_may_await_javascript() {
+    use js_sys::{Array, Promise};
+    let (calls, transport) = recording();
+    let b = Batcher::builder()
+        .max_wait(Duration::from_millis(5))
+        .key_of(|_: &u32| None::<String>)
+        .resolve_keys(|items: Vec<u32>| async move {
+            let route = js("return new Promise((r) => setTimeout(() => r(items.map((n) => `k${n % 2}`)), 5));");
+            let items = items.iter().map(|&n| JsValue::from(n)).collect::<Array>();
+            let keys = route.call2(&JsValue::NULL, &items, &JsValue::UNDEFINED).expect("the router runs");
+            let keys = wasm_bindgen_futures::JsFuture::from(Promise::from(keys))
+                .await
+                .map_err(|_| hyperbatch::TransportError::new("the router rejected"))?;
+            Ok(Array::from(&keys).iter().map(|k| k.as_string()).collect())
+        })
+        .build(transport);
+    let out: Vec<u32> = join_all((1..=4).map(|n| b.add(n))).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(out, [10, 20, 30, 40]);
+    let mut seen = calls.borrow().clone();
+    seen.sort();
+    assert_eq!(seen, [vec![1, 3], vec![2, 4]]);
+}
+
 /// The value of a JS expression.
 fn eval(expression: &str) -> JsValue {
     js_sys::eval(expression).expect("the expression runs")

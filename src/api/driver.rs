@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, Aborted, BoxFuture, CatchUnwind, FutureExt};
+use futures::future::{AbortHandle, Abortable, Aborted, CatchUnwind, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 use web_time::Instant;
@@ -31,8 +31,13 @@ use crate::engine::{
 };
 
 type KeyFn<I> = Box<dyn Fn(&I) -> Option<String> + Send + Sync>;
-type ResolveKeys<I> =
-    Box<dyn Fn(Vec<I>) -> BoxFuture<'static, Result<Vec<Option<String>>, TransportError>> + Send + Sync>;
+/// What a `resolve_keys` call returns. On wasm32 the future need not be `Send`: a browser's
+/// router awaits JavaScript (`JsFuture`, timers), and there the driver is a local task.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type RouteFuture = futures::future::BoxFuture<'static, Result<Vec<Option<String>>, TransportError>>;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type RouteFuture = futures::future::LocalBoxFuture<'static, Result<Vec<Option<String>>, TransportError>>;
+type ResolveKeys<I> = Box<dyn Fn(Vec<I>) -> RouteFuture + Send + Sync>;
 type Caller<O> = oneshot::Sender<Result<O, Error>>;
 type StartHook<I> = Box<dyn Fn(&BatchInfo<'_, I>) + Send + Sync>;
 type EndHook<I, O> = Box<dyn Fn(&BatchEndInfo<'_, I, O>) + Send + Sync>;
@@ -756,7 +761,11 @@ struct InFlight<I> {
     abort: AbortHandle,
 }
 
-type RouteCall = BoxFuture<'static, (RouteId, usize, Result<Vec<Option<String>>, TransportError>)>;
+#[cfg(not(target_arch = "wasm32"))]
+type RouteCall = futures::future::BoxFuture<'static, (RouteId, usize, Result<Vec<Option<String>>, TransportError>)>;
+#[cfg(target_arch = "wasm32")]
+type RouteCall =
+    futures::future::LocalBoxFuture<'static, (RouteId, usize, Result<Vec<Option<String>>, TransportError>)>;
 
 /// The driver's loop, generic over the transport and the runtime (so it is `Send` exactly when
 /// they are: `tokio::spawn` needs it, `spawn_local` does not).
@@ -928,11 +937,10 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                 let resolve = self.shared.options.resolve_keys.as_ref().expect("routes need resolve_keys");
                 // A router that panics fails its items with E_ROUTE, as one that errs (not the driver).
                 let routed = match std::panic::catch_unwind(AssertUnwindSafe(|| resolve(items))) {
-                    Ok(keys) => AssertUnwindSafe(keys)
-                        .catch_unwind()
-                        .map(|r| r.unwrap_or_else(|p| Err(route_panicked(p))))
-                        .boxed(),
-                    Err(p) => futures::future::ready(Err(route_panicked(p))).boxed(),
+                    Ok(keys) => futures::future::Either::Left(
+                        AssertUnwindSafe(keys).catch_unwind().map(|r| r.unwrap_or_else(|p| Err(route_panicked(p)))),
+                    ),
+                    Err(p) => futures::future::Either::Right(futures::future::ready(Err(route_panicked(p)))),
                 };
                 self.routes.push(Box::pin(async move { (route, n, routed.await) }));
             }
