@@ -27,8 +27,15 @@ const BOUNDS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 200
 const DEFAULT_LIMIT = 1000;
 const MAX_ROWS = 8; // rows per lane for overlapping calls; more overlap shares the last row
 
+// Markup characters become entities; characters XML 1.0 forbids (C0 controls but tab, LF and CR;
+// lone surrogates; U+FFFE, U+FFFF) become U+FFFD, so that the SVG stays well-formed XML whatever
+// a key, a batcher name or an error message holds.
+const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const esc = (s) =>
-  String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  String(s).replace(
+    /[&<>"']|[\uD800-\uDBFF][\uDC00-\uDFFF]|[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/g,
+    (c) => (c.length === 2 ? c : ENTITIES[c] ?? "\uFFFD"), // a surrogate pair stays
+  );
 const num = (x) => String(Math.round(x * 100) / 100);
 const ms = (x) => (x >= 1000 ? `${num(x / 1000)} s` : `${num(x)} ms`);
 
@@ -86,9 +93,14 @@ class Timeline {
 
   /** Forgets every call and latency recorded so far. */
   clear() {
-    this.ring = []; // call records, oldest first, at most `limit`
+    // Call records, oldest first: the live ones are ring[first..], at most `limit` (evicting by
+    // moving `first`, and compacting once per `limit` evictions, keeps each call O(1); shift()
+    // copied the whole ring per call once it was full).
+    this.ring = [];
+    this.first = 0;
     this.open = new Map(); // `${set}\u0000${id}` (set: the hooks() that recorded it) → record still in flight
-    // Per batcher name: item (object or primitive) → the last record that carried it.
+    // Per hooks() set (one batcher): item (object or primitive) → the last record that carried
+    // it. Per set, not per name: two batchers under one name (or none) never resend each other's items.
     this.lastCall = new Map();
     // Two bounded histograms: add → settle (track()) and call durations; svg() draws the first
     // when anything was tracked, else the second.
@@ -179,7 +191,7 @@ class Timeline {
     };
     // Its parents: the calls that carried these items before (a resend, a bisect half).
     const seen = new Set();
-    const last = this.itemsOf(source);
+    const last = this.itemsOf(set);
     for (const item of items) {
       const p = last.get(item);
       if (p !== undefined && !seen.has(p)) {
@@ -192,20 +204,28 @@ class Timeline {
     }
     this.open.set(`${set}\u0000${rec.id}`, rec);
     this.ring.push(rec);
-    if (this.ring.length > this.limit) this.evict(this.ring.shift());
+    if (this.ring.length - this.first > this.limit) {
+      const old = this.ring[this.first];
+      this.ring[this.first++] = undefined;
+      this.evict(old);
+      if (this.first >= this.limit) {
+        this.ring = this.ring.slice(this.first);
+        this.first = 0;
+      }
+    }
   }
 
   // Drops from the item index the items of `rec` for which settled(i) holds.
   forget(rec, settled) {
-    const last = this.itemsOf(rec.source);
+    const last = this.itemsOf(rec.set);
     rec.items.forEach((item, i) => {
       if (settled(i) && last.get(item) === rec) last.delete(item);
     });
   }
 
-  itemsOf(source) {
-    let m = this.lastCall.get(source);
-    if (m === undefined) this.lastCall.set(source, (m = new Map()));
+  itemsOf(set) {
+    let m = this.lastCall.get(set);
+    if (m === undefined) this.lastCall.set(set, (m = new Map()));
     return m;
   }
 
@@ -223,12 +243,12 @@ class Timeline {
     if (rec === undefined) return; // started before recording began, or dropped from the ring
     this.open.delete(k);
     rec.end = this.now();
-    rec.durationMs = info.durationMs;
-    rec.succeeded = info.succeeded ?? 0;
-    rec.failed = info.failed ?? 0;
-    rec.error = info.error;
-    if (info.error !== undefined) {
-      rec.errorParts = errorParts(info.error);
+    rec.durationMs = info?.durationMs;
+    rec.succeeded = info?.succeeded ?? 0;
+    rec.failed = info?.failed ?? 0;
+    rec.error = info?.error;
+    if (rec.error !== undefined) {
+      rec.errorParts = errorParts(rec.error);
       // A batch-level failure: final when it failed its items; "retried"/"bisected" once a later
       // call carries them (start() above). A timeout stays "timeout" either way.
       rec.outcome = rec.errorParts.code === "E_TIMEOUT" ? "timeout" : "failed";
@@ -236,15 +256,20 @@ class Timeline {
     } else {
       rec.outcome = rec.failed > 0 || rec.succeeded < rec.size ? "partial" : "ok";
       // Items settled for good need no link to a later call: drop them from the index.
-      const results = Array.isArray(info.results) ? info.results : [];
+      const results = Array.isArray(info?.results) ? info.results : [];
       this.forget(rec, (i) => !requeued(results[i]));
     }
     record(this.latency.calls, rec.end - rec.start);
   }
 
+  /** The records kept, oldest first. */
+  live() {
+    return this.first === 0 ? this.ring : this.ring.slice(this.first);
+  }
+
   /** The recorded calls, oldest first: plain objects (items are not included). */
   calls() {
-    return this.ring.map((r) => ({
+    return this.live().map((r) => ({
       source: r.source,
       id: r.id,
       key: r.key,
@@ -271,7 +296,7 @@ class Timeline {
     const plotW = width - labelW - padR;
     const rowH = 14;
     const gap = 3;
-    const calls = this.ring;
+    const calls = this.live();
     const inRing = new Set(calls);
 
     // Time range.
@@ -291,7 +316,9 @@ class Timeline {
     const lanes = new Map();
     for (const r of calls) {
       const keyLabel = r.key === undefined ? "default" : String(r.key);
-      const lid = `${r.source}\u0000${keyLabel}`;
+      // The batcher's own key identity: no key, the string "1" and the number 1 are three queues
+      // (and the string "default" is not the default queue), so three lanes.
+      const lid = `${r.source}\u0000${r.key === undefined ? "" : typeof r.key}\u0000${keyLabel}`;
       let lane = lanes.get(lid);
       if (lane === undefined) {
         lane = { source: r.source, key: keyLabel, rowEnds: [], placed: [] };
@@ -336,7 +363,7 @@ class Timeline {
         ].filter(Boolean);
         bars.push(
           `<rect class="call" data-id="${esc(r.id)}" data-key="${esc(lane.key)}" data-batcher="${esc(r.source)}" ` +
-            `data-outcome="${r.outcome}" data-attempt="${r.attempt}" data-size="${r.size}" ` +
+            `data-outcome="${r.outcome}" data-attempt="${esc(r.attempt)}" data-size="${esc(r.size)}" ` +
             `x="${num(x0)}" y="${num(by)}" width="${num(x1 - x0)}" height="${rowH}" rx="2" fill="${COLORS[r.outcome]}">` +
             `<title>${esc(tip.join("\n"))}</title></rect>`,
         );
@@ -492,8 +519,10 @@ function record(h, d) {
 }
 
 // Cuts the middle: lane labels differ at their ends (URLs by port, say).
+// By code points: a cut between the halves of a surrogate pair would leave a lone surrogate.
 function truncate(s, n) {
-  return s.length > n ? `${s.slice(0, 10)}…${s.slice(s.length - (n - 11))}` : s;
+  const c = [...s];
+  return c.length > n ? `${c.slice(0, 10).join("")}…${c.slice(c.length - (n - 11)).join("")}` : s;
 }
 
 function niceStep(raw) {

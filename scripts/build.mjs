@@ -261,6 +261,12 @@ writeFileSync(join(pkg, "timeline.cjs"), `"use strict";\n${timeline.replace(expo
 // it returns. index and timeline declare the same named exports either way; dataloader's twin
 // says `export =` the class, with its `default` and `DataLoader` statics (as dataloader.cjs).
 for (const name of ["index", "timeline"]) cpSync(join(pkg, `${name}.d.ts`), join(pkg, `${name}.d.cts`));
+// slim's twin re-exports index's twin (require("hyperbatch/slim") is slim.js itself, loaded by
+// Node 20.19+'s require of ESM: it has no top-level await).
+const slimTypes = readFileSync(join(pkg, "slim.d.ts"), "utf8");
+const slimReexport = /^export \* from "\.\/index\.js";$/m;
+if (!slimReexport.test(slimTypes)) throw new Error('pkg-template/slim.d.ts must re-export "./index.js" (see build.mjs)');
+writeFileSync(join(pkg, "slim.d.cts"), slimTypes.replace(slimReexport, 'export * from "./index.cjs";'));
 const dlTypes = readFileSync(join(pkg, "dataloader.d.ts"), "utf8");
 const dlTypesImport = /^(import type \{[\w, ]+\} from )"\.\/index\.js";$/m;
 const dlTypesClass = /^declare class DataLoader<K, V, C = K> \{$/m;

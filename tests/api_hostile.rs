@@ -1222,3 +1222,51 @@ async fn a_keys_open_circuit_leaves_other_keys_alone() {
     assert_eq!(b.add_with(7, AddOptions { key: Some("even".into()), ..AddOptions::default() }).await.unwrap(), 14);
     assert_eq!(b.stats().circuits_open, 1);
 }
+
+// ---- audit16b ----
+
+type Router = fn(Vec<u32>) -> futures::future::BoxFuture<'static, Result<Vec<Option<String>>, TransportError>>;
+
+/// "`Display`s like the JS messages" (audit16b): the same failures as the JS face's, message for
+/// message, option names aside (hyperbatch's JS messages, read from the built package). A weight
+/// out of range read "add refused: weight must be …" where JS says "option `weight` must be …";
+/// a wrong result count "must return 1 entries, got 2" where JS says "an array of 1 entries, got
+/// an array of 2" (and so for resolve_keys' keys); a resolve_keys past the timeout did not say the
+/// timeout ("(20 ms)"), and its E_TIMEOUT cause read otherwise than its E_ROUTE.
+#[tokio::test(start_paused = true)]
+async fn every_failure_displays_as_the_js_message() {
+    use std::error::Error as _;
+    fn text(r: Result<u32, hyperbatch::Error>) -> (String, String) {
+        let e = r.unwrap_err();
+        (format!("{} {e}", e.code()), e.source().map(|s| s.to_string()).unwrap_or_default())
+    }
+    let once = || RetryConfig::default().max_attempts(1);
+    let echo = |b: Batch<u32>| async move { doubled(&b) };
+    let b = Batcher::builder().max_batch_weight(5.0).build(echo);
+    let weighed = |w: f64| b.add_with(1, AddOptions { weight: Some(w), ..Default::default() });
+    assert_eq!(text(weighed(10.0).await).0, "E_TOO_LARGE hyperbatch: item weight 10 exceeds max_batch_weight");
+    for (w, shown) in [(f64::NAN, "NaN"), (-1.0, "-1"), (f64::INFINITY, "Infinity")] {
+        let expected = format!("E_CONFIG hyperbatch: option `weight` must be a finite number >= 0, got {shown}");
+        assert_eq!(text(weighed(w).await).0, expected);
+    }
+    let b = Batcher::builder()
+        .retry(once())
+        .build(|b: Batch<u32>| async move { Ok(b.items.iter().map(|n| Ok(*n)).chain([Ok(0)]).collect()) });
+    let expected = "E_RESULT_SHAPE hyperbatch: transport must return an array of 1 entries, got an array of 2";
+    assert_eq!(text(b.add(1).await).0, expected);
+    let route = |resolve: Router| {
+        Batcher::builder().timeout(20 * MS).key_of(|_: &u32| None::<String>).resolve_keys(resolve).build(echo)
+    };
+    let short = route(|_| async { Ok(Vec::new()) }.boxed());
+    assert_eq!(
+        text(short.add(1).await),
+        (
+            "E_ROUTE hyperbatch: resolve_keys failed: resolve_keys must return an array of 1 keys, got an array of 0"
+                .into(),
+            "resolve_keys must return an array of 1 keys, got an array of 0".into()
+        )
+    );
+    let hung = route(|_| futures::future::pending().boxed());
+    let msg = "hyperbatch: resolve_keys took longer than timeout (20 ms)";
+    assert_eq!(text(hung.add(1).await), (format!("E_ROUTE {msg}"), msg.into()));
+}

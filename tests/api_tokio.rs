@@ -327,7 +327,7 @@ async fn a_result_of_the_wrong_length_is_a_shape_error() {
     let b = Batcher::builder().build(|_: Batch<u32>| async { Ok(vec![]) as BatchResult<u32> });
     let e = b.add(1).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::ResultShape);
-    assert_eq!(e.to_string(), "hyperbatch: transport must return 1 entries, got 0");
+    assert_eq!(e.to_string(), "hyperbatch: transport must return an array of 1 entries, got an array of 0");
 }
 
 #[tokio::test(start_paused = true)]

@@ -168,6 +168,33 @@ async fn js_transport_converts_items_and_results_both_ways() {
     assert_eq!(eval("globalThis.jsSeen.info.signal instanceof AbortSignal && !jsSeen.info.signal.aborted"), true);
 }
 
+/// "Every option of the JS `Batcher` has a builder method" (audit16b): `resolve_keys`' future had
+/// to be `Send`, so in the browser a router could not await JavaScript (a `JsFuture` of `fetch`,
+/// a timer) as a JS `resolveKeys` does; this did not compile. On wasm32 it need not be `Send`.
+#[wasm_bindgen_test]
+async fn a_resolve_keys_may_await_javascript() {
+    use js_sys::{Array, Promise};
+    let (calls, transport) = recording();
+    let b = Batcher::builder()
+        .max_wait(Duration::from_millis(5))
+        .key_of(|_: &u32| None::<String>)
+        .resolve_keys(|items: Vec<u32>| async move {
+            let route = js("return new Promise((r) => setTimeout(() => r(items.map((n) => `k${n % 2}`)), 5));");
+            let items = items.iter().map(|&n| JsValue::from(n)).collect::<Array>();
+            let keys = route.call2(&JsValue::NULL, &items, &JsValue::UNDEFINED).expect("the router runs");
+            let keys = wasm_bindgen_futures::JsFuture::from(Promise::from(keys))
+                .await
+                .map_err(|_| hyperbatch::TransportError::new("the router rejected"))?;
+            Ok(Array::from(&keys).iter().map(|k| k.as_string()).collect())
+        })
+        .build(transport);
+    let out: Vec<u32> = join_all((1..=4).map(|n| b.add(n))).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(out, [10, 20, 30, 40]);
+    let mut seen = calls.borrow().clone();
+    seen.sort();
+    assert_eq!(seen, [vec![1, 3], vec![2, 4]]);
+}
+
 /// The value of a JS expression.
 fn eval(expression: &str) -> JsValue {
     js_sys::eval(expression).expect("the expression runs")
@@ -490,6 +517,102 @@ async fn js_transport_gets_keepalive_in_its_info() {
     b.flush().await;
     assert_eq!(later.await.unwrap(), 2);
     assert_eq!(eval("JSON.stringify(globalThis.jsKeepalive)"), "[true,false]");
+}
+
+/// A transport that records each call like `recording_keepalive`, answers `n * 10`, and holds
+/// the calls `hold(call index, items)` names for 50 ms, or fails them with a 503.
+fn gated(
+    hold: impl Fn(usize, &[u32]) -> Option<bool> + 'static,
+) -> (SentLog, impl Fn(Batch<u32>) -> futures::future::LocalBoxFuture<'static, BatchResult<u32>>) {
+    use futures::FutureExt;
+    let sent: SentLog = Rc::new(RefCell::new(Vec::new()));
+    let log = sent.clone();
+    let transport = move |batch: Batch<u32>| {
+        let n = log.borrow().len();
+        let key = batch.key.as_deref().map(str::to_owned);
+        log.borrow_mut().push(Sent { key, items: batch.items.to_vec(), keepalive: batch.keepalive });
+        let what = hold(n, &batch.items);
+        async move {
+            match what {
+                Some(true) => sleep(50).await,
+                Some(false) => return Err(hyperbatch::TransportError::new("unavailable").status(503)),
+                None => {}
+            }
+            Ok(batch.items.iter().map(|n| Ok(n * 10)).collect())
+        }
+        .boxed_local()
+    };
+    (sent, transport)
+}
+
+/// "every queue dispatches at once … and those calls carry `batch.keepalive = true`" (audit16b):
+/// the hide flush's items that `max_in_flight` held back went out as ordinary calls once a slot
+/// freed (`keepalive` false), where JS keeps every call of that flush keepalive (audit12).
+#[wasm_bindgen_test]
+async fn the_hide_flushs_items_held_back_by_max_in_flight_go_out_as_keepalive_calls() {
+    if !has_document() {
+        return;
+    }
+    let (sent, transport) = gated(|_, items| (items[0] == 1).then_some(true));
+    let b = Batcher::builder().max_wait(LONG).max_in_flight(1).flush_on_hide(true).build(transport);
+    let first = b.add(1);
+    drop(b.flush());
+    sleep(5).await;
+    let rest = join_all([b.add(2), b.add(3)]);
+    visibility_change("hidden");
+    let (first, rest) = within(1000, async { futures::join!(first, rest) }).await;
+    assert_eq!((first.unwrap(), rest.into_iter().map(Result::unwrap).collect::<Vec<_>>()), (10, vec![20, 30]));
+    assert_eq!(
+        *sent.borrow(),
+        [Sent { key: None, items: vec![1], keepalive: false }, Sent { key: None, items: vec![2, 3], keepalive: true }]
+    );
+    // Once that flush has settled, calls are ordinary again.
+    let late = b.add(5);
+    b.flush().await;
+    assert_eq!(late.await.unwrap(), 50);
+    assert_eq!(sent.borrow().last(), Some(&Sent { key: None, items: vec![5], keepalive: false }));
+}
+
+/// (audit16b) The same for an item waiting to retry at the hide: its resend is the flush's.
+#[wasm_bindgen_test]
+async fn an_item_waiting_to_retry_at_the_hide_is_resent_as_a_keepalive_call() {
+    if !has_document() {
+        return;
+    }
+    let (sent, transport) = gated(|n, _| (n == 0).then_some(false));
+    let retry = RetryConfig::default().base_delay(Duration::from_millis(20)).jitter(hyperbatch::Jitter::None);
+    let b = Batcher::builder().max_wait(LONG).retry(retry).flush_on_hide(true).build(transport);
+    let item = b.add(1);
+    drop(b.flush());
+    sleep(5).await;
+    page_hide();
+    assert_eq!(within(1000, item).await.unwrap(), 10);
+    assert_eq!(
+        *sent.borrow(),
+        [Sent { key: None, items: vec![1], keepalive: false }, Sent { key: None, items: vec![1], keepalive: true }]
+    );
+}
+
+/// (audit16b) And for items still being routed by `resolve_keys` at the hide.
+#[wasm_bindgen_test]
+async fn items_being_routed_at_the_hide_go_out_as_keepalive_calls() {
+    if !has_document() {
+        return;
+    }
+    let (sent, transport) = recording_keepalive();
+    let b = Batcher::builder()
+        .max_wait(LONG)
+        .key_of(|_: &u32| None::<String>)
+        // Answered when the driver next runs, after the hide's own dispatches (a router that
+        // awaits a timer is not `Send`, as resolve_keys' future must be).
+        .resolve_keys(|items: Vec<u32>| async move { Ok(items.iter().map(|_| Some("k")).collect()) })
+        .flush_on_hide(true)
+        .build(transport);
+    let items = join_all([b.add(1), b.add(2)]);
+    visibility_change("hidden");
+    let out: Vec<u32> = within(1000, items).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(out, [10, 20]);
+    assert_eq!(*sent.borrow(), [Sent { key: Some("k".into()), items: vec![1, 2], keepalive: true }]);
 }
 
 #[wasm_bindgen_test]

@@ -80,3 +80,15 @@ test("CommonJS: errors carry codes (E_CONFIG from the constructor, E_CLOSED afte
   await b.close();
   await assert.rejects(b.add(1), (e) => e instanceof Error && e.code === "E_CLOSED");
 });
+
+// hyperbatch/slim from CommonJS (audit16b): slim.js has no top-level await, so Node 20.19+'s
+// require of ESM loads it, and its types have a .d.cts twin (js-tests/runtimes/typescript).
+test("CommonJS: require('hyperbatch/slim') gives init and a Batcher that works once init resolved", async () => {
+  const { readFileSync } = require("node:fs");
+  const slim = require("hyperbatch/slim");
+  assert.deepEqual(Object.keys(slim).sort(), ["Batcher", "init"]);
+  await slim.init(readFileSync(require.resolve("hyperbatch/hyperbatch_bg.wasm")));
+  const b = new slim.Batcher({ transport: async (batch) => batch.items.map(echo) });
+  assert.equal(await b.add("x"), "r:x");
+  await b.close();
+});

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::batcher::Batcher;
@@ -47,13 +46,17 @@ impl<I, O> std::fmt::Debug for Builder<I, O> {
     }
 }
 
-/// A [`Driver`]'s boxed task.
+/// A [`Driver`]'s boxed task (`Send` but on wasm32, where `resolve_keys` futures need not be).
+#[cfg(not(target_arch = "wasm32"))]
 type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+#[cfg(target_arch = "wasm32")]
+type Task = Pin<Box<dyn Future<Output = ()> + 'static>>;
 
 /// The batcher's engine loop, returned by [`Builder::build_with_driver`]: spawn it on any
 /// executor. It runs the transport calls and the timer, and ends once the batcher is closed
 /// (or every handle dropped) and every item has settled. Dropping it fails pending items
-/// with `E_CLOSED`.
+/// with `E_CLOSED`. On wasm32 it is not `Send` (a `resolve_keys` future there need not be):
+/// spawn it with `wasm_bindgen_futures::spawn_local` or a local executor.
 ///
 /// ```
 /// use hyperbatch::{Batch, Batcher};
@@ -170,14 +173,32 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     ///     .resolve_keys(|items: Vec<u64>| async move { Ok(items.iter().map(|id| Some(id % 3)).collect()) });
     /// # let _ = b;
     /// ```
+    ///
+    /// On wasm32 the future need not be `Send`, so a browser's router may await JavaScript
+    /// (a `JsFuture` of `fetch`, a timer), as a JS `resolveKeys` does.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn resolve_keys<K, F, Fut>(mut self, f: F) -> Self
     where
         K: IntoKey,
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<K>, TransportError>> + Send + 'static,
     {
-        self.options.resolve_keys = Some(Box::new(move |items| -> BoxFuture<'static, _> {
+        self.options.resolve_keys = Some(Box::new(move |items| -> driver::RouteFuture {
             f(items).map(|r| r.map(|keys| keys.into_iter().map(IntoKey::into_key).collect())).boxed()
+        }));
+        self
+    }
+
+    /// `resolveKeys(items)` on wasm32: as on other targets, but the future need not be `Send`.
+    #[cfg(target_arch = "wasm32")]
+    pub fn resolve_keys<K, F, Fut>(mut self, f: F) -> Self
+    where
+        K: IntoKey,
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<K>, TransportError>> + 'static,
+    {
+        self.options.resolve_keys = Some(Box::new(move |items| -> driver::RouteFuture {
+            f(items).map(|r| r.map(|keys| keys.into_iter().map(IntoKey::into_key).collect())).boxed_local()
         }));
         self
     }
@@ -369,7 +390,9 @@ impl<I: Clone + 'static, O: 'static> Builder<I, O> {
     /// regardless of windows, and those calls carry [`Batch::keepalive`](crate::Batch::keepalive)
     /// `= true`: pass it to `fetch` so the request outlives the page (browsers cap keepalive bodies
     /// at 64 KiB in total, so cap batches with [`max_batch_weight`](Builder::max_batch_weight) in
-    /// bytes). Every other call carries `false`. `close()` and the driver's end remove the
+    /// bytes). That flush's calls sent later (items held back by `max_in_flight`, being routed,
+    /// or waiting to retry at the hide) carry `true` too, as every call made until its items have
+    /// settled does. Other calls carry `false`. `close()` and the driver's end remove the
     /// listeners.
     ///
     /// It listens only with the `web` feature on wasm32 where there is a `document`; elsewhere

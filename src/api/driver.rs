@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, Aborted, BoxFuture, CatchUnwind, FutureExt};
+use futures::future::{AbortHandle, Abortable, Aborted, CatchUnwind, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 use web_time::Instant;
@@ -31,8 +31,13 @@ use crate::engine::{
 };
 
 type KeyFn<I> = Box<dyn Fn(&I) -> Option<String> + Send + Sync>;
-type ResolveKeys<I> =
-    Box<dyn Fn(Vec<I>) -> BoxFuture<'static, Result<Vec<Option<String>>, TransportError>> + Send + Sync>;
+/// What a `resolve_keys` call returns. On wasm32 the future need not be `Send`: a browser's
+/// router awaits JavaScript (`JsFuture`, timers), and there the driver is a local task.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type RouteFuture = futures::future::BoxFuture<'static, Result<Vec<Option<String>>, TransportError>>;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type RouteFuture = futures::future::LocalBoxFuture<'static, Result<Vec<Option<String>>, TransportError>>;
+type ResolveKeys<I> = Box<dyn Fn(Vec<I>) -> RouteFuture + Send + Sync>;
 type Caller<O> = oneshot::Sender<Result<O, Error>>;
 type StartHook<I> = Box<dyn Fn(&BatchInfo<'_, I>) + Send + Sync>;
 type EndHook<I, O> = Box<dyn Fn(&BatchEndInfo<'_, I, O>) + Send + Sync>;
@@ -90,6 +95,8 @@ pub(crate) struct Shared<I, O> {
     origin: Instant,
     /// Live `Batcher` handles: the last one dropped closes the batcher.
     handles: AtomicUsize,
+    /// `timeout` in ms (NaN: none), for the messages of calls and routes that outlived it.
+    timeout_ms: f64,
 }
 
 /// One accepted add: its value (until the engine releases it) and its caller (until settled).
@@ -132,8 +139,9 @@ struct State<I, O> {
     turn_end: bool,
     /// The driver has ended (or was dropped): nothing will drain outputs any more.
     stopped: bool,
-    /// The outputs being taken are the page-hide flush's: its calls are keepalive.
-    hiding: bool,
+    /// The page-hide flush not settled yet: every call dispatched until its `Flushed` is
+    /// keepalive, also one sent later (held by `max_in_flight`, routing, a retry), as in JS.
+    hiding: Option<FlushId>,
     /// Per key id: the batch-level error that opened its circuit (E_CIRCUIT_OPEN's cause).
     circuit_errors: Vec<Option<Error>>,
     /// Per call in flight: its item ids, which `Output::Succeeded` settles all at once.
@@ -188,6 +196,7 @@ where
     T: Transport<I, O>,
     R: Runtime,
 {
+    let timeout_ms = config.timeout_ms.unwrap_or(f64::NAN);
     let engine = Engine::new(config, seed).map_err(config_error)?;
     let clock = {
         let runtime = runtime.clone();
@@ -204,7 +213,7 @@ where
             tick: false,
             turn_end: false,
             stopped: false,
-            hiding: false,
+            hiding: None,
             circuit_errors: Vec::new(),
             dispatched: HashMap::new(),
         }),
@@ -214,6 +223,7 @@ where
         origin: runtime.now(),
         clock,
         handles: AtomicUsize::new(1),
+        timeout_ms,
     });
     #[cfg(all(feature = "web", target_arch = "wasm32"))]
     if shared.options.flush_on_hide {
@@ -344,6 +354,11 @@ impl<I, O> Shared<I, O> {
                 engine::ErrorCode::Deadline => Error::new(Code::Deadline, "hyperbatch: the item's deadline passed"),
                 c => Error::new(code(c), format!("hyperbatch: {}", code(c))),
             }),
+            // As JS words it (the item's weight is the only add input that can be out of range).
+            Err(AddError::Invalid(engine::InputError::InvalidWeight(w))) => refused(Error::new(
+                Code::Config,
+                format!("hyperbatch: option `weight` must be a finite number >= 0, got {}", js_number(w)),
+            )),
             Err(AddError::Invalid(e)) => refused(Error::new(Code::Config, format!("hyperbatch: add refused: {e}"))),
         }
     }
@@ -388,12 +403,10 @@ impl<I, O> Shared<I, O> {
             if st.stopped {
                 return;
             }
-            st.engine.flush(self.now()); // its Flushed resolves nothing
-                                         // Every call these outputs dispatch is the flush's, and only those (`take_outputs`
-                                         // reads the flag; jobs queued before keep theirs).
-            st.hiding = true;
+            // Its Flushed resolves nothing but the keepalive flag (`take_outputs`); jobs queued
+            // before keep theirs.
+            st.hiding = Some(st.engine.flush(self.now()));
             self.take_outputs(&mut st, &mut settled, None);
-            st.hiding = false;
         }
         self.settle(settled, &mut Cause::None);
         self.driver.wake();
@@ -489,7 +502,7 @@ impl<I, O> Shared<I, O> {
                         .collect();
                     let key = st.keys.get(d.key as usize).cloned().flatten();
                     st.dispatched.insert(d.batch, d.items.clone());
-                    let (attempt, deadline, weight, keepalive) = (d.attempt, d.deadline, d.weight, st.hiding);
+                    let (attempt, deadline, weight, keepalive) = (d.attempt, d.deadline, d.weight, st.hiding.is_some());
                     st.jobs.push_back(Job::Call { batch: d.batch, key, items, attempt, deadline, weight, keepalive });
                 }
                 Output::Route { route, items } => {
@@ -536,7 +549,12 @@ impl<I, O> Shared<I, O> {
                     let name = st.keys.get(i).cloned().flatten();
                     settled.circuits.push((name, state, st.circuit_errors[i].clone()));
                 }
-                Output::Flushed { flush } => settled.flushed.extend(st.flushes.remove(&flush)),
+                Output::Flushed { flush } => {
+                    if st.hiding == Some(flush) {
+                        st.hiding = None;
+                    }
+                    settled.flushed.extend(st.flushes.remove(&flush));
+                }
             }
             wake = true;
         }
@@ -563,7 +581,7 @@ impl<I, O> Shared<I, O> {
         }
         for (caller, outcome) in settled.callers {
             let r = match outcome {
-                Ok(outcome) => outcome_of(outcome, cause, &mut shares, clone),
+                Ok(outcome) => outcome_of(outcome, cause, &mut shares, clone, self.timeout_ms),
                 Err(e) => Err(e),
             };
             let _ = caller.send(r);
@@ -577,6 +595,15 @@ impl<I, O> Shared<I, O> {
         for f in settled.flushed {
             let _ = f.send(());
         }
+    }
+}
+
+/// A number as JavaScript prints it in a message (`Infinity`, not `inf`).
+fn js_number(x: f64) -> String {
+    match x {
+        f64::INFINITY => "Infinity".into(),
+        f64::NEG_INFINITY => "-Infinity".into(),
+        x => x.to_string(),
     }
 }
 
@@ -598,6 +625,7 @@ fn outcome_of<O>(
     cause: &mut Cause<O>,
     shares: &mut HashMap<u32, usize>,
     clone: Option<fn(&O) -> O>,
+    timeout_ms: f64,
 ) -> Result<O, Error> {
     let item_error = |cause: &Cause<O>, i: u32| match cause {
         Cause::Taking(r) => match r.get(i as usize) {
@@ -649,9 +677,8 @@ fn outcome_of<O>(
             },
             // Only a routed item fails so alone: its resolve_keys call outlived the timeout.
             engine::ErrorCode::Timeout => {
-                Error::new(Code::Route, "hyperbatch: resolve_keys took longer than timeout").with_cause(Arc::new(
-                    Error::new(Code::Timeout, "hyperbatch: the resolve_keys call took longer than timeout"),
-                ))
+                let msg = format!("hyperbatch: resolve_keys took longer than timeout ({timeout_ms} ms)");
+                Error::new(Code::Route, msg.clone()).with_cause(Arc::new(Error::new(Code::Timeout, msg)))
             }
             engine::ErrorCode::Closed => Error::closed(),
             c => Error::new(code(c), format!("hyperbatch: {}", code(c))),
@@ -734,7 +761,11 @@ struct InFlight<I> {
     abort: AbortHandle,
 }
 
-type RouteCall = BoxFuture<'static, (RouteId, usize, Result<Vec<Option<String>>, TransportError>)>;
+#[cfg(not(target_arch = "wasm32"))]
+type RouteCall = futures::future::BoxFuture<'static, (RouteId, usize, Result<Vec<Option<String>>, TransportError>)>;
+#[cfg(target_arch = "wasm32")]
+type RouteCall =
+    futures::future::LocalBoxFuture<'static, (RouteId, usize, Result<Vec<Option<String>>, TransportError>)>;
 
 /// The driver's loop, generic over the transport and the runtime (so it is `Send` exactly when
 /// they are: `tokio::spawn` needs it, `spawn_local` does not).
@@ -811,7 +842,10 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
             Ok(results) => {
                 let error = Error::new(
                     Code::ResultShape,
-                    format!("hyperbatch: transport must return {n} entries, got {}", results.len()),
+                    format!(
+                        "hyperbatch: transport must return an array of {n} entries, got an array of {}",
+                        results.len()
+                    ),
                 );
                 let failure = Failure {
                     class: self.class_of(&TransportError::of_code(Code::ResultShape, error.to_string())),
@@ -849,9 +883,10 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
 
     fn routed(&mut self, route: RouteId, n: usize, keys: Result<Vec<Option<String>>, TransportError>) {
         let keys = match keys {
-            Ok(keys) if keys.len() != n => {
-                Err(TransportError::new(format!("resolve_keys must return {n} keys, got {}", keys.len())))
-            }
+            Ok(keys) if keys.len() != n => Err(TransportError::new(format!(
+                "resolve_keys must return an array of {n} keys, got an array of {}",
+                keys.len()
+            ))),
             keys => keys,
         };
         let keys = match keys {
@@ -902,18 +937,17 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
                 let resolve = self.shared.options.resolve_keys.as_ref().expect("routes need resolve_keys");
                 // A router that panics fails its items with E_ROUTE, as one that errs (not the driver).
                 let routed = match std::panic::catch_unwind(AssertUnwindSafe(|| resolve(items))) {
-                    Ok(keys) => AssertUnwindSafe(keys)
-                        .catch_unwind()
-                        .map(|r| r.unwrap_or_else(|p| Err(route_panicked(p))))
-                        .boxed(),
-                    Err(p) => futures::future::ready(Err(route_panicked(p))).boxed(),
+                    Ok(keys) => futures::future::Either::Left(
+                        AssertUnwindSafe(keys).catch_unwind().map(|r| r.unwrap_or_else(|p| Err(route_panicked(p)))),
+                    ),
+                    Err(p) => futures::future::Either::Right(futures::future::ready(Err(route_panicked(p)))),
                 };
                 self.routes.push(Box::pin(async move { (route, n, routed.await) }));
             }
             Job::TimedOut(batch) => {
                 let Some(call) = self.in_flight.remove(&batch) else { return };
                 call.abort.abort();
-                let ms = self.shared.state_timeout_ms();
+                let ms = self.shared.timeout_ms;
                 let error = Error::new(
                     Code::Timeout,
                     format!("hyperbatch: the transport call took longer than timeout ({ms} ms)"),
@@ -950,12 +984,6 @@ impl<I: Clone + 'static, O: 'static, T: Transport<I, O>, R: Runtime> DriverTask<
             let wait = (at - self.shared.now()).max(floor).ceil();
             Box::pin(self.runtime.sleep(Duration::from_secs_f64(wait / 1000.0)))
         });
-    }
-}
-
-impl<I, O> Shared<I, O> {
-    fn state_timeout_ms(&self) -> f64 {
-        lock(&self.state).engine.config().timeout_ms.unwrap_or(f64::NAN)
     }
 }
 
