@@ -58,6 +58,28 @@ pub struct Batch<I> {
     pub keepalive: bool,
 }
 
+impl<I> Batch<I> {
+    /// A batch as the batcher would hand it over on a first send: `items` on the default queue,
+    /// id 0, attempt 1, no deadline, not keepalive. `Batch` is `#[non_exhaustive]` (fields may be
+    /// added), so this is how code outside the crate makes one, to unit-test a transport or to
+    /// call one transport from another; set the public fields to change the rest.
+    ///
+    /// ```
+    /// use hyperbatch::{Batch, BatchResult};
+    /// async fn double(batch: Batch<u32>) -> BatchResult<u32> {
+    ///     Ok(batch.items.iter().map(|n| Ok(n * 2)).collect())
+    /// }
+    /// let mut batch = Batch::new(vec![1, 2]);
+    /// batch.key = Some("eu".to_owned());
+    /// batch.attempt = 2;
+    /// let out = futures::executor::block_on(double(batch)).unwrap();
+    /// assert_eq!(out.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [2, 4]);
+    /// ```
+    pub fn new(items: Vec<I>) -> Self {
+        Batch { id: 0, key: None, items, attempt: 1, deadline: None, keepalive: false }
+    }
+}
+
 /// The function a batcher calls with each batch. Implemented for every
 /// `FnMut(Batch<I>) -> impl Future<Output = BatchResult<O>>`, so a closure (one that updates
 /// what it captured too: the driver alone calls it) or an `async fn` will do.
