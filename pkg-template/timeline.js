@@ -288,7 +288,8 @@ class Timeline {
 
   /** The drawing: a self-contained SVG document fragment (string). */
   svg(options) {
-    const { width: w, title } = options ?? {};
+    // A null title is none, as an undefined one (not the text "null").
+    const { width: w } = options ?? {}, title = options?.title ?? undefined;
     // A width that is no finite number (a string from a form field, NaN) would draw NaN coordinates.
     const width = Math.max(480, Number.isFinite(w) ? w : 960);
     const labelW = 180;
@@ -486,7 +487,7 @@ class Timeline {
    * preformatted text above the drawing (a run's printed table, say).
    */
   html(options) {
-    const { title = "hyperbatch timeline", text, width } = options ?? {};
+    const { width } = options ?? {}, title = options?.title ?? "hyperbatch timeline", text = options?.text ?? undefined;
     const svg = this.svg({ width });
     const body = text === undefined ? svg : `<pre>${esc(text)}</pre>\n${svg}`;
     return [

@@ -219,6 +219,19 @@ test("html(): one page, the SVG inline, a CSP that forbids scripts and styles, t
   assert.equal(bars(page)[0]["data-key"], "&lt;k&gt;");
 });
 
+// A null option is no option, as undefined is (options forwarded from a form or a config file):
+// svg({ title: null }) printed a heading "null", html({ title: null, text: null }) a page titled
+// "null" with "null" as its text.
+test("svg() and html(): a null title or text is none, not the text \"null\"", () => {
+  const rec = new Timeline();
+  const { onBatchStart, onBatchEnd } = rec.hooks();
+  onBatchStart({ id: 1, key: "k", size: 1, attempt: 1, items: [1] });
+  onBatchEnd({ id: 1, key: "k", size: 1, attempt: 1, durationMs: 1, succeeded: 1, failed: 0, items: [1], results: [1] });
+  assert.equal(rec.svg({ title: null }), rec.svg());
+  assert.equal(rec.html({ title: null, text: null }), rec.html());
+  assert.doesNotMatch(rec.html({ title: null, text: null }), />null</);
+});
+
 test("attach keeps the caller's hooks; a throwing hook of theirs does not break the recording", () => {
   const rec = new Timeline();
   const seen = [];
