@@ -458,10 +458,13 @@ impl Driver {
         self.tick_pending = false;
         self.turn_end_pending = false;
         self.ctx = Ctx::Time;
+        // Route calls made before this handle_time and past timeoutMs are gone from the engine:
+        // their items failed in it. One this handle_time makes arms its timeout at now + timeoutMs,
+        // which fires at a later handle_time even when a tiny timeoutMs rounds that to now.
+        let before: Vec<RouteId> = self.route_at.keys().copied().collect();
         self.e.handle_time(self.now);
         self.drain();
-        // Route calls past timeoutMs are gone from the engine: their items failed above.
-        let timed_out: Vec<RouteId> = self.route_at.keys().copied().filter(|&r| self.route_timed_out(r)).collect();
+        let timed_out: Vec<RouteId> = before.into_iter().filter(|&r| self.route_at.contains_key(&r) && self.route_timed_out(r)).collect();
         for r in timed_out {
             self.route_at.remove(&r);
             let items = self.routes.remove(&r).unwrap_or_default();
