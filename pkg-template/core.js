@@ -790,9 +790,9 @@ class Runner {
         return p;
       }
       this.sync(); // after the getters: the engine sees the adds they made first
-      if (key === undefined && this.keyOfFn !== undefined) key = (0, this.keyOfFn)(item);
+      if (key === undefined) key = (0, this.keyOfFn)?.(item); // the functions given are functions (readOptions)
       if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
-      const d = this.dedupeByFn !== undefined ? (0, this.dedupeByFn)(item) : undefined;
+      const d = (0, this.dedupeByFn)?.(item);
       if (key !== undefined && !isKey(key)) throw valueError("key", "a string or a number", key);
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
         throw valueError("weight", "a finite number >= 0", weight);
@@ -1523,13 +1523,11 @@ class Runner {
       after = retryAfterMs(err);
     }
     let cls = CLASS_DEFAULT;
-    if (this.classifyFn !== undefined) {
-      try {
-        const c = (0, this.classifyFn)(err);
-        if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
-      } catch {
-        cls = CLASS_DEFAULT; // a classify that throws falls back to the default rule
-      }
+    try {
+      const c = (0, this.classifyFn)?.(err);
+      if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
+    } catch {
+      // a classify that throws falls back to the default rule (cls as it was)
     }
     const message = errorText(err);
     if (this.callsInFlight.get(id) !== call) return; // that user code answered it (as above)
