@@ -1083,7 +1083,7 @@ class Runner {
         return hbError("E_ROUTE", msg, hbError(code, msg));
       }
       case "E_ROUTE":
-        return cur !== undefined && cur.routeFailed === true
+        return cur?.routeFailed === true
           ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.callError)
           : hbError(code, "resolveKeys returned no string or number key for this item");
       case undefined: return configError("add", `was refused (${-c})`, RangeError); // ADD_INVALID
