@@ -168,8 +168,8 @@ function hbError(code, message, cause, Ctor = Error) {
   return err;
 }
 
-function configError(option, message, Ctor = TypeError) {
-  const err = new Ctor(`hyperbatch: option \`${option}\` ${message}`);
+function configError(option, message, Ctor = TypeError, cause) {
+  const err = new Ctor(`hyperbatch: option \`${option}\` ${message}`, cause);
   err.code = "E_CONFIG";
   err.option = option;
   return err;
@@ -177,13 +177,12 @@ function configError(option, message, Ctor = TypeError) {
 
 /** Options a Proxy or getter cannot give: E_CONFIG naming them, cause = what the read threw. */
 function unreadable(option, err) {
-  const e = hbError("E_CONFIG", `option \`${option}\` could not be read: ${errorText(err)}`, err, TypeError);
-  e.option = option;
-  return e;
+  return configError(option, `could not be read: ${errorText(err)}`, TypeError, { cause: err });
 }
 
-function abortError(reason) {
-  const err = hbError("E_ABORTED", "the item was aborted", reason);
+/** E_ABORTED as an AbortError; `cause` (the signal's reason) when one is passed. */
+function abortError(message, ...cause) {
+  const err = hbError("E_ABORTED", message, ...cause);
   err.name = "AbortError";
   return err;
 }
@@ -791,16 +790,16 @@ class Runner {
         return p;
       }
       this.sync(); // after the getters: the engine sees the adds they made first
-      if (key === undefined && this.keyOfFn !== undefined) key = (0, this.keyOfFn)(item);
+      if (key === undefined) key = (0, this.keyOfFn)?.(item); // the functions given are functions (readOptions)
       if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
-      const d = this.dedupeByFn !== undefined ? (0, this.dedupeByFn)(item) : undefined;
+      const d = (0, this.dedupeByFn)?.(item);
       if (key !== undefined && !isKey(key)) throw valueError("key", "a string or a number", key);
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
         throw valueError("weight", "a finite number >= 0", weight);
       }
       // Read after the user code above, which may have aborted it (its listener comes later),
       // and before anything is made for the item (a key, a dedupe token).
-      if (signal !== undefined && read(signal, "aborted")) return refused(abortError(read(signal, "reason")));
+      if (signal !== undefined && read(signal, "aborted")) return refused(abortError("the item was aborted", read(signal, "reason")));
       key = key === undefined ? (this.resolveKeysFn !== undefined ? UNROUTED : DEFAULT_KEY) : this.internKey(key);
       if (d !== undefined) dedupe = this.dedupeToken(d);
     } catch (err) {
@@ -1076,7 +1075,7 @@ class Runner {
       case "E_ABORTED": {
         const reason = this.reasons[id];
         this.reasons[id] = undefined;
-        return abortError(reason);
+        return abortError("the item was aborted", reason);
       }
       case "E_TIMEOUT": {
         // Only a routed item fails so alone: its resolveKeys call outlived timeoutMs.
@@ -1084,7 +1083,7 @@ class Runner {
         return hbError("E_ROUTE", msg, hbError(code, msg));
       }
       case "E_ROUTE":
-        return cur !== undefined && cur.routeFailed === true
+        return cur?.routeFailed === true
           ? hbError(code, `resolveKeys failed: ${cur.errorMessage}`, cur.callError)
           : hbError(code, "resolveKeys returned no string or number key for this item");
       case undefined: return configError("add", `was refused (${-c})`, RangeError); // ADD_INVALID
@@ -1524,13 +1523,11 @@ class Runner {
       after = retryAfterMs(err);
     }
     let cls = CLASS_DEFAULT;
-    if (this.classifyFn !== undefined) {
-      try {
-        const c = (0, this.classifyFn)(err);
-        if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
-      } catch {
-        cls = CLASS_DEFAULT; // a classify that throws falls back to the default rule
-      }
+    try {
+      const c = (0, this.classifyFn)?.(err);
+      if (typeof c === "string" && Object.hasOwn(CLASSES, c)) cls = CLASSES[c];
+    } catch {
+      // a classify that throws falls back to the default rule (cls as it was)
     }
     const message = errorText(err);
     if (this.callsInFlight.get(id) !== call) return; // that user code answered it (as above)
@@ -1549,13 +1546,9 @@ class Runner {
   abortCall(kind, batchId) {
     const call = this.callsInFlight.get(batchId);
     if (call === undefined) return;
-    let err;
-    if (kind === TIMED_OUT) {
-      err = hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`);
-    } else {
-      err = hbError("E_ABORTED", "every item of the call was aborted or passed its deadline");
-      err.name = "AbortError";
-    }
+    const err = kind === TIMED_OUT
+      ? hbError("E_TIMEOUT", `the transport call took longer than timeoutMs (${this.callTimeoutMs} ms)`)
+      : abortError("every item of the call was aborted or passed its deadline");
     Batch.abort(call.callBatch, err);
     if (kind === TIMED_OUT) this.failure(call, err, FAIL_TIMEOUT);
   }
