@@ -64,8 +64,8 @@ type Task = Pin<Box<dyn Future<Output = ()> + 'static>>;
 ///     Ok(batch.items.iter().map(|n| Ok(n + 1)).collect())
 /// });
 /// let mut pool = futures::executor::LocalPool::new();
-/// use futures::task::SpawnExt;
-/// pool.spawner().spawn(driver).unwrap();
+/// use futures::task::LocalSpawnExt; // a local spawn: the driver is not `Send` on wasm32
+/// pool.spawner().spawn_local(driver).unwrap();
 /// assert_eq!(pool.run_until(b.add(1)).unwrap(), 2);
 /// ```
 #[must_use = "the driver does nothing unless spawned or awaited"]
