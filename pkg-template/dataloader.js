@@ -196,7 +196,8 @@ function getValidCacheMap(options) {
   const cacheMap = options && options.cacheMap;
   if (cacheMap === undefined) return new Map();
   if (cacheMap !== null) {
-    const missing = ["get", "set", "delete", "clear"].filter((fn) => typeof cacheMap[fn] !== "function");
+    // `cacheMap &&`, as DataLoader's check: a falsy cacheMap (false, 0, "") passes, and caches nothing.
+    const missing = ["get", "set", "delete", "clear"].filter((fn) => cacheMap && typeof cacheMap[fn] !== "function");
     if (missing.length !== 0) throw new TypeError("Custom cacheMap missing methods: " + missing.join(", "));
   }
   return cacheMap;
