@@ -598,4 +598,13 @@ class DataLoader {
   }
 }
 
+// DataLoader's methods are enumerable (assigned to its prototype, not declared in a class): a
+// program that lists them (`for…in`, Object.keys(DataLoader.prototype)) sees the same five, in
+// DataLoader's order (re-added in it: a minifier may reorder a class's methods).
+for (const method of ["load", "loadMany", "clear", "clearAll", "prime"]) {
+  const fn = DataLoader.prototype[method];
+  delete DataLoader.prototype[method];
+  Object.defineProperty(DataLoader.prototype, method, { value: fn, writable: true, enumerable: true, configurable: true });
+}
+
 export { DataLoader, DataLoader as default };

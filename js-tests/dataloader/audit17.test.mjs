@@ -65,3 +65,17 @@ test("a falsy cacheMap (false, 0, \"\") is accepted and caches nothing, as DataL
   }
 });
 
+test("DataLoader's five methods are enumerable, in its order: Object.keys(prototype) and for…in list them", () => {
+  const listed = (Base, DataLoader = Base) => {
+    const loader = new DataLoader(async (keys) => keys, { name: "n" });
+    const forIn = [];
+    for (const key in loader) if (!key.startsWith("_")) forIn.push(key); // DataLoader's own `_batch`, … are private
+    return { proto: Object.keys(Base.prototype), forIn };
+  };
+  const expected = listed(Upstream);
+  assert.deepEqual(expected, { proto: ["load", "loadMany", "clear", "clearAll", "prime"], forIn: ["name", "load", "loadMany", "clear", "clearAll", "prime"] });
+  for (const extras of FLAVOURS) assert.deepEqual(listed(Hyper, withExtras(extras)), expected, JSON.stringify(extras));
+  // Still methods of the class: a subclass overrides them, and they are not own properties of a loader.
+  assert.equal(Object.hasOwn(new Hyper(async (k) => k), "load"), false);
+});
+
