@@ -441,16 +441,16 @@ class DataLoader {
    * call once the loads are settled.
    */
   #load(batch, shared, call) {
-    const counts = this.#counts, keys = batch.keys;
+    const counts = this.#counts, keys = batch.keys, loads = keys.length;
     counts.batches++;
-    counts.items += keys.length;
+    counts.items += loads;
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
     if (error !== undefined) {
       this.#failedDispatch(batch, error, shared, call, 0);
       return;
     }
     counts.inFlightBatches++;
-    counts.inFlightItems += keys.length;
+    counts.inFlightItems += loads; // not keys.length: batchLoadFn may have changed the array it was given
     batch.call = call;
     // DataLoader's `.then(…).catch(…)`, its handlers bound to the batch rather than closures made
     // per batch: a closure's optimised code is dropped by a full GC once its batches are settled
@@ -459,19 +459,22 @@ class DataLoader {
     batchPromise.then(DataLoader.#settle.bind(batch)).catch(DataLoader.#settleFailed.bind(batch));
   }
 
-  /** The batch's values (`this` is the batch): cache hits first, then each load, in order. */
+  /**
+   * The batch's values (`this` is the batch): cache hits first, then each load, in order. Loads
+   * are counted by their callbacks, as DataLoader steps through them: a batchLoadFn that pushes to
+   * or pops from its keys array changes the length check, not which loads settle.
+   */
   static #settle(values) {
-    const batch = this, loader = batch.loader, counts = loader.#counts, keys = batch.keys;
+    const batch = this, loader = batch.loader, counts = loader.#counts, callbacks = batch.callbacks, loads = callbacks.length >> 1;
     batch.answered = true;
     counts.inFlightBatches--;
-    counts.inFlightItems -= keys.length;
-    const wrong = valuesError(keys, values);
+    counts.inFlightItems -= loads;
+    const wrong = valuesError(batch.keys, values);
     if (wrong !== undefined) throw wrong;
     resolveCacheHits(batch);
-    const callbacks = batch.callbacks;
     let i = 0, failed = 0;
     try {
-      for (; i < keys.length; i++) {
+      for (; i < loads; i++) {
         const value = values[i];
         if (value instanceof Error) {
           failed++;
@@ -490,7 +493,7 @@ class DataLoader {
       return;
     }
     counts.failed += failed;
-    counts.succeeded += keys.length - failed;
+    counts.succeeded += loads - failed;
     DataLoader.#shared.finishCall(batch.call);
   }
 
@@ -501,7 +504,7 @@ class DataLoader {
     if (!batch.answered) {
       const counts = loader.#counts;
       counts.inFlightBatches--;
-      counts.inFlightItems -= batch.keys.length;
+      counts.inFlightItems -= batch.callbacks.length >> 1;
     }
     loader.#failedDispatch(batch, error, DataLoader.#shared, batch.call, 0);
   }
@@ -509,17 +512,17 @@ class DataLoader {
   /**
    * DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads
    * from `from` on reject. Then the engine's call (if any) ends: settled by the loader, it
-   * succeeded. A cacheKeyFn that throws here still lets every load settle.
+   * succeeded. A cacheKeyFn that throws here, or a batchLoadFn that changed the length of its
+   * keys array (DataLoader then leaves loads pending, or throws), still lets every load settle.
    */
   #failedDispatch(batch, error, shared, call, from) {
-    const keys = batch.keys;
+    const keys = batch.keys, callbacks = batch.callbacks, loads = callbacks.length >> 1;
     try {
       resolveCacheHits(batch);
       for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
     } finally {
-      const callbacks = batch.callbacks;
-      for (let i = from; i < keys.length; i++) callbacks[2 * i + 1](error);
-      this.#counts.failed += keys.length - from;
+      for (let i = from; i < loads; i++) callbacks[2 * i + 1](error);
+      this.#counts.failed += loads - from;
       if (shared !== undefined) shared.finishCall(call);
     }
   }
@@ -541,13 +544,14 @@ class DataLoader {
 
   /** The Batcher's transport (a loader with extras): DataLoader's dispatchBatch around one batchLoadFn call. */
   #transport(keys) {
+    const loads = keys.length; // batchLoadFn may change its keys array: the engine still waits for this many entries
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
-    if (error !== undefined) return this.#failed(keys, error, 0);
+    if (error !== undefined) return this.#failed(keys, error, 0, loads);
     return Promise.resolve(batchPromise).then(
-      (values) => this.#entries(keys, values),
+      (values) => this.#entries(keys, values, loads),
       (error) => {
         if (this.#engineFailures) throw error; // retried, timed out or bisected by the engine
-        return this.#failed(keys, error, 0);
+        return this.#failed(keys, error, 0, loads);
       },
     );
   }
@@ -557,17 +561,20 @@ class DataLoader {
    * them: an `instanceof Error` fails its load. Values the engine would read otherwise go in a
    * copy: an Error of another realm (an item error to the engine, a value to DataLoader), a hole
    * (undefined to DataLoader, no entry to the engine), an array-like's. When reading throws, the
-   * loads before keep their values and DataLoader's failedDispatch fails the rest.
+   * loads before keep their values and DataLoader's failedDispatch fails the rest. `loads` entries
+   * (one per load, values[i] as DataLoader reads it), though batchLoadFn may have pushed to or
+   * popped from `keys`, whose length the values must match.
    */
-  #entries(keys, values) {
+  #entries(keys, values, loads) {
     let entries = values, i = 0;
     try {
       const wrong = valuesError(keys, values);
       if (wrong !== undefined) throw wrong;
-      for (; i < keys.length; i++) {
+      const resized = keys.length !== loads;
+      for (; i < loads; i++) {
         const v = values[i];
         const entry = v !== null && typeof v === "object" && !(v instanceof Error) && engineSeesError(v) ? Promise.resolve(v) : v;
-        if (entries === values && (entry !== v || !Array.isArray(values) || (v === undefined && !(i in values)))) {
+        if (entries === values && (entry !== v || resized || !Array.isArray(values) || (v === undefined && !(i in values)))) {
           entries = valuesBefore(values, i);
         }
         if (entries !== values) entries[i] = entry;
@@ -575,14 +582,14 @@ class DataLoader {
       return entries;
     } catch (error) {
       if (entries === values) entries = valuesBefore(values, i);
-      return entries.concat(this.#failed(keys, error, i));
+      return entries.concat(this.#failed(keys, error, i, loads));
     }
   }
 
-  /** DataLoader's failedDispatch: the batch's keys leave the cache and its loads from `from` on reject. */
-  #failed(keys, error, from) {
+  /** DataLoader's failedDispatch: the batch's keys leave the cache and its `loads` from `from` on reject. */
+  #failed(keys, error, from, loads) {
     this.#forget(keys);
-    return failEvery(keys.length - from, error);
+    return failEvery(loads - from, error);
   }
 
   /**

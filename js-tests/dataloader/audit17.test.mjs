@@ -79,3 +79,62 @@ test("DataLoader's five methods are enumerable, in its order: Object.keys(protot
   assert.equal(Object.hasOwn(new Hyper(async (k) => k), "load"), false);
 });
 
+test("a batchLoadFn that pushes to or pops from its keys array: every load settles as DataLoader's does", async () => {
+  // DataLoader checks the values' length against the keys array as batchLoadFn left it, and
+  // steps through its loads: a popped key's load gets values[n] (undefined), a pushed one is ignored.
+  const expected = await sameAsDataLoader(async (DataLoader, log, track) => {
+    const shrinks = new DataLoader((keys) => {
+      keys.pop();
+      return Promise.resolve(keys.map((k) => `v${k}`));
+    });
+    track("p1", shrinks.load(1));
+    track("p2", shrinks.load(2));
+    const grows = new DataLoader((keys) => {
+      keys.push(99);
+      return Promise.resolve(keys.map((k) => `v${k}`));
+    });
+    track("q1", grows.load(1));
+    track("q2", grows.load(2));
+    const sorts = new DataLoader((keys) => {
+      keys.sort((x, y) => y - x);
+      return Promise.resolve(keys.map((k) => `v${k}`));
+    });
+    track("s1", sorts.load(1));
+    track("s3", sorts.load(3));
+  });
+  assert.deepEqual(expected, ["p1=v1", "p2=undefined", "q1=v1", "q2=v2", "s1=v3", "s3=v1", "pending 0"]);
+});
+
+test("a batchLoadFn that changes its keys' length and fails: every load rejects (DataLoader leaves a popped key's load pending)", async () => {
+  const program = async (DataLoader, log, track) => {
+    const shrinks = new DataLoader((keys) => {
+      keys.pop();
+      return Promise.reject(new Error("down"));
+    });
+    track("p1", shrinks.load(1));
+    track("p2", shrinks.load(2));
+    const wrong = new DataLoader((keys) => {
+      keys.pop();
+      return Promise.resolve([]); // the wrong length even for the shortened keys
+    });
+    track("w1", wrong.load(1));
+    track("w2", wrong.load(2));
+  };
+  const upstream = await observe(Upstream, program);
+  assert.equal(upstream.at(-1), "pending 2");
+  for (const extras of FLAVOURS) {
+    const log = await observe(withExtras(extras), program);
+    assert.equal(log.at(-1), "pending 0", JSON.stringify(extras));
+    assert.deepEqual(log.filter((e) => e.startsWith("p")).sort(), ["p1!down", "p2!down", "pending 0"], JSON.stringify(extras));
+    assert.equal(log.filter((e) => e.startsWith("w") && e.includes("!DataLoader must be constructed")).length, 2, JSON.stringify(extras));
+  }
+  // Without extras the loader's counters come back to rest.
+  const loader = new Hyper((keys) => {
+    keys.pop();
+    return Promise.resolve(keys);
+  });
+  await Promise.all([loader.load(1), loader.load(2), loader.load(3)]);
+  const { inFlightBatches, inFlightItems, succeeded, failed } = loader.stats();
+  assert.deepEqual({ inFlightBatches, inFlightItems, succeeded, failed }, { inFlightBatches: 0, inFlightItems: 0, succeeded: 3, failed: 0 });
+});
+
