@@ -427,9 +427,11 @@ class DataLoader {
     }
     for (let i = 0; i < keys.length; i++) {
       const sent = this.#send(keys[i]);
-      // Sent again, its loads already follow the first sends: as in DataLoader, nothing awaits this answer.
+      // Sent again: a load the first dispatch took already follows its first send (resolving it
+      // again does nothing), so nothing may await this answer; a load that joined the batch after
+      // a first dispatch that found it empty (a batchScheduleFn calling back at once) takes it.
       if (again) sent.catch(noop);
-      else batch.callbacks[2 * i](sent);
+      batch.callbacks[2 * i](sent);
     }
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));

@@ -138,3 +138,24 @@ test("a batchLoadFn that changes its keys' length and fails: every load rejects 
   assert.deepEqual({ inFlightBatches, inFlightItems, succeeded, failed }, { inFlightBatches: 0, inFlightItems: 0, succeeded: 3, failed: 0 });
 });
 
+test("a batchScheduleFn that calls back at once, then again later: the loads settle on the second call, with extras too", async () => {
+  // The first call dispatches the batch while it is empty (the first load has not joined yet);
+  // DataLoader's second call dispatches it again, now with its keys, and settles them.
+  const expected = await sameAsDataLoader(async (DataLoader, log, track) => {
+    const loader = new DataLoader((keys) => {
+      log.push(`call ${keys}`);
+      return Promise.resolve(keys.map((k) => `v${k}`));
+    }, {
+      batchScheduleFn: (dispatch) => {
+        dispatch();
+        setTimeout(dispatch, 2);
+      },
+    });
+    loader.prime(5, "p5");
+    track("a", loader.load(1));
+    track("b", loader.load(2));
+    track("hit", loader.load(5));
+    await sleep(10);
+  });
+  assert.deepEqual(expected, ["call 1", "a=v1", "call 2", "b=v2", "hit=p5", "pending 0"]);
+});
