@@ -425,14 +425,12 @@ class DataLoader {
       this.#load(batch, shared, call);
       return;
     }
-    for (let i = 0; i < keys.length; i++) {
-      const sent = this.#send(keys[i]);
-      // Sent again: a load the first dispatch took already follows its first send (resolving it
-      // again does nothing), so nothing may await this answer; a load that joined the batch after
-      // a first dispatch that found it empty (a batchScheduleFn calling back at once) takes it.
-      if (again) sent.catch(noop);
-      batch.callbacks[2 * i](sent);
-    }
+    // Each load takes the first answer to settle: a batch dispatched again (a batchScheduleFn
+    // that calls back twice) is sent again, and, as in DataLoader, its load settles with whichever
+    // call answers first; a load that joined after a first dispatch that found the batch empty (a
+    // batchScheduleFn calling back at once) settles with the second.
+    const callbacks = batch.callbacks;
+    for (let i = 0; i < keys.length; i++) this.#send(keys[i]).then(callbacks[2 * i], callbacks[2 * i + 1]);
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }

@@ -159,3 +159,24 @@ test("a batchScheduleFn that calls back at once, then again later: the loads set
   });
   assert.deepEqual(expected, ["call 1", "a=v1", "call 2", "b=v2", "hit=p5", "pending 0"]);
 });
+
+test("a batchScheduleFn that calls back twice: each load settles with whichever call answers first, as in DataLoader, with extras too", async () => {
+  const expected = await sameAsDataLoader(async (DataLoader, log, track) => {
+    let calls = 0;
+    const loader = new DataLoader((keys) => {
+      const call = ++calls;
+      log.push(`call ${call}: ${keys}`);
+      const values = keys.map((k) => (k === 3 && call === 2 ? new Error(`e${k}@${call}`) : `v${k}@${call}`));
+      return call === 1 ? sleep(5).then(() => values) : Promise.resolve(values); // the second answers first
+    }, {
+      batchScheduleFn: (dispatch) => {
+        setImmediate(dispatch);
+        setImmediate(dispatch);
+      },
+    });
+    track("a", loader.load(1));
+    track("b", loader.load(3));
+    await sleep(15);
+  });
+  assert.deepEqual(expected, ["call 1: 1,3", "call 2: 1,3", "a=v1@2", "b!e3@2", "pending 0"]);
+});
