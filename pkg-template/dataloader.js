@@ -196,7 +196,8 @@ function getValidCacheMap(options) {
   const cacheMap = options && options.cacheMap;
   if (cacheMap === undefined) return new Map();
   if (cacheMap !== null) {
-    const missing = ["get", "set", "delete", "clear"].filter((fn) => typeof cacheMap[fn] !== "function");
+    // `cacheMap &&`, as DataLoader's check: a falsy cacheMap (false, 0, "") passes, and caches nothing.
+    const missing = ["get", "set", "delete", "clear"].filter((fn) => cacheMap && typeof cacheMap[fn] !== "function");
     if (missing.length !== 0) throw new TypeError("Custom cacheMap missing methods: " + missing.join(", "));
   }
   return cacheMap;
@@ -424,12 +425,12 @@ class DataLoader {
       this.#load(batch, shared, call);
       return;
     }
-    for (let i = 0; i < keys.length; i++) {
-      const sent = this.#send(keys[i]);
-      // Sent again, its loads already follow the first sends: as in DataLoader, nothing awaits this answer.
-      if (again) sent.catch(noop);
-      else batch.callbacks[2 * i](sent);
-    }
+    // Each load takes the first answer to settle: a batch dispatched again (a batchScheduleFn
+    // that calls back twice) is sent again, and, as in DataLoader, its load settles with whichever
+    // call answers first; a load that joined after a first dispatch that found the batch empty (a
+    // batchScheduleFn calling back at once) settles with the second.
+    const callbacks = batch.callbacks;
+    for (let i = 0; i < keys.length; i++) this.#send(keys[i]).then(callbacks[2 * i], callbacks[2 * i + 1]);
     const flushed = engine.flush();
     if (batch.cacheHits !== undefined) flushed.then(() => resolveCacheHits(batch));
   }
@@ -440,16 +441,16 @@ class DataLoader {
    * call once the loads are settled.
    */
   #load(batch, shared, call) {
-    const counts = this.#counts, keys = batch.keys;
+    const counts = this.#counts, keys = batch.keys, loads = keys.length;
     counts.batches++;
-    counts.items += keys.length;
+    counts.items += loads;
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
     if (error !== undefined) {
       this.#failedDispatch(batch, error, shared, call, 0);
       return;
     }
     counts.inFlightBatches++;
-    counts.inFlightItems += keys.length;
+    counts.inFlightItems += loads; // not keys.length: batchLoadFn may have changed the array it was given
     batch.call = call;
     // DataLoader's `.then(…).catch(…)`, its handlers bound to the batch rather than closures made
     // per batch: a closure's optimised code is dropped by a full GC once its batches are settled
@@ -458,19 +459,22 @@ class DataLoader {
     batchPromise.then(DataLoader.#settle.bind(batch)).catch(DataLoader.#settleFailed.bind(batch));
   }
 
-  /** The batch's values (`this` is the batch): cache hits first, then each load, in order. */
+  /**
+   * The batch's values (`this` is the batch): cache hits first, then each load, in order. Loads
+   * are counted by their callbacks, as DataLoader steps through them: a batchLoadFn that pushes to
+   * or pops from its keys array changes the length check, not which loads settle.
+   */
   static #settle(values) {
-    const batch = this, loader = batch.loader, counts = loader.#counts, keys = batch.keys;
+    const batch = this, loader = batch.loader, counts = loader.#counts, callbacks = batch.callbacks, loads = callbacks.length >> 1;
     batch.answered = true;
     counts.inFlightBatches--;
-    counts.inFlightItems -= keys.length;
-    const wrong = valuesError(keys, values);
+    counts.inFlightItems -= loads;
+    const wrong = valuesError(batch.keys, values);
     if (wrong !== undefined) throw wrong;
     resolveCacheHits(batch);
-    const callbacks = batch.callbacks;
     let i = 0, failed = 0;
     try {
-      for (; i < keys.length; i++) {
+      for (; i < loads; i++) {
         const value = values[i];
         if (value instanceof Error) {
           failed++;
@@ -489,7 +493,7 @@ class DataLoader {
       return;
     }
     counts.failed += failed;
-    counts.succeeded += keys.length - failed;
+    counts.succeeded += loads - failed;
     DataLoader.#shared.finishCall(batch.call);
   }
 
@@ -500,7 +504,7 @@ class DataLoader {
     if (!batch.answered) {
       const counts = loader.#counts;
       counts.inFlightBatches--;
-      counts.inFlightItems -= batch.keys.length;
+      counts.inFlightItems -= batch.callbacks.length >> 1;
     }
     loader.#failedDispatch(batch, error, DataLoader.#shared, batch.call, 0);
   }
@@ -508,17 +512,17 @@ class DataLoader {
   /**
    * DataLoader's failedDispatch: cache hits resolve, the batch's keys leave the cache, its loads
    * from `from` on reject. Then the engine's call (if any) ends: settled by the loader, it
-   * succeeded. A cacheKeyFn that throws here still lets every load settle.
+   * succeeded. A cacheKeyFn that throws here, or a batchLoadFn that changed the length of its
+   * keys array (DataLoader then leaves loads pending, or throws), still lets every load settle.
    */
   #failedDispatch(batch, error, shared, call, from) {
-    const keys = batch.keys;
+    const keys = batch.keys, callbacks = batch.callbacks, loads = callbacks.length >> 1;
     try {
       resolveCacheHits(batch);
       for (let i = 0; i < keys.length; i++) this.clear(keys[i]);
     } finally {
-      const callbacks = batch.callbacks;
-      for (let i = from; i < keys.length; i++) callbacks[2 * i + 1](error);
-      this.#counts.failed += keys.length - from;
+      for (let i = from; i < loads; i++) callbacks[2 * i + 1](error);
+      this.#counts.failed += loads - from;
       if (shared !== undefined) shared.finishCall(call);
     }
   }
@@ -540,13 +544,14 @@ class DataLoader {
 
   /** The Batcher's transport (a loader with extras): DataLoader's dispatchBatch around one batchLoadFn call. */
   #transport(keys) {
+    const loads = keys.length; // batchLoadFn may change its keys array: the engine still waits for this many entries
     const { promise: batchPromise, error } = callLoadFn(this, this.#batchLoadFn, keys);
-    if (error !== undefined) return this.#failed(keys, error, 0);
+    if (error !== undefined) return this.#failed(keys, error, 0, loads);
     return Promise.resolve(batchPromise).then(
-      (values) => this.#entries(keys, values),
+      (values) => this.#entries(keys, values, loads),
       (error) => {
         if (this.#engineFailures) throw error; // retried, timed out or bisected by the engine
-        return this.#failed(keys, error, 0);
+        return this.#failed(keys, error, 0, loads);
       },
     );
   }
@@ -556,17 +561,20 @@ class DataLoader {
    * them: an `instanceof Error` fails its load. Values the engine would read otherwise go in a
    * copy: an Error of another realm (an item error to the engine, a value to DataLoader), a hole
    * (undefined to DataLoader, no entry to the engine), an array-like's. When reading throws, the
-   * loads before keep their values and DataLoader's failedDispatch fails the rest.
+   * loads before keep their values and DataLoader's failedDispatch fails the rest. `loads` entries
+   * (one per load, values[i] as DataLoader reads it), though batchLoadFn may have pushed to or
+   * popped from `keys`, whose length the values must match.
    */
-  #entries(keys, values) {
+  #entries(keys, values, loads) {
     let entries = values, i = 0;
     try {
       const wrong = valuesError(keys, values);
       if (wrong !== undefined) throw wrong;
-      for (; i < keys.length; i++) {
+      const resized = keys.length !== loads;
+      for (; i < loads; i++) {
         const v = values[i];
         const entry = v !== null && typeof v === "object" && !(v instanceof Error) && engineSeesError(v) ? Promise.resolve(v) : v;
-        if (entries === values && (entry !== v || !Array.isArray(values) || (v === undefined && !(i in values)))) {
+        if (entries === values && (entry !== v || resized || !Array.isArray(values) || (v === undefined && !(i in values)))) {
           entries = valuesBefore(values, i);
         }
         if (entries !== values) entries[i] = entry;
@@ -574,14 +582,14 @@ class DataLoader {
       return entries;
     } catch (error) {
       if (entries === values) entries = valuesBefore(values, i);
-      return entries.concat(this.#failed(keys, error, i));
+      return entries.concat(this.#failed(keys, error, i, loads));
     }
   }
 
-  /** DataLoader's failedDispatch: the batch's keys leave the cache and its loads from `from` on reject. */
-  #failed(keys, error, from) {
+  /** DataLoader's failedDispatch: the batch's keys leave the cache and its `loads` from `from` on reject. */
+  #failed(keys, error, from, loads) {
     this.#forget(keys);
-    return failEvery(keys.length - from, error);
+    return failEvery(loads - from, error);
   }
 
   /**
@@ -595,6 +603,15 @@ class DataLoader {
       Promise.reject(error);
     }
   }
+}
+
+// DataLoader's methods are enumerable (assigned to its prototype, not declared in a class): a
+// program that lists them (`for…in`, Object.keys(DataLoader.prototype)) sees the same five, in
+// DataLoader's order (re-added in it: a minifier may reorder a class's methods).
+for (const method of ["load", "loadMany", "clear", "clearAll", "prime"]) {
+  const fn = DataLoader.prototype[method];
+  delete DataLoader.prototype[method];
+  Object.defineProperty(DataLoader.prototype, method, { value: fn, writable: true, enumerable: true, configurable: true });
 }
 
 export { DataLoader, DataLoader as default };

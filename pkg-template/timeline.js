@@ -58,6 +58,19 @@ function errorParts(err) {
   return { code: typeof code === "string" ? code : undefined, text };
 }
 
+/**
+ * A key's text. A Batcher's keys are strings or numbers, but hooks fed by other code may carry any
+ * value (TimelineHookInfo.key is `unknown`): one String() cannot convert (a null-prototype object,
+ * a toString that throws, a revoked Proxy) reads as its type rather than breaking every drawing.
+ */
+function keyText(key) {
+  try {
+    return String(key);
+  } catch {
+    return `[${typeof key}]`;
+  }
+}
+
 /** A result entry that re-queued its item (a retryable item error); a getter or Proxy that throws reads as absent. */
 function requeued(entry) {
   try {
@@ -316,7 +329,7 @@ class Timeline {
     // calls that overlap in time (greedy interval packing).
     const lanes = new Map();
     for (const r of calls) {
-      const keyLabel = r.key === undefined ? "default" : String(r.key);
+      const keyLabel = r.key === undefined ? "default" : keyText(r.key);
       // The batcher's own key identity: no key, the string "1" and the number 1 are three queues
       // (and the string "default" is not the default queue), so three lanes.
       const lid = `${r.source}\u0000${r.key === undefined ? "" : typeof r.key}\u0000${keyLabel}`;
