@@ -252,9 +252,12 @@ function unknownOption(path, prefix, names, name, what) {
   return configError(path, `is not ${what}${close ? ` (did you mean \`${prefix}${close}\`?)` : ""}`);
 }
 
-/** E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError. */
-function valueError(option, rule, v) {
-  return configError(option, `must be ${rule}, got ${typeof v === "number" ? v : describe(v)}`,
+/**
+ * E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError.
+ * `fn`: the value is what the function option `option` returned (keyOf, weigh).
+ */
+function valueError(option, rule, v, fn) {
+  return configError(option, `must ${fn ? "return" : "be"} ${rule}, got ${typeof v === "number" ? v : describe(v)}`,
     typeof v === "number" ? RangeError : TypeError);
 }
 
@@ -790,12 +793,14 @@ class Runner {
         return p;
       }
       this.sync(); // after the getters: the engine sees the adds they made first
-      if (key === undefined) key = (0, this.keyOfFn)?.(item); // the functions given are functions (readOptions)
-      if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
+      // A bad key or weight names where it came from: AddOptions, or the function that returned it.
+      const keyFn = key === undefined, weighed = weight === undefined;
+      if (keyFn) key = (0, this.keyOfFn)?.(item); // the functions given are functions (readOptions)
+      if (weighed) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
       const d = (0, this.dedupeByFn)?.(item);
-      if (key !== undefined && !isKey(key)) throw valueError("key", "a string or a number", key);
+      if (key !== undefined && !isKey(key)) throw valueError(keyFn ? "keyOf" : "key", "a string or a number", key, keyFn);
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
-        throw valueError("weight", "a finite number >= 0", weight);
+        throw valueError(weighed ? "weigh" : "weight", "a finite number >= 0", weight, weighed);
       }
       // Read after the user code above, which may have aborted it (its listener comes later),
       // and before anything is made for the item (a key, a dedupe token).

@@ -79,3 +79,32 @@ test("audit17: a promise entry that rejects with a retryable error is retried al
   assert.deepEqual(sends, [["a", "flaky"], ["flaky"]]);
   assert.deepEqual(stats(b, ["succeeded", "failed", "retries"]), { succeeded: 2, failed: 0, retries: 1 });
 });
+
+// ---------------------------------------------------------------------------------------------
+// "Unknown option names and out-of-range values ... E_CONFIG whose message names the option." A
+// `keyOf` that returns null (or an object) rejected the add with "option `key` must be a string
+// or a number", `option` = "key", and a `weigh` that returns undefined with "option `weight`":
+// names of AddOptions the caller never passed. The message and `option` now name the function
+// that returned the value; a key or weight given in AddOptions is still named as such.
+
+test("audit17: a bad key from keyOf or weight from weigh names keyOf or weigh, not the AddOptions", async (t) => {
+  const b = open(t, { maxWaitMs: 0, keyOf: (x) => x.k, weigh: (x) => x.w ?? 1, transport: (batch) => batch.items });
+  const cases = [
+    [{ k: null }, undefined, "keyOf", TypeError, /keyOf.*null/],
+    [{ k: {} }, undefined, "keyOf", TypeError, /keyOf.*object/],
+    [{ k: NaN }, undefined, "keyOf", RangeError, /keyOf.*NaN/],
+    [{ w: "3" }, undefined, "weigh", TypeError, /weigh.*string/],
+    [{ w: -1 }, undefined, "weigh", RangeError, /weigh.*-1/],
+    [{}, { key: null }, "key", TypeError, /`key`.*null/],
+    [{}, { weight: -1 }, "weight", RangeError, /`weight`.*-1/],
+  ];
+  for (const [item, opts, option, Ctor, message] of cases) {
+    const err = await b.add(item, opts).then(() => assert.fail("accepted"), (e) => e);
+    assertCode(err, "E_CONFIG");
+    assert.equal(err.option, option, err.message);
+    assert.ok(err instanceof Ctor, `${err.constructor.name}: ${err.message}`);
+    assert.match(err.message, message);
+  }
+  const item = { k: "a" };
+  assert.equal(await b.add(item), item, "a good add after the refusals");
+});
