@@ -1447,7 +1447,7 @@ class Runner {
    * …)`, would be adopted by their callers: the call ends once they have settled (still in flight,
    * so timeoutMs bounds it), as if the transport had awaited them. This then runs again with `v`
    * the entries, those promises' by what they settled to, `returned` the array the transport
-   * returned (onBatchEnd's info.results), `adopted` the indices of those promises and
+   * returned (onBatchEnd's info.results), `adopted` those promises by index and
    * `substitutes` index → the reason of each that rejected. A promise's value is a value (an Error
    * too, as its caller adopting it would have it); its rejection fails its item and reaches its
    * caller as is, its `retryable` and `retryAfterMs` read as an Error entry's.
@@ -1482,7 +1482,7 @@ class Runner {
             // Resolving a caller with x reads x.then: a value whose `then` throws cannot be handed
             // over (the caller would get that throw, uncoded), so it fails its item instead.
             try {
-              if (typeof x.then === "function") (thenables ??= new Set()).add(i);
+              if (typeof x.then === "function") (thenables ??= new Map()).set(i, x);
               continue;
             } catch (err) {
               unreadable = entryError(i, err);
@@ -1507,10 +1507,13 @@ class Runner {
             if (typeof ms === "number") codes[n + i] = ms;
           }
         } else if (thenables !== undefined) {
-          const reasons = new Map();
-          Promise.all(Array.from(v, (x, i) => (thenables.has(i) ? Promise.resolve(x).then(undefined, (reason) => {
+          // The other entries as they are: Promise.all would read (and adopt) each one's `then`.
+          const values = Array.prototype.slice.call(v), reasons = new Map();
+          Promise.all(Array.from(thenables, ([i, x]) => Promise.resolve(x).then((value) => {
+            values[i] = value;
+          }, (reason) => {
             reasons.set(i, reason);
-          }) : x))).then((values) => this.result(call, values, v, reasons, thenables));
+          }))).then(() => this.result(call, values, v, reasons, thenables));
         }
       }
     } catch (err) {

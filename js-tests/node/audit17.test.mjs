@@ -80,6 +80,19 @@ test("audit17: a promise entry that rejects with a retryable error is retried al
   assert.deepEqual(stats(b, ["succeeded", "failed", "retries"]), { succeeded: 2, failed: 0, retries: 1 });
 });
 
+test("audit17: promise entries beside values, Errors and an entry whose then getter throws: each settles as its own", async (t) => {
+  const thenThrows = { get then() { throw new Error("then getter"); } };
+  const itemError = new Error("item");
+  const entries = [Promise.resolve("a"), thenThrows, itemError, 7, { then: (ok) => ok("thenable") }, null];
+  const b = open(t, { maxWaitMs: 0, transport: (batch) => batch.items.map((i) => entries[i]) });
+  const r = await b.addMany(entries.map((_, i) => i));
+  assert.equal(r[0].value, "a");
+  assertCode(r[1].reason, "E_RESULT_SHAPE", "an entry whose then getter throws:");
+  assert.equal(r[2].reason, itemError, "an Error entry beside promises is still an item error");
+  assert.deepEqual([r[3].value, r[4].value, r[5].value], [7, "thenable", null]);
+  assert.deepEqual(stats(b, ["succeeded", "failed"]), { succeeded: 4, failed: 2 });
+});
+
 // ---------------------------------------------------------------------------------------------
 // "Unknown option names and out-of-range values ... E_CONFIG whose message names the option." A
 // `keyOf` that returns null (or an object) rejected the add with "option `key` must be a string
