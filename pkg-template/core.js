@@ -252,9 +252,12 @@ function unknownOption(path, prefix, names, name, what) {
   return configError(path, `is not ${what}${close ? ` (did you mean \`${prefix}${close}\`?)` : ""}`);
 }
 
-/** E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError. */
-function valueError(option, rule, v) {
-  return configError(option, `must be ${rule}, got ${typeof v === "number" ? v : describe(v)}`,
+/**
+ * E_CONFIG for a value outside `rule`: a RangeError for a number (NaN too), else a TypeError.
+ * `fn`: the value is what the function option `option` returned (keyOf, weigh).
+ */
+function valueError(option, rule, v, fn) {
+  return configError(option, `must ${fn ? "return" : "be"} ${rule}, got ${typeof v === "number" ? v : describe(v)}`,
     typeof v === "number" ? RangeError : TypeError);
 }
 
@@ -402,8 +405,9 @@ class Cur {
       new CallRecord(new Batch(f[0], "", [], f[1], f[0], false), f[0], f[0], []),
     ];
   })();
-  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false) {
+  constructor(results, error, message, items, ids, size = 0, substitutes, routeFailed = false, returned = results) {
     this.answers = results;
+    this.returned = returned; // the array the transport returned (onBatchEnd's info.results), see adopt
     this.callError = error; // the call's batch-level error, or what the failed resolveKeys call threw (routeFailed)
     this.errorMessage = message;
     this.callItems = items;
@@ -419,8 +423,7 @@ class Cur {
  * an E_RESULT_SHAPE error when reading it throws now (a getter, a Proxy).
  */
 function failedEntry(cur, i) {
-  const substitute = cur.substitutes?.get(i);
-  if (substitute !== undefined) return substitute;
+  if (cur.substitutes?.has(i)) return cur.substitutes.get(i);
   try {
     return cur.answers[i];
   } catch (err) {
@@ -790,12 +793,14 @@ class Runner {
         return p;
       }
       this.sync(); // after the getters: the engine sees the adds they made first
-      if (key === undefined) key = (0, this.keyOfFn)?.(item); // the functions given are functions (readOptions)
-      if (weight === undefined) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
+      // A bad key or weight names where it came from: AddOptions, or the function that returned it.
+      const keyFn = key === undefined, weighed = weight === undefined;
+      if (keyFn) key = (0, this.keyOfFn)?.(item); // the functions given are functions (readOptions)
+      if (weighed) weight = this.weighFn !== undefined ? (0, this.weighFn)(item) : 1;
       const d = (0, this.dedupeByFn)?.(item);
-      if (key !== undefined && !isKey(key)) throw valueError("key", "a string or a number", key);
+      if (key !== undefined && !isKey(key)) throw valueError(keyFn ? "keyOf" : "key", "a string or a number", key, keyFn);
       if (typeof weight !== "number" || !(weight >= 0) || weight === Infinity) {
-        throw valueError("weight", "a finite number >= 0", weight);
+        throw valueError(weighed ? "weigh" : "weight", "a finite number >= 0", weight, weighed);
       }
       // Read after the user code above, which may have aborted it (its listener comes later),
       // and before anything is made for the item (a key, a dedupe token).
@@ -1256,7 +1261,7 @@ class Runner {
               id: buf[i + 1], key: this.keyVals[keyId], size: buf[i + 3],
               weight: buf[i + 4], attempt: buf[i + 5], durationMs: buf[i + 6], succeeded: buf[i + 7],
               failed: buf[i + 8], error: buf[i + 9] === 1 ? cur.callError : undefined,
-              items: cur.callItems, results: cur.answers,
+              items: cur.callItems, results: cur.returned,
             };
             jobs.push(BATCH_END, info, undefined);
           }
@@ -1437,16 +1442,26 @@ class Runner {
     this.result(call, r);
   }
 
-  result(call, v) {
+  /**
+   * The call's answer `v`. Entries that are promises (thenables), as from `batch.items.map(async
+   * …)`, would be adopted by their callers: the call ends once they have settled (still in flight,
+   * so timeoutMs bounds it), as if the transport had awaited them. This then runs again with `v`
+   * the entries, those promises' by what they settled to, `returned` the array the transport
+   * returned (onBatchEnd's info.results), `adopted` those promises by index and
+   * `substitutes` index → the reason of each that rejected. A promise's value is a value (an Error
+   * too, as its caller adopting it would have it); its rejection fails its item and reaches its
+   * caller as is, its `retryable` and `retryAfterMs` read as an Error entry's.
+   */
+  result(call, v, returned = v, substitutes, adopted) {
     const id = call.callId;
     if (this.callsInFlight.get(id) !== call) return; // timed out already: a late answer is ignored
     if (this.reading) {
       // A getter we called while reading outputs answered a call: answer it after the read.
-      queueMicrotask(() => this.result(call, v));
+      queueMicrotask(() => this.result(call, v, returned, substitutes, adopted));
       return;
     }
     const n = call.callSize;
-    let codes, after, shapeError, substitutes;
+    let codes, shapeError, thenables;
     try {
       if (!Array.isArray(v) || v.length !== n) {
         shapeError = hbError("E_RESULT_SHAPE", `transport must return an array of ${n} entries, got ${describe(v)}`);
@@ -1461,21 +1476,19 @@ class Runner {
             }
             continue;
           }
+          if (adopted?.has(i)) continue; // a promise's value
           let unreadable;
           if (!isError(x)) {
             // Resolving a caller with x reads x.then: a value whose `then` throws cannot be handed
             // over (the caller would get that throw, uncoded), so it fails its item instead.
             try {
-              void x.then;
+              if (typeof x.then === "function") (thenables ??= new Map()).set(i, x);
               continue;
             } catch (err) {
               unreadable = entryError(i, err);
             }
           }
-          if (codes === undefined) {
-            codes = new Float64Array(2 * n); // n codes, then n retry-after floors (Core.complete)
-            after = codes.subarray(n).fill(NaN);
-          }
+          codes ??= new Float64Array(2 * n).fill(NaN, n); // n codes, then n retry-after floors (Core.complete)
           if (unreadable !== undefined) {
             (substitutes ??= new Map()).set(i, unreadable);
             codes[i] = RESULT_ERROR;
@@ -1483,7 +1496,24 @@ class Runner {
           }
           codes[i] = read(x, "retryable") === true ? RESULT_RETRYABLE : RESULT_ERROR;
           const ms = read(x, "retryAfterMs");
-          if (typeof ms === "number") after[i] = ms;
+          if (typeof ms === "number") codes[n + i] = ms;
+        }
+        if (adopted !== undefined) {
+          // The promises that rejected (and entries unreadable now: an E_RESULT_SHAPE reason).
+          for (const [i, reason] of substitutes) {
+            codes ??= new Float64Array(2 * n).fill(NaN, n);
+            codes[i] = read(reason, "retryable") === true ? RESULT_RETRYABLE : RESULT_ERROR;
+            const ms = read(reason, "retryAfterMs");
+            if (typeof ms === "number") codes[n + i] = ms;
+          }
+        } else if (thenables !== undefined) {
+          // The other entries as they are: Promise.all would read (and adopt) each one's `then`.
+          const values = Array.prototype.slice.call(v), reasons = new Map();
+          Promise.all(Array.from(thenables, ([i, x]) => Promise.resolve(x).then((value) => {
+            values[i] = value;
+          }, (reason) => {
+            reasons.set(i, reason);
+          }))).then(() => this.result(call, values, v, reasons, thenables));
         }
       }
     } catch (err) {
@@ -1494,8 +1524,9 @@ class Runner {
       this.failure(call, shapeError, FAIL_SHAPE);
       return;
     }
+    if (thenables !== undefined && adopted === undefined) return; // adopted: see above
     if (this.callsInFlight.get(id) !== call) return; // an entry's getter answered it again (a Promise whose then was replaced)
-    this.cur = new Cur(v, undefined, undefined, call.callItems, call.ids, n, substitutes);
+    this.cur = new Cur(v, undefined, undefined, call.callItems, call.ids, n, substitutes, false, returned);
     this.endCall(call);
     this.sync();
     if (codes === undefined) this.core.complete_ok(id, n, engineNow());
