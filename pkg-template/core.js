@@ -465,6 +465,22 @@ function refused(err) {
   return new Promise((resolve, reject) => rejectNow(resolve, reject, err));
 }
 
+/**
+ * An answer the call does not use (it came after the call had ended, or is of the wrong shape):
+ * its entries that are promises get a handler, as the transport's own late rejection has, so a
+ * rejection among them is no unhandled rejection (which ends a Node process). In a microtask
+ * (before rejections are reported): reading the entries runs getters, which may call back.
+ */
+function dropAnswer(v) {
+  queueMicrotask(() => {
+    try {
+      if (Array.isArray(v)) for (const x of Object.values(v)) if (x instanceof Promise) Promise.prototype.then.call(x, undefined, () => {});
+    } catch {
+      // a Proxy or a getter that throws: what cannot be read holds no promise of ours
+    }
+  });
+}
+
 function entryError(i, err) {
   return hbError("E_RESULT_SHAPE", `reading result entry ${i} threw: ${errorText(err)}`, err);
 }
@@ -1454,7 +1470,10 @@ class Runner {
    */
   result(call, v, returned = v, substitutes, adopted) {
     const id = call.callId;
-    if (this.callsInFlight.get(id) !== call) return; // timed out already: a late answer is ignored
+    if (this.callsInFlight.get(id) !== call) {
+      if (adopted === undefined) dropAnswer(v); // timed out already: a late answer is ignored
+      return;
+    }
     if (this.reading) {
       // A getter we called while reading outputs answered a call: answer it after the read.
       queueMicrotask(() => this.result(call, v, returned, substitutes, adopted));
@@ -1521,6 +1540,7 @@ class Runner {
       shapeError = hbError("E_RESULT_SHAPE", `reading the transport's result threw: ${errorText(err)}`, err);
     }
     if (shapeError !== undefined) {
+      dropAnswer(v);
       this.failure(call, shapeError, FAIL_SHAPE);
       return;
     }

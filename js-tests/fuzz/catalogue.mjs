@@ -80,6 +80,48 @@ export const ITEM_ERRORS = [
   { name: "Proxy of an Error, every trap throws", tags: ["proxy"], make: () => trapEverything(new Error("x")) },
 ];
 
+/**
+ * An entry that is a promise or a thenable (a transport of `batch.items.map(async …)`): the call
+ * ends once it has settled. `h` is the transport's helper for one entry: `h.value` the plain
+ * value entry of its item, `h.later(fn)` runs fn after the behaviour's delay (a real timer, not
+ * the batcher's), `h.valueOf(v)` registers v as a value of that item (an Error a promise fulfils
+ * with is a value), `h.reason(r)` registers r as what that item's caller may be rejected with, as
+ * is. `needsTimeout`: never settles, so only used when the case has timeoutMs.
+ */
+export const PROMISE_ENTRIES = [
+  { name: "resolves now to a value", make: (h) => Promise.resolve(h.value) },
+  { name: "resolves later to a value", make: (h) => new Promise((resolve) => h.later(() => resolve(h.value))) },
+  { name: "async function", make: (h) => (async () => {
+    await null;
+    return h.value;
+  })() },
+  { name: "resolves now to an Error", make: (h) => Promise.resolve(h.valueOf(new Error("a value, not a failure"))) },
+  { name: "resolves later to an Error", make: (h) => new Promise((resolve) => h.later(() => resolve(h.valueOf(err("a late value", { retryable: true }))))) },
+  { name: "rejects now with an Error", make: (h) => Promise.reject(h.reason(new Error("entry failed"))) },
+  { name: "rejects later with an Error", make: (h) => new Promise((_, reject) => h.later(() => reject(h.reason(new Error("entry failed late"))))) },
+  { name: "rejects with a retryable Error", make: (h) => new Promise((_, reject) => h.later(() => reject(h.reason(err("entry busy", { retryable: true, retryAfterMs: 1 }))))) },
+  { name: "rejects with a string", make: (h) => Promise.reject(h.reason("entry rejected")) },
+  { name: "rejects with a number", make: (h) => new Promise((_, reject) => h.later(() => reject(h.reason(17)))) },
+  { name: "rejects with undefined", make: (h) => Promise.reject(h.reason(undefined)) },
+  { name: "never settles", needsTimeout: true, make: () => new Promise(() => {}) },
+  { name: "a non-native thenable, sync", make: (h) => ({ then: (resolve) => resolve(h.value) }) },
+  { name: "a non-native thenable, later", make: (h) => ({ then: (resolve) => h.later(() => resolve(h.value)) }) },
+  { name: "a non-native thenable rejecting", make: (h) => ({ then: (_, reject) => h.later(() => reject(h.reason(err("thenable failed", { retryable: true })))) }) },
+  { name: "a thenable that settles twice", make: (h) => ({
+    then(resolve, reject) {
+      resolve(h.value);
+      reject(new Error("second settle"));
+      resolve(h.value);
+    },
+  }) },
+  { name: "a promise of a thenable", make: (h) => Promise.resolve({ then: (resolve) => resolve(h.value) }) },
+  { name: "a thenable whose then throws", make: (h) => ({ then() {
+    throw h.reason(new Error("then threw"));
+  } }) },
+  { name: "a thenable whose then getter throws", tags: ["getters"], make: () => throwingGetters({}, ["then"]) },
+];
+for (const e of PROMISE_ENTRIES) e.tags = ["promise-entries", ...(e.tags ?? [])];
+
 /** What a transport returns instead of an array of the right length. */
 export const GARBAGE = [
   { name: "null", make: () => null },
@@ -146,6 +188,8 @@ export const BEHAVIOURS = [
   "throw", "reject", "reject-late", "hang", "hang-until-abort", "thenable-twice",
   "thenable-then-throws", "thenable-then-getter-throws", "reentrant",
 ];
+/** Behaviours answering with entries that are promises (PROMISE_ENTRIES): the array now or later. */
+export const PROMISE_BEHAVIOURS = ["promise-entries", "promise-entries-late"];
 /** Behaviours that never answer unless the call times out: only used when timeoutMs is set. */
 export const NEEDS_TIMEOUT = new Set(["hang"]);
 

@@ -35,6 +35,7 @@ const names = (entries, exclude) => withTags(entries, exclude).map((e) => e.name
 const byName = (entries) => new Map(entries.map((e) => [e.name, e]));
 const REASON = byName(cat.REASONS), ITEM_ERROR = byName(cat.ITEM_ERRORS), GARBAGE = byName(cat.GARBAGE);
 const BAD_KEY = byName(cat.BAD_KEYS), DEDUPE = byName(cat.DEDUPE), WEIGHT = byName(cat.WEIGHTS);
+const PROMISE_ENTRY = byName(cat.PROMISE_ENTRIES);
 
 /** `arb` or, with weight `absent` against `present`, undefined (the option's default). */
 const maybe = (arb, absent = 1, present = 1) =>
@@ -43,7 +44,7 @@ const maybe = (arb, absent = 1, present = 1) =>
 /** Every tag the catalogue knows, for `--exclude`. */
 export function catalogueTags() {
   const tags = new Set();
-  for (const list of [cat.REASONS, cat.ITEM_ERRORS, cat.GARBAGE, cat.BAD_KEYS, cat.DEDUPE, cat.WEIGHTS, cat.UNKNOWN_OPTIONS]) {
+  for (const list of [cat.REASONS, cat.ITEM_ERRORS, cat.PROMISE_ENTRIES, cat.GARBAGE, cat.BAD_KEYS, cat.DEDUPE, cat.WEIGHTS, cat.UNKNOWN_OPTIONS]) {
     for (const e of list) for (const t of e.tags ?? []) tags.add(t);
   }
   for (const t of Object.values(cat.RESOLVE_KEYS_TAGS).flat()) tags.add(t);
@@ -105,15 +106,21 @@ export function caseArbitrary(exclude = new Set()) {
   });
 
   const reasons = names(cat.REASONS, exclude), itemErrors = names(cat.ITEM_ERRORS, exclude);
-  const garbage = names(cat.GARBAGE, exclude);
+  const garbage = names(cat.GARBAGE, exclude), promiseEntries = names(cat.PROMISE_ENTRIES, exclude);
+  const behaviours = [
+    { arbitrary: fc.constantFrom("ok", "ok-async", "ok-late"), weight: 6 },
+    { arbitrary: fc.constantFrom("item-errors", "item-errors-late"), weight: 3 },
+    { arbitrary: fc.constantFrom(...cat.BEHAVIOURS.filter((b) => b !== "reentrant" || !exclude.has("reentrant"))), weight: 4 },
+  ];
+  if (promiseEntries.length > 0) behaviours.push({ arbitrary: fc.constantFrom(...cat.PROMISE_BEHAVIOURS), weight: 3 });
   const behaviour = fc.record({
-    b: fc.oneof(
-      { arbitrary: fc.constantFrom("ok", "ok-async", "ok-late"), weight: 6 },
-      { arbitrary: fc.constantFrom("item-errors", "item-errors-late"), weight: 3 },
-      { arbitrary: fc.constantFrom(...cat.BEHAVIOURS.filter((b) => b !== "reentrant" || !exclude.has("reentrant"))), weight: 4 },
-    ),
+    b: fc.oneof(...behaviours),
     reason: fc.constantFrom(...reasons),
     itemError: fc.constantFrom(...itemErrors),
+    // Entry i of a promise-entries call (when it is not a plain value) is of kind
+    // promiseEntries[(i + call) % length].
+    promiseEntries: promiseEntries.length === 0 ? fc.constant([])
+      : fc.array(fc.constantFrom(...promiseEntries), { minLength: 1, maxLength: 3 }),
     every: fc.integer({ min: 1, max: 4 }),
     delay: fc.integer({ min: 0, max: 10 }),
     garbage: fc.constantFrom(...garbage),
@@ -225,10 +232,13 @@ class World {
     this.thrown = new Set(); // values the transport threw or rejected with
     this.itemErrors = new Set(); // item error entries the transport returned
     this.entryOwner = new Map(); // a value entry the transport returned → its item
+    // What a promise entry rejected with (as is, primitives too) → the items it may reach.
+    this.entryRejections = new Map();
     this.firstSent = new Set();
     this.lastFirstSend = new Map(); // key identity → seq of the last first-sent item
     this.calls = 0;
-    this.callLog = []; // { n, batch, plan, answered }
+    this.callLog = []; // { n, batch, plan, answered, returned (the array it answered with) }
+    this.callByItems = new Map(); // batch.items → its callLog entry
     this.starts = 0;
     this.ends = 0;
     this.violations = [];
@@ -240,7 +250,7 @@ class World {
    * entry that cannot even be read (a Proxy whose traps throw), the E_RESULT_SHAPE it failed with.
    */
   entryCause(cause) {
-    if (this.itemErrors.has(cause)) return true;
+    if (this.itemErrors.has(cause) || this.entryRejections.has(cause)) return true;
     return isErrorSafe(cause) && peek(cause, "code") === "E_RESULT_SHAPE";
   }
 
@@ -334,7 +344,10 @@ class World {
   hook(name, { kind, reenter }) {
     return (info) => {
       if (name === "onBatchStart") this.starts += 1;
-      else if (name === "onBatchEnd") this.ends += 1;
+      else if (name === "onBatchEnd") {
+        this.ends += 1;
+        this.checkEndResults(info);
+      }
       switch (kind) {
         case "throw": throw this.sentinel(name);
         case "throw-proxy": throw cat.trapEverything();
@@ -351,6 +364,19 @@ class World {
         default: return undefined;
       }
     };
+  }
+
+  /**
+   * onBatchEnd's `info.results` is the array the transport returned (its promise entries as
+   * they were, not what they settled to), for a call that ended on that array.
+   */
+  checkEndResults(info) {
+    const call = this.callByItems.get(peek(info, "items"));
+    if (call === undefined || call.returned === undefined) return;
+    const results = peek(info, "results");
+    if (peek(info, "error") === undefined ? results !== call.returned : results !== undefined && results !== call.returned) {
+      this.violate("onBatchEnd info.results", `call #${call.n} returned an array, info.results is ${show(results)} (error ${show(peek(info, "error"))})`);
+    }
   }
 
   /** Calls back into the batcher from a hook, the transport or resolveKeys. */
@@ -549,7 +575,10 @@ class World {
     if (this.inAdd > 0) this.violate("dispatch timing", "the transport was called synchronously from inside add()");
     this.checkBatch(batch);
     const plan = this.c.transport[n % this.c.transport.length];
-    this.callLog.push({ n, batch, plan: plan.b, answered: false });
+    const logEntry = { n, batch, plan: plan.b, answered: false, returned: undefined };
+    this.callLog.push(logEntry);
+    this.callByItems.set(batch.items, logEntry);
+    const answer = (results) => (logEntry.returned = results);
     const ok = () => batch.items.map((x) => {
       const entry = { echo: x, call: n };
       this.entryOwner.set(entry, x);
@@ -577,12 +606,33 @@ class World {
       }, plan.delay);
     });
     const garbage = () => GARBAGE.get(plan.garbage).make(batch.items.length, ok());
+    const withPromiseEntries = () => ok().map((entry, i) => {
+      if ((i + n) % plan.every !== 0) return entry;
+      const x = batch.items[i];
+      let kind = PROMISE_ENTRY.get(plan.promiseEntries[(i + n) % plan.promiseEntries.length]);
+      if (kind.needsTimeout && this.cfg.timeoutMs === undefined) kind = PROMISE_ENTRY.get("resolves later to a value");
+      return kind.make({
+        value: entry,
+        later: (fn) => realTimers.setTimeout(fn, plan.delay),
+        valueOf: (v) => {
+          this.entryOwner.set(v, x);
+          return v;
+        },
+        reason: (r) => {
+          const owners = this.entryRejections.get(r) ?? new Set();
+          this.entryRejections.set(r, owners.add(x));
+          return r;
+        },
+      });
+    });
     switch (plan.b) {
-      case "ok": return ok();
-      case "ok-async": return Promise.resolve().then(ok);
-      case "ok-late": return late(ok);
-      case "item-errors": return withItemErrors();
-      case "item-errors-late": return late(withItemErrors);
+      case "ok": return answer(ok());
+      case "ok-async": return Promise.resolve().then(() => answer(ok()));
+      case "ok-late": return late(() => answer(ok()));
+      case "item-errors": return answer(withItemErrors());
+      case "item-errors-late": return late(() => answer(withItemErrors()));
+      case "promise-entries": return answer(withPromiseEntries());
+      case "promise-entries-late": return late(() => answer(withPromiseEntries()));
       case "garbage": return garbage();
       case "garbage-async": return late(garbage);
       case "throw": throw reason();
@@ -626,7 +676,7 @@ class World {
       }
       case "reentrant":
         this.reenter(plan.reenter);
-        return ok();
+        return answer(ok());
       default:
         throw new Error(`fuzzer: unknown behaviour ${plan.b}`);
     }
@@ -743,25 +793,30 @@ class World {
 
   /** A rejection not known to be a refusal or an outcome (addMany's entries): any legal one. */
   checkAnyReason(reason, what) {
-    if (this.sentinels.has(reason) || this.itemErrors.has(reason)) return;
+    if (this.sentinels.has(reason) || this.itemErrors.has(reason) || this.entryRejections.has(reason)) return;
     if (!isErrorSafe(reason) || !CODE_SET.has(peek(reason, "code")) || this.thrown.has(reason)) {
       this.violate("error codes", `${what} rejected with ${show(reason)}`);
     }
   }
 
+  /** Whether `item` may get the outcome of `owner`'s entry: a dedupe follower of the same key. */
+  sharesSlot(item, owner) {
+    const info = this.itemInfo.get(item), other = this.itemInfo.get(owner);
+    return this.cfg.dedupe && item.d !== undefined && sameValueZero(item.d, owner.d)
+      && (info.routed || other.routed || info.key === other.key);
+  }
+
   /** An accepted item's outcome. */
   checkOutcome(rec) {
     const item = rec.item, info = rec.info;
-    tally(rec.state === "fulfilled" ? "fulfilled" : this.itemErrors.has(rec.reason) ? "item error" : `${peek(rec.reason, "code")}`);
+    tally(rec.state === "fulfilled" ? "fulfilled" : this.itemErrors.has(rec.reason) ? "item error"
+      : this.entryRejections.has(rec.reason) ? "promise entry rejected" : `${peek(rec.reason, "code")}`);
     if (rec.state === "fulfilled") {
       const owner = this.entryOwner.get(rec.value);
       if (owner === undefined) {
         this.violate("results map by position", `item ${item.id} resolved with ${show(rec.value)}, not an entry the transport returned`);
       } else if (owner !== item) {
-        const other = this.itemInfo.get(owner);
-        const shareable = this.cfg.dedupe && item.d !== undefined && sameValueZero(item.d, owner.d)
-          && (info.routed || other.routed || info.key === other.key);
-        if (!shareable) {
+        if (!this.sharesSlot(item, owner)) {
           this.violate(this.cfg.dedupe ? "dedupe identity" : "results map by position",
             `item ${item.id} (dedupe ${show(item.d)}) got the entry of item ${owner.id} (dedupe ${show(owner.d)})`);
         }
@@ -770,6 +825,8 @@ class World {
     }
     const reason = rec.reason;
     if (this.itemErrors.has(reason)) return;
+    const owners = this.entryRejections.get(reason);
+    if (owners !== undefined && (owners.has(item) || [...owners].some((o) => this.sharesSlot(item, o)))) return;
     if (this.thrown.has(reason) && !isErrorSafe(reason)) {
       this.violate("E_TRANSPORT wraps", `item ${item.id} rejected with the transport's own ${show(reason)}`);
       return;

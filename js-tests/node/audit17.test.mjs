@@ -121,3 +121,39 @@ test("audit17: a bad key from keyOf or weight from weigh names keyOf or weigh, n
   const item = { k: "a" };
   assert.equal(await b.add(item), item, "a good add after the refusals");
 });
+
+// ---------------------------------------------------------------------------------------------
+// Found by the JS-face fuzzer once it learnt promise entries (js-tests/fuzz/, fuzz17). An answer
+// the batcher does not use (it came after timeoutMs had failed the call, or it is of the wrong
+// shape) was dropped unread, so its entries that reject were unhandled rejections, which end a
+// Node process, though the caller had long been told (E_TIMEOUT, E_RESULT_SHAPE). The transport's
+// own late rejection was already handled; a promise entry handed over is now so too.
+
+test("audit17: promise entries of an answer the call does not use (after timeoutMs, of the wrong shape) are no unhandled rejections", async (t) => {
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  t.after(() => process.off("unhandledRejection", onUnhandled));
+  const late = open(t, {
+    maxWaitMs: 0,
+    timeoutMs: 10,
+    retry: { maxAttempts: 1 },
+    transport: async (batch) => {
+      await sleep(30);
+      return batch.items.map(async () => {
+        throw new Error("late entry");
+      });
+    },
+  });
+  const timedOut = await late.add("a").then(() => assert.fail("fulfilled"), (e) => e);
+  assertCode(timedOut, "E_TIMEOUT");
+  const short = open(t, {
+    maxWaitMs: 0,
+    retry: { maxAttempts: 1 },
+    transport: (batch) => [...batch.items, "extra"].map(() => Promise.reject(new Error("entry of a long answer"))),
+  });
+  const shape = await short.add("b").then(() => assert.fail("fulfilled"), (e) => e);
+  assertCode(shape, "E_RESULT_SHAPE");
+  await sleep(60);
+  assert.deepEqual(unhandled.map((e) => e?.message), []);
+});
