@@ -422,7 +422,9 @@ class DataLoader {
         this.#failedDispatch(batch, error, undefined, undefined, 0); // not reached: the shared Batcher has no limits
         return;
       }
-      this.#load(batch, shared, call);
+      // Dispatched again: a call of its own, with its own record of it (the first call's, still
+      // in flight, must end too), over the same keys and loads.
+      this.#load(again ? { ...batch, answered: false, readThrew: false } : batch, shared, call);
       return;
     }
     // Each load takes the first answer to settle: a batch dispatched again (a batchScheduleFn

@@ -15,3 +15,12 @@ test("100,000 per-request loaders do not grow heapUsed + external", () => {
   // 1 MB is 10 bytes per loader: a loader kept alive (a few hundred bytes) would exceed it.
   assert.ok(growth < 1_000_000, `grew by ${growth} B`);
 });
+
+test("100,000 per-request loaders whose batchScheduleFn calls back twice do not grow heapUsed + external", () => {
+  // Each batch is dispatched twice, as in DataLoader: two batchLoadFn calls, two engine calls,
+  // both of which must end (the second used to take the first's place, which stayed in flight).
+  const out = execFileSync(process.execPath, ["--expose-gc", fixture, "100000", "twice"], { encoding: "utf8" });
+  const { count, before, after, growth } = JSON.parse(out);
+  console.log(`${count} loaders, batches dispatched twice: heapUsed+external ${before} -> ${after} B (${growth >= 0 ? "+" : ""}${growth} B)`);
+  assert.ok(growth < 1_000_000, `grew by ${growth} B`);
+});
