@@ -195,9 +195,9 @@ function getValidCacheMap(options) {
   if (options && options.cache === false) return null;
   const cacheMap = options && options.cacheMap;
   if (cacheMap === undefined) return new Map();
-  if (cacheMap !== null) {
-    // `cacheMap &&`, as DataLoader's check: a falsy cacheMap (false, 0, "") passes, and caches nothing.
-    const missing = ["get", "set", "delete", "clear"].filter((fn) => cacheMap && typeof cacheMap[fn] !== "function");
+  // Checked only when truthy, as DataLoader's check: a falsy cacheMap (null, false, 0, "") passes, and caches nothing.
+  if (cacheMap) {
+    const missing = ["get", "set", "delete", "clear"].filter((fn) => typeof cacheMap[fn] !== "function");
     if (missing.length !== 0) throw new TypeError("Custom cacheMap missing methods: " + missing.join(", "));
   }
   return cacheMap;
